@@ -1,0 +1,311 @@
+#include "actors/credit.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <stdexcept>
+#include <memory>
+
+#include <fmt/format.h>
+#include <vips/vips8>
+
+#include "actors/messages.hpp"
+
+namespace pixline {
+
+namespace {
+
+// -- workers ------------------------------------------------------------------
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+/// Runs `fn` on `j`; any exception becomes the job's failure, naming `stage`.
+void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
+  try {
+    fn(j);
+    return;
+  } catch (const vips::VError& e) {
+    j.error = vips_error_text(e);
+  } catch (const std::exception& e) {
+    j.error = trimmed(e.what());
+  } catch (...) {
+    j.error = "unknown error";
+  }
+  if (j.error.empty())
+    j.error = "unknown error";
+  j.failed_stage = stage;
+  j.img.reset();
+}
+
+/// A worker does one job at a time: works on it, hands it to the next stage,
+/// then tells its dispatcher it is free again.
+caf::behavior worker(caf::event_based_actor* self, std::string stage,
+                     std::shared_ptr<work_fn> fn, uint32_t index,
+                     caf::actor dispatcher, caf::actor downstream) {
+  return {
+    [=](job& j) {
+      run_guarded(stage, *fn, j);
+      self->send(downstream, std::move(j));
+      self->send(dispatcher, demand_atom::value, index);
+    },
+  };
+}
+
+// -- stages -------------------------------------------------------------------
+
+struct stage_state {
+  static inline const char* name = "pixline.stage";
+
+  caf::actor upstream;
+  caf::actor downstream;
+  std::vector<caf::actor> workers;
+  std::vector<int> assigned;
+  std::deque<job> queue;
+  int budget = 1;
+  int busy = 0;
+  int requested = 0;
+  int downstream_credit = 0;
+};
+
+/// Asks upstream for more jobs once the stage has room for at least half its
+/// budget (the low-water mark), so credit travels in batches.
+void request_more(caf::stateful_actor<stage_state>* self) {
+  auto& st = self->state;
+  if (!st.upstream)
+    return;
+  int held = int(st.queue.size()) + st.busy + st.requested;
+  int room = st.budget - held;
+  if (room > 0 && room >= std::max(1, st.budget / 2)) {
+    st.requested += room;
+    self->send(st.upstream, credit_atom::value, uint32_t(room));
+  }
+}
+
+/// Hands queued jobs to idle workers while the next stage has credit.
+void dispatch(caf::stateful_actor<stage_state>* self) {
+  auto& st = self->state;
+  while (!st.queue.empty() && st.downstream_credit > 0) {
+    auto& front = st.queue.front();
+    if (front.failed()) {
+      // Nothing to do for it here; pass it on so the accounting stays exact.
+      self->send(st.downstream, std::move(front));
+    } else {
+      auto idle = std::find(st.assigned.begin(), st.assigned.end(), 0);
+      if (idle == st.assigned.end())
+        break;
+      auto i = size_t(idle - st.assigned.begin());
+      self->send(st.workers[i], std::move(front));
+      ++st.assigned[i];
+      ++st.busy;
+    }
+    st.queue.pop_front();
+    --st.downstream_credit;
+  }
+  request_more(self);
+}
+
+caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
+                          stage_runtime rt, caf::actor downstream,
+                          bool detached) {
+  auto& st = self->state;
+  st.downstream = downstream;
+  st.budget = std::max(1, rt.max_in_flight);
+  auto me = caf::actor_cast<caf::actor>(self);
+  for (int i = 0; i < std::max(1, rt.workers); ++i) {
+    auto fn = std::make_shared<work_fn>(rt.make_worker());
+    auto idx = uint32_t(i);
+    caf::actor w
+      = detached ? self->spawn<caf::detached + caf::linked>(
+          worker, rt.name, fn, idx, me, downstream)
+                 : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
+                                            downstream);
+    st.workers.push_back(w);
+    st.assigned.push_back(0);
+  }
+  return {
+    [=](connect_atom, caf::actor up) {
+      self->state.upstream = std::move(up);
+      request_more(self);
+    },
+    [=](credit_atom, uint32_t n) {
+      self->state.downstream_credit += int(n);
+      dispatch(self);
+    },
+    [=](demand_atom, uint32_t index) {
+      auto& s = self->state;
+      if (index < s.assigned.size() && s.assigned[index] > 0) {
+        --s.assigned[index];
+        --s.busy;
+      }
+      dispatch(self);
+    },
+    [=](job& j) {
+      auto& s = self->state;
+      s.queue.push_back(std::move(j));
+      if (s.requested > 0)
+        --s.requested;
+      dispatch(self);
+    },
+  };
+}
+
+// -- the controller: source and sink of every job ------------------------------
+
+struct controller_state {
+  static inline const char* name = "pixline.controller";
+
+  job_feed* feed = nullptr;
+  bool keep_finished = true;
+  caf::actor first;
+  caf::actor last;
+  std::vector<caf::actor> stages;
+  int credit = 0;
+  int in_flight = 0;
+  int max_in_flight = 1;
+  std::shared_ptr<flow_report> report;
+  std::function<void(const job&)> on_finished;
+  caf::response_promise waiter;
+  bool waiting = false;
+  bool finished = false;
+};
+
+void finish_if_done(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  if (st.finished || st.in_flight > 0 || !st.waiting || !st.feed->closed())
+    return;
+  st.finished = true;
+  for (auto& s : st.stages)
+    self->send_exit(s, caf::exit_reason::user_shutdown);
+  st.waiter.deliver(wait_atom::value);
+  self->quit();
+}
+
+/// Lets jobs in while the first stage has credit and the pipeline-wide
+/// budget has room.
+void admit(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  if (!st.first)
+    return;
+  while (st.credit > 0 && st.in_flight < st.max_in_flight) {
+    auto next = st.feed->next();
+    if (!next)
+      break;
+    self->send(st.first, std::move(*next));
+    --st.credit;
+    ++st.in_flight;
+    st.report->peak_in_flight
+      = std::max<std::int64_t>(st.report->peak_in_flight, st.in_flight);
+  }
+}
+
+caf::behavior controller(caf::stateful_actor<controller_state>* self,
+                         job_feed* feed, flow_options options,
+                         std::shared_ptr<flow_report> report) {
+  auto& st = self->state;
+  st.feed = feed;
+  st.max_in_flight = std::max(1, options.max_in_flight);
+  st.keep_finished = options.keep_finished;
+  st.report = std::move(report);
+  st.on_finished = std::move(options.on_finished);
+  auto me = caf::actor_cast<caf::actor>(self);
+  feed->start([me] { caf::anon_send(me, wake_atom::value); });
+  return {
+    [=](connect_atom, caf::actor first, caf::actor last,
+        std::vector<caf::actor> stages) {
+      auto& s = self->state;
+      s.first = std::move(first);
+      s.last = std::move(last);
+      s.stages = std::move(stages);
+      // The last stage can never hold more finished jobs than are in flight.
+      self->send(s.last, credit_atom::value, uint32_t(s.max_in_flight));
+      admit(self);
+    },
+    [=](credit_atom, uint32_t n) {
+      self->state.credit += int(n);
+      admit(self);
+    },
+    [=](job& j) {
+      auto& s = self->state;
+      --s.in_flight;
+      j.img.reset();
+      if (s.on_finished)
+        s.on_finished(j);
+      ++s.report->finished_count;
+      if (s.keep_finished)
+        s.report->finished.push_back(std::move(j));
+      self->send(s.last, credit_atom::value, uint32_t{1});
+      admit(self);
+      finish_if_done(self);
+    },
+    [=](wake_atom) {
+      admit(self);
+      finish_if_done(self);
+    },
+    [=](wait_atom) -> caf::response_promise {
+      auto& s = self->state;
+      s.waiter = self->make_response_promise();
+      s.waiting = true;
+      auto rp = s.waiter;
+      finish_if_done(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+list_feed::list_feed(std::vector<job> jobs) : jobs_(std::move(jobs)) {
+}
+
+std::optional<job> list_feed::next() {
+  if (next_ >= jobs_.size())
+    return std::nullopt;
+  return std::move(jobs_[next_++]);
+}
+
+bool list_feed::closed() const {
+  return next_ >= jobs_.size();
+}
+
+flow_report run_flow(const std::vector<stage_runtime>& stages,
+                     std::vector<job> inputs, const flow_options& options) {
+  list_feed feed{std::move(inputs)};
+  return run_flow(stages, feed, options);
+}
+
+flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
+                     const flow_options& options) {
+  if (stages.empty())
+    throw std::invalid_argument("a flow needs at least one stage");
+  auto report = std::make_shared<flow_report>();
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::pixline>();
+  caf::actor_system sys{cfg};
+  auto ctrl = sys.spawn(controller, &feed, options, report);
+  // Build back to front: each stage needs the actor it sends its output to.
+  std::vector<caf::actor> actors(stages.size());
+  caf::actor downstream = ctrl;
+  for (size_t i = stages.size(); i-- > 0;) {
+    actors[i] = sys.spawn(stage_actor, stages[i], downstream,
+                          options.detached_workers);
+    downstream = actors[i];
+  }
+  for (size_t i = 0; i < actors.size(); ++i)
+    caf::anon_send(actors[i], connect_atom::value,
+                   i == 0 ? ctrl : actors[i - 1]);
+  caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
+                 actors);
+  caf::scoped_actor self{sys};
+  std::string failure;
+  self->request(ctrl, caf::infinite, wait_atom::value)
+    .receive([](wait_atom) {},
+             [&](caf::error& err) { failure = sys.render(err); });
+  if (!failure.empty())
+    throw std::runtime_error("pipeline controller failed: " + failure);
+  return std::move(*report);
+}
+
+} // namespace pixline

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "pipeline/job.hpp"
+
+namespace pixline {
+
+/// Where a flow's jobs come from: a fixed list (a batch) or files that keep
+/// arriving (watch mode). Jobs wait here as paths, not images: the flow pulls
+/// one only when the pipeline has room for it.
+class job_feed {
+public:
+  virtual ~job_feed() = default;
+
+  /// Called once before the first `next`. Calling `wake` (from any thread)
+  /// makes the flow ask for jobs again and check whether the feed closed.
+  virtual void start(std::function<void()> wake) {
+    (void) wake;
+  }
+
+  /// The next job if one is ready now.
+  virtual std::optional<job> next() = 0;
+
+  /// True once no job will ever come again.
+  virtual bool closed() const = 0;
+};
+
+/// A feed of a fixed list of jobs, closed once the list is taken.
+class list_feed : public job_feed {
+public:
+  explicit list_feed(std::vector<job> jobs);
+
+  std::optional<job> next() override;
+
+  bool closed() const override;
+
+private:
+  std::vector<job> jobs_;
+  size_t next_ = 0;
+};
+
+/// Settings of one flow of jobs through a chain of stages.
+struct flow_options {
+  /// Jobs admitted by the source and not yet finished by the last stage:
+  /// the pipeline-wide bound on images in memory.
+  int max_in_flight = 8;
+  /// Run workers on their own threads (libvips calls block); switch off only
+  /// for deterministic tests of the protocol itself.
+  bool detached_workers = true;
+  /// Called on the controller for every finished job, in finishing order.
+  std::function<void(const job&)> on_finished;
+  /// Keep every finished job in the report (a batch); a long-running watch
+  /// keeps only counts.
+  bool keep_finished = true;
+};
+
+/// What a flow measured.
+struct flow_report {
+  /// Every job, finished, with its image dropped (when keep_finished).
+  std::vector<job> finished;
+  /// Jobs finished, failed or not.
+  std::uint64_t finished_count = 0;
+  /// Most jobs admitted and not yet finished at once.
+  std::int64_t peak_in_flight = 0;
+};
+
+/// Runs the jobs of `feed` through `stages` in order with the credit protocol
+/// described in docs/architecture.md, and returns when the feed is closed and
+/// every job it gave is finished. The only function that knows jobs travel
+/// as CAF messages.
+flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
+                     const flow_options& options);
+
+/// The same for a fixed list of jobs.
+flow_report run_flow(const std::vector<stage_runtime>& stages,
+                     std::vector<job> inputs, const flow_options& options);
+
+} // namespace pixline

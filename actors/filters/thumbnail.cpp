@@ -1,0 +1,188 @@
+#include "actors/filters/thumbnail.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "pipeline/registry.hpp"
+
+namespace pixline {
+
+namespace {
+
+// The one list of names for each choice: the spec shows these names and the
+// stage maps them to libvips enums.
+const std::pair<const char*, VipsSize> size_names[] = {
+  {"both", VIPS_SIZE_BOTH},
+  {"up", VIPS_SIZE_UP},
+  {"down", VIPS_SIZE_DOWN},
+  {"force", VIPS_SIZE_FORCE},
+};
+
+const std::pair<const char*, VipsInteresting> crop_names[] = {
+  {"none", VIPS_INTERESTING_NONE},
+  {"centre", VIPS_INTERESTING_CENTRE},
+  {"attention", VIPS_INTERESTING_ATTENTION},
+  {"entropy", VIPS_INTERESTING_ENTROPY},
+};
+
+template <class Enum, size_t N>
+std::vector<std::string> names_of(
+  const std::pair<const char*, Enum> (&table)[N]) {
+  std::vector<std::string> result;
+  for (auto& entry : table)
+    result.emplace_back(entry.first);
+  return result;
+}
+
+template <class Enum, size_t N>
+Enum lookup(const std::pair<const char*, Enum> (&table)[N],
+            const std::string& option, const std::string& name) {
+  for (auto& entry : table)
+    if (name == entry.first)
+      return entry.second;
+  throw std::invalid_argument(
+    fmt::format("option '{}' must be one of {}, got \"{}\"", option,
+                fmt::join(names_of(table), ", "), name));
+}
+
+int orientation_of(const vips::VImage& img) {
+  if (img.get_typeof(VIPS_META_ORIENTATION) == 0)
+    return 1;
+  return img.get_int(VIPS_META_ORIENTATION);
+}
+
+} // namespace
+
+const spec_builder<thumbnail_options>& thumbnail_spec() {
+  static const auto spec
+    = spec_builder<thumbnail_options>(
+        "thumbnail",
+        "Fit the image into a box, shrinking on load when it comes first "
+        "(libvips thumbnail)")
+        .example("[[filter]]\ntype = \"thumbnail\"\nwidth = 320\n"
+                 "height = 240\ncrop = \"centre\"")
+        .integer("width", &thumbnail_options::width, 256, 1, 100000,
+                 "Width of the box to fit into, in pixels")
+        .integer("height", &thumbnail_options::height, 0, 0, 100000,
+                 "Height of the box, in pixels; 0 means the same as width")
+        .choice("size", &thumbnail_options::size, "both", names_of(size_names),
+                "'both' shrinks or enlarges to fit, 'down' only shrinks, 'up' "
+                "only enlarges, 'force' fills the box exactly, changing the "
+                "aspect ratio")
+        .choice("crop", &thumbnail_options::crop, "none", names_of(crop_names),
+                "'none' fits inside the box; otherwise fill the box and crop "
+                "the overflow, keeping the centre, the most interesting part "
+                "('attention') or the busiest part ('entropy')")
+        .boolean("no_rotate", &thumbnail_options::no_rotate, false,
+                 "Do not turn the image upright from its EXIF orientation")
+        .boolean("linear", &thumbnail_options::linear, false,
+                 "Shrink in linear light: more accurate, slower, and no "
+                 "shrink-on-load for JPEG");
+  return spec;
+}
+
+void register_thumbnail(stage_registry& registry) {
+  registry.add(thumbnail_spec().filter<thumbnail_stage>());
+}
+
+thumbnail_stage::thumbnail_stage(thumbnail_options opts)
+  : opts_(std::move(opts)),
+    size_(lookup(size_names, "size", opts_.size)),
+    crop_(lookup(crop_names, "crop", opts_.crop)) {
+  if (opts_.width < 1 || opts_.height < 0)
+    throw std::invalid_argument(
+      fmt::format("box {}x{} is invalid: width must be at least 1 "
+                  "and height at least 0",
+                  opts_.width, opts_.height));
+}
+
+// The same arithmetic as libvips' vips_thumbnail_calculate_shrink, but on
+// the full-size input: libvips does it again on the image shrunk on load,
+// whose rounded size can make the result one pixel off.
+thumbnail_geometry thumbnail_stage::plan(int width, int height,
+                                         int orientation) const {
+  bool swap = !opts_.no_rotate && orientation >= 5 && orientation <= 8;
+  double in_w = swap ? height : width;
+  double in_h = swap ? width : height;
+  int box_w = opts_.width;
+  int box_h = opts_.height > 0 ? opts_.height : opts_.width;
+  bool cropping = crop_ != VIPS_INTERESTING_NONE;
+
+  double hshrink = in_w / box_w;
+  double vshrink = in_h / box_h;
+  if (size_ != VIPS_SIZE_FORCE) {
+    double shrink = cropping ? std::min(hshrink, vshrink)
+                             : std::max(hshrink, vshrink);
+    hshrink = vshrink = shrink;
+  }
+  if (size_ == VIPS_SIZE_UP) {
+    hshrink = std::min(1.0, hshrink);
+    vshrink = std::min(1.0, vshrink);
+  } else if (size_ == VIPS_SIZE_DOWN) {
+    hshrink = std::max(1.0, hshrink);
+    vshrink = std::max(1.0, vshrink);
+  }
+  hshrink = std::min(hshrink, in_w);
+  vshrink = std::min(vshrink, in_h);
+
+  thumbnail_geometry g;
+  g.resize_width = std::max(1, int(std::lround(in_w / hshrink)));
+  g.resize_height = std::max(1, int(std::lround(in_h / vshrink)));
+  g.width = cropping ? std::min(box_w, g.resize_width) : g.resize_width;
+  g.height = cropping ? std::min(box_h, g.resize_height) : g.resize_height;
+  return g;
+}
+
+// 'force' with the planned size makes libvips hit it exactly, whatever
+// shrink-on-load did; cropping is left to finish().
+vips::VOption* thumbnail_stage::resize_options(
+  const thumbnail_geometry& g) const {
+  return vips::VImage::option()
+    ->set("height", g.resize_height)
+    ->set("size", VIPS_SIZE_FORCE)
+    ->set("no_rotate", opts_.no_rotate)
+    ->set("linear", opts_.linear);
+}
+
+vips::VImage thumbnail_stage::finish(vips::VImage img,
+                                     const thumbnail_geometry& g) const {
+  if (img.width() == g.width && img.height() == g.height)
+    return img;
+  return img.smartcrop(g.width, g.height,
+                       vips::VImage::option()->set("interesting", crop_));
+}
+
+void thumbnail_stage::process(image& img) {
+  auto g = plan(img.pixels.width(), img.pixels.height(),
+                orientation_of(img.pixels));
+  img.pixels = finish(img.pixels.thumbnail_image(g.resize_width,
+                                                 resize_options(g)),
+                      g);
+}
+
+std::optional<vips::VImage> thumbnail_stage::load_fused(
+  const std::string& path, const load_params& params) {
+  auto fail_on = vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
+                                     params.fail_on.c_str());
+  if (fail_on < 0) {
+    vips_error_clear();
+    throw stage_error(
+      fmt::format("unknown fail_on level '{}'", params.fail_on));
+  }
+  // Only the header is read here; pixels are decoded by thumbnail below.
+  auto header = vips::VImage::new_from_file(
+    path.c_str(), vips::VImage::option()
+                    ->set("access", VIPS_ACCESS_SEQUENTIAL)
+                    ->set("fail_on", fail_on));
+  auto g = plan(header.width(), header.height(), orientation_of(header));
+  auto thumb = vips::VImage::thumbnail(
+    path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));
+  return finish(thumb, g);
+}
+
+} // namespace pixline

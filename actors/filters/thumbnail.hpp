@@ -1,0 +1,76 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "pipeline/spec.hpp"
+#include "pipeline/stage.hpp"
+
+namespace pixline {
+
+class stage_registry;
+
+/// Options of the `thumbnail` stage (libvips `thumbnail`: fit into a box,
+/// with shrink-on-load when it comes first after the loader).
+struct thumbnail_options {
+  int width;
+  /// 0 means "same as width".
+  int height;
+  /// "both", "up", "down" or "force" (libvips VipsSize).
+  std::string size;
+  /// "none", "centre", "attention" or "entropy" (libvips VipsInteresting).
+  std::string crop;
+  bool no_rotate;
+  bool linear;
+};
+
+/// Sizes a thumbnail works out before touching any pixel.
+struct thumbnail_geometry {
+  /// Size after resizing (and autorotating), before cropping.
+  int resize_width = 0;
+  int resize_height = 0;
+  /// Final size: the resized size, clipped to the box when cropping.
+  int width = 0;
+  int height = 0;
+};
+
+/// The `thumbnail` stage. Geometry is computed once from the input size and
+/// libvips is then asked for exactly that size, so loading with
+/// shrink-on-load (`load_fused`) and thumbnailing a loaded image (`process`)
+/// give the same output size.
+class thumbnail_stage : public stage {
+public:
+  /// Throws std::invalid_argument on an unknown `size` or `crop`.
+  explicit thumbnail_stage(thumbnail_options opts);
+
+  void process(image& img) override;
+
+  bool fuses_load() const override {
+    return true;
+  }
+
+  /// Opens `path` with `vips::VImage::thumbnail` (shrink-on-load), honouring
+  /// `params.fail_on`.
+  std::optional<vips::VImage> load_fused(const std::string& path,
+                                         const load_params& params) override;
+
+  /// The geometry of the thumbnail of a `width` x `height` image carrying
+  /// EXIF `orientation` (1..8; 5..8 swap the axes unless `no_rotate`).
+  thumbnail_geometry plan(int width, int height, int orientation) const;
+
+private:
+  vips::VOption* resize_options(const thumbnail_geometry& g) const;
+  vips::VImage finish(vips::VImage img, const thumbnail_geometry& g) const;
+
+  thumbnail_options opts_;
+  VipsSize size_;
+  VipsInteresting crop_;
+};
+
+/// The spec of `thumbnail`: options, defaults, ranges and docs.
+const spec_builder<thumbnail_options>& thumbnail_spec();
+
+/// Adds `thumbnail` to `registry`.
+void register_thumbnail(stage_registry& registry);
+
+} // namespace pixline

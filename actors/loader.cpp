@@ -1,0 +1,116 @@
+#include "actors/loader.hpp"
+
+#include <cerrno>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "pipeline/registry.hpp"
+
+namespace pixline {
+
+const spec_builder<loader_options>& loader_spec() {
+  static const auto spec
+    = spec_builder<loader_options>("load",
+                                   "Open input files with libvips (jpeg, png, "
+                                   "webp, tiff, gif, heif/avif, jxl, svg, "
+                                   "pdf...); options go in [source]")
+        .example("[source]\nkind = \"directory\"\npath = \"photos\"\n"
+                 "fail_on = \"error\"")
+        .choice("fail_on", &loader_options::fail_on, "error",
+                {"none", "truncated", "error", "warning"},
+                "How damaged an input may be before it fails: 'none' decodes "
+                "whatever it can, 'truncated' fails on truncated files, "
+                "'error' on any decode error, 'warning' on any warning");
+  return spec;
+}
+
+void register_loader(stage_registry& registry) {
+  registry.add(loader_spec().spec());
+}
+
+loader::loader(loader_options opts, load_params params,
+               std::unique_ptr<stage> fused)
+  : opts_(std::move(opts)), params_(params), fused_(std::move(fused)) {
+  params_.fail_on = opts_.fail_on;
+}
+
+namespace {
+
+/// Checks the file before libvips sees it, for errors that say more than
+/// "not a known file format".
+void check_readable(const std::string& path) {
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw stage_error(fmt::format("cannot open: {}",
+                                  ec ? ec.message() : "no such file"));
+  if (!std::filesystem::is_regular_file(st))
+    throw stage_error("not a regular file");
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec)
+    throw stage_error(fmt::format("cannot read: {}", ec.message()));
+  if (size == 0)
+    throw stage_error("empty file (0 bytes)");
+}
+
+} // namespace
+
+std::string format_of_loader(const std::string& loader_class) {
+  // "VipsForeignLoadJpegFile" -> "jpeg"
+  std::string s = loader_class;
+  for (std::string prefix : {"VipsForeignLoad"})
+    if (s.rfind(prefix, 0) == 0)
+      s.erase(0, prefix.size());
+  for (std::string suffix : {"File", "Source", "Buffer"})
+    if (s.size() > suffix.size()
+        && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
+      s.erase(s.size() - suffix.size());
+  for (auto& c : s)
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "nsgif")
+    return "gif";
+  if (s == "jpeg2k")
+    return "jp2k";
+  return s;
+}
+
+void loader::load(job& j) {
+  check_readable(j.path);
+  auto img = std::make_shared<tracked_image>();
+  img->id = j.id;
+  img->source = j.path;
+  img->relative = j.relative;
+  try {
+    const char* found = vips_foreign_find_load(j.path.c_str());
+    if (!found) {
+      vips_error_clear();
+      throw stage_error("not an image file libvips can read");
+    }
+    img->input_format = format_of_loader(found);
+    if (fused_) {
+      if (auto pixels = fused_->load_fused(j.path, params_)) {
+        img->pixels = std::move(*pixels);
+        j.img = std::move(img);
+        return;
+      }
+    }
+    img->pixels = vips::VImage::new_from_file(
+      j.path.c_str(),
+      vips::VImage::option()
+        ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                           : VIPS_ACCESS_RANDOM)
+        ->set("fail_on", vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
+                                             params_.fail_on.c_str())));
+    if (fused_)
+      fused_->process(*img);
+  } catch (const vips::VError& e) {
+    throw stage_error(vips_error_text(e));
+  }
+  j.img = std::move(img);
+}
+
+} // namespace pixline

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "pipeline/job.hpp"
+#include "pipeline/spec.hpp"
+#include "pipeline/stage.hpp"
+
+namespace pixline {
+
+class stage_registry;
+
+/// Options of the `load` stage, set in `[source]`.
+struct loader_options {
+  std::string fail_on;
+};
+
+/// The spec of `load`.
+const spec_builder<loader_options>& loader_spec();
+
+/// Adds `load` to `registry` (for validation and docs; the pipeline builds
+/// loaders itself).
+void register_loader(stage_registry& registry);
+
+/// The short format name ("jpeg", "png", "gif"...) of a libvips loader
+/// class name such as "VipsForeignLoadJpegFile".
+std::string format_of_loader(const std::string& loader_class);
+
+/// Opens input files as lazy libvips images. When the first filter can fuse
+/// with the load (thumbnail's shrink-on-load), the loader lets it open the
+/// file and that filter is not run again.
+class loader {
+public:
+  /// `fused` may be null; it is owned by the loader when given.
+  loader(loader_options opts, load_params params,
+         std::unique_ptr<stage> fused = nullptr);
+
+  /// Loads `j.path` into `j.img`. Throws on a missing, empty or unreadable
+  /// file or one libvips cannot decode, with the file name in the message.
+  void load(job& j);
+
+private:
+  loader_options opts_;
+  load_params params_;
+  std::unique_ptr<stage> fused_;
+};
+
+} // namespace pixline

@@ -1,0 +1,229 @@
+#include "actors/writer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <glib.h>
+#include <vips/vips8>
+
+#include "pipeline/naming.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/stage.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixline {
+
+namespace {
+
+const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
+                                          "avif", "heif", "tiff", "jxl",
+                                          "gif"};
+
+} // namespace
+
+const spec_builder<writer_options>& writer_spec() {
+  static const auto spec
+    = spec_builder<writer_options>("save",
+                                   "Encode and write each image atomically "
+                                   "(temp file, fsync, rename); options go in "
+                                   "[sink]")
+        .example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
+                 "naming = \"{stem}_{width}x{height}.{ext}\"")
+        .text("path", &writer_options::path, "out",
+              "Output folder (created when missing)")
+        .choice("format", &writer_options::format, "auto", formats,
+                "Output format; 'auto' keeps the input's format where it can "
+                "be written and uses jpeg otherwise")
+        .text("naming", &writer_options::naming, "{stem}.{ext}",
+              "Output file name template; placeholders: {stem} {ext} "
+              "{format} {dir} {width} {height}")
+        .choice("overwrite", &writer_options::overwrite, "replace",
+                {"replace", "skip", "error"},
+                "What to do when the output file exists: replace it, skip "
+                "the image, or fail the image")
+        .integer("quality", &writer_options::quality, 80, 1, 100,
+                 "Quality for lossy formats (jpeg, webp, avif, heif, jxl)")
+        .integer("effort", &writer_options::effort, 4, 0, 9,
+                 "CPU effort for webp (0-6), avif/heif (0-9), jxl (1-9) and "
+                 "gif (1-9); higher is smaller and slower")
+        .integer("compression", &writer_options::compression, 6, 0, 9,
+                 "zlib level for png")
+        .boolean("lossless", &writer_options::lossless, false,
+                 "Lossless encoding for webp, avif/heif and jxl")
+        .boolean("strip", &writer_options::strip, true,
+                 "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
+                 "only when false)")
+        .boolean("progressive", &writer_options::progressive, false,
+                 "Progressive jpeg / interlaced png");
+  return spec;
+}
+
+void register_writer(stage_registry& registry) {
+  registry.add(writer_spec().spec());
+}
+
+std::string extension_of(const std::string& format) {
+  if (format == "jpeg")
+    return "jpg";
+  if (format == "tiff")
+    return "tif";
+  return format;
+}
+
+writer::writer(writer_options opts) : opts_(std::move(opts)) {
+}
+
+namespace {
+
+/// The output format for an image whose input format is `input`.
+std::string resolve_format(const std::string& wanted, const std::string& input) {
+  if (wanted != "auto")
+    return wanted;
+  if (input == "jpeg" || input == "png" || input == "webp" || input == "tiff"
+      || input == "gif" || input == "jxl")
+    return input;
+  if (input == "heif")
+    return "avif";
+  return "jpeg";
+}
+
+/// Encodes `img` as `format` into memory; libvips evaluates the whole lazy
+/// graph of the image here.
+std::pair<std::unique_ptr<void, decltype(&g_free)>, size_t>
+encode(const vips::VImage& img, const std::string& format,
+       const writer_options& o) {
+  auto opts = vips::VImage::option()->set("strip", o.strip);
+  std::string suffix = "." + extension_of(format);
+  if (format == "jpeg") {
+    opts->set("Q", o.quality)
+      ->set("interlace", o.progressive)
+      ->set("optimize_coding", true);
+  } else if (format == "png") {
+    opts->set("compression", o.compression)->set("interlace", o.progressive);
+  } else if (format == "webp") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", std::min(o.effort, 6));
+  } else if (format == "avif" || format == "heif") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", o.effort)
+      ->set("compression", format == "avif" ? VIPS_FOREIGN_HEIF_COMPRESSION_AV1
+                                            : VIPS_FOREIGN_HEIF_COMPRESSION_HEVC);
+    suffix = format == "avif" ? ".avif" : ".heic";
+  } else if (format == "jxl") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", std::max(1, o.effort));
+  } else if (format == "gif") {
+    opts->set("effort", std::max(1, o.effort));
+  } else if (format == "tiff") {
+    opts->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE);
+  }
+  void* buf = nullptr;
+  size_t size = 0;
+  img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
+  return {std::unique_ptr<void, decltype(&g_free)>(buf, &g_free), size};
+}
+
+/// Writes `size` bytes to `target` through a temporary file in the same
+/// folder, fsynced and renamed into place.
+void write_atomically(const fs::path& target, const void* data, size_t size,
+                      std::uint64_t id) {
+  auto tmp = target.parent_path()
+             / fmt::format(".{}.pixline-{}-{}.tmp", target.filename().string(),
+                           ::getpid(), id);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw stage_error(fmt::format("{}: cannot create: {}", tmp.string(),
+                                  std::strerror(errno)));
+  auto fail = [&](const char* what) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
+                                  std::strerror(err)));
+  };
+  auto p = static_cast<const char*>(data);
+  size_t left = size;
+  while (left > 0) {
+    auto n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      fail("write failed");
+    }
+    p += n;
+    left -= size_t(n);
+  }
+  if (::fsync(fd) != 0)
+    fail("fsync failed");
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw stage_error(fmt::format("{}: close failed: {}", target.string(),
+                                  std::strerror(errno)));
+  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw stage_error(fmt::format("{}: rename failed: {}", target.string(),
+                                  std::strerror(err)));
+  }
+}
+
+} // namespace
+
+void writer::write(job& j) {
+  if (!j.img)
+    throw stage_error("no image to write");
+  auto& img = *j.img;
+  auto format = resolve_format(opts_.format, img.input_format);
+  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
+                                  : j.relative};
+  name_fields fields;
+  fields.stem = rel.stem().string();
+  fields.dir = rel.parent_path().string();
+  fields.format = format;
+  fields.ext = extension_of(format);
+  fields.width = img.pixels.width();
+  fields.height = img.pixels.height();
+  fs::path target;
+  try {
+    target = fs::path(opts_.path) / render_name(opts_.naming, fields);
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    if (opts_.overwrite == "skip") {
+      j.skipped = true;
+      j.img.reset();
+      return;
+    }
+    if (opts_.overwrite == "error")
+      throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
+                                    target.string()));
+  }
+  fs::create_directories(target.parent_path(), ec);
+  if (ec)
+    throw stage_error(fmt::format("cannot create folder {}: {}",
+                                  target.parent_path().string(), ec.message()));
+  try {
+    auto [buf, size] = encode(img.pixels, format, opts_);
+    write_atomically(target, buf.get(), size, j.id);
+  } catch (const vips::VError& e) {
+    throw stage_error(vips_error_text(e));
+  }
+  j.outputs.push_back(target.string());
+  j.img.reset();
+}
+
+} // namespace pixline

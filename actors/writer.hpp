@@ -1,0 +1,51 @@
+#pragma once
+
+#include <string>
+
+#include "pipeline/job.hpp"
+#include "pipeline/spec.hpp"
+
+namespace pixline {
+
+class stage_registry;
+
+/// Options of the `save` stage, set in `[sink]`.
+struct writer_options {
+  std::string path;
+  std::string format;
+  std::string naming;
+  std::string overwrite;
+  int quality;
+  int effort;
+  int compression;
+  bool lossless;
+  bool strip;
+  bool progressive;
+};
+
+/// The spec of `save`.
+const spec_builder<writer_options>& writer_spec();
+
+/// Adds `save` to `registry` (for validation and docs).
+void register_writer(stage_registry& registry);
+
+/// File extension (without dot) of an output format ("jpeg" -> "jpg").
+std::string extension_of(const std::string& format);
+
+/// Encodes images and writes them atomically: to a temporary file in the
+/// target folder, fsync, then rename over the final name, so a reader never
+/// sees a half-written file.
+class writer {
+public:
+  explicit writer(writer_options opts);
+
+  /// Writes `j.img`, records the output path in `j.outputs` (or sets
+  /// `j.skipped`), and drops the image. Throws with the file name on failure;
+  /// no output file is left behind then.
+  void write(job& j);
+
+private:
+  writer_options opts_;
+};
+
+} // namespace pixline

@@ -1,0 +1,301 @@
+// pixline: the command-line tool. Exit codes: 0 every image succeeded, 1 some
+// images failed, 2 config or usage error, 3 fatal runtime error.
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <vips/vips8>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include "config/config.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/run.hpp"
+#include "pipeline/stage_docs.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_images_failed = 1;
+constexpr int exit_config = 2;
+constexpr int exit_fatal = 3;
+
+/// Parses `--workers STAGE=N`.
+std::vector<std::pair<std::string, int>>
+parse_workers(const std::vector<std::string>& items) {
+  std::vector<std::pair<std::string, int>> result;
+  for (auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::invalid_argument(
+        fmt::format("--workers {}: expected STAGE=N, e.g. save=4", item));
+    int n = 0;
+    try {
+      size_t used = 0;
+      n = std::stoi(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1)
+        throw std::invalid_argument("trailing characters");
+    } catch (const std::exception&) {
+      throw std::invalid_argument(
+        fmt::format("--workers {}: N must be a whole number", item));
+    }
+    result.emplace_back(item.substr(0, eq), n);
+  }
+  return result;
+}
+
+/// Graceful stop for watch mode: SIGINT/SIGTERM are blocked in every thread
+/// and taken by one thread with sigwait. The first stops taking new files and
+/// lets those in flight finish; the second exits at once.
+class signal_stopper {
+public:
+  signal_stopper() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    // Before any other thread exists, so they all inherit the mask.
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { wait(); }).detach();
+  }
+
+  void set(std::function<void()> stop) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    stop_ = std::move(stop);
+  }
+
+private:
+  void wait() {
+    for (int count = 0;; ++count) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0)
+        return;
+      bool can_stop;
+      {
+        std::lock_guard<std::mutex> guard{mutex_};
+        can_stop = bool(stop_);
+      }
+      if (count > 0 || !can_stop) {
+        // A batch has nothing to drain: outputs are written atomically, and
+        // the next run removes the temporary files of this one.
+        static const char msg[] = "pixline: exiting now\n";
+        [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+        ::_exit(128 + sig);
+      }
+      spdlog::warn("{}: finishing the images in flight, then stopping "
+                   "(signal again to exit at once)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      std::function<void()> stop;
+      {
+        std::lock_guard<std::mutex> guard{mutex_};
+        stop = stop_;
+      }
+      if (stop)
+        stop();
+    }
+  }
+
+  sigset_t set_;
+  std::mutex mutex_;
+  std::function<void()> stop_;
+};
+
+int cmd_run(const std::string& file, pixline::run_options options,
+            const std::vector<std::string>& workers, bool quiet,
+            bool force_watch, signal_stopper* stopper) {
+  auto registry = pixline::builtin_registry();
+  auto config = pixline::load_config(file, registry);
+  if (force_watch)
+    config.source.kind = "watch";
+  if (stopper)
+    options.on_watching = [stopper](std::function<void()> stop) {
+      stopper->set(std::move(stop));
+    };
+  options.workers = parse_workers(workers);
+  options.on_finished = [](const pixline::job& j) {
+    if (j.failed())
+      spdlog::error("{}: failed in stage '{}': {}", j.path, j.failed_stage,
+                    j.error);
+    else if (j.skipped)
+      spdlog::debug("{}: skipped, output exists", j.path);
+    else
+      for (auto& out : j.outputs)
+        spdlog::debug("{} -> {}", j.path, out);
+  };
+  auto start = std::chrono::steady_clock::now();
+  bool watching = config.source.kind == "watch";
+  if (watching)
+    spdlog::info("watching {} (Ctrl-C to stop)",
+                 options.input.empty() ? config.source.path : options.input);
+  auto report = watching ? pixline::run_watch(config, registry, options)
+                         : pixline::run_pipeline(config, registry, options);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (!quiet) {
+    fmt::print("{}: {} images: {} written, {} skipped, {} failed in {:.2f} s "
+               "({:.1f} images/s); at most {} in flight (budget {})\n",
+               config.pipeline.name, report.total, report.succeeded,
+               report.skipped, report.failures.size(), took.count(),
+               took.count() > 0 ? double(report.total) / took.count() : 0.0,
+               report.peak_in_flight, report.max_in_flight);
+    if (watching && report.already_done > 0)
+      fmt::print("{} files were already done in an earlier run\n",
+                 report.already_done);
+    if (!report.failures.empty()) {
+      fmt::print("failed:\n");
+      for (auto& j : report.failures)
+        fmt::print("  {} [{}]: {}\n", j.path, j.failed_stage, j.error);
+    }
+  }
+  // A watch that stopped on request has done its job: its failures were
+  // logged (and quarantined, if so configured) as they happened.
+  if (watching)
+    return exit_ok;
+  return report.failures.empty() ? exit_ok : exit_images_failed;
+}
+
+int cmd_validate(const std::string& file) {
+  auto registry = pixline::builtin_registry();
+  auto config = pixline::load_config(file, registry);
+  auto stages = pixline::build_stages(config, registry);
+  std::vector<std::string> names;
+  for (auto& s : stages)
+    names.push_back(fmt::format("{}(x{})", s.name, s.workers));
+  fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
+  return exit_ok;
+}
+
+int cmd_stages(const std::string& name, bool markdown) {
+  auto registry = pixline::builtin_registry();
+  if (markdown) {
+    fmt::print("{}", pixline::stage_reference_markdown(registry));
+    return exit_ok;
+  }
+  if (name.empty()) {
+    fmt::print("{}", pixline::stage_list(registry));
+    return exit_ok;
+  }
+  auto spec = registry.find(name);
+  if (!spec) {
+    fmt::print(stderr, "pixline: no stage '{}'; `pixline stages` lists them\n",
+               name);
+    return exit_config;
+  }
+  fmt::print("{}", pixline::stage_help(*spec));
+  return exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pixline: an actor-model image-processing pipeline"};
+  app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  std::string config_file;
+  pixline::run_options run_opts;
+  std::vector<std::string> workers;
+  bool quiet = false;
+  auto run = app.add_subcommand("run", "Run a pipeline over its inputs");
+  run->add_option("config", config_file, "Pipeline config (TOML)")->required();
+  run->add_option("-i,--input", run_opts.input,
+                  "Input folder, file or glob (replaces [source])");
+  run->add_option("-o,--output", run_opts.output,
+                  "Output folder (replaces [sink] path)");
+  run->add_option("-w,--workers", workers,
+                  "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
+  run->add_flag("-q,--quiet", quiet, "Print no summary");
+
+  auto watch = app.add_subcommand(
+    "watch", "Watch the source folder and process every file that lands "
+             "there (same as [source] kind = \"watch\")");
+  watch->add_option("config", config_file, "Pipeline config (TOML)")
+    ->required();
+  watch->add_option("-i,--input", run_opts.input,
+                    "Folder to watch (replaces [source] path)");
+  watch->add_option("-o,--output", run_opts.output,
+                    "Output folder (replaces [sink] path)");
+  watch->add_option("-w,--workers", workers,
+                    "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
+  watch->add_flag("-q,--quiet", quiet, "Print no summary");
+
+  auto validate = app.add_subcommand(
+    "validate", "Check a pipeline config without reading any image");
+  validate->add_option("config", config_file, "Pipeline config (TOML)")
+    ->required();
+
+  std::string stage_name;
+  bool markdown = false;
+  auto stages = app.add_subcommand("stages", "List stages or describe one");
+  stages->add_option("name", stage_name, "Stage to describe");
+  stages->add_flag("--markdown", markdown,
+                   "Print the whole reference as Markdown (docs/stages.md)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_config;
+  }
+
+  // Watch mode may be chosen by the config, so take the signals for any run.
+  std::unique_ptr<signal_stopper> stopper;
+  if (*run || *watch)
+    stopper = std::make_unique<signal_stopper>();
+
+  auto logger = spdlog::stderr_color_mt("pixline");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // libvips reports recoverable oddities ("ignoring nclx profile") as GLib
+  // warnings on stderr; they are noise next to pixline's own per-image
+  // errors, so they go to the log at debug level.
+  g_log_set_handler(
+    "VIPS", GLogLevelFlags(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
+    [](const gchar*, GLogLevelFlags, const gchar* message, gpointer) {
+      spdlog::debug("libvips: {}", message);
+    },
+    nullptr);
+  if (VIPS_INIT(argv[0])) {
+    fmt::print(stderr, "pixline: libvips failed to start: {}\n",
+               vips_error_buffer());
+    return exit_fatal;
+  }
+  int rc = exit_ok;
+  try {
+    if (*run || *watch)
+      rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
+                   stopper.get());
+    else if (*validate)
+      rc = cmd_validate(config_file);
+    else if (*stages)
+      rc = cmd_stages(stage_name, markdown);
+  } catch (const pixline::config_error& e) {
+    fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    rc = exit_config;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
+    rc = exit_config;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pixline: fatal: {}\n", e.what());
+    rc = exit_fatal;
+  }
+  vips_shutdown();
+  return rc;
+}

@@ -1,0 +1,669 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "pipeline/naming.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/stage.hpp"
+
+namespace pixline {
+
+namespace {
+
+std::string with_location(const source_location& where,
+                          const std::string& reason) {
+  if (where.file.empty())
+    return reason;
+  if (where.line <= 0)
+    return fmt::format("{}: {}", where.file, reason);
+  if (where.column <= 0)
+    return fmt::format("{}:{}: {}", where.file, where.line, reason);
+  return fmt::format("{}:{}:{}: {}", where.file, where.line, where.column,
+                     reason);
+}
+
+} // namespace
+
+config_error::config_error(source_location where, const std::string& what)
+  : std::runtime_error(with_location(where, what)),
+    where_(std::move(where)),
+    reason_(what) {
+}
+
+namespace {
+
+// -- did you mean ------------------------------------------------------------
+
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
+
+/// Edit distance counting a swap of two neighbours as one edit ("qaulity").
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1,
+                                     std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i)
+    d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j)
+    d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2])
+          && lower(a[i - 2]) == lower(b[j - 1]))
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+/// The candidate closest to `word`, when it is close enough to be a typo.
+std::optional<std::string> closest(const std::string& word,
+                                   const std::vector<std::string>& candidates) {
+  size_t limit = std::max<size_t>(1, word.size() / 3);
+  std::optional<std::string> best;
+  size_t best_distance = limit + 1;
+  for (auto& c : candidates) {
+    auto d = edit_distance(word, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(const std::string& word,
+                         const std::vector<std::string>& candidates) {
+  if (auto c = closest(word, candidates))
+    return fmt::format(" (did you mean '{}'?)", *c);
+  return {};
+}
+
+// -- TOML values -------------------------------------------------------------
+
+std::string describe(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
+  }
+}
+
+std::string expected(const option_spec& spec) {
+  switch (spec.type) {
+    case option_type::boolean:
+      return "a boolean";
+    case option_type::integer:
+      return "an integer";
+    case option_type::number:
+      return "a number";
+    default:
+      return "a string";
+  }
+}
+
+/// The option value a TOML scalar stands for; nothing for arrays, tables and
+/// dates, which no option takes.
+std::optional<option_value> scalar(const toml::node& n) {
+  if (auto s = n.as_string())
+    return option_value{s->get()};
+  if (auto i = n.as_integer())
+    return option_value{std::int64_t{i->get()}};
+  if (auto f = n.as_floating_point())
+    return option_value{f->get()};
+  if (auto b = n.as_boolean())
+    return option_value{b->get()};
+  return std::nullopt;
+}
+
+using entry = std::pair<const toml::key*, const toml::node*>;
+
+bool before(const toml::source_position& a, const toml::source_position& b) {
+  return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+/// A table's entries in document order, so the first error reported is the
+/// first one in the file (toml::table keeps its keys sorted by name).
+std::vector<entry> in_order(const toml::table& t) {
+  std::vector<entry> result;
+  for (auto&& [k, v] : t)
+    result.emplace_back(&k, &v);
+  std::stable_sort(result.begin(), result.end(), [](auto& a, auto& b) {
+    return before(a.first->source().begin, b.first->source().begin);
+  });
+  return result;
+}
+
+option_spec integer_key(std::string name, int min, int max) {
+  return {std::move(name), option_type::integer, std::int64_t{min},
+          double(min),     double(max),          {},
+          {}};
+}
+
+option_spec string_key(std::string name) {
+  return {std::move(name), option_type::string, std::string{}, {}, {}, {}, {}};
+}
+
+option_spec boolean_key(std::string name) {
+  return {std::move(name), option_type::boolean, false, {}, {}, {}, {}};
+}
+
+const std::vector<std::string> top_level_keys = {"pipeline", "source",
+                                                 "filter", "sink"};
+const std::vector<std::string> pipeline_keys = {"name", "max_in_flight",
+                                                "vips_concurrency",
+                                                "vips_cache"};
+const std::vector<std::string> source_keys = {
+  "kind",    "path",    "files",   "recursive",
+  "include", "exclude", "workers", "max_in_flight"};
+// Keys only a watch takes (docs/watch.md).
+const std::vector<std::string> watch_keys = {
+  "settle_ms",  "state_dir",      "on_success", "done_dir",
+  "on_failure", "quarantine_dir", "retries"};
+const std::vector<std::string> source_kinds = {"directory", "list", "glob",
+                                               "watch"};
+
+// Stage tables share these keys with the stage's own options.
+const option_spec workers_key = integer_key("workers", 1, 1024);
+const option_spec max_in_flight_key = integer_key("max_in_flight", 1, 100000);
+
+// -- the reader --------------------------------------------------------------
+
+class reader {
+public:
+  reader(std::string file, const stage_registry& registry)
+    : file_(std::move(file)), registry_(registry) {
+  }
+
+  pipeline_config read(const toml::table& root) {
+    pipeline_config config;
+    config.file = file_;
+    config.source.where = {file_, 0, 0};
+    bool have_sink = false;
+    for (auto [key, value] : in_order(root)) {
+      std::string name{key->str()};
+      if (name == "pipeline") {
+        config.pipeline = read_pipeline(table_of(*key, *value));
+      } else if (name == "source") {
+        config.source = read_source(table_of(*key, *value));
+      } else if (name == "filter") {
+        auto array = value->as_array();
+        if (!array)
+          fail(key->source(),
+               fmt::format("'filter' must be an array of tables (write "
+                           "[[filter]] with two brackets), got {}",
+                           describe(*value)));
+        for (auto& item : *array) {
+          auto table = item.as_table();
+          if (!table)
+            fail(item.source(),
+                 fmt::format("each 'filter' must be a table, got {}",
+                             describe(item)));
+          config.filters.push_back(read_filter(*table));
+        }
+      } else if (name == "sink") {
+        config.sink = read_sink(table_of(*key, *value));
+        have_sink = true;
+      } else {
+        unknown_top_level(*key, *value);
+      }
+    }
+    if (!have_sink)
+      fail(root.source(), "missing table [sink] (where and how to write the "
+                          "images; `[sink]` alone writes to \"out\")");
+    return config;
+  }
+
+private:
+  source_location at(const toml::source_region& r) const {
+    return {file_, std::max(1, int(r.begin.line)),
+            std::max(1, int(r.begin.column))};
+  }
+
+  [[noreturn]] void fail(const toml::source_region& r,
+                         const std::string& reason) const {
+    throw config_error(at(r), reason);
+  }
+
+  const toml::table& table_of(const toml::key& key,
+                              const toml::node& value) const {
+    auto table = value.as_table();
+    if (!table)
+      fail(key.source(),
+           fmt::format("'{}' must be a table (write [{}]{}), got {}",
+                       key.str(), key.str(),
+                       value.is_array() ? ", with single brackets" : "",
+                       describe(value)));
+    return *table;
+  }
+
+  [[noreturn]] void unknown_top_level(const toml::key& key,
+                                      const toml::node& value) const {
+    std::string name{key.str()};
+    auto hint = closest(name, top_level_keys);
+    std::string reason
+      = value.is_table() || value.is_array()
+          ? fmt::format("unknown table [{}]", key.str())
+          : fmt::format("unknown top-level key '{}'", key.str());
+    if (hint)
+      reason += fmt::format(" (did you mean [{}]?)",
+                            *hint == "filter" ? "[filter]" : *hint);
+    else
+      reason += "; a config has the tables [pipeline], [source], [[filter]] "
+                "and [sink]";
+    fail(key.source(), reason);
+  }
+
+  /// Converts and checks `value` against `spec`; errors point at the value.
+  option_value checked(const option_spec& spec, const toml::node& value) const {
+    auto raw = scalar(value);
+    if (!raw)
+      fail(value.source(), fmt::format("option '{}' must be {}, got {}",
+                                       spec.name, expected(spec),
+                                       describe(value)));
+    auto result = check_option(spec, *raw);
+    if (auto err = std::get_if<std::string>(&result)) {
+      auto reason = *err;
+      if (spec.type == option_type::choice)
+        if (auto s = std::get_if<std::string>(&*raw))
+          reason += did_you_mean(*s, spec.choices);
+      fail(value.source(), reason);
+    }
+    return std::get<option_value>(std::move(result));
+  }
+
+  int integer(const option_spec& spec, const toml::node& value) const {
+    return int(std::get<std::int64_t>(checked(spec, value)));
+  }
+
+  std::string text(const std::string& name, const toml::node& value) const {
+    return std::get<std::string>(checked(string_key(name), value));
+  }
+
+  std::vector<std::string> strings(const std::string& name,
+                                   const toml::node& value) const {
+    auto array = value.as_array();
+    if (!array)
+      fail(value.source(),
+           fmt::format("option '{}' must be an array of strings, got {}", name,
+                       describe(value)));
+    std::vector<std::string> result;
+    for (auto& item : *array) {
+      auto s = item.as_string();
+      if (!s)
+        fail(item.source(),
+             fmt::format("option '{}' must be an array of strings, got {} in "
+                         "it",
+                         name, describe(item)));
+      result.push_back(s->get());
+    }
+    return result;
+  }
+
+  pipeline_section read_pipeline(const toml::table& table) const {
+    pipeline_section p;
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "name")
+        p.name = text(name, *value);
+      else if (name == "max_in_flight")
+        p.max_in_flight = integer(max_in_flight_key, *value);
+      else if (name == "vips_concurrency")
+        p.vips_concurrency = integer(integer_key(name, 1, 64), *value);
+      else if (name == "vips_cache")
+        p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
+      else
+        fail(key->source(),
+             fmt::format("[pipeline] has no key '{}'{}", name,
+                         unknown_hint(name, pipeline_keys)));
+    }
+    return p;
+  }
+
+  source_section read_source(const toml::table& table) const {
+    source_section s;
+    s.configured = true;
+    s.where = at(table.source());
+    auto load = stage_or_empty("load");
+    const toml::node* kind = nullptr;
+    const toml::key* path = nullptr;
+    const toml::key* files = nullptr;
+    const toml::key* recursive = nullptr;
+    const toml::key* on_success = nullptr;
+    const toml::key* on_failure = nullptr;
+    std::vector<const toml::key*> watch_only;
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "kind") {
+        option_spec spec{name, option_type::choice, std::string{"directory"},
+                         {},   {},                  source_kinds,
+                         {}};
+        s.kind = std::get<std::string>(checked(spec, *value));
+        kind = value;
+      } else if (name == "path") {
+        s.path = text(name, *value);
+        if (s.path.empty())
+          fail(value->source(), "option 'path' must not be empty");
+        path = key;
+      } else if (name == "files") {
+        s.files = strings(name, *value);
+        files = key;
+      } else if (name == "recursive") {
+        s.recursive = std::get<bool>(checked(boolean_key(name), *value));
+        recursive = key;
+      } else if (name == "include") {
+        s.include = strings(name, *value);
+      } else if (name == "exclude") {
+        s.exclude = strings(name, *value);
+      } else if (name == "workers") {
+        s.workers = integer(workers_key, *value);
+      } else if (name == "max_in_flight") {
+        s.max_in_flight = integer(max_in_flight_key, *value);
+      } else if (name == "settle_ms") {
+        s.settle_ms = integer(integer_key(name, 0, 600000), *value);
+        watch_only.push_back(key);
+      } else if (name == "state_dir") {
+        s.state_dir = text(name, *value);
+        watch_only.push_back(key);
+      } else if (name == "on_success") {
+        option_spec spec{name, option_type::choice, std::string{"keep"},
+                         {},   {}, {"keep", "move", "delete"}, {}};
+        s.on_success = std::get<std::string>(checked(spec, *value));
+        watch_only.push_back(key);
+        on_success = key;
+      } else if (name == "done_dir") {
+        s.done_dir = text(name, *value);
+        watch_only.push_back(key);
+      } else if (name == "on_failure") {
+        option_spec spec{name, option_type::choice, std::string{"keep"},
+                         {},   {}, {"keep", "quarantine"}, {}};
+        s.on_failure = std::get<std::string>(checked(spec, *value));
+        watch_only.push_back(key);
+        on_failure = key;
+      } else if (name == "quarantine_dir") {
+        s.quarantine_dir = text(name, *value);
+        watch_only.push_back(key);
+      } else if (name == "retries") {
+        s.retries = integer(integer_key(name, 0, 100), *value);
+        watch_only.push_back(key);
+      } else if (auto opt = load.find(name)) {
+        s.load_options[name] = checked(*opt, *value);
+      } else {
+        auto candidates = source_keys;
+        candidates.insert(candidates.end(), watch_keys.begin(),
+                          watch_keys.end());
+        for (auto& o : load.options)
+          candidates.push_back(o.name);
+        auto hint = closest(name, candidates);
+        fail(key->source(),
+             hint ? fmt::format("[source] has no key '{}' (did you mean "
+                                "'{}'?)",
+                                name, *hint)
+                  : fmt::format("[source] has no key '{}' (keys: {}; options "
+                                "of stage 'load': {})",
+                                name, fmt::join(source_keys, ", "),
+                                option_names(load)));
+      }
+    }
+    auto kind_is = fmt::format("kind = \"{}\"", s.kind);
+    if (s.kind == "list") {
+      if (!files)
+        fail(table.source(),
+             fmt::format("[source] with {} needs 'files' (the input files, in "
+                         "order)",
+                         kind_is));
+      if (s.files.empty())
+        fail(table.get(files->str())->source(),
+             "option 'files' is empty: list at least one input file");
+      if (path)
+        fail(path->source(),
+             fmt::format("option 'path' is not used with {}; list the inputs "
+                         "in 'files'",
+                         kind_is));
+    } else {
+      if (!path)
+        fail(table.source(),
+             fmt::format("[source] with {} needs 'path' ({})", kind_is,
+                         s.kind == "glob"
+                           ? "the pattern, e.g. \"photos/**/*.jpg\""
+                           : "the folder to read"));
+      if (files)
+        fail(files->source(),
+             fmt::format("option 'files' is only for kind = \"list\"{}",
+                         kind ? fmt::format(" ({} here)", kind_is)
+                              : std::string{" (kind is \"directory\" when "
+                                            "not set)"}));
+    }
+    if (s.kind != "watch" && !watch_only.empty())
+      fail(watch_only.front()->source(),
+           fmt::format("option '{}' is only for kind = \"watch\"",
+                       watch_only.front()->str()));
+    if (on_success && s.on_success == "move" && s.done_dir.empty())
+      fail(on_success->source(),
+           "on_success = \"move\" needs 'done_dir' (where originals go)");
+    if (on_failure && s.on_failure == "quarantine" && s.quarantine_dir.empty())
+      fail(on_failure->source(), "on_failure = \"quarantine\" needs "
+                                 "'quarantine_dir' (where bad files go)");
+    if (recursive && s.kind != "directory" && s.kind != "watch")
+      fail(recursive->source(),
+           fmt::format("option 'recursive' is only for kind = \"directory\" or \"watch\"{}",
+                       s.kind == "glob" ? " (a glob pattern recurses with **)"
+                                        : ""));
+    return s;
+  }
+
+  filter_section read_filter(const toml::table& table) const {
+    filter_section f;
+    f.where = at(table.source());
+    auto type = table.get("type");
+    if (!type)
+      fail(table.source(), fmt::format("[[filter]] needs a 'type' (one of: {})",
+                                       fmt::join(filter_names(), ", ")));
+    f.type = text("type", *type);
+    auto spec = registry_.find(f.type);
+    if (f.type == "load" || f.type == "save")
+      fail(type->source(),
+           fmt::format("stage '{}' cannot be a [[filter]]; its options go in "
+                       "[{}]",
+                       f.type, f.type == "load" ? "source" : "sink"));
+    if (!spec) {
+      auto names = filter_names();
+      auto hint = closest(f.type, names);
+      fail(type->source(),
+           hint ? fmt::format("unknown stage type '{}' (did you mean '{}'?)",
+                              f.type, *hint)
+                : fmt::format("unknown stage type '{}' (stages: {})", f.type,
+                              fmt::join(names, ", ")));
+    }
+    if (!spec->make)
+      fail(type->source(),
+           fmt::format("stage '{}' cannot be a [[filter]]: it has no factory",
+                       f.type));
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "type")
+        continue;
+      if (name == "workers")
+        f.workers = integer(workers_key, *value);
+      else if (name == "max_in_flight")
+        f.max_in_flight = integer(max_in_flight_key, *value);
+      else
+        f.options[name] = stage_option(*spec, *key, *value,
+                                       {"type", "workers", "max_in_flight"});
+    }
+    // Cross-field rules ("resize needs width, height or scale") live in the
+    // stage's constructor; building it once here reports them before any
+    // image is read.
+    try {
+      (void)spec->make(f.options);
+    } catch (const std::invalid_argument& e) {
+      fail(table.source(), fmt::format("filter '{}': {}", f.type, e.what()));
+    }
+    return f;
+  }
+
+  sink_section read_sink(const toml::table& table) const {
+    sink_section s;
+    s.where = at(table.source());
+    auto save = stage_or_empty("save");
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "workers") {
+        s.workers = integer(workers_key, *value);
+      } else if (name == "max_in_flight") {
+        s.max_in_flight = integer(max_in_flight_key, *value);
+      } else {
+        s.options[name]
+          = stage_option(save, *key, *value, {"workers", "max_in_flight"});
+        if (name == "naming")
+          if (auto err = check_name_template(
+                std::get<std::string>(s.options[name])))
+            fail(value->source(), fmt::format("option 'naming': {}", *err));
+      }
+    }
+    return s;
+  }
+
+  /// Checks one option of a stage table; `extra` are the table's other keys.
+  option_value stage_option(const stage_spec& spec, const toml::key& key,
+                            const toml::node& value,
+                            const std::vector<std::string>& extra) const {
+    std::string name{key.str()};
+    if (auto opt = spec.find(name))
+      return checked(*opt, value);
+    std::vector<std::string> candidates;
+    for (auto& o : spec.options)
+      candidates.push_back(o.name);
+    candidates.insert(candidates.end(), extra.begin(), extra.end());
+    auto hint = closest(name, candidates);
+    fail(key.source(),
+         hint ? fmt::format("stage '{}' has no option '{}' (did you mean "
+                            "'{}'?)",
+                            spec.name, key.str(), *hint)
+              : fmt::format("stage '{}' has no option '{}' (options: {}; and "
+                            "{})",
+                            spec.name, key.str(), option_names(spec),
+                            fmt::join(extra, ", ")));
+  }
+
+  std::string unknown_hint(const std::string& name,
+                           const std::vector<std::string>& keys) const {
+    if (auto hint = closest(name, keys))
+      return fmt::format(" (did you mean '{}'?)", *hint);
+    return fmt::format(" (keys: {})", fmt::join(keys, ", "));
+  }
+
+  static std::string option_names(const stage_spec& spec) {
+    if (spec.options.empty())
+      return "none";
+    std::vector<std::string> names;
+    for (auto& o : spec.options)
+      names.push_back(o.name);
+    return fmt::format("{}", fmt::join(names, ", "));
+  }
+
+  /// Stages a [[filter]] may name.
+  std::vector<std::string> filter_names() const {
+    std::vector<std::string> names;
+    for (auto spec : registry_.all())
+      if (spec->make && spec->name != "load" && spec->name != "save")
+        names.push_back(spec->name);
+    return names;
+  }
+
+  /// The registered stage, or one without options when a registry lacks it.
+  stage_spec stage_or_empty(const std::string& name) const {
+    if (auto spec = registry_.find(name))
+      return *spec;
+    stage_spec empty;
+    empty.name = name;
+    return empty;
+  }
+
+  std::string file_;
+  const stage_registry& registry_;
+};
+
+toml::table parse_toml(const std::string& text, const std::string& name) {
+  auto syntax_error = [&](const toml::parse_error& e) {
+    auto& begin = e.source().begin;
+    return config_error({name, std::max(1, int(begin.line)),
+                         std::max(1, int(begin.column))},
+                        std::string{e.description()});
+  };
+  // toml++ reports syntax errors by exception or in its parse_result,
+  // depending on how it is compiled; Debian's build uses exceptions.
+#if TOML_EXCEPTIONS
+  try {
+    return toml::parse(text, std::string_view{name});
+  } catch (const toml::parse_error& e) {
+    throw syntax_error(e);
+  }
+#else
+  auto result = toml::parse(text, std::string_view{name});
+  if (!result)
+    throw syntax_error(result.error());
+  return std::move(result).table();
+#endif
+}
+
+} // namespace
+
+pipeline_config parse_config(const std::string& text, const std::string& name,
+                             const stage_registry& registry) {
+  auto root = parse_toml(text, name);
+  return reader{name, registry}.read(root);
+}
+
+pipeline_config load_config(const std::filesystem::path& file,
+                            const stage_registry& registry) {
+  auto name = file.string();
+  source_location where{name, 0, 0};
+  std::error_code ec;
+  auto status = std::filesystem::status(file, ec);
+  if (!std::filesystem::exists(status))
+    throw config_error(where, "config file not found");
+  if (std::filesystem::is_directory(status))
+    throw config_error(where, "is a folder, not a config file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw config_error(where, fmt::format("cannot open config file: {}",
+                                          std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad())
+    throw config_error(where, fmt::format("cannot read config file: {}",
+                                          std::strerror(errno)));
+  return parse_config(text.str(), name, registry);
+}
+
+} // namespace pixline

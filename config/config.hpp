@@ -1,0 +1,135 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pipeline/spec.hpp"
+
+namespace pixline {
+
+class stage_registry;
+
+/// Where a value came from in a config file, for error messages.
+struct source_location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+/// A config error: the file, line and column, and what is wrong. `what()`
+/// reads "FILE:LINE:COLUMN: reason" ("FILE: reason" when there is no line,
+/// as for a missing file; just the reason when there is no file either).
+class config_error : public std::runtime_error {
+public:
+  /// `what` is the bare reason; the location prefix is added here.
+  config_error(source_location where, const std::string& what);
+
+  const source_location& where() const {
+    return where_;
+  }
+
+  /// The reason without the location prefix.
+  const std::string& reason() const {
+    return reason_;
+  }
+
+private:
+  source_location where_;
+  std::string reason_;
+};
+
+/// `[pipeline]`: pipeline-wide settings.
+struct pipeline_section {
+  std::string name = "pipeline";
+  /// Images admitted and not yet written, across the whole pipeline.
+  int max_in_flight = 0; // 0: default (4 x hardware threads)
+  /// libvips threads per image (vips_concurrency_set); 1 suits many images
+  /// on few cores, where image-level parallelism already fills the machine.
+  int vips_concurrency = 1;
+  /// libvips operation cache (vips_cache_set_max); off for batches of
+  /// different images.
+  bool vips_cache = false;
+};
+
+/// `[source]`: which files to read.
+struct source_section {
+  /// False when the config has no [source] table; the inputs must then come
+  /// from the command line (`pixline run --input`).
+  bool configured = false;
+  /// "directory", "list", "glob" or "watch".
+  std::string kind = "directory";
+  /// directory: the folder; glob: the pattern (e.g. "photos/**/*.jpg").
+  std::string path;
+  /// list: the files, in order.
+  std::vector<std::string> files;
+  bool recursive = false;
+  /// File-name patterns (fnmatch, e.g. "*.jpg"); empty means every file.
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  /// watch: how long a file must stay unchanged before it is taken.
+  int settle_ms = 100;
+  /// watch: the folder holding the journal; empty means
+  /// "<path>/.pixline" (hidden, so never an input).
+  std::string state_dir;
+  /// watch: what happens to an original once all its outputs are written:
+  /// "keep", "move" (to done_dir) or "delete".
+  std::string on_success = "keep";
+  std::string done_dir;
+  /// watch: what happens to an original that failed: "keep" or
+  /// "quarantine" (moved to quarantine_dir with a .error.txt beside it).
+  std::string on_failure = "keep";
+  std::string quarantine_dir;
+  /// watch: how often a file that could not be read (vanished, locked,
+  /// still empty) is tried again before it counts as failed.
+  int retries = 2;
+  /// Options of the `load` stage (e.g. fail_on), checked against its spec.
+  option_map load_options;
+  int workers = 0;       // 0: default
+  int max_in_flight = 0; // 0: default (2 x workers)
+  source_location where;
+};
+
+/// One `[[filter]]` entry: a stage and its checked options.
+struct filter_section {
+  std::string type;
+  option_map options;
+  int workers = 0;       // 0: default
+  int max_in_flight = 0; // 0: default (2 x workers)
+  source_location where;
+};
+
+/// `[sink]`: options of the `save` stage (path, format, quality, naming...),
+/// checked against its spec.
+struct sink_section {
+  option_map options;
+  int workers = 0;       // 0: default (hardware threads)
+  int max_in_flight = 0; // 0: default (2 x workers)
+  source_location where;
+};
+
+/// A whole pipeline config, checked against the stage specs.
+struct pipeline_config {
+  /// The config file, or the name given to parse_config. Relative paths in
+  /// the config are relative to the working directory, as on a command line.
+  std::string file;
+  pipeline_section pipeline;
+  source_section source;
+  std::vector<filter_section> filters;
+  sink_section sink;
+};
+
+/// Parses and checks a TOML config file against `registry`. Throws
+/// config_error (with file, line and column) for syntax errors, unknown keys,
+/// wrong types, out-of-range values and unknown stages. Reads no image.
+pipeline_config load_config(const std::filesystem::path& file,
+                            const stage_registry& registry);
+
+/// Same for config text; `name` stands in for the file name in errors.
+pipeline_config parse_config(const std::string& text, const std::string& name,
+                             const stage_registry& registry);
+
+} // namespace pixline

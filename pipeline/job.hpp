@@ -1,0 +1,77 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/stage.hpp"
+
+namespace pixline {
+
+/// Counts images alive in the process (between the loader creating one and
+/// the last stage dropping it), so tests and metrics can measure the real
+/// number of images in flight, not just what the protocol believes.
+class image_tally {
+public:
+  /// Images alive now.
+  static std::int64_t live();
+  /// Most images alive at once since the last reset.
+  static std::int64_t peak();
+  /// Sets the peak back to the current count.
+  static void reset_peak();
+
+  image_tally();
+  image_tally(const image_tally&) = delete;
+  image_tally& operator=(const image_tally&) = delete;
+  ~image_tally();
+};
+
+/// An image plus its place in the tally: what a job carries once loaded.
+struct tracked_image : image {
+  image_tally tally;
+};
+
+/// One input file on its way through the pipeline, from the source to the
+/// end of the last stage. Failed jobs keep travelling (untouched by later
+/// stages) so every stage's credit accounting stays exact.
+struct job {
+  std::uint64_t id = 0;
+  /// The input file.
+  std::string path;
+  /// The input file relative to the input root.
+  std::string relative;
+  /// The image, once loaded; dropped when the job fails or is written.
+  std::shared_ptr<tracked_image> img;
+  /// Why the job failed; empty while it is fine.
+  std::string error;
+  /// The stage that failed it.
+  std::string failed_stage;
+  /// Files written for it.
+  std::vector<std::string> outputs;
+  /// True when the writer skipped it (overwrite = "skip" and output exists).
+  bool skipped = false;
+
+  bool failed() const {
+    return !error.empty();
+  }
+};
+
+/// What one worker of a stage does to a job. Exceptions escaping it fail the
+/// job, naming the stage; they never reach the actor.
+using work_fn = std::function<void(job&)>;
+
+/// One stage as the transport sees it: a name, how many workers, how many
+/// jobs it may hold, and how to make each worker's function.
+struct stage_runtime {
+  std::string name;
+  int workers = 1;
+  /// Jobs the stage may hold at once (queued plus being worked on).
+  int max_in_flight = 2;
+  /// Called once per worker, so each worker owns its own stage object.
+  std::function<work_fn()> make_worker;
+};
+
+} // namespace pixline

@@ -1,0 +1,257 @@
+#include "pipeline/journal.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace fs = std::filesystem;
+
+namespace pixline {
+
+namespace {
+
+/// FNV-1a, 64 bits: stable across runs and machines, needs no library.
+std::uint64_t fnv1a(const char* p, size_t n, std::uint64_t h) {
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(p[i]);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/// Paths may hold any byte but NUL; escape the ones that break a line.
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      char c = s[++i];
+      out += c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string line_of(const file_key& k, char outcome) {
+  return fmt::format("{}\t{}\t{}\t{:016x}\t{}\n", outcome, k.size, k.mtime_ns,
+                     k.hash, escape(k.path));
+}
+
+void fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+} // namespace
+
+std::optional<file_key> key_of(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  file_key k;
+  k.path = path.string();
+  k.size = std::uint64_t(st.st_size);
+  k.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000LL
+               + st.st_mtim.tv_nsec;
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0)
+      break;
+    h = fnv1a(buf.data(), size_t(n), h);
+  }
+  ::close(fd);
+  k.hash = h;
+  return k;
+}
+
+journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("cannot create state folder {}: {}",
+                                         dir.string(), ec.message()));
+  // Read what is there; a last line without its newline was torn by a crash.
+  std::string text;
+  {
+    std::ifstream in(file_, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto complete = text.rfind('\n');
+  size_t keep = complete == std::string::npos ? 0 : complete + 1;
+  std::istringstream lines(text.substr(0, keep));
+  std::string line;
+  while (std::getline(lines, line)) {
+    ++lines_;
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (int i = 0; i < 4; ++i) {
+      auto tab = line.find('\t', start);
+      if (tab == std::string::npos)
+        break;
+      parts.push_back(line.substr(start, tab - start));
+      start = tab + 1;
+    }
+    if (parts.size() != 4 || parts[0].size() != 1)
+      continue;
+    file_key k;
+    try {
+      k.size = std::stoull(parts[1]);
+      k.mtime_ns = std::stoll(parts[2]);
+      k.hash = std::stoull(parts[3], nullptr, 16);
+    } catch (const std::exception&) {
+      continue;
+    }
+    k.path = unescape(line.substr(start));
+    if (parts[0][0] == 'X')
+      entries_.erase(k.path);
+    else
+      entries_[k.path] = entry{k, journal_outcome(parts[0][0])};
+  }
+  fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw std::runtime_error(fmt::format("cannot open journal {}: {}",
+                                         file_.string(), std::strerror(errno)));
+  if (::ftruncate(fd_, off_t(keep)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
+    throw std::runtime_error(fmt::format("cannot repair journal {}: {}",
+                                         file_.string(), std::strerror(errno)));
+  fsync_dir(dir);
+  if (lines_ > 1024 && lines_ > 2 * entries_.size())
+    compact();
+}
+
+journal::~journal() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+std::optional<journal_outcome> journal::lookup(const file_key& key) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto it = entries_.find(key.path);
+  if (it == entries_.end() || !(it->second.key == key))
+    return std::nullopt;
+  return it->second.outcome;
+}
+
+void journal::append(const std::string& line) {
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    auto n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      throw std::runtime_error(fmt::format("cannot write journal {}: {}",
+                                           file_.string(),
+                                           std::strerror(errno)));
+    p += n;
+    left -= size_t(n);
+  }
+  if (::fdatasync(fd_) != 0)
+    throw std::runtime_error(fmt::format("cannot sync journal {}: {}",
+                                         file_.string(), std::strerror(errno)));
+  ++lines_;
+}
+
+void journal::record(const file_key& key, journal_outcome outcome) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  append(line_of(key, char(outcome)));
+  entries_[key.path] = entry{key, outcome};
+  if (lines_ > 1024 && lines_ > 2 * entries_.size())
+    compact();
+}
+
+void journal::forget(const std::string& path) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (entries_.erase(path) == 0)
+    return;
+  file_key k;
+  k.path = path;
+  append(line_of(k, 'X'));
+}
+
+std::size_t journal::lines() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return lines_;
+}
+
+std::size_t journal::size() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return entries_.size();
+}
+
+void journal::compact() {
+  // Write the live entries to a new file, sync it, and rename it over the
+  // old log: a crash leaves either the old log or the new one.
+  auto tmp = file_;
+  tmp += ".compact";
+  std::string text;
+  for (auto& [path, e] : entries_)
+    text += line_of(e.key, char(e.outcome));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size())
+            && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), file_.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return;
+  }
+  fsync_dir(file_.parent_path());
+  ::close(fd_);
+  fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  lines_ = entries_.size();
+}
+
+} // namespace pixline

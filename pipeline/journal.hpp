@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace pixline {
+
+/// What identifies one version of an input file: where it is, how big, when
+/// last changed, and a hash of its bytes (so a file replaced by another of
+/// the same size and time, e.g. `cp -p`, is still seen as new).
+struct file_key {
+  std::string path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t hash = 0;
+
+  bool operator==(const file_key&) const = default;
+};
+
+/// Reads `path` and returns its key; nothing if the file cannot be read.
+std::optional<file_key> key_of(const std::filesystem::path& path);
+
+/// The outcome recorded for a file version.
+enum class journal_outcome : char { done = 'D', failed = 'F' };
+
+/// A durable record of which input versions are finished, so a restarted
+/// watch neither repeats nor skips a file. An append-only text log: one line
+/// per finished file, appended and fsynced after every output of that file
+/// is on disk. A torn last line (a crash mid-append) is ignored and cut off.
+/// The log is rewritten compactly when most of its lines are stale.
+class journal {
+public:
+  /// Opens (creating) the journal in folder `dir`.
+  explicit journal(const std::filesystem::path& dir);
+  ~journal();
+
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// The recorded outcome for exactly this version of the file, if any.
+  std::optional<journal_outcome> lookup(const file_key& key) const;
+
+  /// Records and fsyncs an outcome. Throws std::runtime_error on I/O errors.
+  void record(const file_key& key, journal_outcome outcome);
+
+  /// Forgets the file at `path` (it was moved or deleted after success).
+  void forget(const std::string& path);
+
+  /// Lines in the log file (for tests and compaction).
+  std::size_t lines() const;
+
+  /// Entries alive (one per path).
+  std::size_t size() const;
+
+  /// The log file.
+  const std::filesystem::path& file() const {
+    return file_;
+  }
+
+private:
+  struct entry {
+    file_key key;
+    journal_outcome outcome;
+  };
+
+  void append(const std::string& line);
+  void compact();
+
+  std::filesystem::path file_;
+  int fd_ = -1;
+  std::size_t lines_ = 0;
+  std::unordered_map<std::string, entry> entries_;
+  mutable std::mutex mutex_;
+};
+
+} // namespace pixline

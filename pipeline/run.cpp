@@ -1,0 +1,291 @@
+#include "pipeline/run.hpp"
+
+#include <algorithm>
+#include <regex>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <vips/vips8>
+
+#include "actors/credit.hpp"
+#include "actors/loader.hpp"
+#include "actors/writer.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/watch.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixline {
+
+namespace {
+
+int hardware_threads() {
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+} // namespace
+
+int default_workers(const std::string& stage_type) {
+  // Filters build lazy libvips graphs (microseconds); the writer evaluates
+  // them, so that is where the cores go.
+  if (stage_type == "save")
+    return hardware_threads();
+  if (stage_type == "load")
+    return std::min(2, hardware_threads());
+  return 1;
+}
+
+namespace {
+
+int workers_for(const std::string& type, int configured,
+                const run_options& options) {
+  int n = configured > 0 ? configured : default_workers(type);
+  for (auto& [name, count] : options.workers)
+    if (name == type)
+      n = count;
+  return n;
+}
+
+int budget_for(int configured, int workers) {
+  return configured > 0 ? configured : 2 * workers;
+}
+
+} // namespace
+
+std::vector<stage_runtime> build_stages(const pipeline_config& config,
+                                        const stage_registry& registry,
+                                        const run_options& options) {
+  for (auto& [name, count] : options.workers) {
+    bool known = name == "load" || name == "save";
+    for (auto& f : config.filters)
+      known = known || f.type == name;
+    if (!known)
+      throw std::invalid_argument(
+        fmt::format("--workers {}={}: the pipeline has no stage '{}'", name,
+                    count, name));
+    if (count < 1 || count > 1024)
+      throw std::invalid_argument(fmt::format(
+        "--workers {}={}: workers must be between 1 and 1024", name, count));
+  }
+  std::vector<const stage_spec*> filter_specs;
+  load_params params;
+  for (auto& f : config.filters) {
+    auto spec = registry.find(f.type);
+    if (!spec || !spec->make)
+      throw config_error(f.where, fmt::format("unknown stage '{}'", f.type));
+    filter_specs.push_back(spec);
+    if (spec->random_access)
+      params.sequential = false;
+  }
+  // Let the first filter open the file itself when it can (shrink-on-load).
+  bool fuse_first = !config.filters.empty()
+                    && filter_specs[0]->make(config.filters[0].options)->fuses_load();
+
+  std::vector<stage_runtime> stages;
+  auto& src = config.source;
+  auto load_opts = loader_spec().decode(src.load_options);
+  stage_runtime load;
+  load.name = "load";
+  load.workers = workers_for("load", src.workers, options);
+  load.max_in_flight = budget_for(src.max_in_flight, load.workers);
+  const stage_spec* first = fuse_first ? filter_specs[0] : nullptr;
+  option_map first_opts = fuse_first ? config.filters[0].options : option_map{};
+  load.make_worker = [load_opts, params, first, first_opts]() -> work_fn {
+    auto l = std::make_shared<loader>(
+      load_opts, params, first ? first->make(first_opts) : nullptr);
+    return [l](job& j) { l->load(j); };
+  };
+  stages.push_back(std::move(load));
+
+  for (size_t i = fuse_first ? 1 : 0; i < config.filters.size(); ++i) {
+    auto& f = config.filters[i];
+    auto spec = filter_specs[i];
+    stage_runtime rt;
+    rt.name = f.type;
+    rt.workers = workers_for(f.type, f.workers, options);
+    rt.max_in_flight = budget_for(f.max_in_flight, rt.workers);
+    auto opts = f.options;
+    rt.make_worker = [spec, opts]() -> work_fn {
+      std::shared_ptr<stage> s = spec->make(opts);
+      return [s](job& j) { s->process(*j.img); };
+    };
+    stages.push_back(std::move(rt));
+  }
+
+  auto& sink = config.sink;
+  auto write_opts = writer_spec().decode(sink.options);
+  if (!options.output.empty())
+    write_opts.path = options.output;
+  stage_runtime save;
+  save.name = "save";
+  save.workers = workers_for("save", sink.workers, options);
+  save.max_in_flight = budget_for(sink.max_in_flight, save.workers);
+  save.make_worker = [write_opts]() -> work_fn {
+    auto w = std::make_shared<writer>(write_opts);
+    return [w](job& j) { w->write(j); };
+  };
+  stages.push_back(std::move(save));
+  return stages;
+}
+
+namespace {
+
+/// Applies `--input`: a folder keeps the source's filters, a file becomes a
+/// one-file list, a pattern becomes a glob.
+source_section with_input(source_section src, const std::string& input) {
+  if (input.empty())
+    return src;
+  std::error_code ec;
+  if (fs::is_directory(input, ec)) {
+    src.kind = "directory";
+    src.path = input;
+  } else if (input.find_first_of("*?[") != std::string::npos) {
+    src.kind = "glob";
+    src.path = input;
+  } else {
+    src.kind = "list";
+    src.files = {input};
+  }
+  return src;
+}
+
+/// Keeps a run from reading its own outputs when the output folder is
+/// inside the input folder.
+void drop_outputs(std::vector<job>& inputs, const std::string& output_dir) {
+  std::error_code ec;
+  auto out = fs::weakly_canonical(output_dir, ec);
+  if (ec)
+    return;
+  std::erase_if(inputs, [&](const job& j) {
+    auto p = fs::weakly_canonical(j.path, ec);
+    auto rel = p.lexically_relative(out);
+    return !rel.empty() && *rel.begin() != "..";
+  });
+  for (size_t i = 0; i < inputs.size(); ++i)
+    inputs[i].id = i + 1;
+}
+
+} // namespace
+
+std::size_t remove_stale_temporaries(const fs::path& output_root) {
+  static const std::regex temp_name{R"(^\..+\.pixline-(\d+)-\d+\.tmp$)"};
+  std::size_t removed = 0;
+  std::error_code ec;
+  if (!fs::is_directory(output_root, ec))
+    return 0;
+  for (auto it = fs::recursive_directory_iterator(
+         output_root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec)
+      break;
+    std::smatch m;
+    auto name = it->path().filename().string();
+    if (!it->is_regular_file(ec) || !std::regex_match(name, m, temp_name))
+      continue;
+    auto pid = m[1].str();
+    if (pid != std::to_string(::getpid()) && fs::exists("/proc/" + pid))
+      continue; // another live run is writing it
+    if (fs::remove(it->path(), ec))
+      ++removed;
+  }
+  return removed;
+}
+
+namespace {
+
+/// Sets libvips up for a run and returns the resolved budget.
+int prepare(const pipeline_config& config) {
+  if (VIPS_INIT("pixline"))
+    throw std::runtime_error("libvips failed to start: "
+                             + std::string(vips_error_buffer()));
+  vips_concurrency_set(config.pipeline.vips_concurrency);
+  if (!config.pipeline.vips_cache)
+    vips_cache_set_max(0);
+  return config.pipeline.max_in_flight > 0 ? config.pipeline.max_in_flight
+                                           : 4 * hardware_threads();
+}
+
+std::string output_root_of(const pipeline_config& config,
+                           const run_options& options) {
+  return options.output.empty() ? writer_spec().decode(config.sink.options).path
+                                : options.output;
+}
+
+void tally(run_report& report, job&& j) {
+  if (j.failed())
+    report.failures.push_back(std::move(j));
+  else if (j.skipped)
+    ++report.skipped;
+  else
+    ++report.succeeded;
+}
+
+} // namespace
+
+run_report run_pipeline(const pipeline_config& config,
+                        const stage_registry& registry,
+                        const run_options& options) {
+  if (config.source.kind == "watch" && options.input.empty())
+    return run_watch(config, registry, options);
+  run_report report;
+  report.max_in_flight = prepare(config);
+  auto stages = build_stages(config, registry, options);
+  auto inputs = list_inputs(with_input(config.source, options.input));
+  auto output_root = output_root_of(config, options);
+  drop_outputs(inputs, output_root);
+  remove_stale_temporaries(output_root);
+  report.total = inputs.size();
+  flow_options flow;
+  flow.max_in_flight = report.max_in_flight;
+  flow.on_finished = options.on_finished;
+  image_tally::reset_peak();
+  auto result = run_flow(stages, std::move(inputs), flow);
+  report.peak_in_flight = result.peak_in_flight;
+  report.peak_live_images = image_tally::peak();
+  for (auto& j : result.finished)
+    tally(report, std::move(j));
+  return report;
+}
+
+run_report run_watch(const pipeline_config& config,
+                     const stage_registry& registry,
+                     const run_options& options) {
+  run_report report;
+  report.max_in_flight = prepare(config);
+  auto stages = build_stages(config, registry, options);
+  auto source = config.source;
+  if (!options.input.empty())
+    source.path = options.input;
+  auto output_root = output_root_of(config, options);
+  remove_stale_temporaries(output_root);
+  watch_feed feed{source, output_root};
+  flow_options flow;
+  flow.max_in_flight = report.max_in_flight;
+  flow.keep_finished = false;
+  flow.on_finished = [&](const job& j) {
+    if (!feed.finish(j))
+      return; // tried again later
+    if (options.on_finished)
+      options.on_finished(j);
+    ++report.total;
+    // Failures are kept (a watch's summary names them); successes are only
+    // counted, so memory does not grow with the number of files.
+    tally(report, job{j});
+  };
+  if (options.on_watching)
+    options.on_watching([&feed] { feed.stop(); });
+  image_tally::reset_peak();
+  auto result = run_flow(stages, feed, flow);
+  report.peak_in_flight = result.peak_in_flight;
+  report.peak_live_images = image_tally::peak();
+  auto counts = feed.counts();
+  report.already_done = counts.skipped_known;
+  report.retried = counts.retried;
+  return report;
+}
+
+} // namespace pixline

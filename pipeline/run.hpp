@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "pipeline/inputs.hpp"
+#include "pipeline/job.hpp"
+
+namespace pixline {
+
+class stage_registry;
+
+/// Command-line overrides and hooks for one run.
+struct run_options {
+  /// Replaces `[source] path` (a folder, a file, or a glob per source kind).
+  std::string input;
+  /// Replaces `[sink] path`.
+  std::string output;
+  /// Replaces a stage's `workers`, by stage type ("load", "save",
+  /// "sharpen"...).
+  std::vector<std::pair<std::string, int>> workers;
+  /// Called for each finished image, in finishing order.
+  std::function<void(const job&)> on_finished;
+  /// Watch mode: called once the watch is running, with a function that
+  /// stops it gracefully (stop taking files, finish those in flight). Safe to
+  /// call from any thread, e.g. a signal handler's thread.
+  std::function<void(std::function<void()> stop)> on_watching;
+};
+
+/// The outcome of a run.
+struct run_report {
+  std::size_t total = 0;
+  std::size_t succeeded = 0;
+  std::size_t skipped = 0;
+  /// Failed jobs, with the stage and the reason.
+  std::vector<job> failures;
+  /// Most images admitted and not yet finished at once (protocol view).
+  std::int64_t peak_in_flight = 0;
+  /// Most images alive at once (counted by the images themselves).
+  std::int64_t peak_live_images = 0;
+  /// The pipeline-wide budget the run used.
+  int max_in_flight = 0;
+  /// Watch mode: files found already finished in the journal.
+  std::size_t already_done = 0;
+  /// Watch mode: transient failures tried again.
+  std::size_t retried = 0;
+};
+
+/// Builds the stages of `config` and runs every input through them; returns
+/// when all are written or failed. Throws config_error for problems found
+/// before any image is read.
+run_report run_pipeline(const pipeline_config& config,
+                        const stage_registry& registry,
+                        const run_options& options = {});
+
+/// Watches `[source] path` and runs every file that is there or lands
+/// there through the stages, each version of a file once (see
+/// docs/watch.md), until stopped through `options.on_watching`.
+run_report run_watch(const pipeline_config& config,
+                     const stage_registry& registry,
+                     const run_options& options = {});
+
+/// Removes temporary files that a killed run left in `output_root`
+/// (`.NAME.pixline-PID-ID.tmp` of processes no longer alive). Returns how
+/// many it removed.
+std::size_t remove_stale_temporaries(const std::filesystem::path& output_root);
+
+/// The stage chain a config describes, as the transport runs it (exposed for
+/// tests and tools).
+std::vector<stage_runtime> build_stages(const pipeline_config& config,
+                                        const stage_registry& registry,
+                                        const run_options& options = {});
+
+/// Workers a stage gets when the config does not say.
+int default_workers(const std::string& stage_type);
+
+} // namespace pixline

@@ -1,0 +1,149 @@
+#include "pipeline/spec.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace pixline {
+
+std::string to_string(option_type t) {
+  switch (t) {
+    case option_type::boolean:
+      return "boolean";
+    case option_type::integer:
+      return "integer";
+    case option_type::number:
+      return "number";
+    case option_type::string:
+      return "string";
+    case option_type::choice:
+      return "choice";
+  }
+  return "?";
+}
+
+std::string to_string(const option_value& v) {
+  struct visitor {
+    std::string operator()(bool x) const {
+      return x ? "true" : "false";
+    }
+    std::string operator()(std::int64_t x) const {
+      return std::to_string(x);
+    }
+    std::string operator()(double x) const {
+      return fmt::format("{}", x);
+    }
+    std::string operator()(const std::string& x) const {
+      return fmt::format("\"{}\"", x);
+    }
+  };
+  return std::visit(visitor{}, v);
+}
+
+const option_spec* stage_spec::find(const std::string& key) const {
+  auto it = std::find_if(options.begin(), options.end(),
+                         [&](const option_spec& o) { return o.name == key; });
+  return it == options.end() ? nullptr : &*it;
+}
+
+namespace {
+
+std::string type_of(const option_value& v) {
+  switch (v.index()) {
+    case 0:
+      return "a boolean";
+    case 1:
+      return "an integer";
+    case 2:
+      return "a number";
+    default:
+      return "a string";
+  }
+}
+
+std::optional<std::string> check_range(const option_spec& spec, double x) {
+  if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max))
+    return fmt::format("option '{}' must be between {} and {}, got {}",
+                       spec.name, spec.min.value_or(-INFINITY),
+                       spec.max.value_or(INFINITY), x);
+  return std::nullopt;
+}
+
+} // namespace
+
+std::variant<option_value, std::string> check_option(const option_spec& spec,
+                                                     const option_value& v) {
+  auto wrong_type = [&] {
+    return fmt::format("option '{}' must be {}, got {}", spec.name,
+                       spec.type == option_type::choice
+                         ? std::string{"a string"}
+                         : type_of(spec.default_value),
+                       type_of(v));
+  };
+  switch (spec.type) {
+    case option_type::boolean:
+      if (!std::holds_alternative<bool>(v))
+        return wrong_type();
+      return v;
+    case option_type::integer: {
+      if (!std::holds_alternative<std::int64_t>(v))
+        return wrong_type();
+      if (auto err = check_range(spec, double(std::get<std::int64_t>(v))))
+        return *err;
+      return v;
+    }
+    case option_type::number: {
+      double x;
+      if (auto p = std::get_if<std::int64_t>(&v))
+        x = double(*p);
+      else if (auto q = std::get_if<double>(&v))
+        x = *q;
+      else
+        return wrong_type();
+      if (!std::isfinite(x))
+        return fmt::format("option '{}' must be a finite number", spec.name);
+      if (auto err = check_range(spec, x))
+        return *err;
+      return option_value{x};
+    }
+    case option_type::string:
+      if (!std::holds_alternative<std::string>(v))
+        return wrong_type();
+      return v;
+    case option_type::choice: {
+      auto s = std::get_if<std::string>(&v);
+      if (!s)
+        return wrong_type();
+      if (std::find(spec.choices.begin(), spec.choices.end(), *s)
+          == spec.choices.end())
+        return fmt::format("option '{}' must be one of {}, got \"{}\"",
+                           spec.name, fmt::join(spec.choices, ", "), *s);
+      return v;
+    }
+  }
+  return wrong_type();
+}
+
+std::optional<std::string> check_options(const stage_spec& spec,
+                                         option_map& values) {
+  for (auto& [key, value] : values) {
+    auto opt = spec.find(key);
+    if (!opt) {
+      std::vector<std::string> names;
+      for (auto& o : spec.options)
+        names.push_back(o.name);
+      return fmt::format("stage '{}' has no option '{}' (options: {})",
+                         spec.name, key,
+                         names.empty() ? std::string{"none"}
+                                       : fmt::format("{}", fmt::join(names, ", ")));
+    }
+    auto checked = check_option(*opt, value);
+    if (auto err = std::get_if<std::string>(&checked))
+      return *err;
+    value = std::get<option_value>(std::move(checked));
+  }
+  return std::nullopt;
+}
+
+} // namespace pixline

@@ -1,0 +1,459 @@
+#include "pipeline/watch.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace pixline {
+
+namespace {
+
+constexpr uint32_t dir_mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
+                              | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF
+                              | IN_ONLYDIR;
+
+std::optional<std::pair<std::uint64_t, std::int64_t>>
+size_and_mtime(const fs::path& p) {
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return std::nullopt;
+  return std::make_pair(std::uint64_t(st.st_size),
+                        std::int64_t(st.st_mtim.tv_sec) * 1000000000LL
+                          + st.st_mtim.tv_nsec);
+}
+
+/// Errors that may go away on their own: the file vanished for a moment, is
+/// not readable yet, or is still empty.
+bool transient(const job& j) {
+  if (j.failed_stage != "load")
+    return false;
+  return j.error.rfind("cannot open", 0) == 0
+         || j.error.rfind("cannot read", 0) == 0
+         || j.error.rfind("empty file", 0) == 0;
+}
+
+/// Moves `from` to `to` (creating folders), across file systems if needed.
+void move_file(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to.parent_path());
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    fs::remove(from);
+  }
+}
+
+bool inside(const fs::path& path, const fs::path& root) {
+  if (root.empty())
+    return false;
+  auto rel = path.lexically_relative(root);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+} // namespace
+
+watch_feed::watch_feed(const source_section& source, fs::path output_root)
+  : source_(source),
+    root_(fs::weakly_canonical(source.path)),
+    filter_(source),
+    settle_(source.settle_ms) {
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec))
+    throw config_error(source.where,
+                       fmt::format("watched folder {} does not exist or is "
+                                   "not a folder",
+                                   source.path));
+  output_root_ = fs::weakly_canonical(output_root, ec);
+  fs::path state = source.state_dir.empty() ? root_ / ".pixline"
+                                            : fs::path(source.state_dir);
+  journal_ = std::make_unique<journal>(state);
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  retry_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (inotify_fd_ < 0 || stop_fd_ < 0 || retry_fd_ < 0)
+    throw std::runtime_error(
+      fmt::format("inotify is not available: {}", std::strerror(errno)));
+}
+
+watch_feed::~watch_feed() {
+  stop();
+  if (thread_.joinable())
+    thread_.join();
+  if (inotify_fd_ >= 0)
+    ::close(inotify_fd_);
+  if (stop_fd_ >= 0)
+    ::close(stop_fd_);
+  if (retry_fd_ >= 0)
+    ::close(retry_fd_);
+}
+
+void watch_feed::start(std::function<void()> wake) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    wake_ = std::move(wake);
+  }
+  // Watch first, then scan: a file landing in between is seen twice at
+  // worst, and taken once.
+  add_watch(root_);
+  scan(root_, source_.recursive);
+  thread_ = std::thread([this] { run(); });
+}
+
+bool watch_feed::wanted(const fs::path& path) const {
+  auto rel = path.lexically_relative(root_);
+  if (rel.empty() || *rel.begin() == ".." || is_hidden(rel))
+    return false;
+  if (inside(path, output_root_))
+    return false;
+  if (!source_.recursive && rel.has_parent_path()
+      && rel.parent_path() != ".")
+    return false;
+  return filter_.accepts(rel);
+}
+
+void watch_feed::add_watch(const fs::path& dir) {
+  int wd = ::inotify_add_watch(inotify_fd_, dir.c_str(), dir_mask);
+  if (wd < 0) {
+    spdlog::warn("cannot watch {}: {}", dir.string(), std::strerror(errno));
+    return;
+  }
+  watches_[wd] = dir;
+}
+
+void watch_feed::scan(const fs::path& dir, bool recursive) {
+  std::error_code ec;
+  auto opts = fs::directory_options::skip_permission_denied;
+  for (auto it = fs::directory_iterator(dir, opts, ec);
+       it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec)
+      break;
+    auto& p = it->path();
+    auto rel = p.lexically_relative(root_);
+    if (is_hidden(rel) || inside(p, output_root_))
+      continue;
+    if (it->is_directory(ec)) {
+      if (recursive) {
+        add_watch(p);
+        scan(p, true);
+      }
+    } else if (it->is_regular_file(ec) && wanted(p)) {
+      // Found by a scan, not an event: take it once it has been still for
+      // the settle time.
+      note(p, false);
+    }
+  }
+}
+
+void watch_feed::note(const fs::path& path, bool closed_now) {
+  auto now = clock_type::now();
+  auto& c = candidates_[path];
+  c.last_activity = now;
+  if (auto st = size_and_mtime(path)) {
+    c.size = st->first;
+    c.mtime_ns = st->second;
+  }
+  c.writing = !closed_now && c.writing;
+}
+
+void watch_feed::settle_ready(clock_type::time_point now) {
+  for (auto it = candidates_.begin(); it != candidates_.end();) {
+    auto& [path, c] = *it;
+    if (c.writing || now - c.last_activity < settle_) {
+      ++it;
+      continue;
+    }
+    auto st = size_and_mtime(path);
+    if (!st) { // gone, or not a file any more
+      it = candidates_.erase(it);
+      continue;
+    }
+    if (st->first != c.size || st->second != c.mtime_ns) {
+      c.size = st->first;
+      c.mtime_ns = st->second;
+      c.last_activity = now;
+      ++it;
+      continue;
+    }
+    auto p = path;
+    it = candidates_.erase(it);
+    take(p);
+  }
+}
+
+void watch_feed::take(const fs::path& path) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (stopping_ || queued_or_running_.count(path.string()) > 0)
+      return;
+  }
+  auto key = key_of(path);
+  if (!key)
+    return;
+  if (auto outcome = journal_->lookup(*key)) {
+    // Finished before (perhaps just before a crash): only what comes after
+    // success may still be owed.
+    if (*outcome == journal_outcome::done)
+      after_success(path.string(),
+                    path.lexically_relative(root_).generic_string());
+    std::lock_guard<std::mutex> guard{mutex_};
+    ++counts_.skipped_known;
+    return;
+  }
+  job j;
+  j.path = path.string();
+  j.relative = path.lexically_relative(root_).generic_string();
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    j.id = next_id_++;
+    keys_[j.id] = *key;
+    queued_or_running_.insert(j.path);
+    ready_.push_back(std::move(j));
+  }
+  notify();
+}
+
+void watch_feed::notify() {
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    wake = wake_;
+  }
+  if (wake)
+    wake();
+}
+
+void watch_feed::run() {
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    // Sleep until an event, a stop, or the next settle deadline.
+    int timeout = -1;
+    auto now = clock_type::now();
+    for (auto& [path, c] : candidates_) {
+      if (c.writing)
+        continue;
+      auto due = c.last_activity + settle_;
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - now)
+                  .count()
+                + 1;
+      ms = std::max<long>(ms, 0);
+      timeout = timeout < 0 ? int(ms) : std::min(timeout, int(ms));
+    }
+    std::vector<std::string> due_now;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      for (auto it = retry_.begin(); it != retry_.end();) {
+        if (it->second <= now) {
+          due_now.push_back(it->first);
+          it = retry_.erase(it);
+        } else {
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      it->second - now)
+                      .count()
+                    + 1;
+          timeout = timeout < 0 ? int(ms) : std::min(timeout, int(ms));
+          ++it;
+        }
+      }
+    }
+    for (auto& p : due_now)
+      take(p);
+    pollfd fds[3] = {{inotify_fd_, POLLIN, 0},
+                     {stop_fd_, POLLIN, 0},
+                     {retry_fd_, POLLIN, 0}};
+    int n = ::poll(fds, 3, due_now.empty() ? timeout : 0);
+    if (fds[2].revents & POLLIN) {
+      std::uint64_t count;
+      [[maybe_unused]] auto r = ::read(retry_fd_, &count, sizeof count);
+    }
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("watch: poll failed: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents & POLLIN)
+      return;
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      for (;;) {
+        auto len = ::read(inotify_fd_, buf.data(), buf.size());
+        if (len <= 0)
+          break;
+        for (char* p = buf.data(); p < buf.data() + len;) {
+          auto* ev = reinterpret_cast<inotify_event*>(p);
+          p += sizeof(inotify_event) + ev->len;
+          if (ev->mask & IN_Q_OVERFLOW) {
+            spdlog::warn("watch: inotify queue overflowed; rescanning {}",
+                         root_.string());
+            scan(root_, source_.recursive);
+            continue;
+          }
+          auto dir = watches_.find(ev->wd);
+          if (dir == watches_.end() || ev->len == 0)
+            continue;
+          fs::path path = dir->second / ev->name;
+          if (ev->mask & IN_ISDIR) {
+            if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && source_.recursive
+                && !is_hidden(path.lexically_relative(root_))
+                && !inside(path, output_root_)) {
+              add_watch(path);
+              scan(path, true);
+            }
+            continue;
+          }
+          if (!wanted(path))
+            continue;
+          if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+            note(path, true);
+          } else if (ev->mask & (IN_CREATE | IN_MODIFY)) {
+            note(path, false);
+            candidates_[path].writing = true;
+          }
+        }
+      }
+    }
+    settle_ready(clock_type::now());
+  }
+}
+
+std::optional<job> watch_feed::next() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (ready_.empty())
+    return std::nullopt;
+  auto j = std::move(ready_.front());
+  ready_.pop_front();
+  return j;
+}
+
+bool watch_feed::closed() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return stopping_;
+}
+
+std::size_t watch_feed::queued() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return ready_.size();
+}
+
+watch_counts watch_feed::counts() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return counts_;
+}
+
+void watch_feed::stop() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (stopping_)
+      return;
+    stopping_ = true;
+    for (auto& j : ready_) {
+      queued_or_running_.erase(j.path);
+      keys_.erase(j.id);
+    }
+    ready_.clear();
+  }
+  if (stop_fd_ >= 0) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  }
+  notify();
+}
+
+void watch_feed::after_success(const std::string& path,
+                               const std::string& relative) {
+  std::error_code ec;
+  if (source_.on_success == "delete") {
+    fs::remove(path, ec);
+  } else if (source_.on_success == "move") {
+    try {
+      move_file(path, fs::path(source_.done_dir) / relative);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: written, but cannot move the original to {}: {}",
+                    path, source_.done_dir, e.what());
+      return;
+    }
+  } else {
+    return;
+  }
+  journal_->forget(path);
+}
+
+void watch_feed::after_failure(const job& j) {
+  if (source_.on_failure != "quarantine")
+    return;
+  auto target = fs::path(source_.quarantine_dir) / j.relative;
+  try {
+    move_file(j.path, target);
+    auto sidecar = target;
+    sidecar += ".error.txt";
+    std::ofstream out(sidecar);
+    auto now = std::time(nullptr);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    out << "file: " << j.path << "\nstage: " << j.failed_stage
+        << "\nerror: " << j.error << "\ntime: " << when << "\n";
+  } catch (const std::exception& e) {
+    spdlog::error("{}: failed, and cannot move it to quarantine {}: {}",
+                  j.path, source_.quarantine_dir, e.what());
+    return;
+  }
+  journal_->forget(j.path);
+}
+
+bool watch_feed::finish(const job& j) {
+  file_key key;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto it = keys_.find(j.id);
+    if (it == keys_.end())
+      return true;
+    key = it->second;
+    keys_.erase(it);
+    queued_or_running_.erase(j.path);
+  }
+  if (j.failed() && transient(j)) {
+    int attempt;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      attempt = ++attempts_[j.path];
+    }
+    if (attempt <= source_.retries) {
+      // Try again after a pause; a retry is a new event for the watcher.
+      std::lock_guard<std::mutex> guard{mutex_};
+      ++counts_.retried;
+      retry_.emplace_back(j.path, clock_type::now()
+                                    + std::chrono::milliseconds(200 * attempt));
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(retry_fd_, &one, sizeof one);
+      return false;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    attempts_.erase(j.path);
+  }
+  if (j.failed()) {
+    journal_->record(key, journal_outcome::failed);
+    after_failure(j);
+    std::lock_guard<std::mutex> guard{mutex_};
+    ++counts_.failed;
+  } else {
+    journal_->record(key, journal_outcome::done);
+    after_success(j.path, j.relative);
+    std::lock_guard<std::mutex> guard{mutex_};
+    ++counts_.done;
+  }
+  return true;
+}
+
+} // namespace pixline

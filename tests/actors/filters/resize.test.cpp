@@ -1,0 +1,151 @@
+#include "actors/filters/resize.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "pipeline/registry.hpp"
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+stage_spec spec() {
+  return resize_spec().filter<resize_stage>();
+}
+
+vips::VImage resize(const option_map& values, const vips::VImage& in) {
+  return apply_stage(spec(), values, in);
+}
+
+std::int64_t i(int x) {
+  return x;
+}
+
+} // namespace
+
+TEST_CASE("resize: decoding no options gives the documented defaults",
+          "[stage][resize]") {
+  auto d = resize_spec().decode({});
+  CHECK(d.width == 0);
+  CHECK(d.height == 0);
+  CHECK(d.scale == 0.0);
+  CHECK(d.kernel == "lanczos3");
+  auto reg = builtin_registry();
+  REQUIRE(reg.find("resize"));
+  CHECK_FALSE(reg.find("resize")->random_access);
+  CHECK_THAT(reg.find("resize")->example, Contains("type = \"resize\""));
+}
+
+TEST_CASE("resize: the spec rejects out-of-range values", "[stage][resize]") {
+  CHECK(option_error(spec(), {{"width", i(100)}}).empty());
+  CHECK(option_error(spec(), {{"scale", i(2)}}).empty());
+  CHECK_THAT(option_error(spec(), {{"width", i(-1)}}), Contains("'width'"));
+  CHECK_THAT(option_error(spec(), {{"height", i(100001)}}), Contains("'height'"));
+  CHECK_THAT(option_error(spec(), {{"scale", 100.5}}), Contains("'scale'"));
+  CHECK_THAT(option_error(spec(), {{"scale", -0.5}}), Contains("'scale'"));
+  CHECK_THAT(option_error(spec(), {{"kernel", std::string{"bicubic"}}}),
+             Contains("lanczos3"));
+}
+
+TEST_CASE("resize: cross-field mistakes are errors from the constructor",
+          "[stage][resize]") {
+  CHECK_THROWS_AS(spec().make({}), std::invalid_argument);
+  CHECK_THROWS_WITH(spec().make({}),
+                    Contains("'scale'") && Contains("'width'"));
+  CHECK_THROWS_AS(spec().make({{"scale", 0.5}, {"width", i(100)}}),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH(spec().make({{"scale", 0.5}, {"height", i(100)}}),
+                    Contains("not both"));
+  CHECK_THROWS_WITH(spec().make({{"scale", 0.00001}}),
+                    Contains("'scale'") && Contains("0.0001"));
+  CHECK_THROWS_AS(spec().make({{"width", i(10)},
+                               {"kernel", std::string{"bogus"}}}),
+                  std::invalid_argument);
+  CHECK(spec().make({{"scale", 0.0001}}));
+  CHECK(spec().make({{"width", i(10)}, {"height", i(10)}}));
+}
+
+TEST_CASE("resize: width or height alone keeps the aspect ratio",
+          "[stage][resize]") {
+  auto card = test_card(200, 100);
+  auto w = resize({{"width", i(50)}}, card);
+  CHECK(w.width() == 50);
+  CHECK(w.height() == 25);
+  auto h = resize({{"height", i(40)}}, card);
+  CHECK(h.width() == 80);
+  CHECK(h.height() == 40);
+  auto odd = resize({{"width", i(100)}}, test_card(333, 217));
+  CHECK(odd.width() == 100);
+  CHECK(odd.height() == 65); // 217 * 100 / 333 = 65.2
+}
+
+TEST_CASE("resize: width and height together give exactly that size",
+          "[stage][resize]") {
+  auto card = test_card(200, 100);
+  auto out = resize({{"width", i(30)}, {"height", i(70)}}, card);
+  CHECK(out.width() == 30);
+  CHECK(out.height() == 70);
+  // Stretched, not cropped: the ramps still span the whole image.
+  CHECK(pixel(out, 0, 0)[0] < 16);
+  CHECK(pixel(out, 29, 0)[0] > 239);
+  CHECK(pixel(out, 0, 0)[1] < 16);
+  CHECK(pixel(out, 0, 69)[1] > 239);
+}
+
+TEST_CASE("resize: scale resizes both axes", "[stage][resize]") {
+  auto card = test_card(200, 100);
+  auto half = resize({{"scale", 0.5}}, card);
+  CHECK(half.width() == 100);
+  CHECK(half.height() == 50);
+  auto twice = resize({{"scale", 2.0}}, card);
+  CHECK(twice.width() == 400);
+  CHECK(twice.height() == 200);
+  CHECK(pixel(twice, 0, 0)[0] < 8);
+  CHECK(pixel(twice, 399, 199)[0] > 247);
+  CHECK(pixel(twice, 399, 199)[1] > 247);
+}
+
+TEST_CASE("resize: the nearest kernel repeats pixels", "[stage][resize]") {
+  auto card = test_card(4, 4);
+  auto out = resize({{"scale", 2.0}, {"kernel", std::string{"nearest"}}}, card);
+  REQUIRE(out.width() == 8);
+  REQUIRE(out.height() == 8);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) {
+      CAPTURE(x, y);
+      CHECK(pixel(out, x, y) == pixel(card, x / 2, y / 2));
+    }
+  // A smooth kernel blends neighbours instead: between red 0 and 85.
+  auto smooth = resize({{"scale", 2.0}, {"kernel", std::string{"linear"}}},
+                       card);
+  double red = pixel(smooth, 2, 0)[0];
+  CHECK(red > pixel(card, 0, 0)[0] + 10);
+  CHECK(red < pixel(card, 1, 0)[0] - 10);
+}
+
+TEST_CASE("resize: transparent pixels do not bleed colour into edges",
+          "[stage][resize]") {
+  // Left half transparent red, right half opaque blue.
+  auto x = vips::VImage::xyz(8, 8)[0];
+  auto in = (x < 4)
+              .ifthenelse(std::vector<double>{255, 0, 0, 0},
+                          std::vector<double>{0, 0, 255, 255})
+              .cast(VIPS_FORMAT_UCHAR)
+              .copy(vips::VImage::option()->set("interpretation",
+                                                VIPS_INTERPRETATION_sRGB));
+  auto out = resize({{"scale", 0.5}, {"kernel", std::string{"linear"}}}, in);
+  CHECK(out.format() == VIPS_FORMAT_UCHAR);
+  REQUIRE(out.bands() == 4);
+  bool saw_edge = false;
+  for (int px = 0; px < out.width(); ++px) {
+    auto p = pixel(out, px, 2);
+    CAPTURE(px, p);
+    if (p[3] > 0 && p[3] < 255)
+      saw_edge = true;
+    if (p[3] > 0)
+      CHECK(p[0] < 8);
+  }
+  CHECK(saw_edge);
+}

@@ -1,0 +1,284 @@
+#include "actors/filters/thumbnail.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+
+#include "pipeline/registry.hpp"
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+stage_spec spec() {
+  return thumbnail_spec().filter<thumbnail_stage>();
+}
+
+std::unique_ptr<stage> make(option_map values) {
+  REQUIRE(option_error(spec(), values).empty());
+  return spec().make(values);
+}
+
+vips::VImage thumbnail(option_map values, const vips::VImage& in) {
+  auto s = make(values);
+  auto img = make_image(in);
+  s->process(img);
+  return img.pixels;
+}
+
+vips::VImage load_fused(option_map values, const std::filesystem::path& file,
+                        std::string fail_on = "error") {
+  auto s = make(values);
+  load_params params;
+  params.fail_on = std::move(fail_on);
+  auto out = s->load_fused(file.string(), params);
+  REQUIRE(out);
+  return *out;
+}
+
+/// What the pipeline does when thumbnail is not first: load, then process.
+vips::VImage load_then_process(option_map values,
+                               const std::filesystem::path& file) {
+  auto in = vips::VImage::new_from_file(
+    file.c_str(),
+    vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
+  return thumbnail(std::move(values), in);
+}
+
+std::int64_t i(int x) {
+  return x;
+}
+
+option_map box(int width, int height) {
+  return {{"width", i(width)}, {"height", i(height)}};
+}
+
+} // namespace
+
+TEST_CASE("thumbnail: decoding no options gives the documented defaults",
+          "[stage][thumbnail]") {
+  auto d = thumbnail_spec().decode({});
+  CHECK(d.width == 256);
+  CHECK(d.height == 0);
+  CHECK(d.size == "both");
+  CHECK(d.crop == "none");
+  CHECK_FALSE(d.no_rotate);
+  CHECK_FALSE(d.linear);
+  auto reg = builtin_registry();
+  auto found = reg.find("thumbnail");
+  REQUIRE(found);
+  CHECK_FALSE(found->random_access);
+  CHECK_THAT(found->example, Contains("type = \"thumbnail\""));
+  CHECK(spec().make({})->fuses_load());
+}
+
+TEST_CASE("thumbnail: the spec rejects out-of-range and unknown values",
+          "[stage][thumbnail]") {
+  CHECK(option_error(spec(), box(100, 0)).empty());
+  CHECK_THAT(option_error(spec(), {{"width", i(0)}}), Contains("'width'"));
+  CHECK_THAT(option_error(spec(), {{"width", i(100001)}}), Contains("'width'"));
+  CHECK_THAT(option_error(spec(), {{"height", i(-1)}}), Contains("'height'"));
+  CHECK_THAT(option_error(spec(), {{"size", std::string{"sideways"}}}),
+             Contains("both, up, down, force"));
+  CHECK_THAT(option_error(spec(), {{"crop", std::string{"smart"}}}),
+             Contains("none, centre, attention, entropy"));
+  CHECK_THAT(option_error(spec(), {{"no_rotate", std::int64_t{1}}}),
+             Contains("'no_rotate'"));
+  // A stage built without the spec's check still refuses bad choices.
+  CHECK_THROWS_AS(spec().make({{"crop", std::string{"smart"}}}),
+                  std::invalid_argument);
+}
+
+TEST_CASE("thumbnail: fits the image inside the box", "[stage][thumbnail]") {
+  auto card = test_card(400, 300);
+  auto square = thumbnail({{"width", i(100)}}, card);
+  CHECK(square.width() == 100);
+  CHECK(square.height() == 75);
+  auto tall = thumbnail({{"width", i(100)}}, test_card(300, 400));
+  CHECK(tall.width() == 75);
+  CHECK(tall.height() == 100);
+  auto wide_box = thumbnail(box(100, 50), card);
+  CHECK(wide_box.width() == 67);
+  CHECK(wide_box.height() == 50);
+  // The whole card is there: the ramps run from edge to edge.
+  CHECK(pixel(square, 0, 0)[0] < 16);
+  CHECK(pixel(square, 99, 74)[0] > 239);
+  CHECK(pixel(square, 99, 74)[1] > 239);
+}
+
+TEST_CASE("thumbnail: crop fills the box exactly", "[stage][thumbnail]") {
+  auto card = test_card(400, 300);
+  auto values = box(100, 50);
+  values["crop"] = std::string{"centre"};
+  auto out = thumbnail(values, card);
+  CHECK(out.width() == 100);
+  CHECK(out.height() == 50);
+  // Scaled to 100x75, then 12 rows cut from top and bottom: the green ramp
+  // no longer reaches 0 or 255, the red ramp still spans the width.
+  CHECK(pixel(out, 50, 0)[1] > 30);
+  CHECK(pixel(out, 50, 49)[1] < 225);
+  CHECK(pixel(out, 50, 25)[1] == Approx(128).margin(8));
+  CHECK(pixel(out, 0, 25)[0] < 16);
+  CHECK(pixel(out, 99, 25)[0] > 239);
+
+  for (std::string crop : {"attention", "entropy"}) {
+    CAPTURE(crop);
+    auto v = box(60, 60);
+    v["crop"] = crop;
+    auto o = thumbnail(v, card);
+    CHECK(o.width() == 60);
+    CHECK(o.height() == 60);
+  }
+}
+
+TEST_CASE("thumbnail: size limits the direction of resizing",
+          "[stage][thumbnail]") {
+  auto small = test_card(50, 40);
+  auto big = test_card(400, 300);
+  auto with_size = [](int width, const char* size) {
+    return option_map{{"width", i(width)}, {"size", std::string{size}}};
+  };
+  auto down = thumbnail(with_size(100, "down"), small);
+  CHECK(down.width() == 50);
+  CHECK(down.height() == 40);
+  auto shrunk = thumbnail(with_size(100, "down"), big);
+  CHECK(shrunk.width() == 100);
+  CHECK(shrunk.height() == 75);
+  auto up = thumbnail(with_size(100, "up"), big);
+  CHECK(up.width() == 400);
+  CHECK(up.height() == 300);
+  auto both = thumbnail(with_size(100, "both"), small);
+  CHECK(both.width() == 100);
+  CHECK(both.height() == 80);
+  auto force = box(100, 50);
+  force["size"] = std::string{"force"};
+  auto forced = thumbnail(force, big);
+  CHECK(forced.width() == 100);
+  CHECK(forced.height() == 50);
+}
+
+TEST_CASE("thumbnail: geometry matches libvips' own thumbnail",
+          "[stage][thumbnail]") {
+  // PNG has no shrink-on-load, so libvips' arithmetic is the reference.
+  temp_dir dir;
+  auto file = dir / "card.png";
+  save(test_card(401, 263), file);
+  struct params {
+    int width;
+    int height;
+    const char* size;
+    const char* crop;
+    VipsSize vips_size;
+    VipsInteresting vips_crop;
+  };
+  auto p = GENERATE(values<params>({
+    {100, 0, "both", "none", VIPS_SIZE_BOTH, VIPS_INTERESTING_NONE},
+    {100, 30, "both", "none", VIPS_SIZE_BOTH, VIPS_INTERESTING_NONE},
+    {37, 91, "both", "centre", VIPS_SIZE_BOTH, VIPS_INTERESTING_CENTRE},
+    {1000, 700, "both", "none", VIPS_SIZE_BOTH, VIPS_INTERESTING_NONE},
+    {1000, 700, "down", "none", VIPS_SIZE_DOWN, VIPS_INTERESTING_NONE},
+    {1000, 100, "down", "centre", VIPS_SIZE_DOWN, VIPS_INTERESTING_CENTRE},
+    {100, 100, "up", "none", VIPS_SIZE_UP, VIPS_INTERESTING_NONE},
+    {123, 45, "force", "none", VIPS_SIZE_FORCE, VIPS_INTERESTING_NONE},
+  }));
+  CAPTURE(p.width, p.height, p.size, p.crop);
+  auto ours = load_fused({{"width", i(p.width)},
+                          {"height", i(p.height)},
+                          {"size", std::string{p.size}},
+                          {"crop", std::string{p.crop}}},
+                         file);
+  auto options = vips::VImage::option()
+                   ->set("size", p.vips_size)
+                   ->set("crop", p.vips_crop);
+  if (p.height > 0)
+    options->set("height", p.height);
+  auto theirs = vips::VImage::thumbnail(file.c_str(), p.width, options);
+  CHECK(ours.width() == theirs.width());
+  CHECK(ours.height() == theirs.height());
+}
+
+TEST_CASE("thumbnail: shrink-on-load gives the same geometry as process",
+          "[stage][thumbnail]") {
+  temp_dir dir;
+  struct params {
+    int image_width;
+    int image_height;
+    int width;
+    int height;
+    const char* crop;
+  };
+  // Large reductions make libjpeg shrink by 2, 4 or 8 while loading; 999x333
+  // into 256x50 is a case where libvips alone comes out one pixel wider.
+  auto p = GENERATE(values<params>({
+    {1600, 1200, 100, 0, "none"},
+    {1601, 1203, 37, 0, "none"},
+    {999, 333, 256, 50, "none"},
+    {999, 333, 500, 50, "none"},
+    {4000, 300, 100, 0, "none"},
+    {300, 4000, 50, 80, "none"},
+    {1600, 1200, 100, 30, "centre"},
+    {640, 480, 500, 333, "none"},
+  }));
+  CAPTURE(p.image_width, p.image_height, p.width, p.height, p.crop);
+  auto card = test_card(p.image_width, p.image_height);
+  auto file = dir / "card.jpg";
+  save(card, file);
+  option_map values = box(p.width, p.height);
+  values["crop"] = std::string{p.crop};
+  auto fused = load_fused(values, file);
+  auto processed = load_then_process(values, file);
+  CHECK(fused.width() == processed.width());
+  CHECK(fused.height() == processed.height());
+  // Same picture, too.
+  CHECK(fused.avg() == Approx(processed.avg()).margin(3));
+  CHECK(fused.bands() == 3);
+}
+
+TEST_CASE("thumbnail: turns the image upright unless no_rotate",
+          "[stage][thumbnail]") {
+  temp_dir dir;
+  auto card = test_card(400, 300).copy();
+  card.set(VIPS_META_ORIENTATION, 6);
+  auto file = dir / "sideways.jpg";
+  save(card, file);
+  auto fused = load_fused({{"width", i(100)}}, file);
+  CHECK(fused.width() == 75);
+  CHECK(fused.height() == 100);
+  auto processed = load_then_process({{"width", i(100)}}, file);
+  CHECK(processed.width() == 75);
+  CHECK(processed.height() == 100);
+  // Box 100x40 on the upright 300x400 image: 30x40.
+  auto boxed = load_fused(box(100, 40), file);
+  CHECK(boxed.width() == 30);
+  CHECK(boxed.height() == 40);
+  CHECK(load_then_process(box(100, 40), file).width() == 30);
+
+  option_map keep{{"width", i(100)}, {"no_rotate", true}};
+  auto kept = load_fused(keep, file);
+  CHECK(kept.width() == 100);
+  CHECK(kept.height() == 75);
+  CHECK(load_then_process(keep, file).width() == 100);
+}
+
+TEST_CASE("thumbnail: load_fused honours fail_on", "[stage][thumbnail]") {
+  temp_dir dir;
+  auto file = dir / "truncated.jpg";
+  save(test_card(800, 600), file);
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
+  auto decode = [&](const char* fail_on) {
+    return load_fused({{"width", i(100)}}, file, fail_on).avg();
+  };
+  CHECK_NOTHROW(decode("none"));
+  vips_error_clear();
+  CHECK_THROWS_AS(decode("truncated"), vips::VError);
+  vips_error_clear();
+
+  auto s = spec().make({});
+  load_params params;
+  params.fail_on = "sometimes";
+  CHECK_THROWS_AS(s->load_fused(file.string(), params), stage_error);
+}

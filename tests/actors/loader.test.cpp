@@ -1,0 +1,115 @@
+#include "actors/loader.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+
+namespace {
+
+loader default_loader() {
+  return loader{loader_spec().decode({}), load_params{}};
+}
+
+job job_for(const std::filesystem::path& p) {
+  job j;
+  j.id = 7;
+  j.path = p.string();
+  j.relative = p.filename().string();
+  return j;
+}
+
+std::string load_error(const std::filesystem::path& p) {
+  auto l = default_loader();
+  auto j = job_for(p);
+  try {
+    l.load(j);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("the loader opens each supported format lazily", "[loader]") {
+  temp_dir dir;
+  auto ext = GENERATE(as<std::string>{}, "jpg", "png", "webp", "tif", "gif",
+                      "avif", "jxl");
+  CAPTURE(ext);
+  auto file = dir / ("card." + ext);
+  save(test_card(64, 48), file);
+  auto l = default_loader();
+  auto j = job_for(file);
+  l.load(j);
+  REQUIRE(j.img);
+  CHECK(j.img->pixels.width() == 64);
+  CHECK(j.img->pixels.height() == 48);
+  CHECK(j.img->id == 7);
+  CHECK(j.img->source == file);
+  std::string expected = ext == "jpg"   ? "jpeg"
+                         : ext == "tif" ? "tiff"
+                         : ext == "avif" ? "heif"
+                                         : ext;
+  CHECK(j.img->input_format == expected);
+}
+
+TEST_CASE("the loader reads svg", "[loader]") {
+  temp_dir dir;
+  write_file(dir / "a.svg",
+             "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='30'>"
+             "<rect width='40' height='30' fill='red'/></svg>");
+  auto l = default_loader();
+  auto j = job_for(dir / "a.svg");
+  l.load(j);
+  CHECK(j.img->input_format == "svg");
+  CHECK(j.img->pixels.width() == 40);
+}
+
+TEST_CASE("bad inputs fail with a clear reason", "[loader]") {
+  temp_dir dir;
+  CHECK_THAT(load_error(dir / "missing.jpg"),
+             Catch::Contains("cannot open") && Catch::Contains("no such", Catch::CaseSensitive::No));
+  write_file(dir / "empty.jpg", "");
+  CHECK_THAT(load_error(dir / "empty.jpg"), Catch::Contains("empty file"));
+  write_file(dir / "text.jpg", "this is not an image at all");
+  CHECK_THAT(load_error(dir / "text.jpg"),
+             Catch::Contains("not an image file libvips can read"));
+  std::filesystem::create_directories(dir / "folder.jpg");
+  CHECK_THAT(load_error(dir / "folder.jpg"),
+             Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("a truncated file fails when its pixels are read", "[loader]") {
+  temp_dir dir;
+  save(test_card(256, 256), dir / "whole.jpg");
+  auto bytes = read_file(dir / "whole.jpg");
+  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  auto l = default_loader();
+  auto j = job_for(dir / "cut.jpg");
+  // The header is intact, so opening works; decoding the pixels must fail
+  // with fail_on = "error" (the default) rather than return a grey half.
+  l.load(j);
+  REQUIRE(j.img);
+  CHECK_THROWS_AS(j.img->pixels.avg(), vips::VError);
+  vips_error_clear();
+}
+
+TEST_CASE("format names of loader classes", "[loader]") {
+  CHECK(format_of_loader("VipsForeignLoadJpegFile") == "jpeg");
+  CHECK(format_of_loader("VipsForeignLoadPngFile") == "png");
+  CHECK(format_of_loader("VipsForeignLoadNsgifFile") == "gif");
+  CHECK(format_of_loader("VipsForeignLoadHeifFile") == "heif");
+  CHECK(format_of_loader("VipsForeignLoadWebpFile") == "webp");
+}
+
+TEST_CASE("the load spec checks fail_on", "[loader][spec]") {
+  auto spec = loader_spec().spec();
+  option_map ok{{"fail_on", std::string{"truncated"}}};
+  CHECK_FALSE(check_options(spec, ok));
+  option_map bad{{"fail_on", std::string{"sometimes"}}};
+  CHECK_THAT(*check_options(spec, bad), Catch::Contains("must be one of"));
+  CHECK(loader_spec().decode({}).fail_on == "error");
+}

@@ -1,0 +1,141 @@
+#include "actors/writer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+job job_with(vips::VImage pixels, std::string relative = "sub/photo.png") {
+  job j;
+  j.id = 3;
+  j.path = "in/" + relative;
+  j.relative = relative;
+  j.img = std::make_shared<tracked_image>();
+  j.img->pixels = std::move(pixels);
+  j.img->input_format = "png";
+  return j;
+}
+
+writer_options options_in(const fs::path& dir, option_map extra = {}) {
+  extra["path"] = dir.string();
+  return writer_spec().decode(extra);
+}
+
+} // namespace
+
+TEST_CASE("the writer encodes each format with the right extension",
+          "[writer]") {
+  temp_dir dir;
+  auto format = GENERATE(as<std::string>{}, "jpeg", "png", "webp", "avif",
+                         "tiff", "jxl", "gif");
+  CAPTURE(format);
+  writer w{options_in(dir.path(), {{"format", format}})};
+  auto j = job_with(test_card(40, 30));
+  w.write(j);
+  REQUIRE(j.outputs.size() == 1);
+  auto expected = dir / ("photo." + extension_of(format));
+  CHECK(j.outputs[0] == expected.string());
+  CHECK_FALSE(j.img);
+  auto back = vips::VImage::new_from_file(expected.c_str());
+  CHECK(back.width() == 40);
+  CHECK(back.height() == 30);
+  // Nothing but the output: no temporary file left behind.
+  CHECK(files_in(dir.path()) == std::vector<std::string>{
+                                  "photo." + extension_of(format)});
+}
+
+TEST_CASE("naming templates place outputs", "[writer]") {
+  temp_dir dir;
+  writer w{options_in(dir.path(),
+                      {{"format", std::string{"png"}},
+                       {"naming",
+                        std::string{"{dir}/{stem}_{width}x{height}.{ext}"}}})};
+  auto j = job_with(test_card(40, 30), "a/b/photo.jpg");
+  w.write(j);
+  CHECK(files_in(dir.path())
+        == std::vector<std::string>{"a/b/photo_40x30.png"});
+}
+
+TEST_CASE("format auto keeps the input format", "[writer]") {
+  temp_dir dir;
+  writer w{options_in(dir.path())};
+  auto j = job_with(test_card(10, 10), "x.webp");
+  j.img->input_format = "webp";
+  w.write(j);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"x.webp"});
+  auto k = job_with(test_card(10, 10), "y.svg");
+  k.img->input_format = "svg";
+  w.write(k);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"x.webp", "y.jpg"});
+}
+
+TEST_CASE("overwrite policies", "[writer]") {
+  temp_dir dir;
+  write_file(dir / "photo.png", "old");
+  SECTION("skip leaves the old file") {
+    writer w{options_in(dir.path(), {{"overwrite", std::string{"skip"}}})};
+    auto j = job_with(test_card(10, 10));
+    w.write(j);
+    CHECK(j.skipped);
+    CHECK(j.outputs.empty());
+    CHECK(read_file(dir / "photo.png") == "old");
+  }
+  SECTION("error fails the image and leaves the old file") {
+    writer w{options_in(dir.path(), {{"overwrite", std::string{"error"}}})};
+    auto j = job_with(test_card(10, 10));
+    CHECK_THROWS_WITH(w.write(j), Catch::Contains("exists"));
+    CHECK(read_file(dir / "photo.png") == "old");
+  }
+  SECTION("replace swaps in a whole new file") {
+    writer w{options_in(dir.path())};
+    auto j = job_with(test_card(10, 10));
+    w.write(j);
+    CHECK(vips::VImage::new_from_file((dir / "photo.png").c_str()).width()
+          == 10);
+  }
+}
+
+TEST_CASE("a failed encode leaves no file behind", "[writer]") {
+  temp_dir dir;
+  save(test_card(256, 256), dir / "in.jpg");
+  auto bytes = read_file(dir / "in.jpg");
+  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  auto pixels = vips::VImage::new_from_file(
+    (dir / "cut.jpg").c_str(),
+    vips::VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
+  fs::create_directories(dir / "out");
+  writer w{options_in(dir / "out", {{"format", std::string{"png"}}})};
+  auto j = job_with(pixels, "cut.jpg");
+  CHECK_THROWS(w.write(j));
+  CHECK(files_in(dir / "out").empty());
+}
+
+TEST_CASE("a name that leaves the output folder is refused", "[writer]") {
+  temp_dir dir;
+  writer w{options_in(dir / "out", {{"naming", std::string{"../{stem}.{ext}"}}})};
+  auto j = job_with(test_card(10, 10));
+  CHECK_THROWS_WITH(w.write(j), Catch::Contains("leaves the output folder"));
+  CHECK_FALSE(fs::exists(dir / "photo.png"));
+}
+
+TEST_CASE("quality changes jpeg size", "[writer]") {
+  temp_dir dir;
+  auto noisy = vips::VImage::gaussnoise(200, 200).bandjoin_const({128, 128})
+                 .cast(VIPS_FORMAT_UCHAR)
+                 .copy(vips::VImage::option()->set("interpretation",
+                                                   VIPS_INTERPRETATION_sRGB));
+  writer lo{options_in(dir / "lo", {{"format", std::string{"jpeg"}},
+                                    {"quality", std::int64_t{20}}})};
+  writer hi{options_in(dir / "hi", {{"format", std::string{"jpeg"}},
+                                    {"quality", std::int64_t{95}}})};
+  auto a = job_with(noisy);
+  auto b = job_with(noisy);
+  lo.write(a);
+  hi.write(b);
+  CHECK(fs::file_size(a.outputs[0]) * 2 < fs::file_size(b.outputs[0]));
+}

@@ -1,0 +1,536 @@
+#include "config/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <stdexcept>
+
+#include "actors/loader.hpp"
+#include "actors/writer.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/stage.hpp"
+#include "support/images.hpp"
+
+using namespace pixline;
+
+namespace {
+
+const stage_registry& registry() {
+  static const auto result = builtin_registry();
+  return result;
+}
+
+pipeline_config parse(const std::string& text,
+                      const stage_registry& reg = registry()) {
+  return parse_config(text, "web.toml", reg);
+}
+
+struct failure {
+  int line = 0;
+  int column = 0;
+  std::string reason;
+  std::string what;
+};
+
+/// The config_error `text` raises; fails the test when it parses.
+failure failure_of(const std::string& text,
+                   const stage_registry& reg = registry()) {
+  try {
+    parse(text, reg);
+  } catch (const config_error& e) {
+    CHECK(e.where().file == "web.toml");
+    return {e.where().line, e.where().column, e.reason(), e.what()};
+  }
+  FAIL("no config_error for:\n" << text);
+  return {};
+}
+
+template <class T>
+T value_of(const option_map& options, const std::string& key) {
+  auto it = options.find(key);
+  REQUIRE(it != options.end());
+  REQUIRE(std::holds_alternative<T>(it->second));
+  return std::get<T>(it->second);
+}
+
+} // namespace
+
+TEST_CASE("a full config parses into typed values", "[config]") {
+  auto c = parse(R"([pipeline]
+name = "web"
+max_in_flight = 8
+vips_concurrency = 2
+vips_cache = true
+
+[source]
+kind = "directory"
+path = "photos"
+recursive = true
+include = ["*.jpg", "*.png"]
+exclude = ["*.tmp"]
+workers = 2
+max_in_flight = 4
+fail_on = "warning"
+
+[[filter]]
+type = "sharpen"
+workers = 3
+max_in_flight = 6
+sigma = 1
+m2 = 2.5
+
+[[filter]]
+type = "sharpen"
+
+[sink]
+workers = 5
+max_in_flight = 10
+path = "out"
+format = "webp"
+quality = 75
+strip = false
+naming = "{stem}_{width}x{height}.{ext}"
+)");
+  CHECK(c.file == "web.toml");
+  CHECK(c.pipeline.name == "web");
+  CHECK(c.pipeline.max_in_flight == 8);
+  CHECK(c.pipeline.vips_concurrency == 2);
+  CHECK(c.pipeline.vips_cache);
+
+  CHECK(c.source.configured);
+  CHECK(c.source.kind == "directory");
+  CHECK(c.source.path == "photos");
+  CHECK(c.source.recursive);
+  CHECK(c.source.include == std::vector<std::string>{"*.jpg", "*.png"});
+  CHECK(c.source.exclude == std::vector<std::string>{"*.tmp"});
+  CHECK(c.source.workers == 2);
+  CHECK(c.source.max_in_flight == 4);
+  CHECK(c.source.load_options.size() == 1);
+  CHECK(value_of<std::string>(c.source.load_options, "fail_on") == "warning");
+  CHECK(c.source.where.file == "web.toml");
+  CHECK(c.source.where.line == 7);
+  CHECK(c.source.where.column == 1);
+
+  REQUIRE(c.filters.size() == 2);
+  CHECK(c.filters[0].type == "sharpen");
+  CHECK(c.filters[0].workers == 3);
+  CHECK(c.filters[0].max_in_flight == 6);
+  // A TOML integer given for a number option is stored as a double.
+  CHECK(value_of<double>(c.filters[0].options, "sigma") == 1.0);
+  CHECK(value_of<double>(c.filters[0].options, "m2") == 2.5);
+  CHECK(c.filters[0].options.size() == 2);
+  CHECK(c.filters[0].where.line == 17);
+  CHECK(c.filters[1].where.line == 24);
+  // Defaults are not filled in: only what the user set is stored.
+  CHECK(c.filters[1].options.empty());
+  CHECK(c.filters[1].workers == 0);
+
+  CHECK(c.sink.workers == 5);
+  CHECK(c.sink.max_in_flight == 10);
+  CHECK(c.sink.where.line == 27);
+  CHECK(value_of<std::string>(c.sink.options, "path") == "out");
+  CHECK(value_of<std::string>(c.sink.options, "format") == "webp");
+  CHECK(value_of<std::int64_t>(c.sink.options, "quality") == 75);
+  CHECK(value_of<bool>(c.sink.options, "strip") == false);
+  CHECK(value_of<std::string>(c.sink.options, "naming")
+        == "{stem}_{width}x{height}.{ext}");
+  CHECK(c.sink.options.size() == 5);
+  CHECK(c.sink.options.count("effort") == 0);
+}
+
+TEST_CASE("a minimal config gets the defaults", "[config]") {
+  auto c = parse("[sink]\n");
+  CHECK(c.pipeline.name == "pipeline");
+  CHECK(c.pipeline.max_in_flight == 0);
+  CHECK(c.pipeline.vips_concurrency == 1);
+  CHECK_FALSE(c.pipeline.vips_cache);
+  CHECK_FALSE(c.source.configured);
+  CHECK(c.source.kind == "directory");
+  CHECK(c.source.path.empty());
+  CHECK_FALSE(c.source.recursive);
+  CHECK(c.source.load_options.empty());
+  CHECK(c.source.workers == 0);
+  CHECK(c.filters.empty());
+  CHECK(c.sink.options.empty());
+  CHECK(c.sink.workers == 0);
+  CHECK(c.sink.max_in_flight == 0);
+  CHECK(c.sink.where.line == 1);
+}
+
+TEST_CASE("the other source kinds parse", "[config]") {
+  auto list = parse(R"([source]
+kind = "list"
+files = ["a.jpg", "b/c.png"]
+[sink]
+)");
+  CHECK(list.source.kind == "list");
+  CHECK(list.source.files == std::vector<std::string>{"a.jpg", "b/c.png"});
+  auto glob = parse(R"([source]
+kind = "glob"
+path = "photos/**/*.jpg"
+[sink]
+)");
+  CHECK(glob.source.kind == "glob");
+  CHECK(glob.source.path == "photos/**/*.jpg");
+  // Inline tables are tables too.
+  auto inline_filter
+    = parse("filter = [{ type = \"sharpen\", sigma = 2.0 }]\nsink = {}\n");
+  REQUIRE(inline_filter.filters.size() == 1);
+  CHECK(value_of<double>(inline_filter.filters[0].options, "sigma") == 2.0);
+}
+
+TEST_CASE("config_error reads FILE:LINE:COLUMN: reason", "[config]") {
+  config_error located({"web.toml", 12, 3}, "bad");
+  CHECK(std::string{located.what()} == "web.toml:12:3: bad");
+  CHECK(located.reason() == "bad");
+  config_error file_only({"web.toml", 0, 0}, "config file not found");
+  CHECK(std::string{file_only.what()} == "web.toml: config file not found");
+  config_error bare({}, "no input");
+  CHECK(std::string{bare.what()} == "no input");
+}
+
+TEST_CASE("an unknown top-level table is an error at its name", "[config]") {
+  auto f = failure_of("[sink]\n\n[sinks]\npath = \"out\"\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 2);
+  CHECK(f.reason == "unknown table [sinks] (did you mean [sink]?)");
+  CHECK(f.what == "web.toml:3:2: unknown table [sinks] (did you mean [sink]?)");
+
+  auto g = failure_of("[sink]\n[outputs]\n");
+  CHECK(g.line == 2);
+  CHECK(g.reason.find("unknown table [outputs]") != std::string::npos);
+  CHECK(g.reason.find("[[filter]]") != std::string::npos);
+
+  auto h = failure_of("[sink]\n[[filters]]\ntype = \"sharpen\"\n");
+  CHECK(h.line == 2);
+  CHECK(h.column == 3);
+  CHECK(h.reason.find("did you mean [[filter]]?") != std::string::npos);
+}
+
+TEST_CASE("tables of the wrong shape are errors", "[config]") {
+  auto f = failure_of("[[sink]]\npath = \"out\"\n");
+  CHECK(f.line == 1);
+  CHECK(f.reason.find("'sink' must be a table") != std::string::npos);
+  auto g = failure_of("[sink]\n[filter]\ntype = \"sharpen\"\n");
+  CHECK(g.line == 2);
+  CHECK(g.reason.find("'filter' must be an array of tables") != std::string::npos);
+  auto h = failure_of("pipeline = \"web\"\n[sink]\n");
+  CHECK(h.line == 1);
+  CHECK(h.column == 1);
+  CHECK(h.reason.find("'pipeline' must be a table") != std::string::npos);
+}
+
+TEST_CASE("a config without [sink] is an error", "[config]") {
+  auto f = failure_of("[pipeline]\nname = \"web\"\n");
+  CHECK(f.line == 1);
+  CHECK(f.reason.find("[sink]") != std::string::npos);
+  CHECK(failure_of("").reason.find("[sink]") != std::string::npos);
+}
+
+TEST_CASE("an unknown key in [pipeline] is an error at the key", "[config]") {
+  auto f = failure_of("[pipeline]\nname = \"web\"\n  concurrency = 4\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 3);
+  CHECK(f.reason.find("[pipeline] has no key 'concurrency'") == 0);
+  CHECK(f.reason.find("vips_concurrency") != std::string::npos);
+
+  auto g = failure_of("[sink]\n[pipeline]\nmax_inflight = 4\n");
+  CHECK(g.line == 3);
+  CHECK(g.column == 1);
+  CHECK(g.reason
+        == "[pipeline] has no key 'max_inflight' (did you mean "
+           "'max_in_flight'?)");
+}
+
+TEST_CASE("the first error in the file is the one reported", "[config]") {
+  // toml::table sorts keys by name; errors follow the document order.
+  auto f = failure_of("[pipeline]\nzzz = 1\naaa = 2\n[sink]\n");
+  CHECK(f.line == 2);
+  CHECK(f.reason.find("'zzz'") != std::string::npos);
+}
+
+TEST_CASE("a typo in a filter option suggests the option", "[config]") {
+  auto f = failure_of(R"([sink]
+
+[[filter]]
+type = "sharpen"
+sigmaa = 0.5
+)");
+  CHECK(f.line == 5);
+  CHECK(f.column == 1);
+  CHECK(f.reason
+        == "stage 'sharpen' has no option 'sigmaa' (did you mean 'sigma'?)");
+  CHECK(f.what
+        == "web.toml:5:1: stage 'sharpen' has no option 'sigmaa' (did you "
+           "mean 'sigma'?)");
+
+  auto g = failure_of("[sink]\n[[filter]]\ntype = \"sharpen\"\nbogus = 1\n");
+  CHECK(g.line == 4);
+  CHECK(g.reason.find("has no option 'bogus' (options: sigma, x1, m1, m2")
+        == std::string("stage 'sharpen' ").size());
+}
+
+TEST_CASE("typos in [source] and [sink] are errors at the key", "[config]") {
+  auto f = failure_of("[source]\npath = \"in\"\nfailon = \"none\"\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 1);
+  CHECK(f.reason == "[source] has no key 'failon' (did you mean 'fail_on'?)");
+
+  auto g = failure_of("[sink]\nqualty = 80\n");
+  CHECK(g.line == 2);
+  CHECK(g.column == 1);
+  CHECK(g.reason == "stage 'save' has no option 'qualty' (did you mean "
+                    "'quality'?)");
+}
+
+TEST_CASE("an unknown stage type suggests a stage", "[config]") {
+  auto f = failure_of("[sink]\n[[filter]]\ntype = \"sharpn\"\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 8);
+  CHECK(f.reason == "unknown stage type 'sharpn' (did you mean 'sharpen'?)");
+
+  auto g = failure_of("[sink]\n[[filter]]\ntype = \"blur-it-all\"\n");
+  CHECK(g.reason.find("unknown stage type 'blur-it-all' (stages: ")
+        != std::string::npos);
+  CHECK(g.reason.find("sharpen") != std::string::npos);
+  CHECK(g.reason.find("load") == std::string::npos);
+
+  auto h = failure_of("[sink]\n[[filter]]\ntype = \"save\"\n");
+  CHECK(h.line == 3);
+  CHECK(h.reason.find("stage 'save' cannot be a [[filter]]") == 0);
+
+  auto i = failure_of("[sink]\n[[filter]]\nsigma = 1.0\n");
+  CHECK(i.line == 2);
+  CHECK(i.column == 1);
+  CHECK(i.reason.find("needs a 'type'") != std::string::npos);
+}
+
+TEST_CASE("a value of the wrong type is an error at the value", "[config]") {
+  auto f = failure_of("[sink]\nquality = \"80\"\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 11);
+  CHECK(f.reason == "option 'quality' must be an integer, got a string");
+
+  auto g = failure_of("[sink]\npath = [\"out\"]\n");
+  CHECK(g.line == 2);
+  CHECK(g.column == 8);
+  CHECK(g.reason == "option 'path' must be a string, got an array");
+
+  auto h = failure_of("[sink]\n[[filter]]\ntype = \"sharpen\"\nsigma = { a = 1 }\n");
+  CHECK(h.line == 4);
+  CHECK(h.column == 9);
+  CHECK(h.reason == "option 'sigma' must be a number, got a table");
+
+  auto i = failure_of("[sink]\npath = 1979-05-27\n");
+  CHECK(i.line == 2);
+  CHECK(i.reason == "option 'path' must be a string, got a date");
+
+  auto j = failure_of("[pipeline]\nmax_in_flight = \"8\"\n[sink]\n");
+  CHECK(j.line == 2);
+  CHECK(j.column == 17);
+  CHECK(j.reason == "option 'max_in_flight' must be an integer, got a string");
+
+  auto k = failure_of("[source]\npath = \"in\"\ninclude = \"*.jpg\"\n[sink]\n");
+  CHECK(k.line == 3);
+  CHECK(k.reason == "option 'include' must be an array of strings, got a string");
+
+  auto l = failure_of("[source]\npath = \"in\"\nexclude = [\"*.tmp\", 3]\n[sink]\n");
+  CHECK(l.line == 3);
+  CHECK(l.column == 21);
+  CHECK(l.reason.find("got an integer") != std::string::npos);
+
+  auto m = failure_of("[sink]\n[[filter]]\ntype = 7\n");
+  CHECK(m.line == 3);
+  CHECK(m.reason == "option 'type' must be a string, got an integer");
+}
+
+TEST_CASE("an out-of-range value is an error at the value", "[config]") {
+  auto f = failure_of("[sink]\nquality = 0\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 11);
+  CHECK(f.reason == "option 'quality' must be between 1 and 100, got 0");
+
+  auto g = failure_of("[sink]\nworkers = 0\n");
+  CHECK(g.line == 2);
+  CHECK(g.reason.find("option 'workers' must be between 1 and 1024") == 0);
+
+  // Too big for an int: caught before narrowing.
+  auto h = failure_of("[pipeline]\nvips_concurrency = 5000000000\n[sink]\n");
+  CHECK(h.line == 2);
+  CHECK(h.reason.find("option 'vips_concurrency' must be between 1 and 64")
+        == 0);
+
+  auto i = failure_of("[sink]\n[[filter]]\ntype = \"sharpen\"\nsigma = nan\n");
+  CHECK(i.line == 4);
+  CHECK(i.reason.find("finite") != std::string::npos);
+}
+
+TEST_CASE("a bad choice value suggests the nearest choice", "[config]") {
+  auto f = failure_of("[sink]\nformat = \"jpg\"\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 10);
+  CHECK(f.reason.find("option 'format' must be one of") == 0);
+  CHECK(f.reason.find("(did you mean 'jpeg'?)") != std::string::npos);
+
+  auto g = failure_of("[source]\nkind = \"directroy\"\n[sink]\n");
+  CHECK(g.line == 2);
+  CHECK(g.column == 8);
+  CHECK(g.reason.find("(did you mean 'directory'?)") != std::string::npos);
+}
+
+TEST_CASE("source kinds need their keys", "[config]") {
+  SECTION("list without files") {
+    auto f = failure_of("[sink]\n\n[source]\nkind = \"list\"\n");
+    CHECK(f.line == 3);
+    CHECK(f.column == 1);
+    CHECK(f.reason.find("needs 'files'") != std::string::npos);
+  }
+  SECTION("list with an empty files array") {
+    auto f = failure_of("[source]\nkind = \"list\"\nfiles = []\n[sink]\n");
+    CHECK(f.line == 3);
+    CHECK(f.column == 9);
+    CHECK(f.reason.find("'files' is empty") != std::string::npos);
+  }
+  SECTION("directory without path") {
+    auto f = failure_of("[sink]\n[source]\nrecursive = true\n");
+    CHECK(f.line == 2);
+    CHECK(f.column == 1);
+    CHECK(f.reason.find("needs 'path'") != std::string::npos);
+    CHECK(f.reason.find("kind = \"directory\"") != std::string::npos);
+  }
+  SECTION("glob without path") {
+    auto f = failure_of("[source]\nkind = \"glob\"\n[sink]\n");
+    CHECK(f.line == 1);
+    CHECK(f.reason.find("needs 'path'") != std::string::npos);
+  }
+  SECTION("files without kind = list") {
+    auto f = failure_of("[source]\npath = \"in\"\n  files = [\"a.jpg\"]\n[sink]\n");
+    CHECK(f.line == 3);
+    CHECK(f.column == 3);
+    CHECK(f.reason.find("'files' is only for kind = \"list\"") != std::string::npos);
+  }
+  SECTION("recursive with a glob") {
+    auto f = failure_of(
+      "[source]\nkind = \"glob\"\npath = \"a/*.jpg\"\nrecursive = true\n[sink]\n");
+    CHECK(f.line == 4);
+    CHECK(f.column == 1);
+    CHECK(f.reason.find("'recursive' is only for kind = \"directory\"")
+          != std::string::npos);
+  }
+  SECTION("path with a list") {
+    auto f = failure_of(
+      "[source]\nkind = \"list\"\nfiles = [\"a.jpg\"]\npath = \"in\"\n[sink]\n");
+    CHECK(f.line == 4);
+    CHECK(f.reason.find("'path' is not used with kind = \"list\"")
+          != std::string::npos);
+  }
+}
+
+TEST_CASE("a bad naming placeholder is an error at the value", "[config]") {
+  auto f = failure_of("[sink]\npath = \"out\"\nnaming = \"{stem}_{wdth}.{ext}\"\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 10);
+  CHECK(f.reason.find("option 'naming': ") == 0);
+  CHECK(f.reason.find("{wdth}") != std::string::npos);
+
+  auto g = failure_of("[sink]\nnaming = \"{stem\"\n");
+  CHECK(g.line == 2);
+  CHECK(g.reason.find("option 'naming': ") == 0);
+}
+
+namespace {
+
+struct needs_x_options {
+  int x = 0;
+};
+
+class needs_x_stage : public stage {
+public:
+  explicit needs_x_stage(needs_x_options o) {
+    if (o.x == 0)
+      throw std::invalid_argument("set x");
+  }
+  void process(image&) override {
+  }
+};
+
+} // namespace
+
+TEST_CASE("cross-field errors from a stage's constructor point at its "
+          "[[filter]]",
+          "[config]") {
+  stage_registry reg;
+  register_loader(reg);
+  register_writer(reg);
+  reg.add(spec_builder<needs_x_options>("needs_x", "test stage")
+            .integer("x", &needs_x_options::x, 0, 0, 10, "x")
+            .filter<needs_x_stage>());
+  auto f = failure_of("[sink]\n\n[[filter]]\ntype = \"needs_x\"\n", reg);
+  CHECK(f.line == 3);
+  CHECK(f.column == 1);
+  CHECK(f.reason == "filter 'needs_x': set x");
+  auto ok = parse("[sink]\n[[filter]]\ntype = \"needs_x\"\nx = 2\n", reg);
+  CHECK(value_of<std::int64_t>(ok.filters.at(0).options, "x") == 2);
+}
+
+TEST_CASE("resize with nothing set is an error at its [[filter]]", "[config]") {
+  auto f = failure_of(R"([sink]
+path = "out"
+
+[[filter]]
+type = "resize"
+kernel = "lanczos3"
+)");
+  CHECK(f.line == 4);
+  CHECK(f.column == 1);
+  CHECK(f.reason.find("filter 'resize': ") == 0);
+  auto ok = parse("[sink]\n[[filter]]\ntype = \"resize\"\nwidth = 800\n");
+  CHECK(value_of<std::int64_t>(ok.filters.at(0).options, "width") == 800);
+}
+
+TEST_CASE("a TOML syntax error is a config error with its location",
+          "[config]") {
+  auto f = failure_of("[sink]\npath = \n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 8);
+  CHECK_FALSE(f.reason.empty());
+  CHECK(f.what.find("web.toml:2:8: ") == 0);
+
+  auto g = failure_of("[sink]\nquality = 80\nquality = 90\n");
+  CHECK(g.line == 3);
+
+  auto h = failure_of("[sink\n");
+  CHECK(h.line == 1);
+}
+
+TEST_CASE("load_config reads a file and names it in errors", "[config]") {
+  test::temp_dir dir;
+  auto good = dir / "good.toml";
+  test::write_file(good, "[sink]\nformat = \"png\"\n");
+  auto c = load_config(good, registry());
+  CHECK(c.file == good.string());
+  CHECK(value_of<std::string>(c.sink.options, "format") == "png");
+
+  auto bad = dir / "bad.toml";
+  test::write_file(bad, "[sink]\nformat = \"pnj\"\n");
+  try {
+    load_config(bad, registry());
+    FAIL("no error for a bad format");
+  } catch (const config_error& e) {
+    CHECK(e.where().file == bad.string());
+    CHECK(std::string{e.what()}.find(bad.string() + ":2:10: ") == 0);
+  }
+
+  auto missing = dir / "missing.toml";
+  try {
+    load_config(missing, registry());
+    FAIL("no error for a missing file");
+  } catch (const config_error& e) {
+    CHECK(e.where().file == missing.string());
+    CHECK(e.where().line == 0);
+    CHECK(e.reason() == "config file not found");
+    CHECK(std::string{e.what()} == missing.string() + ": config file not found");
+  }
+
+  CHECK_THROWS_AS(load_config(dir.path(), registry()), config_error);
+}

@@ -1,0 +1,129 @@
+// The real pixline binary, driven as a user would.
+
+#include <catch2/catch.hpp>
+
+#include "support/images.hpp"
+
+using namespace pixline::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct result {
+  int status;
+  std::string output;
+};
+
+result run_pixline(const std::string& args) {
+  result r;
+  r.status = run_command(pixline_binary() + " " + args, &r.output);
+  return r;
+}
+
+std::string quoted(const fs::path& p) {
+  return "'" + p.string() + "'";
+}
+
+const char* good_config = R"(
+[pipeline]
+name = "cli-test"
+max_in_flight = 4
+
+[source]
+kind = "directory"
+path = "unused"
+
+[[filter]]
+type = "thumbnail"
+width = 64
+
+[sink]
+path = "unused"
+format = "png"
+naming = "{stem}_{width}x{height}.{ext}"
+)";
+
+} // namespace
+
+TEST_CASE("pixline --version and --help", "[cli]") {
+  auto v = run_pixline("--version");
+  CHECK(v.status == 0);
+  CHECK_THAT(v.output, Catch::Contains("pixline 0."));
+  auto h = run_pixline("--help");
+  CHECK(h.status == 0);
+  CHECK_THAT(h.output, Catch::Contains("run") && Catch::Contains("validate")
+                         && Catch::Contains("stages"));
+  auto bad = run_pixline("frobnicate");
+  CHECK(bad.status == 2);
+}
+
+TEST_CASE("stages lists and describes stages", "[cli]") {
+  auto list = run_pixline("stages");
+  CHECK(list.status == 0);
+  CHECK_THAT(list.output, Catch::Contains("thumbnail")
+                            && Catch::Contains("sharpen"));
+  auto one = run_pixline("stages sharpen");
+  CHECK(one.status == 0);
+  CHECK_THAT(one.output, Catch::Contains("sigma (number, default 0.5"));
+  auto none = run_pixline("stages sharpn");
+  CHECK(none.status == 2);
+  CHECK_THAT(none.output, Catch::Contains("no stage 'sharpn'"));
+}
+
+TEST_CASE("validate reports config errors with file, line and column",
+          "[cli]") {
+  temp_dir dir;
+  write_file(dir / "good.toml", good_config);
+  auto ok = run_pixline("validate " + quoted(dir / "good.toml"));
+  CHECK(ok.status == 0);
+  CHECK_THAT(ok.output, Catch::Contains("load") && Catch::Contains("save"));
+  std::string bad = good_config;
+  bad.replace(bad.find("width = 64"), 10, "widht = 64");
+  write_file(dir / "bad.toml", bad);
+  auto err = run_pixline("validate " + quoted(dir / "bad.toml"));
+  CHECK(err.status == 2);
+  CHECK_THAT(err.output, Catch::Contains("bad.toml:12:1")
+                           && Catch::Contains("widht"));
+  auto missing = run_pixline("validate " + quoted(dir / "nope.toml"));
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.output, Catch::Contains("nope.toml"));
+}
+
+TEST_CASE("run: exit 0 when all succeed, 1 with a summary when some fail",
+          "[cli]") {
+  temp_dir dir;
+  write_file(dir / "p.toml", good_config);
+  save(test_card(200, 100), dir / "in" / "a.jpg");
+  save(test_card(100, 200), dir / "in" / "b.png");
+  auto args = "run " + quoted(dir / "p.toml") + " --input "
+              + quoted(dir / "in") + " --output " + quoted(dir / "out");
+  auto ok = run_pixline(args);
+  INFO(ok.output);
+  CHECK(ok.status == 0);
+  CHECK(fs::exists(dir / "out" / "a_64x32.png"));
+  CHECK(fs::exists(dir / "out" / "b_32x64.png"));
+  CHECK_THAT(ok.output, Catch::Contains("2 images: 2 written"));
+
+  write_file(dir / "in" / "broken.jpg", "not a jpeg");
+  auto some = run_pixline(args + " --workers save=1 --workers load=1");
+  INFO(some.output);
+  CHECK(some.status == 1);
+  CHECK_THAT(some.output, Catch::Contains("broken.jpg")
+                            && Catch::Contains("1 failed"));
+  CHECK(fs::exists(dir / "out" / "a_64x32.png"));
+
+  auto bad_workers = run_pixline(args + " --workers sharpen=2");
+  CHECK(bad_workers.status == 2);
+  CHECK_THAT(bad_workers.output, Catch::Contains("no stage 'sharpen'"));
+  auto bad_number = run_pixline(args + " --workers save=many");
+  CHECK(bad_number.status == 2);
+}
+
+TEST_CASE("run: a missing input folder is a clear error", "[cli]") {
+  temp_dir dir;
+  write_file(dir / "p.toml", good_config);
+  auto r = run_pixline("run " + quoted(dir / "p.toml") + " --output "
+                   + quoted(dir / "out"));
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("unused"));
+}

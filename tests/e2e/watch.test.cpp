@@ -1,0 +1,243 @@
+// Watch mode driven as a user would: a real pixline process watches a folder
+// while other processes write into it; some runs are killed with SIGKILL.
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "support/images.hpp"
+
+using namespace pixline::test;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string watch_config(const fs::path& dir, const std::string& extra = "") {
+  return fmt::format(R"(
+[pipeline]
+name = "watch-test"
+max_in_flight = 4
+
+[source]
+kind = "watch"
+path = "{in}"
+recursive = true
+settle_ms = 100
+state_dir = "{state}"
+{extra}
+
+[[filter]]
+type = "thumbnail"
+width = 32
+
+[sink]
+path = "{out}"
+format = "png"
+naming = "{{dir}}/{{stem}}.{{ext}}"
+)",
+                     fmt::arg("in", (dir / "in").string()),
+                     fmt::arg("out", (dir / "out").string()),
+                     fmt::arg("state", (dir / "state").string()),
+                     fmt::arg("extra", extra));
+}
+
+/// Output names only, without pixline's temporary files.
+std::set<std::string> outputs(const fs::path& dir) {
+  std::set<std::string> result;
+  for (auto& f : files_in(dir))
+    if (fs::path(f).filename().string()[0] != '.')
+      result.insert(f);
+  return result;
+}
+
+std::unique_ptr<child_process> start_watch(const fs::path& dir) {
+  return std::make_unique<child_process>(
+    std::vector<std::string>{pixline_binary(), "watch",
+                             (dir / "watch.toml").string()},
+    dir / "pixline.log");
+}
+
+std::string jpeg_bytes(int size) {
+  temp_dir tmp;
+  save(test_card(size, size), tmp / "x.jpg");
+  return read_file(tmp / "x.jpg");
+}
+
+} // namespace
+
+TEST_CASE("watch takes files however they arrive, each once", "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  auto bytes = jpeg_bytes(200);
+  // Already there before the start.
+  write_file(dir / "in" / "before.jpg", bytes);
+  auto proc = start_watch(dir.path());
+  REQUIRE(wait_until([&] { return fs::exists(dir / "out" / "before.png"); },
+                     20));
+  // Written slowly in chunks by another process, with pauses longer than the
+  // settle time: must not be taken half-written.
+  auto half = bytes.size() / 2;
+  write_file(dir / "chunk1", bytes.substr(0, half));
+  write_file(dir / "chunk2", bytes.substr(half));
+  std::string out;
+  auto slow = std::thread([&] {
+    run_command(fmt::format("(cat '{0}'; sleep 0.5; cat '{1}') > '{2}'",
+                            (dir / "chunk1").string(),
+                            (dir / "chunk2").string(),
+                            (dir / "in" / "slow.jpg").string()));
+  });
+  // Renamed into the folder, and into new sub-folders made after the start.
+  write_file(dir / "staging.jpg", bytes);
+  run_command(fmt::format("mv '{}' '{}'", (dir / "staging.jpg").string(),
+                          (dir / "in" / "renamed.jpg").string()));
+  run_command(fmt::format("mkdir -p '{0}/new/deeper' && cp '{1}' "
+                          "'{0}/new/deeper/nested.jpg'",
+                          (dir / "in").string(),
+                          (dir / "in" / "before.jpg").string()));
+  // Hidden files and temporary names are not inputs.
+  write_file(dir / "in" / ".partial.jpg", bytes);
+  slow.join();
+  std::set<std::string> expected{"before.png", "slow.png", "renamed.png",
+                                 "new/deeper/nested.png"};
+  CHECK(wait_until([&] { return outputs(dir / "out") == expected; }, 20));
+  // The slow file was complete when taken: its output decodes to the full
+  // thumbnail, not a grey half.
+  auto slow_out = vips::VImage::new_from_file((dir / "out" / "slow.png").c_str());
+  CHECK(slow_out.width() == 32);
+  CHECK(slow_out.avg() > 10);
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  CHECK(outputs(dir / "out") == expected);
+  // Restarted: nothing is done again.
+  auto before = fs::last_write_time(dir / "out" / "before.png");
+  auto again = start_watch(dir.path());
+  std::this_thread::sleep_for(1500ms);
+  again->signal(SIGINT);
+  CHECK(again->wait() == 0);
+  CHECK(fs::last_write_time(dir / "out" / "before.png") == before);
+  CHECK_THAT(read_file(dir / "pixline.log"),
+             Catch::Contains("4 files were already done"));
+}
+
+TEST_CASE("a replaced file is processed again, an unchanged one is not",
+          "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  write_file(dir / "in" / "a.jpg", jpeg_bytes(100));
+  auto proc = start_watch(dir.path());
+  REQUIRE(wait_until([&] { return fs::exists(dir / "out" / "a.png"); }, 20));
+  auto first = read_file(dir / "out" / "a.png");
+  // New content under the same name (via rename, as careful writers do).
+  save(vips::VImage::black(100, 50) + 255, dir / "staged.jpg");
+  fs::rename(dir / "staged.jpg", dir / "in" / "a.jpg");
+  CHECK(wait_until(
+    [&] {
+      return vips::VImage::new_from_file((dir / "out" / "a.png").c_str())
+               .height()
+             == 16;
+    },
+    20));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+}
+
+TEST_CASE("bad files are quarantined with their reason, good ones still "
+          "come out",
+          "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(),
+                          fmt::format("on_failure = \"quarantine\"\n"
+                                      "quarantine_dir = \"{}\"\n"
+                                      "on_success = \"move\"\n"
+                                      "done_dir = \"{}\"",
+                                      (dir / "bad").string(),
+                                      (dir / "done").string())));
+  auto proc = start_watch(dir.path());
+  std::this_thread::sleep_for(300ms);
+  write_file(dir / "in" / "junk.jpg", "this is not a jpeg");
+  auto bytes = jpeg_bytes(120);
+  write_file(dir / "in" / "cut.jpg", bytes.substr(0, bytes.size() / 3));
+  write_file(dir / "in" / "good.jpg", bytes);
+  CHECK(wait_until(
+    [&] {
+      return files_in(dir / "bad").size() == 4
+             && fs::exists(dir / "done" / "good.jpg");
+    },
+    20));
+  CHECK(outputs(dir / "out") == std::set<std::string>{"good.png"});
+  CHECK(files_in(dir / "in").empty());
+  auto reason = read_file(dir / "bad" / "junk.jpg.error.txt");
+  CHECK_THAT(reason, Catch::Contains("stage: load")
+                       && Catch::Contains("not an image"));
+  CHECK_THAT(read_file(dir / "bad" / "cut.jpg.error.txt"),
+             Catch::Contains("error: "));
+  CHECK(read_file(dir / "done" / "good.jpg") == bytes);
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+}
+
+TEST_CASE("killed at any moment and restarted, every input ends with "
+          "exactly one complete output",
+          "[watch][crash]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  const int files = 240;
+  auto bytes = jpeg_bytes(96);
+  for (int i = 0; i < files; ++i)
+    write_file(dir / "in" / fmt::format("d{}", i % 8)
+                 / fmt::format("img{:03}.jpg", i),
+               bytes);
+  std::mt19937 rng{12345};
+  std::uniform_int_distribution<int> pause_ms{50, 400};
+  int kills = 0;
+  for (; kills < 40; ++kills) {
+    if (outputs(dir / "out").size() == size_t(files))
+      break;
+    auto proc = start_watch(dir.path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
+    proc->signal(SIGKILL);
+    proc->wait();
+  }
+  CAPTURE(kills);
+  CHECK(kills >= 3); // the test really did kill runs mid-way
+  // A last, clean run finishes whatever is left.
+  auto last = start_watch(dir.path());
+  CHECK(wait_until(
+    [&] { return outputs(dir / "out").size() == size_t(files); }, 60));
+  std::this_thread::sleep_for(300ms);
+  last->signal(SIGTERM);
+  CHECK(last->wait() == 0);
+  auto outs = outputs(dir / "out");
+  REQUIRE(outs.size() == size_t(files));
+  // No temporary file is left: the last start removed those of killed runs.
+  CHECK(files_in(dir / "out").size() == size_t(files));
+  // Each output is complete.
+  for (auto& name : outs) {
+    auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
+    CHECK(img.width() == 32);
+    CHECK_NOTHROW(img.avg());
+  }
+  // The journal finished each input once: one line per file.
+  std::map<std::string, int> lines;
+  std::ifstream log(dir / "state" / "journal.log");
+  std::string line;
+  while (std::getline(log, line))
+    ++lines[line.substr(line.rfind('\t') + 1)];
+  CHECK(lines.size() == size_t(files));
+  for (auto& [path, count] : lines) {
+    CAPTURE(path);
+    CHECK(count == 1);
+  }
+}

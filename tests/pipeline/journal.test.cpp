@@ -1,0 +1,95 @@
+#include "pipeline/journal.hpp"
+
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+namespace fs = std::filesystem;
+
+TEST_CASE("a file's key follows its content", "[journal]") {
+  temp_dir dir;
+  write_file(dir / "a.jpg", "hello");
+  auto a = key_of(dir / "a.jpg");
+  REQUIRE(a);
+  CHECK(a->size == 5);
+  CHECK(a->path == (dir / "a.jpg").string());
+  // Same size, same mtime, other bytes: still a different version.
+  auto mtime = fs::last_write_time(dir / "a.jpg");
+  write_file(dir / "a.jpg", "world");
+  fs::last_write_time(dir / "a.jpg", mtime);
+  auto b = key_of(dir / "a.jpg");
+  REQUIRE(b);
+  CHECK(b->size == a->size);
+  CHECK(b->mtime_ns == a->mtime_ns);
+  CHECK_FALSE(*a == *b);
+  CHECK_FALSE(key_of(dir / "missing.jpg"));
+}
+
+TEST_CASE("the journal remembers outcomes across reopening", "[journal]") {
+  temp_dir dir;
+  write_file(dir / "in" / "a.jpg", "aaa");
+  write_file(dir / "in" / "b\nc.jpg", "bbb");
+  auto a = *key_of(dir / "in" / "a.jpg");
+  auto b = *key_of(dir / "in" / "b\nc.jpg");
+  {
+    journal j{dir / "state"};
+    CHECK_FALSE(j.lookup(a));
+    j.record(a, journal_outcome::done);
+    j.record(b, journal_outcome::failed);
+    CHECK(j.lookup(a) == journal_outcome::done);
+  }
+  journal j{dir / "state"};
+  CHECK(j.lookup(a) == journal_outcome::done);
+  CHECK(j.lookup(b) == journal_outcome::failed);
+  // A changed file is a new version.
+  write_file(dir / "in" / "a.jpg", "aaaa");
+  CHECK_FALSE(j.lookup(*key_of(dir / "in" / "a.jpg")));
+  j.forget(a.path);
+  CHECK_FALSE(j.lookup(a));
+  journal again{dir / "state"};
+  CHECK_FALSE(again.lookup(a));
+  CHECK(again.lookup(b) == journal_outcome::failed);
+}
+
+TEST_CASE("a torn last line is ignored and cut off", "[journal]") {
+  temp_dir dir;
+  write_file(dir / "a.jpg", "aaa");
+  write_file(dir / "b.jpg", "bbb");
+  auto a = *key_of(dir / "a.jpg");
+  {
+    journal j{dir / "state"};
+    j.record(a, journal_outcome::done);
+  }
+  {
+    std::ofstream out(dir / "state" / "journal.log", std::ios::app);
+    out << "D\t3\t12";  // a crash in the middle of an append
+  }
+  journal j{dir / "state"};
+  CHECK(j.lookup(a) == journal_outcome::done);
+  CHECK(j.size() == 1);
+  auto b = *key_of(dir / "b.jpg");
+  j.record(b, journal_outcome::done);
+  journal k{dir / "state"};
+  CHECK(k.lookup(a) == journal_outcome::done);
+  CHECK(k.lookup(b) == journal_outcome::done);
+  CHECK(k.lines() == 2);
+}
+
+TEST_CASE("the journal compacts stale lines", "[journal]") {
+  temp_dir dir;
+  write_file(dir / "a.jpg", "aaa");
+  auto a = *key_of(dir / "a.jpg");
+  journal j{dir / "state"};
+  for (int i = 0; i < 1500; ++i) {
+    a.hash = std::uint64_t(i);
+    j.record(a, journal_outcome::done);
+  }
+  CHECK(j.lines() < 1100);
+  journal k{dir / "state"};
+  CHECK(k.lookup(a) == journal_outcome::done);
+  CHECK(k.size() == 1);
+}

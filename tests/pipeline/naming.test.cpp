@@ -1,0 +1,41 @@
+#include "pipeline/naming.hpp"
+
+#include <stdexcept>
+
+#include <catch2/catch.hpp>
+
+using namespace pixline;
+
+TEST_CASE("templates render every placeholder", "[naming]") {
+  name_fields f{"photo", "webp", "webp", "2024/may", 640, 480};
+  CHECK(render_name("{stem}_{width}x{height}.{ext}", f)
+        == "photo_640x480.webp");
+  CHECK(render_name("{dir}/{format}/{stem}.{ext}", f)
+        == "2024/may/webp/photo.webp");
+}
+
+TEST_CASE("an empty dir collapses cleanly", "[naming]") {
+  name_fields f{"photo", "jpg", "jpeg", "", 1, 1};
+  CHECK(render_name("{dir}/{stem}.{ext}", f) == "photo.jpg");
+}
+
+TEST_CASE("template errors are found up front", "[naming]") {
+  CHECK_FALSE(check_name_template("{stem}.{ext}"));
+  CHECK_THAT(*check_name_template("{stem}.{extension}"),
+             Catch::Contains("unknown placeholder {extension}"));
+  CHECK_THAT(*check_name_template("{stem.{ext}"), Catch::Contains("{"));
+  CHECK_THAT(*check_name_template("stem}.{ext}"), Catch::Contains("}"));
+  CHECK(check_name_template(""));
+}
+
+TEST_CASE("names cannot leave the output folder", "[naming]") {
+  name_fields f{"photo", "jpg", "jpeg", "", 1, 1};
+  CHECK_THROWS_WITH(render_name("../{stem}.{ext}", f),
+                    Catch::Contains("leaves the output folder"));
+  CHECK_THROWS_WITH(render_name("/etc/{stem}", f),
+                    Catch::Contains("relative"));
+  CHECK_THROWS(render_name("a/../../{stem}", f));
+  f.dir = "../..";
+  CHECK_THROWS(render_name("{dir}/{stem}.{ext}", f));
+  CHECK(render_name("a/../{stem}.{ext}", f) == "photo.jpg");
+}

@@ -1,0 +1,211 @@
+#include "support/images.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace pixline::test {
+
+vips::VImage test_card(int width, int height) {
+  auto xy = vips::VImage::xyz(width, height);
+  auto x = xy[0] * (255.0 / std::max(1, width - 1));
+  auto y = xy[1] * (255.0 / std::max(1, height - 1));
+  auto b = vips::VImage::black(width, height) + 64;
+  auto card = x.bandjoin(y).bandjoin(b).cast(VIPS_FORMAT_UCHAR);
+  return card.copy(vips::VImage::option()->set(
+    "interpretation", VIPS_INTERPRETATION_sRGB));
+}
+
+vips::VImage solid(int width, int height, double r, double g, double b) {
+  auto img = vips::VImage::black(width, height, vips::VImage::option()->set("bands", 3))
+               .new_from_image(std::vector<double>{r, g, b})
+               .cast(VIPS_FORMAT_UCHAR);
+  return img.copy(vips::VImage::option()->set(
+    "interpretation", VIPS_INTERPRETATION_sRGB));
+}
+
+image make_image(vips::VImage pixels) {
+  image img;
+  img.id = 1;
+  img.source = "test.png";
+  img.relative = "test.png";
+  img.input_format = "png";
+  img.pixels = std::move(pixels);
+  return img;
+}
+
+std::vector<double> pixel(const vips::VImage& img, int x, int y) {
+  return const_cast<vips::VImage&>(img).getpoint(x, y);
+}
+
+std::string option_error(const stage_spec& spec, option_map values) {
+  auto err = check_options(spec, values);
+  return err ? *err : std::string{};
+}
+
+vips::VImage apply_stage(const stage_spec& spec, const option_map& values,
+                         const vips::VImage& in) {
+  auto err = option_error(spec, values);
+  if (!err.empty())
+    throw std::invalid_argument(err);
+  auto s = spec.make(values);
+  auto img = make_image(in);
+  s->process(img);
+  return img.pixels;
+}
+
+bool near(const std::vector<double>& a, const std::vector<double>& b,
+          double tolerance) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::abs(a[i] - b[i]) > tolerance)
+      return false;
+  return true;
+}
+
+std::vector<std::string> files_in(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec))
+    return names;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec))
+      names.push_back(it->path().lexically_relative(dir).generic_string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+temp_dir::temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path()
+                      / "pixline-test-XXXXXX")
+                       .string();
+  if (!::mkdtemp(tmpl.data()))
+    throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void save(const vips::VImage& img, const std::filesystem::path& file) {
+  std::filesystem::create_directories(file.parent_path());
+  img.write_to_file(file.c_str());
+}
+
+void write_file(const std::filesystem::path& file, const std::string& bytes) {
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream out(file, std::ios::binary);
+  out << bytes;
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int run_command(const std::string& command, std::string* output) {
+  std::string cmd = command + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe)
+    return -1;
+  std::array<char, 4096> buf;
+  size_t n;
+  std::string out;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  if (output)
+    *output = out;
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  return -1;
+}
+
+child_process::child_process(const std::vector<std::string>& args,
+                             const std::filesystem::path& log) {
+  pid_ = ::fork();
+  if (pid_ < 0)
+    throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+}
+
+child_process::~child_process() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+}
+
+void child_process::signal(int sig) {
+  if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
+int child_process::wait() {
+  if (pid_ <= 0)
+    return -1;
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return -1;
+}
+
+bool wait_until(const std::function<bool()>& condition, double seconds) {
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::milliseconds(long(seconds * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+std::string pixline_binary() {
+  if (auto env = std::getenv("PIXLINE_BINARY"))
+    return env;
+  return PIXLINE_BINARY;
+}
+
+std::filesystem::path source_dir() {
+  return PIXLINE_SOURCE_DIR;
+}
+
+} // namespace pixline::test

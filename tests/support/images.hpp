@@ -1,0 +1,111 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <vips/vips8>
+
+#include "pipeline/job.hpp"
+#include "pipeline/spec.hpp"
+#include "pipeline/stage.hpp"
+
+namespace pixline::test {
+
+/// A 3-band sRGB uchar test card of the given size: a horizontal red ramp, a
+/// vertical green ramp and blue 64, so position is visible in the pixels.
+vips::VImage test_card(int width, int height);
+
+/// A solid colour sRGB uchar image.
+vips::VImage solid(int width, int height, double r, double g, double b);
+
+/// Wraps pixels as a pipeline image (source name "test.png").
+image make_image(vips::VImage pixels);
+
+/// The pixel at (x, y), band values as doubles.
+std::vector<double> pixel(const vips::VImage& img, int x, int y);
+
+/// The error check_options gives for `values`, or "" when they are fine.
+std::string option_error(const stage_spec& spec, option_map values);
+
+/// Builds the stage of `spec` with `values` (which must be valid) and runs
+/// it on `in`; returns the resulting pixels.
+vips::VImage apply_stage(const stage_spec& spec, const option_map& values,
+                         const vips::VImage& in);
+
+/// True when `a` and `b` have the same bands, each within `tolerance`.
+bool near(const std::vector<double>& a, const std::vector<double>& b,
+          double tolerance);
+
+/// Regular files under `dir`, relative to it, sorted ("" dir: none).
+std::vector<std::string> files_in(const std::filesystem::path& dir);
+
+/// A fresh empty folder under the system temp folder, removed with its
+/// contents when the object dies.
+class temp_dir {
+public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::filesystem::path& path() const {
+    return path_;
+  }
+
+  std::filesystem::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
+
+private:
+  std::filesystem::path path_;
+};
+
+/// Writes `img` to `file` (format from the extension).
+void save(const vips::VImage& img, const std::filesystem::path& file);
+
+/// Writes `bytes` to `file` as is.
+void write_file(const std::filesystem::path& file, const std::string& bytes);
+
+/// Reads a whole file.
+std::string read_file(const std::filesystem::path& file);
+
+/// Runs a shell command, returns its exit status; stdout and stderr go to
+/// `output` when given.
+int run_command(const std::string& command, std::string* output = nullptr);
+
+/// A program started in the background, its output going to a file.
+class child_process {
+public:
+  /// Starts `args[0]` with `args`; stdout and stderr go to `log`.
+  child_process(const std::vector<std::string>& args,
+                const std::filesystem::path& log);
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  /// Sends a signal.
+  void signal(int sig);
+
+  /// Waits for it to end; returns the exit code, or 128 + signal.
+  int wait();
+
+  bool running() const {
+    return pid_ > 0;
+  }
+
+private:
+  int pid_ = -1;
+};
+
+/// Polls `condition` every 20 ms until it holds or `seconds` pass.
+bool wait_until(const std::function<bool()>& condition, double seconds);
+
+/// Path of the built pixline binary.
+std::string pixline_binary();
+
+/// Path of the source tree.
+std::filesystem::path source_dir();
+
+} // namespace pixline::test

@@ -526,7 +526,12 @@ private:
     try {
       (void)spec->make(f.options);
     } catch (const std::invalid_argument& e) {
-      fail(table.source(), fmt::format("filter '{}': {}", f.type, e.what()));
+      // Stages often name themselves in their messages ("resize: ..."); the
+      // prefix below already does.
+      std::string why = e.what();
+      if (why.rfind(f.type + ": ", 0) == 0)
+        why.erase(0, f.type.size() + 2);
+      fail(table.source(), fmt::format("filter '{}': {}", f.type, why));
     }
     return f;
   }

@@ -198,7 +198,11 @@ std::size_t remove_stale_temporaries(const fs::path& output_root) {
 namespace {
 
 /// Sets libvips up for a run and returns the resolved budget.
-int prepare(const pipeline_config& config) {
+int prepare(const pipeline_config& config, const run_options& options) {
+  if (!config.source.configured && options.input.empty())
+    throw config_error({config.file, 0, 0},
+                       "the config has no [source]: name the inputs with "
+                       "--input");
   if (VIPS_INIT("pixline"))
     throw std::runtime_error("libvips failed to start: "
                              + std::string(vips_error_buffer()));
@@ -232,7 +236,7 @@ run_report run_pipeline(const pipeline_config& config,
   if (config.source.kind == "watch" && options.input.empty())
     return run_watch(config, registry, options);
   run_report report;
-  report.max_in_flight = prepare(config);
+  report.max_in_flight = prepare(config, options);
   auto stages = build_stages(config, registry, options);
   auto inputs = list_inputs(with_input(config.source, options.input));
   auto output_root = output_root_of(config, options);
@@ -255,7 +259,7 @@ run_report run_watch(const pipeline_config& config,
                      const stage_registry& registry,
                      const run_options& options) {
   run_report report;
-  report.max_in_flight = prepare(config);
+  report.max_in_flight = prepare(config, options);
   auto stages = build_stages(config, registry, options);
   auto source = config.source;
   if (!options.input.empty())

@@ -80,6 +80,7 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
   fs::path state = source.state_dir.empty() ? root_ / ".pixline"
                                             : fs::path(source.state_dir);
   journal_ = std::make_unique<journal>(state);
+  state_root_ = fs::weakly_canonical(state, ec);
   inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   retry_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -112,11 +113,16 @@ void watch_feed::start(std::function<void()> wake) {
   thread_ = std::thread([this] { run(); });
 }
 
+bool watch_feed::excluded(const fs::path& path) const {
+  return inside(path, output_root_) || inside(path, state_root_)
+         || path == output_root_ || path == state_root_;
+}
+
 bool watch_feed::wanted(const fs::path& path) const {
   auto rel = path.lexically_relative(root_);
   if (rel.empty() || *rel.begin() == ".." || is_hidden(rel))
     return false;
-  if (inside(path, output_root_))
+  if (excluded(path))
     return false;
   if (!source_.recursive && rel.has_parent_path()
       && rel.parent_path() != ".")
@@ -142,7 +148,7 @@ void watch_feed::scan(const fs::path& dir, bool recursive) {
       break;
     auto& p = it->path();
     auto rel = p.lexically_relative(root_);
-    if (is_hidden(rel) || inside(p, output_root_))
+    if (is_hidden(rel) || excluded(p))
       continue;
     if (it->is_directory(ec)) {
       if (recursive) {
@@ -305,7 +311,7 @@ void watch_feed::run() {
           if (ev->mask & IN_ISDIR) {
             if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && source_.recursive
                 && !is_hidden(path.lexically_relative(root_))
-                && !inside(path, output_root_)) {
+                && !excluded(path)) {
               add_watch(path);
               scan(path, true);
             }

@@ -73,6 +73,8 @@ private:
   void settle_ready(std::chrono::steady_clock::time_point now);
   void take(const std::filesystem::path& path);
   bool wanted(const std::filesystem::path& path) const;
+  /// The output and state folders, when inside the watched folder.
+  bool excluded(const std::filesystem::path& path) const;
   void after_success(const std::string& path, const std::string& relative);
   void after_failure(const job& j);
   void notify();
@@ -80,6 +82,7 @@ private:
   source_section source_;
   std::filesystem::path root_;
   std::filesystem::path output_root_;
+  std::filesystem::path state_root_;
   name_filter filter_;
   std::chrono::milliseconds settle_;
   std::unique_ptr<journal> journal_;

@@ -449,6 +449,8 @@ public:
   explicit needs_x_stage(needs_x_options o) {
     if (o.x == 0)
       throw std::invalid_argument("set x");
+    if (o.x == 1)
+      throw std::invalid_argument("needs_x: x must not be 1");
   }
   void process(image&) override {
   }
@@ -469,6 +471,10 @@ TEST_CASE("cross-field errors from a stage's constructor point at its "
   CHECK(f.line == 3);
   CHECK(f.column == 1);
   CHECK(f.reason == "filter 'needs_x': set x");
+  // A stage naming itself is not named twice.
+  auto g = failure_of("[sink]\n[[filter]]\ntype = \"needs_x\"\nx = 1\n", reg);
+  CHECK(g.line == 2);
+  CHECK(g.reason == "filter 'needs_x': x must not be 1");
   auto ok = parse("[sink]\n[[filter]]\ntype = \"needs_x\"\nx = 2\n", reg);
   CHECK(value_of<std::int64_t>(ok.filters.at(0).options, "x") == 2);
 }
@@ -484,6 +490,8 @@ kernel = "lanczos3"
   CHECK(f.line == 4);
   CHECK(f.column == 1);
   CHECK(f.reason.find("filter 'resize': ") == 0);
+  CHECK(f.reason.find("'width'") != std::string::npos);
+  CHECK(f.reason.find("filter 'resize': resize:") == std::string::npos);
   auto ok = parse("[sink]\n[[filter]]\ntype = \"resize\"\nwidth = 800\n");
   CHECK(value_of<std::int64_t>(ok.filters.at(0).options, "width") == 800);
 }
@@ -533,4 +541,56 @@ TEST_CASE("load_config reads a file and names it in errors", "[config]") {
   }
 
   CHECK_THROWS_AS(load_config(dir.path(), registry()), config_error);
+}
+
+TEST_CASE("watch keys parse for kind = watch only", "[config][watch]") {
+  auto c = parse(R"([source]
+kind = "watch"
+path = "drop"
+recursive = true
+settle_ms = 250
+state_dir = "state"
+on_success = "move"
+done_dir = "done"
+on_failure = "quarantine"
+quarantine_dir = "bad"
+retries = 5
+
+[sink]
+)");
+  CHECK(c.source.kind == "watch");
+  CHECK(c.source.recursive);
+  CHECK(c.source.settle_ms == 250);
+  CHECK(c.source.state_dir == "state");
+  CHECK(c.source.on_success == "move");
+  CHECK(c.source.done_dir == "done");
+  CHECK(c.source.on_failure == "quarantine");
+  CHECK(c.source.quarantine_dir == "bad");
+  CHECK(c.source.retries == 5);
+
+  auto defaults = parse("[source]\nkind = \"watch\"\npath = \"drop\"\n[sink]\n");
+  CHECK(defaults.source.settle_ms == 100);
+  CHECK(defaults.source.on_success == "keep");
+  CHECK(defaults.source.on_failure == "keep");
+  CHECK(defaults.source.retries == 2);
+
+  auto only_watch = failure_of(
+    "[source]\nkind = \"directory\"\npath = \"in\"\nsettle_ms = 5\n[sink]\n");
+  CHECK(only_watch.line == 4);
+  CHECK(only_watch.column == 1);
+  CHECK_THAT(only_watch.reason, Catch::Contains("only for kind = \"watch\""));
+
+  auto no_done = failure_of("[source]\nkind = \"watch\"\npath = \"in\"\n"
+                            "on_success = \"move\"\n[sink]\n");
+  CHECK(no_done.line == 4);
+  CHECK_THAT(no_done.reason, Catch::Contains("needs 'done_dir'"));
+
+  auto no_quarantine = failure_of("[source]\nkind = \"watch\"\npath = \"in\"\n"
+                                  "on_failure = \"quarantine\"\n[sink]\n");
+  CHECK_THAT(no_quarantine.reason, Catch::Contains("needs 'quarantine_dir'"));
+
+  auto bad_choice = failure_of("[source]\nkind = \"watch\"\npath = \"in\"\n"
+                               "on_success = \"archive\"\n[sink]\n");
+  CHECK(bad_choice.line == 4);
+  CHECK(bad_choice.column == 14);
 }

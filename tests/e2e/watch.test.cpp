@@ -241,3 +241,51 @@ TEST_CASE("killed at any moment and restarted, every input ends with "
     CHECK(count == 1);
   }
 }
+
+TEST_CASE("a burst of 2,000 files is queued by path and memory stays at a "
+          "batch run's bound",
+          "[watch][burst]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  const int files = 2000;
+  auto bytes = jpeg_bytes(400);
+  for (int i = 0; i < files; ++i)
+    write_file(dir / "staging" / fmt::format("img{:04}.jpg", i), bytes);
+
+  // The same files as a batch, for the memory bound to compare with.
+  auto batch_config = watch_config(dir.path());
+  batch_config.replace(batch_config.find("kind = \"watch\""), 14,
+                       "kind = \"directory\"");
+  for (auto key : {"settle_ms = 100\n", "state_dir = "})
+    batch_config.insert(batch_config.find(key), "# ");
+  write_file(dir / "batch.toml", batch_config);
+  child_process batch{{pixline_binary(), "run", (dir / "batch.toml").string(),
+                       "--input", (dir / "staging").string(), "--output",
+                       (dir / "batch-out").string()},
+                      dir / "batch.log"};
+  REQUIRE(batch.wait() == 0);
+  REQUIRE(files_in(dir / "batch-out").size() == size_t(files));
+
+  auto proc = start_watch(dir.path());
+  std::this_thread::sleep_for(500ms);
+  // Dropped all at once: one rename each, as fast as the shell can.
+  REQUIRE(run_command(fmt::format("mv '{}'/* '{}'/",
+                                  (dir / "staging").string(),
+                                  (dir / "in").string()))
+          == 0);
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == size_t(files); },
+                   180));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  auto log = read_file(dir / "pixline.log");
+  INFO(log.substr(log.size() > 2000 ? log.size() - 2000 : 0));
+  CHECK_THAT(log, Catch::Contains(fmt::format("{} images: {} written",
+                                              files, files)));
+  // The summary's "at most N in flight (budget 4)": never above the budget.
+  auto at = log.find("at most ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(log.substr(at + 8)) <= 4);
+  CAPTURE(proc->max_rss_kib(), batch.max_rss_kib());
+  CHECK(proc->max_rss_kib() < batch.max_rss_kib() * 5 / 4 + 30 * 1024);
+}

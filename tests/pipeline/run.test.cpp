@@ -24,6 +24,7 @@ filter_section filter(std::string type, option_map options = {}) {
 pipeline_config config_for(const fs::path& in, const fs::path& out) {
   pipeline_config c;
   c.file = "<test>";
+  c.source.configured = true;
   c.source.kind = "directory";
   c.source.path = in.string();
   c.sink.options = {{"path", out.string()},
@@ -117,4 +118,16 @@ TEST_CASE("outputs inside the input folder are not read again", "[run]") {
   c.source.recursive = true;
   CHECK(run_pipeline(c, reg).total == 1);
   CHECK(run_pipeline(c, reg).total == 1);
+}
+
+TEST_CASE("a config without [source] needs --input", "[run]") {
+  temp_dir dir;
+  save(test_card(20, 20), dir / "in" / "a.png");
+  auto reg = builtin_registry();
+  auto c = config_for(dir / "in", dir / "out");
+  c.source = source_section{};
+  CHECK_THROWS_WITH(run_pipeline(c, reg), Catch::Contains("--input"));
+  run_options o;
+  o.input = (dir / "in").string();
+  CHECK(run_pipeline(c, reg, o).succeeded == 1);
 }

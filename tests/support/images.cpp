@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,7 +179,9 @@ int child_process::wait() {
   if (pid_ <= 0)
     return -1;
   int status = 0;
-  ::waitpid(pid_, &status, 0);
+  rusage usage{};
+  ::wait4(pid_, &status, 0, &usage);
+  max_rss_kib_ = usage.ru_maxrss;
   pid_ = -1;
   if (WIFEXITED(status))
     return WEXITSTATUS(status);

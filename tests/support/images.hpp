@@ -95,8 +95,14 @@ public:
     return pid_ > 0;
   }
 
+  /// Peak resident memory of the process in KiB, known after wait().
+  long max_rss_kib() const {
+    return max_rss_kib_;
+  }
+
 private:
   int pid_ = -1;
+  long max_rss_kib_ = 0;
 };
 
 /// Polls `condition` every 20 ms until it holds or `seconds` pass.

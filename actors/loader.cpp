@@ -24,7 +24,21 @@ const spec_builder<loader_options>& loader_spec() {
                 {"none", "truncated", "error", "warning"},
                 "How damaged an input may be before it fails: 'none' decodes "
                 "whatever it can, 'truncated' fails on truncated files, "
-                "'error' on any decode error, 'warning' on any warning");
+                "'error' on any decode error, 'warning' on any warning")
+        .integer("max_pixels", &loader_options::max_pixels, 268402689, 0,
+                 2147483647,
+                 "Largest image accepted, in pixels (width x height), "
+                 "checked from the header before decoding, so a decompression "
+                 "bomb costs nothing; 0 means no limit. The default is "
+                 "sharp's (16383 x 16383)")
+        .integer("max_file_mib", &loader_options::max_file_mib, 1024, 0,
+                 1048576, "Largest input file in MiB; 0 means no limit")
+        .boolean("block_untrusted", &loader_options::block_untrusted, false,
+                 "Refuse the libvips loaders not fuzzed for untrusted input "
+                 "(vips_block_untrusted_set). In libvips 8.14 that includes "
+                 "svg, jxl, pdf, ImageMagick, FITS, Matlab and OpenEXR, so it "
+                 "is off by default; turn it on for inputs from strangers "
+                 "that are jpeg, png, webp, gif, tiff or heif");
   return spec;
 }
 
@@ -36,13 +50,15 @@ loader::loader(loader_options opts, load_params params,
                std::unique_ptr<stage> fused)
   : opts_(std::move(opts)), params_(params), fused_(std::move(fused)) {
   params_.fail_on = opts_.fail_on;
+  // Process-wide in libvips; every loader of a run has the same options.
+  vips_block_untrusted_set(opts_.block_untrusted ? TRUE : FALSE);
 }
 
 namespace {
 
 /// Checks the file before libvips sees it, for errors that say more than
 /// "not a known file format".
-void check_readable(const std::string& path) {
+void check_readable(const std::string& path, int max_file_mib) {
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(st))
@@ -55,6 +71,9 @@ void check_readable(const std::string& path) {
     throw stage_error(fmt::format("cannot read: {}", ec.message()));
   if (size == 0)
     throw stage_error("empty file (0 bytes)");
+  if (max_file_mib > 0 && size > std::uintmax_t(max_file_mib) * 1024 * 1024)
+    throw stage_error(fmt::format("file is {} bytes, over max_file_mib = {}",
+                                  size, max_file_mib));
 }
 
 } // namespace
@@ -79,7 +98,7 @@ std::string format_of_loader(const std::string& loader_class) {
 }
 
 void loader::load(job& j) {
-  check_readable(j.path);
+  check_readable(j.path, opts_.max_file_mib);
   auto img = std::make_shared<tracked_image>();
   img->id = j.id;
   img->source = j.path;
@@ -91,6 +110,16 @@ void loader::load(job& j) {
       throw stage_error("not an image file libvips can read");
     }
     img->input_format = format_of_loader(found);
+    // Opening reads only the header; nothing is decoded until a stage
+    // downstream asks for pixels.
+    auto opened = vips::VImage::new_from_file(
+      j.path.c_str(),
+      vips::VImage::option()
+        ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                           : VIPS_ACCESS_RANDOM)
+        ->set("fail_on", vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
+                                             params_.fail_on.c_str())));
+    check_size(opened);
     if (fused_) {
       if (auto pixels = fused_->load_fused(j.path, params_)) {
         img->pixels = std::move(*pixels);
@@ -98,19 +127,22 @@ void loader::load(job& j) {
         return;
       }
     }
-    img->pixels = vips::VImage::new_from_file(
-      j.path.c_str(),
-      vips::VImage::option()
-        ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
-                                           : VIPS_ACCESS_RANDOM)
-        ->set("fail_on", vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
-                                             params_.fail_on.c_str())));
+    img->pixels = std::move(opened);
     if (fused_)
       fused_->process(*img);
   } catch (const vips::VError& e) {
     throw stage_error(vips_error_text(e));
   }
   j.img = std::move(img);
+}
+
+void loader::check_size(const vips::VImage& header) const {
+  auto pixels = std::int64_t(header.width()) * header.height();
+  if (opts_.max_pixels > 0 && pixels > opts_.max_pixels)
+    throw stage_error(fmt::format("image is {}x{} = {} pixels, over "
+                                  "max_pixels = {} (refused before decoding)",
+                                  header.width(), header.height(), pixels,
+                                  opts_.max_pixels));
 }
 
 } // namespace pixline

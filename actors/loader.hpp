@@ -14,6 +14,13 @@ class stage_registry;
 /// Options of the `load` stage, set in `[source]`.
 struct loader_options {
   std::string fail_on;
+  /// Largest width x height accepted, read from the header before
+  /// any pixel is decoded; 0 means no limit.
+  int max_pixels;
+  /// Largest input file in MiB; 0 means no limit.
+  int max_file_mib;
+  /// Refuse libvips loaders not fuzzed for untrusted input.
+  bool block_untrusted;
 };
 
 /// The spec of `load`.
@@ -41,6 +48,9 @@ public:
   void load(job& j);
 
 private:
+  /// Throws when the header declares more pixels than max_pixels.
+  void check_size(const vips::VImage& header) const;
+
   loader_options opts_;
   load_params params_;
   std::unique_ptr<stage> fused_;

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace fs = std::filesystem;
 
@@ -80,6 +81,16 @@ bool is_hidden(const fs::path& rel) {
 
 namespace {
 
+/// True when `link` resolves to a file inside `real_root`.
+bool leads_inside(const fs::path& link, const fs::path& real_root) {
+  std::error_code ec;
+  auto target = fs::canonical(link, ec);
+  if (ec)
+    return false;
+  auto rel = target.lexically_relative(real_root);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
 /// Walks `root`, adding regular files (following `filter`, skipping hidden
 /// entries and anything under `skip`) to `out`.
 void walk(const fs::path& root, bool recursive, const name_filter& filter,
@@ -90,10 +101,16 @@ void walk(const fs::path& root, bool recursive, const name_filter& filter,
     throw config_error({}, fmt::format("input folder {} does not exist or is "
                                        "not a folder",
                                        root.string()));
+  auto real_root = fs::canonical(root, ec);
   auto visit = [&](const fs::directory_entry& e) {
     auto rel = e.path().lexically_relative(root);
     if (is_hidden(rel) || !e.is_regular_file(ec))
       return;
+    if (e.is_symlink(ec) && !leads_inside(e.path(), real_root)) {
+      spdlog::warn("{}: skipped: a symbolic link out of the input folder",
+                   e.path().string());
+      return;
+    }
     if (filter.accepts(rel) && keep(rel))
       out.emplace_back(e.path().string(), rel.generic_string());
   };

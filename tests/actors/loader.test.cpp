@@ -113,3 +113,33 @@ TEST_CASE("the load spec checks fail_on", "[loader][spec]") {
   CHECK_THAT(*check_options(spec, bad), Catch::Contains("must be one of"));
   CHECK(loader_spec().decode({}).fail_on == "error");
 }
+
+TEST_CASE("block_untrusted refuses loaders not fuzzed for hostile input",
+          "[loader]") {
+  temp_dir dir;
+  write_file(dir / "a.svg",
+             "<svg xmlns='http://www.w3.org/2000/svg' width='4' height='4'/>");
+  save(test_card(8, 8), dir / "b.png");
+  auto opts = loader_spec().decode({{"block_untrusted", true}});
+  loader strict{opts, load_params{}};
+  auto svg = job_for(dir / "a.svg");
+  CHECK_THROWS_WITH(strict.load(svg), Catch::Contains("blocked"));
+  auto png = job_for(dir / "b.png");
+  strict.load(png);
+  CHECK(png.img->pixels.width() == 8);
+  // Process-wide in libvips: a default loader lifts the block again.
+  loader relaxed{loader_spec().decode({}), load_params{}};
+  auto again = job_for(dir / "a.svg");
+  relaxed.load(again);
+  CHECK(again.img->pixels.width() == 4);
+}
+
+TEST_CASE("max_file_mib refuses large files before opening them",
+          "[loader]") {
+  temp_dir dir;
+  write_file(dir / "big.jpg", std::string(1024 * 1024 + 1, 'x'));
+  loader l{loader_spec().decode({{"max_file_mib", std::int64_t{1}}}),
+           load_params{}};
+  auto j = job_for(dir / "big.jpg");
+  CHECK_THROWS_WITH(l.load(j), Catch::Contains("over max_file_mib = 1"));
+}

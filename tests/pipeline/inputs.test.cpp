@@ -76,3 +76,18 @@ TEST_CASE("glob patterns", "[inputs]") {
   CHECK_FALSE(match("[!ab]*.tif", "b1.tif"));
   CHECK(match("a+b (1).jpg", "a+b (1).jpg"));
 }
+
+TEST_CASE("symbolic links out of the input folder are not followed",
+          "[inputs]") {
+  temp_dir dir;
+  write_file(dir / "secret" / "passwd.jpg", "x");
+  write_file(dir / "in" / "real.jpg", "x");
+  std::filesystem::create_symlink(dir / "secret" / "passwd.jpg",
+                                  dir / "in" / "escape.jpg");
+  std::filesystem::create_symlink(dir / "in" / "real.jpg",
+                                  dir / "in" / "alias.jpg");
+  source_section src;
+  src.path = (dir / "in").string();
+  CHECK(relatives(list_inputs(src))
+        == std::vector<std::string>{"alias.jpg", "real.jpg"});
+}

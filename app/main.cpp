@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config/config.hpp"
+#include "pipeline/events.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
 #include "pipeline/stage_docs.hpp"
@@ -114,7 +115,8 @@ private:
 
 int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
-            bool force_watch, signal_stopper* stopper) {
+            bool force_watch, signal_stopper* stopper,
+            const std::string& events_target) {
   auto registry = pixline::builtin_registry();
   auto config = pixline::load_config(file, registry);
   if (force_watch)
@@ -124,7 +126,16 @@ int cmd_run(const std::string& file, pixline::run_options options,
       stopper->set(std::move(stop));
     };
   options.workers = parse_workers(workers);
-  options.on_finished = [](const pixline::job& j) {
+  std::unique_ptr<pixline::event_log> events;
+  if (!events_target.empty())
+    events = std::make_unique<pixline::event_log>(events_target);
+  bool quarantine = config.source.on_failure == "quarantine";
+  options.on_finished = [&events, quarantine, force_watch,
+                         &config](const pixline::job& j) {
+    if (events)
+      events->finished_job(j, j.failed() && quarantine
+                                && (force_watch
+                                    || config.source.kind == "watch"));
     if (j.failed())
       spdlog::error("{}: failed in stage '{}': {}", j.path, j.failed_stage,
                     j.error);
@@ -136,26 +147,33 @@ int cmd_run(const std::string& file, pixline::run_options options,
   };
   auto start = std::chrono::steady_clock::now();
   bool watching = config.source.kind == "watch";
+  if (events)
+    events->started(config.pipeline.name, watching ? "watch" : "batch",
+                    pixline::resolved_max_in_flight(config));
   if (watching)
     spdlog::info("watching {} (Ctrl-C to stop)",
                  options.input.empty() ? config.source.path : options.input);
   auto report = watching ? pixline::run_watch(config, registry, options)
                          : pixline::run_pipeline(config, registry, options);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (events)
+    events->finished(report, took.count());
   if (!quiet) {
-    fmt::print("{}: {} images: {} written, {} skipped, {} failed in {:.2f} s "
+    // With events on stdout, the summary goes to stderr.
+    auto* out = events_target == "-" ? stderr : stdout;
+    fmt::print(out, "{}: {} images: {} written, {} skipped, {} failed in {:.2f} s "
                "({:.1f} images/s); at most {} in flight (budget {})\n",
                config.pipeline.name, report.total, report.succeeded,
                report.skipped, report.failures.size(), took.count(),
                took.count() > 0 ? double(report.total) / took.count() : 0.0,
                report.peak_in_flight, report.max_in_flight);
     if (watching && report.already_done > 0)
-      fmt::print("{} files were already done in an earlier run\n",
+      fmt::print(out, "{} files were already done in an earlier run\n",
                  report.already_done);
     if (!report.failures.empty()) {
-      fmt::print("failed:\n");
+      fmt::print(out, "failed:\n");
       for (auto& j : report.failures)
-        fmt::print("  {} [{}]: {}\n", j.path, j.failed_stage, j.error);
+        fmt::print(out, "  {} [{}]: {}\n", j.path, j.failed_stage, j.error);
     }
   }
   // A watch that stopped on request has done its job: its failures were
@@ -220,6 +238,10 @@ int main(int argc, char** argv) {
   run->add_option("-w,--workers", workers,
                   "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
   run->add_flag("-q,--quiet", quiet, "Print no summary");
+  std::string events_target;
+  run->add_option("--events", events_target,
+                  "Write JSON lines (started, written, skipped, failed, "
+                  "finished) to FILE, or - for stdout");
 
   auto watch = app.add_subcommand(
     "watch", "Watch the source folder and process every file that lands "
@@ -233,6 +255,9 @@ int main(int argc, char** argv) {
   watch->add_option("-w,--workers", workers,
                     "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
+  watch->add_option("--events", events_target,
+                    "Write JSON lines (started, written, skipped, failed, "
+                    "finished) to FILE, or - for stdout");
 
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
@@ -281,7 +306,7 @@ int main(int argc, char** argv) {
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
-                   stopper.get());
+                   stopper.get(), events_target);
     else if (*validate)
       rc = cmd_validate(config_file);
     else if (*stages)

@@ -29,6 +29,11 @@ int hardware_threads() {
 
 } // namespace
 
+int resolved_max_in_flight(const pipeline_config& config) {
+  return config.pipeline.max_in_flight > 0 ? config.pipeline.max_in_flight
+                                           : 4 * hardware_threads();
+}
+
 int default_workers(const std::string& stage_type) {
   // Filters build lazy libvips graphs (microseconds); the writer evaluates
   // them, so that is where the cores go.
@@ -209,8 +214,7 @@ int prepare(const pipeline_config& config, const run_options& options) {
   vips_concurrency_set(config.pipeline.vips_concurrency);
   if (!config.pipeline.vips_cache)
     vips_cache_set_max(0);
-  return config.pipeline.max_in_flight > 0 ? config.pipeline.max_in_flight
-                                           : 4 * hardware_threads();
+  return resolved_max_in_flight(config);
 }
 
 std::string output_root_of(const pipeline_config& config,

@@ -75,6 +75,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                         const stage_registry& registry,
                                         const run_options& options = {});
 
+/// The pipeline-wide budget a run of `config` uses.
+int resolved_max_in_flight(const pipeline_config& config);
+
 /// Workers a stage gets when the config does not say.
 int default_workers(const std::string& stage_type);
 

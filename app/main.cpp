@@ -113,6 +113,60 @@ private:
   std::function<void()> stop_;
 };
 
+/// The live progress line of a batch on a terminal: done/total, images/s,
+/// ETA and failures, redrawn at most ten times a second; nothing at all when
+/// stdout is not a terminal, with --quiet, or in watch mode.
+class progress_line {
+public:
+  explicit progress_line(bool enabled) : enabled_(enabled) {
+  }
+
+  void start(std::size_t total) {
+    total_ = total;
+    start_ = std::chrono::steady_clock::now();
+  }
+
+  void tick(bool failed) {
+    ++done_;
+    failed_ += failed ? 1 : 0;
+    if (!enabled_)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (done_ != total_ && now - last_ < std::chrono::milliseconds(100))
+      return;
+    last_ = now;
+    std::chrono::duration<double> took = now - start_;
+    double rate = took.count() > 0 ? double(done_) / took.count() : 0.0;
+    auto left = total_ > done_ ? total_ - done_ : 0;
+    auto eta = rate > 0 ? double(left) / rate : 0.0;
+    int width = 24;
+    int filled = total_ ? int(width * done_ / total_) : width;
+    fmt::print("\r[{:=<{}}{:<{}}] {}/{}  {:.1f} images/s  ETA {:.0f} s  {} "
+               "failed\x1b[K",
+               "", filled, "", width - filled, done_, total_, rate, eta,
+               failed_);
+    std::fflush(stdout);
+    drawn_ = true;
+  }
+
+  /// Clears the line before the summary is printed.
+  void finish() {
+    if (drawn_) {
+      fmt::print("\r\x1b[K");
+      std::fflush(stdout);
+    }
+  }
+
+private:
+  bool enabled_;
+  std::size_t total_ = 0;
+  std::size_t done_ = 0;
+  std::size_t failed_ = 0;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
             bool force_watch, signal_stopper* stopper,
@@ -130,8 +184,13 @@ int cmd_run(const std::string& file, pixline::run_options options,
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
   bool quarantine = config.source.on_failure == "quarantine";
-  options.on_finished = [&events, quarantine, force_watch,
+  bool watch_mode = force_watch || config.source.kind == "watch";
+  progress_line progress{!quiet && !watch_mode && events_target != "-"
+                         && ::isatty(STDOUT_FILENO)};
+  options.on_listed = [&progress](std::size_t total) { progress.start(total); };
+  options.on_finished = [&events, &progress, quarantine, force_watch,
                          &config](const pixline::job& j) {
+    progress.tick(j.failed());
     if (events)
       events->finished_job(j, j.failed() && quarantine
                                 && (force_watch
@@ -156,6 +215,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
   auto report = watching ? pixline::run_watch(config, registry, options)
                          : pixline::run_pipeline(config, registry, options);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  progress.finish();
   if (events)
     events->finished(report, took.count());
   if (!quiet) {

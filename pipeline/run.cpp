@@ -247,6 +247,8 @@ run_report run_pipeline(const pipeline_config& config,
   drop_outputs(inputs, output_root);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
+  if (options.on_listed)
+    options.on_listed(inputs.size());
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.on_finished = options.on_finished;

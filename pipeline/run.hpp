@@ -25,6 +25,8 @@ struct run_options {
   std::vector<std::pair<std::string, int>> workers;
   /// Called for each finished image, in finishing order.
   std::function<void(const job&)> on_finished;
+  /// Batch: called once the inputs are listed, with their number.
+  std::function<void(std::size_t total)> on_listed;
   /// Watch mode: called once the watch is running, with a function that
   /// stops it gracefully (stop taking files, finish those in flight). Safe to
   /// call from any thread, e.g. a signal handler's thread.

@@ -1,6 +1,7 @@
 // The real pixline binary, driven as a user would.
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "support/images.hpp"
 
@@ -126,4 +127,29 @@ TEST_CASE("run: a missing input folder is a clear error", "[cli]") {
                    + quoted(dir / "out"));
   CHECK(r.status == 2);
   CHECK_THAT(r.output, Catch::Contains("unused"));
+}
+
+TEST_CASE("run: a progress line on a terminal, none when piped", "[cli]") {
+  temp_dir dir;
+  write_file(dir / "p.toml", good_config);
+  for (int i = 0; i < 6; ++i)
+    save(test_card(200, 100), dir / "in" / fmt::format("p{}.jpg", i));
+  auto args = fmt::format("{} run '{}' --input '{}' --output '{}'",
+                          pixline_binary(), (dir / "p.toml").string(),
+                          (dir / "in").string(), (dir / "out").string());
+  std::string tty;
+  // `script` (util-linux) runs the command under a pseudo-terminal.
+  REQUIRE(run_command(fmt::format("script -qec \"{}\" /dev/null", args), &tty)
+          == 0);
+  CHECK_THAT(tty, Catch::Contains("6/6") && Catch::Contains("images/s")
+                    && Catch::Contains("ETA") && Catch::Contains("\r"));
+  std::string piped;
+  REQUIRE(run_command(args, &piped) == 0);
+  CHECK_THAT(piped, !Catch::Contains("ETA"));
+  CHECK_THAT(piped, Catch::Contains("6 images: 6 written"));
+  std::string quiet;
+  REQUIRE(run_command(fmt::format("script -qec \"{} --quiet\" /dev/null", args),
+                      &quiet)
+          == 0);
+  CHECK_THAT(quiet, !Catch::Contains("ETA") && !Catch::Contains("written"));
 }

@@ -287,5 +287,52 @@ TEST_CASE("a burst of 2,000 files is queued by path and memory stays at a "
   REQUIRE(at != std::string::npos);
   CHECK(std::stoi(log.substr(at + 8)) <= 4);
   CAPTURE(proc->max_rss_kib(), batch.max_rss_kib());
+  WARN("peak RSS over 2,000 files: watch " << proc->max_rss_kib()
+                                           << " KiB, batch "
+                                           << batch.max_rss_kib() << " KiB");
   CHECK(proc->max_rss_kib() < batch.max_rss_kib() * 5 / 4 + 30 * 1024);
+}
+
+TEST_CASE("on_success = delete removes originals only once written",
+          "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(), "on_success = \"delete\""));
+  auto bytes = jpeg_bytes(100);
+  write_file(dir / "in" / "a.jpg", bytes);
+  write_file(dir / "in" / "sub" / "b.jpg", bytes);
+  write_file(dir / "in" / "bad.jpg", "not an image");
+  auto proc = start_watch(dir.path());
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == 2; }, 20));
+  CHECK(wait_until([&] { return files_in(dir / "in").size() == 1; }, 5));
+  // The failed file stays (on_failure = "keep").
+  CHECK(files_in(dir / "in") == std::vector<std::string>{"bad.jpg"});
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+}
+
+TEST_CASE("a second signal exits at once", "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  auto bytes = jpeg_bytes(1500);
+  for (int i = 0; i < 40; ++i)
+    write_file(dir / "in" / fmt::format("big{:02}.jpg", i), bytes);
+  auto proc = start_watch(dir.path());
+  // Wait until it is busy, then signal twice in a row (two different signals:
+  // two of the same kind may merge into one while pending).
+  REQUIRE(wait_until([&] { return !outputs(dir / "out").empty(); }, 30));
+  proc->signal(SIGINT);
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 128 + SIGTERM);
+  CHECK_THAT(read_file(dir / "pixline.log"), Catch::Contains("exiting now"));
+  // Whatever it had written is whole, and a restart finishes the rest.
+  auto again = start_watch(dir.path());
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == 40; }, 60));
+  again->signal(SIGTERM);
+  CHECK(again->wait() == 0);
+  for (auto& name : outputs(dir / "out"))
+    CHECK_NOTHROW(
+      vips::VImage::new_from_file((dir / "out" / name).c_str()).avg());
 }

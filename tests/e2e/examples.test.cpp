@@ -2,6 +2,7 @@
 // images, so the examples cannot rot.
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "support/images.hpp"
 
@@ -39,4 +40,37 @@ TEST_CASE("every example config runs end to end", "[examples]") {
         written += e.is_regular_file() ? 1 : 0;
     CHECK(written >= 2);
   }
+}
+
+TEST_CASE("the C++ custom-stage example builds a pipeline in code and runs",
+          "[examples]") {
+  temp_dir dir;
+  save(test_card(640, 480), dir / "in" / "card.png");
+  save(test_card(300, 300), dir / "in" / "square.jpg");
+  auto example = fs::path(pixline_binary()).parent_path() / "examples"
+                 / "custom_stage";
+  REQUIRE(fs::exists(example));
+  std::string out;
+  auto status = run_command(fmt::format("'{}' '{}' '{}' 2", example.string(),
+                                        (dir / "in").string(),
+                                        (dir / "out").string()),
+                            &out);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("2 images: 2 written, 0 failed"));
+  auto img = vips::VImage::new_from_file((dir / "out" / "card.png").c_str());
+  CHECK(img.width() == 320);
+  // Posterized to 2 levels: every band value is 0 or 128.
+  auto hist = img.extract_band(0).hist_find();
+  int used = 0;
+  for (int v = 0; v < 256; ++v)
+    used += hist.getpoint(v, 0)[0] > 0 ? 1 : 0;
+  CHECK(used == 2);
+  // Bad options from code are refused by the same spec.
+  auto bad = run_command(fmt::format("'{}' '{}' '{}' 500", example.string(),
+                                     (dir / "in").string(),
+                                     (dir / "out2").string()),
+                         &out);
+  CHECK(bad == 2);
+  CHECK_THAT(out, Catch::Contains("between 2 and 128"));
 }

@@ -13,6 +13,7 @@ latency and the median; writes bench/results/watch_latency.json.
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -102,6 +103,8 @@ def main():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
     median = statistics.median(latencies)
     for i, ms in enumerate(latencies):
         print(f"img{i:03}: {ms:7.1f} ms")

@@ -17,7 +17,7 @@ packages=(
   libfmt-dev libspdlog-dev       # formatting, logging
   libtomlplusplus-dev            # config files
   libcli11-dev                   # command line
-  nlohmann-json3-dev             # JSON events and manifests (planned)
+  nlohmann-json3-dev             # --events JSON lines
   libcpp-httplib-dev             # metrics endpoint (planned)
   catch2                         # tests (Catch2 v2)
   # demo

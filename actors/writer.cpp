@@ -1,6 +1,8 @@
 #include "actors/writer.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -62,7 +64,11 @@ const spec_builder<writer_options>& writer_spec() {
                  "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
                  "only when false)")
         .boolean("progressive", &writer_options::progressive, false,
-                 "Progressive jpeg / interlaced png");
+                 "Progressive jpeg / interlaced png")
+        .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
+                "Seconds one image may take to decode, process and encode "
+                "(the whole lazy pipeline runs here) before libvips is told "
+                "to stop; 0 means no limit");
   return spec;
 }
 
@@ -133,6 +139,48 @@ encode(const vips::VImage& img, const std::string& format,
   img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
   return {std::unique_ptr<void, decltype(&g_free)>(buf, &g_free), size};
 }
+
+/// Stops libvips' evaluation of an image once a deadline passes: libvips
+/// emits "eval" as it computes, and a killed image fails its computation.
+class deadline_guard {
+public:
+  deadline_guard(const vips::VImage& img, double seconds)
+    : image_(img.get_image()),
+      deadline_(std::chrono::steady_clock::now()
+                + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(seconds))) {
+    if (seconds <= 0)
+      return;
+    vips_image_set_progress(image_, TRUE);
+    handler_ = g_signal_connect(image_, "eval", G_CALLBACK(on_eval), this);
+  }
+
+  deadline_guard(const deadline_guard&) = delete;
+  deadline_guard& operator=(const deadline_guard&) = delete;
+
+  ~deadline_guard() {
+    if (handler_ != 0)
+      g_signal_handler_disconnect(image_, handler_);
+  }
+
+  bool expired() const {
+    return expired_.load();
+  }
+
+private:
+  static void on_eval(VipsImage* image, VipsProgress*, gpointer self) {
+    auto* guard = static_cast<deadline_guard*>(self);
+    if (std::chrono::steady_clock::now() > guard->deadline_) {
+      guard->expired_ = true;
+      vips_image_set_kill(image, TRUE);
+    }
+  }
+
+  VipsImage* image_;
+  std::chrono::steady_clock::time_point deadline_;
+  gulong handler_ = 0;
+  std::atomic<bool> expired_{false};
+};
 
 /// Writes `size` bytes to `target` through a temporary file in the same
 /// folder, fsynced and renamed into place.
@@ -216,11 +264,17 @@ void writer::write(job& j) {
   if (ec)
     throw stage_error(fmt::format("cannot create folder {}: {}",
                                   target.parent_path().string(), ec.message()));
+  deadline_guard deadline{img.pixels, opts_.timeout};
   try {
     auto [buf, size] = encode(img.pixels, format, opts_);
     write_atomically(target, buf.get(), size, j.id);
   } catch (const vips::VError& e) {
-    throw stage_error(vips_error_text(e));
+    auto text = vips_error_text(e);
+    if (deadline.expired())
+      throw stage_error(fmt::format("took longer than timeout = {} s; "
+                                    "stopped ({})",
+                                    opts_.timeout, text));
+    throw stage_error(text);
   }
   j.outputs.push_back(target.string());
   j.img.reset();

@@ -21,6 +21,8 @@ struct writer_options {
   bool lossless;
   bool strip;
   bool progressive;
+  /// Seconds one image may take to compute and encode; 0 means no limit.
+  double timeout;
 };
 
 /// The spec of `save`.

@@ -139,3 +139,24 @@ TEST_CASE("quality changes jpeg size", "[writer]") {
   hi.write(b);
   CHECK(fs::file_size(a.outputs[0]) * 2 < fs::file_size(b.outputs[0]));
 }
+
+TEST_CASE("an image that takes longer than timeout is stopped", "[writer]") {
+  temp_dir dir;
+  // Heavy on purpose: a large blur takes seconds, the limit is 50 ms.
+  auto slow = vips::VImage::gaussnoise(4000, 4000).gaussblur(40).cast(
+    VIPS_FORMAT_UCHAR);
+  writer w{options_in(dir / "out", {{"format", std::string{"png"}},
+                                    {"timeout", 0.05}})};
+  auto j = job_with(slow);
+  auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(w.write(j), Catch::Contains("timeout = 0.05 s"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK(files_in(dir / "out").empty());
+  // Without a limit the same kind of work completes (small enough here).
+  writer unlimited{options_in(dir / "ok", {{"format", std::string{"png"}},
+                                           {"timeout", 0.0}})};
+  auto k = job_with(vips::VImage::gaussnoise(64, 64).gaussblur(2).cast(
+    VIPS_FORMAT_UCHAR));
+  unlimited.write(k);
+  CHECK(k.outputs.size() == 1);
+}

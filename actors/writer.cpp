@@ -145,14 +145,15 @@ encode(const vips::VImage& img, const std::string& format,
 class deadline_guard {
 public:
   deadline_guard(const vips::VImage& img, double seconds)
-    : image_(img.get_image()),
+    : image_(img),
       deadline_(std::chrono::steady_clock::now()
                 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                   std::chrono::duration<double>(seconds))) {
     if (seconds <= 0)
       return;
-    vips_image_set_progress(image_, TRUE);
-    handler_ = g_signal_connect(image_, "eval", G_CALLBACK(on_eval), this);
+    vips_image_set_progress(image_.get_image(), TRUE);
+    handler_ = g_signal_connect(image_.get_image(), "eval",
+                                G_CALLBACK(on_eval), this);
   }
 
   deadline_guard(const deadline_guard&) = delete;
@@ -160,7 +161,7 @@ public:
 
   ~deadline_guard() {
     if (handler_ != 0)
-      g_signal_handler_disconnect(image_, handler_);
+      g_signal_handler_disconnect(image_.get_image(), handler_);
   }
 
   bool expired() const {
@@ -176,7 +177,8 @@ private:
     }
   }
 
-  VipsImage* image_;
+  // A reference of its own: the job drops its image before the guard dies.
+  vips::VImage image_;
   std::chrono::steady_clock::time_point deadline_;
   gulong handler_ = 0;
   std::atomic<bool> expired_{false};

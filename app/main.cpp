@@ -170,9 +170,11 @@ private:
 int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
             bool force_watch, signal_stopper* stopper,
-            const std::string& events_target) {
+            const std::string& events_target, bool cli_log_level) {
   auto registry = pixline::builtin_registry();
   auto config = pixline::load_config(file, registry);
+  if (!cli_log_level && !config.pipeline.log_level.empty())
+    spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
   if (force_watch)
     config.source.kind = "watch";
   if (stopper)
@@ -281,8 +283,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);
   app.fallthrough();
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, off (default: the "
+                 "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
   std::string config_file;
@@ -346,7 +350,8 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("pixline");
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
+                                                              : log_level));
 
   // libvips reports recoverable oddities ("ignoring nclx profile") as GLib
   // warnings on stderr; they are noise next to pixline's own per-image
@@ -366,7 +371,7 @@ int main(int argc, char** argv) {
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
-                   stopper.get(), events_target);
+                   stopper.get(), events_target, !log_level.empty());
     else if (*validate)
       rc = cmd_validate(config_file);
     else if (*stages)

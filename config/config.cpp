@@ -68,7 +68,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-/// The candidate closest to `word`, when it is close enough to be a typo.
+} // namespace
+
 std::optional<std::string> closest(const std::string& word,
                                    const std::vector<std::string>& candidates) {
   size_t limit = std::max<size_t>(1, word.size() / 3);
@@ -83,6 +84,8 @@ std::optional<std::string> closest(const std::string& word,
   }
   return best;
 }
+
+namespace {
 
 std::string did_you_mean(const std::string& word,
                          const std::vector<std::string>& candidates) {
@@ -181,7 +184,7 @@ const std::vector<std::string> top_level_keys = {"pipeline", "source",
                                                  "filter", "sink"};
 const std::vector<std::string> pipeline_keys = {"name", "max_in_flight",
                                                 "vips_concurrency",
-                                                "vips_cache"};
+                                                "vips_cache", "log_level"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",
   "include", "exclude", "workers", "max_in_flight"};
@@ -341,7 +344,13 @@ private:
         p.vips_concurrency = integer(integer_key(name, 1, 64), *value);
       else if (name == "vips_cache")
         p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
-      else
+      else if (name == "log_level") {
+        option_spec spec{name, option_type::choice, std::string{"info"},
+                         {},   {}, {"trace", "debug", "info", "warn", "error",
+                                    "off"},
+                         {}};
+        p.log_level = std::get<std::string>(checked(spec, *value));
+      } else
         fail(key->source(),
              fmt::format("[pipeline] has no key '{}'{}", name,
                          unknown_hint(name, pipeline_keys)));

@@ -53,6 +53,9 @@ struct pipeline_section {
   /// libvips operation cache (vips_cache_set_max); off for batches of
   /// different images.
   bool vips_cache = false;
+  /// Log level when the command line does not give one: trace, debug,
+  /// info, warn, error or off. Empty: info.
+  std::string log_level;
 };
 
 /// `[source]`: which files to read.
@@ -121,6 +124,11 @@ struct pipeline_config {
   std::vector<filter_section> filters;
   sink_section sink;
 };
+
+/// The candidate closest to `word` when it is near enough to be a typo of
+/// it (for "did you mean" hints), or nothing.
+std::optional<std::string> closest(const std::string& word,
+                                   const std::vector<std::string>& candidates);
 
 /// Parses and checks a TOML config file against `registry`. Throws
 /// config_error (with file, line and column) for syntax errors, unknown keys,

@@ -594,3 +594,13 @@ retries = 5
   CHECK(bad_choice.line == 4);
   CHECK(bad_choice.column == 14);
 }
+
+TEST_CASE("log_level is a choice in [pipeline]", "[config]") {
+  CHECK(parse("[pipeline]\nlog_level = \"debug\"\n[sink]\n").pipeline.log_level
+        == "debug");
+  CHECK(parse("[sink]\n").pipeline.log_level.empty());
+  auto bad = failure_of("[pipeline]\nlog_level = \"verbose\"\n[sink]\n");
+  CHECK(bad.line == 2);
+  CHECK(bad.column == 13);
+  CHECK_THAT(bad.reason, Catch::Contains("must be one of"));
+}

@@ -104,6 +104,10 @@ TEST_CASE("run: exit 0 when all succeed, 1 with a summary when some fail",
   CHECK(fs::exists(dir / "out" / "a_64x32.png"));
   CHECK(fs::exists(dir / "out" / "b_32x64.png"));
   CHECK_THAT(ok.output, Catch::Contains("2 images: 2 written"));
+  // No GLib/libvips complaints on a clean run (they signal misuse of
+  // GObject references).
+  CHECK_THAT(ok.output, !Catch::Contains("CRITICAL")
+                          && !Catch::Contains("GLib-GObject"));
 
   write_file(dir / "in" / "broken.jpg", "not a jpeg");
   auto some = run_pixline(args + " --workers save=1 --workers load=1");

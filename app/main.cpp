@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "config/chain.hpp"
 #include "config/config.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/registry.hpp"
@@ -170,9 +171,20 @@ private:
 int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
             bool force_watch, signal_stopper* stopper,
-            const std::string& events_target, bool cli_log_level) {
+            const std::string& events_target, bool cli_log_level,
+            const std::string& chain) {
   auto registry = pixline::builtin_registry();
-  auto config = pixline::load_config(file, registry);
+  if (file.empty() && chain.empty())
+    throw std::invalid_argument("give a pipeline config file, or --chain "
+                                "(see --help)");
+  // With only --chain, the inputs come from --input and the rest from the
+  // chain and the defaults.
+  pixline::pipeline_config config;
+  config.file = "--chain";
+  if (!file.empty())
+    config = pixline::load_config(file, registry);
+  if (!chain.empty())
+    pixline::apply_chain(chain, config, registry);
   if (!cli_log_level && !config.pipeline.log_level.empty())
     spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
   if (force_watch)
@@ -294,7 +306,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> workers;
   bool quiet = false;
   auto run = app.add_subcommand("run", "Run a pipeline over its inputs");
-  run->add_option("config", config_file, "Pipeline config (TOML)")->required();
+  run->add_option("config", config_file,
+                  "Pipeline config (TOML); optional with --chain");
   run->add_option("-i,--input", run_opts.input,
                   "Input folder, file or glob (replaces [source])");
   run->add_option("-o,--output", run_opts.output,
@@ -302,6 +315,10 @@ int main(int argc, char** argv) {
   run->add_option("-w,--workers", workers,
                   "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
   run->add_flag("-q,--quiet", quiet, "Print no summary");
+  std::string chain;
+  run->add_option("-c,--chain", chain,
+                  "Filters and sink inline, replacing the config's: "
+                  "'autorotate ! thumbnail width=256 ! save format=webp'");
   std::string events_target;
   run->add_option("--events", events_target,
                   "Write JSON lines (started, written, skipped, failed, "
@@ -319,6 +336,8 @@ int main(int argc, char** argv) {
   watch->add_option("-w,--workers", workers,
                     "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
+  watch->add_option("-c,--chain", chain,
+                    "Filters and sink inline, replacing the config's");
   watch->add_option("--events", events_target,
                     "Write JSON lines (started, written, skipped, failed, "
                     "finished) to FILE, or - for stdout");
@@ -371,13 +390,16 @@ int main(int argc, char** argv) {
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
-                   stopper.get(), events_target, !log_level.empty());
+                   stopper.get(), events_target, !log_level.empty(), chain);
     else if (*validate)
       rc = cmd_validate(config_file);
     else if (*stages)
       rc = cmd_stages(stage_name, markdown);
   } catch (const pixline::config_error& e) {
     fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    rc = exit_config;
+  } catch (const pixline::chain_error& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_config;
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());

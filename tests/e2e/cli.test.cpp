@@ -157,3 +157,23 @@ TEST_CASE("run: a progress line on a terminal, none when piped", "[cli]") {
           == 0);
   CHECK_THAT(quiet, !Catch::Contains("ETA") && !Catch::Contains("written"));
 }
+
+TEST_CASE("run --chain without a config file", "[cli][chain]") {
+  temp_dir dir;
+  save(test_card(400, 300), dir / "in" / "a.jpg");
+  auto base = fmt::format("{} run --input '{}' --output '{}' ",
+                          pixline_binary(), (dir / "in").string(),
+                          (dir / "out").string());
+  std::string out;
+  CHECK(run_command(base + "--chain 'thumbnail width=100 ! sharpen ! save "
+                           "format=png naming=\"{stem} {width}.{ext}\"'",
+                    &out)
+        == 0);
+  INFO(out);
+  CHECK(files_in(dir / "out") == std::vector<std::string>{"a 100.png"});
+  CHECK(run_command(base + "--chain 'thumbnail widht=100'", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("did you mean 'width'")
+                    && Catch::Contains("\n            ^^^^^\n"));
+  CHECK(run_command(pixline_binary() + " run", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("--chain"));
+}

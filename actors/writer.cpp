@@ -6,9 +6,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -184,6 +186,25 @@ private:
   std::atomic<bool> expired_{false};
 };
 
+/// The permissions of an output: 0644 under the umask the process started
+/// with, read from /proc before main() (before any thread exists). Set with
+/// fchmod rather than left to open(), because Debian 12's liborc briefly sets
+/// the umask to 0066 while it maps code memory, and a file created on another
+/// thread at that moment would come out unreadable to others.
+mode_t startup_output_mode() {
+  mode_t mask = 022;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0) {
+      mask = mode_t(std::stoul(line.substr(6), nullptr, 8));
+      break;
+    }
+  return mode_t(0644 & ~mask);
+}
+
+const mode_t output_mode = startup_output_mode();
+
 /// Writes `size` bytes to `target` through a temporary file in the same
 /// folder, fsynced and renamed into place.
 void write_atomically(const fs::path& target, const void* data, size_t size,
@@ -202,6 +223,8 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
     throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
                                   std::strerror(err)));
   };
+  if (::fchmod(fd, output_mode) != 0)
+    fail("chmod failed");
   auto p = static_cast<const char*>(data);
   size_t left = size;
   while (left > 0) {

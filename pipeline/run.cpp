@@ -14,6 +14,7 @@
 #include "actors/credit.hpp"
 #include "actors/loader.hpp"
 #include "actors/writer.hpp"
+#include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/watch.hpp"
 
@@ -211,6 +212,9 @@ int prepare(const pipeline_config& config, const run_options& options) {
   if (VIPS_INIT("pixline"))
     throw std::runtime_error("libvips failed to start: "
                              + std::string(vips_error_buffer()));
+  // A static library only links the objects something uses: this keeps the
+  // orc thread-safety guard (pipeline/orc_guard.hpp) in every program.
+  static_cast<void>(orc_guarded_calls());
   vips_concurrency_set(config.pipeline.vips_concurrency);
   if (!config.pipeline.vips_cache)
     vips_cache_set_max(0);

@@ -1,5 +1,7 @@
 #include "actors/writer.hpp"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "support/images.hpp"
@@ -47,6 +49,22 @@ TEST_CASE("the writer encodes each format with the right extension",
   // Nothing but the output: no temporary file left behind.
   CHECK(files_in(dir.path()) == std::vector<std::string>{
                                   "photo." + extension_of(format)});
+}
+
+TEST_CASE("outputs get 0644 under the umask, whatever another thread does",
+          "[writer]") {
+  temp_dir dir;
+  // A umask set while the writer creates its temporary file (Debian 12's
+  // liborc sets 0066 for a moment when it maps code memory) must not reach
+  // the output; the umask the process started with does.
+  writer w{options_in(dir.path(), {{"format", std::string{"png"}}})};
+  auto j = job_with(test_card(8, 8));
+  auto old = ::umask(0066);
+  w.write(j);
+  ::umask(old);
+  REQUIRE(j.outputs.size() == 1);
+  auto perms = fs::status(j.outputs[0]).permissions();
+  CHECK(int(perms) == int(0644 & ~old));
 }
 
 TEST_CASE("naming templates place outputs", "[writer]") {

@@ -283,6 +283,16 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   auto report = std::make_shared<flow_report>();
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::pixline>();
+  if (options.detached_workers) {
+    // The scheduled actors (controller, stage dispatchers) only pass small
+    // messages; image work runs on the detached workers. So two scheduler
+    // threads are plenty, and they must sleep when idle: CAF's default
+    // work-stealing policy polls for work before sleeping, on max(cores, 4)
+    // threads, and that spinning took CPU from libvips
+    // (docs/performance.md, "scheduler").
+    cfg.set("scheduler.policy", caf::atom("sharing"));
+    cfg.set("scheduler.max-threads", size_t{2});
+  }
   caf::actor_system sys{cfg};
   auto ctrl = sys.spawn(controller, &feed, options, report);
   // Build back to front: each stage needs the actor it sends its output to.

@@ -76,18 +76,29 @@ void check_readable(const std::string& path, int max_file_mib) {
                                   size, max_file_mib));
 }
 
+/// The libvips loader that opened `img` ("jpegload"), from the metadata
+/// libvips sets on every loaded image.
+std::string loader_of(const vips::VImage& img) {
+  if (img.get_typeof("vips-loader") == 0)
+    return "";
+  return img.get_string("vips-loader");
+}
+
 } // namespace
 
-std::string format_of_loader(const std::string& loader_class) {
-  // "VipsForeignLoadJpegFile" -> "jpeg"
-  std::string s = loader_class;
-  for (std::string prefix : {"VipsForeignLoad"})
-    if (s.rfind(prefix, 0) == 0)
-      s.erase(0, prefix.size());
-  for (std::string suffix : {"File", "Source", "Buffer"})
+std::string format_of_loader(const std::string& loader) {
+  // "jpegload", "jpegload_source" or "VipsForeignLoadJpegFile" -> "jpeg"
+  std::string s = loader;
+  auto strip_suffix = [&s](const std::string& suffix) {
     if (s.size() > suffix.size()
         && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
       s.erase(s.size() - suffix.size());
+  };
+  if (s.rfind("VipsForeignLoad", 0) == 0)
+    s.erase(0, std::string("VipsForeignLoad").size());
+  for (std::string suffix : {"File", "Source", "Buffer", "_source", "_buffer"})
+    strip_suffix(suffix);
+  strip_suffix("load");
   for (auto& c : s)
     c = char(std::tolower(static_cast<unsigned char>(c)));
   if (s == "nsgif")
@@ -104,24 +115,37 @@ void loader::load(job& j) {
   img->source = j.path;
   img->relative = j.relative;
   try {
-    const char* found = vips_foreign_find_load(j.path.c_str());
-    if (!found) {
+    auto fail_on = vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
+                                       params_.fail_on.c_str());
+    if (fail_on < 0) {
       vips_error_clear();
-      throw stage_error("not an image file libvips can read");
+      throw stage_error(
+        fmt::format("unknown fail_on level '{}'", params_.fail_on));
     }
-    img->input_format = format_of_loader(found);
     // Opening reads only the header; nothing is decoded until a stage
-    // downstream asks for pixels.
-    auto opened = vips::VImage::new_from_file(
-      j.path.c_str(),
-      vips::VImage::option()
-        ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
-                                           : VIPS_ACCESS_RANDOM)
-        ->set("fail_on", vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
-                                             params_.fail_on.c_str())));
+    // downstream asks for pixels. This is the file's one header read: the
+    // format comes from it and a fused stage gets it.
+    vips::VImage opened;
+    try {
+      opened = vips::VImage::new_from_file(
+        j.path.c_str(),
+        vips::VImage::option()
+          ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                             : VIPS_ACCESS_RANDOM)
+          ->set("fail_on", fail_on));
+    } catch (const vips::VError&) {
+      // Say "not an image" rather than libvips' "is not a known file
+      // format" with the path repeated.
+      if (!vips_foreign_find_load(j.path.c_str())) {
+        vips_error_clear();
+        throw stage_error("not an image file libvips can read");
+      }
+      throw;
+    }
+    img->input_format = format_of_loader(loader_of(opened));
     check_size(opened);
     if (fused_) {
-      if (auto pixels = fused_->load_fused(j.path, params_)) {
+      if (auto pixels = fused_->load_fused(j.path, opened, params_)) {
         img->pixels = std::move(*pixels);
         j.img = std::move(img);
         return;

@@ -30,9 +30,10 @@ const spec_builder<loader_options>& loader_spec();
 /// loaders itself).
 void register_loader(stage_registry& registry);
 
-/// The short format name ("jpeg", "png", "gif"...) of a libvips loader
-/// class name such as "VipsForeignLoadJpegFile".
-std::string format_of_loader(const std::string& loader_class);
+/// The short format name ("jpeg", "png", "gif"...) of a libvips loader,
+/// named as in the "vips-loader" metadata ("jpegload") or by its class
+/// ("VipsForeignLoadJpegFile").
+std::string format_of_loader(const std::string& loader);
 
 /// Opens input files as lazy libvips images. When the first filter can fuse
 /// with the load (thumbnail's shrink-on-load), the loader lets it open the

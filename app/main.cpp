@@ -23,6 +23,7 @@
 
 #include "config/chain.hpp"
 #include "config/config.hpp"
+#include "pipeline/memory.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
@@ -291,6 +292,8 @@ int cmd_stages(const std::string& name, bool markdown) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread exists (see pipeline/memory.hpp).
+  pixline::tune_malloc();
   CLI::App app{"pixline: an actor-model image-processing pipeline"};
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);

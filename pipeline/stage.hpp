@@ -62,11 +62,15 @@ public:
 
   /// A stage that can do better when it opens the file itself (thumbnail's
   /// shrink-on-load) returns the loaded and processed pixels here; it is
-  /// asked only when it comes first after the loader. Returning nothing means
-  /// "load normally, then call process".
+  /// asked only when it comes first after the loader. `header` is the file
+  /// as the loader opened it (header read, nothing decoded), so the stage
+  /// need not read the header again. Returning nothing means "load
+  /// normally, then call process".
   virtual std::optional<vips::VImage> load_fused(const std::string& path,
+                                                 const vips::VImage& header,
                                                  const load_params& params) {
     (void) path;
+    (void) header;
     (void) params;
     return std::nullopt;
   }

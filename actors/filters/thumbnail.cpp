@@ -166,7 +166,8 @@ void thumbnail_stage::process(image& img) {
 }
 
 std::optional<vips::VImage> thumbnail_stage::load_fused(
-  const std::string& path, const load_params& params) {
+  const std::string& path, const vips::VImage& header,
+  const load_params& params) {
   auto fail_on = vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
                                      params.fail_on.c_str());
   if (fail_on < 0) {
@@ -174,11 +175,6 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
     throw stage_error(
       fmt::format("unknown fail_on level '{}'", params.fail_on));
   }
-  // Only the header is read here; pixels are decoded by thumbnail below.
-  auto header = vips::VImage::new_from_file(
-    path.c_str(), vips::VImage::option()
-                    ->set("access", VIPS_ACCESS_SEQUENTIAL)
-                    ->set("fail_on", fail_on));
   auto g = plan(header.width(), header.height(), orientation_of(header));
   auto thumb = vips::VImage::thumbnail(
     path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));

@@ -50,8 +50,9 @@ public:
   }
 
   /// Opens `path` with `vips::VImage::thumbnail` (shrink-on-load), honouring
-  /// `params.fail_on`.
+  /// `params.fail_on`; the geometry comes from `header`.
   std::optional<vips::VImage> load_fused(const std::string& path,
+                                         const vips::VImage& header,
                                          const load_params& params) override;
 
   /// The geometry of the thumbnail of a `width` x `height` image carrying

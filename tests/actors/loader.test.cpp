@@ -103,6 +103,10 @@ TEST_CASE("format names of loader classes", "[loader]") {
   CHECK(format_of_loader("VipsForeignLoadNsgifFile") == "gif");
   CHECK(format_of_loader("VipsForeignLoadHeifFile") == "heif");
   CHECK(format_of_loader("VipsForeignLoadWebpFile") == "webp");
+  CHECK(format_of_loader("jpegload") == "jpeg");
+  CHECK(format_of_loader("jpegload_source") == "jpeg");
+  CHECK(format_of_loader("gifload") == "gif");
+  CHECK(format_of_loader("jp2kload") == "jp2k");
 }
 
 TEST_CASE("the load spec checks fail_on", "[loader][spec]") {

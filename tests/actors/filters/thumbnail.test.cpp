@@ -35,7 +35,8 @@ vips::VImage load_fused(option_map values, const std::filesystem::path& file,
   auto s = make(values);
   load_params params;
   params.fail_on = std::move(fail_on);
-  auto out = s->load_fused(file.string(), params);
+  auto header = vips::VImage::new_from_file(file.c_str());
+  auto out = s->load_fused(file.string(), header, params);
   REQUIRE(out);
   return *out;
 }
@@ -280,5 +281,8 @@ TEST_CASE("thumbnail: load_fused honours fail_on", "[stage][thumbnail]") {
   auto s = spec().make({});
   load_params params;
   params.fail_on = "sometimes";
-  CHECK_THROWS_AS(s->load_fused(file.string(), params), stage_error);
+  CHECK_THROWS_AS(s->load_fused(file.string(),
+                                 vips::VImage::new_from_file(file.c_str()),
+                                 params),
+                  stage_error);
 }

@@ -1,6 +1,7 @@
 #include "actors/credit.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <stdexcept>
 #include <memory>
@@ -40,14 +41,35 @@ void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
   j.img.reset();
 }
 
+/// Runs `fn` on `j` and counts it in `m`.
+void run_counted(const std::string& stage, const work_fn& fn, job& j,
+                 stage_metrics& m) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  m.images_in.fetch_add(1, relaxed);
+  auto start = std::chrono::steady_clock::now();
+  run_guarded(stage, fn, j);
+  auto took = std::chrono::steady_clock::now() - start;
+  m.busy_ns.fetch_add(
+    std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+    relaxed);
+  // Counted before the job moves on, so a scrape never sees a stage put
+  // out more than the one before it.
+  (j.failed() ? m.images_failed : m.images_out).fetch_add(1, relaxed);
+}
+
 /// A worker does one job at a time: works on it, hands it to the next stage,
 /// then tells its dispatcher it is free again.
 caf::behavior worker(caf::event_based_actor* self, std::string stage,
                      std::shared_ptr<work_fn> fn, uint32_t index,
-                     caf::actor dispatcher, caf::actor downstream) {
+                     caf::actor dispatcher, caf::actor downstream,
+                     stage_metrics* metrics) {
   return {
     [=](job& j) {
-      run_guarded(stage, *fn, j);
+      if (metrics)
+        run_counted(stage, *fn, j, *metrics);
+      else
+        run_guarded(stage, *fn, j);
       self->send(downstream, std::move(j));
       self->send(dispatcher, demand_atom::value, index);
     },
@@ -68,7 +90,18 @@ struct stage_state {
   int busy = 0;
   int requested = 0;
   int downstream_credit = 0;
+  stage_metrics* metrics = nullptr;
 };
+
+/// Copies the stage's queue, busy workers and granted credit to its gauges.
+void publish(const stage_state& st) {
+  if (!st.metrics)
+    return;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  st.metrics->queued.store(std::int64_t(st.queue.size()), relaxed);
+  st.metrics->busy_workers.store(st.busy, relaxed);
+  st.metrics->credit_outstanding.store(st.requested, relaxed);
+}
 
 /// Asks upstream for more jobs once the stage has room for at least half its
 /// budget (the low-water mark), so credit travels in batches.
@@ -105,23 +138,25 @@ void dispatch(caf::stateful_actor<stage_state>* self) {
     --st.downstream_credit;
   }
   request_more(self);
+  publish(st);
 }
 
 caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
                           stage_runtime rt, caf::actor downstream,
-                          bool detached) {
+                          bool detached, stage_metrics* metrics) {
   auto& st = self->state;
   st.downstream = downstream;
   st.budget = std::max(1, rt.max_in_flight);
+  st.metrics = metrics;
   auto me = caf::actor_cast<caf::actor>(self);
   for (int i = 0; i < std::max(1, rt.workers); ++i) {
     auto fn = std::make_shared<work_fn>(rt.make_worker());
     auto idx = uint32_t(i);
     caf::actor w
       = detached ? self->spawn<caf::detached + caf::linked>(
-          worker, rt.name, fn, idx, me, downstream)
+          worker, rt.name, fn, idx, me, downstream, metrics)
                  : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
-                                            downstream);
+                                            downstream, metrics);
     st.workers.push_back(w);
     st.assigned.push_back(0);
   }
@@ -129,6 +164,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
     [=](connect_atom, caf::actor up) {
       self->state.upstream = std::move(up);
       request_more(self);
+      publish(self->state);
     },
     [=](credit_atom, uint32_t n) {
       self->state.downstream_credit += int(n);
@@ -167,6 +203,7 @@ struct controller_state {
   int max_in_flight = 1;
   std::shared_ptr<flow_report> report;
   std::function<void(const job&)> on_finished;
+  std::shared_ptr<metrics_registry> metrics;
   caf::response_promise waiter;
   bool waiting = false;
   bool finished = false;
@@ -193,6 +230,9 @@ void admit(caf::stateful_actor<controller_state>* self) {
     auto next = st.feed->next();
     if (!next)
       break;
+    next->admitted = std::chrono::steady_clock::now();
+    if (st.metrics)
+      st.metrics->admitted();
     self->send(st.first, std::move(*next));
     --st.credit;
     ++st.in_flight;
@@ -210,6 +250,7 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
   st.keep_finished = options.keep_finished;
   st.report = std::move(report);
   st.on_finished = std::move(options.on_finished);
+  st.metrics = std::move(options.metrics);
   auto me = caf::actor_cast<caf::actor>(self);
   feed->start([me] { caf::anon_send(me, wake_atom::value); });
   return {
@@ -231,6 +272,8 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
       auto& s = self->state;
       --s.in_flight;
       j.img.reset();
+      if (s.metrics)
+        s.metrics->finished(j, std::chrono::steady_clock::now() - j.admitted);
       if (s.on_finished)
         s.on_finished(j);
       ++s.report->finished_count;
@@ -293,6 +336,16 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     cfg.set("scheduler.policy", caf::atom("sharing"));
     cfg.set("scheduler.max-threads", size_t{2});
   }
+  std::vector<stage_metrics*> counters(stages.size(), nullptr);
+  if (options.metrics) {
+    std::vector<std::string> names;
+    for (auto& s : stages)
+      names.push_back(s.name);
+    counters = options.metrics->begin_flow(names,
+                                          std::max(1, options.max_in_flight));
+    for (size_t i = 0; i < stages.size(); ++i)
+      counters[i]->workers.store(std::max(1, stages[i].workers));
+  }
   caf::actor_system sys{cfg};
   auto ctrl = sys.spawn(controller, &feed, options, report);
   // Build back to front: each stage needs the actor it sends its output to.
@@ -300,7 +353,7 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   caf::actor downstream = ctrl;
   for (size_t i = stages.size(); i-- > 0;) {
     actors[i] = sys.spawn(stage_actor, stages[i], downstream,
-                          options.detached_workers);
+                          options.detached_workers, counters[i]);
     downstream = actors[i];
   }
   for (size_t i = 0; i < actors.size(); ++i)
@@ -308,11 +361,15 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
                    i == 0 ? ctrl : actors[i - 1]);
   caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
                  actors);
+  if (options.metrics)
+    options.metrics->set_running(true);
   caf::scoped_actor self{sys};
   std::string failure;
   self->request(ctrl, caf::infinite, wait_atom::value)
     .receive([](wait_atom) {},
              [&](caf::error& err) { failure = sys.render(err); });
+  if (options.metrics)
+    options.metrics->set_running(false);
   if (!failure.empty())
     throw std::runtime_error("pipeline controller failed: " + failure);
   return std::move(*report);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/job.hpp"
+#include "pipeline/metrics.hpp"
 
 namespace pixline {
 
@@ -57,6 +58,9 @@ struct flow_options {
   /// Keep every finished job in the report (a batch); a long-running watch
   /// keeps only counts.
   bool keep_finished = true;
+  /// Where the flow counts images, time and queues for `/metrics`; none
+  /// when null.
+  std::shared_ptr<metrics_registry> metrics;
 };
 
 /// What a flow measured.

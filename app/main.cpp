@@ -21,10 +21,12 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "app/metrics_server.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/events.hpp"
+#include "pipeline/metrics.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
 #include "pipeline/stage_docs.hpp"
@@ -58,6 +60,32 @@ parse_workers(const std::vector<std::string>& items) {
     result.emplace_back(item.substr(0, eq), n);
   }
   return result;
+}
+
+/// Starts the metrics endpoint when `--metrics` or the config's [metrics]
+/// asks for one (the command line wins), and hands its registry to the run.
+std::unique_ptr<pixline::metrics_server>
+start_metrics(const std::string& cli_listen,
+              const pixline::pipeline_config& config,
+              pixline::run_options& options) {
+  std::string listen = cli_listen;
+  std::string origin = "--metrics";
+  if (listen.empty() && config.metrics.configured) {
+    listen = config.metrics.listen;
+    auto& at = config.metrics.where;
+    origin = fmt::format("{}:{}:{}: [metrics] listen =", at.file, at.line,
+                         at.column);
+  }
+  if (listen.empty())
+    return nullptr;
+  auto parsed = pixline::parse_listen_address(listen);
+  if (auto err = std::get_if<std::string>(&parsed))
+    throw std::invalid_argument(fmt::format("{} {}: {}", origin, listen, *err));
+  options.metrics = std::make_shared<pixline::metrics_registry>();
+  auto server = std::make_unique<pixline::metrics_server>(
+    std::get<pixline::listen_address>(parsed), options.metrics, origin);
+  spdlog::info("metrics on http://{}/metrics", listen);
+  return server;
 }
 
 /// Graceful stop for watch mode: SIGINT/SIGTERM are blocked in every thread
@@ -173,7 +201,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
             bool force_watch, signal_stopper* stopper,
             const std::string& events_target, bool cli_log_level,
-            const std::string& chain) {
+            const std::string& chain, const std::string& metrics_listen) {
   auto registry = pixline::builtin_registry();
   if (file.empty() && chain.empty())
     throw std::invalid_argument("give a pipeline config file, or --chain "
@@ -195,6 +223,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
       stopper->set(std::move(stop));
     };
   options.workers = parse_workers(workers);
+  auto metrics = start_metrics(metrics_listen, config, options);
   std::unique_ptr<pixline::event_log> events;
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
@@ -326,6 +355,10 @@ int main(int argc, char** argv) {
   run->add_option("--events", events_target,
                   "Write JSON lines (started, written, skipped, failed, "
                   "finished) to FILE, or - for stdout");
+  std::string metrics_listen;
+  run->add_option("--metrics", metrics_listen,
+                  "Serve Prometheus metrics on HOST:PORT (/metrics, "
+                  "/healthz), e.g. 127.0.0.1:9464; replaces [metrics] listen");
 
   auto watch = app.add_subcommand(
     "watch", "Watch the source folder and process every file that lands "
@@ -344,6 +377,9 @@ int main(int argc, char** argv) {
   watch->add_option("--events", events_target,
                     "Write JSON lines (started, written, skipped, failed, "
                     "finished) to FILE, or - for stdout");
+  watch->add_option("--metrics", metrics_listen,
+                    "Serve Prometheus metrics on HOST:PORT (/metrics, "
+                    "/healthz); replaces [metrics] listen");
 
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
@@ -393,7 +429,8 @@ int main(int argc, char** argv) {
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
-                   stopper.get(), events_target, !log_level.empty(), chain);
+                   stopper.get(), events_target, !log_level.empty(), chain,
+                   metrics_listen);
     else if (*validate)
       rc = cmd_validate(config_file);
     else if (*stages)

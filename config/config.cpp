@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "pipeline/metrics.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
@@ -181,7 +182,7 @@ option_spec boolean_key(std::string name) {
 }
 
 const std::vector<std::string> top_level_keys = {"pipeline", "source",
-                                                 "filter", "sink"};
+                                                 "filter", "sink", "metrics"};
 const std::vector<std::string> pipeline_keys = {"name", "max_in_flight",
                                                 "vips_concurrency",
                                                 "vips_cache", "log_level"};
@@ -236,6 +237,8 @@ public:
       } else if (name == "sink") {
         config.sink = read_sink(table_of(*key, *value));
         have_sink = true;
+      } else if (name == "metrics") {
+        config.metrics = read_metrics(table_of(*key, *value));
       } else {
         unknown_top_level(*key, *value);
       }
@@ -281,8 +284,8 @@ private:
       reason += fmt::format(" (did you mean [{}]?)",
                             *hint == "filter" ? "[filter]" : *hint);
     else
-      reason += "; a config has the tables [pipeline], [source], [[filter]] "
-                "and [sink]";
+      reason += "; a config has the tables [pipeline], [source], [[filter]], "
+                "[sink] and [metrics]";
     fail(key.source(), reason);
   }
 
@@ -488,6 +491,26 @@ private:
                        s.kind == "glob" ? " (a glob pattern recurses with **)"
                                         : ""));
     return s;
+  }
+
+  metrics_section read_metrics(const toml::table& table) const {
+    metrics_section m;
+    m.configured = true;
+    m.where = at(table.source());
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "listen") {
+        m.listen = text(name, *value);
+        m.where = at(value->source());
+        auto parsed = parse_listen_address(m.listen);
+        if (auto err = std::get_if<std::string>(&parsed))
+          fail(value->source(), fmt::format("option 'listen': {}", *err));
+      } else {
+        fail(key->source(), fmt::format("[metrics] has no key '{}'{}", name,
+                                        unknown_hint(name, {"listen"})));
+      }
+    }
+    return m;
   }
 
   filter_section read_filter(const toml::table& table) const {

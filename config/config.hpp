@@ -114,6 +114,16 @@ struct sink_section {
   source_location where;
 };
 
+/// `[metrics]`: the Prometheus endpoint (docs/operations.md, "Metrics").
+struct metrics_section {
+  /// False when the config has no [metrics] table: no endpoint, unless the
+  /// command line asks for one (`--metrics`).
+  bool configured = false;
+  /// "HOST:PORT" serving /metrics and /healthz; loopback by default.
+  std::string listen = "127.0.0.1:9464";
+  source_location where;
+};
+
 /// A whole pipeline config, checked against the stage specs.
 struct pipeline_config {
   /// The config file, or the name given to parse_config. Relative paths in
@@ -123,6 +133,7 @@ struct pipeline_config {
   source_section source;
   std::vector<filter_section> filters;
   sink_section sink;
+  metrics_section metrics;
 };
 
 /// The candidate closest to `word` when it is near enough to be a typo of

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,6 +54,8 @@ struct job {
   std::vector<std::string> outputs;
   /// True when the writer skipped it (overwrite = "skip" and output exists).
   bool skipped = false;
+  /// When the pipeline admitted it (for the latency metric).
+  std::chrono::steady_clock::time_point admitted;
 
   bool failed() const {
     return !error.empty();

@@ -256,6 +256,7 @@ run_report run_pipeline(const pipeline_config& config,
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.on_finished = options.on_finished;
+  flow.metrics = options.metrics;
   image_tally::reset_peak();
   auto result = run_flow(stages, std::move(inputs), flow);
   report.peak_in_flight = result.peak_in_flight;
@@ -280,6 +281,7 @@ run_report run_watch(const pipeline_config& config,
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;
+  flow.metrics = options.metrics;
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))
       return; // tried again later

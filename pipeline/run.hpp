@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "pipeline/inputs.hpp"
 #include "pipeline/job.hpp"
+#include "pipeline/metrics.hpp"
 
 namespace pixline {
 
@@ -31,6 +33,9 @@ struct run_options {
   /// stops it gracefully (stop taking files, finish those in flight). Safe to
   /// call from any thread, e.g. a signal handler's thread.
   std::function<void(std::function<void()> stop)> on_watching;
+  /// Where the run counts images, time and queues (for `/metrics`); none
+  /// when null.
+  std::shared_ptr<metrics_registry> metrics;
 };
 
 /// The outcome of a run.

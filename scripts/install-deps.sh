@@ -18,7 +18,7 @@ packages=(
   libtomlplusplus-dev            # config files
   libcli11-dev                   # command line
   nlohmann-json3-dev             # --events JSON lines
-  libcpp-httplib-dev             # metrics endpoint (planned)
+  libcpp-httplib-dev             # metrics endpoint (--metrics)
   catch2                         # tests (Catch2 v2)
   # demo
   libvips-tools                  # the vips command that makes the samples

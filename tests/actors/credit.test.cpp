@@ -70,6 +70,20 @@ std::vector<stage_runtime> slow_sink_chain(concurrency_probe& save_probe,
   };
 }
 
+/// load -> picky (fails every job whose id is a multiple of three) -> save.
+std::vector<stage_runtime> picky_chain(std::function<void(job&)> save) {
+  return {
+    make_stage("load", 2, 4,
+               [](job& j) { j.img = std::make_shared<tracked_image>(); }),
+    make_stage("picky", 2, 4,
+               [](job& j) {
+                 if (j.id % 3 == 0)
+                   throw std::runtime_error("no multiples of three");
+               }),
+    make_stage("save", 2, 4, std::move(save)),
+  };
+}
+
 } // namespace
 
 TEST_CASE("a slow sink holds images in flight at or under the budget",
@@ -139,20 +153,10 @@ TEST_CASE("a stage budget caps its own concurrency", "[credit]") {
 TEST_CASE("a failing job names its stage and does not stop the others",
           "[credit]") {
   std::atomic<int> saved{0};
-  std::vector<stage_runtime> stages{
-    make_stage("load", 2, 4,
-               [](job& j) { j.img = std::make_shared<tracked_image>(); }),
-    make_stage("picky", 2, 4,
-               [](job& j) {
-                 if (j.id % 3 == 0)
-                   throw std::runtime_error("no multiples of three");
-               }),
-    make_stage("save", 2, 4,
-               [&](job& j) {
-                 ++saved;
-                 j.img.reset();
-               }),
-  };
+  auto stages = picky_chain([&](job& j) {
+    ++saved;
+    j.img.reset();
+  });
   flow_options opts;
   opts.max_in_flight = 4;
   auto report = run_flow(stages, make_jobs(30), opts);
@@ -275,4 +279,79 @@ TEST_CASE("a feed that fills over time is drained until it closes",
   CHECK(report.finished.empty());
   CHECK(save.calls == 30);
   CHECK(report.peak_in_flight <= 4);
+}
+
+namespace {
+
+/// The value of one series in a registry's rendering ("" when missing).
+std::string series(const metrics_registry& m, const std::string& name) {
+  auto text = m.render();
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return {};
+  auto begin = at + name.size() + 2;
+  return text.substr(begin, text.find('\n', begin) - begin);
+}
+
+} // namespace
+
+TEST_CASE("the flow counts every stage's images, failures and time",
+          "[credit][metrics]") {
+  auto detached = GENERATE(true, false);
+  CAPTURE(detached);
+  auto stages = picky_chain([](job& j) {
+    std::this_thread::sleep_for(2ms);
+    j.img.reset();
+  });
+  auto metrics = std::make_shared<metrics_registry>();
+  flow_options opts;
+  opts.max_in_flight = 4;
+  opts.detached_workers = detached;
+  opts.metrics = metrics;
+  // Sampled on the controller as each job finishes: the gauges stay within
+  // the budgets they describe.
+  long long peak_in_flight = 0;
+  long long peak_save_queue = 0;
+  bool running_seen = true;
+  opts.on_finished = [&](const job&) {
+    peak_in_flight = std::max(
+      peak_in_flight, std::stoll(series(*metrics, "pixline_images_in_flight")));
+    peak_save_queue = std::max(
+      peak_save_queue,
+      std::stoll(series(*metrics, "pixline_stage_queue_depth{stage=\"save\"}")));
+    running_seen = running_seen && metrics->running();
+  };
+  auto report = run_flow(stages, make_jobs(30), opts);
+  REQUIRE(report.finished.size() == 30);
+  auto count = [&](const std::string& family, const std::string& stage) {
+    return series(*metrics, family + "{stage=\"" + stage + "\"}");
+  };
+  CHECK(count("pixline_images_in_total", "load") == "30");
+  CHECK(count("pixline_images_out_total", "load") == "30");
+  CHECK(count("pixline_images_failed_total", "load") == "0");
+  CHECK(count("pixline_images_in_total", "picky") == "30");
+  CHECK(count("pixline_images_out_total", "picky") == "20");
+  CHECK(count("pixline_images_failed_total", "picky") == "10");
+  // Failed jobs pass the save stage without being worked on.
+  CHECK(count("pixline_images_in_total", "save") == "20");
+  CHECK(count("pixline_images_out_total", "save") == "20");
+  CHECK(std::stod(count("pixline_stage_busy_seconds_total", "save"))
+        >= 20 * 0.002);
+  CHECK(count("pixline_stage_workers", "save") == "2");
+  for (auto stage : {"load", "picky", "save"}) {
+    CHECK(count("pixline_stage_queue_depth", stage) == "0");
+    CHECK(count("pixline_stage_busy_workers", stage) == "0");
+  }
+  CHECK(series(*metrics, "pixline_images_in_flight") == "0");
+  CHECK(series(*metrics, "pixline_images_in_flight_budget") == "4");
+  CHECK(series(*metrics, "pixline_image_latency_seconds_count") == "30");
+  CHECK(series(*metrics, "pixline_images_finished_total{outcome=\"failed\"}")
+        == "10");
+  CHECK(series(*metrics, "pixline_images_finished_total{outcome=\"written\"}")
+        == "20");
+  CHECK(peak_in_flight >= 1);
+  CHECK(peak_in_flight <= 4);
+  CHECK(peak_save_queue <= 4);
+  CHECK(running_seen);
+  CHECK_FALSE(metrics->running());
 }

@@ -604,3 +604,37 @@ TEST_CASE("log_level is a choice in [pipeline]", "[config]") {
   CHECK(bad.column == 13);
   CHECK_THAT(bad.reason, Catch::Contains("must be one of"));
 }
+
+TEST_CASE("[metrics] listens on loopback unless told otherwise",
+          "[config][metrics]") {
+  CHECK_FALSE(parse("[sink]\n").metrics.configured);
+  auto c = parse("[sink]\n[metrics]\n");
+  CHECK(c.metrics.configured);
+  CHECK(c.metrics.listen == "127.0.0.1:9464");
+  auto d = parse("[sink]\n[metrics]\nlisten = \"0.0.0.0:9100\"\n");
+  CHECK(d.metrics.listen == "0.0.0.0:9100");
+  CHECK(d.metrics.where.line == 3);
+  CHECK(d.metrics.where.column == 10);
+}
+
+TEST_CASE("mistakes in [metrics] are errors where they are",
+          "[config][metrics]") {
+  auto f = failure_of("[sink]\n[metrics]\nlisen = \"127.0.0.1:9464\"\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 1);
+  CHECK(f.reason == "[metrics] has no key 'lisen' (did you mean 'listen'?)");
+  auto g = failure_of("[sink]\n[metrics]\nlisten = 9464\n");
+  CHECK(g.line == 3);
+  CHECK(g.column == 10);
+  CHECK(g.reason == "option 'listen' must be a string, got an integer");
+  auto h = failure_of("[sink]\n[metrics]\nlisten = \"127.0.0.1:99999\"\n");
+  CHECK(h.line == 3);
+  CHECK(h.column == 10);
+  CHECK_THAT(h.reason, Catch::StartsWith("option 'listen': the port must be "
+                                         "a number from 1 to 65535"));
+  auto k = failure_of("metrics = \"127.0.0.1:9464\"\n[sink]\n");
+  CHECK(k.line == 1);
+  CHECK_THAT(k.reason, Catch::Contains("must be a table"));
+  auto m = failure_of("[sink]\n[metric]\n");
+  CHECK(m.reason == "unknown table [metric] (did you mean [metrics]?)");
+}

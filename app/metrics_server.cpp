@@ -1,0 +1,55 @@
+#include "app/metrics_server.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+namespace pixline {
+
+metrics_server::metrics_server(const listen_address& address,
+                               std::shared_ptr<const metrics_registry> metrics,
+                               const std::string& origin)
+  : metrics_(std::move(metrics)), server_(std::make_unique<httplib::Server>()) {
+  // A scrape every few seconds needs no more than two threads (httplib's
+  // default pool has at least eight).
+  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  auto registry = metrics_;
+  server_->Get("/metrics", [registry](const httplib::Request&,
+                                      httplib::Response& res) {
+    res.set_content(registry->render(), std::string{metrics_content_type});
+  });
+  server_->Get("/healthz", [registry](const httplib::Request&,
+                                      httplib::Response& res) {
+    bool up = registry->running();
+    res.status = up ? 200 : 503;
+    res.set_content(up ? "ok\n" : "not running\n", "text/plain");
+  });
+  errno = 0;
+  if (!server_->bind_to_port(address.host, address.port)) {
+    int err = errno;
+    throw std::invalid_argument(fmt::format(
+      "{} {}:{}: cannot listen for metrics{}", origin, address.host,
+      address.port,
+      err != 0 ? fmt::format(": {}", std::strerror(err))
+               : std::string{" (address in use, or not one of this "
+                             "machine's?)"}));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() does nothing until the server loop has started, so wait for it:
+  // a run that ends at once must still be able to stop the server.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+metrics_server::~metrics_server() {
+  server_->stop();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+} // namespace pixline

@@ -3,11 +3,24 @@
 
 #include "pipeline/registry.hpp"
 
+#include "actors/filters/adjust.hpp"
 #include "actors/filters/autorotate.hpp"
+#include "actors/filters/blur.hpp"
+#include "actors/filters/colourspace.hpp"
 #include "actors/filters/crop.hpp"
+#include "actors/filters/embed.hpp"
+#include "actors/filters/extract.hpp"
+#include "actors/filters/flatten.hpp"
+#include "actors/filters/flip.hpp"
+#include "actors/filters/grayscale.hpp"
+#include "actors/filters/icc.hpp"
+#include "actors/filters/invert.hpp"
+#include "actors/filters/modulate.hpp"
 #include "actors/filters/resize.hpp"
 #include "actors/filters/rotate.hpp"
 #include "actors/filters/sharpen.hpp"
+#include "actors/filters/strip.hpp"
+#include "actors/filters/text.hpp"
 #include "actors/filters/thumbnail.hpp"
 #include "actors/loader.hpp"
 #include "actors/writer.hpp"
@@ -17,11 +30,24 @@ namespace pixline {
 void register_builtin_stages(stage_registry& registry) {
   register_loader(registry);
   register_writer(registry);
+  register_adjust(registry);
   register_autorotate(registry);
+  register_blur(registry);
+  register_colourspace(registry);
   register_crop(registry);
+  register_embed(registry);
+  register_extract(registry);
+  register_flatten(registry);
+  register_flip(registry);
+  register_grayscale(registry);
+  register_icc(registry);
+  register_invert(registry);
+  register_modulate(registry);
   register_resize(registry);
   register_rotate(registry);
   register_sharpen(registry);
+  register_strip(registry);
+  register_text(registry);
   register_thumbnail(registry);
 }
 

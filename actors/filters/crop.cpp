@@ -13,25 +13,16 @@ namespace pixline {
 
 namespace {
 
-// The one list of gravity names: the spec shows them, the stage maps them
-// to halves of the spare room ({x, y}: 0 left/top, 1 centre, 2 right/bottom).
-const std::pair<const char*, crop_stage::placement> gravity_names[] = {
-  {"centre", {1, 1}},     {"north", {1, 0}},      {"south", {1, 2}},
-  {"east", {2, 1}},       {"west", {0, 1}},       {"north-east", {2, 0}},
-  {"north-west", {0, 0}}, {"south-east", {2, 2}}, {"south-west", {0, 2}},
-};
-
 std::vector<std::string> gravity_choices() {
-  std::vector<std::string> result{"none"};
-  for (auto& entry : gravity_names)
-    result.emplace_back(entry.first);
+  auto result = choice_names(gravity_table);
+  result.insert(result.begin(), "none");
   return result;
 }
 
 std::optional<crop_stage::placement> placement_of(const std::string& name) {
   if (name == "none")
     return std::nullopt;
-  for (auto& entry : gravity_names)
+  for (auto& entry : gravity_table)
     if (name == entry.first)
       return entry.second;
   throw std::invalid_argument(

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "actors/filters/pixels.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"
 
@@ -33,12 +34,8 @@ public:
   /// does not fit in the image.
   void process(image& img) override;
 
-  /// Where a gravity puts the box: on each axis, how many halves of the
-  /// spare room (image size minus box size) lie before it, 0, 1 or 2.
-  struct placement {
-    int x;
-    int y;
-  };
+  /// Where a gravity puts the box (see pixline::gravity).
+  using placement = gravity;
 
 private:
   crop_options opts_;

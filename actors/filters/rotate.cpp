@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/pixels.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -38,18 +39,6 @@ std::vector<double> parse_background(const std::string& text) {
     if (end == std::string::npos)
       return values;
     start = end + 1;
-  }
-}
-
-double max_alpha_of(const vips::VImage& img) {
-  switch (img.interpretation()) {
-    case VIPS_INTERPRETATION_RGB16:
-    case VIPS_INTERPRETATION_GREY16:
-      return 65535;
-    case VIPS_INTERPRETATION_scRGB:
-      return 1;
-    default:
-      return 255;
   }
 }
 
@@ -123,7 +112,7 @@ void rotate_stage::process(image& img) {
   // libvips' rotate turns clockwise like rot, whatever its doc string says.
   auto background = background_for_bands(background_, img.pixels.bands(),
                                          img.pixels.has_alpha(),
-                                         max_alpha_of(img.pixels));
+                                         max_value_of(img.pixels));
   img.pixels = img.pixels.rotate(
     angle_, vips::VImage::option()->set("background", background));
 }

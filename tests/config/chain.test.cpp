@@ -221,9 +221,9 @@ TEST_CASE("unknown stages and options get a hint", "[chain]") {
   CHECK(f.reason == "unknown stage 'sharpn' (did you mean 'sharpen'?)");
   CHECK(carets(f) == std::string(15, ' ') + "^^^^^^");
 
-  f = failure_of("blurry");
+  f = failure_of("qqqq");
   CHECK(f.offset == 0);
-  CHECK(f.reason.rfind("unknown stage 'blurry' (stages: autorotate, crop, ",
+  CHECK(f.reason.rfind("unknown stage 'qqqq' (stages: adjust, autorotate, ",
                        0)
         == 0);
 

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <vips/vips8>
+
+namespace pixline {
+
+/// Helpers shared by the filter stages: colours given in config, and work on
+/// the colour bands of an image that may carry alpha.
+
+/// An sRGB colour, each channel 0 .. 255.
+using rgb_colour = std::array<double, 3>;
+
+/// Parses a colour option: "#rrggbb", "#rgb", "r,g,b" (each 0 .. 255) or one
+/// grey value "v". Throws std::invalid_argument naming `option` and the text.
+rgb_colour parse_colour(const std::string& option, const std::string& text);
+
+/// The value of a band at full intensity: 65535 for 16-bit RGB and grey,
+/// 1 for scRGB, 255 otherwise.
+double max_value_of(const vips::VImage& img);
+
+/// `colour` as band values for `img`: its luma for one colour band, scaled to
+/// the image's range (16-bit: × 257), and, when `img` has alpha and
+/// `with_alpha` is set, an opaque alpha value at the end.
+std::vector<double> colour_for(const vips::VImage& img,
+                               const rgb_colour& colour, bool with_alpha);
+
+/// Runs `f` on the colour bands of `img` alone and joins the untouched alpha
+/// band back on. With `keep_format`, the result is rounded and cast back to
+/// the input's band format (uchar stays uchar, values are clipped).
+vips::VImage
+on_colour_bands(const vips::VImage& img,
+                const std::function<vips::VImage(const vips::VImage&)>& f,
+                bool keep_format = true);
+
+/// Rounds `img` to the nearest integer and casts it to `format`, clipping;
+/// float formats are cast without rounding.
+vips::VImage cast_rounded(const vips::VImage& img, VipsBandFormat format);
+
+/// A choice option's table: each config name with the value it stands for.
+/// One table per option is the single list the spec shows and the stage maps.
+template <class T, std::size_t N>
+using choice_table = std::pair<const char*, T>[N];
+
+/// The names of a choice table, in order, for the spec.
+template <class T, std::size_t N>
+std::vector<std::string> choice_names(const choice_table<T, N>& table) {
+  std::vector<std::string> result;
+  for (auto& entry : table)
+    result.emplace_back(entry.first);
+  return result;
+}
+
+/// The value `name` stands for in `table`; throws std::invalid_argument
+/// naming `option` and the choices when there is none.
+template <class T, std::size_t N>
+T choice_value(const char* option, const choice_table<T, N>& table,
+               const std::string& name) {
+  for (auto& entry : table)
+    if (name == entry.first)
+      return entry.second;
+  throw std::invalid_argument(
+    fmt::format("option '{}' must be one of {}, got \"{}\"", option,
+                fmt::join(choice_names(table), ", "), name));
+}
+
+/// Where a gravity puts a box inside an image: on each axis, how many
+/// halves of the spare room (image size minus box size) lie before it:
+/// 0, 1 or 2.
+struct gravity {
+  int x;
+  int y;
+};
+
+/// The gravity names "centre", "north", ..., "south-west" and their
+/// placements.
+extern const choice_table<gravity, 9> gravity_table;
+
+} // namespace pixline

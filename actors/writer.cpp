@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <vips/vips8>
 
+#include "actors/deadline.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
@@ -142,50 +143,6 @@ encode(const vips::VImage& img, const std::string& format,
   return {std::unique_ptr<void, decltype(&g_free)>(buf, &g_free), size};
 }
 
-/// Stops libvips' evaluation of an image once a deadline passes: libvips
-/// emits "eval" as it computes, and a killed image fails its computation.
-class deadline_guard {
-public:
-  deadline_guard(const vips::VImage& img, double seconds)
-    : image_(img),
-      deadline_(std::chrono::steady_clock::now()
-                + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                  std::chrono::duration<double>(seconds))) {
-    if (seconds <= 0)
-      return;
-    vips_image_set_progress(image_.get_image(), TRUE);
-    handler_ = g_signal_connect(image_.get_image(), "eval",
-                                G_CALLBACK(on_eval), this);
-  }
-
-  deadline_guard(const deadline_guard&) = delete;
-  deadline_guard& operator=(const deadline_guard&) = delete;
-
-  ~deadline_guard() {
-    if (handler_ != 0)
-      g_signal_handler_disconnect(image_.get_image(), handler_);
-  }
-
-  bool expired() const {
-    return expired_.load();
-  }
-
-private:
-  static void on_eval(VipsImage* image, VipsProgress*, gpointer self) {
-    auto* guard = static_cast<deadline_guard*>(self);
-    if (std::chrono::steady_clock::now() > guard->deadline_) {
-      guard->expired_ = true;
-      vips_image_set_kill(image, TRUE);
-    }
-  }
-
-  // A reference of its own: the job drops its image before the guard dies.
-  vips::VImage image_;
-  std::chrono::steady_clock::time_point deadline_;
-  gulong handler_ = 0;
-  std::atomic<bool> expired_{false};
-};
-
 /// The permissions of an output: 0644 under the umask the process started
 /// with, read from /proc before main() (before any thread exists). Set with
 /// fchmod rather than left to open(), because Debian 12's liborc briefly sets
@@ -257,7 +214,14 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
 void writer::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
-  auto& img = *j.img;
+  if (auto target = save(*j.img, j))
+    j.outputs.push_back(*target);
+  else
+    j.skipped = true;
+  j.img.reset();
+}
+
+std::optional<std::string> writer::save(const image& img, const job& j) {
   auto format = resolve_format(opts_.format, img.input_format);
   fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
                                   : j.relative};
@@ -276,11 +240,8 @@ void writer::write(job& j) {
   }
   std::error_code ec;
   if (fs::exists(target, ec)) {
-    if (opts_.overwrite == "skip") {
-      j.skipped = true;
-      j.img.reset();
-      return;
-    }
+    if (opts_.overwrite == "skip")
+      return std::nullopt;
     if (opts_.overwrite == "error")
       throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
                                     target.string()));
@@ -301,8 +262,7 @@ void writer::write(job& j) {
                                     opts_.timeout, text));
     throw stage_error(text);
   }
-  j.outputs.push_back(target.string());
-  j.img.reset();
+  return target.string();
 }
 
 } // namespace pixline

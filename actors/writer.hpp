@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "pipeline/job.hpp"
@@ -45,6 +46,15 @@ public:
   /// `j.skipped`), and drops the image. Throws with the file name on failure;
   /// no output file is left behind then.
   void write(job& j);
+
+  /// Writes `img` for job `j` (its path and id name the output and the
+  /// temporary file) and returns the output path, or nothing when
+  /// overwrite = "skip" found the output there. Throws as write() does.
+  std::optional<std::string> save(const image& img, const job& j);
+
+  const writer_options& options() const {
+    return opts_;
+  }
 
 private:
   writer_options opts_;

@@ -165,7 +165,10 @@ public:
   void apply(pipeline_config& config) {
     auto elements = split(tokenize(chain_));
     std::vector<filter_section> filters;
-    auto sink = config.sink;
+    // Sinks the chain names; the filters met since the last save belong to
+    // the next sink once a first save has been seen.
+    std::vector<sink_section> sinks;
+    std::vector<filter_section> pending;
     for (std::size_t i = 0; i < elements.size(); ++i) {
       auto& e = elements[i];
       auto& name = e.name.text;
@@ -174,16 +177,29 @@ public:
                      "comes first, and its options go in [source] of a "
                      "config file");
       if (name == "save") {
-        if (i + 1 != elements.size())
-          fail(e.name, "'save' must be the last element of the chain (it "
-                       "writes the images)");
+        // The chain's n-th save builds on the config's n-th sink (or its
+        // first one, for path and defaults), without that sink's filters.
+        auto sink = sinks.size() < config.sinks.size()
+                      ? config.sinks[sinks.size()]
+                      : config.sink();
+        if (sinks.size() >= config.sinks.size())
+          sink.filters.clear();
         read_save(e, sink);
+        if (!pending.empty())
+          sink.filters = std::move(pending);
+        pending.clear();
+        sinks.push_back(std::move(sink));
         continue;
       }
-      filters.push_back(read_filter(e));
+      (sinks.empty() ? filters : pending).push_back(read_filter(e));
     }
+    if (!pending.empty())
+      fail(elements.back().name,
+           "the chain ends with a filter after 'save': end it with another "
+           "'save' to write that branch");
     config.filters = std::move(filters);
-    config.sink = std::move(sink);
+    if (!sinks.empty())
+      config.sinks = std::move(sinks);
   }
 
 private:

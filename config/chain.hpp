@@ -55,8 +55,16 @@ private:
 /// Values: `true`/`false`, integers, decimals (`0.5`, `1e-3`), anything else
 /// a string; `'...'` or `"..."` quote a string that may hold spaces and `!`.
 /// Options of text type take an unquoted value as written (`path=2024`).
-/// A final `save` element merges its options into the sink; without one the
-/// sink is kept as it is. Every element takes `workers` and `max_in_flight`.
+/// A `save` element merges its options into the config's sink; without one
+/// the sink is kept as it is. Several `save` elements fan out: each writes
+/// its own output from the image the filters before the first `save` made,
+/// and the filters between two saves apply to the second one only:
+///
+///     resize width=1600 ! save format=webp ! resize width=400 ! save
+///
+/// writes a 1600 px WebP and a 400 px image. The n-th save builds on the
+/// config's n-th sink when there is one, else on its first. Every element
+/// takes `workers` and `max_in_flight`.
 void apply_chain(const std::string& chain, pipeline_config& config,
                  const stage_registry& registry);
 

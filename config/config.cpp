@@ -183,9 +183,9 @@ option_spec boolean_key(std::string name) {
 
 const std::vector<std::string> top_level_keys = {"pipeline", "source",
                                                  "filter", "sink", "metrics"};
-const std::vector<std::string> pipeline_keys = {"name", "max_in_flight",
-                                                "vips_concurrency",
-                                                "vips_cache", "log_level"};
+const std::vector<std::string> pipeline_keys = {
+  "name",       "max_in_flight", "vips_concurrency",
+  "vips_cache", "log_level",     "fanout_memory_mib"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",
   "include", "exclude", "workers", "max_in_flight"};
@@ -220,22 +220,11 @@ public:
       } else if (name == "source") {
         config.source = read_source(table_of(*key, *value));
       } else if (name == "filter") {
-        auto array = value->as_array();
-        if (!array)
-          fail(key->source(),
-               fmt::format("'filter' must be an array of tables (write "
-                           "[[filter]] with two brackets), got {}",
-                           describe(*value)));
-        for (auto& item : *array) {
-          auto table = item.as_table();
-          if (!table)
-            fail(item.source(),
-                 fmt::format("each 'filter' must be a table, got {}",
-                             describe(item)));
-          config.filters.push_back(read_filter(*table));
-        }
+        config.filters = read_filters(
+          *key, *value, "'filter' must be an array of tables (write "
+                        "[[filter]] with two brackets)");
       } else if (name == "sink") {
-        config.sink = read_sink(table_of(*key, *value));
+        config.sinks = read_sinks(*key, *value);
         have_sink = true;
       } else if (name == "metrics") {
         config.metrics = read_metrics(table_of(*key, *value));
@@ -347,6 +336,8 @@ private:
         p.vips_concurrency = integer(integer_key(name, 1, 64), *value);
       else if (name == "vips_cache")
         p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
+      else if (name == "fanout_memory_mib")
+        p.fanout_memory_mib = integer(integer_key(name, 0, 1 << 20), *value);
       else if (name == "log_level") {
         option_spec spec{name, option_type::choice, std::string{"info"},
                          {},   {}, {"trace", "debug", "info", "warn", "error",
@@ -568,19 +559,68 @@ private:
     return f;
   }
 
+  /// A `[[filter]]` array (top level or in a sink); `not_array` says how
+  /// to write it when it is something else.
+  std::vector<filter_section> read_filters(const toml::key& key,
+                                           const toml::node& value,
+                                           const char* not_array) const {
+    auto array = value.as_array();
+    if (!array)
+      fail(key.source(),
+           fmt::format("{}, got {}", not_array, describe(value)));
+    std::vector<filter_section> filters;
+    for (auto& item : *array)
+      filters.push_back(read_filter(item_table(item, "filter")));
+    return filters;
+  }
+
+  /// An element of an array of tables, which must be a table.
+  const toml::table& item_table(const toml::node& item,
+                                const char* what) const {
+    auto table = item.as_table();
+    if (!table)
+      fail(item.source(), fmt::format("each '{}' must be a table, got {}",
+                                      what, describe(item)));
+    return *table;
+  }
+
+  /// `[sink]` (one table) or `[[sink]]` (an array of them).
+  std::vector<sink_section> read_sinks(const toml::key& key,
+                                       const toml::node& value) const {
+    std::vector<sink_section> sinks;
+    if (auto array = value.as_array()) {
+      for (auto& item : *array)
+        sinks.push_back(read_sink(item_table(item, "sink")));
+      if (sinks.empty())
+        fail(key.source(), "'sink' is an empty array: give at least one "
+                           "[[sink]]");
+    } else if (auto table = value.as_table()) {
+      sinks.push_back(read_sink(*table));
+    } else {
+      fail(key.source(), fmt::format("'sink' must be a table ([sink]) or an "
+                                     "array of tables ([[sink]]), got {}",
+                                     describe(value)));
+    }
+    return sinks;
+  }
+
   sink_section read_sink(const toml::table& table) const {
     sink_section s;
     s.where = at(table.source());
     auto save = stage_or_empty("save");
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (name == "workers") {
+      if (name == "filter") {
+        s.filters = read_filters(*key, *value,
+                                 "a sink's 'filter' must be an array of "
+                                 "tables (write [[sink.filter]])");
+      } else if (name == "workers") {
         s.workers = integer(workers_key, *value);
       } else if (name == "max_in_flight") {
         s.max_in_flight = integer(max_in_flight_key, *value);
       } else {
-        s.options[name]
-          = stage_option(save, *key, *value, {"workers", "max_in_flight"});
+        s.options[name] = stage_option(save, *key, *value,
+                                      {"filter", "workers", "max_in_flight"});
         if (name == "naming")
           if (auto err = check_name_template(
                 std::get<std::string>(s.options[name])))

@@ -56,6 +56,10 @@ struct pipeline_section {
   /// Log level when the command line does not give one: trace, debug,
   /// info, warn, error or off. Empty: info.
   std::string log_level;
+  /// With several sinks, an image is computed once and kept for all of them:
+  /// in memory up to this size (MiB, decoded), else in a temporary file
+  /// (libvips' TMPDIR), so a huge image costs disk, not RAM.
+  int fanout_memory_mib = 256;
 };
 
 /// `[source]`: which files to read.
@@ -105,10 +109,15 @@ struct filter_section {
   source_location where;
 };
 
-/// `[sink]`: options of the `save` stage (path, format, quality, naming...),
-/// checked against its spec.
+/// `[sink]`, or one of several `[[sink]]`s: options of the `save` stage
+/// (path, format, quality, naming...), checked against its spec, and the
+/// filters (`[[sink.filter]]`) that only this output gets, applied after the
+/// pipeline's own filters.
 struct sink_section {
   option_map options;
+  std::vector<filter_section> filters;
+  /// The save stage runs every sink of an image in one job: its workers and
+  /// budget are the largest given on any sink.
   int workers = 0;       // 0: default (hardware threads)
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
@@ -132,8 +141,17 @@ struct pipeline_config {
   pipeline_section pipeline;
   source_section source;
   std::vector<filter_section> filters;
-  sink_section sink;
+  /// One or more outputs per image (`[sink]` or `[[sink]]`s); never empty.
+  std::vector<sink_section> sinks{1};
   metrics_section metrics;
+
+  /// The first sink (the only one in most configs).
+  sink_section& sink() {
+    return sinks.front();
+  }
+  const sink_section& sink() const {
+    return sinks.front();
+  }
 };
 
 /// The candidate closest to `word` when it is near enough to be a typo of

@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.filters = {thumbnail, posterize};
-  config.sink.options = {{"path", std::string{argv[2]}},
+  config.sink().options = {{"path", std::string{argv[2]}},
                          {"format", std::string{"png"}}};
 
   auto report = pixline::run_pipeline(config, registry);

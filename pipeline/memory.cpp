@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -24,6 +26,9 @@ bool malloc_set_by_environment() {
 } // namespace
 
 bool tune_malloc() {
+  if (auto choice = std::getenv("PIXLINE_MALLOC");
+      choice && std::string_view{choice} == "system")
+    return false;
   if (malloc_set_by_environment())
     return false;
   int arenas = int(std::max(2u, std::thread::hardware_concurrency()));

@@ -12,6 +12,7 @@
 #include <vips/vips8>
 
 #include "actors/credit.hpp"
+#include "actors/fanout.hpp"
 #include "actors/loader.hpp"
 #include "actors/writer.hpp"
 #include "pipeline/orc_guard.hpp"
@@ -87,6 +88,12 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     if (spec->random_access)
       params.sequential = false;
   }
+  // A sink's own filters read the image as the pipeline's filters left it,
+  // which (with one sink) is still the file being decoded.
+  for (auto& sink : config.sinks)
+    for (auto& f : sink.filters)
+      if (auto spec = registry.find(f.type); spec && spec->random_access)
+        params.sequential = false;
   // Let the first filter open the file itself when it can (shrink-on-load).
   bool fuse_first = !config.filters.empty()
                     && filter_specs[0]->make(config.filters[0].options)->fuses_load();
@@ -122,17 +129,60 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     stages.push_back(std::move(rt));
   }
 
-  auto& sink = config.sink;
-  auto write_opts = writer_spec().decode(sink.options);
-  if (!options.output.empty())
-    write_opts.path = options.output;
+  // Every sink: its writer options (`--output` replaces each one's path)
+  // and its own filters.
+  struct sink_plan {
+    writer_options write;
+    std::vector<std::pair<const stage_spec*, option_map>> filters;
+  };
+  std::vector<sink_plan> plans;
+  int sink_workers = 0;
+  int sink_budget = 0;
+  for (auto& sink : config.sinks) {
+    sink_plan plan;
+    plan.write = writer_spec().decode(sink.options);
+    if (!options.output.empty())
+      plan.write.path = options.output;
+    for (auto& f : sink.filters) {
+      auto spec = registry.find(f.type);
+      if (!spec || !spec->make)
+        throw config_error(f.where, fmt::format("unknown stage '{}'", f.type));
+      plan.filters.emplace_back(spec, f.options);
+    }
+    for (auto& other : plans)
+      if (other.write.path == plan.write.path
+          && other.write.naming == plan.write.naming
+          && other.write.format == plan.write.format)
+        throw config_error(sink.where,
+                           fmt::format("this sink writes the same files as an "
+                                       "earlier one (path \"{}\", naming "
+                                       "\"{}\", format {}): give it another "
+                                       "path, naming or format",
+                                       plan.write.path, plan.write.naming,
+                                       plan.write.format));
+    sink_workers = std::max(sink_workers, sink.workers);
+    sink_budget = std::max(sink_budget, sink.max_in_flight);
+    plans.push_back(std::move(plan));
+  }
   stage_runtime save;
   save.name = "save";
-  save.workers = workers_for("save", sink.workers, options);
-  save.max_in_flight = budget_for(sink.max_in_flight, save.workers);
-  save.make_worker = [write_opts]() -> work_fn {
-    auto w = std::make_shared<writer>(write_opts);
-    return [w](job& j) { w->write(j); };
+  save.workers = workers_for("save", sink_workers, options);
+  save.max_in_flight = budget_for(sink_budget, save.workers);
+  auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
+  save.make_worker = [plans, memory_limit]() -> work_fn {
+    std::vector<sink_branch> branches;
+    double timeout = 0;
+    for (auto& plan : plans) {
+      sink_branch branch;
+      for (auto& [spec, opts] : plan.filters)
+        branch.filters.push_back(spec->make(opts));
+      branch.out = std::make_shared<writer>(plan.write);
+      timeout = std::max(timeout, plan.write.timeout);
+      branches.push_back(std::move(branch));
+    }
+    auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
+                                      timeout);
+    return [f](job& j) { f->write(j); };
   };
   stages.push_back(std::move(save));
   return stages;
@@ -223,7 +273,7 @@ int prepare(const pipeline_config& config, const run_options& options) {
 
 std::string output_root_of(const pipeline_config& config,
                            const run_options& options) {
-  return options.output.empty() ? writer_spec().decode(config.sink.options).path
+  return options.output.empty() ? writer_spec().decode(config.sink().options).path
                                 : options.output;
 }
 

@@ -23,7 +23,7 @@ const stage_registry& registry() {
 
 pipeline_config parse(const std::string& chain) {
   pipeline_config c;
-  c.sink.options = {{"path", std::string{"out"}}};
+  c.sink().options = {{"path", std::string{"out"}}};
   apply_chain(chain, c, registry());
   return c;
 }
@@ -90,11 +90,11 @@ TEST_CASE("a chain parses into filters and sink options", "[chain]") {
   CHECK(value_of<double>(sharpen.options, "m2") == 2.5);
   CHECK(sharpen.workers == 0);
 
-  CHECK(value_of<std::string>(c.sink.options, "format") == "webp");
-  CHECK(value_of<std::int64_t>(c.sink.options, "quality") == 80);
-  CHECK(value_of<std::string>(c.sink.options, "path") == "out");
-  CHECK(c.sink.where.file == "--chain");
-  CHECK(c.sink.where.column == 90);
+  CHECK(value_of<std::string>(c.sink().options, "format") == "webp");
+  CHECK(value_of<std::int64_t>(c.sink().options, "quality") == 80);
+  CHECK(value_of<std::string>(c.sink().options, "path") == "out");
+  CHECK(c.sink().where.file == "--chain");
+  CHECK(c.sink().where.column == 90);
 }
 
 TEST_CASE("spaces around '!' are optional", "[chain]") {
@@ -112,9 +112,9 @@ TEST_CASE("quoted values are strings and may hold spaces and '!'",
                  " path='a ! b' format=\"png\"");
   REQUIRE(c.filters.size() == 1);
   CHECK(value_of<std::string>(c.filters[0].options, "background") == "1, 2, 3");
-  CHECK(value_of<std::string>(c.sink.options, "naming") == "{stem} x.{ext}");
-  CHECK(value_of<std::string>(c.sink.options, "path") == "a ! b");
-  CHECK(value_of<std::string>(c.sink.options, "format") == "png");
+  CHECK(value_of<std::string>(c.sink().options, "naming") == "{stem} x.{ext}");
+  CHECK(value_of<std::string>(c.sink().options, "path") == "a ! b");
+  CHECK(value_of<std::string>(c.sink().options, "format") == "png");
 
   // A quoted number stays a string, so a number option rejects it.
   auto f = failure_of("sharpen sigma=\"1\"");
@@ -125,8 +125,8 @@ TEST_CASE("quoted values are strings and may hold spaces and '!'",
 
 TEST_CASE("a text option takes an unquoted value as written", "[chain]") {
   auto c = parse("save path=2024 naming=1e3.{ext}");
-  CHECK(value_of<std::string>(c.sink.options, "path") == "2024");
-  CHECK(value_of<std::string>(c.sink.options, "naming") == "1e3.{ext}");
+  CHECK(value_of<std::string>(c.sink().options, "path") == "2024");
+  CHECK(value_of<std::string>(c.sink().options, "naming") == "1e3.{ext}");
 }
 
 TEST_CASE("a chain replaces the filters and keeps a sink it does not name",
@@ -134,36 +134,36 @@ TEST_CASE("a chain replaces the filters and keeps a sink it does not name",
   pipeline_config c;
   c.filters.resize(2);
   c.filters[0].type = "resize";
-  c.sink.options = {{"path", std::string{"web"}},
+  c.sink().options = {{"path", std::string{"web"}},
                     {"quality", std::int64_t{50}}};
-  c.sink.workers = 3;
-  c.sink.where = {"web.toml", 7, 1};
+  c.sink().workers = 3;
+  c.sink().where = {"web.toml", 7, 1};
   apply_chain("sharpen", c, registry());
   REQUIRE(c.filters.size() == 1);
   CHECK(c.filters[0].type == "sharpen");
-  CHECK(c.sink.options.size() == 2);
-  CHECK(c.sink.workers == 3);
-  CHECK(c.sink.where.file == "web.toml");
+  CHECK(c.sink().options.size() == 2);
+  CHECK(c.sink().workers == 3);
+  CHECK(c.sink().where.file == "web.toml");
 
   apply_chain("save quality=90 strip=false", c, registry());
   CHECK(c.filters.empty());
-  CHECK(value_of<std::string>(c.sink.options, "path") == "web");
-  CHECK(value_of<std::int64_t>(c.sink.options, "quality") == 90);
-  CHECK_FALSE(value_of<bool>(c.sink.options, "strip"));
-  CHECK(c.sink.workers == 3);
+  CHECK(value_of<std::string>(c.sink().options, "path") == "web");
+  CHECK(value_of<std::int64_t>(c.sink().options, "quality") == 90);
+  CHECK_FALSE(value_of<bool>(c.sink().options, "strip"));
+  CHECK(c.sink().workers == 3);
 }
 
 TEST_CASE("a failing chain leaves the config as it was", "[chain]") {
   pipeline_config c;
   c.filters.resize(1);
   c.filters[0].type = "resize";
-  c.sink.options = {{"path", std::string{"web"}}};
+  c.sink().options = {{"path", std::string{"web"}}};
   CHECK_THROWS_AS(apply_chain("sharpen ! save quality=90 ! crop", c,
                               registry()),
                   chain_error);
   REQUIRE(c.filters.size() == 1);
   CHECK(c.filters[0].type == "resize");
-  CHECK(c.sink.options.size() == 1);
+  CHECK(c.sink().options.size() == 1);
 }
 
 TEST_CASE("workers and max_in_flight go on any element", "[chain]") {
@@ -174,9 +174,9 @@ TEST_CASE("workers and max_in_flight go on any element", "[chain]") {
   CHECK(c.filters[0].max_in_flight == 6);
   CHECK(c.filters[0].options.empty());
   CHECK(c.filters[1].workers == 0);
-  CHECK(c.sink.workers == 2);
-  CHECK(c.sink.max_in_flight == 100000);
-  CHECK(c.sink.options.count("workers") == 0);
+  CHECK(c.sink().workers == 2);
+  CHECK(c.sink().max_in_flight == 100000);
+  CHECK(c.sink().options.count("workers") == 0);
 
   auto f = failure_of("sharpen workers=0");
   CHECK(f.offset == 16);
@@ -346,10 +346,10 @@ TEST_CASE("an unterminated quote is an error", "[chain]") {
 
 TEST_CASE("save comes last and load not at all", "[chain]") {
   auto f = failure_of("save format=webp ! sharpen");
-  CHECK(f.offset == 0);
-  CHECK(f.word == "save");
-  CHECK(f.reason == "'save' must be the last element of the chain (it writes "
-                    "the images)");
+  CHECK(f.offset == 19);
+  CHECK(f.word == "sharpen");
+  CHECK(f.reason == "the chain ends with a filter after 'save': end it with "
+                    "another 'save' to write that branch");
 
   f = failure_of("load fail_on=warning ! sharpen");
   CHECK(f.offset == 0);
@@ -383,7 +383,7 @@ TEST_CASE("a parsed chain runs", "[chain][e2e]") {
   c.source.configured = true;
   c.source.kind = "directory";
   c.source.path = in.string();
-  c.sink.options = {{"path", out.string()}};
+  c.sink().options = {{"path", out.string()}};
   apply_chain("autorotate ! thumbnail width=100 ! sharpen sigma=1 ! save "
               "format=webp quality=80 naming=\"{stem} {width}x{height}.{ext}\"",
               c, registry());
@@ -399,4 +399,42 @@ TEST_CASE("a parsed chain runs", "[chain][e2e]") {
   auto tall = vips::VImage::new_from_file((out / "tall 75x100.webp").c_str());
   CHECK(tall.width() == 75);
   CHECK(tall.height() == 100);
+}
+
+TEST_CASE("several saves fan out, with filters for the later ones",
+          "[chain][fanout]") {
+  auto c = parse("resize width=1600 ! save format=webp ! save format=jpeg ! "
+                 "resize width=400 ! sharpen ! save naming={stem}_400.{ext}");
+  REQUIRE(c.filters.size() == 1);
+  REQUIRE(c.sinks.size() == 3);
+  CHECK(value_of<std::string>(c.sinks[0].options, "format") == "webp");
+  CHECK(c.sinks[0].filters.empty());
+  CHECK(value_of<std::string>(c.sinks[1].options, "format") == "jpeg");
+  CHECK(c.sinks[1].filters.empty());
+  // Later sinks start from the config's first sink (its path here).
+  CHECK(value_of<std::string>(c.sinks[2].options, "path") == "out");
+  CHECK(value_of<std::string>(c.sinks[2].options, "naming")
+        == "{stem}_400.{ext}");
+  REQUIRE(c.sinks[2].filters.size() == 2);
+  CHECK(c.sinks[2].filters[0].type == "resize");
+  CHECK(c.sinks[2].filters[1].type == "sharpen");
+}
+
+TEST_CASE("a chain's saves build on the config's sinks in order",
+          "[chain][fanout]") {
+  pipeline_config c;
+  c.sinks.resize(2);
+  c.sinks[0].options = {{"path", std::string{"a"}}};
+  c.sinks[1].options = {{"path", std::string{"b"}}};
+  c.sinks[1].filters.resize(1);
+  c.sinks[1].filters[0].type = "sharpen";
+  apply_chain("save quality=50 ! save quality=60", c, registry());
+  REQUIRE(c.sinks.size() == 2);
+  CHECK(value_of<std::string>(c.sinks[1].options, "path") == "b");
+  CHECK(value_of<std::int64_t>(c.sinks[1].options, "quality") == 60);
+  // No filters in the chain for it: the config's stay.
+  CHECK(c.sinks[1].filters.size() == 1);
+  // Without a save the config's sinks stay as they are.
+  apply_chain("sharpen", c, registry());
+  CHECK(c.sinks.size() == 2);
 }

@@ -125,17 +125,17 @@ naming = "{stem}_{width}x{height}.{ext}"
   CHECK(c.filters[1].options.empty());
   CHECK(c.filters[1].workers == 0);
 
-  CHECK(c.sink.workers == 5);
-  CHECK(c.sink.max_in_flight == 10);
-  CHECK(c.sink.where.line == 27);
-  CHECK(value_of<std::string>(c.sink.options, "path") == "out");
-  CHECK(value_of<std::string>(c.sink.options, "format") == "webp");
-  CHECK(value_of<std::int64_t>(c.sink.options, "quality") == 75);
-  CHECK(value_of<bool>(c.sink.options, "strip") == false);
-  CHECK(value_of<std::string>(c.sink.options, "naming")
+  CHECK(c.sink().workers == 5);
+  CHECK(c.sink().max_in_flight == 10);
+  CHECK(c.sink().where.line == 27);
+  CHECK(value_of<std::string>(c.sink().options, "path") == "out");
+  CHECK(value_of<std::string>(c.sink().options, "format") == "webp");
+  CHECK(value_of<std::int64_t>(c.sink().options, "quality") == 75);
+  CHECK(value_of<bool>(c.sink().options, "strip") == false);
+  CHECK(value_of<std::string>(c.sink().options, "naming")
         == "{stem}_{width}x{height}.{ext}");
-  CHECK(c.sink.options.size() == 5);
-  CHECK(c.sink.options.count("effort") == 0);
+  CHECK(c.sink().options.size() == 5);
+  CHECK(c.sink().options.count("effort") == 0);
 }
 
 TEST_CASE("a minimal config gets the defaults", "[config]") {
@@ -151,10 +151,10 @@ TEST_CASE("a minimal config gets the defaults", "[config]") {
   CHECK(c.source.load_options.empty());
   CHECK(c.source.workers == 0);
   CHECK(c.filters.empty());
-  CHECK(c.sink.options.empty());
-  CHECK(c.sink.workers == 0);
-  CHECK(c.sink.max_in_flight == 0);
-  CHECK(c.sink.where.line == 1);
+  CHECK(c.sink().options.empty());
+  CHECK(c.sink().workers == 0);
+  CHECK(c.sink().max_in_flight == 0);
+  CHECK(c.sink().where.line == 1);
 }
 
 TEST_CASE("the other source kinds parse", "[config]") {
@@ -208,9 +208,11 @@ TEST_CASE("an unknown top-level table is an error at its name", "[config]") {
 }
 
 TEST_CASE("tables of the wrong shape are errors", "[config]") {
-  auto f = failure_of("[[sink]]\npath = \"out\"\n");
+  auto f = failure_of("sink = \"out\"\n");
   CHECK(f.line == 1);
-  CHECK(f.reason.find("'sink' must be a table") != std::string::npos);
+  CHECK(f.reason.find("'sink' must be a table ([sink]) or an array of "
+                      "tables ([[sink]])")
+        != std::string::npos);
   auto g = failure_of("[sink]\n[filter]\ntype = \"sharpen\"\n");
   CHECK(g.line == 2);
   CHECK(g.reason.find("'filter' must be an array of tables") != std::string::npos);
@@ -517,7 +519,7 @@ TEST_CASE("load_config reads a file and names it in errors", "[config]") {
   test::write_file(good, "[sink]\nformat = \"png\"\n");
   auto c = load_config(good, registry());
   CHECK(c.file == good.string());
-  CHECK(value_of<std::string>(c.sink.options, "format") == "png");
+  CHECK(value_of<std::string>(c.sink().options, "format") == "png");
 
   auto bad = dir / "bad.toml";
   test::write_file(bad, "[sink]\nformat = \"pnj\"\n");
@@ -603,6 +605,59 @@ TEST_CASE("log_level is a choice in [pipeline]", "[config]") {
   CHECK(bad.line == 2);
   CHECK(bad.column == 13);
   CHECK_THAT(bad.reason, Catch::Contains("must be one of"));
+}
+
+TEST_CASE("[[sink]] gives several outputs, each with its own filters",
+          "[config][fanout]") {
+  auto c = parse(R"(
+[pipeline]
+fanout_memory_mib = 64
+
+[[filter]]
+type = "resize"
+width = 1600
+
+[[sink]]
+format = "webp"
+
+[[sink]]
+format = "jpeg"
+naming = "{stem}_400.{ext}"
+  [[sink.filter]]
+  type = "resize"
+  width = 400
+  [[sink.filter]]
+  type = "sharpen"
+)");
+  CHECK(c.pipeline.fanout_memory_mib == 64);
+  REQUIRE(c.filters.size() == 1);
+  REQUIRE(c.sinks.size() == 2);
+  CHECK(std::get<std::string>(c.sinks[0].options.at("format")) == "webp");
+  CHECK(c.sinks[0].filters.empty());
+  REQUIRE(c.sinks[1].filters.size() == 2);
+  CHECK(c.sinks[1].filters[0].type == "resize");
+  CHECK(std::get<std::int64_t>(c.sinks[1].filters[0].options.at("width"))
+        == 400);
+  CHECK(c.sinks[1].filters[1].type == "sharpen");
+  // A single [sink] is the one-element case.
+  CHECK(parse("[sink]\nformat = \"png\"\n").sinks.size() == 1);
+}
+
+TEST_CASE("mistakes in [[sink]] and [[sink.filter]] are errors where they are",
+          "[config][fanout]") {
+  auto f = failure_of("[[sink]]\n[[sink.filter]]\ntype = \"rezise\"\n");
+  CHECK(f.line == 3);
+  CHECK(f.reason == "unknown stage type 'rezise' (did you mean 'resize'?)");
+  auto g = failure_of("[[sink]]\nformat = \"webp\"\n[[sink]]\nqualty = 3\n");
+  CHECK(g.line == 4);
+  CHECK(g.reason == "stage 'save' has no option 'qualty' (did you mean "
+                    "'quality'?)");
+  auto h = failure_of("sink = 3\n");
+  CHECK_THAT(h.reason, Catch::Contains("[[sink]]"));
+  auto k = failure_of("[sink]\nfilter = 3\n");
+  CHECK_THAT(k.reason, Catch::Contains("[[sink.filter]]"));
+  auto m = failure_of("[pipeline]\nfanout_memory_mib = -1\n[sink]\n");
+  CHECK(m.line == 2);
 }
 
 TEST_CASE("[metrics] listens on loopback unless told otherwise",

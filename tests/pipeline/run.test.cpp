@@ -27,7 +27,7 @@ pipeline_config config_for(const fs::path& in, const fs::path& out) {
   c.source.configured = true;
   c.source.kind = "directory";
   c.source.path = in.string();
-  c.sink.options = {{"path", out.string()},
+  c.sink().options = {{"path", out.string()},
                     {"format", std::string{"webp"}},
                     {"naming", std::string{"{stem}_{width}.{ext}"}}};
   return c;
@@ -130,4 +130,85 @@ TEST_CASE("a config without [source] needs --input", "[run]") {
   run_options o;
   o.input = (dir / "in").string();
   CHECK(run_pipeline(c, reg, o).succeeded == 1);
+}
+
+namespace {
+
+sink_section sink_of(const fs::path& out, std::string format,
+                     std::string naming,
+                     std::vector<filter_section> filters = {}) {
+  sink_section s;
+  s.options = {{"path", out.string()},
+               {"format", std::move(format)},
+               {"naming", std::move(naming)}};
+  s.filters = std::move(filters);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("several sinks write every output from one decode", "[run][fanout]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  for (int i = 0; i < 4; ++i)
+    save(test_card(400 + 20 * i, 300), in / fmt::format("p{}.jpg", i));
+  auto reg = builtin_registry();
+  auto c = config_for(in, dir / "out");
+  // Kept in memory, or in a temporary file when over the memory limit.
+  c.pipeline.fanout_memory_mib = GENERATE(256, 0);
+  CAPTURE(c.pipeline.fanout_memory_mib);
+  c.filters = {filter("sharpen")};
+  c.sinks = {sink_of(dir / "out", "webp", "{stem}.{ext}"),
+             sink_of(dir / "out", "jpeg", "{stem}.{ext}"),
+             sink_of(dir / "out", "png", "{stem}_small.{ext}",
+                     {filter("resize", {{"width", std::int64_t{100}}})})};
+  // The loader reads sequentially (nothing here needs random access), so a
+  // second decode of the same image would fail: every output comes from the
+  // one kept image.
+  auto report = run_pipeline(c, reg);
+  CHECK(report.failures.empty());
+  CHECK(report.succeeded == 4);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 4; ++i)
+    for (auto suffix : {".jpg", ".webp", "_small.png"})
+      expected.push_back(fmt::format("p{}{}", i, suffix));
+  std::sort(expected.begin(), expected.end());
+  REQUIRE(files_in(dir / "out") == expected);
+  auto small = vips::VImage::new_from_file((dir / "out" / "p1_small.png").c_str());
+  CHECK(small.width() == 100);
+  auto big = vips::VImage::new_from_file((dir / "out" / "p1.webp").c_str());
+  CHECK(big.width() == 420);
+  // The temporary files of the disc path are gone.
+  CHECK(files_in(dir / "in").size() == 4);
+}
+
+TEST_CASE("one failing sink does not stop the other sinks", "[run][fanout]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  save(test_card(200, 100), in / "a.jpg");
+  auto reg = builtin_registry();
+  auto c = config_for(in, dir / "out");
+  auto strict = sink_of(dir / "out", "png", "{stem}.{ext}");
+  strict.options["overwrite"] = std::string{"error"};
+  c.sinks = {sink_of(dir / "out", "webp", "{stem}.{ext}"), strict};
+  write_file(dir / "out" / "a.png", "already here");
+  auto report = run_pipeline(c, reg);
+  REQUIRE(report.failures.size() == 1);
+  CHECK_THAT(report.failures[0].error, Catch::Contains("sink 2")
+                                         && Catch::Contains("exists"));
+  CHECK(fs::exists(dir / "out" / "a.webp"));
+  CHECK(read_file(dir / "out" / "a.png") == "already here");
+}
+
+TEST_CASE("two sinks that would write the same files are refused",
+          "[run][fanout]") {
+  temp_dir dir;
+  auto reg = builtin_registry();
+  auto c = config_for(dir / "in", dir / "out");
+  c.sinks = {sink_of(dir / "out", "webp", "{stem}.{ext}"),
+             sink_of(dir / "out", "webp", "{stem}.{ext}")};
+  CHECK_THROWS_WITH(build_stages(c, reg),
+                    Catch::Contains("same files as an earlier one"));
+  c.sinks[1].options["naming"] = std::string{"{stem}_2.{ext}"};
+  CHECK_NOTHROW(build_stages(c, reg));
 }

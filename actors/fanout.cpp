@@ -1,0 +1,79 @@
+#include "actors/fanout.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "actors/deadline.hpp"
+
+namespace pixline {
+
+fanout::fanout(std::vector<sink_branch> branches, std::int64_t memory_limit,
+               double timeout)
+  : branches_(std::move(branches)),
+    memory_limit_(memory_limit),
+    timeout_(timeout) {
+  if (branches_.empty())
+    throw std::invalid_argument("a pipeline needs at least one sink");
+}
+
+vips::VImage fanout::keep(const vips::VImage& img) const {
+  deadline_guard deadline{img, timeout_};
+  try {
+    auto bytes = std::int64_t(VIPS_IMAGE_SIZEOF_IMAGE(img.get_image()));
+    if (bytes <= memory_limit_)
+      return img.copy_memory();
+    // "%s" is where libvips puts a unique name; the file is deleted when
+    // the image is released.
+    auto file = vips::VImage::new_temp_file("%s.v");
+    img.write(file);
+    return file;
+  } catch (const vips::VError& e) {
+    auto text = vips_error_text(e);
+    if (deadline.expired())
+      throw stage_error(fmt::format("took longer than timeout = {} s; "
+                                    "stopped ({})",
+                                    timeout_, text));
+    throw stage_error(text);
+  }
+}
+
+void fanout::write(job& j) {
+  if (!j.img)
+    throw stage_error("no image to write");
+  if (branches_.size() == 1 && branches_[0].filters.empty()) {
+    branches_[0].out->write(j);
+    return;
+  }
+  image base = *j.img;
+  if (keeps_image())
+    base.pixels = keep(base.pixels);
+  std::vector<std::string> errors;
+  size_t skipped = 0;
+  for (size_t i = 0; i < branches_.size(); ++i) {
+    auto& branch = branches_[i];
+    try {
+      image img = base;
+      for (auto& filter : branch.filters)
+        filter->process(img);
+      if (auto target = branch.out->save(img, j))
+        j.outputs.push_back(*target);
+      else
+        ++skipped;
+    } catch (const vips::VError& e) {
+      errors.push_back(
+        fmt::format("sink {}: {}", i + 1, vips_error_text(e)));
+    } catch (const std::exception& e) {
+      errors.push_back(fmt::format("sink {}: {}", i + 1, e.what()));
+    }
+  }
+  j.img.reset();
+  if (!errors.empty())
+    throw stage_error(fmt::format("{}", fmt::join(errors, "; ")));
+  if (skipped == branches_.size())
+    j.skipped = true;
+}
+
+} // namespace pixline

@@ -1,0 +1,646 @@
+#!/usr/bin/python3
+"""The benchmark driver (bench/run.sh calls it after building and making the
+corpus; run it directly only with the same environment).
+
+For each workload it runs every contender on the same files, alternating
+(the order rotates each repetition), BENCH_REPS times, each run under
+measure.py; checks every output; writes bench/results/latest.json,
+bench/results/latest.md, docs/performance.png and the generated block of
+docs/performance.md.
+
+Environment:
+  BENCH_REPS=5             repetitions of each main workload
+  BENCH_EXP_REPS=2         repetitions of the experiments
+  BENCH_FLAT_REPS=1        repetitions of the 3,490-image memory run
+  BENCH_WORKLOADS=w1,w1x10,w2,w3,exp   which parts to run
+  PIXLINE, FLOOR           the binaries (run.sh sets them)
+"""
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import measure  # noqa: E402
+
+from PIL import Image  # noqa: E402
+
+Image.MAX_IMAGE_PIXELS = None
+
+CACHE = os.path.join(HERE, ".cache")
+CORPUS = os.path.join(CACHE, "corpus")
+OUT = os.path.join(CACHE, "out")
+CFG = os.path.join(HERE, "configs")
+GEN_CFG = os.path.join(CACHE, "configs")
+RESULTS = os.path.join(HERE, "results")
+DOC = os.path.join(ROOT, "docs", "performance.md")
+PLOT = os.path.join(ROOT, "docs", "performance.png")
+PY = "/usr/bin/python3"
+JEMALLOC = next((p for p in ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+                             "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2") if os.path.exists(p)), None)
+PIXLINE = os.environ.get("PIXLINE", os.path.join(CACHE, "build", "pixline"))
+FLOOR = os.environ.get("FLOOR", os.path.join(CACHE, "floor"))
+NPROC = os.cpu_count() or 1
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
+FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "1"))
+PARTS = os.environ.get("BENCH_WORKLOADS", "w1,w1x10,w2,w3,exp").split(",")
+W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
+BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def inputs(d):
+    return sorted(f for f in os.listdir(d) if not f.startswith("."))
+
+
+def stem(f):
+    return os.path.splitext(f)[0]
+
+
+def sh(script):
+    return ["/bin/sh", "-c", script]
+
+
+def q(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def pixline(cfg, ind, out, *extra):
+    return [PIXLINE, "run", cfg, "--input", ind, "--output", out, *extra]
+
+
+def pixline_cfg_variant(base, name, pipeline_lines):
+    """A copy of a config with lines added to its [pipeline] table."""
+    os.makedirs(GEN_CFG, exist_ok=True)
+    text = open(os.path.join(CFG, base)).read()
+    text = text.replace("[pipeline]\n", "[pipeline]\n" + "".join(l + "\n" for l in pipeline_lines), 1)
+    path = os.path.join(GEN_CFG, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def xargs(ind, per_call):
+    return (f"find {q(ind)} -maxdepth 1 -type f ! -name '.*' -print0 | sort -z | "
+            f"xargs -0 -P {NPROC} -n {per_call} ")
+
+
+# -- contenders -----------------------------------------------------------------
+# Each: name, label, argv builder (in, out) -> argv, extra env.
+
+# What pixline's tune_malloc() sets (pipeline/memory.hpp), as environment
+# variables, so the floor can be measured with the same allocator settings.
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                "MALLOC_ARENA_MAX": str(max(2, NPROC))}
+
+
+def w1_contenders(ind):
+    return [
+        ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
+        ("floor", "floor (libvips, threads)", lambda i, o: [FLOOR, i, o], {}),
+        ("floor_tuned", "floor, pixline's malloc settings", lambda i, o: [FLOOR, i, o], TUNED_MALLOC),
+        ("pillow", "Pillow pool", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w1", i, o], {}),
+        ("vipsthumbnail1", "xargs vipsthumbnail (one process per image)",
+         lambda i, o: sh(xargs(i, 1) + f"vipsthumbnail -s 256 -o {q(o + '/%s.jpg[Q=80,strip]')}"),
+         {"VIPS_CONCURRENCY": "1"}),
+        ("vipsthumbnail", "xargs vipsthumbnail -n16",
+         lambda i, o: sh(xargs(i, 16) + f"vipsthumbnail -s 256 -o {q(o + '/%s.jpg[Q=80,strip]')}"),
+         {"VIPS_CONCURRENCY": "1"}),
+        ("mogrify", "xargs mogrify -n16",
+         lambda i, o: sh(xargs(i, 16) + f"mogrify -path {q(o)} -format jpg -define jpeg:size=512x512 "
+                         "-auto-orient -thumbnail 256x256 -quality 80 -strip"),
+         {"MAGICK_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}),
+    ]
+
+
+def w2_contenders():
+    three = " && ".join(f'{q(PIXLINE)} run {q(f"{CFG}/w2-{k}.toml")} --input "$IN" --output "$OUT" >/dev/null'
+                        for k in ("webp", "jpeg", "thumb"))
+    return [
+        ("pixline", "pixline (3 sinks, one decode)", lambda i, o: pixline(f"{CFG}/w2-fanout.toml", i, o), {}, False),
+        ("pixline3", "pixline, 3 runs (one sink each)", lambda i, o: ["/bin/sh", "-c", three, "sh"], {}, True),
+        ("pillow", "Pillow pool", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w2", i, o], {}, False),
+    ]
+
+
+def w3_contenders():
+    return [
+        ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w3-large.toml", i, o), {}),
+        ("pillow", "Pillow", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w3", f"{i}/large.jpg", o], {}),
+        ("convert", "ImageMagick convert",
+         lambda i, o: ["convert", f"{i}/large.jpg", "-resize", "50%", "-sharpen", "0x0.5",
+                       "-quality", "85", "-strip", f"{o}/large.jpg"], {}),
+    ]
+
+
+# -- output checks --------------------------------------------------------------
+
+def displayed_size(path):
+    with Image.open(path) as im:
+        w, h = im.size
+        try:
+            o = im.getexif().get(0x0112, 1)
+        except Exception:
+            o = 1
+    return (h, w) if o in (5, 6, 7, 8) else (w, h)
+
+
+_sizes = {}
+
+
+def expected_outputs(workload, ind):
+    """name -> (width, height) the output must have (within 1-2 px)."""
+    exp = {}
+    for f in inputs(ind):
+        key = os.path.join(ind, f)
+        if key not in _sizes:
+            _sizes[key] = displayed_size(key)
+        w, h = _sizes[key]
+        if workload in ("w1", "w1x10"):
+            s = 256 / max(w, h)
+            exp[stem(f) + ".jpg"] = (round(w * s), round(h * s))
+        elif workload == "w2":
+            ht = h * 1600 / w
+            exp[stem(f) + ".webp"] = (1600, round(ht))
+            exp[stem(f) + ".jpg"] = (1600, round(ht))
+            exp[stem(f) + "_400.jpg"] = (400, round(h * 400 / w))
+        elif workload == "w3":
+            exp[stem(f) + ".jpg"] = (w // 2, h // 2)
+    return exp
+
+
+def check_outputs(out, exp):
+    missing, bad = [], []
+    for name, (w, h) in exp.items():
+        p = os.path.join(out, name)
+        try:
+            if os.path.getsize(p) == 0:
+                bad.append(f"{name}: empty")
+                continue
+            with Image.open(p) as im:
+                fmt = im.format
+                size = im.size
+        except FileNotFoundError:
+            missing.append(name)
+            continue
+        except Exception as e:
+            bad.append(f"{name}: {e}")
+            continue
+        want_fmt = "WEBP" if name.endswith(".webp") else "JPEG"
+        if fmt != want_fmt:
+            bad.append(f"{name}: {fmt}, not {want_fmt}")
+        elif abs(size[0] - w) > 2 or abs(size[1] - h) > 2:
+            bad.append(f"{name}: {size[0]}x{size[1]}, expected {w}x{h}")
+    extra = sorted(set(os.listdir(out)) - set(exp)) if os.path.isdir(out) else []
+    return missing, bad, extra
+
+
+# -- running --------------------------------------------------------------------
+
+def cpu_busy_s():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def warm(ind):
+    for f in inputs(ind):
+        with open(os.path.join(ind, f), "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+
+
+def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=False):
+    out = os.path.join(out_root, f"{workload}-{name}")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    os.sync()  # earlier runs' unwritten outputs must not be flushed by this one's fsyncs
+    env = dict(os.environ, **env_extra)
+    if shell_vars:
+        env.update(IN=ind, OUT=out)
+    argv = argv_fn(ind, out)
+    logf = os.path.join(out_root, f"{workload}-{name}.log")
+    with open("/proc/loadavg") as f:
+        load = float(f.read().split()[0])
+    busy0 = cpu_busy_s()
+    with open(logf, "w") as lf:
+        r = measure.run(argv, env=env, stdout=lf, stderr=subprocess.STDOUT)
+    busy = cpu_busy_s() - busy0
+    missing, bad, extra = check_outputs(out, exp)
+    n_in = len(inputs(ind))
+    r.update(
+        workload=workload, contender=name, inputs=n_in, outputs_expected=len(exp),
+        outputs_missing=len(missing), outputs_bad=len(bad), outputs_extra=len(extra),
+        problems=(missing[:3] + bad[:3] + [f"unexpected {x}" for x in extra[:3]]),
+        images_per_s=n_in / r["wall_s"], cpu_s_per_image=r["cpu_s"] / n_in,
+        loadavg_before=load, other_cpu_s=max(0.0, busy - r["cpu_s"]),
+        log_tail=open(logf, errors="replace").read()[-600:] if r["returncode"] else "",
+    )
+    r["ok"] = r["returncode"] == 0 and not missing and not bad
+    log(f"  {workload:6} {name:28} {r['wall_s']:7.2f} s  {r['images_per_s']:7.2f} img/s  "
+        f"{r['cpu_s_per_image'] * 1000:6.1f} ms CPU/img  {r['rss_sum_peak_mb']:7.1f} MB  "
+        f"other-cpu {r['other_cpu_s']:5.1f} s  {'ok' if r['ok'] else 'FAILED ' + str(r['problems'][:2]) + ' rc=' + str(r['returncode'])}")
+    shutil.rmtree(out, ignore_errors=True)
+    return r
+
+
+def run_workload(workload, contenders, ind, reps):
+    exp = expected_outputs(workload, ind)
+    warm(ind)
+    runs = []
+    for rep in range(reps):
+        k = rep % len(contenders)
+        order = contenders[k:] + contenders[:k]
+        log(f"{workload} repetition {rep + 1}/{reps}: {', '.join(c[0] for c in order)}")
+        for c in order:
+            name, _label, fn, env = c[:4]
+            shell_vars = c[4] if len(c) > 4 else False
+            r = run_one(workload, name, fn, env, ind, OUT, exp, shell_vars)
+            r["rep"] = rep
+            runs.append(r)
+    return runs
+
+
+def summarize(runs, contenders):
+    s = {}
+    for c in contenders:
+        name, label = c[0], c[1]
+        rs = [r for r in runs if r["contender"] == name]
+        ok = [r for r in rs if r["ok"]]
+        d = {"label": label, "runs": len(rs), "ok_runs": len(ok),
+             "failures": [{"rep": r["rep"], "returncode": r["returncode"], "problems": r["problems"],
+                           "missing": r["outputs_missing"], "bad": r["outputs_bad"], "log_tail": r["log_tail"]}
+                          for r in rs if not r["ok"]]}
+        if ok:
+            med = lambda k: statistics.median(r[k] for r in ok)  # noqa: E731
+            d.update(
+                wall_s=med("wall_s"), images_per_s=med("images_per_s"),
+                cpu_s_per_image=med("cpu_s_per_image"), user_s=med("user_s"), sys_s=med("sys_s"),
+                rss_sum_peak_mb=med("rss_sum_peak_mb"), rss_sum_peak_mb_max=max(r["rss_sum_peak_mb"] for r in ok),
+                rss_max_proc_mb=med("rss_max_proc_mb"), other_cpu_s=med("other_cpu_s"),
+                ips_all=[round(r["images_per_s"], 2) for r in ok],
+            )
+        s[name] = d
+    return s
+
+
+# -- report ---------------------------------------------------------------------
+
+def fmt(x, nd=2):
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def table(summary, ref="pixline", per_output=None):
+    ref_ips = summary.get(ref, {}).get("images_per_s")
+    lines = ["| contender | runs ok | seconds (median) | images/s (median) | pixline ÷ it | CPU s / image | "
+             "peak RSS, summed over processes (MB, median / max) | largest single process (MB) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, d in summary.items():
+        status = f"{d['ok_runs']}/{d['runs']}"
+        if d["ok_runs"] < d["runs"]:
+            status += " **(failed runs: see below)**"
+        if "images_per_s" not in d:
+            lines.append(f"| {d['label']} | {status} | FAILED | — | — | — | — | — |")
+            continue
+        ratio = "1.00" if name == ref else (fmt(ref_ips / d["images_per_s"]) if ref_ips else "—")
+        lines.append(f"| {d['label']} | {status} | {fmt(d['wall_s'])} | {fmt(d['images_per_s'])} | {ratio} | "
+                     f"{fmt(d['cpu_s_per_image'], 3)} | {fmt(d['rss_sum_peak_mb'], 0)} / "
+                     f"{fmt(d['rss_sum_peak_mb_max'], 0)} | {fmt(d['rss_max_proc_mb'], 0)} |")
+    fails = [(d["label"], f) for d in summary.values() for f in d["failures"]]
+    for label, f in fails:
+        tail = " ".join(f["log_tail"].split())[-300:]
+        lines.append("")
+        lines.append(f"- {label}, repetition {f['rep'] + 1}: exit code {f['returncode']}, "
+                     f"{f['missing']} outputs missing, {f['bad']} wrong; {', '.join(f['problems'][:3]) or ''}"
+                     + (f" — log: `{tail}`" if tail else ""))
+    return "\n".join(lines)
+
+
+def targets(res):
+    t = []
+
+    def ips(w, c):
+        return res.get(w, {}).get("summary", {}).get(c, {}).get("images_per_s")
+
+    def add(name, value, goal, met, how):
+        t.append({"target": name, "value": value, "goal": goal, "met": met, "how": how})
+
+    for w, other, goal, label in (("w1", "pillow", 1.0, "W1 pixline ≥ 1.0× Pillow pool"),
+                                  ("w1", "vipsthumbnail1", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail (a process per image)"),
+                                  ("w1", "vipsthumbnail", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail -n16 (16 images per process)"),
+                                  ("w1", "floor", 0.97, "W1 pixline ≥ 0.97× floor"),
+                                  ("w1", "floor_tuned", 0.97, "W1 pixline ≥ 0.97× floor with pixline's malloc settings"),
+                                  ("w2", "pillow", 1.5, "W2 pixline ≥ 1.5× Pillow pool")):
+        a, b = ips(w, "pixline"), ips(w, other)
+        if a and b:
+            add(label, f"{a / b:.2f}×", f"≥ {goal}×", a / b >= goal, "ratio of median images/s")
+        else:
+            add(label, "no data", f"≥ {goal}×", None, "a contender failed or was not run")
+    w3 = res.get("w3", {}).get("summary", {}).get("pixline", {})
+    if "rss_sum_peak_mb" in w3:
+        frac = w3["rss_sum_peak_mb"] * 2**20 / W3_DECODED
+        add("W3 pixline peak RSS < 25% of the decoded image (453 MB)", f"{w3['rss_sum_peak_mb']:.0f} MB = {frac * 100:.0f}%",
+            "< 25% (108 MiB)", frac < 0.25, "median of summed-RSS peaks")
+    w1p = res.get("w1", {}).get("summary", {}).get("pixline", {})
+    flat = res.get("w1x10", {}).get("summary", {}).get("pixline", {})
+    if "rss_sum_peak_mb" in w1p and "rss_sum_peak_mb" in flat:
+        r = flat["rss_sum_peak_mb"] / w1p["rss_sum_peak_mb"]
+        add("W1 memory: peak over 3,490 images within 10% of the peak over 349",
+            f"{flat['rss_sum_peak_mb']:.0f} MB vs {w1p['rss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.10×",
+            r <= 1.10, "medians of summed-RSS peaks")
+    pil = res.get("w1", {}).get("summary", {}).get("pillow", {})
+    if "rss_sum_peak_mb" in w1p and "rss_sum_peak_mb" in pil:
+        add("W1 memory: pixline peak below the Pillow pool's summed peak",
+            f"{w1p['rss_sum_peak_mb']:.0f} MB vs {pil['rss_sum_peak_mb']:.0f} MB", "pixline lower",
+            w1p["rss_sum_peak_mb"] < pil["rss_sum_peak_mb"], "medians of summed-RSS peaks")
+    return t
+
+
+def versions():
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except Exception as e:
+            return f"? ({e})"
+
+    def dpkg(p):
+        return out(["dpkg-query", "-W", "-f=${Version}", p])
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    git = out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    with open("/proc/meminfo") as f:
+        mem = f.readline().split()[1]
+    return {
+        "nproc": NPROC, "cpu": cpu, "mem_gib": round(int(mem) / 2**20, 1), "kernel": platform.release(),
+        "pixline": out([PIXLINE, "--version"]).replace("pixline ", ""), "pixline_git": git + (" (work tree modified)" if dirty else ""),
+        "pixline_build": "Release (-O3), bench/.cache/build" if PIXLINE.startswith(CACHE) else PIXLINE,
+        "libvips": dpkg("libvips42"), "caf": dpkg("libcaf-dev"), "pillow": dpkg("python3-pil"),
+        "python": platform.python_version(), "imagemagick": dpkg("imagemagick"),
+        "libjpeg_turbo": dpkg("libjpeg62-turbo"), "libwebp": dpkg("libwebp7"), "gcc": out(["g++", "--version"]),
+    }
+
+
+def plot(res):
+    if not shutil.which("gnuplot"):
+        log("gnuplot missing: no plot")
+        return False
+    d = os.path.join(CACHE, "plot")
+    os.makedirs(d, exist_ok=True)
+    panels = []
+    for w, title, key, ylabel in (("w1", "W1 thumbnails: images/s (median)", "images_per_s", "images/s"),
+                                  ("w1", "W1: peak RSS summed over processes", "rss_sum_peak_mb", "MB"),
+                                  ("w2", "W2 web publish: input images/s", "images_per_s", "images/s"),
+                                  ("w3", "W3 12288² image: peak RSS summed", "rss_sum_peak_mb", "MB")):
+        s = res.get(w, {}).get("summary")
+        if not s:
+            continue
+        path = os.path.join(d, f"{w}-{key}.dat")
+        with open(path, "w") as f:
+            for i, (name, v) in enumerate(s.items()):
+                val = v.get(key)
+                label = v["label"].replace('"', "'") + ("" if val is not None else " (failed)")
+                f.write(f'{i} "{label}" {val if val is not None else 0}\n')
+        panels.append((path, title, ylabel, w == "w3" and key == "rss_sum_peak_mb"))
+    if not panels:
+        return False
+    gp = ["set terminal pngcairo size 1400,900 font 'sans,10'" if _has_cairo() else "set terminal png size 1400,900",
+          f"set output '{PLOT}'", "set multiplot layout 2,2", "set style fill solid 0.8 border -1",
+          "set boxwidth 0.6", "set grid ytics", "set yrange [0:*]", "set xtics rotate by -20 scale 0",
+          "unset key"]
+    for path, title, ylabel, w3mem in panels:
+        gp += [f"set title \"{title}\"", f"set ylabel '{ylabel}'"]
+        extra = ""
+        if w3mem:
+            lim = W3_DECODED * 0.25 / 2**20
+            extra = f", {lim} with lines lw 2 dt 2 lc rgb 'red' title '25% of decoded'"
+            gp.append("set key top left")
+        gp.append(f"plot '{path}' using 1:3:xtic(2) with boxes lc rgb '#4477aa', "
+                  f"'' using 1:3:(sprintf('%.1f',$3)) with labels offset 0,0.7{extra}")
+        gp.append("unset key")
+    gp.append("unset multiplot")
+    script = os.path.join(d, "plot.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(gp) + "\n")
+    r = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+    if r.returncode != 0:
+        log("gnuplot failed:", r.stderr[-500:])
+        return False
+    return True
+
+
+def _has_cairo():
+    r = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
+    return "pngcairo" in (r.stdout + r.stderr)
+
+
+def corpus_summary():
+    p = os.path.join(CORPUS, "SUMMARY.txt")
+    return open(p).read().strip() if os.path.exists(p) else "?"
+
+
+NOTES = {
+    "w1": ("Every contender writes a 256×256-box thumbnail (upright from EXIF), JPEG q80, no metadata, "
+           "for each of the 349 inputs; all use both cores with image-level parallelism and one thread "
+           "per image. pixline writes each output to a temporary file, **fsyncs it** and renames it; "
+           "the competitors and the floor write directly without fsync. The floor runs twice: as built "
+           "(glibc malloc defaults) and with the malloc settings pixline sets for itself "
+           "(`pipeline/memory.hpp`), which isolates pixline's orchestration cost. vipsthumbnail runs "
+           "one process per image (as GNU parallel or `xargs -n1` would) and 16 images per process; "
+           "mogrify 16 per process, with `-define jpeg:size=512x512` (its shrink-on-load) and one "
+           "thread per process; always 2 processes at a time."),
+    "w2": ("Three outputs per input: 1600 px wide, sharpened, WebP q80 and JPEG q85, and a 400 px wide "
+           "JPEG q80 thumbnail made from the sharpened 1600 px image. pixline runs "
+           "`bench/configs/w2-fanout.toml`: three `[[sink]]`s, so each input is decoded once and the "
+           "1600 px result is kept in memory for the three encodes. For comparison it also runs as "
+           "three separate runs with one sink each (`bench/configs/w2-{webp,jpeg,thumb}.toml`), decoding "
+           "every input three times. Pillow decodes once (reduced by `draft()` where the JPEG is ≥ 3200 px "
+           "wide), makes the 1600 px image, saves it twice and makes the thumbnail from it. images/s "
+           "counts inputs."),
+    "w3": ("One 12288×12288 JPEG (453 MB decoded as 8-bit RGB): half size, sharpened, JPEG q85. pixline "
+           "uses its defaults (`vips_concurrency` 1, sequential access). Pillow (one process) uses "
+           "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
+           "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
+           "disk, which this image exceeds."),
+    "w1x10": "pixline alone on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target.",
+}
+
+
+def experiments_md(res):
+    e = res.get("exp")
+    if not e:
+        return "_Not run (BENCH_WORKLOADS without `exp`)._"
+    lines = [f"All on the W1 inputs unless noted, {EXP_REPS} repetitions each, alternating with each other "
+             f"in the same way as the main runs; the baseline is pixline with its defaults, measured again "
+             f"in the same rounds.", "",
+             "| variant | runs ok | images/s (median) | ÷ baseline | CPU s / image | user / sys s (median) | peak RSS summed (MB) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    s = e["summary"]
+    base = s.get("base", {}).get("images_per_s")
+    for name, d in s.items():
+        if name.startswith("w3"):
+            continue
+        if "images_per_s" not in d:
+            lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | FAILED | — | — | — | — |")
+            continue
+        lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['images_per_s'])} | "
+                     f"{fmt(d['images_per_s'] / base) if base else '—'} | {fmt(d['cpu_s_per_image'], 3)} | "
+                     f"{fmt(d['user_s'], 1)} / {fmt(d['sys_s'], 1)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+    w3 = res.get("exp_w3", {}).get("summary")
+    if w3:
+        lines += ["", "W3 (the 12288² image), pixline, `[pipeline] vips_concurrency`:", "",
+                  "| variant | runs ok | seconds (median) | CPU s | peak RSS summed (MB) |", "| --- | --- | --- | --- | --- |"]
+        for name, d in w3.items():
+            if "wall_s" in d:
+                lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['wall_s'])} | "
+                             f"{fmt(d['cpu_s_per_image'], 2)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+            else:
+                lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | FAILED | — | — |")
+    return "\n".join(lines)
+
+
+def markdown(res, meta):
+    v = meta["versions"]
+    out = [f"_Generated by `bench/run.sh` on {meta['finished']} in {meta['minutes']:.1f} minutes; "
+           f"BENCH_REPS={REPS}, BENCH_EXP_REPS={EXP_REPS}. Numbers are copied by the script from "
+           f"`bench/results/latest.json`._", "",
+           "### Machine and versions", "",
+           f"- {v['nproc']} cores ({v['cpu']}), {v['mem_gib']} GiB RAM, Linux {v['kernel']}",
+           f"- pixline {v['pixline']} at {v['pixline_git']}, {v['pixline_build']}",
+           f"- libvips {v['libvips']}, CAF {v['caf']}, libjpeg-turbo {v['libjpeg_turbo']}, libwebp {v['libwebp']}",
+           f"- Pillow {v['pillow']} (Python {v['python']}), ImageMagick {v['imagemagick']}, {v['gcc']}",
+           f"- memory measured by {meta['mem_method']}; load average before the runs: "
+           f"{meta['load_min']:.2f} to {meta['load_max']:.2f}; CPU time of other processes during a run: "
+           f"median {meta['other_cpu_median']:.1f} s, max {meta['other_cpu_max']:.1f} s (see `other_cpu_s` in the JSON)",
+           "", "### Corpus", "", "```", corpus_summary(), "```", ""]
+    titles = {"w1": "W1 thumbnail (349 images)", "w2": "W2 web publish (41 images, three outputs each)",
+              "w3": "W3 large image (one 12288×12288 JPEG)", "w1x10": "W1 over 3,490 images (memory)"}
+    for w in ("w1", "w2", "w3", "w1x10"):
+        if w in res:
+            out += [f"### {titles[w]}", "", NOTES[w], "", table(res[w]["summary"]), ""]
+    out += ["### Targets", "", "| target | measured | goal | met? |", "| --- | --- | --- | --- |"]
+    for t in res.get("targets", []):
+        m = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
+        out.append(f"| {t['target']} | {t['value']} | {t['goal']} | {m} |")
+    out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing)_", "",
+            "### Experiments", "", experiments_md(res), ""]
+    return "\n".join(out)
+
+
+def write_doc(md):
+    if os.path.exists(DOC):
+        text = open(DOC).read()
+    else:
+        text = "# Performance\n\n" + BEGIN + "\n" + END + "\n"
+    if BEGIN not in text or END not in text:
+        text += "\n" + BEGIN + "\n" + END + "\n"
+    a, rest = text.split(BEGIN, 1)
+    _, b = rest.split(END, 1)
+    with open(DOC, "w") as f:
+        f.write(a + BEGIN + "\n" + md + "\n" + END + b)
+
+
+def main():
+    t0 = time.time()
+    for b in (PIXLINE, FLOOR):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"bench: {b} missing (run bench/run.sh)")
+    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    res = {}
+    w1 = os.path.join(CORPUS, "w1")
+    if "w1" in PARTS:
+        c = w1_contenders(w1)
+        runs = run_workload("w1", c, w1, REPS)
+        res["w1"] = {"runs": runs, "summary": summarize(runs, c)}
+    if "w2" in PARTS:
+        c = w2_contenders()
+        ind = os.path.join(CORPUS, "w2")
+        runs = run_workload("w2", c, ind, REPS)
+        res["w2"] = {"runs": runs, "summary": summarize(runs, c)}
+    if "w3" in PARTS:
+        c = w3_contenders()
+        ind = os.path.join(CORPUS, "w3")
+        runs = run_workload("w3", c, ind, REPS)
+        res["w3"] = {"runs": runs, "summary": summarize(runs, c)}
+    if "exp" in PARTS:
+        w1cfg = f"{CFG}/w1-thumbnail.toml"
+        mif4 = pixline_cfg_variant("w1-thumbnail.toml", "w1-mif4.toml", ["max_in_flight = 4"])
+        mif16 = pixline_cfg_variant("w1-thumbnail.toml", "w1-mif16.toml", ["max_in_flight = 16"])
+        shm = "/dev/shm/pixline-bench-out"
+        c = [
+            ("base", "pixline, defaults (save workers 2, max_in_flight 8)", lambda i, o: pixline(w1cfg, i, o), {}),
+            ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
+            ("save3", "pixline --workers save=3", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=3"), {}),
+            ("save4", "pixline --workers save=4", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=4"), {}),
+            ("mif4", "pixline max_in_flight = 4", lambda i, o: pixline(mif4, i, o), {}),
+            ("mif16", "pixline max_in_flight = 16", lambda i, o: pixline(mif16, i, o), {}),
+            ("load1", "pixline --workers load=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "load=1"), {}),
+            ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
+             lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
+            ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
+             lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
+            ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",
+             lambda i, o: sh(" ".join(q(a) for a in pixline(w1cfg, i, shm)) + f" >/dev/null && mv {q(shm)}/* {q(o)}/ && rmdir {q(shm)}"), {}),
+            ("floor3", "floor with 3 threads", lambda i, o: [FLOOR, i, o, "3"], {}),
+        ]
+        if not JEMALLOC:
+            c = [x for x in c if x[0] != "jemalloc"]
+        runs = run_workload("w1", c, w1, EXP_REPS)
+        res["exp"] = {"runs": runs, "summary": summarize(runs, c)}
+        c3 = [
+            ("w3c1", "vips_concurrency = 1 (default)", lambda i, o: pixline(f"{CFG}/w3-large.toml", i, o), {}),
+            ("w3c2", "vips_concurrency = 2",
+             lambda i, o: pixline(pixline_cfg_variant("w3-large.toml", "w3-c2.toml", ["vips_concurrency = 2"]), i, o), {}),
+        ]
+        runs = run_workload("w3", c3, os.path.join(CORPUS, "w3"), EXP_REPS)
+        res["exp_w3"] = {"runs": runs, "summary": summarize(runs, c3)}
+    if "w1x10" in PARTS:
+        c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {})]
+        ind = os.path.join(CORPUS, "w1x10")
+        runs = run_workload("w1x10", c, ind, FLAT_REPS)
+        res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}
+    res["targets"] = targets(res)
+    all_runs = [r for k, v in res.items() if isinstance(v, dict) and "runs" in v for r in v["runs"]]
+    meta = {
+        "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "minutes": (time.time() - t0) / 60, "reps": REPS, "exp_reps": EXP_REPS,
+        "versions": versions(),
+        "mem_method": sorted({r["mem_method"] for r in all_runs}) and ", ".join(sorted({r["mem_method"] for r in all_runs})),
+        "load_min": min((r["loadavg_before"] for r in all_runs), default=0),
+        "load_max": max((r["loadavg_before"] for r in all_runs), default=0),
+        "other_cpu_median": statistics.median([r["other_cpu_s"] for r in all_runs]) if all_runs else 0,
+        "other_cpu_max": max((r["other_cpu_s"] for r in all_runs), default=0),
+    }
+    meta["plot"] = plot(res)
+    res["meta"] = meta
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    md = markdown(res, meta)
+    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+        f.write(md + "\n")
+    write_doc(md)
+    print(md)
+    log(f"bench: done in {meta['minutes']:.1f} min; bench/results/latest.json, docs/performance.md, docs/performance.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+// The floor for workload W1: what libvips alone does, with no actors.
+//
+//   floor INPUT_DIR OUTPUT_DIR [THREADS]
+//
+// N threads (default: hardware threads) each take the next file from one
+// atomic index, make a 256x256-box thumbnail with VImage::thumbnail (which
+// shrinks on load and turns the image upright from its EXIF orientation) and
+// write OUTPUT_DIR/STEM.jpg at Q80 with metadata stripped. libvips' own
+// threading is 1 per image and its operation cache is off, as in pixline.
+// Files are written directly (no temporary file, no fsync).
+//
+// Built by bench/run.sh:
+//   g++ -O2 -std=c++20 bench/floor.cpp -o floor $(pkg-config --cflags --libs vips-cpp) -pthread
+// Not part of the pixline library.
+#include <vips/vips8>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s INPUT_DIR OUTPUT_DIR [THREADS]\n", argv[0]);
+    return 2;
+  }
+  if (VIPS_INIT(argv[0])) vips_error_exit(nullptr);
+  vips_concurrency_set(1);
+  vips_cache_set_max(0);
+
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(argv[1]))
+    if (e.is_regular_file() && e.path().filename().string()[0] != '.')
+      files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  const fs::path out_dir = argv[2];
+  fs::create_directories(out_dir);
+
+  unsigned threads = argc > 3 ? std::stoul(argv[3]) : std::thread::hardware_concurrency();
+  if (threads == 0) threads = 1;
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      const auto& in = files[i];
+      const auto out = (out_dir / in.stem()).string() + ".jpg";
+      try {
+        auto thumb = vips::VImage::thumbnail(in.c_str(), 256);
+        thumb.jpegsave(out.c_str(), vips::VImage::option()->set("Q", 80)->set("strip", true));
+      } catch (const vips::VError& e) {
+        std::fprintf(stderr, "%s: %s\n", in.c_str(), e.what());
+        vips_error_clear();
+        ++failed;
+      }
+    }
+    vips_thread_shutdown();
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  std::printf("floor: %zu files, %d failed, %u threads\n", files.size(), failed.load(), threads);
+  vips_shutdown();
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Builds the benchmark corpus in bench/.cache/corpus from the wallpapers that
+# bench/install-bench-deps.sh unpacked (gnome-backgrounds, mate-backgrounds):
+#
+#   w1/     349 files, flat, every name unique, prefixed by subset:
+#             base_*   baseline JPEG q90, long edge 800 .. 4000 px (no upscaling)
+#             prog_*   progressive JPEG q90, 1600 and 2400 px
+#             webp_*   WebP q85, 1600 and 3000 px
+#             alpha_*  PNG with an alpha band, 1600 px
+#             exif_*   JPEG q90 stored sideways/upside down with EXIF
+#                      orientation 6, 8 or 3, 1600 and 3000 px
+#             tiny_*   JPEG q90, 320 and 600 px long edge (< 0.3 megapixel)
+#   w1x10/  3490 names: w1 ten times (hard links r0_* .. r9_*), for the
+#           memory-flatness check
+#   w2/     every third w1 file with a long edge >= 2000 px, PNGs left out
+#           (hard links)
+#   w3/     large.jpg: 12288x12288 baseline JPEG q90, a 3x3 tiling of nine
+#           4096x4096 gnome wallpapers (decoded: 453 MB as 8-bit RGB)
+#
+#   bash bench/make-corpus.sh [--force]
+#
+# Deterministic: the same packages give the same files. Takes about a minute.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=$here/.cache
+corpus=$cache/corpus
+stamp=$corpus/.complete-v2
+
+if [[ ${1:-} == --force ]]; then rm -rf "$corpus"; fi
+if [[ -f $stamp ]]; then
+  echo "make-corpus: $corpus is complete (--force rebuilds it)"
+  exit 0
+fi
+for tool in vips vipsheader /usr/bin/python3; do
+  command -v "$tool" >/dev/null || { echo "make-corpus: $tool missing; run bench/install-bench-deps.sh" >&2; exit 1; }
+done
+gnome=$cache/debs/gnome-backgrounds/usr/share/backgrounds/gnome
+mate=$cache/debs/mate-backgrounds/usr/share/backgrounds/mate
+if [[ ! -d $gnome || ! -d $mate ]]; then
+  echo "make-corpus: wallpapers missing; run bench/install-bench-deps.sh" >&2
+  exit 1
+fi
+
+# w1 files already made by an interrupted run are kept (each is written
+# under .src/ and moved into place, so none is half-written); the rest is
+# made afresh.
+rm -rf "$corpus"/{w1x10,w2,.src}
+mkdir -p "$corpus"/{w1,w1x10,w2,w3} "$corpus/.src"
+export VIPS_CONCURRENCY=1
+
+# Sources: the JPEG photographs of mate-backgrounds (nature/ and the largest
+# Elephants) and the 4096x4096 raster gnome wallpapers (WebP).
+sources=()
+for f in "$mate"/nature/*.jpg "$mate"/abstract/Elephants_5640x3172.jpg; do sources+=("$f"); done
+for f in "$gnome"/*.webp; do
+  w=$(vipsheader -f width "$f")
+  (( w >= 4096 )) && sources+=("$f")
+done
+echo "make-corpus: ${#sources[@]} source pictures"
+
+# One task per output, run in parallel: "KIND SRC NAME SIZE LONGEDGE".
+tasks=$corpus/.tasks
+: >"$tasks"
+for src in "${sources[@]}"; do
+  b=$(basename "$src"); b=${b%.*}; b=${b//[^A-Za-z0-9]/}; b=${b,,}
+  w=$(vipsheader -f width "$src"); h=$(vipsheader -f height "$src")
+  long=$(( w > h ? w : h ))
+  for s in 800 1200 1600 2000 2400 3000 4000; do
+    (( s <= long )) && echo "base $src base_${b}_$s.jpg $s" >>"$tasks"
+  done
+  for s in 1600 2400; do (( s <= long )) && echo "prog $src prog_${b}_$s.jpg $s" >>"$tasks"; done
+  if [[ $src == *.webp ]]; then
+    for s in 1600 3000; do echo "webp $src webp_${b}_$s.webp $s" >>"$tasks"; done
+  fi
+  echo "alpha $src alpha_${b}_1600.png 1600" >>"$tasks"
+  for s in 1600 3000; do (( s <= long )) && echo "exif $src exif_${b}_$s.jpg $s" >>"$tasks"; done
+  for s in 320 600; do echo "tiny $src tiny_${b}_$s.jpg $s" >>"$tasks"; done
+done
+
+make_one() {
+  local kind=$1 src=$2 name=$3 size=$4 final=$CORPUS/w1/$3
+  [[ -f $final ]] && return 0
+  local out=$CORPUS/.src/out_$name
+  case $kind in
+    base | tiny) vips thumbnail "$src" "$out[Q=90,strip]" "$size" ;;
+    prog) vips thumbnail "$src" "$out[Q=90,strip,interlace]" "$size" ;;
+    webp) vips thumbnail "$src" "$out[Q=85,strip]" "$size" ;;
+    alpha)
+      # an alpha band that varies: a horizontal ramp from 64 to 255
+      local t=$CORPUS/.src/$name.v
+      vips thumbnail "$src" "$t" "$size"
+      local w h; w=$(vipsheader -f width "$t"); h=$(vipsheader -f height "$t")
+      vips xyz "$t.xyz.v" "$w" "$h"
+      vips extract_band "$t.xyz.v" "$t.x.v" 0
+      vips linear "$t.x.v" "$t.a.v" "$(awk "BEGIN{print 191/$w}")" 64 --uchar
+      vips bandjoin "$t $t.a.v" "$out[compression=6,strip]"
+      rm -f "$t" "$t".*.v
+      ;;
+    exif)
+      # store the picture turned, with the EXIF orientation that turns it
+      # back: 6 (turn 90 cw to view), 8 (90 ccw) or 3 (180), by the name's hash
+      local t=$CORPUS/.src/$name
+      vips thumbnail "$src" "$t[Q=90,strip]" "$size"
+      /usr/bin/python3 - "$t" "$out" <<'PY'
+import sys, zlib
+from PIL import Image
+src, out = sys.argv[1], sys.argv[2]
+orient = (6, 8, 3)[zlib.crc32(out.rsplit("/", 1)[1].encode()) % 3]
+im = Image.open(src)
+stored = im.transpose({6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
+                       3: Image.Transpose.ROTATE_180}[orient])
+exif = Image.Exif()
+exif[0x0112] = orient
+stored.save(out, quality=90, exif=exif.tobytes())
+PY
+      rm -f "$t"
+      ;;
+  esac
+  mv "$out" "$final"
+}
+export -f make_one
+export CORPUS=$corpus
+xargs -P "$(nproc)" -L 1 bash -c 'make_one "$@"' _ <"$tasks"
+
+n1=$(find "$corpus/w1" -type f | wc -l)
+expected=$(wc -l <"$tasks")
+if (( n1 != expected )); then
+  echo "make-corpus: made $n1 of $expected files" >&2
+  exit 1
+fi
+
+# w1x10: the same files ten times under new names (hard links).
+for r in 0 1 2 3 4 5 6 7 8 9; do
+  for f in "$corpus"/w1/*; do ln "$f" "$corpus/w1x10/r${r}_$(basename "$f")"; done
+done
+
+# w2: every third of the non-PNG files with a long edge >= 2000 px, in name
+# order (the number before the extension is the long edge).
+i=0
+for f in "$corpus"/w1/*; do
+  case $f in *.png) continue ;; esac
+  long=${f##*_}; long=${long%.*}
+  if (( long >= 2000 )); then
+    if (( i % 3 == 0 )); then ln "$f" "$corpus/w2/$(basename "$f")"; fi
+    i=$((i + 1))
+  fi
+done
+
+# w3: 3x3 tiling of nine 4096x4096 wallpapers, 12288x12288.
+tiles=()
+for f in "$gnome"/*.webp; do
+  w=$(vipsheader -f width "$f")
+  (( w >= 4096 )) && tiles+=("$f")
+  (( ${#tiles[@]} == 9 )) && break
+done
+if [[ ! -f $corpus/w3/large.jpg ]]; then
+  VIPS_CONCURRENCY=$(nproc) vips arrayjoin "${tiles[*]}" "$corpus/.src/large.jpg[Q=90,strip]" --across 3
+  mv "$corpus/.src/large.jpg" "$corpus/w3/large.jpg"
+fi
+rm -rf "$corpus/.src" "$tasks"
+
+{
+  for d in w1 w1x10 w2 w3; do
+    printf '%s\t%s files\t%s\n' "$d" "$(find "$corpus/$d" -type f | wc -l)" \
+      "$(du -sh --apparent-size "$corpus/$d" | cut -f1)"
+  done
+  echo "w1 by subset:"
+  for p in base prog webp alpha exif tiny; do
+    printf '  %s\t%s\n' "$p" "$(find "$corpus/w1" -name "${p}_*" | wc -l)"
+  done
+  echo "w3: $(vipsheader "$corpus/w3/large.jpg")"
+} | tee "$corpus/SUMMARY.txt"
+touch "$stamp"

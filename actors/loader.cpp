@@ -33,6 +33,14 @@ const spec_builder<loader_options>& loader_spec() {
                  "sharp's (16383 x 16383)")
         .integer("max_file_mib", &loader_options::max_file_mib, 1024, 0,
                  1048576, "Largest input file in MiB; 0 means no limit")
+        .integer("max_frames", &loader_options::max_frames, 1000, 0, 1000000,
+                 "Most pages an input may have: frames of an animated GIF or "
+                 "WebP, pages of a TIFF, PDF or HEIF. Checked from the header "
+                 "(libvips' n-pages) before decoding; 0 means no limit. "
+                 "pixline decodes only the first page, so this refuses "
+                 "implausible files (a GIF of 100,000 one-pixel frames) "
+                 "rather than bounding memory; a file without a page count "
+                 "counts as one page")
         .boolean("block_untrusted", &loader_options::block_untrusted, false,
                  "Refuse the libvips loaders not fuzzed for untrusted input "
                  "(vips_block_untrusted_set). In libvips 8.14 that includes "
@@ -167,6 +175,14 @@ void loader::check_size(const vips::VImage& header) const {
                                   "max_pixels = {} (refused before decoding)",
                                   header.width(), header.height(), pixels,
                                   opts_.max_pixels));
+  if (opts_.max_frames > 0 && header.get_typeof("n-pages") != 0) {
+    auto pages = header.get_int("n-pages");
+    if (pages > opts_.max_frames)
+      throw stage_error(fmt::format("image has {} pages (animation frames), "
+                                    "over max_frames = {} (refused before "
+                                    "decoding)",
+                                    pages, opts_.max_frames));
+  }
 }
 
 } // namespace pixline

@@ -19,6 +19,9 @@ struct loader_options {
   int max_pixels;
   /// Largest input file in MiB; 0 means no limit.
   int max_file_mib;
+  /// Most pages (animation frames, TIFF pages) an input may declare in its
+  /// header ("n-pages"), checked before decoding; 0 means no limit.
+  int max_frames;
   /// Refuse libvips loaders not fuzzed for untrusted input.
   bool block_untrusted;
 };
@@ -49,7 +52,8 @@ public:
   void load(job& j);
 
 private:
-  /// Throws when the header declares more pixels than max_pixels.
+  /// Throws when the header declares more pixels than max_pixels or more
+  /// pages than max_frames.
   void check_size(const vips::VImage& header) const;
 
   loader_options opts_;

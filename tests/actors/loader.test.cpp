@@ -147,3 +147,50 @@ TEST_CASE("max_file_mib refuses large files before opening them",
   auto j = job_for(dir / "big.jpg");
   CHECK_THROWS_WITH(l.load(j), Catch::Contains("over max_file_mib = 1"));
 }
+
+TEST_CASE("max_frames refuses animations with too many pages from the header",
+          "[loader]") {
+  temp_dir dir;
+  auto ext = GENERATE(as<std::string>{}, "gif", "webp", "tif");
+  CAPTURE(ext);
+  // Five 16x8 frames stacked vertically; page-height makes them pages.
+  std::vector<vips::VImage> frames;
+  for (int i = 0; i < 5; ++i)
+    frames.push_back(solid(16, 8, 50.0 * i, 0, 0));
+  auto strip = vips::VImage::arrayjoin(
+                 frames, vips::VImage::option()->set("across", 1))
+                 .copy();
+  strip.set("page-height", 8);
+  auto file = dir / ("anim." + ext);
+  save(strip, file);
+
+  auto load_with = [&](std::int64_t max_frames) {
+    loader l{loader_spec().decode({{"max_frames", max_frames}}),
+             load_params{}};
+    auto j = job_for(file);
+    l.load(j);
+    return j;
+  };
+  auto over = [&] { load_with(4); };
+  CHECK_THROWS_WITH(over(), Catch::Contains("has 5 pages")
+                              && Catch::Contains("over max_frames = 4"));
+  // At the limit, without a limit, and by default: only the first page.
+  for (std::int64_t limit : {5, 0}) {
+    auto j = load_with(limit);
+    CHECK(j.img->pixels.height() == 8);
+  }
+  CHECK(loader_spec().decode({}).max_frames == 1000);
+  auto plain = job_for(file);
+  default_loader().load(plain);
+  CHECK(plain.img->pixels.height() == 8);
+}
+
+TEST_CASE("the load spec range-checks max_frames", "[loader][spec]") {
+  auto spec = loader_spec().spec();
+  option_map none{{"max_frames", std::int64_t{0}}};
+  CHECK_FALSE(check_options(spec, none));
+  option_map negative{{"max_frames", std::int64_t{-1}}};
+  CHECK_THAT(*check_options(spec, negative), Catch::Contains("max_frames"));
+  option_map huge{{"max_frames", std::int64_t{1000001}}};
+  CHECK_THAT(*check_options(spec, huge), Catch::Contains("max_frames"));
+}

@@ -20,6 +20,7 @@ packages=(
   nlohmann-json3-dev             # --events JSON lines
   libcpp-httplib-dev             # metrics endpoint (--metrics)
   catch2                         # tests (Catch2 v2)
+  clang libclang-rt-14-dev       # fuzzers (scripts/fuzz.sh): libFuzzer runtime
   # demo
   libvips-tools                  # the vips command that makes the samples
   fonts-dejavu-core              # the font the samples' text is drawn in

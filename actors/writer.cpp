@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <tuple>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -49,7 +50,8 @@ const spec_builder<writer_options>& writer_spec() {
                 "be written and uses jpeg otherwise")
         .text("naming", &writer_options::naming, "{stem}.{ext}",
               "Output file name template; placeholders: {stem} {ext} "
-              "{format} {dir} {width} {height}")
+              "{format} {dir} {width} {height} {hash} (16 hex digits of the "
+              "SHA-256 of the encoded file, for cache-busting names)")
         .choice("overwrite", &writer_options::overwrite, "replace",
                 {"replace", "skip", "error"},
                 "What to do when the output file exists: replace it, skip "
@@ -67,7 +69,22 @@ const spec_builder<writer_options>& writer_spec() {
                  "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
                  "only when false)")
         .boolean("progressive", &writer_options::progressive, false,
-                 "Progressive jpeg / interlaced png")
+                 "Progressive jpeg / interlaced png (libjpeg then buffers "
+                 "the whole image's coefficients: 2 bytes per pixel)")
+        .choice("optimize", &writer_options::optimize, "auto",
+                {"auto", "on", "off"},
+                "jpeg: optimised Huffman tables, a few percent smaller files "
+                "for a little CPU. libjpeg then buffers the whole image's "
+                "coefficients (2 bytes per pixel), so 'auto' optimises "
+                "outputs up to 16 megapixels and streams larger ones")
+        .boolean("palette", &writer_options::palette, false,
+                 "png: quantise to an 8-bit palette (smaller files; "
+                 "'quality' and 'effort' steer the quantiser)")
+        .boolean("tile", &writer_options::tile, false,
+                 "tiff: write 256x256 tiles instead of strips")
+        .boolean("pyramid", &writer_options::pyramid, false,
+                 "tiff: add half-size levels down to one tile (implies tile), "
+                 "for deep-zoom viewers")
         .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
                 "Seconds one image may take to decode, process and encode "
                 "(the whole lazy pipeline runs here) before libvips is told "
@@ -104,19 +121,33 @@ std::string resolve_format(const std::string& wanted, const std::string& input) 
   return "jpeg";
 }
 
+/// Largest output `optimize = "auto"` optimises: 16 MP, whose coefficient
+/// buffer is 32 MB.
+constexpr std::int64_t optimize_auto_max_pixels = 16'000'000;
+
 /// Encodes `img` as `format` into memory; libvips evaluates the whole lazy
 /// graph of the image here.
-std::pair<std::unique_ptr<void, decltype(&g_free)>, size_t>
+using encoded_file = std::unique_ptr<void, decltype(&g_free)>;
+
+std::pair<encoded_file, size_t>
 encode(const vips::VImage& img, const std::string& format,
        const writer_options& o) {
   auto opts = vips::VImage::option()->set("strip", o.strip);
   std::string suffix = "." + extension_of(format);
   if (format == "jpeg") {
+    bool optimize = o.optimize == "on"
+                    || (o.optimize == "auto"
+                        && std::int64_t(img.width()) * img.height()
+                             <= optimize_auto_max_pixels);
     opts->set("Q", o.quality)
       ->set("interlace", o.progressive)
-      ->set("optimize_coding", true);
+      ->set("optimize_coding", optimize);
   } else if (format == "png") {
     opts->set("compression", o.compression)->set("interlace", o.progressive);
+    if (o.palette)
+      opts->set("palette", true)
+        ->set("Q", o.quality)
+        ->set("effort", std::clamp(o.effort + 3, 1, 10));
   } else if (format == "webp") {
     opts->set("Q", o.quality)
       ->set("lossless", o.lossless)
@@ -135,12 +166,25 @@ encode(const vips::VImage& img, const std::string& format,
   } else if (format == "gif") {
     opts->set("effort", std::max(1, o.effort));
   } else if (format == "tiff") {
-    opts->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE);
+    opts->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
+      ->set("tile", o.tile || o.pyramid)
+      ->set("pyramid", o.pyramid);
+    if (o.tile || o.pyramid)
+      opts->set("tile_width", 256)->set("tile_height", 256);
   }
   void* buf = nullptr;
   size_t size = 0;
   img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
-  return {std::unique_ptr<void, decltype(&g_free)>(buf, &g_free), size};
+  return {encoded_file(buf, &g_free), size};
+}
+
+/// {hash}: the first 16 hex digits (64 bits) of the SHA-256 of the file.
+std::string content_hash(const void* data, size_t size) {
+  std::unique_ptr<gchar, decltype(&g_free)> hex(
+    g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+                                static_cast<const guchar*>(data), size),
+    &g_free);
+  return std::string(hex.get(), 16);
 }
 
 /// The permissions of an output: 0644 under the umask the process started
@@ -232,6 +276,26 @@ std::optional<std::string> writer::save(const image& img, const job& j) {
   fields.ext = extension_of(format);
   fields.width = img.pixels.width();
   fields.height = img.pixels.height();
+  encoded_file encoded{nullptr, &g_free};
+  size_t size = 0;
+  deadline_guard deadline{img.pixels, opts_.timeout};
+  auto encode_now = [&] {
+    try {
+      std::tie(encoded, size) = encode(img.pixels, format, opts_);
+    } catch (const vips::VError& e) {
+      auto text = vips_error_text(e);
+      if (deadline.expired())
+        throw stage_error(fmt::format("took longer than timeout = {} s; "
+                                      "stopped ({})",
+                                      opts_.timeout, text));
+      throw stage_error(text);
+    }
+  };
+  // A name with the output's hash in it exists only once the output does.
+  if (uses_hash(opts_.naming)) {
+    encode_now();
+    fields.hash = content_hash(encoded.get(), size);
+  }
   fs::path target;
   try {
     target = fs::path(opts_.path) / render_name(opts_.naming, fields);
@@ -250,18 +314,9 @@ std::optional<std::string> writer::save(const image& img, const job& j) {
   if (ec)
     throw stage_error(fmt::format("cannot create folder {}: {}",
                                   target.parent_path().string(), ec.message()));
-  deadline_guard deadline{img.pixels, opts_.timeout};
-  try {
-    auto [buf, size] = encode(img.pixels, format, opts_);
-    write_atomically(target, buf.get(), size, j.id);
-  } catch (const vips::VError& e) {
-    auto text = vips_error_text(e);
-    if (deadline.expired())
-      throw stage_error(fmt::format("took longer than timeout = {} s; "
-                                    "stopped ({})",
-                                    opts_.timeout, text));
-    throw stage_error(text);
-  }
+  if (!encoded)
+    encode_now();
+  write_atomically(target, encoded.get(), size, j.id);
   return target.string();
 }
 

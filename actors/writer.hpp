@@ -22,6 +22,13 @@ struct writer_options {
   bool lossless;
   bool strip;
   bool progressive;
+  /// jpeg Huffman-table optimisation: "auto", "on" or "off".
+  std::string optimize;
+  /// png: quantise to an 8-bit palette (libimagequant).
+  bool palette;
+  /// tiff: tiled rather than striped; pyramid adds half-size levels.
+  bool tile;
+  bool pyramid;
   /// Seconds one image may take to compute and encode; 0 means no limit.
   double timeout;
 };

@@ -8,7 +8,7 @@
 namespace pixline {
 
 const char* name_placeholders() {
-  return "{stem} {ext} {format} {dir} {width} {height}";
+  return "{stem} {ext} {format} {dir} {width} {height} {hash}";
 }
 
 namespace {
@@ -52,15 +52,21 @@ std::optional<std::string> value_of(const std::string& name,
     return std::to_string(f.width);
   if (name == "height")
     return std::to_string(f.height);
+  if (name == "hash")
+    return f.hash;
   return std::nullopt;
 }
 
 } // namespace
 
+bool uses_hash(const std::string& tmpl) {
+  return tmpl.find("{hash}") != std::string::npos;
+}
+
 std::optional<std::string> check_name_template(const std::string& tmpl) {
   if (tmpl.empty())
     return std::string{"the naming template is empty"};
-  name_fields probe{"a", "b", "c", "d", 1, 1};
+  name_fields probe{"a", "b", "c", "d", 1, 1, "e"};
   return scan(
     tmpl, [](const std::string&) {},
     [&](const std::string& name) -> std::optional<std::string> {

@@ -17,7 +17,14 @@ struct name_fields {
   std::string dir;
   int width = 0;
   int height = 0;
+  /// The first 16 hex digits of the SHA-256 of the encoded output, for
+  /// cache-busting names; empty until the output is encoded.
+  std::string hash;
 };
+
+/// True when `tmpl` uses {hash}, so the output must be encoded before it can
+/// be named.
+bool uses_hash(const std::string& tmpl);
 
 /// The placeholders a template may use, for docs and errors.
 const char* name_placeholders();

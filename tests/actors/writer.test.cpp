@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <set>
+
 #include <catch2/catch.hpp>
 
 #include "support/images.hpp"
@@ -177,4 +179,117 @@ TEST_CASE("an image that takes longer than timeout is stopped", "[writer]") {
     VIPS_FORMAT_UCHAR));
   unlimited.write(k);
   CHECK(k.outputs.size() == 1);
+}
+
+namespace {
+
+std::uintmax_t size_of_output(const job& j) {
+  REQUIRE(j.outputs.size() == 1);
+  return fs::file_size(j.outputs[0]);
+}
+
+} // namespace
+
+TEST_CASE("optimize: Huffman optimisation makes smaller jpegs, auto is on for "
+          "small images",
+          "[writer]") {
+  temp_dir dir;
+  auto out = [&](const std::string& optimize) {
+    writer w{options_in(dir / optimize, {{"format", std::string{"jpeg"}},
+                                         {"optimize", optimize}})};
+    auto j = job_with(test_card(400, 300));
+    w.write(j);
+    return j;
+  };
+  auto on = out("on");
+  auto off = out("off");
+  auto automatic = out("auto");
+  CHECK(size_of_output(on) < size_of_output(off));
+  // Under 16 MP, auto is on: the same bytes.
+  CHECK(read_file(automatic.outputs[0]) == read_file(on.outputs[0]));
+}
+
+TEST_CASE("optimize = auto streams jpegs over 16 megapixels", "[writer]") {
+  temp_dir dir;
+  // 4100 x 4000 = 16.4 MP: auto leaves the tables alone, so the file equals
+  // optimize = off, and differs from on.
+  auto big = vips::VImage::gaussnoise(4100, 4000).cast(VIPS_FORMAT_UCHAR)
+          .bandjoin({vips::VImage::gaussnoise(4100, 4000).cast(VIPS_FORMAT_UCHAR),
+                     vips::VImage::gaussnoise(4100, 4000).cast(VIPS_FORMAT_UCHAR)})
+          .copy_memory();
+  auto out = [&](const std::string& optimize) {
+    writer w{options_in(dir / optimize, {{"format", std::string{"jpeg"}},
+                                         {"optimize", optimize}})};
+    auto j = job_with(big);
+    w.write(j);
+    return read_file(j.outputs.at(0));
+  };
+  auto automatic = out("auto");
+  CHECK(automatic == out("off"));
+  CHECK(automatic != out("on"));
+}
+
+TEST_CASE("palette pngs have at most 256 colours and are smaller", "[writer]") {
+  temp_dir dir;
+  auto out = [&](bool palette) {
+    writer w{options_in(dir / (palette ? "p" : "rgb"),
+                        {{"format", std::string{"png"}}, {"palette", palette}})};
+    auto j = job_with(test_card(300, 200));
+    w.write(j);
+    return j;
+  };
+  auto rgb = out(false);
+  auto pal = out(true);
+  CHECK(size_of_output(pal) < size_of_output(rgb));
+  auto back = vips::VImage::new_from_file(pal.outputs[0].c_str());
+  CHECK(back.width() == 300);
+  // Count distinct colours: a histogram of the packed RGB value.
+  auto packed = (back[0].cast(VIPS_FORMAT_UINT) * 65536
+                 + back[1].cast(VIPS_FORMAT_UINT) * 256
+                 + back[2].cast(VIPS_FORMAT_UINT));
+  std::set<std::uint32_t> colours;
+  auto region = packed.cast(VIPS_FORMAT_UINT).copy_memory();
+  auto* px = static_cast<const std::uint32_t*>(region.data());
+  for (int i = 0; i < region.width() * region.height(); ++i)
+    colours.insert(px[i]);
+  CHECK(colours.size() <= 256);
+  CHECK(colours.size() > 16);
+}
+
+TEST_CASE("tiff pyramid: tiled, with half-size levels", "[writer]") {
+  temp_dir dir;
+  writer w{options_in(dir.path(), {{"format", std::string{"tiff"}},
+                                   {"pyramid", true}})};
+  auto j = job_with(test_card(1024, 768));
+  w.write(j);
+  REQUIRE(j.outputs.size() == 1);
+  auto levels = vips::VImage::new_from_file(j.outputs[0].c_str())
+                  .get_int("n-pages");
+  // 1024 -> 512 -> 256: three levels, the last fits one 256 px tile.
+  CHECK(levels == 3);
+  auto level1 = vips::VImage::new_from_file(
+    j.outputs[0].c_str(), vips::VImage::option()->set("page", 1));
+  CHECK(level1.width() == 512);
+  CHECK(level1.height() == 384);
+}
+
+TEST_CASE("{hash} names an output after its content", "[writer]") {
+  temp_dir dir;
+  writer w{options_in(dir.path(), {{"format", std::string{"png"}},
+                                   {"naming", std::string{"{stem}.{hash}.{ext}"}}})};
+  auto a = job_with(test_card(40, 30));
+  w.write(a);
+  REQUIRE(a.outputs.size() == 1);
+  auto name = fs::path(a.outputs[0]).filename().string();
+  REQUIRE(name.size() == std::string("photo.").size() + 16 + 4);
+  auto bytes = read_file(a.outputs[0]);
+  std::unique_ptr<gchar, decltype(&g_free)> sha(
+    g_compute_checksum_for_string(G_CHECKSUM_SHA256, bytes.data(),
+                                  gssize(bytes.size())),
+    &g_free);
+  CHECK(name == "photo." + std::string(sha.get(), 16) + ".png");
+  // Other pixels, another name.
+  auto b = job_with(test_card(41, 30));
+  w.write(b);
+  CHECK(b.outputs.at(0) != a.outputs[0]);
 }

@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   auto parts = split({reinterpret_cast<const char*>(data), size}, 4);
   const auto& tmpl = parts[0];
   pixline::name_fields fields{parts[1], parts[3], "jpeg", parts[2],
-                              int(size), 480};
+                              int(size), 480, "fedcba9876543210"};
   auto problem = pixline::check_name_template(tmpl);
   std::string name;
   try {

@@ -7,15 +7,19 @@
 using namespace pixline;
 
 TEST_CASE("templates render every placeholder", "[naming]") {
-  name_fields f{"photo", "webp", "webp", "2024/may", 640, 480};
+  name_fields f{"photo", "webp", "webp", "2024/may", 640, 480, "0123456789abcdef"};
   CHECK(render_name("{stem}_{width}x{height}.{ext}", f)
         == "photo_640x480.webp");
   CHECK(render_name("{dir}/{format}/{stem}.{ext}", f)
         == "2024/may/webp/photo.webp");
+  CHECK(render_name("{stem}.{hash}.{ext}", f)
+        == "photo.0123456789abcdef.webp");
+  CHECK(uses_hash("{stem}.{hash}.{ext}"));
+  CHECK_FALSE(uses_hash("{stem}.{ext}"));
 }
 
 TEST_CASE("an empty dir collapses cleanly", "[naming]") {
-  name_fields f{"photo", "jpg", "jpeg", "", 1, 1};
+  name_fields f{"photo", "jpg", "jpeg", "", 1, 1, ""};
   CHECK(render_name("{dir}/{stem}.{ext}", f) == "photo.jpg");
 }
 
@@ -29,7 +33,7 @@ TEST_CASE("template errors are found up front", "[naming]") {
 }
 
 TEST_CASE("names cannot leave the output folder", "[naming]") {
-  name_fields f{"photo", "jpg", "jpeg", "", 1, 1};
+  name_fields f{"photo", "jpg", "jpeg", "", 1, 1, ""};
   CHECK_THROWS_WITH(render_name("../{stem}.{ext}", f),
                     Catch::Contains("leaves the output folder"));
   CHECK_THROWS_WITH(render_name("/etc/{stem}", f),

@@ -27,6 +27,7 @@
 #include "pipeline/memory.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/metrics.hpp"
+#include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
 #include "pipeline/stage_docs.hpp"
@@ -197,12 +198,25 @@ private:
   std::chrono::steady_clock::time_point last_;
 };
 
+/// The built-in stages plus those of the plugins given with --plugin and
+/// in the config file's `plugins` array.
+pixline::stage_registry
+registry_with_plugins(const std::vector<std::string>& plugins,
+                      const std::string& config_file) {
+  auto registry = pixline::builtin_registry();
+  for (auto& p : pixline::load_plugins(registry, plugins, config_file))
+    spdlog::debug("plugin {} ({}): stages {}", p.name, p.path,
+                  fmt::join(p.stages, ", "));
+  return registry;
+}
+
 int cmd_run(const std::string& file, pixline::run_options options,
             const std::vector<std::string>& workers, bool quiet,
             bool force_watch, signal_stopper* stopper,
             const std::string& events_target, bool cli_log_level,
-            const std::string& chain, const std::string& metrics_listen) {
-  auto registry = pixline::builtin_registry();
+            const std::string& chain, const std::string& metrics_listen,
+            const std::vector<std::string>& plugins) {
+  auto registry = registry_with_plugins(plugins, file);
   if (file.empty() && chain.empty())
     throw std::invalid_argument("give a pipeline config file, or --chain "
                                 "(see --help)");
@@ -287,8 +301,9 @@ int cmd_run(const std::string& file, pixline::run_options options,
   return report.failures.empty() ? exit_ok : exit_images_failed;
 }
 
-int cmd_validate(const std::string& file) {
-  auto registry = pixline::builtin_registry();
+int cmd_validate(const std::string& file,
+                 const std::vector<std::string>& plugins) {
+  auto registry = registry_with_plugins(plugins, file);
   auto config = pixline::load_config(file, registry);
   auto stages = pixline::build_stages(config, registry);
   std::vector<std::string> names;
@@ -298,8 +313,9 @@ int cmd_validate(const std::string& file) {
   return exit_ok;
 }
 
-int cmd_stages(const std::string& name, bool markdown) {
-  auto registry = pixline::builtin_registry();
+int cmd_stages(const std::string& name, bool markdown,
+               const std::vector<std::string>& plugins) {
+  auto registry = registry_with_plugins(plugins, "");
   if (markdown) {
     fmt::print("{}", pixline::stage_reference_markdown(registry));
     return exit_ok;
@@ -332,6 +348,10 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, off (default: the "
                  "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  std::vector<std::string> plugins;
+  app.add_option("--plugin", plugins,
+                 "Load stages from a plugin (a shared library; repeatable), "
+                 "besides the config's plugins = [...]");
 
   std::string config_file;
   pixline::run_options run_opts;
@@ -430,13 +450,16 @@ int main(int argc, char** argv) {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
-                   metrics_listen);
+                   metrics_listen, plugins);
     else if (*validate)
-      rc = cmd_validate(config_file);
+      rc = cmd_validate(config_file, plugins);
     else if (*stages)
-      rc = cmd_stages(stage_name, markdown);
+      rc = cmd_stages(stage_name, markdown, plugins);
   } catch (const pixline::config_error& e) {
     fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    rc = exit_config;
+  } catch (const pixline::plugin_error& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_config;
   } catch (const pixline::chain_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());

@@ -181,8 +181,8 @@ option_spec boolean_key(std::string name) {
   return {std::move(name), option_type::boolean, false, {}, {}, {}, {}};
 }
 
-const std::vector<std::string> top_level_keys = {"pipeline", "source",
-                                                 "filter", "sink", "metrics"};
+const std::vector<std::string> top_level_keys = {
+  "pipeline", "source", "filter", "sink", "metrics", "plugins"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency",
   "vips_cache", "log_level",     "fanout_memory_mib"};
@@ -228,6 +228,9 @@ public:
         have_sink = true;
       } else if (name == "metrics") {
         config.metrics = read_metrics(table_of(*key, *value));
+      } else if (name == "plugins") {
+        for (auto& p : read_plugins(*key, *value))
+          config.plugins.push_back(p.path);
       } else {
         unknown_top_level(*key, *value);
       }
@@ -236,6 +239,26 @@ public:
       fail(root.source(), "missing table [sink] (where and how to write the "
                           "images; `[sink]` alone writes to \"out\")");
     return config;
+  }
+
+  /// `plugins = ["a.so", ...]`.
+  std::vector<plugin_entry> read_plugins(const toml::key& key,
+                                         const toml::node& value) const {
+    auto array = value.as_array();
+    if (!array)
+      fail(key.source(), fmt::format("'plugins' must be an array of paths "
+                                     "(plugins = [\"libmystage.so\"]), got {}",
+                                     describe(value)));
+    std::vector<plugin_entry> result;
+    for (auto& item : *array) {
+      auto path = item.value<std::string>();
+      if (!path || path->empty())
+        fail(item.source(), fmt::format("each plugin must be a non-empty "
+                                        "path string, got {}",
+                                        describe(item)));
+      result.push_back({*path, at(item.source())});
+    }
+    return result;
   }
 
 private:
@@ -274,7 +297,7 @@ private:
                             *hint == "filter" ? "[filter]" : *hint);
     else
       reason += "; a config has the tables [pipeline], [source], [[filter]], "
-                "[sink] and [metrics]";
+                "[sink] and [metrics], and the key plugins";
     fail(key.source(), reason);
   }
 
@@ -721,8 +744,9 @@ pipeline_config parse_config(const std::string& text, const std::string& name,
   return reader{name, registry}.read(root);
 }
 
-pipeline_config load_config(const std::filesystem::path& file,
-                            const stage_registry& registry) {
+namespace {
+
+std::string read_config_text(const std::filesystem::path& file) {
   auto name = file.string();
   source_location where{name, 0, 0};
   std::error_code ec;
@@ -740,7 +764,26 @@ pipeline_config load_config(const std::filesystem::path& file,
   if (in.bad())
     throw config_error(where, fmt::format("cannot read config file: {}",
                                           std::strerror(errno)));
-  return parse_config(text.str(), name, registry);
+  return text.str();
+}
+
+} // namespace
+
+pipeline_config load_config(const std::filesystem::path& file,
+                            const stage_registry& registry) {
+  return parse_config(read_config_text(file), file.string(), registry);
+}
+
+std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file) {
+  auto name = file.string();
+  auto root = parse_toml(read_config_text(file), name);
+  auto node = root.get("plugins");
+  if (!node)
+    return {};
+  // Only the plugins are read; the registry is not consulted.
+  stage_registry none;
+  auto key = root.find("plugins");
+  return reader{name, none}.read_plugins(key->first, *node);
 }
 
 } // namespace pixline

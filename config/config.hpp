@@ -144,6 +144,9 @@ struct pipeline_config {
   /// One or more outputs per image (`[sink]` or `[[sink]]`s); never empty.
   std::vector<sink_section> sinks{1};
   metrics_section metrics;
+  /// `plugins = [...]`: shared libraries adding stages, loaded before the
+  /// rest of the config is checked (pipeline/plugin.hpp).
+  std::vector<std::string> plugins;
 
   /// The first sink (the only one in most configs).
   sink_section& sink() {
@@ -158,6 +161,18 @@ struct pipeline_config {
 /// it (for "did you mean" hints), or nothing.
 std::optional<std::string> closest(const std::string& word,
                                    const std::vector<std::string>& candidates);
+
+/// One entry of a config's `plugins` array.
+struct plugin_entry {
+  std::string path;
+  source_location where;
+};
+
+/// The top-level `plugins` array of a config file and nothing else, so the
+/// plugins can register their stages before the rest is checked. Throws
+/// config_error when the file cannot be read or parsed or the key is not an
+/// array of strings.
+std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file);
 
 /// Parses and checks a TOML config file against `registry`. Throws
 /// config_error (with file, line and column) for syntax errors, unknown keys,

@@ -55,6 +55,9 @@ struct stage_spec {
   /// Builds the stage from validated options; empty for the loader and the
   /// writer, which the pipeline builds itself.
   std::function<std::unique_ptr<stage>(const option_map&)> make;
+  /// Where the stage comes from: empty for pixline's own, "plugin NAME
+  /// (PATH)" for a plugin's (set by load_plugin).
+  std::string origin;
 
   /// The option called `name`, or nullptr.
   const option_spec* find(const std::string& name) const;

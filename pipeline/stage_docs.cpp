@@ -31,6 +31,8 @@ std::string table_of(const stage_spec& spec) {
 std::string stage_help(const stage_spec& spec) {
   std::string out = fmt::format("{} - {}\n\nset in: {}\n", spec.name,
                                 spec.summary, table_of(spec));
+  if (!spec.origin.empty())
+    out += fmt::format("from: {}\n", spec.origin);
   if (spec.random_access)
     out += "reads pixels out of order: the loader opens files in random-access "
            "mode\n";
@@ -55,7 +57,8 @@ std::string stage_list(const stage_registry& registry) {
   for (auto* spec : registry.all())
     width = std::max(width, spec->name.size());
   for (auto* spec : registry.all())
-    out += fmt::format("{:<{}}  {}\n", spec->name, width, spec->summary);
+    out += fmt::format("{:<{}}  {}{}\n", spec->name, width, spec->summary,
+                       spec->origin.empty() ? "" : " [" + spec->origin + "]");
   return out;
 }
 

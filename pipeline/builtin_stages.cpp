@@ -15,6 +15,7 @@
 #include "actors/filters/grayscale.hpp"
 #include "actors/filters/icc.hpp"
 #include "actors/filters/invert.hpp"
+#include "actors/filters/median.hpp"
 #include "actors/filters/modulate.hpp"
 #include "actors/filters/resize.hpp"
 #include "actors/filters/rotate.hpp"
@@ -22,6 +23,7 @@
 #include "actors/filters/strip.hpp"
 #include "actors/filters/text.hpp"
 #include "actors/filters/thumbnail.hpp"
+#include "actors/filters/watermark.hpp"
 #include "actors/loader.hpp"
 #include "actors/writer.hpp"
 
@@ -42,6 +44,7 @@ void register_builtin_stages(stage_registry& registry) {
   register_grayscale(registry);
   register_icc(registry);
   register_invert(registry);
+  register_median(registry);
   register_modulate(registry);
   register_resize(registry);
   register_rotate(registry);
@@ -49,6 +52,7 @@ void register_builtin_stages(stage_registry& registry) {
   register_strip(registry);
   register_text(registry);
   register_thumbnail(registry);
+  register_watermark(registry);
 }
 
 } // namespace pixline

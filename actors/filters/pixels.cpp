@@ -139,4 +139,39 @@ on_colour_bands(const vips::VImage& img,
   return out.bandjoin(alpha);
 }
 
+int gravity_offset(int halves, int room, int size, int margin) {
+  switch (halves) {
+    case 0:
+      return margin;
+    case 2:
+      return room - size - margin;
+    default:
+      return (room - size) / 2;
+  }
+}
+
+vips::VImage composite_over(const vips::VImage& in,
+                            const vips::VImage& overlay, int x, int y) {
+  auto space = in.guess_interpretation();
+  auto format = in.format();
+  bool alpha = in.has_alpha();
+  // Composited in 8-bit sRGB; other images go there and back.
+  auto base = space == VIPS_INTERPRETATION_sRGB
+                ? in
+                : in.colourspace(VIPS_INTERPRETATION_sRGB,
+                                 vips::VImage::option()->set("source_space",
+                                                             space));
+  auto out = base.composite2(overlay, VIPS_BLEND_MODE_OVER,
+                             vips::VImage::option()->set("x", x)->set("y", y));
+  // composite2 always adds alpha; an image without alpha stays without.
+  if (!alpha)
+    out = out.extract_band(0, vips::VImage::option()->set("n", 3));
+  out = cast_rounded(out, VIPS_FORMAT_UCHAR)
+          .copy(vips::VImage::option()->set("interpretation",
+                                            VIPS_INTERPRETATION_sRGB));
+  if (space != VIPS_INTERPRETATION_sRGB)
+    out = out.colourspace(space);
+  return out.format() == format ? out : cast_rounded(out, format);
+}
+
 } // namespace pixline

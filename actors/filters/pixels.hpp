@@ -85,4 +85,15 @@ struct gravity {
 /// placements.
 extern const choice_table<gravity, 9> gravity_table;
 
+/// Where a box of `size` goes in an image of `room` on one axis, for a
+/// gravity's `halves` (0, 1, 2), keeping `margin` from the edge it hugs.
+int gravity_offset(int halves, int room, int size, int margin);
+
+/// `overlay` (8-bit sRGB with alpha) composited over `in` at (x, y). Band
+/// count, band format and colour space of `in` are kept (the compositing is
+/// done in 8-bit sRGB, so 16-bit images keep only 8 bits of precision);
+/// where `in` has alpha, the overlay adds its own coverage to it.
+vips::VImage composite_over(const vips::VImage& in,
+                            const vips::VImage& overlay, int x, int y);
+
 } // namespace pixline

@@ -10,18 +10,6 @@ namespace pixline {
 
 namespace {
 
-// Where a label of `size` goes in an image of `room` on one axis.
-int offset(int halves, int room, int size, int margin) {
-  switch (halves) {
-    case 0:
-      return margin;
-    case 2:
-      return room - size - margin;
-    default:
-      return (room - size) / 2;
-  }
-}
-
 } // namespace
 
 const spec_builder<text_options>& text_spec() {
@@ -82,29 +70,9 @@ void text_stage::process(image& img) {
                  .cast(VIPS_FORMAT_UCHAR)
                  .copy(vips::VImage::option()->set(
                    "interpretation", VIPS_INTERPRETATION_sRGB));
-  int x = offset(place_.x, in.width(), label.width(), opts_.margin);
-  int y = offset(place_.y, in.height(), label.height(), opts_.margin);
-
-  auto space = in.guess_interpretation();
-  auto format = in.format();
-  bool alpha = in.has_alpha();
-  // Composited in 8-bit sRGB; other images go there and back.
-  auto base = space == VIPS_INTERPRETATION_sRGB
-                ? in
-                : in.colourspace(VIPS_INTERPRETATION_sRGB,
-                                 vips::VImage::option()->set("source_space",
-                                                             space));
-  auto out = base.composite2(label, VIPS_BLEND_MODE_OVER,
-                             vips::VImage::option()->set("x", x)->set("y", y));
-  // composite2 always adds alpha; an image without alpha stays without.
-  if (!alpha)
-    out = out.extract_band(0, vips::VImage::option()->set("n", 3));
-  out = cast_rounded(out, VIPS_FORMAT_UCHAR)
-          .copy(vips::VImage::option()->set("interpretation",
-                                            VIPS_INTERPRETATION_sRGB));
-  if (space != VIPS_INTERPRETATION_sRGB)
-    out = out.colourspace(space);
-  img.pixels = out.format() == format ? out : cast_rounded(out, format);
+  int x = gravity_offset(place_.x, in.width(), label.width(), opts_.margin);
+  int y = gravity_offset(place_.y, in.height(), label.height(), opts_.margin);
+  img.pixels = composite_over(in, label, x, y);
 }
 
 } // namespace pixline

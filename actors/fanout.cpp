@@ -1,20 +1,26 @@
 #include "actors/fanout.hpp"
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "actors/deadline.hpp"
+#include "pipeline/naming.hpp"
+
+namespace fs = std::filesystem;
 
 namespace pixline {
 
 fanout::fanout(std::vector<sink_branch> branches, std::int64_t memory_limit,
-               double timeout)
+               double timeout, std::string manifest)
   : branches_(std::move(branches)),
     memory_limit_(memory_limit),
-    timeout_(timeout) {
+    timeout_(timeout),
+    manifest_(std::move(manifest)) {
   if (branches_.empty())
     throw std::invalid_argument("a pipeline needs at least one sink");
 }
@@ -43,7 +49,8 @@ vips::VImage fanout::keep(const vips::VImage& img) const {
 void fanout::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
-  if (branches_.size() == 1 && branches_[0].filters.empty()) {
+  if (branches_.size() == 1 && branches_[0].filters.empty()
+      && manifest_.empty()) {
     branches_[0].out->write(j);
     return;
   }
@@ -51,6 +58,7 @@ void fanout::write(job& j) {
   if (keeps_image())
     base.pixels = keep(base.pixels);
   std::vector<std::string> errors;
+  std::vector<output_record> written;
   size_t skipped = 0;
   for (size_t i = 0; i < branches_.size(); ++i) {
     auto& branch = branches_[i];
@@ -58,9 +66,10 @@ void fanout::write(job& j) {
       image img = base;
       for (auto& filter : branch.filters)
         filter->process(img);
-      if (auto target = branch.out->save(img, j))
-        j.outputs.push_back(*target);
-      else
+      if (auto out = branch.out->save(img, j)) {
+        j.outputs.push_back(out->path);
+        written.push_back(std::move(*out));
+      } else
         ++skipped;
     } catch (const vips::VError& e) {
       errors.push_back(
@@ -72,8 +81,47 @@ void fanout::write(job& j) {
   j.img.reset();
   if (!errors.empty())
     throw stage_error(fmt::format("{}", fmt::join(errors, "; ")));
-  if (skipped == branches_.size())
+  if (skipped == branches_.size()) {
     j.skipped = true;
+    return;
+  }
+  if (!manifest_.empty())
+    write_manifest(j, written);
+}
+
+void fanout::write_manifest(job& j,
+                            const std::vector<output_record>& written) const {
+  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
+                                  : j.relative};
+  name_fields fields;
+  fields.stem = rel.stem().string();
+  fields.dir = rel.parent_path().string();
+  fields.ext = "json";
+  fields.format = "json";
+  fs::path target;
+  try {
+    target = fs::path(branches_.front().out->options().path)
+             / render_name(manifest_, fields);
+  } catch (const std::exception& e) {
+    throw stage_error(fmt::format("manifest: {}", e.what()));
+  }
+  auto outputs = nlohmann::json::array();
+  for (auto& out : written)
+    outputs.push_back({{"path", out.path},
+                       {"format", out.format},
+                       {"width", out.width},
+                       {"height", out.height},
+                       {"bytes", out.bytes}});
+  auto text = nlohmann::json{{"input", j.path}, {"outputs", outputs}}.dump(2)
+              + "\n";
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec)
+    throw stage_error(fmt::format("manifest: cannot create folder {}: {}",
+                                  target.parent_path().string(),
+                                  ec.message()));
+  write_atomically(target, text.data(), text.size(), j.id);
+  j.outputs.push_back(target.string());
 }
 
 } // namespace pixline

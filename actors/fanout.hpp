@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/writer.hpp"
@@ -28,8 +29,11 @@ class fanout {
 public:
   /// `timeout` (seconds, 0: none) bounds computing the kept image; each
   /// writer bounds its own encode.
+  /// `manifest`, when not empty, is a naming template (e.g.
+  /// "{dir}/{stem}.json") under the first sink's folder: a JSON file per
+  /// input listing every output written for it.
   fanout(std::vector<sink_branch> branches, std::int64_t memory_limit,
-         double timeout);
+         double timeout, std::string manifest = {});
 
   /// Writes all outputs of `j.img`, records them in `j.outputs` and drops the
   /// image. A sink that fails does not stop the others; the job then fails
@@ -44,10 +48,12 @@ public:
 
 private:
   vips::VImage keep(const vips::VImage& img) const;
+  void write_manifest(job& j, const std::vector<output_record>& written) const;
 
   std::vector<sink_branch> branches_;
   std::int64_t memory_limit_;
   double timeout_;
+  std::string manifest_;
 };
 
 } // namespace pixline

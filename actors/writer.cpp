@@ -206,8 +206,8 @@ mode_t startup_output_mode() {
 
 const mode_t output_mode = startup_output_mode();
 
-/// Writes `size` bytes to `target` through a temporary file in the same
-/// folder, fsynced and renamed into place.
+} // namespace
+
 void write_atomically(const fs::path& target, const void* data, size_t size,
                       std::uint64_t id) {
   auto tmp = target.parent_path()
@@ -253,19 +253,17 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
   }
 }
 
-} // namespace
-
 void writer::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
-  if (auto target = save(*j.img, j))
-    j.outputs.push_back(*target);
+  if (auto written = save(*j.img, j))
+    j.outputs.push_back(written->path);
   else
     j.skipped = true;
   j.img.reset();
 }
 
-std::optional<std::string> writer::save(const image& img, const job& j) {
+std::optional<output_record> writer::save(const image& img, const job& j) {
   auto format = resolve_format(opts_.format, img.input_format);
   fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
                                   : j.relative};
@@ -317,7 +315,8 @@ std::optional<std::string> writer::save(const image& img, const job& j) {
   if (!encoded)
     encode_now();
   write_atomically(target, encoded.get(), size, j.id);
-  return target.string();
+  return output_record{target.string(), format, fields.width, fields.height,
+                       size};
 }
 
 } // namespace pixline

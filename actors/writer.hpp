@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -42,6 +44,22 @@ void register_writer(stage_registry& registry);
 /// File extension (without dot) of an output format ("jpeg" -> "jpg").
 std::string extension_of(const std::string& format);
 
+/// One file a writer wrote, for the manifest.
+struct output_record {
+  std::string path;
+  /// Output format name ("jpeg", "webp").
+  std::string format;
+  int width = 0;
+  int height = 0;
+  std::uintmax_t bytes = 0;
+};
+
+/// Writes `size` bytes to `target` through a temporary file in the same
+/// folder (named after `id`), fsynced and renamed into place; creates no
+/// folder. Throws stage_error naming the file on failure, leaving nothing.
+void write_atomically(const std::filesystem::path& target, const void* data,
+                      size_t size, std::uint64_t id);
+
 /// Encodes images and writes them atomically: to a temporary file in the
 /// target folder, fsync, then rename over the final name, so a reader never
 /// sees a half-written file.
@@ -55,9 +73,9 @@ public:
   void write(job& j);
 
   /// Writes `img` for job `j` (its path and id name the output and the
-  /// temporary file) and returns the output path, or nothing when
+  /// temporary file) and returns what it wrote, or nothing when
   /// overwrite = "skip" found the output there. Throws as write() does.
-  std::optional<std::string> save(const image& img, const job& j);
+  std::optional<output_record> save(const image& img, const job& j);
 
   const writer_options& options() const {
     return opts_;

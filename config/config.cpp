@@ -185,7 +185,7 @@ const std::vector<std::string> top_level_keys = {
   "pipeline", "source", "filter", "sink", "metrics", "plugins"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency",
-  "vips_cache", "log_level",     "fanout_memory_mib"};
+  "vips_cache", "log_level",     "fanout_memory_mib", "manifest"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",
   "include", "exclude", "workers", "max_in_flight"};
@@ -361,7 +361,14 @@ private:
         p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
       else if (name == "fanout_memory_mib")
         p.fanout_memory_mib = integer(integer_key(name, 0, 1 << 20), *value);
-      else if (name == "log_level") {
+      else if (name == "manifest") {
+        p.manifest = text(name, *value);
+        if (auto err = check_name_template(p.manifest))
+          fail(value->source(), fmt::format("manifest: {}", *err));
+        if (uses_hash(p.manifest))
+          fail(value->source(), "manifest: {hash} names outputs, not the "
+                                "manifest; use {stem} and {dir}");
+      } else if (name == "log_level") {
         option_spec spec{name, option_type::choice, std::string{"info"},
                          {},   {}, {"trace", "debug", "info", "warn", "error",
                                     "off"},

@@ -60,6 +60,10 @@ struct pipeline_section {
   /// in memory up to this size (MiB, decoded), else in a temporary file
   /// (libvips' TMPDIR), so a huge image costs disk, not RAM.
   int fanout_memory_mib = 256;
+  /// A naming template ("{dir}/{stem}.json") under the first sink's folder:
+  /// per input, a JSON file listing every output written for it (path,
+  /// format, width, height, bytes). Empty: no manifest.
+  std::string manifest;
 };
 
 /// `[source]`: which files to read.

@@ -169,7 +169,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   save.workers = workers_for("save", sink_workers, options);
   save.max_in_flight = budget_for(sink_budget, save.workers);
   auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
-  save.make_worker = [plans, memory_limit]() -> work_fn {
+  auto manifest = config.pipeline.manifest;
+  save.make_worker = [plans, memory_limit, manifest]() -> work_fn {
     std::vector<sink_branch> branches;
     double timeout = 0;
     for (auto& plan : plans) {
@@ -181,7 +182,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
-                                      timeout);
+                                      timeout, manifest);
     return [f](job& j) { f->write(j); };
   };
   stages.push_back(std::move(save));

@@ -1,9 +1,13 @@
 #include "pipeline/run.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <mutex>
+
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "pipeline/registry.hpp"
 #include "support/images.hpp"
@@ -211,4 +215,99 @@ TEST_CASE("two sinks that would write the same files are refused",
                     Catch::Contains("same files as an earlier one"));
   c.sinks[1].options["naming"] = std::string{"{stem}_2.{ext}"};
   CHECK_NOTHROW(build_stages(c, reg));
+}
+
+namespace {
+
+/// Bytes this process has read through read(2) and friends so far
+/// (/proc/self/io rchar): a full decode of a file reads all of it again.
+std::int64_t bytes_read() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  std::int64_t value = 0;
+  while (io >> key >> value)
+    if (key == "rchar:")
+      return value;
+  FAIL("no rchar in /proc/self/io");
+  return 0;
+}
+
+} // namespace
+
+TEST_CASE("three sinks read each input as often as one sink: one decode",
+          "[run][fanout]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  // Noise compresses badly: each file is large next to anything else the
+  // run reads.
+  std::int64_t input_bytes = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto noise = vips::VImage::gaussnoise(600, 400).cast(VIPS_FORMAT_UCHAR);
+    auto file = in / fmt::format("p{}.jpg", i);
+    save(noise.bandjoin({noise, noise}), file);
+    input_bytes += std::int64_t(fs::file_size(file));
+  }
+  auto reg = builtin_registry();
+  auto read_with = [&](std::vector<sink_section> sinks) {
+    auto c = config_for(in, dir / "out");
+    c.filters = {filter("sharpen")};
+    c.sinks = std::move(sinks);
+    auto before = bytes_read();
+    auto report = run_pipeline(c, reg);
+    CHECK(report.failures.empty());
+    return bytes_read() - before;
+  };
+  auto one = read_with({sink_of(dir / "one", "jpeg", "{stem}.{ext}")});
+  auto three = read_with({sink_of(dir / "three", "webp", "{stem}.{ext}"),
+                          sink_of(dir / "three", "jpeg", "{stem}.{ext}"),
+                          sink_of(dir / "three", "png", "{stem}.{ext}")});
+  CAPTURE(input_bytes, one, three);
+  REQUIRE(files_in(dir / "three").size() == 15);
+  // Every input is read in full at least once...
+  CHECK(one >= input_bytes);
+  // ...and three outputs cost no second read of them: decoding per sink
+  // would read 2 x input_bytes more.
+  CHECK(three - one < input_bytes / 2);
+}
+
+TEST_CASE("manifest: one JSON file per input listing every output",
+          "[run][fanout][manifest]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  save(test_card(400, 300), in / "sub" / "a.jpg");
+  save(test_card(200, 100), in / "b.png");
+  auto reg = builtin_registry();
+  auto c = config_for(in, dir / "out");
+  c.source.recursive = true;
+  c.pipeline.manifest = "manifests/{dir}/{stem}.json";
+  c.sinks = {sink_of(dir / "out", "webp", "{dir}/{stem}.{ext}"),
+             sink_of(dir / "out", "jpeg", "{dir}/{stem}_thumb.{ext}",
+                     {filter("resize", {{"width", std::int64_t{100}}})})};
+  run_options options;
+  std::vector<size_t> outputs_per_input;
+  std::mutex m;
+  options.on_finished = [&](const job& j) {
+    std::lock_guard lock{m};
+    outputs_per_input.push_back(j.outputs.size());
+  };
+  auto report = run_pipeline(c, reg, options);
+  REQUIRE(report.failures.empty());
+  auto manifest = nlohmann::json::parse(
+    read_file(dir / "out" / "manifests" / "sub" / "a.json"));
+  CHECK(manifest["input"] == (in / "sub" / "a.jpg").string());
+  REQUIRE(manifest["outputs"].size() == 2);
+  auto& webp = manifest["outputs"][0];
+  CHECK(webp["path"] == (dir / "out" / "sub" / "a.webp").string());
+  CHECK(webp["format"] == "webp");
+  CHECK(webp["width"] == 400);
+  CHECK(webp["height"] == 300);
+  CHECK(webp["bytes"] == fs::file_size(dir / "out" / "sub" / "a.webp"));
+  auto& thumb = manifest["outputs"][1];
+  CHECK(thumb["format"] == "jpeg");
+  CHECK(thumb["width"] == 100);
+  CHECK(thumb["height"] == 75);
+  CHECK(thumb["bytes"] == fs::file_size(dir / "out" / "sub" / "a_thumb.jpg"));
+  CHECK(fs::exists(dir / "out" / "manifests" / "b.json"));
+  // The manifest counts among the input's outputs.
+  CHECK(outputs_per_input == std::vector<size_t>{3, 3});
 }

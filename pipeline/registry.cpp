@@ -1,6 +1,7 @@
 #include "pipeline/registry.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 namespace pixline {
 
@@ -12,9 +13,56 @@ void stage_registry::add(stage_spec spec) {
     throw std::invalid_argument("stage '" + name + "' is already registered");
 }
 
+stage_registry::stage_registry(const stage_registry& other)
+  : specs_(other.specs_), families_(other.families_) {
+}
+
+stage_registry& stage_registry::operator=(const stage_registry& other) {
+  if (this != &other) {
+    specs_ = other.specs_;
+    families_ = other.families_;
+    std::lock_guard lock{*made_mutex_};
+    made_.clear();
+  }
+  return *this;
+}
+
+void stage_registry::add_family(std::string prefix, std::string summary,
+                                resolver resolve) {
+  if (prefix.empty())
+    throw std::invalid_argument("a stage family needs a prefix");
+  if (!families_.emplace(prefix, family{std::move(summary), std::move(resolve)})
+         .second)
+    throw std::invalid_argument("stage family '" + prefix
+                                + ":' is already registered");
+}
+
 const stage_spec* stage_registry::find(const std::string& name) const {
   auto it = specs_.find(name);
-  return it == specs_.end() ? nullptr : &it->second;
+  if (it != specs_.end())
+    return &it->second;
+  auto colon = name.find(':');
+  if (colon == std::string::npos)
+    return nullptr;
+  auto fam = families_.find(name.substr(0, colon));
+  if (fam == families_.end())
+    return nullptr;
+  std::lock_guard lock{*made_mutex_};
+  if (auto made = made_.find(name); made != made_.end())
+    return &made->second;
+  auto spec = fam->second.resolve(name.substr(colon + 1));
+  if (!spec)
+    return nullptr;
+  spec->name = name;
+  return &made_.emplace(name, std::move(*spec)).first->second;
+}
+
+std::vector<std::pair<std::string, std::string>>
+stage_registry::families() const {
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto& [prefix, fam] : families_)
+    result.emplace_back(prefix + ":NAME", fam.summary);
+  return result;
 }
 
 std::vector<const stage_spec*> stage_registry::all() const {

@@ -1,6 +1,10 @@
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,14 +20,40 @@ public:
   /// spec has no name.
   void add(stage_spec spec);
 
+  /// A family of stages made on demand: every name "PREFIX:SUFFIX" asks
+  /// `resolve(SUFFIX)` for its spec the first time it is looked up (the
+  /// generic `vips:OPERATION` stage). `summary` describes the family in
+  /// `pixline stages`.
+  using resolver = std::function<std::optional<stage_spec>(const std::string&)>;
+  void add_family(std::string prefix, std::string summary, resolver resolve);
+
   /// The stage called `name`, or nullptr.
   const stage_spec* find(const std::string& name) const;
 
-  /// Every registered stage in name order.
+  /// Every registered stage in name order (without the members of families,
+  /// which exist only once asked for).
   std::vector<const stage_spec*> all() const;
 
+  /// Each family's "PREFIX:..." pattern and summary.
+  std::vector<std::pair<std::string, std::string>> families() const;
+
+  stage_registry() = default;
+  stage_registry(const stage_registry& other);
+  stage_registry& operator=(const stage_registry& other);
+  stage_registry(stage_registry&&) noexcept = default;
+  stage_registry& operator=(stage_registry&&) noexcept = default;
+
 private:
+  struct family {
+    std::string summary;
+    resolver resolve;
+  };
   std::map<std::string, stage_spec> specs_;
+  std::map<std::string, family> families_;
+  /// Family members made so far (find() is const; lookups may come from
+  /// several threads).
+  mutable std::unique_ptr<std::mutex> made_mutex_ = std::make_unique<std::mutex>();
+  mutable std::map<std::string, stage_spec> made_;
 };
 
 /// Registers every built-in stage: the loader, the writer and each filter.

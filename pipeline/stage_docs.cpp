@@ -56,9 +56,13 @@ std::string stage_list(const stage_registry& registry) {
   size_t width = 0;
   for (auto* spec : registry.all())
     width = std::max(width, spec->name.size());
+  for (auto& [pattern, summary] : registry.families())
+    width = std::max(width, pattern.size());
   for (auto* spec : registry.all())
     out += fmt::format("{:<{}}  {}{}\n", spec->name, width, spec->summary,
                        spec->origin.empty() ? "" : " [" + spec->origin + "]");
+  for (auto& [pattern, summary] : registry.families())
+    out += fmt::format("{:<{}}  {}\n", pattern, width, summary);
   return out;
 }
 
@@ -97,6 +101,19 @@ std::string stage_reference_markdown(const stage_registry& registry) {
     if (!spec->example.empty())
       out += fmt::format("\n```toml\n{}\n```\n", spec->example);
   }
+  for (auto& [pattern, summary] : registry.families())
+    out += fmt::format("\n## {}\n\n{}.\n", pattern, summary);
+  if (registry.find("vips:gaussblur"))
+    out += "\nThe options of `vips:NAME` are the operation's own arguments "
+           "other than `in` and `out`, with the types, defaults and ranges "
+           "libvips declares (integers, numbers, booleans, strings and "
+           "enums; an operation that needs an argument of another type, "
+           "such as a second image or an array, is not offered). Required "
+           "arguments must be given. These stages read pixels in "
+           "random-access mode, since libvips does not say which operations "
+           "read in order.\n\n"
+           "```toml\n[[filter]]\ntype = \"vips:gaussblur\"\nsigma = 2.5\n\n"
+           "[[filter]]\ntype = \"vips:gamma\"\nexponent = 1.8\n```\n";
   return out;
 }
 

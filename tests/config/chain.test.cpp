@@ -438,3 +438,16 @@ TEST_CASE("a chain's saves build on the config's sinks in order",
   apply_chain("sharpen", c, registry());
   CHECK(c.sinks.size() == 2);
 }
+
+TEST_CASE("a chain calls libvips operations as vips:NAME", "[chain][vips]") {
+  auto c = parse("vips:gaussblur sigma=2 precision=float ! save format=png");
+  REQUIRE(c.filters.size() == 1);
+  CHECK(c.filters[0].type == "vips:gaussblur");
+  CHECK(c.filters[0].options.at("sigma") == option_value{2.0});
+  CHECK(c.filters[0].options.at("precision")
+        == option_value{std::string{"float"}});
+  auto bad = failure_of("vips:gaussblur sigma=2 precision=double");
+  CHECK(bad.word == "double");
+  auto missing = failure_of("vips:gaussblur");
+  CHECK_THAT(missing.reason, Catch::Contains("'sigma' is required"));
+}

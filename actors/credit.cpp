@@ -66,10 +66,16 @@ caf::behavior worker(caf::event_based_actor* self, std::string stage,
                      stage_metrics* metrics) {
   return {
     [=](job& j) {
-      if (metrics)
+      if (metrics) {
+        // The worker keeps the busy gauge itself, so it reads 0 by the time
+        // the job reaches the end of the pipeline (the dispatcher learns
+        // that the worker is free only later, from its demand).
+        metrics->busy_workers.fetch_add(1, std::memory_order_relaxed);
         run_counted(stage, *fn, j, *metrics);
-      else
+        metrics->busy_workers.fetch_sub(1, std::memory_order_relaxed);
+      } else {
         run_guarded(stage, *fn, j);
+      }
       self->send(downstream, std::move(j));
       self->send(dispatcher, demand_atom::value, index);
     },
@@ -93,13 +99,12 @@ struct stage_state {
   stage_metrics* metrics = nullptr;
 };
 
-/// Copies the stage's queue, busy workers and granted credit to its gauges.
+/// Copies the stage's queue and granted credit to its gauges.
 void publish(const stage_state& st) {
   if (!st.metrics)
     return;
   constexpr auto relaxed = std::memory_order_relaxed;
   st.metrics->queued.store(std::int64_t(st.queue.size()), relaxed);
-  st.metrics->busy_workers.store(st.busy, relaxed);
   st.metrics->credit_outstanding.store(st.requested, relaxed);
 }
 

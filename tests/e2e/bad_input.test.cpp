@@ -130,3 +130,76 @@ format = "png"
   CHECK(status == 1);
   CHECK_THAT(out, Catch::Contains("100x100 = 10000 pixels, over max_pixels = 5000"));
 }
+
+TEST_CASE("files that vanish or are cut short during a run fail alone",
+          "[bad-input]") {
+  // The run lists its inputs first and reads them later; meanwhile another
+  // process deletes some and truncates others. Each of those either came
+  // out before it was touched or fails with a reason naming it; the rest
+  // come out whole, and the process finishes.
+  temp_dir dir;
+  auto in = dir / "in";
+  save(test_card(1600, 1200), dir / "seed.jpg");
+  auto seed = read_file(dir / "seed.jpg");
+  const int n = 120;
+  for (int i = 0; i < n; ++i)
+    write_file(in / fmt::format("{:03}.jpg", i), seed);
+  write_file(dir / "p.toml", R"(
+[pipeline]
+max_in_flight = 2
+[[filter]]
+type = "resize"
+width = 1500
+workers = 1
+[sink]
+format = "png"
+naming = "{stem}.{ext}"
+)");
+  child_process run({pixline_binary(), "run", (dir / "p.toml").string(),
+                     "--input", in.string(), "--output",
+                     (dir / "out").string()},
+                    dir / "log");
+  // As soon as the first output exists, delete the last third and cut the
+  // middle third's files in half.
+  REQUIRE(wait_until([&] { return !files_in(dir / "out").empty(); }, 60));
+  for (int i = n / 3; i < n; ++i) {
+    auto file = in / fmt::format("{:03}.jpg", i);
+    if (i >= 2 * n / 3)
+      fs::remove(file);
+    else
+      write_file(file, seed.substr(0, seed.size() / 2));
+  }
+  int status = run.wait();
+  auto log = read_file(dir / "log");
+  INFO(log);
+  CHECK(status == 1);
+  int vanished = 0;
+  int cut = 0;
+  for (int i = 0; i < n; ++i) {
+    auto name = fmt::format("{:03}", i);
+    CAPTURE(name);
+    auto out = dir / "out" / (name + ".png");
+    // Summary lines read "  PATH [STAGE]: REASON".
+    auto failure = log.find((in / (name + ".jpg")).string() + " [");
+    if (fs::exists(out)) {
+      // Whatever came out is whole.
+      auto img = vips::VImage::new_from_file(out.c_str());
+      CHECK(img.width() == 1500);
+      CHECK_NOTHROW(img.avg());
+      CHECK(failure == std::string::npos);
+      continue;
+    }
+    REQUIRE(i >= n / 3);
+    REQUIRE(failure != std::string::npos);
+    auto line = log.substr(failure, log.find('\n', failure) - failure);
+    if (i >= 2 * n / 3) {
+      CHECK_THAT(line, Catch::Contains("[load]: cannot open: No such file"));
+      ++vanished;
+    } else {
+      ++cut;
+    }
+  }
+  // The run is far slower than the deleting, so most of them were hit.
+  CHECK(vanished > 0);
+  CHECK(cut > 0);
+}

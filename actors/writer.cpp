@@ -77,6 +77,14 @@ const spec_builder<writer_options>& writer_spec() {
                 "for a little CPU. libjpeg then buffers the whole image's "
                 "coefficients (2 bytes per pixel), so 'auto' optimises "
                 "outputs up to 16 megapixels and streams larger ones")
+        .choice("subsample", &writer_options::subsample, "auto",
+                {"auto", "on", "off"},
+                "jpeg chroma subsampling (4:2:0): 'auto' subsamples below "
+                "quality 90, 'off' keeps full colour resolution (sharper "
+                "red text, larger files). libvips' mozjpeg-only options "
+                "(trellis quantisation, overshoot deringing, scan "
+                "optimisation, quant tables) do nothing with Debian's "
+                "libjpeg-turbo, so pixline does not offer them")
         .boolean("palette", &writer_options::palette, false,
                  "png: quantise to an 8-bit palette (smaller files; "
                  "'quality' and 'effort' steer the quantiser)")
@@ -141,7 +149,10 @@ encode(const vips::VImage& img, const std::string& format,
                              <= optimize_auto_max_pixels);
     opts->set("Q", o.quality)
       ->set("interlace", o.progressive)
-      ->set("optimize_coding", optimize);
+      ->set("optimize_coding", optimize)
+      ->set("subsample_mode", o.subsample == "on"    ? VIPS_FOREIGN_SUBSAMPLE_ON
+                              : o.subsample == "off" ? VIPS_FOREIGN_SUBSAMPLE_OFF
+                                                     : VIPS_FOREIGN_SUBSAMPLE_AUTO);
   } else if (format == "png") {
     opts->set("compression", o.compression)->set("interlace", o.progressive);
     if (o.palette)

@@ -26,6 +26,8 @@ struct writer_options {
   bool progressive;
   /// jpeg Huffman-table optimisation: "auto", "on" or "off".
   std::string optimize;
+  /// jpeg chroma subsampling: "auto", "on" or "off".
+  std::string subsample;
   /// png: quantise to an 8-bit palette (libimagequant).
   bool palette;
   /// tiff: tiled rather than striped; pyramid adds half-size levels.

@@ -293,3 +293,31 @@ TEST_CASE("{hash} names an output after its content", "[writer]") {
   w.write(b);
   CHECK(b.outputs.at(0) != a.outputs[0]);
 }
+
+TEST_CASE("subsample: off keeps full colour resolution in jpegs", "[writer]") {
+  temp_dir dir;
+  // One-pixel red and blue columns: chroma subsampling smears them.
+  auto x = vips::VImage::xyz(64, 64)[0];
+  auto stripes = ((x % 2) == 0).ifthenelse(std::vector<double>{255, 0, 0},
+                                           std::vector<double>{0, 0, 255})
+                   .cast(VIPS_FORMAT_UCHAR)
+                   .copy(vips::VImage::option()->set(
+                     "interpretation", VIPS_INTERPRETATION_sRGB));
+  auto error_with = [&](const std::string& mode) {
+    writer w{options_in(dir / mode, {{"format", std::string{"jpeg"}},
+                                     {"quality", std::int64_t{95}},
+                                     {"subsample", mode}})};
+    auto j = job_with(stripes);
+    w.write(j);
+    auto back = vips::VImage::new_from_file(j.outputs.at(0).c_str());
+    return (back.cast(VIPS_FORMAT_FLOAT) - stripes.cast(VIPS_FORMAT_FLOAT))
+      .abs()
+      .avg();
+  };
+  auto on = error_with("on");
+  auto off = error_with("off");
+  CAPTURE(on, off);
+  CHECK(off < on / 2);
+  // Quality 95: auto does not subsample.
+  CHECK(error_with("auto") == Approx(off));
+}

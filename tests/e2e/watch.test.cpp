@@ -336,3 +336,55 @@ TEST_CASE("a second signal exits at once", "[watch]") {
     CHECK_NOTHROW(
       vips::VImage::new_from_file((dir / "out" / name).c_str()).avg());
 }
+
+TEST_CASE("an overflowing inotify queue is caught up by a rescan", "[watch]") {
+  // The kernel's per-watcher event queue gets its size when the watcher is
+  // made, from fs.inotify.max_queued_events: shrink it to 16 while pixline
+  // starts (root only, as in CI), then rename 300 files in at once.
+  const fs::path knob = "/proc/sys/fs/inotify/max_queued_events";
+  std::string old_limit;
+  {
+    std::ifstream in(knob);
+    in >> old_limit;
+  }
+  {
+    std::ofstream probe(knob);
+    if (!probe || old_limit.empty()) {
+      WARN("cannot change " << knob.string()
+                            << " (needs root); overflow not tested");
+      return;
+    }
+  }
+  struct restore {
+    fs::path knob;
+    std::string value;
+    ~restore() {
+      std::ofstream(knob) << value;
+    }
+  } restore_limit{knob, old_limit};
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "staging");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  auto bytes = jpeg_bytes(40);
+  const int n = 300;
+  for (int i = 0; i < n; ++i)
+    write_file(dir / "staging" / fmt::format("f{:03}.jpg", i), bytes);
+  std::ofstream(knob) << 16;
+  auto proc = start_watch(dir.path());
+  // An empty folder at the start: once the one existing file is out, the
+  // watcher exists and its queue holds 16 events.
+  write_file(dir / "in" / "first.jpg", bytes);
+  REQUIRE(wait_until([&] { return outputs(dir / "out").size() == 1; }, 20));
+  std::ofstream(knob) << old_limit;
+  for (int i = 0; i < n; ++i) {
+    auto name = fmt::format("f{:03}.jpg", i);
+    fs::rename(dir / "staging" / name, dir / "in" / name);
+  }
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == n + 1; }, 60));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  CHECK_THAT(read_file(dir / "pixline.log"),
+             Catch::Contains("inotify queue overflowed; rescanning"));
+  CHECK(outputs(dir / "out").size() == n + 1);
+}

@@ -347,14 +347,20 @@ TEST_CASE("an overflowing inotify queue is caught up by a rescan", "[watch]") {
     std::ifstream in(knob);
     in >> old_limit;
   }
-  {
-    std::ofstream probe(knob);
-    if (!probe || old_limit.empty()) {
-      WARN("cannot change " << knob.string()
-                            << " (needs root); overflow not tested");
-      return;
-    }
+  auto set_limit = [&](const std::string& value) {
+    std::ofstream(knob) << value << std::flush;
+    std::string now;
+    std::ifstream(knob) >> now;
+    return now == value;
+  };
+  if (old_limit.empty() || !set_limit("16")) {
+    WARN("cannot change " << knob.string()
+                          << " (needs root, and a writable /proc/sys); "
+                             "overflow not tested");
+    set_limit(old_limit);
+    return;
   }
+  set_limit(old_limit);
   struct restore {
     fs::path knob;
     std::string value;
@@ -370,13 +376,13 @@ TEST_CASE("an overflowing inotify queue is caught up by a rescan", "[watch]") {
   const int n = 300;
   for (int i = 0; i < n; ++i)
     write_file(dir / "staging" / fmt::format("f{:03}.jpg", i), bytes);
-  std::ofstream(knob) << 16;
+  REQUIRE(set_limit("16"));
   auto proc = start_watch(dir.path());
   // An empty folder at the start: once the one existing file is out, the
   // watcher exists and its queue holds 16 events.
   write_file(dir / "in" / "first.jpg", bytes);
   REQUIRE(wait_until([&] { return outputs(dir / "out").size() == 1; }, 20));
-  std::ofstream(knob) << old_limit;
+  set_limit(old_limit);
   for (int i = 0; i < n; ++i) {
     auto name = fmt::format("f{:03}.jpg", i);
     fs::rename(dir / "staging" / name, dir / "in" / name);

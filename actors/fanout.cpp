@@ -91,11 +91,7 @@ void fanout::write(job& j) {
 
 void fanout::write_manifest(job& j,
                             const std::vector<output_record>& written) const {
-  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
-                                  : j.relative};
-  name_fields fields;
-  fields.stem = rel.stem().string();
-  fields.dir = rel.parent_path().string();
+  auto fields = input_name_fields(j);
   fields.ext = "json";
   fields.format = "json";
   fs::path target;

@@ -19,6 +19,7 @@
 #include <vips/vips8>
 
 #include "actors/deadline.hpp"
+#include "actors/filters/pixels.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
@@ -28,6 +29,12 @@ namespace fs = std::filesystem;
 namespace pixline {
 
 namespace {
+
+const choice_table<VipsForeignSubsample, 3> subsample_names = {
+  {"auto", VIPS_FOREIGN_SUBSAMPLE_AUTO},
+  {"on", VIPS_FOREIGN_SUBSAMPLE_ON},
+  {"off", VIPS_FOREIGN_SUBSAMPLE_OFF},
+};
 
 const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
                                           "avif", "heif", "tiff", "jxl",
@@ -78,7 +85,7 @@ const spec_builder<writer_options>& writer_spec() {
                 "coefficients (2 bytes per pixel), so 'auto' optimises "
                 "outputs up to 16 megapixels and streams larger ones")
         .choice("subsample", &writer_options::subsample, "auto",
-                {"auto", "on", "off"},
+                choice_names(subsample_names),
                 "jpeg chroma subsampling (4:2:0): 'auto' subsamples below "
                 "quality 90, 'off' keeps full colour resolution (sharper "
                 "red text, larger files). libvips' mozjpeg-only options "
@@ -150,9 +157,8 @@ encode(const vips::VImage& img, const std::string& format,
     opts->set("Q", o.quality)
       ->set("interlace", o.progressive)
       ->set("optimize_coding", optimize)
-      ->set("subsample_mode", o.subsample == "on"    ? VIPS_FOREIGN_SUBSAMPLE_ON
-                              : o.subsample == "off" ? VIPS_FOREIGN_SUBSAMPLE_OFF
-                                                     : VIPS_FOREIGN_SUBSAMPLE_AUTO);
+      ->set("subsample_mode",
+            choice_value("subsample", subsample_names, o.subsample));
   } else if (format == "png") {
     opts->set("compression", o.compression)->set("interlace", o.progressive);
     if (o.palette)
@@ -264,6 +270,15 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
   }
 }
 
+name_fields input_name_fields(const job& j) {
+  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
+                                  : j.relative};
+  name_fields fields;
+  fields.stem = rel.stem().string();
+  fields.dir = rel.parent_path().string();
+  return fields;
+}
+
 void writer::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
@@ -276,11 +291,7 @@ void writer::write(job& j) {
 
 std::optional<output_record> writer::save(const image& img, const job& j) {
   auto format = resolve_format(opts_.format, img.input_format);
-  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
-                                  : j.relative};
-  name_fields fields;
-  fields.stem = rel.stem().string();
-  fields.dir = rel.parent_path().string();
+  auto fields = input_name_fields(j);
   fields.format = format;
   fields.ext = extension_of(format);
   fields.width = img.pixels.width();

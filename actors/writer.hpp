@@ -6,6 +6,7 @@
 #include <string>
 
 #include "pipeline/job.hpp"
+#include "pipeline/naming.hpp"
 #include "pipeline/spec.hpp"
 
 namespace pixline {
@@ -55,6 +56,10 @@ struct output_record {
   int height = 0;
   std::uintmax_t bytes = 0;
 };
+
+/// The naming fields that come from a job's input: {stem} and {dir} (the
+/// input's path relative to the input root).
+name_fields input_name_fields(const job& j);
 
 /// Writes `size` bytes to `target` through a temporary file in the same
 /// folder (named after `id`), fsynced and renamed into place; creates no

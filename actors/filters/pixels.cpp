@@ -139,6 +139,12 @@ on_colour_bands(const vips::VImage& img,
   return out.bandjoin(alpha);
 }
 
+vips::VImage as_srgb8(const vips::VImage& img) {
+  return cast_rounded(img, VIPS_FORMAT_UCHAR)
+    .copy(vips::VImage::option()->set("interpretation",
+                                      VIPS_INTERPRETATION_sRGB));
+}
+
 int gravity_offset(int halves, int room, int size, int margin) {
   switch (halves) {
     case 0:
@@ -166,9 +172,7 @@ vips::VImage composite_over(const vips::VImage& in,
   // composite2 always adds alpha; an image without alpha stays without.
   if (!alpha)
     out = out.extract_band(0, vips::VImage::option()->set("n", 3));
-  out = cast_rounded(out, VIPS_FORMAT_UCHAR)
-          .copy(vips::VImage::option()->set("interpretation",
-                                            VIPS_INTERPRETATION_sRGB));
+  out = as_srgb8(out);
   if (space != VIPS_INTERPRETATION_sRGB)
     out = out.colourspace(space);
   return out.format() == format ? out : cast_rounded(out, format);

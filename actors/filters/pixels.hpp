@@ -85,6 +85,10 @@ struct gravity {
 /// placements.
 extern const choice_table<gravity, 9> gravity_table;
 
+/// `img` rounded to 8 bits and tagged sRGB: the form composite_over takes
+/// its overlay in.
+vips::VImage as_srgb8(const vips::VImage& img);
+
 /// Where a box of `size` goes in an image of `room` on one axis, for a
 /// gravity's `halves` (0, 1, 2), keeping `margin` from the edge it hugs.
 int gravity_offset(int halves, int room, int size, int margin);

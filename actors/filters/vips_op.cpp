@@ -97,7 +97,7 @@ std::optional<std::pair<option_spec, argument>> option_of(GParamSpec* pspec,
   argument a;
   a.name = g_param_spec_get_name(pspec);
   // Config keys and --chain words use underscores, as pixline's own stages.
-  o.name = a.option = a.name;
+  o.name = a.name;
   for (auto& c : o.name)
     if (c == '-')
       c = '_';

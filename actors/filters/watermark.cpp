@@ -68,10 +68,7 @@ watermark_stage::watermark_stage(watermark_options opts)
     // Opacity scales the overlay's alpha, once, here.
     auto colour = srgb.extract_band(0, vips::VImage::option()->set("n", 3));
     auto alpha = srgb[3] * opts_.opacity;
-    overlay_ = cast_rounded(colour.bandjoin(alpha), VIPS_FORMAT_UCHAR)
-                 .copy(vips::VImage::option()->set(
-                   "interpretation", VIPS_INTERPRETATION_sRGB))
-                 .copy_memory();
+    overlay_ = as_srgb8(colour.bandjoin(alpha)).copy_memory();
   } catch (const vips::VError& e) {
     throw std::invalid_argument(fmt::format(
       "cannot read the overlay image {}: {}", opts_.image, vips_error_text(e)));
@@ -86,10 +83,7 @@ void watermark_stage::process(image& img) {
   if (opts_.scale > 0) {
     double factor = opts_.scale * in.width() / overlay.width();
     // Premultiplied, so transparent pixels do not bleed into the edges.
-    overlay = cast_rounded(overlay.premultiply().resize(factor).unpremultiply(),
-                           VIPS_FORMAT_UCHAR)
-                .copy(vips::VImage::option()->set(
-                  "interpretation", VIPS_INTERPRETATION_sRGB));
+    overlay = as_srgb8(overlay.premultiply().resize(factor).unpremultiply());
   }
   int x = 0;
   int y = 0;

@@ -10,17 +10,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-  int status;
-  std::string output;
-};
-
-result run_pixline(const std::string& args) {
-  result r;
-  r.status = run_command(pixline_binary() + " " + args, &r.output);
-  return r;
-}
-
 std::string quoted(const fs::path& p) {
   return "'" + p.string() + "'";
 }

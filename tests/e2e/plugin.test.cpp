@@ -11,17 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct outcome {
-  int status;
-  std::string output;
-};
-
-outcome run_pixline(const std::string& args) {
-  outcome r;
-  r.status = run_command(pixline_binary() + " " + args, &r.output);
-  return r;
-}
-
 const std::string pixelate = PIXLINE_PIXELATE_PLUGIN;
 
 std::string test_plugin(const std::string& name) {

@@ -142,6 +142,12 @@ int run_command(const std::string& command, std::string* output) {
   return -1;
 }
 
+command_result run_pixline(const std::string& args) {
+  command_result r;
+  r.status = run_command(pixline_binary() + " " + args, &r.output);
+  return r;
+}
+
 child_process::child_process(const std::vector<std::string>& args,
                              const std::filesystem::path& log) {
   pid_ = ::fork();

@@ -75,6 +75,16 @@ std::string read_file(const std::filesystem::path& file);
 /// `output` when given.
 int run_command(const std::string& command, std::string* output = nullptr);
 
+/// What a finished command did.
+struct command_result {
+  int status;
+  /// stdout and stderr together.
+  std::string output;
+};
+
+/// Runs the built pixline binary with `args` (a shell word list).
+command_result run_pixline(const std::string& args);
+
 /// A program started in the background, its output going to a file.
 class child_process {
 public:

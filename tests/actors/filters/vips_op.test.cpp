@@ -86,3 +86,17 @@ TEST_CASE("vips: a required argument must be given", "[stage][vips]") {
   REQUIRE(gauss);
   CHECK_THROWS_WITH(gauss->make({}), Contains("option 'sigma' is required"));
 }
+
+TEST_CASE("vips: an operation libvips refuses fails the image with libvips' "
+          "reason",
+          "[stage][vips]") {
+  auto reg = builtin_registry();
+  auto extract = reg.find("vips:extract_band");
+  REQUIRE(extract);
+  // Band 5 of a three-band image: valid option, impossible for this image.
+  auto stage = extract->make({{"band", std::int64_t{5}}});
+  image img;
+  img.pixels = solid(8, 8, 1, 2, 3);
+  CHECK_THROWS_AS(stage->process(img), vips::VError);
+  vips_error_clear();
+}

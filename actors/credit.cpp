@@ -7,9 +7,11 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <vips/vips8>
 
 #include "actors/messages.hpp"
+#include "actors/remote.hpp"
 
 namespace pixline {
 
@@ -87,10 +89,17 @@ caf::behavior worker(caf::event_based_actor* self, std::string stage,
 struct stage_state {
   static inline const char* name = "pixline.stage";
 
+  std::string stage;
   caf::actor upstream;
   caf::actor downstream;
   std::vector<caf::actor> workers;
+  /// Jobs each worker has (0 or 1). A worker whose node was lost keeps 1
+  /// forever, so it is never chosen again.
   std::vector<int> assigned;
+  /// Workers that can take jobs (not lost with their node).
+  int live = 0;
+  /// Makes the coordinator's half of a remote worker.
+  std::function<remote_half()> make_remote_half;
   std::deque<job> queue;
   int budget = 1;
   int busy = 0;
@@ -146,15 +155,25 @@ void dispatch(caf::stateful_actor<stage_state>* self) {
   publish(st);
 }
 
+/// Keeps the workers gauge in step with the live workers.
+void count_workers(const stage_state& st) {
+  if (st.metrics)
+    st.metrics->workers.store(st.live, std::memory_order_relaxed);
+}
+
 caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
                           stage_runtime rt, caf::actor downstream,
                           bool detached, stage_metrics* metrics) {
   auto& st = self->state;
+  st.stage = rt.name;
   st.downstream = downstream;
   st.budget = std::max(1, rt.max_in_flight);
   st.metrics = metrics;
+  st.make_remote_half = rt.make_remote_half;
   auto me = caf::actor_cast<caf::actor>(self);
-  for (int i = 0; i < std::max(1, rt.workers); ++i) {
+  // A stage placed on nodes may have no local worker at all.
+  int local = rt.remote.empty() ? std::max(1, rt.workers) : rt.workers;
+  for (int i = 0; i < local; ++i) {
     auto fn = std::make_shared<work_fn>(rt.make_worker());
     auto idx = uint32_t(i);
     caf::actor w
@@ -165,6 +184,8 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
     st.workers.push_back(w);
     st.assigned.push_back(0);
   }
+  st.live = local;
+  count_workers(st);
   return {
     [=](connect_atom, caf::actor up) {
       self->state.upstream = std::move(up);
@@ -188,6 +209,50 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       s.queue.push_back(std::move(j));
       if (s.requested > 0)
         --s.requested;
+      dispatch(self);
+    },
+    // Workers on a node that (re)connected: each gets a local proxy.
+    [=](join_atom, std::vector<caf::actor>& remote, std::string& node,
+        caf::timespan timeout) {
+      auto& s = self->state;
+      for (auto& r : remote) {
+        auto idx = uint32_t(s.workers.size());
+        s.workers.push_back(self->spawn<caf::detached + caf::linked>(
+          remote_proxy, s.stage, node, r, idx, me, s.downstream,
+          s.make_remote_half(), timeout, s.metrics));
+        s.assigned.push_back(0);
+        ++s.live;
+      }
+      count_workers(s);
+      dispatch(self);
+    },
+    // A remote worker whose node went away while idle.
+    [=](lost_atom, uint32_t index, std::string&) {
+      auto& s = self->state;
+      if (index >= s.assigned.size())
+        return;
+      s.assigned[index] = 1;
+      --s.live;
+      count_workers(s);
+    },
+    // ... or while it had a job: the job goes to another worker, first.
+    [=](lost_atom, uint32_t index, std::string& reason, job& j) {
+      auto& s = self->state;
+      if (index >= s.assigned.size())
+        return;
+      spdlog::warn("{}: {}: lost on a node ({}); sending it to another "
+                   "worker",
+                   s.stage, j.relative.empty() ? j.path : j.relative, reason);
+      // assigned stays 1: the worker is gone for good.
+      --s.busy;
+      --s.live;
+      ++s.downstream_credit;
+      s.queue.push_front(std::move(j));
+      count_workers(s);
+      if (s.live == 0)
+        spdlog::warn("{}: no worker left; its images wait for a node to come "
+                     "back",
+                     s.stage);
       dispatch(self);
     },
   };
@@ -348,8 +413,14 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
       names.push_back(s.name);
     counters = options.metrics->begin_flow(names,
                                           std::max(1, options.max_in_flight));
-    for (size_t i = 0; i < stages.size(); ++i)
-      counters[i]->workers.store(std::max(1, stages[i].workers));
+  }
+  bool networked = std::any_of(stages.begin(), stages.end(),
+                               [](auto& s) { return !s.remote.empty(); });
+  if (networked) {
+    bool tls = std::any_of(options.nodes.begin(), options.nodes.end(),
+                           [](auto& n) { return n.tls; });
+    configure_network(cfg, tls, options.tls.certificate, options.tls.key,
+                      options.tls.ca);
   }
   caf::actor_system sys{cfg};
   auto ctrl = sys.spawn(controller, &feed, options, report);
@@ -364,15 +435,46 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   for (size_t i = 0; i < actors.size(); ++i)
     caf::anon_send(actors[i], connect_atom::value,
                    i == 0 ? ctrl : actors[i - 1]);
+  caf::scoped_actor self{sys};
+  std::string failure;
+  // One keeper per node a stage is placed on; the run starts only once
+  // every node took its stages.
+  std::vector<caf::actor> keepers;
+  for (auto& n : options.nodes) {
+    std::vector<keeper_stage> placed;
+    for (size_t i = 0; i < stages.size(); ++i)
+      for (auto& p : stages[i].remote)
+        if (p.node == n.name)
+          placed.push_back({actors[i], stages[i].recipe, p.workers});
+    if (placed.empty())
+      continue;
+    keepers.push_back(sys.spawn<caf::detached>(node_keeper, n, placed,
+                                               caf::timespan{options.retry}));
+    self->request(keepers.back(), caf::infinite, connect_atom::value)
+      .receive([](bool) {},
+               [&](caf::error& err) { failure = sys.render(err); });
+    if (!failure.empty())
+      break;
+  }
+  auto stop_keepers = [&] {
+    for (auto& k : keepers)
+      self->send_exit(k, caf::exit_reason::user_shutdown);
+  };
+  if (!failure.empty()) {
+    stop_keepers();
+    self->send_exit(ctrl, caf::exit_reason::user_shutdown);
+    for (auto& a : actors)
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    throw std::runtime_error(failure);
+  }
   caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
                  actors);
   if (options.metrics)
     options.metrics->set_running(true);
-  caf::scoped_actor self{sys};
-  std::string failure;
   self->request(ctrl, caf::infinite, wait_atom::value)
     .receive([](wait_atom) {},
              [&](caf::error& err) { failure = sys.render(err); });
+  stop_keepers();
   if (options.metrics)
     options.metrics->set_running(false);
   if (!failure.empty())

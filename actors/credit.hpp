@@ -1,11 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "config/config.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/metrics.hpp"
 
@@ -61,6 +63,12 @@ struct flow_options {
   /// Where the flow counts images, time and queues for `/metrics`; none
   /// when null.
   std::shared_ptr<metrics_registry> metrics;
+  /// Nodes the stages' remote placements name (docs/distributed.md), and
+  /// the coordinator's TLS files for those with tls = true.
+  std::vector<node_section> nodes;
+  tls_section tls;
+  /// How often a lost node is tried again.
+  std::chrono::milliseconds retry{2000};
 };
 
 /// What a flow measured.

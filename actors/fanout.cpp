@@ -57,28 +57,77 @@ void fanout::write(job& j) {
   image base = *j.img;
   if (keeps_image())
     base.pixels = keep(base.pixels);
+  each_sink(j, [&](size_t i) {
+    image img = base;
+    for (auto& filter : branches_[i].filters)
+      filter->process(img);
+    return branches_[i].out->save(img, j);
+  });
+}
+
+std::string fanout::sink_failure(size_t index, const std::exception& e) {
+  if (auto v = dynamic_cast<const vips::VError*>(&e))
+    return fmt::format("sink {}: {}", index + 1, vips_error_text(*v));
+  return fmt::format("sink {}: {}", index + 1, e.what());
+}
+
+std::vector<wire_output> fanout::encode(const image& img) const {
+  image base = img;
+  if (keeps_image())
+    base.pixels = keep(base.pixels);
+  std::vector<wire_output> result;
+  for (size_t i = 0; i < branches_.size(); ++i) {
+    try {
+      image one = base;
+      for (auto& filter : branches_[i].filters)
+        filter->process(one);
+      result.push_back(branches_[i].out->encode(one));
+    } catch (const std::exception& e) {
+      wire_output failed;
+      failed.error = sink_failure(i, e);
+      result.push_back(std::move(failed));
+    }
+  }
+  return result;
+}
+
+void fanout::store(job& j, const std::vector<wire_output>& outputs) {
+  if (outputs.size() != branches_.size())
+    throw stage_error(fmt::format("a node returned {} outputs for {} sinks",
+                                  outputs.size(), branches_.size()));
+  each_sink(j, [&](size_t i) -> std::optional<output_record> {
+    if (!outputs[i].error.empty())
+      throw sink_error(outputs[i].error);
+    return branches_[i].out->store(j, outputs[i]);
+  });
+}
+
+void fanout::each_sink(
+  job& j, const std::function<std::optional<output_record>(size_t)>& write) {
   std::vector<std::string> errors;
   std::vector<output_record> written;
   size_t skipped = 0;
   for (size_t i = 0; i < branches_.size(); ++i) {
-    auto& branch = branches_[i];
     try {
-      image img = base;
-      for (auto& filter : branch.filters)
-        filter->process(img);
-      if (auto out = branch.out->save(img, j)) {
-        j.outputs.push_back(out->path);
+      if (auto out = write(i))
         written.push_back(std::move(*out));
-      } else
+      else
         ++skipped;
-    } catch (const vips::VError& e) {
-      errors.push_back(
-        fmt::format("sink {}: {}", i + 1, vips_error_text(e)));
+    } catch (const sink_error& e) {
+      errors.push_back(e.what());
     } catch (const std::exception& e) {
-      errors.push_back(fmt::format("sink {}: {}", i + 1, e.what()));
+      errors.push_back(sink_failure(i, e));
     }
   }
   j.img.reset();
+  finish(j, errors, written, skipped);
+}
+
+void fanout::finish(job& j, const std::vector<std::string>& errors,
+                    const std::vector<output_record>& written,
+                    size_t skipped) const {
+  for (auto& out : written)
+    j.outputs.push_back(out.path);
   if (!errors.empty())
     throw stage_error(fmt::format("{}", fmt::join(errors, "; ")));
   if (skipped == branches_.size()) {

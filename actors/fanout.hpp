@@ -3,6 +3,9 @@
 // filters: every output of one image, from one decode.
 
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +44,15 @@ public:
   /// skipped an existing output.
   void write(job& j);
 
+  /// The encoding half of write(), for a worker on another node: every
+  /// sink's output of `img`, in sink order; a sink that fails has its error
+  /// in place of bytes.
+  std::vector<wire_output> encode(const image& img) const;
+
+  /// The writing half: writes the outputs encode() made (on any node) for
+  /// `j`, exactly as write() would have.
+  void store(job& j, const std::vector<wire_output>& outputs);
+
   /// True when the image is computed once and kept (several sinks).
   bool keeps_image() const {
     return branches_.size() > 1;
@@ -48,6 +60,19 @@ public:
 
 private:
   vips::VImage keep(const vips::VImage& img) const;
+  /// A sink's failure already worded (by a node), passed on as is.
+  struct sink_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  /// Runs `write` for each sink; collects what they wrote, skipped and
+  /// failed, then finish().
+  void each_sink(
+    job& j, const std::function<std::optional<output_record>(size_t)>& write);
+  static std::string sink_failure(size_t index, const std::exception& e);
+  /// Records what the sinks wrote in `j` and writes the manifest; throws
+  /// with every failed sink's reason.
+  void finish(job& j, const std::vector<std::string>& errors,
+              const std::vector<output_record>& written, size_t skipped) const;
   void write_manifest(job& j, const std::vector<output_record>& written) const;
 
   std::vector<sink_branch> branches_;

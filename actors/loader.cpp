@@ -64,9 +64,17 @@ loader::loader(loader_options opts, load_params params,
 
 namespace {
 
-/// Checks the file before libvips sees it, for errors that say more than
-/// "not a known file format".
-void check_readable(const std::string& path, int max_file_mib) {
+/// The libvips loader that opened `img` ("jpegload"), from the metadata
+/// libvips sets on every loaded image.
+std::string loader_of(const vips::VImage& img) {
+  if (img.get_typeof("vips-loader") == 0)
+    return "";
+  return img.get_string("vips-loader");
+}
+
+} // namespace
+
+void check_input_file(const std::string& path, int max_file_mib) {
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(st))
@@ -83,16 +91,6 @@ void check_readable(const std::string& path, int max_file_mib) {
     throw stage_error(fmt::format("file is {} bytes, over max_file_mib = {}",
                                   size, max_file_mib));
 }
-
-/// The libvips loader that opened `img` ("jpegload"), from the metadata
-/// libvips sets on every loaded image.
-std::string loader_of(const vips::VImage& img) {
-  if (img.get_typeof("vips-loader") == 0)
-    return "";
-  return img.get_string("vips-loader");
-}
-
-} // namespace
 
 std::string format_of_loader(const std::string& loader) {
   // "jpegload", "jpegload_source" or "VipsForeignLoadJpegFile" -> "jpeg"
@@ -117,7 +115,7 @@ std::string format_of_loader(const std::string& loader) {
 }
 
 void loader::load(job& j) {
-  check_readable(j.path, opts_.max_file_mib);
+  check_input_file(j.path, opts_.max_file_mib);
   auto img = std::make_shared<tracked_image>();
   img->id = j.id;
   img->source = j.path;

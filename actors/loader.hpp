@@ -38,6 +38,11 @@ void register_loader(stage_registry& registry);
 /// ("VipsForeignLoadJpegFile").
 std::string format_of_loader(const std::string& loader);
 
+/// Checks an input file before libvips sees it, for errors that say more
+/// than "not a known file format": it exists, is a regular file, is not
+/// empty and (when max_file_mib > 0) not larger. Throws stage_error.
+void check_input_file(const std::string& path, int max_file_mib);
+
 /// Opens input files as lazy libvips images. When the first filter can fuse
 /// with the load (thumbnail's shrink-on-load), the loader lets it open the
 /// file and that filter is not run again.

@@ -5,11 +5,17 @@
 
 #include <caf/all.hpp>
 
+#include "actors/wire.hpp"
 #include "pipeline/job.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
 
   CAF_ADD_TYPE_ID(pixline, (pixline::job))
+  CAF_ADD_TYPE_ID(pixline, (pixline::wire_field))
+  CAF_ADD_TYPE_ID(pixline, (pixline::wire_image))
+  CAF_ADD_TYPE_ID(pixline, (pixline::wire_output))
+  CAF_ADD_TYPE_ID(pixline, (pixline::wire_job))
+  CAF_ADD_TYPE_ID(pixline, (pixline::wire_result))
 
   /// Worker -> its stage: "I finished one job, give me another".
   CAF_ADD_ATOM(pixline, pixline, demand_atom, "demand")
@@ -25,6 +31,19 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
 
   /// Feed -> controller: "jobs may be ready, or the feed closed".
   CAF_ADD_ATOM(pixline, pixline, wake_atom, "wake")
+
+  /// Coordinator -> node: "run N workers of this stage recipe for me".
+  CAF_ADD_ATOM(pixline, pixline, setup_atom, "setup")
+
+  /// Remote worker's proxy -> its stage: "my node is gone" (with the job it
+  /// had, if any, to be sent again).
+  CAF_ADD_ATOM(pixline, pixline, lost_atom, "lost")
+
+  /// Node keeper -> a stage: "here are workers on a (re)connected node".
+  CAF_ADD_ATOM(pixline, pixline, join_atom, "join")
+
+  /// Node keeper -> itself: "try to reach the node again".
+  CAF_ADD_ATOM(pixline, pixline, retry_atom, "retry")
 
 CAF_END_TYPE_ID_BLOCK(pixline)
 

@@ -145,7 +145,7 @@ constexpr std::int64_t optimize_auto_max_pixels = 16'000'000;
 using encoded_file = std::unique_ptr<void, decltype(&g_free)>;
 
 std::pair<encoded_file, size_t>
-encode(const vips::VImage& img, const std::string& format,
+encode_file(const vips::VImage& img, const std::string& format,
        const writer_options& o) {
   auto opts = vips::VImage::option()->set("strip", o.strip);
   std::string suffix = "." + extension_of(format);
@@ -298,47 +298,96 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
   fields.height = img.pixels.height();
   encoded_file encoded{nullptr, &g_free};
   size_t size = 0;
-  deadline_guard deadline{img.pixels, opts_.timeout};
   auto encode_now = [&] {
-    try {
-      std::tie(encoded, size) = encode(img.pixels, format, opts_);
-    } catch (const vips::VError& e) {
-      auto text = vips_error_text(e);
-      if (deadline.expired())
-        throw stage_error(fmt::format("took longer than timeout = {} s; "
-                                      "stopped ({})",
-                                      opts_.timeout, text));
-      throw stage_error(text);
-    }
+    std::tie(encoded, size) = encode_guarded(img.pixels, format);
   };
   // A name with the output's hash in it exists only once the output does.
   if (uses_hash(opts_.naming)) {
     encode_now();
     fields.hash = content_hash(encoded.get(), size);
   }
-  fs::path target;
+  auto target = target_for(fields);
+  if (skips(target))
+    return std::nullopt;
+  if (!encoded)
+    encode_now();
+  place(target, encoded.get(), size, j.id);
+  return output_record{target.string(), format, fields.width, fields.height,
+                       size};
+}
+
+wire_output writer::encode(const image& img) const {
+  wire_output out;
+  out.format = resolve_format(opts_.format, img.input_format);
+  out.width = img.pixels.width();
+  out.height = img.pixels.height();
+  auto [encoded, size] = encode_guarded(img.pixels, out.format);
+  auto bytes = static_cast<const std::uint8_t*>(encoded.get());
+  out.bytes.assign(bytes, bytes + size);
+  return out;
+}
+
+std::optional<output_record> writer::store(const job& j,
+                                           const wire_output& out) {
+  auto fields = input_name_fields(j);
+  fields.format = out.format;
+  fields.ext = extension_of(out.format);
+  fields.width = out.width;
+  fields.height = out.height;
+  if (uses_hash(opts_.naming))
+    fields.hash = content_hash(out.bytes.data(), out.bytes.size());
+  auto target = target_for(fields);
+  if (skips(target))
+    return std::nullopt;
+  place(target, out.bytes.data(), out.bytes.size(), j.id);
+  return output_record{target.string(), out.format, out.width, out.height,
+                       out.bytes.size()};
+}
+
+std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
+writer::encode_guarded(const vips::VImage& img,
+                       const std::string& format) const {
+  deadline_guard deadline{img, opts_.timeout};
   try {
-    target = fs::path(opts_.path) / render_name(opts_.naming, fields);
+    return encode_file(img, format, opts_);
+  } catch (const vips::VError& e) {
+    auto text = vips_error_text(e);
+    if (deadline.expired())
+      throw stage_error(fmt::format("took longer than timeout = {} s; "
+                                    "stopped ({})",
+                                    opts_.timeout, text));
+    throw stage_error(text);
+  }
+}
+
+fs::path writer::target_for(const name_fields& fields) const {
+  try {
+    return fs::path(opts_.path) / render_name(opts_.naming, fields);
   } catch (const std::exception& e) {
     throw stage_error(e.what());
   }
+}
+
+bool writer::skips(const fs::path& target) const {
   std::error_code ec;
-  if (fs::exists(target, ec)) {
-    if (opts_.overwrite == "skip")
-      return std::nullopt;
-    if (opts_.overwrite == "error")
-      throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
-                                    target.string()));
-  }
+  if (!fs::exists(target, ec))
+    return false;
+  if (opts_.overwrite == "skip")
+    return true;
+  if (opts_.overwrite == "error")
+    throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
+                                  target.string()));
+  return false;
+}
+
+void writer::place(const fs::path& target, const void* data, size_t size,
+                   std::uint64_t id) const {
+  std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec)
     throw stage_error(fmt::format("cannot create folder {}: {}",
                                   target.parent_path().string(), ec.message()));
-  if (!encoded)
-    encode_now();
-  write_atomically(target, encoded.get(), size, j.id);
-  return output_record{target.string(), format, fields.width, fields.height,
-                       size};
+  write_atomically(target, data, size, id);
 }
 
 } // namespace pixline

@@ -5,6 +5,9 @@
 #include <optional>
 #include <string>
 
+#include <glib.h>
+
+#include "actors/wire.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/spec.hpp"
@@ -84,11 +87,30 @@ public:
   /// overwrite = "skip" found the output there. Throws as write() does.
   std::optional<output_record> save(const image& img, const job& j);
 
+  /// The encoding half of save(), for a worker on another node: encodes
+  /// `img` and returns the bytes with the format and size that name them.
+  /// Throws as write() does.
+  wire_output encode(const image& img) const;
+
+  /// The writing half: names, checks and writes an output that encode()
+  /// made (on this or another node) for job `j`; nothing when overwrite =
+  /// "skip" found it there.
+  std::optional<output_record> store(const job& j, const wire_output& out);
+
   const writer_options& options() const {
     return opts_;
   }
 
 private:
+  std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
+  encode_guarded(const vips::VImage& img, const std::string& format) const;
+  std::filesystem::path target_for(const name_fields& fields) const;
+  /// True when `target` exists and overwrite = "skip"; throws when it exists
+  /// and overwrite = "error".
+  bool skips(const std::filesystem::path& target) const;
+  void place(const std::filesystem::path& target, const void* data,
+             size_t size, std::uint64_t id) const;
+
   writer_options opts_;
 };
 

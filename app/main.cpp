@@ -24,7 +24,9 @@
 #include "app/metrics_server.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
+#include "actors/remote.hpp"
 #include "pipeline/memory.hpp"
+#include "pipeline/orc_guard.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/plugin.hpp"
@@ -307,9 +309,58 @@ int cmd_validate(const std::string& file,
   auto config = pixline::load_config(file, registry);
   auto stages = pixline::build_stages(config, registry);
   std::vector<std::string> names;
-  for (auto& s : stages)
-    names.push_back(fmt::format("{}(x{})", s.name, s.workers));
+  for (auto& s : stages) {
+    std::string placed;
+    for (auto& p : s.remote)
+      placed += fmt::format(" + {} x{}", p.node, p.workers);
+    names.push_back(fmt::format("{}(x{}{})", s.name, s.workers, placed));
+  }
   fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
+  return exit_ok;
+}
+
+/// True for an address that only this machine can reach.
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+int cmd_node(const std::string& listen, pixline::node_options options,
+             const std::vector<std::string>& plugins,
+             signal_stopper* stopper) {
+  // Port 0 lets the OS choose (the log says which), for tests and scripts.
+  bool any_port = listen.size() > 2 && listen.compare(listen.size() - 2, 2, ":0") == 0;
+  auto parsed = pixline::parse_listen_address(
+    any_port ? listen.substr(0, listen.size() - 1) + "1" : listen);
+  if (auto err = std::get_if<std::string>(&parsed))
+    throw std::invalid_argument(fmt::format("--listen {}: {}", listen, *err));
+  auto address = std::get<pixline::listen_address>(parsed);
+  options.host = address.host;
+  options.port = any_port ? 0 : address.port;
+  int given = int(!options.tls_certificate.empty()) + int(!options.tls_key.empty())
+              + int(!options.tls_ca.empty());
+  if (given != 0 && given != 3)
+    throw std::invalid_argument(
+      "--tls-cert, --tls-key and --tls-ca go together: the node proves who it "
+      "is and checks who connects");
+  bool tls = given == 3;
+  if (!tls && !is_loopback(options.host))
+    spdlog::warn("listening on {} without TLS: anyone who can reach this "
+                 "port can run pipelines here (docs/distributed.md)",
+                 options.host);
+  auto registry = registry_with_plugins(plugins, "");
+  static_cast<void>(pixline::orc_guarded_calls());
+  vips_concurrency_set(1);
+  vips_cache_set_max(0);
+  options.on_listening = [&](int port) {
+    spdlog::info("node listening on {}:{} ({})", options.host, port,
+                 tls ? "TLS, peers must present a certificate the CA signed"
+                     : "plain TCP");
+  };
+  options.on_running = [stopper](std::function<void()> stop) {
+    stopper->set(std::move(stop));
+  };
+  pixline::run_node(options, registry);
+  spdlog::info("node stopped");
   return exit_ok;
 }
 
@@ -406,6 +457,21 @@ int main(int argc, char** argv) {
   validate->add_option("config", config_file, "Pipeline config (TOML)")
     ->required();
 
+  std::string node_listen = "127.0.0.1:7400";
+  pixline::node_options node_opts;
+  auto node = app.add_subcommand(
+    "node", "Run a worker node: stages of other machines' pipelines place "
+            "workers here ([[node]] in their config; docs/distributed.md)");
+  node->add_option("--listen", node_listen,
+                   "HOST:PORT to listen on (default 127.0.0.1:7400; without "
+                   "TLS keep it on loopback or a private network)");
+  node->add_option("--tls-cert", node_opts.tls_certificate,
+                   "This node's certificate (PEM)");
+  node->add_option("--tls-key", node_opts.tls_key,
+                   "This node's private key (PEM)");
+  node->add_option("--tls-ca", node_opts.tls_ca,
+                   "CA certificate (PEM): only peers it signed may connect");
+
   std::string stage_name;
   bool markdown = false;
   auto stages = app.add_subcommand("stages", "List stages or describe one");
@@ -422,7 +488,7 @@ int main(int argc, char** argv) {
 
   // Watch mode may be chosen by the config, so take the signals for any run.
   std::unique_ptr<signal_stopper> stopper;
-  if (*run || *watch)
+  if (*run || *watch || *node)
     stopper = std::make_unique<signal_stopper>();
 
   auto logger = spdlog::stderr_color_mt("pixline");
@@ -451,6 +517,8 @@ int main(int argc, char** argv) {
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
                    metrics_listen, plugins);
+    else if (*node)
+      rc = cmd_node(node_listen, node_opts, plugins, stopper.get());
     else if (*validate)
       rc = cmd_validate(config_file, plugins);
     else if (*stages)

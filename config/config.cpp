@@ -182,7 +182,7 @@ option_spec boolean_key(std::string name) {
 }
 
 const std::vector<std::string> top_level_keys = {
-  "pipeline", "source", "filter", "sink", "metrics", "plugins"};
+  "pipeline", "source", "filter", "sink", "metrics", "node", "tls", "plugins"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency",
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest"};
@@ -231,6 +231,10 @@ public:
       } else if (name == "plugins") {
         for (auto& p : read_plugins(*key, *value))
           config.plugins.push_back(p.path);
+      } else if (name == "node") {
+        config.nodes = read_nodes(*key, *value);
+      } else if (name == "tls") {
+        config.tls = read_tls(table_of(*key, *value));
       } else {
         unknown_top_level(*key, *value);
       }
@@ -238,6 +242,7 @@ public:
     if (!have_sink)
       fail(root.source(), "missing table [sink] (where and how to write the "
                           "images; `[sink]` alone writes to \"out\")");
+    check_placements(config);
     return config;
   }
 
@@ -418,7 +423,7 @@ private:
       } else if (name == "exclude") {
         s.exclude = strings(name, *value);
       } else if (name == "workers") {
-        s.workers = integer(workers_key, *value);
+        read_workers(*value, s.workers, s.remote);
       } else if (name == "max_in_flight") {
         s.max_in_flight = integer(max_in_flight_key, *value);
       } else if (name == "settle_ms") {
@@ -514,6 +519,157 @@ private:
     return s;
   }
 
+  /// `workers = 4`, or `workers = { local = 2, a = 4 }`: local workers
+  /// and workers per node (docs/distributed.md).
+  void read_workers(const toml::node& value, int& local,
+                    std::vector<remote_placement>& remote) const {
+    auto table = value.as_table();
+    if (!table) {
+      local = integer(workers_key, value);
+      return;
+    }
+    local = 0;
+    for (auto [key, count] : in_order(*table)) {
+      std::string name{key->str()};
+      if (name == "local") {
+        local = integer(integer_key("local", 0, 1024), *count);
+        continue;
+      }
+      remote_placement p;
+      p.node = name;
+      p.workers = integer(integer_key(name, 1, 1024), *count);
+      p.where = at(key->source());
+      remote.push_back(std::move(p));
+    }
+    if (remote.empty() && local == 0)
+      fail(value.source(), "workers = { ... } needs at least one worker "
+                           "(local = N, or NODE = N for a [[node]])");
+  }
+
+  std::vector<node_section> read_nodes(const toml::key& key,
+                                       const toml::node& value) const {
+    auto array = value.as_array();
+    if (!array || !array->is_array_of_tables())
+      fail(key.source(), fmt::format("'node' must be an array of tables "
+                                     "(write [[node]] with two brackets), "
+                                     "got {}",
+                                     describe(value)));
+    std::vector<node_section> nodes;
+    for (auto& item : *array) {
+      auto& table = *item.as_table();
+      node_section n;
+      n.where = at(table.source());
+      for (auto [k, v] : in_order(table)) {
+        std::string name{k->str()};
+        if (name == "name") {
+          n.name = text(name, *v);
+          if (n.name.empty() || n.name == "local"
+              || n.name.find_first_not_of(
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789_-")
+                   != std::string::npos)
+            fail(v->source(), fmt::format("node name \"{}\" must be letters, "
+                                          "digits, '_' or '-', and not "
+                                          "\"local\"",
+                                          n.name));
+          for (auto& other : nodes)
+            if (other.name == n.name)
+              fail(v->source(), fmt::format("a [[node]] named \"{}\" is "
+                                            "already defined at line {}",
+                                            n.name, other.where.line));
+        } else if (name == "address") {
+          n.address = text(name, *v);
+          auto parsed = parse_listen_address(n.address);
+          if (auto err = std::get_if<std::string>(&parsed))
+            fail(v->source(), fmt::format("option 'address': {}", *err));
+        } else if (name == "tls") {
+          n.tls = std::get<bool>(checked(boolean_key(name), *v));
+        } else if (name == "timeout") {
+          n.timeout = integer(integer_key(name, 1, 86400), *v);
+        } else {
+          fail(k->source(), fmt::format("[[node]] has no key '{}'{}", name,
+                                        unknown_hint(name, {"name", "address",
+                                                            "tls",
+                                                            "timeout"})));
+        }
+      }
+      if (n.name.empty())
+        fail(table.source(), "[[node]] needs a name (name = \"a\"), used in "
+                             "stages' workers = { a = 4 }");
+      if (n.address.empty())
+        fail(table.source(), fmt::format("[[node]] \"{}\" needs an address "
+                                         "(address = \"HOST:PORT\")",
+                                         n.name));
+      nodes.push_back(std::move(n));
+    }
+    return nodes;
+  }
+
+  tls_section read_tls(const toml::table& table) const {
+    tls_section t;
+    t.configured = true;
+    t.where = at(table.source());
+    for (auto [key, value] : in_order(table)) {
+      std::string name{key->str()};
+      if (name == "certificate")
+        t.certificate = text(name, *value);
+      else if (name == "key")
+        t.key = text(name, *value);
+      else if (name == "ca")
+        t.ca = text(name, *value);
+      else
+        fail(key->source(),
+             fmt::format("[tls] has no key '{}'{}", name,
+                         unknown_hint(name, {"certificate", "key", "ca"})));
+    }
+    if (t.certificate.empty() || t.key.empty() || t.ca.empty())
+      fail(table.source(), "[tls] needs certificate, key and ca (PEM files): "
+                           "nodes and coordinator verify each other");
+    return t;
+  }
+
+  /// Every placement names a [[node]]; TLS nodes have [tls].
+  void check_placements(const pipeline_config& config) const {
+    std::vector<std::string> names;
+    for (auto& n : config.nodes) {
+      names.push_back(n.name);
+      if (n.tls && !config.tls.configured)
+        throw config_error(n.where,
+                           fmt::format("node \"{}\" has tls = true but the "
+                                       "config has no [tls] table",
+                                       n.name));
+    }
+    auto check = [&](const std::vector<remote_placement>& remote) {
+      for (auto& p : remote)
+        if (std::find(names.begin(), names.end(), p.node) == names.end()) {
+          auto hint = closest(p.node, names);
+          throw config_error(
+            p.where,
+            hint ? fmt::format("no [[node]] named \"{}\" (did you mean "
+                               "\"{}\"?)",
+                               p.node, *hint)
+                 : names.empty()
+                     ? fmt::format("no [[node]] named \"{}\": the config "
+                                   "defines no nodes ('local' counts this "
+                                   "machine's workers)",
+                                   p.node)
+                     : fmt::format("no [[node]] named \"{}\" (nodes: {})",
+                                   p.node, fmt::join(names, ", ")));
+        }
+    };
+    check(config.source.remote);
+    for (auto& f : config.filters)
+      check(f.remote);
+    for (auto& sink : config.sinks) {
+      check(sink.remote);
+      for (auto& f : sink.filters)
+        if (!f.remote.empty())
+          throw config_error(f.remote.front().where,
+                             "a sink's own filters run inside its save "
+                             "stage: place the sink's workers instead");
+    }
+  }
+
   metrics_section read_metrics(const toml::table& table) const {
     metrics_section m;
     m.configured = true;
@@ -566,7 +722,7 @@ private:
       if (name == "type")
         continue;
       if (name == "workers")
-        f.workers = integer(workers_key, *value);
+        read_workers(*value, f.workers, f.remote);
       else if (name == "max_in_flight")
         f.max_in_flight = integer(max_in_flight_key, *value);
       else
@@ -645,7 +801,7 @@ private:
                                  "a sink's 'filter' must be an array of "
                                  "tables (write [[sink.filter]])");
       } else if (name == "workers") {
-        s.workers = integer(workers_key, *value);
+        read_workers(*value, s.workers, s.remote);
       } else if (name == "max_in_flight") {
         s.max_in_flight = integer(max_in_flight_key, *value);
       } else {

@@ -42,6 +42,38 @@ private:
   std::string reason_;
 };
 
+/// A stage's workers on one node: `workers = { local = 2, a = 4 }` gives
+/// {"a", 4} (docs/distributed.md).
+struct remote_placement {
+  std::string node;
+  int workers = 0;
+  source_location where;
+};
+
+/// One `[[node]]`: a machine running `pixline node` that stages can place
+/// workers on.
+struct node_section {
+  std::string name;
+  /// "HOST:PORT" the node listens on.
+  std::string address;
+  /// Connect with TLS, using the certificates in [tls].
+  bool tls = false;
+  /// Seconds one image may take there (transfer included) before the node
+  /// counts as lost for it and the image goes to another worker.
+  int timeout = 300;
+  source_location where;
+};
+
+/// `[tls]`: the coordinator's certificate, key and the CA that signed the
+/// nodes' certificates, for nodes with tls = true.
+struct tls_section {
+  bool configured = false;
+  std::string certificate;
+  std::string key;
+  std::string ca;
+  source_location where;
+};
+
 /// `[pipeline]`: pipeline-wide settings.
 struct pipeline_section {
   std::string name = "pipeline";
@@ -100,6 +132,8 @@ struct source_section {
   /// Options of the `load` stage (e.g. fail_on), checked against its spec.
   option_map load_options;
   int workers = 0;       // 0: default
+  /// Workers on other nodes (`workers = { local = 1, a = 4 }`).
+  std::vector<remote_placement> remote;
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
 };
@@ -109,6 +143,7 @@ struct filter_section {
   std::string type;
   option_map options;
   int workers = 0;       // 0: default
+  std::vector<remote_placement> remote;
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
 };
@@ -123,6 +158,7 @@ struct sink_section {
   /// The save stage runs every sink of an image in one job: its workers and
   /// budget are the largest given on any sink.
   int workers = 0;       // 0: default (hardware threads)
+  std::vector<remote_placement> remote;
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
 };
@@ -148,6 +184,9 @@ struct pipeline_config {
   /// One or more outputs per image (`[sink]` or `[[sink]]`s); never empty.
   std::vector<sink_section> sinks{1};
   metrics_section metrics;
+  /// `[[node]]`s stages may place workers on.
+  std::vector<node_section> nodes;
+  tls_section tls;
   /// `plugins = [...]`: shared libraries adding stages, loaded before the
   /// rest of the config is checked (pipeline/plugin.hpp).
   std::vector<std::string> plugins;

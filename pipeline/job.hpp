@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/remote.hpp"
 #include "pipeline/stage.hpp"
 
 namespace pixline {
@@ -75,6 +76,13 @@ struct stage_runtime {
   int max_in_flight = 2;
   /// Called once per worker, so each worker owns its own stage object.
   std::function<work_fn()> make_worker;
+  /// Workers on other nodes (docs/distributed.md); `workers` then counts
+  /// only this machine's and may be 0.
+  std::vector<remote_placement> remote;
+  /// How a node builds this stage (pipeline/remote.hpp).
+  std::string recipe;
+  /// Called once per remote worker: the coordinator's half of it.
+  std::function<remote_half()> make_remote_half;
 };
 
 } // namespace pixline

@@ -140,6 +140,10 @@ std::string metrics_registry::render() const {
   per_stage("pixline_images_failed_total", "counter",
             "Images that failed in the stage.",
             [](auto& s) { return s.images_failed.load(relaxed); });
+  per_stage("pixline_images_lost_total", "counter",
+            "Images a remote worker of the stage had when its node was lost "
+            "(each went to another worker).",
+            [](auto& s) { return s.images_lost.load(relaxed); });
   per_stage("pixline_stage_busy_seconds_total", "counter",
             "Time the stage's workers spent on images.",
             [](auto& s) { return seconds(s.busy_ns.load(relaxed)); });

@@ -31,6 +31,9 @@ struct stage_metrics {
   std::atomic<std::uint64_t> images_out{0};
   /// Jobs that failed in this stage.
   std::atomic<std::uint64_t> images_failed{0};
+  /// Jobs a remote worker had when its node was lost (sent again to
+  /// another worker, so also counted again in images_in).
+  std::atomic<std::uint64_t> images_lost{0};
   /// Time workers spent on jobs, in nanoseconds.
   std::atomic<std::uint64_t> busy_ns{0};
   /// Jobs waiting at the stage for an idle worker or downstream credit.

@@ -29,11 +29,30 @@ int hardware_threads() {
   return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+int remote_workers(const std::vector<remote_placement>& remote) {
+  int n = 0;
+  for (auto& p : remote)
+    n += p.workers;
+  return n;
+}
+
 } // namespace
 
 int resolved_max_in_flight(const pipeline_config& config) {
-  return config.pipeline.max_in_flight > 0 ? config.pipeline.max_in_flight
-                                           : 4 * hardware_threads();
+  if (config.pipeline.max_in_flight > 0)
+    return config.pipeline.max_in_flight;
+  // Remote workers add room for two images each (one at the node, one on
+  // its way), counted for the stage that has the most.
+  int remote = 0;
+  auto widest = [&remote](const std::vector<remote_placement>& placed) {
+    remote = std::max(remote, remote_workers(placed));
+  };
+  widest(config.source.remote);
+  for (auto& f : config.filters)
+    widest(f.remote);
+  for (auto& s : config.sinks)
+    widest(s.remote);
+  return 4 * hardware_threads() + 2 * remote;
 }
 
 int default_workers(const std::string& stage_type) {
@@ -48,17 +67,23 @@ int default_workers(const std::string& stage_type) {
 
 namespace {
 
-int workers_for(const std::string& type, int configured,
+/// Local workers of a stage: as configured, else the default; a stage
+/// placed on nodes has exactly the local workers it names (maybe none).
+int workers_for(const std::string& type, int configured, bool remote,
                 const run_options& options) {
-  int n = configured > 0 ? configured : default_workers(type);
+  int n = configured > 0 || remote ? configured : default_workers(type);
   for (auto& [name, count] : options.workers)
     if (name == type)
       n = count;
   return n;
 }
 
-int budget_for(int configured, int workers) {
-  return configured > 0 ? configured : 2 * workers;
+/// A stage's budget: as configured, else two jobs per worker, local or
+/// remote.
+int budget_for(int configured, int workers,
+               const std::vector<remote_placement>& remote = {}) {
+  return configured > 0 ? configured
+                        : 2 * (workers + remote_workers(remote));
 }
 
 } // namespace
@@ -103,14 +128,20 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   auto load_opts = loader_spec().decode(src.load_options);
   stage_runtime load;
   load.name = "load";
-  load.workers = workers_for("load", src.workers, options);
-  load.max_in_flight = budget_for(src.max_in_flight, load.workers);
+  load.workers = workers_for("load", src.workers, !src.remote.empty(), options);
+  load.max_in_flight = budget_for(src.max_in_flight, load.workers, src.remote);
   const stage_spec* first = fuse_first ? filter_specs[0] : nullptr;
   option_map first_opts = fuse_first ? config.filters[0].options : option_map{};
   load.make_worker = [load_opts, params, first, first_opts]() -> work_fn {
     auto l = std::make_shared<loader>(
       load_opts, params, first ? first->make(first_opts) : nullptr);
     return [l](job& j) { l->load(j); };
+  };
+  load.remote = src.remote;
+  load.recipe = load_recipe(src.load_options, params,
+                            first ? config.filters[0].type : "", first_opts);
+  load.make_remote_half = [max_mib = load_opts.max_file_mib] {
+    return load_half(max_mib);
   };
   stages.push_back(std::move(load));
 
@@ -119,13 +150,16 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     auto spec = filter_specs[i];
     stage_runtime rt;
     rt.name = f.type;
-    rt.workers = workers_for(f.type, f.workers, options);
-    rt.max_in_flight = budget_for(f.max_in_flight, rt.workers);
+    rt.workers = workers_for(f.type, f.workers, !f.remote.empty(), options);
+    rt.max_in_flight = budget_for(f.max_in_flight, rt.workers, f.remote);
     auto opts = f.options;
     rt.make_worker = [spec, opts]() -> work_fn {
       std::shared_ptr<stage> s = spec->make(opts);
       return [s](job& j) { s->process(*j.img); };
     };
+    rt.remote = f.remote;
+    rt.recipe = filter_recipe(f.type, f.options);
+    rt.make_remote_half = [] { return filter_half(); };
     stages.push_back(std::move(rt));
   }
 
@@ -138,7 +172,23 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   std::vector<sink_plan> plans;
   int sink_workers = 0;
   int sink_budget = 0;
+  std::vector<remote_placement> sink_remote;
+  std::vector<sink_recipe> recipes;
   for (auto& sink : config.sinks) {
+    // Placements of several sinks merge: the most workers any sink gives
+    // a node.
+    for (auto& p : sink.remote) {
+      auto same = std::find_if(sink_remote.begin(), sink_remote.end(),
+                               [&](auto& q) { return q.node == p.node; });
+      if (same == sink_remote.end())
+        sink_remote.push_back(p);
+      else
+        same->workers = std::max(same->workers, p.workers);
+    }
+    sink_recipe recipe{sink.options, {}};
+    for (auto& f : sink.filters)
+      recipe.filters.emplace_back(f.type, f.options);
+    recipes.push_back(std::move(recipe));
     sink_plan plan;
     plan.write = writer_spec().decode(sink.options);
     if (!options.output.empty())
@@ -166,8 +216,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   }
   stage_runtime save;
   save.name = "save";
-  save.workers = workers_for("save", sink_workers, options);
-  save.max_in_flight = budget_for(sink_budget, save.workers);
+  save.workers = workers_for("save", sink_workers, !sink_remote.empty(),
+                             options);
+  save.max_in_flight = budget_for(sink_budget, save.workers, sink_remote);
   auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
   auto manifest = config.pipeline.manifest;
   save.make_worker = [plans, memory_limit, manifest]() -> work_fn {
@@ -184,6 +235,22 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
                                       timeout, manifest);
     return [f](job& j) { f->write(j); };
+  };
+  save.remote = sink_remote;
+  save.recipe = save_recipe(recipes, memory_limit);
+  save.make_remote_half = [plans, manifest]() {
+    // The coordinator only names and writes what nodes encoded: writers
+    // without filters.
+    std::vector<sink_branch> branches;
+    for (auto& plan : plans) {
+      sink_branch branch;
+      branch.out = std::make_shared<writer>(plan.write);
+      branches.push_back(std::move(branch));
+    }
+    auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
+    return save_half([f](job& j, const std::vector<wire_output>& outputs) {
+      f->store(j, outputs);
+    });
   };
   stages.push_back(std::move(save));
   return stages;
@@ -308,6 +375,8 @@ run_report run_pipeline(const pipeline_config& config,
   flow.max_in_flight = report.max_in_flight;
   flow.on_finished = options.on_finished;
   flow.metrics = options.metrics;
+  flow.nodes = config.nodes;
+  flow.tls = config.tls;
   image_tally::reset_peak();
   auto result = run_flow(stages, std::move(inputs), flow);
   report.peak_in_flight = result.peak_in_flight;
@@ -333,6 +402,8 @@ run_report run_watch(const pipeline_config& config,
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;
   flow.metrics = options.metrics;
+  flow.nodes = config.nodes;
+  flow.tls = config.tls;
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))
       return; // tried again later

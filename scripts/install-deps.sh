@@ -19,6 +19,8 @@ packages=(
   libcli11-dev                   # command line
   nlohmann-json3-dev             # --events JSON lines
   libcpp-httplib-dev             # metrics endpoint (--metrics)
+  libssl-dev                     # OpenSSL headers CAF's TLS module includes (nodes)
+  openssl                        # the TLS tests make their certificates with it
   catch2                         # tests (Catch2 v2)
   clang libclang-rt-14-dev       # fuzzers (scripts/fuzz.sh): libFuzzer runtime
   # demo

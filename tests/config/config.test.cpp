@@ -693,3 +693,83 @@ TEST_CASE("mistakes in [metrics] are errors where they are",
   auto m = failure_of("[sink]\n[metric]\n");
   CHECK(m.reason == "unknown table [metric] (did you mean [metrics]?)");
 }
+
+TEST_CASE("workers may place a stage on [[node]]s", "[config][distributed]") {
+  auto c = parse(R"([source]
+path = "in"
+workers = { local = 1, a = 2, b = 3 }
+[[filter]]
+type = "sharpen"
+workers = { b = 1 }
+[sink]
+workers = 2
+[[node]]
+name = "a"
+address = "10.0.0.1:7400"
+[[node]]
+name = "b"
+address = "10.0.0.2:7400"
+tls = true
+timeout = 60
+[tls]
+certificate = "c.pem"
+key = "c.key"
+ca = "ca.pem"
+)");
+  REQUIRE(c.nodes.size() == 2);
+  CHECK(c.nodes[0].name == "a");
+  CHECK(c.nodes[0].address == "10.0.0.1:7400");
+  CHECK_FALSE(c.nodes[0].tls);
+  CHECK(c.nodes[0].timeout == 300);
+  CHECK(c.nodes[1].tls);
+  CHECK(c.nodes[1].timeout == 60);
+  CHECK(c.tls.ca == "ca.pem");
+  CHECK(c.source.workers == 1);
+  REQUIRE(c.source.remote.size() == 2);
+  CHECK(c.source.remote[0].node == "a");
+  CHECK(c.source.remote[0].workers == 2);
+  CHECK(c.source.remote[1].workers == 3);
+  // No `local` key: no local worker.
+  CHECK(c.filters[0].workers == 0);
+  REQUIRE(c.filters[0].remote.size() == 1);
+  CHECK(c.sink().workers == 2);
+  CHECK(c.sink().remote.empty());
+}
+
+TEST_CASE("placements and nodes are checked", "[config][distributed]") {
+  const std::string nodes = R"(
+[[node]]
+name = "alpha"
+address = "127.0.0.1:7400"
+)";
+  auto f = failure_of("[sink]\nworkers = { alhpa = 2 }\n" + nodes);
+  CHECK(f.line == 2);
+  CHECK(f.reason == "no [[node]] named \"alhpa\" (did you mean \"alpha\"?)");
+  f = failure_of("[sink]\nworkers = { a = 2 }\n");
+  CHECK_THAT(f.reason, Catch::Contains("the config defines no nodes"));
+  f = failure_of("[sink]\nworkers = { local = 0 }\n" + nodes);
+  CHECK_THAT(f.reason, Catch::Contains("needs at least one worker"));
+  f = failure_of("[sink]\nworkers = { alpha = 0 }\n" + nodes);
+  CHECK_THAT(f.reason, Catch::Contains("alpha"));
+  f = failure_of("[sink]\n[[sink.filter]]\ntype = \"sharpen\"\n"
+                 "workers = { alpha = 1 }\n" + nodes);
+  CHECK_THAT(f.reason, Catch::Contains("place the sink's workers instead"));
+  f = failure_of("[sink]\n[[node]]\nname = \"local\"\naddress = \"h:1\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("not \"local\""));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("needs an address"));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"nohost\"\n");
+  CHECK(f.line == 4);
+  CHECK_THAT(f.reason, Catch::Contains("option 'address'"));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
+                 "[[node]]\nname = \"a\"\naddress = \"h:2\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("already defined at line 2"));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
+                 "tls = true\n");
+  CHECK_THAT(f.reason, Catch::Contains("no [tls] table"));
+  f = failure_of("[sink]\n[tls]\ncertificate = \"c.pem\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("needs certificate, key and ca"));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
+                 "adress = 1\n");
+  CHECK_THAT(f.reason, Catch::Contains("did you mean 'address'"));
+}

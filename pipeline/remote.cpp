@@ -1,0 +1,344 @@
+#include "pipeline/remote.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/fanout.hpp"
+#include "actors/loader.hpp"
+#include "actors/writer.hpp"
+#include "pipeline/job.hpp"
+#include "pipeline/registry.hpp"
+
+namespace pixline {
+
+namespace {
+
+using json = nlohmann::json;
+
+json to_json(const option_map& options) {
+  auto result = json::object();
+  for (auto& [name, value] : options)
+    std::visit([&](auto& v) { result[name] = v; }, value);
+  return result;
+}
+
+option_map from_json(const json& j) {
+  option_map result;
+  for (auto& [name, value] : j.items()) {
+    if (value.is_boolean())
+      result[name] = value.get<bool>();
+    else if (value.is_number_integer())
+      result[name] = value.get<std::int64_t>();
+    else if (value.is_number())
+      result[name] = value.get<double>();
+    else if (value.is_string())
+      result[name] = value.get<std::string>();
+    else
+      throw std::runtime_error(
+        fmt::format("recipe: option '{}' has no scalar value", name));
+  }
+  return result;
+}
+
+const stage_spec& spec_of(const stage_registry& registry,
+                          const std::string& type) {
+  auto spec = registry.find(type);
+  if (!spec || !spec->make)
+    throw std::runtime_error(fmt::format(
+      "this node has no stage '{}' (a plugin stage needs `pixline node "
+      "--plugin` on every node)",
+      type));
+  return *spec;
+}
+
+/// The text of an exception, as a job's error.
+std::string failure_text(const std::exception& e) {
+  if (auto v = dynamic_cast<const vips::VError*>(&e))
+    return vips_error_text(*v);
+  std::string s = e.what();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s.empty() ? "unknown error" : s;
+}
+
+/// Runs `fn` and turns any exception into the result's error.
+template <class F>
+wire_result guarded(F fn) {
+  wire_result r;
+  try {
+    fn(r);
+  } catch (const std::exception& e) {
+    r = wire_result{};
+    r.error = failure_text(e);
+  } catch (...) {
+    r = wire_result{};
+    r.error = "unknown error";
+  }
+  return r;
+}
+
+/// An input file's bytes as a file only this process can see: a memfd,
+/// opened by path (/proc/self/fd/N) so every loader, and a fused stage's
+/// shrink-on-load, works as on the coordinator.
+class memory_file {
+public:
+  explicit memory_file(const std::vector<std::uint8_t>& bytes) {
+    fd_ = ::memfd_create("pixline-input", MFD_CLOEXEC);
+    if (fd_ < 0)
+      throw stage_error(
+        fmt::format("memfd_create failed: {}", std::strerror(errno)));
+    size_t done = 0;
+    while (done < bytes.size()) {
+      auto n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        auto err = errno;
+        ::close(fd_);
+        throw stage_error(
+          fmt::format("cannot buffer the input: {}", std::strerror(err)));
+      }
+      done += size_t(n);
+    }
+    path_ = fmt::format("/proc/self/fd/{}", fd_);
+  }
+  memory_file(const memory_file&) = delete;
+  memory_file& operator=(const memory_file&) = delete;
+  ~memory_file() {
+    ::close(fd_);
+  }
+  const std::string& path() const {
+    return path_;
+  }
+
+private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+/// `text` with every `from` replaced by `to` (the memfd's path in libvips'
+/// messages by the input's name).
+std::string replaced(std::string text, const std::string& from,
+                     const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos;
+       at += to.size())
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
+  auto opts = loader_spec().decode(from_json(recipe.at("options")));
+  load_params params;
+  params.sequential = recipe.at("sequential").get<bool>();
+  params.fail_on = recipe.at("fail_on").get<std::string>();
+  std::unique_ptr<stage> fused;
+  if (recipe.contains("fused"))
+    fused = spec_of(registry, recipe["fused"].at("type").get<std::string>())
+              .make(from_json(recipe["fused"].at("options")));
+  auto l = std::make_shared<loader>(opts, params, std::move(fused));
+  return [l](wire_job& in) {
+    memory_file file{in.file};
+    auto r = guarded([&](wire_result& r) {
+      job j;
+      j.id = in.id;
+      j.path = file.path();
+      j.relative = in.name;
+      l->load(j);
+      r.image = to_wire(j.img->pixels, j.img->input_format);
+    });
+    r.error = replaced(std::move(r.error), file.path(), in.name);
+    return r;
+  };
+}
+
+/// The image a job message carries, for a stage on this node.
+image received_image(const wire_job& in) {
+  image img;
+  img.id = in.id;
+  img.relative = in.name;
+  img.input_format = in.image.input_format;
+  img.pixels = from_wire(in.image);
+  return img;
+}
+
+node_work_fn filter_worker(const json& recipe,
+                           const stage_registry& registry) {
+  std::shared_ptr<stage> s
+    = spec_of(registry, recipe.at("type").get<std::string>())
+        .make(from_json(recipe.at("options")));
+  return [s](wire_job& in) {
+    return guarded([&](wire_result& r) {
+      auto img = received_image(in);
+      s->process(img);
+      r.image = to_wire(img.pixels, img.input_format);
+    });
+  };
+}
+
+node_work_fn save_worker(const json& recipe, const stage_registry& registry) {
+  std::vector<sink_branch> branches;
+  for (auto& sink : recipe.at("sinks")) {
+    sink_branch branch;
+    for (auto& f : sink.at("filters"))
+      branch.filters.push_back(
+        spec_of(registry, f.at("type").get<std::string>())
+          .make(from_json(f.at("options"))));
+    auto opts = writer_spec().decode(from_json(sink.at("options")));
+    branch.out = std::make_shared<writer>(opts);
+    branches.push_back(std::move(branch));
+  }
+  auto f = std::make_shared<fanout>(std::move(branches),
+                                    recipe.at("memory_limit").get<std::int64_t>(),
+                                    recipe.value("timeout", 0.0));
+  return [f](wire_job& in) {
+    return guarded([&](wire_result& r) {
+      r.outputs = f->encode(received_image(in));
+    });
+  };
+}
+
+/// A job's image as a message (computing it here).
+wire_image image_of(job& j) {
+  if (!j.img)
+    throw stage_error("no image to send");
+  try {
+    return to_wire(j.img->pixels, j.img->input_format);
+  } catch (const vips::VError& e) {
+    throw stage_error(vips_error_text(e));
+  }
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw stage_error(fmt::format("cannot open: {}", std::strerror(errno)));
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  if (in.bad())
+    throw stage_error("cannot read the file");
+  return bytes;
+}
+
+wire_job header_of(const job& j) {
+  wire_job w;
+  w.id = j.id;
+  w.name = j.relative.empty() ? j.path : j.relative;
+  return w;
+}
+
+} // namespace
+
+std::function<node_work_fn()> node_worker_factory(
+  const std::string& recipe, const stage_registry& registry) {
+  json r;
+  try {
+    r = json::parse(recipe);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  auto kind = r.value("kind", "");
+  // Build one worker now, so a recipe naming an unknown stage or bad
+  // options fails at setup, not on the first image.
+  auto make = [r, kind, &registry]() -> node_work_fn {
+    if (kind == "load")
+      return load_worker(r, registry);
+    if (kind == "filter")
+      return filter_worker(r, registry);
+    if (kind == "save")
+      return save_worker(r, registry);
+    throw std::runtime_error(fmt::format("recipe of unknown kind '{}'", kind));
+  };
+  try {
+    make();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  return make;
+}
+
+std::string load_recipe(const option_map& load_options,
+                        const load_params& params,
+                        const std::string& fused_type,
+                        const option_map& fused_options) {
+  json r{{"kind", "load"},
+         {"options", to_json(load_options)},
+         {"sequential", params.sequential},
+         {"fail_on", params.fail_on}};
+  if (!fused_type.empty())
+    r["fused"] = {{"type", fused_type}, {"options", to_json(fused_options)}};
+  return r.dump();
+}
+
+std::string filter_recipe(const std::string& type, const option_map& options) {
+  return json{{"kind", "filter"}, {"type", type}, {"options", to_json(options)}}
+    .dump();
+}
+
+std::string save_recipe(const std::vector<sink_recipe>& sinks,
+                        std::int64_t memory_limit) {
+  auto list = json::array();
+  double timeout = 0;
+  for (auto& sink : sinks) {
+    auto filters = json::array();
+    for (auto& [type, opts] : sink.filters)
+      filters.push_back({{"type", type}, {"options", to_json(opts)}});
+    list.push_back({{"options", to_json(sink.options)}, {"filters", filters}});
+    timeout = std::max(timeout, writer_spec().decode(sink.options).timeout);
+  }
+  return json{{"kind", "save"},
+              {"sinks", list},
+              {"memory_limit", memory_limit},
+              {"timeout", timeout}}
+    .dump();
+}
+
+remote_half load_half(int max_file_mib) {
+  return {
+    [max_file_mib](job& j) {
+      check_input_file(j.path, max_file_mib);
+      auto w = header_of(j);
+      w.file = read_file(j.path);
+      return w;
+    },
+    [](job& j, wire_result& r) {
+      auto img = std::make_shared<tracked_image>();
+      img->id = j.id;
+      img->source = j.path;
+      img->relative = j.relative;
+      img->input_format = r.image.input_format;
+      img->pixels = from_wire(r.image);
+      j.img = std::move(img);
+    }};
+}
+
+remote_half filter_half() {
+  return {[](job& j) {
+            auto w = header_of(j);
+            w.image = image_of(j);
+            return w;
+          },
+          [](job& j, wire_result& r) {
+            j.img->pixels = from_wire(r.image);
+            j.img->input_format = r.image.input_format;
+          }};
+}
+
+remote_half save_half(
+  std::function<void(job&, const std::vector<wire_output>&)> store) {
+  return {[](job& j) {
+            auto w = header_of(j);
+            w.image = image_of(j);
+            return w;
+          },
+          [store](job& j, wire_result& r) { store(j, r.outputs); }};
+}
+
+} // namespace pixline

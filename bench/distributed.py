@@ -55,7 +55,7 @@ def config_text(base, source, sink, used):
         text = re.sub(r"^(\[\[?sink\]\]?)$", lambda m: f"{m.group(1)}\nworkers = {sink}",
                       text, flags=re.M)
     if source:
-        text += f"\n[source]\nworkers = {source}\n"
+        text += f"\n[source]\npath = \".\"  # replaced by --input\nworkers = {source}\n"
     for name, address in used:
         text += f'\n[[node]]\nname = "{name}"\naddress = "{address}"\n'
     return text
@@ -94,7 +94,8 @@ def main():
                     start = time.monotonic()
                     r = subprocess.run([args.pixline, "run", "-q", path,
                                         "--input", inputs, "--output", out],
-                                       capture_output=True, text=True)
+                                       capture_output=True, text=True,
+                                       timeout=600)
                     took = time.monotonic() - start
                     if r.returncode != 0:
                         sys.exit(f"{wname} {vname}: {r.stderr}")

@@ -142,6 +142,32 @@ struct proxy_state {
   std::chrono::steady_clock::time_point started;
 };
 
+/// Carries one remote worker's requests for its proxy. A scheduled actor,
+/// not a detached one: CAF 0.17's clock keeps a strong reference to an
+/// actor until each of its request timeouts fires (even after the answer
+/// came), and the actor system waits at exit until every detached actor is
+/// released, so a detached proxy with a 300 s timeout pending would hold up
+/// the end of the run by up to 300 s.
+caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
+                      caf::actor proxy, caf::timespan timeout) {
+  self->monitor(remote);
+  self->set_down_handler([=](caf::down_msg& m) {
+    if (m.source == remote.address())
+      self->send(proxy, lost_atom::value,
+                 fmt::format("connection lost ({})",
+                             self->system().render(m.reason)));
+  });
+  return {
+    [=](wire_job& job) -> caf::result<wire_result> {
+      auto rp = self->make_response_promise<wire_result>();
+      self->request(remote, timeout, std::move(job))
+        .then([rp](wire_result& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+  };
+}
+
 } // namespace
 
 caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
@@ -156,6 +182,11 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     j.failed_stage = stage;
     j.img.reset();
   };
+  // Linked, so it ends when the stage ends the proxy; a proxy that retires
+  // ends it explicitly.
+  auto link = self->spawn<caf::linked>(courier, remote,
+                                       caf::actor_cast<caf::actor>(self),
+                                       timeout);
   // Gives the stage back this worker's job (if any) and retires the worker.
   auto lose = [=](const std::string& why) {
     if (st->dead)
@@ -182,6 +213,9 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     } else {
       self->send(dispatcher, lost_atom::value, index, reason);
     }
+    // A normal exit, which does not take the stage (linked) down; the
+    // courier goes explicitly.
+    self->send_exit(link, caf::exit_reason::user_shutdown);
     self->quit();
   };
   // Passes a job on and tells the stage this worker is free.
@@ -199,12 +233,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     self->send(downstream, std::move(j));
     self->send(dispatcher, demand_atom::value, index);
   };
-  self->monitor(remote);
-  self->set_down_handler([=](caf::down_msg& m) {
-    if (m.source == remote.address())
-      lose(fmt::format("connection lost ({})", self->system().render(m.reason)));
-  });
   return {
+    [=](lost_atom, std::string& why) { lose(why); },
     [=](job& j) {
       if (metrics) {
         metrics->busy_workers.fetch_add(1, relaxed);
@@ -226,7 +256,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
       st->pending = std::move(j);
       st->busy = true;
       st->sent = caf::make_message(std::move(message));
-      self->request(remote, timeout, st->sent)
+      // No timeout here (the courier has it): see courier().
+      self->request(link, caf::infinite, st->sent)
         .then(
           [=](wire_result& r) {
             if (st->dead)
@@ -284,10 +315,10 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
                           caf::timespan retry) {
   auto st = std::make_shared<keeper_state>();
   // What the node watches to know this coordinator is alive: a scheduled
-  // actor that lives as long as the keeper. Not the keeper itself: an actor
-  // the network knows of may be held by CAF's network layer after it quit,
-  // and the actor system waits for every detached actor to be released
-  // before it ends.
+  // actor that lives as long as the keeper. Not the keeper itself: the
+  // keeper is detached, the actor system waits at exit until every detached
+  // actor is released, and references to an actor the network knows of are
+  // not ours to release.
   auto me = self->spawn<caf::linked>([]() -> caf::behavior {
     return {[](retry_atom) {}};
   });

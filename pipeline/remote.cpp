@@ -25,8 +25,10 @@ using json = nlohmann::json;
 
 json to_json(const option_map& options) {
   auto result = json::object();
-  for (auto& [name, value] : options)
-    std::visit([&](auto& v) { result[name] = v; }, value);
+  for (auto& entry : options) {
+    auto& name = entry.first;
+    std::visit([&](auto& v) { result[name] = v; }, entry.second);
+  }
   return result;
 }
 

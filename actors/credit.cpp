@@ -213,13 +213,13 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
     },
     // Workers on a node that (re)connected: each gets a local proxy.
     [=](join_atom, std::vector<caf::actor>& remote, std::string& node,
-        caf::timespan timeout) {
+        caf::timespan timeout, std::string& encoding) {
       auto& s = self->state;
       for (auto& r : remote) {
         auto idx = uint32_t(s.workers.size());
         s.workers.push_back(self->spawn<caf::detached + caf::linked>(
           remote_proxy, s.stage, node, r, idx, me, s.downstream,
-          s.make_remote_half(), timeout, s.metrics));
+          s.make_remote_half(), timeout, encoding, s.metrics));
         s.assigned.push_back(0);
         ++s.live;
       }

@@ -174,7 +174,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
                            std::string node, caf::actor remote,
                            std::uint32_t index, caf::actor dispatcher,
                            caf::actor downstream, remote_half half,
-                           caf::timespan timeout, stage_metrics* metrics) {
+                           caf::timespan timeout, std::string encoding,
+                           stage_metrics* metrics) {
   auto st = std::make_shared<proxy_state>();
   constexpr auto relaxed = std::memory_order_relaxed;
   auto fail = [=](job& j, std::string reason) {
@@ -243,7 +244,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
       st->started = std::chrono::steady_clock::now();
       wire_job message;
       try {
-        message = half.send(j);
+        message = half.send(j, encoding);
       } catch (const vips::VError& e) {
         fail(j, vips_error_text(e));
         finish(j);
@@ -346,7 +347,8 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
     self->monitor(*node);
     for (size_t i = 0; i < stages.size(); ++i)
       self->send(stages[i].dispatcher, join_atom::value, started[i], n.name,
-                 caf::timespan{std::chrono::seconds(n.timeout)});
+                 caf::timespan{std::chrono::seconds(n.timeout)},
+                 n.wire == "raw" ? std::string{} : n.wire);
     return {};
   };
   self->set_down_handler([=](caf::down_msg& m) {

@@ -66,6 +66,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
                            std::string node, caf::actor remote,
                            std::uint32_t index, caf::actor dispatcher,
                            caf::actor downstream, remote_half half,
-                           caf::timespan timeout, stage_metrics* metrics);
+                           caf::timespan timeout, std::string encoding,
+                           stage_metrics* metrics);
 
 } // namespace pixline

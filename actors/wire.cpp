@@ -4,6 +4,8 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
 #include <glib.h>
 
 namespace pixline {
@@ -71,7 +73,41 @@ void copy_metadata(VipsImage* im, std::vector<wire_field>& out) {
 
 } // namespace
 
-wire_image to_wire(const vips::VImage& img, const std::string& input_format) {
+namespace {
+
+/// True when PNG holds `img`'s pixels exactly.
+bool png_can_hold(const vips::VImage& img) {
+  return (img.format() == VIPS_FORMAT_UCHAR
+          || img.format() == VIPS_FORMAT_USHORT)
+         && img.bands() >= 1 && img.bands() <= 4;
+}
+
+/// `img` as a PNG file of exactly its pixel values: the interpretation is
+/// set to what PNG stores as is, so the saver converts nothing (the real
+/// one travels in the header).
+std::vector<std::uint8_t> png_of(const vips::VImage& img) {
+  bool wide = img.format() == VIPS_FORMAT_USHORT;
+  auto as = img.bands() <= 2 ? (wide ? VIPS_INTERPRETATION_GREY16
+                                     : VIPS_INTERPRETATION_B_W)
+                             : (wide ? VIPS_INTERPRETATION_RGB16
+                                     : VIPS_INTERPRETATION_sRGB);
+  auto plain = img.copy(vips::VImage::option()->set("interpretation", as));
+  void* buf = nullptr;
+  size_t size = 0;
+  plain.write_to_buffer(".png", &buf, &size,
+                        vips::VImage::option()
+                          ->set("compression", 1)
+                          ->set("strip", true)
+                          ->set("bitdepth", wide ? 16 : 8));
+  std::unique_ptr<void, decltype(&g_free)> owned(buf, &g_free);
+  auto bytes = static_cast<const std::uint8_t*>(buf);
+  return {bytes, bytes + size};
+}
+
+} // namespace
+
+wire_image to_wire(const vips::VImage& img, const std::string& input_format,
+                   const std::string& encoding) {
   vips::VImage plain = img;
   if (plain.get_image()->Coding != VIPS_CODING_NONE) {
     VipsImage* decoded = nullptr;
@@ -80,11 +116,16 @@ wire_image to_wire(const vips::VImage& img, const std::string& input_format) {
     plain = vips::VImage(decoded);
   }
   wire_image w;
-  size_t size = 0;
-  std::unique_ptr<void, decltype(&g_free)> data(plain.write_to_memory(&size),
-                                                &g_free);
-  auto bytes = static_cast<const std::uint8_t*>(data.get());
-  w.pixels.assign(bytes, bytes + size);
+  if (encoding == "png" && png_can_hold(plain)) {
+    w.pixels = png_of(plain);
+    w.encoding = "png";
+  } else {
+    size_t size = 0;
+    std::unique_ptr<void, decltype(&g_free)> data(
+      plain.write_to_memory(&size), &g_free);
+    auto bytes = static_cast<const std::uint8_t*>(data.get());
+    w.pixels.assign(bytes, bytes + size);
+  }
   w.width = plain.width();
   w.height = plain.height();
   w.bands = plain.bands();
@@ -98,20 +139,36 @@ wire_image to_wire(const vips::VImage& img, const std::string& input_format) {
 }
 
 vips::VImage from_wire(const wire_image& w) {
-  auto expected = std::uint64_t(w.width) * std::uint64_t(w.height)
-                  * std::uint64_t(w.bands)
-                  * vips_format_sizeof(VipsBandFormat(w.format));
-  if (w.width <= 0 || w.height <= 0 || w.bands <= 0
-      || w.format < 0 || w.format >= VIPS_FORMAT_LAST
-      || expected != w.pixels.size())
-    throw stage_error("malformed image message (size does not match its "
-                      "header)");
-  auto im = vips_image_new_from_memory_copy(
-    w.pixels.data(), w.pixels.size(), w.width, w.height, w.bands,
-    VipsBandFormat(w.format));
-  if (!im)
-    throw vips::VError();
-  vips::VImage result(im);
+  if (w.width <= 0 || w.height <= 0 || w.bands <= 0 || w.format < 0
+      || w.format >= VIPS_FORMAT_LAST)
+    throw stage_error("malformed image message (bad header)");
+  vips::VImage result;
+  if (w.encoding == "png") {
+    result = vips::VImage::new_from_buffer(w.pixels.data(), w.pixels.size(),
+                                           "")
+               .copy_memory();
+    if (result.width() != w.width || result.height() != w.height
+        || result.bands() != w.bands || result.format() != w.format)
+      throw stage_error("malformed image message (its PNG does not match "
+                        "its header)");
+  } else if (!w.encoding.empty()) {
+    throw stage_error(fmt::format("image message in an unknown encoding "
+                                  "'{}'",
+                                  w.encoding));
+  } else {
+    auto expected = std::uint64_t(w.width) * std::uint64_t(w.height)
+                    * std::uint64_t(w.bands)
+                    * vips_format_sizeof(VipsBandFormat(w.format));
+    if (expected != w.pixels.size())
+      throw stage_error("malformed image message (size does not match its "
+                        "header)");
+    auto im = vips_image_new_from_memory_copy(
+      w.pixels.data(), w.pixels.size(), w.width, w.height, w.bands,
+      VipsBandFormat(w.format));
+    if (!im)
+      throw vips::VError();
+    result = vips::VImage(im);
+  }
   result = result.copy(vips::VImage::option()
                          ->set("interpretation", w.interpretation)
                          ->set("xres", w.xres)

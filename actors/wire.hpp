@@ -43,7 +43,10 @@ struct wire_image {
   double yres = 1;
   std::string input_format;
   std::vector<wire_field> fields;
+  /// The pixels: raw (band-interleaved, `encoding` empty), or a PNG file
+  /// (`encoding` "png").
   std::vector<std::uint8_t> pixels;
+  std::string encoding;
 
   bool empty() const {
     return width == 0;
@@ -54,7 +57,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_image& x) {
   return f(caf::meta::type_name("wire_image"), x.width, x.height, x.bands,
            x.format, x.interpretation, x.xres, x.yres, x.input_format,
-           x.fields, x.pixels);
+           x.fields, x.pixels, x.encoding);
 }
 
 /// One sink's output, encoded on a node and written by the coordinator.
@@ -83,11 +86,14 @@ struct wire_job {
   std::vector<std::uint8_t> file;
   /// The image so far, for any later stage.
   wire_image image;
+  /// How the node is to send images back ("" raw, "png").
+  std::string encoding;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_job& x) {
-  return f(caf::meta::type_name("wire_job"), x.id, x.name, x.file, x.image);
+  return f(caf::meta::type_name("wire_job"), x.id, x.name, x.file, x.image,
+           x.encoding);
 }
 
 /// A remote worker -> the coordinator: the job's result.
@@ -106,8 +112,11 @@ typename Inspector::result_type inspect(Inspector& f, wire_result& x) {
 }
 
 /// Computes `img` (a lazy graph is evaluated here) and copies its pixels,
-/// header and metadata into a message.
-wire_image to_wire(const vips::VImage& img, const std::string& input_format);
+/// header and metadata into a message. `encoding` "png" sends the pixels as
+/// a fast lossless PNG instead of raw (8- and 16-bit images of 1 to 4
+/// bands; others go raw); `[[node]] wire` chooses (docs/distributed.md).
+wire_image to_wire(const vips::VImage& img, const std::string& input_format,
+                   const std::string& encoding = "");
 
 /// The image a message carries (its own copy of the pixels).
 vips::VImage from_wire(const wire_image& w);

@@ -42,8 +42,10 @@ def variants(nodes):
     return [
         ("local", None, None, []),
         ("1 node: load+save there", "{ n1 = 2 }", "{ n1 = 2 }", [("n1", a)]),
-        ("1 node: load there, save here", "{ n1 = 2 }", "{ local = 2 }",
-         [("n1", a)]),
+        ("1 node: load there, save here (raw back)", "{ n1 = 2 }",
+         "{ local = 2 }", [("n1", a)]),
+        ("1 node: load there, save here (png back)", "{ n1 = 2 }",
+         "{ local = 2 }", [("n1", a, "png")]),
         ("2 nodes: load+save there", "{ n1 = 1, n2 = 1 }",
          "{ n1 = 1, n2 = 1 }", [("n1", a), ("n2", b)]),
     ]
@@ -56,8 +58,10 @@ def config_text(base, source, sink, used):
                       text, flags=re.M)
     if source:
         text += f"\n[source]\npath = \".\"  # replaced by --input\nworkers = {source}\n"
-    for name, address in used:
+    for name, address, *wire in used:
         text += f'\n[[node]]\nname = "{name}"\naddress = "{address}"\n'
+        if wire:
+            text += f'wire = "{wire[0]}"\n'
     return text
 
 

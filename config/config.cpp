@@ -586,11 +586,16 @@ private:
           n.tls = std::get<bool>(checked(boolean_key(name), *v));
         } else if (name == "timeout") {
           n.timeout = integer(integer_key(name, 1, 86400), *v);
+        } else if (name == "wire") {
+          option_spec spec{name, option_type::choice, std::string{"raw"},
+                           {},   {},                  {"raw", "png"},
+                           {}};
+          n.wire = std::get<std::string>(checked(spec, *v));
         } else {
           fail(k->source(), fmt::format("[[node]] has no key '{}'{}", name,
                                         unknown_hint(name, {"name", "address",
-                                                            "tls",
-                                                            "timeout"})));
+                                                            "tls", "timeout",
+                                                            "wire"})));
         }
       }
       if (n.name.empty())

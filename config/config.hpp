@@ -61,6 +61,10 @@ struct node_section {
   /// Seconds one image may take there (transfer included) before the node
   /// counts as lost for it and the image goes to another worker.
   int timeout = 300;
+  /// How images between stages travel to and from it: "raw" pixels or
+  /// fast lossless "png" (files in and encoded outputs out are bytes
+  /// either way).
+  std::string wire = "raw";
   source_location where;
 };
 

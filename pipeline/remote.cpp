@@ -154,7 +154,7 @@ node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
       j.path = file.path();
       j.relative = in.name;
       l->load(j);
-      r.image = to_wire(j.img->pixels, j.img->input_format);
+      r.image = to_wire(j.img->pixels, j.img->input_format, in.encoding);
     });
     r.error = replaced(std::move(r.error), file.path(), in.name);
     return r;
@@ -180,7 +180,7 @@ node_work_fn filter_worker(const json& recipe,
     return guarded([&](wire_result& r) {
       auto img = received_image(in);
       s->process(img);
-      r.image = to_wire(img.pixels, img.input_format);
+      r.image = to_wire(img.pixels, img.input_format, in.encoding);
     });
   };
 }
@@ -208,11 +208,11 @@ node_work_fn save_worker(const json& recipe, const stage_registry& registry) {
 }
 
 /// A job's image as a message (computing it here).
-wire_image image_of(job& j) {
+wire_image image_of(job& j, const std::string& encoding) {
   if (!j.img)
     throw stage_error("no image to send");
   try {
-    return to_wire(j.img->pixels, j.img->input_format);
+    return to_wire(j.img->pixels, j.img->input_format, encoding);
   } catch (const vips::VError& e) {
     throw stage_error(vips_error_text(e));
   }
@@ -229,10 +229,18 @@ std::vector<std::uint8_t> read_file(const std::string& path) {
   return bytes;
 }
 
-wire_job header_of(const job& j) {
+wire_job header_of(const job& j, const std::string& encoding) {
   wire_job w;
+  w.encoding = encoding;
   w.id = j.id;
   w.name = j.relative.empty() ? j.path : j.relative;
+  return w;
+}
+
+/// A job with its image, for a filter or save stage on a node.
+wire_job send_image(job& j, const std::string& encoding) {
+  auto w = header_of(j, encoding);
+  w.image = image_of(j, encoding);
   return w;
 }
 
@@ -304,9 +312,9 @@ std::string save_recipe(const std::vector<sink_recipe>& sinks,
 
 remote_half load_half(int max_file_mib) {
   return {
-    [max_file_mib](job& j) {
+    [max_file_mib](job& j, const std::string& encoding) {
       check_input_file(j.path, max_file_mib);
-      auto w = header_of(j);
+      auto w = header_of(j, encoding);
       w.file = read_file(j.path);
       return w;
     },
@@ -322,11 +330,7 @@ remote_half load_half(int max_file_mib) {
 }
 
 remote_half filter_half() {
-  return {[](job& j) {
-            auto w = header_of(j);
-            w.image = image_of(j);
-            return w;
-          },
+  return {send_image,
           [](job& j, wire_result& r) {
             j.img->pixels = from_wire(r.image);
             j.img->input_format = r.image.input_format;
@@ -335,11 +339,7 @@ remote_half filter_half() {
 
 remote_half save_half(
   std::function<void(job&, const std::vector<wire_output>&)> store) {
-  return {[](job& j) {
-            auto w = header_of(j);
-            w.image = image_of(j);
-            return w;
-          },
+  return {send_image,
           [store](job& j, wire_result& r) { store(j, r.outputs); }};
 }
 

@@ -25,7 +25,8 @@ struct job;
 /// stages) and the node's reply back into the job (writing the outputs for
 /// `save`). Both throw to fail the job.
 struct remote_half {
-  std::function<wire_job(job&)> send;
+  /// `encoding`: how to send the image ("" raw, "png"; `[[node]] wire`).
+  std::function<wire_job(job&, const std::string& encoding)> send;
   std::function<void(job&, wire_result&)> receive;
 };
 

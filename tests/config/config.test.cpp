@@ -711,6 +711,7 @@ name = "b"
 address = "10.0.0.2:7400"
 tls = true
 timeout = 60
+wire = "png"
 [tls]
 certificate = "c.pem"
 key = "c.key"
@@ -723,6 +724,8 @@ ca = "ca.pem"
   CHECK(c.nodes[0].timeout == 300);
   CHECK(c.nodes[1].tls);
   CHECK(c.nodes[1].timeout == 60);
+  CHECK(c.nodes[0].wire == "raw");
+  CHECK(c.nodes[1].wire == "png");
   CHECK(c.tls.ca == "ca.pem");
   CHECK(c.source.workers == 1);
   REQUIRE(c.source.remote.size() == 2);
@@ -772,4 +775,7 @@ address = "127.0.0.1:7400"
   f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
                  "adress = 1\n");
   CHECK_THAT(f.reason, Catch::Contains("did you mean 'address'"));
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
+                 "wire = \"jpeg\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("raw") && Catch::Contains("png"));
 }

@@ -106,8 +106,8 @@ std::vector<std::string> written_outputs(const fs::path& events) {
 
 } // namespace
 
-TEST_CASE("a coordinator and two nodes write the same files as a local run, "
-          "byte for byte",
+TEST_CASE("a coordinator and two nodes (raw and png on the wire) write the "
+          "same files as a local run, byte for byte",
           "[distributed]") {
   temp_dir dir;
   make_inputs(dir.path() / "in", 9);
@@ -148,7 +148,8 @@ width = 64
   write_file(dir.path() / "remote.toml",
              pipeline("remote", "{ local = 1, a = 2, b = 1 }",
                       "{ a = 1, b = 1 }", "{ a = 1, b = 2 }")
-               + nodes_toml({{"a", &a}, {"b", &b}}));
+               + nodes_toml({{"a", &a}}, "wire = \"png\"")
+               + nodes_toml({{"b", &b}}));
   auto local = run_pixline("run -q " + (dir.path() / "local.toml").string());
   REQUIRE(local.status == 0);
   auto remote = run_pixline("run " + (dir.path() / "remote.toml").string());

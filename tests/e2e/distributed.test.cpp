@@ -57,6 +57,9 @@ public:
     process_->signal(SIGKILL);
     process_->wait();
   }
+  void signal(int sig) {
+    process_->signal(sig);
+  }
 
 private:
   fs::path log_;
@@ -220,6 +223,57 @@ format = "png"
   // The restarted node came back and got workers.
   CHECK_THAT(log, Catch::Contains("is back"));
   CHECK_THAT(again.log(), Catch::Contains("started 2 workers"));
+}
+
+TEST_CASE("a node that stops answering (half-open connection) is given up "
+          "by heartbeat",
+          "[distributed]") {
+  temp_dir dir;
+  const int images = 24;
+  make_inputs(dir.path() / "in", images);
+  node a{dir.path() / "a.log"};
+  node b{dir.path() / "b.log"};
+  auto config = dir.path() / "c.toml";
+  write_file(config, fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = 100
+workers = {{ a = 2, b = 2 }}
+[sink]
+path = "{0}/out"
+format = "png"
+)",
+                                 dir.path().string(), slow_plugin())
+                       + nodes_toml({{"a", &a}, {"b", &b}}));
+  auto events = dir.path() / "events.jsonl";
+  child_process run({pixline_binary(), "run", config.string(), "--events",
+                     events.string()},
+                    dir.path() / "run.log");
+  REQUIRE(wait_until(
+    [&] { return fs::exists(events) && written_outputs(events).size() >= 2; },
+    30));
+  // A stopped process keeps its TCP connection open but says nothing: only
+  // the missing heartbeats tell.
+  a.signal(SIGSTOP);
+  auto lost = "node a (" + a.address() + ") lost";
+  CHECK(wait_until(
+    [&] {
+      return read_file(dir.path() / "run.log").find(lost) != std::string::npos;
+    },
+    30));
+  // Awake again, so the coordinator's reconnect attempt gets an answer
+  // (see docs/distributed.md on connecting to a host that is gone).
+  a.signal(SIGCONT);
+  int status = run.wait();
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log);
+  CHECK(status == 0);
+  auto outputs = written_outputs(events);
+  CHECK(outputs.size() == size_t(images));
+  CHECK(std::set<std::string>(outputs.begin(), outputs.end()).size()
+        == size_t(images));
 }
 
 TEST_CASE("a node that cannot be reached at the start fails the run with "

@@ -107,6 +107,33 @@ std::vector<std::string> written_outputs(const fs::path& events) {
   return result;
 }
 
+/// `pixline run` over `images` inputs through a stage taking `ms` per image
+/// on nodes a and b (two workers each), writing --events to
+/// DIR/events.jsonl and its log to DIR/run.log.
+std::unique_ptr<child_process> start_slow_run(const fs::path& dir, int images,
+                                              int ms, const node& a,
+                                              const node& b) {
+  make_inputs(dir / "in", images);
+  auto config = dir / "c.toml";
+  write_file(config, fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = {2}
+workers = {{ a = 2, b = 2 }}
+[sink]
+path = "{0}/out"
+format = "png"
+)",
+                                 dir.string(), slow_plugin(), ms)
+                       + nodes_toml({{"a", &a}, {"b", &b}}));
+  return std::make_unique<child_process>(
+    std::vector<std::string>{pixline_binary(), "run", config.string(),
+                             "--events", (dir / "events.jsonl").string()},
+    dir / "run.log");
+}
+
 } // namespace
 
 TEST_CASE("a coordinator and two nodes (raw and png on the wire) write the "
@@ -177,27 +204,10 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
           "[distributed]") {
   temp_dir dir;
   const int images = 40;
-  make_inputs(dir.path() / "in", images);
   node a{dir.path() / "a.log"};
   node b{dir.path() / "b.log"};
-  auto config = dir.path() / "c.toml";
-  write_file(config, fmt::format(R"(plugins = ["{1}"]
-[source]
-path = "{0}/in"
-[[filter]]
-type = "slow"
-ms = 150
-workers = {{ a = 2, b = 2 }}
-[sink]
-path = "{0}/out"
-format = "png"
-)",
-                                 dir.path().string(), slow_plugin())
-                       + nodes_toml({{"a", &a}, {"b", &b}}));
   auto events = dir.path() / "events.jsonl";
-  child_process run({pixline_binary(), "run", config.string(), "--events",
-                     events.string()},
-                    dir.path() / "run.log");
+  auto run = start_slow_run(dir.path(), images, 150, a, b);
   // Kill node a once the run is well under way (images are in flight on
   // both nodes all the time: four slow workers, a budget of more).
   REQUIRE(wait_until(
@@ -207,7 +217,7 @@ format = "png"
   int a_port = a.port();
   // Same port, so the coordinator's retries find it.
   node again{dir.path() / "a2.log", {}, a_port};
-  int status = run.wait();
+  int status = run->wait();
   auto log = read_file(dir.path() / "run.log");
   INFO(log);
   CHECK(status == 0);
@@ -230,27 +240,10 @@ TEST_CASE("a node that stops answering (half-open connection) is given up "
           "[distributed]") {
   temp_dir dir;
   const int images = 24;
-  make_inputs(dir.path() / "in", images);
   node a{dir.path() / "a.log"};
   node b{dir.path() / "b.log"};
-  auto config = dir.path() / "c.toml";
-  write_file(config, fmt::format(R"(plugins = ["{1}"]
-[source]
-path = "{0}/in"
-[[filter]]
-type = "slow"
-ms = 100
-workers = {{ a = 2, b = 2 }}
-[sink]
-path = "{0}/out"
-format = "png"
-)",
-                                 dir.path().string(), slow_plugin())
-                       + nodes_toml({{"a", &a}, {"b", &b}}));
   auto events = dir.path() / "events.jsonl";
-  child_process run({pixline_binary(), "run", config.string(), "--events",
-                     events.string()},
-                    dir.path() / "run.log");
+  auto run = start_slow_run(dir.path(), images, 100, a, b);
   REQUIRE(wait_until(
     [&] { return fs::exists(events) && written_outputs(events).size() >= 2; },
     30));
@@ -266,7 +259,7 @@ format = "png"
   // Awake again, so the coordinator's reconnect attempt gets an answer
   // (see docs/distributed.md on connecting to a host that is gone).
   a.signal(SIGCONT);
-  int status = run.wait();
+  int status = run->wait();
   auto log = read_file(dir.path() / "run.log");
   INFO(log);
   CHECK(status == 0);

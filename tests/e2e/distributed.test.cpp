@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "support/images.hpp"
@@ -112,7 +113,8 @@ std::vector<std::string> written_outputs(const fs::path& events) {
 /// DIR/events.jsonl and its log to DIR/run.log.
 std::unique_ptr<child_process> start_slow_run(const fs::path& dir, int images,
                                               int ms, const node& a,
-                                              const node& b) {
+                                              const node& b,
+                                              int metrics_port = 0) {
   make_inputs(dir / "in", images);
   auto config = dir / "c.toml";
   write_file(config, fmt::format(R"(plugins = ["{1}"]
@@ -128,10 +130,13 @@ format = "png"
 )",
                                  dir.string(), slow_plugin(), ms)
                        + nodes_toml({{"a", &a}, {"b", &b}}));
-  return std::make_unique<child_process>(
-    std::vector<std::string>{pixline_binary(), "run", config.string(),
-                             "--events", (dir / "events.jsonl").string()},
-    dir / "run.log");
+  std::vector<std::string> args{pixline_binary(), "run", config.string(),
+                                "--events", (dir / "events.jsonl").string()};
+  if (metrics_port > 0) {
+    args.push_back("--metrics");
+    args.push_back(fmt::format("127.0.0.1:{}", metrics_port));
+  }
+  return std::make_unique<child_process>(args, dir / "run.log");
 }
 
 } // namespace
@@ -207,13 +212,30 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
   node a{dir.path() / "a.log"};
   node b{dir.path() / "b.log"};
   auto events = dir.path() / "events.jsonl";
-  auto run = start_slow_run(dir.path(), images, 150, a, b);
+  port_holder metrics;
+  metrics.release();
+  auto run = start_slow_run(dir.path(), images, 150, a, b, metrics.port());
   // Kill node a once the run is well under way (images are in flight on
   // both nodes all the time: four slow workers, a budget of more).
   REQUIRE(wait_until(
     [&] { return fs::exists(events) && written_outputs(events).size() >= 4; },
     30));
   a.kill();
+  // The loss is counted where operators look.
+  REQUIRE(wait_until(
+    [&] {
+      return read_file(dir.path() / "run.log").find("lost on a node")
+             != std::string::npos;
+    },
+    30));
+  httplib::Client scrape("127.0.0.1", metrics.port());
+  auto page = scrape.Get("/metrics");
+  REQUIRE(page);
+  std::smatch lost_count;
+  REQUIRE(std::regex_search(
+    page->body, lost_count,
+    std::regex{"pixline_images_lost_total\\{stage=\"slow\"\\} ([0-9]+)"}));
+  CHECK(std::stoi(lost_count[1].str()) >= 1);
   int a_port = a.port();
   // Same port, so the coordinator's retries find it.
   node again{dir.path() / "a2.log", {}, a_port};

@@ -3,11 +3,6 @@
 
 #include <csignal>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -18,45 +13,6 @@ using namespace pixline::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A TCP socket bound to a free loopback port; `listening` keeps the port
-/// taken, else it is closed on `release()` so pixline can take the port.
-class port_holder {
-public:
-  explicit port_holder(bool listening = false) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-    if (listening)
-      REQUIRE(::listen(fd_, 1) == 0);
-  }
-  ~port_holder() {
-    release();
-  }
-  port_holder(const port_holder&) = delete;
-  port_holder& operator=(const port_holder&) = delete;
-
-  int port() const {
-    return port_;
-  }
-
-  void release() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
-  }
-
-private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 std::string watch_config(const fs::path& dir) {
   return fmt::format(R"(

@@ -14,7 +14,10 @@
 #include <csignal>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -215,6 +218,30 @@ std::string pixline_binary() {
 
 std::filesystem::path source_dir() {
   return PIXLINE_SOURCE_DIR;
+}
+
+port_holder::port_holder(bool listening) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0)
+    throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+      || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0
+      || (listening && ::listen(fd_, 1) != 0)) {
+    ::close(fd_);
+    throw std::runtime_error("cannot take a loopback port");
+  }
+  port_ = ntohs(addr.sin_port);
+}
+
+void port_holder::release() {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
 }
 
 } // namespace pixline::test

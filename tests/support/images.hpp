@@ -115,6 +115,28 @@ private:
   long max_rss_kib_ = 0;
 };
 
+/// A TCP socket bound to a free loopback port; `listening` keeps the port
+/// taken, else it is closed on `release()` so pixline can take the port.
+class port_holder {
+public:
+  explicit port_holder(bool listening = false);
+  ~port_holder() {
+    release();
+  }
+  port_holder(const port_holder&) = delete;
+  port_holder& operator=(const port_holder&) = delete;
+
+  int port() const {
+    return port_;
+  }
+
+  void release();
+
+private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 /// Polls `condition` every 20 ms until it holds or `seconds` pass.
 bool wait_until(const std::function<bool()>& condition, double seconds);
 

@@ -383,10 +383,15 @@ TEST_CASE("an overflowing inotify queue is caught up by a rescan", "[watch]") {
   write_file(dir / "in" / "first.jpg", bytes);
   REQUIRE(wait_until([&] { return outputs(dir / "out").size() == 1; }, 20));
   set_limit(old_limit);
+  // Stopped while the files arrive, so it cannot drain the queue as fast as
+  // they come: the overflow is certain, not a race this test might lose on
+  // a fast or idle machine.
+  proc->signal(SIGSTOP);
   for (int i = 0; i < n; ++i) {
     auto name = fmt::format("f{:03}.jpg", i);
     fs::rename(dir / "staging" / name, dir / "in" / name);
   }
+  proc->signal(SIGCONT);
   CHECK(wait_until([&] { return outputs(dir / "out").size() == n + 1; }, 60));
   proc->signal(SIGTERM);
   CHECK(proc->wait() == 0);

@@ -108,6 +108,27 @@ std::vector<std::string> written_outputs(const fs::path& events) {
   return result;
 }
 
+/// Waits until the --events file lists at least `n` written outputs.
+bool wait_for_written(const fs::path& events, size_t n) {
+  return wait_until(
+    [&] { return fs::exists(events) && written_outputs(events).size() >= n; },
+    30);
+}
+
+/// Waits until `log` contains `text`.
+bool wait_for_line(const fs::path& log, const std::string& text) {
+  return wait_until(
+    [&] { return read_file(log).find(text) != std::string::npos; }, 30);
+}
+
+/// Checks that the --events file lists `n` outputs, each once.
+void check_each_written_once(const fs::path& events, int n) {
+  auto outputs = written_outputs(events);
+  CHECK(outputs.size() == size_t(n));
+  CHECK(std::set<std::string>(outputs.begin(), outputs.end()).size()
+        == size_t(n));
+}
+
 /// `pixline run` over `images` inputs through a stage taking `ms` per image
 /// on nodes a and b (two workers each), writing --events to
 /// DIR/events.jsonl and its log to DIR/run.log.
@@ -217,17 +238,10 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
   auto run = start_slow_run(dir.path(), images, 150, a, b, metrics.port());
   // Kill node a once the run is well under way (images are in flight on
   // both nodes all the time: four slow workers, a budget of more).
-  REQUIRE(wait_until(
-    [&] { return fs::exists(events) && written_outputs(events).size() >= 4; },
-    30));
+  REQUIRE(wait_for_written(events, 4));
   a.kill();
   // The loss is counted where operators look.
-  REQUIRE(wait_until(
-    [&] {
-      return read_file(dir.path() / "run.log").find("lost on a node")
-             != std::string::npos;
-    },
-    30));
+  REQUIRE(wait_for_line(dir.path() / "run.log", "lost on a node"));
   httplib::Client scrape("127.0.0.1", metrics.port());
   auto page = scrape.Get("/metrics");
   REQUIRE(page);
@@ -244,10 +258,7 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
   INFO(log);
   CHECK(status == 0);
   // Every image written, each output exactly once.
-  auto outputs = written_outputs(events);
-  std::set<std::string> unique(outputs.begin(), outputs.end());
-  CHECK(outputs.size() == size_t(images));
-  CHECK(unique.size() == size_t(images));
+  check_each_written_once(events, images);
   CHECK(files_in(dir.path() / "out").size() == size_t(images));
   // The loss was noticed and logged, and images went elsewhere.
   CHECK_THAT(log, Catch::Contains("node a (" + a.address() + ") lost"));
@@ -266,18 +277,12 @@ TEST_CASE("a node that stops answering (half-open connection) is given up "
   node b{dir.path() / "b.log"};
   auto events = dir.path() / "events.jsonl";
   auto run = start_slow_run(dir.path(), images, 100, a, b);
-  REQUIRE(wait_until(
-    [&] { return fs::exists(events) && written_outputs(events).size() >= 2; },
-    30));
+  REQUIRE(wait_for_written(events, 2));
   // A stopped process keeps its TCP connection open but says nothing: only
   // the missing heartbeats tell.
   a.signal(SIGSTOP);
   auto lost = "node a (" + a.address() + ") lost";
-  CHECK(wait_until(
-    [&] {
-      return read_file(dir.path() / "run.log").find(lost) != std::string::npos;
-    },
-    30));
+  CHECK(wait_for_line(dir.path() / "run.log", lost));
   // Awake again, so the coordinator's reconnect attempt gets an answer
   // (see docs/distributed.md on connecting to a host that is gone).
   a.signal(SIGCONT);
@@ -285,10 +290,7 @@ TEST_CASE("a node that stops answering (half-open connection) is given up "
   auto log = read_file(dir.path() / "run.log");
   INFO(log);
   CHECK(status == 0);
-  auto outputs = written_outputs(events);
-  CHECK(outputs.size() == size_t(images));
-  CHECK(std::set<std::string>(outputs.begin(), outputs.end()).size()
-        == size_t(images));
+  check_each_written_once(events, images);
 }
 
 TEST_CASE("a node that cannot be reached at the start fails the run with "

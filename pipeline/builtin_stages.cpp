@@ -23,6 +23,7 @@
 #include "actors/filters/strip.hpp"
 #include "actors/filters/text.hpp"
 #include "actors/filters/thumbnail.hpp"
+#include "actors/filters/unsharp.hpp"
 #include "actors/filters/vips_op.hpp"
 #include "actors/filters/watermark.hpp"
 #include "actors/loader.hpp"
@@ -53,6 +54,7 @@ void register_builtin_stages(stage_registry& registry) {
   register_strip(registry);
   register_text(registry);
   register_thumbnail(registry);
+  register_unsharp(registry);
   register_watermark(registry);
   // Every libvips operation from one image to one image, as vips:NAME.
   register_vips_operations(registry);

@@ -22,6 +22,10 @@ struct thumbnail_options {
   std::string crop;
   bool no_rotate;
   bool linear;
+  /// JPEG: decode at the smallest DCT scale (1/2, 1/4, 1/8) that is still
+  /// at least the target size, rather than libvips' choice, which leaves a
+  /// factor of two for the final resize.
+  bool fast_shrink_on_load;
 };
 
 /// Sizes a thumbnail works out before touching any pixel.
@@ -62,6 +66,9 @@ public:
 private:
   vips::VOption* resize_options(const thumbnail_geometry& g) const;
   vips::VImage finish(vips::VImage img, const thumbnail_geometry& g) const;
+  /// The JPEG shrink factor fast_shrink_on_load uses for `header`, or 1.
+  int fast_jpeg_shrink(const vips::VImage& header,
+                       const thumbnail_geometry& g) const;
 
   thumbnail_options opts_;
   VipsSize size_;

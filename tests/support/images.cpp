@@ -42,6 +42,27 @@ vips::VImage solid(int width, int height, double r, double g, double b) {
     "interpretation", VIPS_INTERPRETATION_sRGB));
 }
 
+vips::VImage step_edge(double sigma, double low, double high) {
+  auto x = vips::VImage::xyz(64, 16)[0];
+  auto step = (x < 32).ifthenelse(std::vector<double>{low, low, low},
+                                  std::vector<double>{high, high, high});
+  return step.gaussblur(sigma)
+    .cast(VIPS_FORMAT_UCHAR)
+    .copy(vips::VImage::option()->set("interpretation",
+                                      VIPS_INTERPRETATION_sRGB));
+}
+
+double edge_contrast(const vips::VImage& img, int band) {
+  double lo = 1e300;
+  double hi = -1e300;
+  for (int x = 24; x < 40; ++x) {
+    double v = pixel(img, x, 8)[band];
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  return hi - lo;
+}
+
 image make_image(vips::VImage pixels) {
   image img;
   img.id = 1;

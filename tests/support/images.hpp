@@ -20,6 +20,14 @@ vips::VImage test_card(int width, int height);
 /// A solid colour sRGB uchar image.
 vips::VImage solid(int width, int height, double r, double g, double b);
 
+/// 64x16 grey sRGB uchar: `low` left of x = 32, `high` from there, blurred
+/// by `sigma`: an edge for the sharpening stages to work on.
+vips::VImage step_edge(double sigma, double low = 50, double high = 200);
+
+/// Highest minus lowest value of `band` along row 8 of a step_edge image,
+/// near its edge (x 24 .. 39).
+double edge_contrast(const vips::VImage& img, int band = 0);
+
 /// Wraps pixels as a pipeline image (source name "test.png").
 image make_image(vips::VImage pixels);
 

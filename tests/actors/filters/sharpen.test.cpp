@@ -22,29 +22,6 @@ vips::VImage sharpen(const option_map& values, const vips::VImage& in) {
   return apply_stage(spec(), values, in);
 }
 
-/// 64x16 grey sRGB: 50 left of x = 32, 200 from there, blurred by `sigma`.
-vips::VImage step_edge(double sigma) {
-  auto x = vips::VImage::xyz(64, 16)[0];
-  auto step = (x < 32).ifthenelse(std::vector<double>{50, 50, 50},
-                                  std::vector<double>{200, 200, 200});
-  return step.gaussblur(sigma)
-    .cast(VIPS_FORMAT_UCHAR)
-    .copy(vips::VImage::option()->set("interpretation",
-                                      VIPS_INTERPRETATION_sRGB));
-}
-
-/// Highest minus lowest red value along row 8 near the edge.
-double edge_contrast(const vips::VImage& img) {
-  double lo = 255;
-  double hi = 0;
-  for (int x = 24; x < 40; ++x) {
-    double v = pixel(img, x, 8)[0];
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
-  }
-  return hi - lo;
-}
-
 } // namespace
 
 TEST_CASE("sharpen: decoding no options gives the documented defaults",

@@ -69,6 +69,7 @@ TEST_CASE("thumbnail: decoding no options gives the documented defaults",
   CHECK(d.crop == "none");
   CHECK_FALSE(d.no_rotate);
   CHECK_FALSE(d.linear);
+  CHECK(d.fast_shrink_on_load);
   auto reg = builtin_registry();
   auto found = reg.find("thumbnail");
   REQUIRE(found);
@@ -224,12 +225,14 @@ TEST_CASE("thumbnail: shrink-on-load gives the same geometry as process",
     {1600, 1200, 100, 30, "centre"},
     {640, 480, 500, 333, "none"},
   }));
-  CAPTURE(p.image_width, p.image_height, p.width, p.height, p.crop);
+  bool fast = GENERATE(true, false);
+  CAPTURE(p.image_width, p.image_height, p.width, p.height, p.crop, fast);
   auto card = test_card(p.image_width, p.image_height);
   auto file = dir / "card.jpg";
   save(card, file);
   option_map values = box(p.width, p.height);
   values["crop"] = std::string{p.crop};
+  values["fast_shrink_on_load"] = fast;
   auto fused = load_fused(values, file);
   auto processed = load_then_process(values, file);
   CHECK(fused.width() == processed.width());
@@ -237,6 +240,39 @@ TEST_CASE("thumbnail: shrink-on-load gives the same geometry as process",
   // Same picture, too.
   CHECK(fused.avg() == Approx(processed.avg()).margin(3));
   CHECK(fused.bands() == 3);
+}
+
+TEST_CASE("thumbnail: fast shrink-on-load decodes JPEGs smaller, same "
+          "picture",
+          "[stage][thumbnail]") {
+  temp_dir dir;
+  // 2000 -> 200 is a factor of 10: fast decodes at 1/8 (250 px), libvips'
+  // choice at 1/4 (500 px); both then resize to exactly 200.
+  auto card = test_card(2000, 1500);
+  auto file = dir / "card.jpg";
+  save(card, file);
+  // Sequential reads can be evaluated once: keep the pixels.
+  auto fast = load_fused({{"width", i(200)}}, file).copy_memory();
+  auto careful
+    = load_fused({{"width", i(200)}, {"fast_shrink_on_load", false}}, file)
+        .copy_memory();
+  REQUIRE(fast.width() == 200);
+  REQUIRE(fast.height() == 150);
+  REQUIRE(careful.width() == 200);
+  REQUIRE(careful.height() == 150);
+  // Different decodes, so different pixels; the same picture all the same.
+  CHECK((fast - careful).abs().max() > 0);
+  CHECK((fast - careful).abs().avg() < 3);
+  CHECK(fast.avg() == Approx(careful.avg()).margin(1));
+
+  // PNG has no shrink-on-load: the option changes nothing.
+  auto png = dir / "card.png";
+  save(card, png);
+  auto a = load_fused({{"width", i(200)}}, png).copy_memory();
+  auto b = load_fused({{"width", i(200)}, {"fast_shrink_on_load", false}},
+                      png)
+             .copy_memory();
+  CHECK((a - b).abs().max() == 0);
 }
 
 TEST_CASE("thumbnail: turns the image upright unless no_rotate",

@@ -91,6 +91,18 @@ def pixline_cfg_variant(base, name, pipeline_lines):
     return path
 
 
+def pixline_cfg_edit(base, name, old, new):
+    """A copy of a config with one piece of text replaced (which must be there)."""
+    os.makedirs(GEN_CFG, exist_ok=True)
+    text = open(os.path.join(CFG, base)).read()
+    if old not in text:
+        raise SystemExit(f"bench: {base} has no {old!r} to replace")
+    path = os.path.join(GEN_CFG, name)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, 1))
+    return path
+
+
 def xargs(ind, per_call):
     return (f"find {q(ind)} -maxdepth 1 -type f ! -name '.*' -print0 | sort -z | "
             f"xargs -0 -P {NPROC} -n {per_call} ")
@@ -139,7 +151,7 @@ def w3_contenders():
         ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w3-large.toml", i, o), {}),
         ("pillow", "Pillow", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w3", f"{i}/large.jpg", o], {}),
         ("convert", "ImageMagick convert",
-         lambda i, o: ["convert", f"{i}/large.jpg", "-resize", "50%", "-sharpen", "0x0.5",
+         lambda i, o: ["convert", f"{i}/large.jpg", "-resize", "50%", "-unsharp", "0x1+0.8+0.008",
                        "-quality", "85", "-strip", f"{o}/large.jpg"], {}),
     ]
 
@@ -466,8 +478,12 @@ NOTES = {
            "(`pipeline/memory.hpp`), which isolates pixline's orchestration cost. vipsthumbnail runs "
            "one process per image (as GNU parallel or `xargs -n1` would) and 16 images per process; "
            "mogrify 16 per process, with `-define jpeg:size=512x512` (its shrink-on-load) and one "
-           "thread per process; always 2 processes at a time."),
-    "w2": ("Three outputs per input: 1600 px wide, sharpened, WebP q80 and JPEG q85, and a 400 px wide "
+           "thread per process; always 2 processes at a time. pixline and the floor shrink JPEGs on load "
+           "to the smallest DCT scale that stays at least 256 px (pixline's default, "
+           "`fast_shrink_on_load`), as Pillow's `draft()` does; the experiments below also run both with "
+           "libvips' own choice, which decodes up to twice as large."),
+    "w2": ("Three outputs per input: 1600 px wide, sharpened (an unsharp mask on each RGB band, radius 1, "
+           "amount 0.8, threshold 2: Pillow's `UnsharpMask(1, 80, 2)` and pixline's `unsharp` stage), WebP q80 and JPEG q85, and a 400 px wide "
            "JPEG q80 thumbnail made from the sharpened 1600 px image. pixline runs "
            "`bench/configs/w2-fanout.toml`: three `[[sink]]`s, so each input is decoded once and the "
            "1600 px result is kept in memory for the three encodes. For comparison it also runs as "
@@ -475,7 +491,8 @@ NOTES = {
            "every input three times. Pillow decodes once (reduced by `draft()` where the JPEG is ≥ 3200 px "
            "wide), makes the 1600 px image, saves it twice and makes the thumbnail from it. images/s "
            "counts inputs."),
-    "w3": ("One 12288×12288 JPEG (453 MB decoded as 8-bit RGB): half size, sharpened, JPEG q85. pixline "
+    "w3": ("One 12288×12288 JPEG (453 MB decoded as 8-bit RGB): half size, sharpened (the same unsharp "
+           "mask as W2), JPEG q85. pixline "
            "uses its defaults (`vips_concurrency` 1, sequential access). Pillow (one process) uses "
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
@@ -504,6 +521,19 @@ def experiments_md(res):
         lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['images_per_s'])} | "
                      f"{fmt(d['images_per_s'] / base) if base else '—'} | {fmt(d['cpu_s_per_image'], 3)} | "
                      f"{fmt(d['user_s'], 1)} / {fmt(d['sys_s'], 1)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+    w2 = res.get("exp_w2", {}).get("summary")
+    if w2:
+        lines += ["", "W2 (41 inputs, three outputs each), pixline:", "",
+                  "| variant | runs ok | images/s (median) | ÷ first row | CPU s / image | peak RSS summed (MB) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        base2 = w2.get("w2base", {}).get("images_per_s")
+        for name, d in w2.items():
+            if "images_per_s" in d:
+                lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['images_per_s'])} | "
+                             f"{fmt(d['images_per_s'] / base2) if base2 else '—'} | "
+                             f"{fmt(d['cpu_s_per_image'], 3)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+            else:
+                lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | FAILED | — | — | — |")
     w3 = res.get("exp_w3", {}).get("summary")
     if w3:
         lines += ["", "W3 (the 12288² image), pixline, `[pipeline] vips_concurrency`:", "",
@@ -586,6 +616,8 @@ def main():
         mif4 = pixline_cfg_variant("w1-thumbnail.toml", "w1-mif4.toml", ["max_in_flight = 4"])
         mif16 = pixline_cfg_variant("w1-thumbnail.toml", "w1-mif16.toml", ["max_in_flight = 16"])
         shm = "/dev/shm/pixline-bench-out"
+        careful = pixline_cfg_edit("w1-thumbnail.toml", "w1-careful.toml", "height = 256\n",
+                                   "height = 256\nfast_shrink_on_load = false\n")
         c = [
             ("base", "pixline, defaults (save workers 2, max_in_flight 8)", lambda i, o: pixline(w1cfg, i, o), {}),
             ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
@@ -601,6 +633,10 @@ def main():
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",
              lambda i, o: sh(" ".join(q(a) for a in pixline(w1cfg, i, shm)) + f" >/dev/null && mv {q(shm)}/* {q(o)}/ && rmdir {q(shm)}"), {}),
             ("floor3", "floor with 3 threads", lambda i, o: [FLOOR, i, o, "3"], {}),
+            ("careful", "pixline, thumbnail fast_shrink_on_load = false (libvips' shrink-on-load)",
+             lambda i, o: pixline(careful, i, o), {}),
+            ("floor_careful", "floor with libvips' shrink-on-load (FLOOR_SHRINK=libvips)",
+             lambda i, o: [FLOOR, i, o], {"FLOOR_SHRINK": "libvips"}),
         ]
         if not JEMALLOC:
             c = [x for x in c if x[0] != "jemalloc"]
@@ -613,6 +649,19 @@ def main():
         ]
         runs = run_workload("w3", c3, os.path.join(CORPUS, "w3"), EXP_REPS)
         res["exp_w3"] = {"runs": runs, "summary": summarize(runs, c3)}
+        w2cfg = f"{CFG}/w2-fanout.toml"
+        unsharp = "[[filter]]\ntype = \"unsharp\"\nradius = 1.0\namount = 0.8\nthreshold = 2\n"
+        c2 = [
+            ("w2base", "W2 as above (unsharp, fast shrink-on-load)", lambda i, o: pixline(w2cfg, i, o), {}),
+            ("w2sharpen", "W2 with `sharpen` (libvips' LAB sharpen, sigma 0.5) instead of `unsharp`",
+             lambda i, o: pixline(pixline_cfg_edit("w2-fanout.toml", "w2-sharpen.toml", unsharp,
+                                                   "[[filter]]\ntype = \"sharpen\"\nsigma = 0.5\n"), i, o), {}),
+            ("w2careful", "W2 with thumbnail fast_shrink_on_load = false",
+             lambda i, o: pixline(pixline_cfg_edit("w2-fanout.toml", "w2-careful.toml", "height = 100000\n",
+                                                   "height = 100000\nfast_shrink_on_load = false\n"), i, o), {}),
+        ]
+        runs = run_workload("w2", c2, os.path.join(CORPUS, "w2"), EXP_REPS)
+        res["exp_w2"] = {"runs": runs, "summary": summarize(runs, c2)}
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {})]
         ind = os.path.join(CORPUS, "w1x10")

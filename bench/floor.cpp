@@ -3,9 +3,13 @@
 //   floor INPUT_DIR OUTPUT_DIR [THREADS]
 //
 // N threads (default: hardware threads) each take the next file from one
-// atomic index, make a 256x256-box thumbnail with VImage::thumbnail (which
-// shrinks on load and turns the image upright from its EXIF orientation) and
-// write OUTPUT_DIR/STEM.jpg at Q80 with metadata stripped. libvips' own
+// atomic index, make a 256x256-box thumbnail turned upright from its EXIF
+// orientation, and write OUTPUT_DIR/STEM.jpg at Q80 with metadata stripped.
+// JPEGs are shrunk on load the way pixline's thumbnail stage does it by
+// default (fast_shrink_on_load): libjpeg decodes at the smallest scale, 1/2,
+// 1/4 or 1/8, that is still at least 256 px, then thumbnail_image resizes.
+// Everything else, and every file with FLOOR_SHRINK=libvips, goes through
+// VImage::thumbnail, i.e. libvips' own choice of shrink-on-load. libvips' own
 // threading is 1 per image and its operation cache is off, as in pixline.
 // Files are written directly (no temporary file, no fsync).
 //
@@ -17,6 +21,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -44,6 +50,26 @@ int main(int argc, char** argv) {
   unsigned threads = argc > 3 ? std::stoul(argv[3]) : std::thread::hardware_concurrency();
   if (threads == 0) threads = 1;
 
+  const char* shrink_mode = std::getenv("FLOOR_SHRINK");
+  const bool fast = !(shrink_mode && std::strcmp(shrink_mode, "libvips") == 0);
+  auto thumbnail = [fast](const char* file) {
+    if (fast) {
+      auto header = vips::VImage::new_from_file(file);
+      if (header.get_typeof("vips-loader")
+          && std::strncmp(header.get_string("vips-loader"), "jpegload", 8) == 0) {
+        double shrink = std::max(header.width(), header.height()) / 256.0;
+        int n = 1;
+        for (int f : {8, 4, 2})
+          if (f <= shrink) { n = f; break; }
+        if (n > 1)
+          return vips::VImage::new_from_file(
+                   file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
+            .thumbnail_image(256);
+      }
+    }
+    return vips::VImage::thumbnail(file, 256);
+  };
+
   std::atomic<size_t> next{0};
   std::atomic<int> failed{0};
   auto work = [&] {
@@ -51,7 +77,7 @@ int main(int argc, char** argv) {
       const auto& in = files[i];
       const auto out = (out_dir / in.stem()).string() + ".jpg";
       try {
-        auto thumb = vips::VImage::thumbnail(in.c_str(), 256);
+        auto thumb = thumbnail(in.c_str());
         thumb.jpegsave(out.c_str(), vips::VImage::option()->set("Q", 80)->set("strip", true));
       } catch (const vips::VError& e) {
         std::fprintf(stderr, "%s: %s\n", in.c_str(), e.what());
@@ -64,7 +90,8 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
-  std::printf("floor: %zu files, %d failed, %u threads\n", files.size(), failed.load(), threads);
+  std::printf("floor: %zu files, %d failed, %u threads, %s shrink-on-load\n", files.size(),
+              failed.load(), threads, fast ? "fast" : "libvips'");
   vips_shutdown();
   return failed ? 1 : 0;
 }

@@ -619,10 +619,13 @@ def main():
         careful = pixline_cfg_edit("w1-thumbnail.toml", "w1-careful.toml", "height = 256\n",
                                    "height = 256\nfast_shrink_on_load = false\n")
         c = [
-            ("base", "pixline, defaults (save workers 2, max_in_flight 8)", lambda i, o: pixline(w1cfg, i, o), {}),
+            ("base", f"pixline, defaults (save workers {NPROC + 1}, max_in_flight {4 * NPROC})",
+             lambda i, o: pixline(w1cfg, i, o), {}),
             ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
-            ("save3", "pixline --workers save=3", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=3"), {}),
-            ("save4", "pixline --workers save=4", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=4"), {}),
+            ("save_cores", f"pixline --workers save={NPROC} (one per core, the default before 2026-11-29)",
+             lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={NPROC}"), {}),
+            ("save_2x", f"pixline --workers save={2 * NPROC}",
+             lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={2 * NPROC}"), {}),
             ("mif4", "pixline max_in_flight = 4", lambda i, o: pixline(mif4, i, o), {}),
             ("mif16", "pixline max_in_flight = 16", lambda i, o: pixline(mif16, i, o), {}),
             ("load1", "pixline --workers load=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "load=1"), {}),

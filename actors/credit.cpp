@@ -19,26 +19,16 @@ namespace {
 
 // -- workers ------------------------------------------------------------------
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
-
 /// Runs `fn` on `j`; any exception becomes the job's failure, naming `stage`.
 void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
   try {
     fn(j);
     return;
-  } catch (const vips::VError& e) {
-    j.error = vips_error_text(e);
   } catch (const std::exception& e) {
-    j.error = trimmed(e.what());
+    j.error = failure_text(e);
   } catch (...) {
     j.error = "unknown error";
   }
-  if (j.error.empty())
-    j.error = "unknown error";
   j.failed_stage = stage;
   j.img.reset();
 }

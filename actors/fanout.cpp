@@ -66,9 +66,7 @@ void fanout::write(job& j) {
 }
 
 std::string fanout::sink_failure(size_t index, const std::exception& e) {
-  if (auto v = dynamic_cast<const vips::VError*>(&e))
-    return fmt::format("sink {}: {}", index + 1, vips_error_text(*v));
-  return fmt::format("sink {}: {}", index + 1, e.what());
+  return fmt::format("sink {}: {}", index + 1, failure_text(e));
 }
 
 std::vector<wire_output> fanout::encode(const image& img) const {

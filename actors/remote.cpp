@@ -201,7 +201,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
         try {
           st->pending.img->pixels = from_wire(w.image);
         } catch (const std::exception& e) {
-          fail(st->pending, e.what());
+          fail(st->pending, failure_text(e));
         }
       }
       st->sent = caf::message{};
@@ -245,12 +245,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
       wire_job message;
       try {
         message = half.send(j, encoding);
-      } catch (const vips::VError& e) {
-        fail(j, vips_error_text(e));
-        finish(j);
-        return;
       } catch (const std::exception& e) {
-        fail(j, e.what());
+        fail(j, failure_text(e));
         finish(j);
         return;
       }
@@ -271,10 +267,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
             } else {
               try {
                 half.receive(done, r);
-              } catch (const vips::VError& e) {
-                fail(done, vips_error_text(e));
               } catch (const std::exception& e) {
-                fail(done, e.what());
+                fail(done, failure_text(e));
               }
             }
             finish(done);

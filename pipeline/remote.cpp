@@ -62,15 +62,6 @@ const stage_spec& spec_of(const stage_registry& registry,
 }
 
 /// The text of an exception, as a job's error.
-std::string failure_text(const std::exception& e) {
-  if (auto v = dynamic_cast<const vips::VError*>(&e))
-    return vips_error_text(*v);
-  std::string s = e.what();
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-    s.pop_back();
-  return s.empty() ? "unknown error" : s;
-}
-
 /// Runs `fn` and turns any exception into the result's error.
 template <class F>
 wire_result guarded(F fn) {

@@ -18,4 +18,13 @@ std::string vips_error_text(const vips::VError& error) {
   return text;
 }
 
+std::string failure_text(const std::exception& error) {
+  if (auto v = dynamic_cast<const vips::VError*>(&error))
+    return vips_error_text(*v);
+  std::string text = error.what();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  return text.empty() ? "unknown error" : text;
+}
+
 } // namespace pixline

@@ -44,6 +44,11 @@ public:
 /// buffer cleared so the next failure does not repeat it.
 std::string vips_error_text(const vips::VError& error);
 
+/// The message an image fails with when `error` is thrown while working on
+/// it: vips_error_text for a libvips error, else what() without trailing
+/// spaces and newlines; never empty ("unknown error").
+std::string failure_text(const std::exception& error);
+
 /// A filter stage: transforms one image. Implementations may throw
 /// (`vips::VError`, `stage_error`, ...); exceptions stop at the stage
 /// boundary, where they become a failure of that one image.

@@ -14,9 +14,14 @@
 # tsan: ThreadSanitizer (-O1 -g), build-tsan/, the actor tests
 # (tests/actors/credit.test.cpp, target pixline_credit_tests: the credit
 # protocol, its detached worker threads and budgets), by default "[credit]",
-# else the Catch2 test specs given. Suppressions, each with its reason, are
-# in tests/tsan.supp. It fails today on CAF's message hand-off, which TSan
-# cannot see through Debian's uninstrumented CAF (see tests/tsan.supp).
+# else the Catch2 test specs given. Debian's libcaf is built without TSan,
+# so TSan cannot see CAF's message hand-off and reports every message as a
+# race; this mode therefore first builds CAF 0.17.6 itself with TSan, from
+# Debian's source package (actor-framework, from deb.debian.org's deb-src,
+# its tarball checked against the .dsc), into build-tsan/caf (about 5
+# minutes on 2 cores, once), and builds the tests against that. It adds a
+# deb-src entry to /etc/apt/sources.list.d (pixline-debian-src.sources).
+# Suppressions, each with its reason, are in tests/tsan.supp.
 #
 # Environment: PIXLINE_ASAN_DIR, PIXLINE_TSAN_DIR (build folders).
 set -euo pipefail
@@ -45,6 +50,11 @@ case $mode in
 esac
 
 bash scripts/install-deps.sh
+if [[ $mode == tsan ]]; then
+  caf_prefix=$(realpath -m "$build_dir/caf")
+  bash scripts/build-caf-tsan.sh "$caf_prefix"
+  config+=(-DCMAKE_PREFIX_PATH="$caf_prefix")
+fi
 cmake -G Ninja -S . -B "$build_dir" "${config[@]}" \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags"
 cmake --build "$build_dir" -j "$(nproc)" --target "$target"

@@ -15,7 +15,7 @@ const spec_builder<unsharp_options>& unsharp_spec() {
     = spec_builder<unsharp_options>(
         "unsharp",
         "Sharpen each colour band with a classic unsharp mask, as "
-        "ImageMagick -unsharp and Pillow UnsharpMask do; about 5x cheaper "
+        "ImageMagick -unsharp and Pillow UnsharpMask do; about 3x cheaper "
         "than sharpen")
         .example("[[filter]]\ntype = \"unsharp\"\nradius = 1.0\n"
                  "amount = 0.8\nthreshold = 2")

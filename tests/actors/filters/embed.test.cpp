@@ -31,7 +31,8 @@ TEST_CASE("embed: defaults and registration", "[stage][embed]") {
   CHECK(d.top == 0);
   CHECK(d.extend == "background");
   CHECK(d.background == "#000000");
-  auto found = builtin_registry().find("embed");
+  auto registry = builtin_registry();  // find() points into it
+  auto found = registry.find("embed");
   REQUIRE(found);
   CHECK(found->random_access);
 }

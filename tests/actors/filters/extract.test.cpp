@@ -30,7 +30,8 @@ TEST_CASE("extract: defaults and registration", "[stage][extract]") {
   CHECK(d.top == 0);
   CHECK(d.width == 0);
   CHECK(d.height == 0);
-  auto found = builtin_registry().find("extract");
+  auto registry = builtin_registry();  // find() points into it
+  auto found = registry.find("extract");
   REQUIRE(found);
   CHECK_FALSE(found->random_access);
 }

@@ -62,17 +62,11 @@ loader::loader(loader_options opts, load_params params,
   vips_block_untrusted_set(opts_.block_untrusted ? TRUE : FALSE);
 }
 
-namespace {
-
-/// The libvips loader that opened `img` ("jpegload"), from the metadata
-/// libvips sets on every loaded image.
 std::string loader_of(const vips::VImage& img) {
   if (img.get_typeof("vips-loader") == 0)
     return "";
   return img.get_string("vips-loader");
 }
-
-} // namespace
 
 void check_input_file(const std::string& path, int max_file_mib) {
   std::error_code ec;

@@ -38,6 +38,10 @@ void register_loader(stage_registry& registry);
 /// ("VipsForeignLoadJpegFile").
 std::string format_of_loader(const std::string& loader);
 
+/// The libvips loader that opened `img` ("jpegload", "pngload_source"...),
+/// from the metadata libvips sets on every loaded image; "" when unknown.
+std::string loader_of(const vips::VImage& img);
+
 /// Checks an input file before libvips sees it, for errors that say more
 /// than "not a known file format": it exists, is a regular file, is not
 /// empty and (when max_file_mib > 0) not larger. Throws stage_error.

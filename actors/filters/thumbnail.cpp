@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "actors/loader.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -139,6 +139,7 @@ thumbnail_geometry thumbnail_stage::plan(int width, int height,
   vshrink = std::min(vshrink, in_h);
 
   thumbnail_geometry g;
+  g.swapped = swap;
   g.resize_width = std::max(1, int(std::lround(in_w / hshrink)));
   g.resize_height = std::max(1, int(std::lround(in_h / vshrink)));
   g.width = cropping ? std::min(box_w, g.resize_width) : g.resize_width;
@@ -171,15 +172,11 @@ int thumbnail_stage::fast_jpeg_shrink(const vips::VImage& header,
   // the gamma-encoded values.
   if (!opts_.fast_shrink_on_load || opts_.linear)
     return 1;
-  if (header.get_typeof("vips-loader") == 0
-      || std::string_view(header.get_string("vips-loader"))
-             .substr(0, 8) != "jpegload")
+  if (loader_of(header).rfind("jpegload", 0) != 0)
     return 1;
-  int orientation = orientation_of(header);
-  bool swap = !opts_.no_rotate && orientation >= 5 && orientation <= 8;
   // The planned size is upright; the header is as stored.
-  double target_w = swap ? g.resize_height : g.resize_width;
-  double target_h = swap ? g.resize_width : g.resize_height;
+  double target_w = g.swapped ? g.resize_height : g.resize_width;
+  double target_h = g.swapped ? g.resize_width : g.resize_height;
   double shrink = std::min(header.width() / target_w,
                            header.height() / target_h);
   // libjpeg rounds up, so width / n >= target keeps the decode >= target.

@@ -36,6 +36,10 @@ struct thumbnail_geometry {
   /// Final size: the resized size, clipped to the box when cropping.
   int width = 0;
   int height = 0;
+  /// True when the image is turned by a quarter (EXIF orientation 5..8 and
+  /// not no_rotate): the sizes above are upright, the stored image has
+  /// width and height the other way round.
+  bool swapped = false;
 };
 
 /// The `thumbnail` stage. Geometry is computed once from the input size and

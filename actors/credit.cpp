@@ -12,6 +12,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/remote.hpp"
+#include "pipeline/memory.hpp"
 
 namespace pixline {
 
@@ -69,6 +70,7 @@ caf::behavior worker(caf::event_based_actor* self, std::string stage,
         run_guarded(stage, *fn, j);
       }
       self->send(downstream, std::move(j));
+      release_idle_memory();
       self->send(dispatcher, demand_atom::value, index);
     },
   };

@@ -11,7 +11,7 @@ docs/performance.md.
 Environment:
   BENCH_REPS=5             repetitions of each main workload
   BENCH_EXP_REPS=2         repetitions of the experiments
-  BENCH_FLAT_REPS=1        repetitions of the 3,490-image memory run
+  BENCH_FLAT_REPS=2        repetitions of the 3,490-image memory run
   BENCH_WORKLOADS=w1,w1x10,w2,w3,exp   which parts to run
   PIXLINE, FLOOR           the binaries (run.sh sets them)
 """
@@ -50,7 +50,7 @@ FLOOR = os.environ.get("FLOOR", os.path.join(CACHE, "floor"))
 NPROC = os.cpu_count() or 1
 REPS = int(os.environ.get("BENCH_REPS", "5"))
 EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
-FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "1"))
+FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "2"))
 PARTS = os.environ.get("BENCH_WORKLOADS", "w1,w1x10,w2,w3,exp").split(",")
 W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
 BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
@@ -497,7 +497,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline alone on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target.",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline without heap trimming.",
 }
 
 
@@ -631,6 +631,11 @@ def main():
             ("load1", "pixline --workers load=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "load=1"), {}),
             ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
+            ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0)",
+             lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC_TRIM_MIB": "0"}),
+            ("mmap32", "pixline's malloc settings with the mmap threshold at 32 MiB (before 2026-11-30), no trimming",
+             lambda i, o: pixline(w1cfg, i, o), {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456",
+                                                 "MALLOC_ARENA_MAX": str(NPROC)}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",
@@ -666,7 +671,9 @@ def main():
         runs = run_workload("w2", c2, os.path.join(CORPUS, "w2"), EXP_REPS)
         res["exp_w2"] = {"runs": runs, "summary": summarize(runs, c2)}
     if "w1x10" in PARTS:
-        c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {})]
+        c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
+             ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0)",
+              lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {"PIXLINE_MALLOC_TRIM_MIB": "0"})]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

@@ -15,7 +15,7 @@
 #    each run under bench/measure.py; writes bench/results/latest.{json,md},
 #    docs/performance.png and the generated part of docs/performance.md.
 #
-# Environment: BENCH_REPS (5), BENCH_EXP_REPS (2), BENCH_FLAT_REPS (1),
+# Environment: BENCH_REPS (5), BENCH_EXP_REPS (2), BENCH_FLAT_REPS (2),
 # BENCH_WORKLOADS (w1,w1x10,w2,w3,exp), PIXLINE, BENCH_SKIP_DEPS=1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

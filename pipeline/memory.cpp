@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <string_view>
 #include <thread>
 
@@ -23,6 +25,15 @@ bool malloc_set_by_environment() {
   return false;
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Set once by tune_malloc(), before any worker thread exists.
+std::unique_ptr<memory_trimmer> process_trimmer;
+
 } // namespace
 
 bool tune_malloc() {
@@ -32,9 +43,45 @@ bool tune_malloc() {
   if (malloc_set_by_environment())
     return false;
   int arenas = int(std::max(2u, std::thread::hardware_concurrency()));
-  return mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
-         && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
-         && mallopt(M_ARENA_MAX, arenas) == 1;
+  bool tuned = mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1
+               && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
+               && mallopt(M_ARENA_MAX, arenas) == 1;
+  std::size_t trim_mib = 64;
+  if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB"))
+    trim_mib = std::size_t(std::strtoull(e, nullptr, 10));
+  if (tuned && trim_mib > 0)
+    process_trimmer = std::make_unique<memory_trimmer>(
+      trim_mib << 20, std::chrono::milliseconds{2000});
+  return tuned;
+}
+
+memory_trimmer::memory_trimmer(std::size_t above,
+                               std::chrono::milliseconds every)
+    : above_(above), every_(every),
+      last_ms_(std::numeric_limits<std::int64_t>::min() / 2) {}
+
+bool memory_trimmer::maybe_trim() {
+  if (now_ms() - last_ms_.load(std::memory_order_relaxed) < every_.count())
+    return false;
+  // mallinfo2 walks every arena's free lists: microseconds, and only once
+  // the interval has passed.
+  if (mallinfo2().fordblks <= above_)
+    return false;
+  if (busy_.exchange(true, std::memory_order_acquire))
+    return false;
+  // Another thread may have trimmed between the check above and here.
+  if (now_ms() - last_ms_.load(std::memory_order_relaxed) < every_.count()) {
+    busy_.store(false, std::memory_order_release);
+    return false;
+  }
+  malloc_trim(0);
+  last_ms_.store(now_ms(), std::memory_order_relaxed);
+  busy_.store(false, std::memory_order_release);
+  return true;
+}
+
+bool release_idle_memory() {
+  return process_trimmer && process_trimmer->maybe_trim();
 }
 
 } // namespace pixline

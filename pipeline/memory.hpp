@@ -2,6 +2,11 @@
 // glibc malloc settings for an image pipeline (measured in
 // docs/performance.md, "malloc").
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
 namespace pixline {
 
 /// Tunes glibc malloc for many threads allocating and freeing large image
@@ -10,11 +15,40 @@ namespace pixline {
 /// once at start-up, before threads start; `pixline` does. Returns whether
 /// it changed anything.
 ///
-/// - M_MMAP_THRESHOLD 32 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
-///   buffers (hundreds of KiB to a few MiB) are reused from the heap instead
-///   of being mmapped, page-faulted and zeroed again for every image, and a
-///   thread's free memory is not handed back to the kernel after each image.
+/// - M_MMAP_THRESHOLD 4 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
+///   buffers (up to a few MiB) are reused from the heap instead of being
+///   mmapped, page-faulted and zeroed again for every image, and a thread's
+///   free memory is not handed back to the kernel after each image; whole
+///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
+///   mmapped, so they go back to the kernel when freed.
 /// - M_ARENA_MAX = hardware threads: fewer half-empty arenas; lower peak RSS.
+/// - release_idle_memory() then trims the heap now and then (see there).
 bool tune_malloc();
+
+/// Hands the heap's free pages back to the kernel (malloc_trim) when more
+/// than `above` bytes of it are free (mallinfo2's fordblks, which counts
+/// free chunks whether or not their pages were handed back already), at
+/// most once per `every`: what keeps a
+/// long run's peak memory where a short run's is, instead of growing with
+/// the heap's fragmentation. Safe to call from any thread.
+class memory_trimmer {
+public:
+  memory_trimmer(std::size_t above, std::chrono::milliseconds every);
+
+  /// Trims if it is time to; returns whether it did.
+  bool maybe_trim();
+
+private:
+  std::size_t above_;
+  std::chrono::milliseconds every_;
+  std::atomic<std::int64_t> last_ms_;
+  std::atomic<bool> busy_{false};
+};
+
+/// The process's trimmer, called by pipeline workers after every image: a
+/// no-op unless tune_malloc() applied its settings. It trims above 64 MiB
+/// free, at most every 2 s; PIXLINE_MALLOC_TRIM_MIB sets the threshold
+/// (0: never trim). Returns whether it trimmed.
+bool release_idle_memory();
 
 } // namespace pixline

@@ -112,8 +112,9 @@ def xargs(ind, per_call):
 # Each: name, label, argv builder (in, out) -> argv, extra env.
 
 # What pixline's tune_malloc() sets (pipeline/memory.hpp), as environment
-# variables, so the floor can be measured with the same allocator settings.
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+# variables, so the floor can be measured with the same allocator settings
+# (not the heap trimming, which is pixline code).
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
                 "MALLOC_ARENA_MAX": str(max(2, NPROC))}
 
 
@@ -634,8 +635,7 @@ def main():
             ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC_TRIM_MIB": "0"}),
             ("mmap32", "pixline's malloc settings with the mmap threshold at 32 MiB (before 2026-11-30), no trimming",
-             lambda i, o: pixline(w1cfg, i, o), {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456",
-                                                 "MALLOC_ARENA_MAX": str(NPROC)}),
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",

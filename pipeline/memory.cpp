@@ -46,7 +46,9 @@ bool tune_malloc() {
   bool tuned = mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1
                && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
                && mallopt(M_ARENA_MAX, arenas) == 1;
-  std::size_t trim_mib = 64;
+  // Off unless asked for: it lowers W1's peak by a fifth but costs a few
+  // per cent of speed and did not make the peak flat (docs/performance.md).
+  std::size_t trim_mib = 0;
   if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB"))
     trim_mib = std::size_t(std::strtoull(e, nullptr, 10));
   if (tuned && trim_mib > 0)

@@ -22,7 +22,7 @@ namespace pixline {
 ///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
 ///   mmapped, so they go back to the kernel when freed.
 /// - M_ARENA_MAX = hardware threads: fewer half-empty arenas; lower peak RSS.
-/// - release_idle_memory() then trims the heap now and then (see there).
+/// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory().
 bool tune_malloc();
 
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
@@ -46,9 +46,12 @@ private:
 };
 
 /// The process's trimmer, called by pipeline workers after every image: a
-/// no-op unless tune_malloc() applied its settings. It trims above 64 MiB
-/// free, at most every 2 s; PIXLINE_MALLOC_TRIM_MIB sets the threshold
-/// (0: never trim). Returns whether it trimmed.
+/// no-op unless tune_malloc() applied its settings and PIXLINE_MALLOC_TRIM_MIB
+/// asked for one. It then trims when more than that many MiB are free, at
+/// most every 2 s. Off by default: in the benchmark it lowered W1's peak
+/// memory by about a fifth for about 3% of speed, and did not make the peak
+/// of a long run match a short run's (docs/performance.md). Returns whether
+/// it trimmed.
 bool release_idle_memory();
 
 } // namespace pixline

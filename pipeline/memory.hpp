@@ -28,9 +28,9 @@ bool tune_malloc();
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts
 /// free chunks whether or not their pages were handed back already), at
-/// most once per `every`: what keeps a
-/// long run's peak memory where a short run's is, instead of growing with
-/// the heap's fragmentation. Safe to call from any thread.
+/// most once per `every`. Lowers the peak memory by what glibc would keep
+/// of freed image buffers; the pages then have to be faulted in again,
+/// which costs speed. Safe to call from any thread.
 class memory_trimmer {
 public:
   memory_trimmer(std::size_t above, std::chrono::milliseconds every);

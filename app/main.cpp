@@ -394,6 +394,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);
   app.fallthrough();
+  app.footer(
+    "Environment (docs/operations.md, \"Memory settings\"):\n"
+    "  PIXLINE_MALLOC=system      leave glibc malloc at its defaults\n"
+    "  PIXLINE_MALLOC_TRIM_MIB=N  return free heap memory to the kernel "
+    "after an image\n"
+    "                             when over N MiB is free (at most every "
+    "2 s; default off)");
   std::string log_level;
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, off (default: the "

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <thread>
 
@@ -31,6 +33,22 @@ std::int64_t now_ms() {
     .count();
 }
 
+/// PIXLINE_MALLOC_TRIM_MIB's value: digits only, at most 1 TiB in MiB.
+std::optional<std::size_t> trim_mib_of(std::string_view text) {
+  constexpr std::size_t most = std::size_t(1) << 20;
+  if (text.empty() || text.size() > 7)
+    return std::nullopt;
+  std::size_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    n = n * 10 + std::size_t(c - '0');
+  }
+  if (n > most)
+    return std::nullopt;
+  return n;
+}
+
 /// Set once by tune_malloc(), before any worker thread exists.
 std::unique_ptr<memory_trimmer> process_trimmer;
 
@@ -49,8 +67,17 @@ bool tune_malloc() {
   // Off unless asked for: it lowers W1's peak by a fifth but costs a few
   // per cent of speed and did not make the peak flat (docs/performance.md).
   std::size_t trim_mib = 0;
-  if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB"))
-    trim_mib = std::size_t(std::strtoull(e, nullptr, 10));
+  if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB")) {
+    auto parsed = trim_mib_of(e);
+    if (parsed)
+      trim_mib = *parsed;
+    else
+      std::fprintf(stderr,
+                   "pixline: PIXLINE_MALLOC_TRIM_MIB=\"%s\" is not a whole "
+                   "number of MiB from 0 to 1048576; heap trimming stays "
+                   "off\n",
+                   e);
+  }
   if (tuned && trim_mib > 0)
     process_trimmer = std::make_unique<memory_trimmer>(
       trim_mib << 20, std::chrono::milliseconds{2000});

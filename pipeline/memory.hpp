@@ -16,13 +16,15 @@ namespace pixline {
 /// it changed anything.
 ///
 /// - M_MMAP_THRESHOLD 4 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
-///   buffers (up to a few MiB) are reused from the heap instead of being
+///   buffers (below 4 MiB) are reused from the heap instead of being
 ///   mmapped, page-faulted and zeroed again for every image, and a thread's
 ///   free memory is not handed back to the kernel after each image; whole
 ///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
 ///   mmapped, so they go back to the kernel when freed.
 /// - M_ARENA_MAX = hardware threads: fewer half-empty arenas; lower peak RSS.
-/// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory().
+/// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory();
+///   a value that is not a whole number of MiB is reported on stderr and
+///   leaves trimming off.
 bool tune_malloc();
 
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more

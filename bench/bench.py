@@ -489,7 +489,8 @@ NOTES = {
            "libvips' own choice, which decodes up to twice as large."),
     "w2": ("Three outputs per input: 1600 px wide, sharpened (an unsharp mask on each RGB band, radius 1, "
            "amount 0.8, threshold 2: Pillow's `UnsharpMask(1, 80, 2)` and pixline's `unsharp` stage), WebP q80 and JPEG q85, and a 400 px wide "
-           "JPEG q80 thumbnail made from the sharpened 1600 px image. pixline runs "
+           "JPEG q80 thumbnail made from the sharpened 1600 px image (lanczos3; pixline without a box "
+           "shrink first, `gap = 0`, Pillow with its `reducing_gap=2.0`). pixline runs "
            "`bench/configs/w2-fanout.toml`: three `[[sink]]`s, so each input is decoded once and the "
            "1600 px result is kept in memory for the three encodes. For comparison it also runs as "
            "three separate runs with one sink each (`bench/configs/w2-{webp,jpeg,thumb}.toml`), decoding "
@@ -670,6 +671,9 @@ def main():
             ("w2careful", "W2 with thumbnail fast_shrink_on_load = false",
              lambda i, o: pixline(pixline_cfg_edit("w2-fanout.toml", "w2-careful.toml", "height = 100000\n",
                                                    "height = 100000\nfast_shrink_on_load = false\n"), i, o), {}),
+            ("w2gap2", "W2 with the 400 px resize's gap = 2 (libvips' default: a box shrink by 2 first)",
+             lambda i, o: pixline(pixline_cfg_edit("w2-fanout.toml", "w2-gap2.toml", "  gap = 0\n",
+                                                   "  gap = 2\n"), i, o), {}),
         ]
         runs = run_workload("w2", c2, os.path.join(CORPUS, "w2"), EXP_REPS)
         res["exp_w2"] = {"runs": runs, "summary": summarize(runs, c2)}

@@ -3,8 +3,10 @@
 // file of a folder, with pixline's own stages: `thumbnail` (1600 px wide,
 // opened with its shrink-on-load as the loader does), `unsharp` (radius 1,
 // amount 0.8, threshold 2), the result kept in memory, then WebP q80,
-// JPEG q85 and a 400 px lanczos3 thumbnail at JPEG q80, each encoded to
-// memory with libvips.
+// JPEG q85 and a 400 px thumbnail at JPEG q80 (pixline's `resize`,
+// lanczos3, gap 0 as in the config), each encoded to memory with libvips.
+// One more row, outside the total, times the thumbnail with libvips'
+// default gap (2: a box shrink by 2 before lanczos3).
 //
 //   w2-breakdown INPUT_DIR
 //
@@ -49,15 +51,28 @@ int main(int argc, char** argv) {
   for (const auto& e : std::filesystem::directory_iterator(argv[1]))
     if (e.is_regular_file()) files.push_back(e.path().string());
 
+  constexpr int steps_n = 5;
   const char* names[] = {"decode + thumbnail 1600", "unsharp", "WebP q80", "JPEG q85",
-                         "400 px + JPEG q80"};
+                         "400 px + JPEG q80", "(400 px, gap 2 + JPEG)"};
   auto registry = pixline::builtin_registry();
   auto thumbnail = registry.find("thumbnail")->make(
     {{"width", std::int64_t{1600}}, {"height", std::int64_t{100000}}});
   auto unsharp = registry.find("unsharp")->make(
     {{"radius", 1.0}, {"amount", 0.8}, {"threshold", 2.0}});
+  auto thumb_400 = [&](double gap) {
+    return registry.find("resize")->make(
+      {{"width", std::int64_t{400}}, {"kernel", std::string{"lanczos3"}}, {"gap", gap}});
+  };
+  auto gap0 = thumb_400(0.0);
+  auto gap2 = thumb_400(2.0);
+  auto thumbnail_jpeg = [](pixline::stage& resize, const vips::VImage& from) {
+    pixline::image small;
+    small.pixels = from;
+    resize.process(small);
+    drop(small.pixels.jpegsave_buffer(vips::VImage::option()->set("Q", 80)->set("strip", true)));
+  };
   pixline::load_params params;
-  double total[5] = {};
+  double total[steps_n + 1] = {};
   for (const auto& f : files) {
     double t0 = cpu_seconds();
     auto header = vips::VImage::new_from_file(f.c_str());
@@ -71,19 +86,21 @@ int main(int argc, char** argv) {
     double t3 = cpu_seconds();
     drop(sharp.jpegsave_buffer(vips::VImage::option()->set("Q", 85)->set("strip", true)));
     double t4 = cpu_seconds();
-    drop(sharp.resize(400.0 / sharp.width(), vips::VImage::option()->set("kernel", VIPS_KERNEL_LANCZOS3))
-           .jpegsave_buffer(vips::VImage::option()->set("Q", 80)->set("strip", true)));
+    thumbnail_jpeg(*gap0, sharp);
     double t5 = cpu_seconds();
-    double steps[5] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4};
-    for (int i = 0; i < 5; ++i) total[i] += steps[i];
+    thumbnail_jpeg(*gap2, sharp);
+    double t6 = cpu_seconds();
+    double steps[steps_n + 1] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5};
+    for (int i = 0; i <= steps_n; ++i) total[i] += steps[i];
   }
   double all = 0;
   std::printf("pixline stages, libvips encoders, %zu images, CPU seconds per image:\n", files.size());
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < steps_n; ++i) {
     std::printf("  %-24s %.3f\n", names[i], total[i] / double(files.size()));
     all += total[i];
   }
   std::printf("  %-24s %.3f\n", "total", all / double(files.size()));
+  std::printf("  %-24s %.3f\n", names[steps_n], total[steps_n] / double(files.size()));
   vips_shutdown();
   return 0;
 }

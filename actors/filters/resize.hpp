@@ -17,6 +17,10 @@ struct resize_options {
   double scale;
   /// "nearest", "linear", "cubic", "mitchell", "lanczos2" or "lanczos3".
   std::string kernel;
+  /// libvips' reducing gap: shrink by whole factors with a box filter first,
+  /// leaving at least `gap` times the output size for the kernel; 0 lets the
+  /// kernel do the whole reduction.
+  double gap;
 };
 
 /// The `resize` stage: by a factor, to a width or height keeping the aspect

@@ -32,6 +32,7 @@ TEST_CASE("resize: decoding no options gives the documented defaults",
   CHECK(d.height == 0);
   CHECK(d.scale == 0.0);
   CHECK(d.kernel == "lanczos3");
+  CHECK(d.gap == 2.0);
   auto reg = builtin_registry();
   REQUIRE(reg.find("resize"));
   CHECK_FALSE(reg.find("resize")->random_access);
@@ -47,6 +48,9 @@ TEST_CASE("resize: the spec rejects out-of-range values", "[stage][resize]") {
   CHECK_THAT(option_error(spec(), {{"scale", -0.5}}), Contains("'scale'"));
   CHECK_THAT(option_error(spec(), {{"kernel", std::string{"bicubic"}}}),
              Contains("lanczos3"));
+  CHECK(option_error(spec(), {{"width", i(100)}, {"gap", 0.0}}).empty());
+  CHECK_THAT(option_error(spec(), {{"gap", -1.0}}), Contains("'gap'"));
+  CHECK_THAT(option_error(spec(), {{"gap", 2e6}}), Contains("'gap'"));
 }
 
 TEST_CASE("resize: cross-field mistakes are errors from the constructor",
@@ -105,6 +109,33 @@ TEST_CASE("resize: scale resizes both axes", "[stage][resize]") {
   CHECK(pixel(twice, 0, 0)[0] < 8);
   CHECK(pixel(twice, 399, 199)[0] > 247);
   CHECK(pixel(twice, 399, 199)[1] > 247);
+}
+
+TEST_CASE("resize: gap chooses between a box shrink first and the kernel alone",
+          "[stage][resize]") {
+  // Vertical stripes 3 px apart: a box shrink by 2 and a lanczos3 reduce
+  // by 4 treat them differently.
+  auto x = vips::VImage::xyz(240, 240)[0];
+  auto stripes = (x % 3 == 0)
+                   .ifthenelse(std::vector<double>{240, 200, 40},
+                               std::vector<double>{20, 60, 220})
+                   .cast(VIPS_FORMAT_UCHAR)
+                   .copy(vips::VImage::option()->set(
+                     "interpretation", VIPS_INTERPRETATION_sRGB));
+  auto libvips = [&](double gap) {
+    return stripes.resize(
+      0.25, vips::VImage::option()
+              ->set("kernel", VIPS_KERNEL_LANCZOS3)
+              ->set("gap", gap));
+  };
+  auto by_default = resize({{"width", i(60)}}, stripes);
+  auto no_gap = resize({{"width", i(60)}, {"gap", 0.0}}, stripes);
+  REQUIRE(by_default.width() == 60);
+  REQUIRE(no_gap.width() == 60);
+  // The default is libvips' own (2), and 0 reaches libvips.
+  CHECK((by_default - libvips(2.0)).abs().max() == 0);
+  CHECK((no_gap - libvips(0.0)).abs().max() == 0);
+  CHECK((by_default - no_gap).abs().avg() > 1.0);
 }
 
 TEST_CASE("resize: the nearest kernel repeats pixels", "[stage][resize]") {

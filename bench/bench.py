@@ -115,16 +115,16 @@ def xargs(ind, per_call):
 # variables, so the floor can be measured with the same allocator settings
 # (not the heap trimming, which is pixline code).
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                "MALLOC_ARENA_MAX": str(max(2, NPROC))}
+                "MALLOC_ARENA_MAX": str(max(1, NPROC // 8))}
 
 # pixline's opt-in heap trimming, as W1's experiments and the 3,490-image
 # runs measure it: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
 
-# pixline's malloc settings with a single malloc arena instead of one per
-# core, as W1's experiments and the 3,490-image runs measure it.
-ARENA1 = ("arena1", "pixline's malloc settings with one malloc arena (MALLOC_ARENA_MAX=1)",
-          {**TUNED_MALLOC, "MALLOC_ARENA_MAX": "1"})
+# pixline's malloc settings with one malloc arena per core (the default
+# before 2026-11-30), as W1's experiments and the 3,490-image runs measure it.
+ARENAS = ("arenas_cores", f"pixline's malloc settings with {max(2, NPROC)} malloc arenas, one per core (before 2026-11-30)",
+          {**TUNED_MALLOC, "MALLOC_ARENA_MAX": str(max(2, NPROC))})
 
 
 def w1_contenders(ind):
@@ -508,7 +508,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with a single malloc arena (`MALLOC_ARENA_MAX=1` with pixline's other malloc settings).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with one malloc arena per core (pixline's setting before 2026-11-30).",
 }
 
 
@@ -643,7 +643,7 @@ def main():
             ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
             (TRIM[0], TRIM[1], lambda i, o: pixline(w1cfg, i, o), TRIM[2]),
-            (ARENA1[0], ARENA1[1], lambda i, o: pixline(w1cfg, i, o), ARENA1[2]),
+            (ARENAS[0], ARENAS[1], lambda i, o: pixline(w1cfg, i, o), ARENAS[2]),
             ("mmap32", "pixline's malloc settings with the mmap threshold at 32 MiB (before 2026-11-30)",
              lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
@@ -686,7 +686,7 @@ def main():
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
              (TRIM[0], TRIM[1], lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), TRIM[2]),
-             (ARENA1[0], ARENA1[1], lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), ARENA1[2])]
+             (ARENAS[0], ARENAS[1], lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), ARENAS[2])]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

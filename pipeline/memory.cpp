@@ -60,7 +60,7 @@ bool tune_malloc() {
     return false;
   if (malloc_set_by_environment())
     return false;
-  int arenas = int(std::max(2u, std::thread::hardware_concurrency()));
+  int arenas = int(malloc_arenas(std::thread::hardware_concurrency()));
   bool tuned = mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1
                && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
                && mallopt(M_ARENA_MAX, arenas) == 1;
@@ -82,6 +82,10 @@ bool tune_malloc() {
     process_trimmer = std::make_unique<memory_trimmer>(
       trim_mib << 20, std::chrono::milliseconds{2000});
   return tuned;
+}
+
+unsigned malloc_arenas(unsigned hardware_threads) {
+  return std::max(1u, hardware_threads / 8);
 }
 
 memory_trimmer::memory_trimmer(std::size_t above,

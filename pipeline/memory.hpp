@@ -21,11 +21,22 @@ namespace pixline {
 ///   free memory is not handed back to the kernel after each image; whole
 ///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
 ///   mmapped, so they go back to the kernel when freed.
-/// - M_ARENA_MAX = hardware threads: fewer half-empty arenas; lower peak RSS.
+/// - M_ARENA_MAX = malloc_arenas(hardware threads), 1 below 16. With an
+///   arena per core, each arena's heap grew over a long run towards the
+///   most that ever landed on it at once, so a long batch peaked higher
+///   than a short one; a single arena shares its free memory among all
+///   threads and stays at what the inputs need.
 /// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory();
 ///   a value that is not a whole number of MiB is reported on stderr and
 ///   leaves trimming off.
 bool tune_malloc();
+
+/// How many malloc arenas tune_malloc() allows on a machine with
+/// `hardware_threads`: one per 8 hardware threads, at least 1. Measured on
+/// 2 cores only (docs/performance.md); the share on larger machines is
+/// there so that one arena's lock does not serialise many cores'
+/// allocations.
+unsigned malloc_arenas(unsigned hardware_threads);
 
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts

@@ -41,6 +41,16 @@ std::vector<char>* leave_free_heap(int mib) {
 
 } // namespace
 
+TEST_CASE("malloc_arenas: one arena per 8 hardware threads, at least one",
+          "[memory]") {
+  CHECK(malloc_arenas(0) == 1); // hardware_concurrency() may not know
+  CHECK(malloc_arenas(1) == 1);
+  CHECK(malloc_arenas(2) == 1);
+  CHECK(malloc_arenas(15) == 1);
+  CHECK(malloc_arenas(16) == 2);
+  CHECK(malloc_arenas(64) == 8);
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizers replace malloc; there is no glibc heap to trim.
 #else

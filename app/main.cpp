@@ -400,7 +400,11 @@ int main(int argc, char** argv) {
     "  PIXLINE_MALLOC_TRIM_MIB=N  return free heap memory to the kernel "
     "after an image\n"
     "                             when over N MiB is free (at most every "
-    "2 s; default off)");
+    "2 s; default off)\n"
+    "  PIXLINE_MALLOC_ARENAS=N    malloc arenas (default: one per core, at "
+    "least 2);\n"
+    "                             1 keeps long batches' peak memory flat, "
+    "a few % slower");
   std::string log_level;
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, off (default: the "

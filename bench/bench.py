@@ -115,16 +115,15 @@ def xargs(ind, per_call):
 # variables, so the floor can be measured with the same allocator settings
 # (not the heap trimming, which is pixline code).
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                "MALLOC_ARENA_MAX": str(max(1, NPROC // 8))}
+                "MALLOC_ARENA_MAX": str(max(2, NPROC))}
 
 # pixline's opt-in heap trimming, as W1's experiments and the 3,490-image
 # runs measure it: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
 
-# pixline's malloc settings with one malloc arena per core (the default
-# before 2026-11-30), as W1's experiments and the 3,490-image runs measure it.
-ARENAS = ("arenas_cores", f"pixline's malloc settings with {max(2, NPROC)} malloc arenas, one per core (before 2026-11-30)",
-          {**TUNED_MALLOC, "MALLOC_ARENA_MAX": str(max(2, NPROC))})
+# pixline with one malloc arena (opt-in), as W1's experiments and the
+# 3,490-image runs measure it.
+ARENAS = ("arena1", "pixline with one malloc arena (PIXLINE_MALLOC_ARENAS=1)", {"PIXLINE_MALLOC_ARENAS": "1"})
 
 
 def w1_contenders(ind):
@@ -508,7 +507,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with one malloc arena per core (pixline's setting before 2026-11-30).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with one malloc arena (`PIXLINE_MALLOC_ARENAS=1`).",
 }
 
 

@@ -33,9 +33,10 @@ std::int64_t now_ms() {
     .count();
 }
 
-/// PIXLINE_MALLOC_TRIM_MIB's value: digits only, at most 1 TiB in MiB.
-std::optional<std::size_t> trim_mib_of(std::string_view text) {
-  constexpr std::size_t most = std::size_t(1) << 20;
+/// A variable's value as a whole number: digits only, at most `most`
+/// (which has at most 7 digits).
+std::optional<std::size_t> whole_number_of(std::string_view text,
+                                           std::size_t most) {
   if (text.empty() || text.size() > 7)
     return std::nullopt;
   std::size_t n = 0;
@@ -60,7 +61,12 @@ bool tune_malloc() {
     return false;
   if (malloc_set_by_environment())
     return false;
-  int arenas = int(malloc_arenas(std::thread::hardware_concurrency()));
+  std::string arenas_error;
+  int arenas = int(malloc_arenas(std::getenv("PIXLINE_MALLOC_ARENAS"),
+                                 std::thread::hardware_concurrency(),
+                                 arenas_error));
+  if (!arenas_error.empty())
+    std::fprintf(stderr, "pixline: %s\n", arenas_error.c_str());
   bool tuned = mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1
                && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
                && mallopt(M_ARENA_MAX, arenas) == 1;
@@ -68,7 +74,7 @@ bool tune_malloc() {
   // per cent of speed and did not make the peak flat (docs/performance.md).
   std::size_t trim_mib = 0;
   if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB")) {
-    auto parsed = trim_mib_of(e);
+    auto parsed = whole_number_of(e, std::size_t(1) << 20);
     if (parsed)
       trim_mib = *parsed;
     else
@@ -84,8 +90,19 @@ bool tune_malloc() {
   return tuned;
 }
 
-unsigned malloc_arenas(unsigned hardware_threads) {
-  return std::max(1u, hardware_threads / 8);
+unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
+                       std::string& error) {
+  unsigned by_default = std::max(2u, hardware_threads);
+  if (!setting)
+    return by_default;
+  auto parsed = whole_number_of(setting, 1024);
+  if (!parsed || *parsed == 0) {
+    error = "PIXLINE_MALLOC_ARENAS=\"" + std::string(setting)
+            + "\" is not a whole number from 1 to 1024; using "
+            + std::to_string(by_default) + " malloc arenas";
+    return by_default;
+  }
+  return unsigned(*parsed);
 }
 
 memory_trimmer::memory_trimmer(std::size_t above,

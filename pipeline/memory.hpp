@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace pixline {
 
@@ -21,22 +22,22 @@ namespace pixline {
 ///   free memory is not handed back to the kernel after each image; whole
 ///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
 ///   mmapped, so they go back to the kernel when freed.
-/// - M_ARENA_MAX = malloc_arenas(hardware threads), 1 below 16. With an
-///   arena per core, each arena's heap grew over a long run towards the
-///   most that ever landed on it at once, so a long batch peaked higher
-///   than a short one; a single arena shares its free memory among all
-///   threads and stays at what the inputs need.
+/// - M_ARENA_MAX = malloc_arenas(PIXLINE_MALLOC_ARENAS, hardware threads):
+///   by default one per hardware thread, at least 2 (fewer half-empty
+///   arenas than glibc's 8 per core). PIXLINE_MALLOC_ARENAS=1 keeps a long
+///   batch's peak where a short one's is, for a few per cent of speed
+///   (docs/performance.md); a malformed value is reported on stderr.
 /// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory();
 ///   a value that is not a whole number of MiB is reported on stderr and
 ///   leaves trimming off.
 bool tune_malloc();
 
-/// How many malloc arenas tune_malloc() allows on a machine with
-/// `hardware_threads`: one per 8 hardware threads, at least 1. Measured on
-/// 2 cores only (docs/performance.md); the share on larger machines is
-/// there so that one arena's lock does not serialise many cores'
-/// allocations.
-unsigned malloc_arenas(unsigned hardware_threads);
+/// How many malloc arenas tune_malloc() allows: `setting` (the value of
+/// PIXLINE_MALLOC_ARENAS, or null when unset) if it is a whole number from
+/// 1 to 1024, else one per hardware thread, at least 2. A malformed
+/// `setting` also fills `error` with a message naming it.
+unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
+                       std::string& error);
 
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts

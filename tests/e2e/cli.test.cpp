@@ -43,7 +43,8 @@ TEST_CASE("pixline --version and --help", "[cli]") {
   CHECK(h.status == 0);
   CHECK_THAT(h.output, Catch::Contains("run") && Catch::Contains("validate")
                          && Catch::Contains("stages"));
-  CHECK_THAT(h.output, Catch::Contains("PIXLINE_MALLOC_TRIM_MIB=N"));
+  CHECK_THAT(h.output, Catch::Contains("PIXLINE_MALLOC_TRIM_MIB=N")
+                         && Catch::Contains("PIXLINE_MALLOC_ARENAS=N"));
   auto bad = run_pixline("frobnicate");
   CHECK(bad.status == 2);
 }
@@ -67,6 +68,27 @@ TEST_CASE("a malformed PIXLINE_MALLOC_TRIM_MIB is reported and changes "
                     &out)
         == 0);
   CHECK_THAT(out, !Catch::Contains("PIXLINE_MALLOC_TRIM_MIB"));
+}
+
+TEST_CASE("a malformed PIXLINE_MALLOC_ARENAS is reported and changes "
+          "nothing else",
+          "[cli]") {
+  for (std::string value : {"0", "many", "2048"}) {
+    std::string out;
+    int status = run_command("PIXLINE_MALLOC_ARENAS=" + value + " "
+                               + pixline_binary() + " --version",
+                             &out);
+    CHECK(status == 0);
+    CHECK_THAT(out, Catch::Contains("PIXLINE_MALLOC_ARENAS=\"" + value
+                                    + "\" is not a whole number")
+                      && Catch::Contains("pixline 0."));
+  }
+  std::string out;
+  CHECK(run_command("PIXLINE_MALLOC_ARENAS=1 " + pixline_binary()
+                      + " --version",
+                    &out)
+        == 0);
+  CHECK_THAT(out, !Catch::Contains("PIXLINE_MALLOC_ARENAS"));
 }
 
 TEST_CASE("stages lists and describes stages", "[cli]") {

@@ -41,14 +41,27 @@ std::vector<char>* leave_free_heap(int mib) {
 
 } // namespace
 
-TEST_CASE("malloc_arenas: one arena per 8 hardware threads, at least one",
+TEST_CASE("malloc_arenas: one per hardware thread, at least two, unless "
+          "PIXLINE_MALLOC_ARENAS says otherwise",
           "[memory]") {
-  CHECK(malloc_arenas(0) == 1); // hardware_concurrency() may not know
-  CHECK(malloc_arenas(1) == 1);
-  CHECK(malloc_arenas(2) == 1);
-  CHECK(malloc_arenas(15) == 1);
-  CHECK(malloc_arenas(16) == 2);
-  CHECK(malloc_arenas(64) == 8);
+  std::string error;
+  CHECK(malloc_arenas(nullptr, 0, error) == 2); // hardware_concurrency() may not know
+  CHECK(malloc_arenas(nullptr, 1, error) == 2);
+  CHECK(malloc_arenas(nullptr, 2, error) == 2);
+  CHECK(malloc_arenas(nullptr, 16, error) == 16);
+  CHECK(malloc_arenas("1", 16, error) == 1);
+  CHECK(malloc_arenas("4", 2, error) == 4);
+  CHECK(malloc_arenas("1024", 2, error) == 1024);
+  CHECK(error.empty());
+  for (const char* bad : {"0", "", "lots", "-1", "1025", "2 ", "99999999"}) {
+    std::string message;
+    CAPTURE(bad);
+    CHECK(malloc_arenas(bad, 8, message) == 8);
+    CHECK_THAT(message,
+               Catch::Contains("PIXLINE_MALLOC_ARENAS=\"" + std::string(bad)
+                               + "\" is not a whole number")
+                 && Catch::Contains("using 8 malloc arenas"));
+  }
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

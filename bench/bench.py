@@ -117,13 +117,16 @@ def xargs(ind, per_call):
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
                 "MALLOC_ARENA_MAX": str(max(2, NPROC))}
 
-# pixline's opt-in heap trimming, as W1's experiments and the 3,490-image
-# runs measure it: (name, label, env).
+# pixline's opt-in memory settings, as W1's experiments and the 3,490-image
+# runs measure them: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
-
-# pixline with one malloc arena (opt-in), as W1's experiments and the
-# 3,490-image runs measure it.
 ARENAS = ("arena1", "pixline with one malloc arena (PIXLINE_MALLOC_ARENAS=1)", {"PIXLINE_MALLOC_ARENAS": "1"})
+
+
+def pixline_with_env(setting, config):
+    """A contender: pixline on `config` with one of the settings above."""
+    name, label, env = setting
+    return (name, label, lambda i, o: pixline(config, i, o), env)
 
 
 def w1_contenders(ind):
@@ -641,8 +644,8 @@ def main():
             ("load1", "pixline --workers load=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "load=1"), {}),
             ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
-            (TRIM[0], TRIM[1], lambda i, o: pixline(w1cfg, i, o), TRIM[2]),
-            (ARENAS[0], ARENAS[1], lambda i, o: pixline(w1cfg, i, o), ARENAS[2]),
+            pixline_with_env(TRIM, w1cfg),
+            pixline_with_env(ARENAS, w1cfg),
             ("mmap32", "pixline's malloc settings with the mmap threshold at 32 MiB (before 2026-11-30)",
              lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
@@ -684,8 +687,8 @@ def main():
         res["exp_w2"] = {"runs": runs, "summary": summarize(runs, c2)}
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
-             (TRIM[0], TRIM[1], lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), TRIM[2]),
-             (ARENAS[0], ARENAS[1], lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), ARENAS[2])]
+             pixline_with_env(TRIM, f"{CFG}/w1-thumbnail.toml"),
+             pixline_with_env(ARENAS, f"{CFG}/w1-thumbnail.toml")]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

@@ -29,7 +29,7 @@ cc -O2 -shared -fPIC -o "$work/heap-probe.so" "$here/heap-probe.c" -lpthread
 echo "$(ls "$work/out" | wc -l) outputs; $(cat "$work/time")"
 echo "tenth  rss  heap  mmap  inuse   (MiB, largest in that tenth of the run)"
 awk '
-  { n = NR; t[NR] = $1; rss[NR] = $3; heap[NR] = $5; mm[NR] = $7; use[NR] = $9 }
+  { n = NR; rss[NR] = $3; heap[NR] = $5; mm[NR] = $7; use[NR] = $9 }
   END {
     for (i = 1; i <= n; ++i) {
       k = int((i - 1) * 10 / n)

@@ -46,6 +46,42 @@ on_colour_bands(const vips::VImage& img,
 /// float formats are cast without rounding.
 vips::VImage cast_rounded(const vips::VImage& img, VipsBandFormat format);
 
+/// A new image whose pixels `generate` computes from `in`, the way libvips'
+/// own operations are made: `style` is the demand hint, `start` and `stop`
+/// make and free each thread's sequence (vips_start_one / vips_stop_one for
+/// one region on `in`), and `generate` gets `in`'s VipsImage as its `a` and
+/// a pointer to `state` as its `b`. The image keeps `state` and a reference
+/// to `in` for as long as it lives (libvips' generate holds neither). Its
+/// fields are `in`'s, but `width` × `height`.
+template <class State>
+vips::VImage generated_image(const vips::VImage& in, State state, int width,
+                             int height, VipsDemandStyle style,
+                             VipsStartFn start, VipsGenerateFn generate,
+                             VipsStopFn stop) {
+  struct kept_state {
+    State state;
+    vips::VImage in;
+  };
+  VipsImage* out = vips_image_new();
+  auto* kept = new kept_state{std::move(state), in};
+  g_object_set_data_full(G_OBJECT(out), "pixline-generated", kept,
+                         [](gpointer p) {
+                           delete static_cast<kept_state*>(p);
+                         });
+  VipsImage* raw = kept->in.get_image();
+  if (vips_image_pipelinev(out, style, raw, nullptr)) {
+    g_object_unref(out);
+    throw vips::VError();
+  }
+  out->Xsize = width;
+  out->Ysize = height;
+  if (vips_image_generate(out, start, generate, stop, raw, &kept->state)) {
+    g_object_unref(out);
+    throw vips::VError();
+  }
+  return vips::VImage(out);
+}
+
 /// A choice option's table: each config name with the value it stands for.
 /// One table per option is the single list the spec shows and the stage maps.
 template <class T, std::size_t N>

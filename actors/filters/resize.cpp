@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/resample.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -107,23 +108,17 @@ void resize_stage::process(image& img) {
     else if (opts_.height == 0)
       vscale = hscale;
   }
-  auto options = [&] {
-    return vips::VImage::option()
-      ->set("vscale", vscale)
-      ->set("kernel", kernel_)
-      ->set("gap", opts_.gap);
+  auto resized = [&](const vips::VImage& x) {
+    return resize_image(x, hscale, vscale, kernel_, opts_.gap);
   };
   if (!in.has_alpha()) {
-    img.pixels = in.resize(hscale, options());
+    img.pixels = resized(in);
     return;
   }
   // Resampling straight alpha bleeds the colour of transparent pixels into
   // the edges; libvips' thumbnail premultiplies for the same reason.
   auto format = in.format();
-  img.pixels = in.premultiply()
-                 .resize(hscale, options())
-                 .unpremultiply()
-                 .cast(format);
+  img.pixels = resized(in.premultiply()).unpremultiply().cast(format);
 }
 
 } // namespace pixline

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/resample.hpp"
 #include "actors/loader.hpp"
 #include "pipeline/registry.hpp"
 
@@ -166,14 +167,53 @@ vips::VImage thumbnail_stage::finish(vips::VImage img,
                        vips::VImage::option()->set("interesting", crop_));
 }
 
+vips::VImage thumbnail_stage::resize_upright(
+  const vips::VImage& loaded, const thumbnail_geometry& g) const {
+  VipsImage* raw = loaded.get_image();
+  if (opts_.linear || raw->Coding != VIPS_CODING_NONE
+      || vips_image_get_page_height(raw) != raw->Ysize)
+    return loaded.thumbnail_image(g.resize_width, resize_options(g));
+  // libvips 8.14's vips_thumbnail_image() with resize_options(g), step by
+  // step (libvips/resample/thumbnail.c), so that its resize can be
+  // resize_image(): the same pixels, the horizontal reduction faster.
+  auto in = loaded.sequential(vips::VImage::option()->set("tile_height", 16));
+  auto processing_space = [](const vips::VImage& x) {
+    return x.colourspace(x.bands() < 3 ? VIPS_INTERPRETATION_B_W
+                                       : VIPS_INTERPRETATION_sRGB);
+  };
+  in = processing_space(in);
+  // vips_thumbnail_calculate_shrink() with size "force": the planned size,
+  // turned as the stored image is.
+  bool rotate = !opts_.no_rotate && vips_image_get_orientation_swap(raw);
+  int target_width = rotate ? g.resize_height : g.resize_width;
+  int target_height = rotate ? g.resize_width : g.resize_height;
+  double hshrink = std::min(double(in.width()) / target_width,
+                            double(in.width()));
+  double vshrink = std::min(double(in.height()) / target_height,
+                            double(in.height()));
+  // Premultiplied when both axes change, as libvips does.
+  auto format = in.format();
+  bool premultiply = in.has_alpha() && hshrink != 1.0 && vshrink != 1.0;
+  if (premultiply)
+    in = in.premultiply();
+  in = resize_image(in, 1.0 / hshrink, 1.0 / vshrink, VIPS_KERNEL_LANCZOS3,
+                    2.0);
+  if (premultiply)
+    in = in.unpremultiply().cast(format);
+  in = processing_space(in);
+  if (!opts_.no_rotate && vips_image_get_orientation(raw) != 1)
+    in = in.copy_memory().autorot();
+  return in;
+}
+
 int thumbnail_stage::fast_jpeg_shrink(const vips::VImage& header,
                                       const thumbnail_geometry& g) const {
   // In linear light libvips never shrinks JPEGs on load: libjpeg shrinks
   // the gamma-encoded values.
   if (!opts_.fast_shrink_on_load || opts_.linear)
-    return 1;
+    return 0;
   if (loader_of(header).rfind("jpegload", 0) != 0)
-    return 1;
+    return 0;
   // The planned size is upright; the header is as stored.
   double target_w = g.swapped ? g.resize_height : g.resize_width;
   double target_h = g.swapped ? g.resize_width : g.resize_height;
@@ -189,9 +229,7 @@ int thumbnail_stage::fast_jpeg_shrink(const vips::VImage& header,
 void thumbnail_stage::process(image& img) {
   auto g = plan(img.pixels.width(), img.pixels.height(),
                 orientation_of(img.pixels));
-  img.pixels = finish(img.pixels.thumbnail_image(g.resize_width,
-                                                 resize_options(g)),
-                      g);
+  img.pixels = finish(resize_upright(img.pixels, g), g);
 }
 
 std::optional<vips::VImage> thumbnail_stage::load_fused(
@@ -205,15 +243,17 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
       fmt::format("unknown fail_on level '{}'", params.fail_on));
   }
   auto g = plan(header.width(), header.height(), orientation_of(header));
-  if (int shrink = fast_jpeg_shrink(header, g); shrink > 1) {
+  // Shrink 1 too: libvips, which leaves a factor of two for the resize,
+  // would not shrink either, and resize_upright is faster than
+  // libvips' thumbnail.
+  if (int shrink = fast_jpeg_shrink(header, g); shrink >= 1) {
     auto shrunk = vips::VImage::new_from_file(
       path.c_str(), vips::VImage::option()
                       ->set("shrink", shrink)
                       ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
                                                         : VIPS_ACCESS_RANDOM)
                       ->set("fail_on", fail_on));
-    return finish(shrunk.thumbnail_image(g.resize_width, resize_options(g)),
-                  g);
+    return finish(resize_upright(shrunk, g), g);
   }
   auto thumb = vips::VImage::thumbnail(
     path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));

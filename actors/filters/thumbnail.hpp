@@ -70,7 +70,13 @@ public:
 private:
   vips::VOption* resize_options(const thumbnail_geometry& g) const;
   vips::VImage finish(vips::VImage img, const thumbnail_geometry& g) const;
-  /// The JPEG shrink factor fast_shrink_on_load uses for `header`, or 1.
+  /// libvips' vips_thumbnail_image(loaded, resize_options(g)), with the
+  /// same pixels, but resized by resize_image().
+  vips::VImage resize_upright(const vips::VImage& loaded,
+                              const thumbnail_geometry& g) const;
+  /// The JPEG shrink factor fast_shrink_on_load uses for `header` (1, 2, 4
+  /// or 8), or 0 when it does not apply (another format, linear light, or
+  /// fast_shrink_on_load off).
   int fast_jpeg_shrink(const vips::VImage& header,
                        const thumbnail_geometry& g) const;
 

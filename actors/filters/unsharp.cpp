@@ -174,36 +174,12 @@ vips::VImage fused_unsharp(const vips::VImage& x, unsharp_pass pass) {
   auto extended = x.embed(
     radius, radius, x.width() + 2 * radius, x.height() + 2 * radius,
     vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
-  // What the output needs for as long as it lives: its pass and a reference
-  // to its input (libvips' input array does not hold one).
-  struct kept_state {
-    unsharp_pass pass;
-    vips::VImage in;
-  };
-  VipsImage* out = vips_image_new();
-  auto* kept = new kept_state{std::move(pass), extended};
-  g_object_set_data_full(G_OBJECT(out), "pixline-unsharp", kept,
-                         [](gpointer p) {
-                           delete static_cast<kept_state*>(p);
-                         });
   auto* generate = x.format() == VIPS_FORMAT_UCHAR
                      ? unsharp_generate<std::uint8_t>
                      : unsharp_generate<std::uint16_t>;
-  VipsImage* in = kept->in.get_image();
-  if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_FATSTRIP, in, nullptr)) {
-    g_object_unref(out);
-    throw vips::VError();
-  }
-  // pipelinev copied the extended input's fields; the output has the
-  // original's size.
-  out->Xsize = x.width();
-  out->Ysize = x.height();
-  if (vips_image_generate(out, unsharp_start, generate, unsharp_stop, in,
-                          &kept->pass)) {
-    g_object_unref(out);
-    throw vips::VError();
-  }
-  return vips::VImage(out);
+  return generated_image(extended, std::move(pass), x.width(), x.height(),
+                         VIPS_DEMAND_STYLE_FATSTRIP, unsharp_start, generate,
+                         unsharp_stop);
 }
 
 } // namespace

@@ -275,6 +275,68 @@ TEST_CASE("thumbnail: fast shrink-on-load decodes JPEGs smaller, same "
   CHECK((a - b).abs().max() == 0);
 }
 
+TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
+          "[stage][thumbnail]") {
+  // The stage runs libvips' thumbnail step by step, with pixline's own
+  // horizontal reduction: compare with libvips asked for the same size.
+  temp_dir dir;
+  auto noise = vips::VImage::gaussnoise(
+    400, 300, vips::VImage::option()->set("sigma", 30.0)->set("mean", 0.0));
+  auto card = (test_card(400, 300) + noise)
+                .cast(VIPS_FORMAT_UCHAR)
+                .copy(vips::VImage::option()->set(
+                  "interpretation", VIPS_INTERPRETATION_sRGB));
+  auto sideways = card.copy();
+  sideways.set(VIPS_META_ORIENTATION, 6);
+  auto alpha = (vips::VImage::xyz(400, 300)[0] * 0.6).cast(VIPS_FORMAT_UCHAR);
+  struct input {
+    const char* name;
+    vips::VImage pixels;
+  };
+  auto in = GENERATE_COPY(values<input>({
+    {"card.jpg", card},
+    {"sideways.jpg", sideways},
+    {"grey.png", card[1].copy(vips::VImage::option()->set(
+                   "interpretation", VIPS_INTERPRETATION_B_W))},
+    {"alpha.png", card.bandjoin(alpha)},
+  }));
+  struct params {
+    int width;
+    int height;
+    const char* size;
+    bool no_rotate;
+  };
+  // Reductions by less than 2, so the JPEGs are decoded at full size
+  // whichever shrink-on-load is used, and an enlargement.
+  auto p = GENERATE(values<params>({{256, 0, "both", false},
+                                    {300, 220, "both", false},
+                                    {350, 170, "force", false},
+                                    {256, 0, "both", true},
+                                    {500, 0, "both", false}}));
+  CAPTURE(in.name, p.width, p.height, p.size, p.no_rotate);
+  auto file = dir / in.name;
+  save(in.pixels, file);
+  option_map values = box(p.width, p.height);
+  values["size"] = std::string{p.size};
+  values["no_rotate"] = p.no_rotate;
+  for (bool fused : {true, false}) {
+    CAPTURE(fused);
+    auto ours = (fused ? load_fused(values, file)
+                       : load_then_process(values, file))
+                  .copy_memory();
+    auto theirs = vips::VImage::new_from_file(file.c_str())
+                    .thumbnail_image(ours.width(),
+                                     vips::VImage::option()
+                                       ->set("height", ours.height())
+                                       ->set("size", VIPS_SIZE_FORCE)
+                                       ->set("no_rotate", p.no_rotate));
+    REQUIRE(ours.width() == theirs.width());
+    REQUIRE(ours.height() == theirs.height());
+    REQUIRE(ours.bands() == theirs.bands());
+    CHECK((ours - theirs).abs().max() == 0);
+  }
+}
+
 TEST_CASE("thumbnail: turns the image upright unless no_rotate",
           "[stage][thumbnail]") {
   temp_dir dir;

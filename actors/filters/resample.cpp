@@ -1,0 +1,366 @@
+#include "actors/filters/resample.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "actors/filters/pixels.hpp"
+
+namespace pixline {
+
+namespace {
+
+// What follows mirrors libvips 8.14.1's libvips/resample/reduceh.cpp and
+// templates.h step for step: the same formulas in the same order give the
+// same doubles, the same integer taps and so the same pixels. The tests
+// compare every kernel, band count and a range of factors with libvips.
+
+/// libvips' MAX_POINT: longer masks are an error there.
+constexpr int max_points = 2000;
+
+/// vips_reduce_get_points().
+int points_of(VipsKernel kernel, double shrink) {
+  switch (kernel) {
+  case VIPS_KERNEL_LINEAR:
+    return int(2 * std::rint(shrink) + 1);
+  case VIPS_KERNEL_CUBIC:
+  case VIPS_KERNEL_MITCHELL:
+  case VIPS_KERNEL_LANCZOS2:
+    return int(2 * std::rint(2 * shrink) + 1);
+  case VIPS_KERNEL_LANCZOS3:
+    return int(2 * std::rint(3 * shrink) + 1);
+  default:
+    return 1;
+  }
+}
+
+/// calculate_coefficients_triangle().
+void triangle_mask(double* c, double shrink, double x) {
+  const int n_points = int(2 * std::rint(shrink) + 1);
+  const double half = x + n_points / 2.0 - 1;
+  double sum = 0;
+  for (int i = 0; i < n_points; i++) {
+    const double xp = (i - half) / shrink;
+    double l = 1.0 - std::fabs(xp);
+    l = std::max(0.0, l);
+    c[i] = l;
+    sum += l;
+  }
+  for (int i = 0; i < n_points; i++)
+    c[i] /= sum;
+}
+
+/// calculate_coefficients_cubic(): Mitchell and Netravali's B, C family.
+void cubic_mask(double* c, double shrink, double x, double B, double C) {
+  const int n_points = int(2 * std::rint(2 * shrink) + 1);
+  const double half = x + n_points / 2.0 - 1;
+  double sum = 0;
+  for (int i = 0; i < n_points; i++) {
+    const double xp = (i - half) / shrink;
+    const double axp = std::fabs(xp);
+    const double axp2 = axp * axp;
+    const double axp3 = axp2 * axp;
+    double l;
+    if (axp <= 1)
+      l = ((12 - 9 * B - 6 * C) * axp3 + (-18 + 12 * B + 6 * C) * axp2
+           + (6 - 2 * B))
+          / 6;
+    else if (axp <= 2)
+      l = ((-B - 6 * C) * axp3 + (6 * B + 30 * C) * axp2
+           + (-12 * B - 48 * C) * axp + (8 * B + 24 * C))
+          / 6;
+    else
+      l = 0.0;
+    c[i] = l;
+    sum += l;
+  }
+  for (int i = 0; i < n_points; i++)
+    c[i] /= sum;
+}
+
+/// calculate_coefficients_lanczos() with `a` lobes.
+void lanczos_mask(double* c, int a, double shrink, double x) {
+  const int n_points = int(2 * std::rint(a * shrink) + 1);
+  const double half = x + n_points / 2.0 - 1;
+  double sum = 0;
+  for (int i = 0; i < n_points; i++) {
+    const double xp = (i - half) / shrink;
+    double l;
+    if (xp == 0.0)
+      l = 1.0;
+    else if (xp < -a)
+      l = 0.0;
+    else if (xp > a)
+      l = 0.0;
+    else
+      l = double(a) * std::sin(VIPS_PI * xp) * std::sin(VIPS_PI * xp / double(a))
+          / (VIPS_PI * VIPS_PI * xp * xp);
+    c[i] = l;
+    sum += l;
+  }
+  for (int i = 0; i < n_points; i++)
+    c[i] /= sum;
+}
+
+/// vips_reduce_make_mask() for the kernels reduce_width handles.
+void make_mask(double* c, VipsKernel kernel, double shrink, double x) {
+  switch (kernel) {
+  case VIPS_KERNEL_LINEAR:
+    triangle_mask(c, shrink, x);
+    break;
+  case VIPS_KERNEL_CUBIC:
+    cubic_mask(c, shrink, x, 0.0, 0.5);
+    break;
+  case VIPS_KERNEL_MITCHELL:
+    cubic_mask(c, shrink, x, 1.0 / 3.0, 1.0 / 3.0);
+    break;
+  case VIPS_KERNEL_LANCZOS2:
+    lanczos_mask(c, 2, shrink, x);
+    break;
+  case VIPS_KERNEL_LANCZOS3:
+    lanczos_mask(c, 3, shrink, x);
+    break;
+  default:
+    c[0] = 1.0;
+    break;
+  }
+}
+
+#ifdef __SSE2__
+/// Two taps for the four bands of a pixel, laid out for _mm_madd_epi16.
+struct tap_pair {
+  alignas(16) std::int16_t v[8];
+};
+#endif
+
+/// Everything the generate function needs, fixed when the image is built.
+struct reduce_plan {
+  double hshrink = 1;
+  /// Where output pixel 0 starts in the (extended) input.
+  double hoffset = 0;
+  int n_point = 0;
+  int bands = 0;
+  /// libvips' matrixi: the taps in fixed point (VIPS_INTERPOLATE_SCALE)
+  /// for each of VIPS_TRANSFORM_SCALE + 1 sub-pixel positions.
+  std::array<std::vector<int>, VIPS_TRANSFORM_SCALE + 1> taps;
+#ifdef __SSE2__
+  /// The same taps in pairs, (tap 2k, tap 2k + 1) in each of the four
+  /// 16-bit pairs, for _mm_madd_epi16; an odd last tap is paired with 0.
+  std::array<std::vector<tap_pair>, VIPS_TRANSFORM_SCALE + 1> pairs;
+#endif
+};
+
+/// libvips' unsigned_fixed_round() and clip to 0..255.
+inline std::uint8_t to_uchar(int sum) {
+  int v = (sum + (VIPS_INTERPOLATE_SCALE >> 1)) >> VIPS_INTERPOLATE_SHIFT;
+  return std::uint8_t(std::clamp(v, 0, 255));
+}
+
+/// One output pixel, libvips' way: each band on its own.
+void reduce_pixel(const std::uint8_t* p, std::uint8_t* q, int bands,
+                  const int* c, int n) {
+  for (int z = 0; z < bands; z++) {
+    int sum = 0;
+    for (int i = 0; i < n; i++)
+      sum += c[i] * p[z + i * bands];
+    q[z] = to_uchar(sum);
+  }
+}
+
+#ifdef __SSE2__
+/// Four bytes at `p`, as the low lane of a vector.
+inline __m128i load4(const std::uint8_t* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm_cvtsi32_si128(v);
+}
+
+inline __m128i taps_of(const tap_pair& pair) {
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(pair.v));
+}
+
+/// One output pixel of a 3- or 4-band image: for every band at once, two
+/// taps per multiply-add. Integer sums, so exactly libvips' result. Reads
+/// four bytes per input pixel: with 3 bands, one byte past the last tap.
+void reduce_pixel_sse2(const std::uint8_t* p, std::uint8_t* q, int bands,
+                       const tap_pair* pairs, int n) {
+  const __m128i zero = _mm_setzero_si128();
+  __m128i sum = zero;
+  int t = 0;
+  for (; t + 1 < n; t += 2, ++pairs) {
+    // Bytes a0 b0 a1 b1 a2 b2 a3 b3 of pixels t and t + 1, as 16 bits.
+    __m128i ab = _mm_unpacklo_epi8(load4(p + t * bands),
+                                   load4(p + (t + 1) * bands));
+    sum = _mm_add_epi32(
+      sum, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), taps_of(*pairs)));
+  }
+  if (t < n) {
+    // As above with pixel t + 1 all zeros (its tap is 0 too).
+    __m128i a0 = _mm_unpacklo_epi8(load4(p + t * bands), zero);
+    sum = _mm_add_epi32(
+      sum, _mm_madd_epi16(_mm_unpacklo_epi8(a0, zero), taps_of(*pairs)));
+  }
+  sum = _mm_srai_epi32(
+    _mm_add_epi32(sum, _mm_set1_epi32(VIPS_INTERPOLATE_SCALE >> 1)),
+    VIPS_INTERPOLATE_SHIFT);
+  // Saturating packs clip to 0..255 as libvips does.
+  __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(sum, zero), zero);
+  std::int32_t out = _mm_cvtsi128_si32(bytes);
+  std::memcpy(q, &out, std::size_t(bands));
+}
+#endif
+
+/// vips_reduceh_gen() for 8-bit images.
+int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const reduce_plan*>(b);
+  const int ps = plan.bands;
+  const VipsRect* r = &out->valid;
+
+  VipsRect s;
+  s.left = int(r->left * plan.hshrink - plan.hoffset);
+  s.top = r->top;
+  s.width = int(r->width * plan.hshrink + plan.n_point);
+  s.height = r->height;
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+#ifdef __SSE2__
+  const bool vector = ps == 3 || ps == 4;
+#endif
+  for (int y = 0; y < r->height; y++) {
+    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+    double X = (r->left + 0.5) * plan.hshrink - 0.5 - plan.hoffset;
+    // Start of this input line (x == 0), which may lie outside valid.
+    const std::uint8_t* p0 = VIPS_REGION_ADDR(ir, ir->valid.left, r->top + y)
+                             - ir->valid.left * ps;
+    for (int x = 0; x < r->width; x++) {
+      const int ix = int(X);
+      const std::uint8_t* p = p0 + ix * ps;
+      const int sx = int(X * VIPS_TRANSFORM_SCALE * 2);
+      const int six = sx & (VIPS_TRANSFORM_SCALE * 2 - 1);
+      const int tx = (six + 1) >> 1;
+#ifdef __SSE2__
+      // The last pixel of a line keeps to libvips' loop: the vector one
+      // reads a byte past its last tap, which may be past the buffer.
+      if (vector && x + 1 < r->width)
+        reduce_pixel_sse2(p, q, ps, plan.pairs[tx].data(), plan.n_point);
+      else
+#endif
+        reduce_pixel(p, q, ps, plan.taps[tx].data(), plan.n_point);
+      X += plan.hshrink;
+      q += ps;
+    }
+  }
+  return 0;
+}
+
+} // namespace
+
+vips::VImage reduce_width(const vips::VImage& original, double hshrink,
+                          VipsKernel kernel, double gap) {
+  const double requested = hshrink;
+  auto libvips = [&] {
+    return original.reduceh(requested, vips::VImage::option()
+                                         ->set("kernel", kernel)
+                                         ->set("gap", gap));
+  };
+  VipsImage* raw = original.get_image();
+  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
+      || kernel == VIPS_KERNEL_NEAREST || !(hshrink >= 1.0)
+      || (gap > 0.0 && gap < 1.0))
+    return libvips();
+  // Output size: round to nearest, as libvips.
+  const int width = VIPS_ROUND_UINT(double(raw->Xsize) / hshrink);
+  if (width <= 0)
+    return libvips();
+  double extra_pixels = width * hshrink - raw->Xsize;
+
+  vips::VImage in = original;
+  if (gap > 0.0) {
+    // The whole part of the reduction, with a box filter.
+    int int_hshrink = int(
+      std::max(1.0, std::floor(double(raw->Xsize) / width / gap)));
+    if (int_hshrink > 1) {
+      in = in.shrinkh(int_hshrink, vips::VImage::option()->set("ceil", true));
+      hshrink /= int_hshrink;
+      extra_pixels /= int_hshrink;
+    }
+  }
+  if (hshrink == 1.0)
+    return in;
+
+  reduce_plan plan;
+  plan.hshrink = hshrink;
+  plan.n_point = points_of(kernel, hshrink);
+  plan.bands = in.bands();
+  if (plan.n_point > max_points)
+    return libvips();
+  // Discard (or invent) input pixels equally on both sides.
+  plan.hoffset = (1 + extra_pixels) / 2.0 - 1;
+  std::vector<double> mask(std::size_t(plan.n_point));
+  for (int x = 0; x < VIPS_TRANSFORM_SCALE + 1; x++) {
+    make_mask(mask.data(), kernel, hshrink,
+              double(float(x) / VIPS_TRANSFORM_SCALE));
+    auto& taps = plan.taps[std::size_t(x)];
+    for (double m : mask)
+      taps.push_back(int(m * VIPS_INTERPOLATE_SCALE));
+#ifdef __SSE2__
+    for (int t : taps)
+      if (t < std::numeric_limits<std::int16_t>::min()
+          || t > std::numeric_limits<std::int16_t>::max())
+        return libvips();
+    auto& pairs = plan.pairs[std::size_t(x)];
+    for (std::size_t i = 0; i < taps.size(); i += 2) {
+      auto c0 = std::int16_t(taps[i]);
+      auto c1 = std::int16_t(i + 1 < taps.size() ? taps[i + 1] : 0);
+      pairs.push_back(tap_pair{{c0, c1, c0, c1, c0, c1, c0, c1}});
+    }
+#endif
+  }
+
+  // Copies of the edge pixels around the input, for the taps past its ends.
+  auto extended = in.embed(
+    int(std::ceil(plan.n_point / 2.0)) - 1, 0, in.width() + plan.n_point,
+    in.height(), vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+
+  const int n_point = plan.n_point;
+  auto out = generated_image(extended, std::move(plan), width, in.height(),
+                             VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
+                             reduce_generate, vips_stop_one);
+  vips_reorder_margin_hint(out.get_image(), n_point);
+  return out;
+}
+
+vips::VImage resize_image(const vips::VImage& in, double hscale, double vscale,
+                          VipsKernel kernel, double gap) {
+  VipsImage* raw = in.get_image();
+  if (kernel == VIPS_KERNEL_NEAREST || hscale > 1.0 || vscale > 1.0
+      || raw->Coding != VIPS_CODING_NONE)
+    return in.resize(hscale, vips::VImage::option()
+                               ->set("vscale", vscale)
+                               ->set("kernel", kernel)
+                               ->set("gap", gap));
+  // vips_resize_build(): neither axis below one pixel, then the vertical
+  // reduction, then the horizontal one.
+  hscale = std::max(hscale, 1.0 / raw->Xsize);
+  vscale = std::max(vscale, 1.0 / raw->Ysize);
+  vips::VImage out = in;
+  if (vscale < 1.0)
+    out = out.reducev(
+      1.0 / vscale,
+      vips::VImage::option()->set("kernel", kernel)->set("gap", gap));
+  if (hscale < 1.0)
+    out = reduce_width(out, 1.0 / hscale, kernel, gap);
+  return out;
+}
+
+} // namespace pixline

@@ -9,8 +9,8 @@ const spec_builder<sharpen_options>& sharpen_spec() {
     = spec_builder<sharpen_options>("sharpen",
                                     "Sharpen edges with an unsharp mask on "
                                     "lightness in LAB, so no colour fringes "
-                                    "(libvips sharpen); about 3x the CPU "
-                                    "of unsharp")
+                                    "(libvips sharpen); much more CPU "
+                                    "than unsharp")
         .example("[[filter]]\ntype = \"sharpen\"\nsigma = 0.5")
         .number("sigma", &sharpen_options::sigma, 0.5, 0.000001, 10.0,
                 "Sigma of the Gaussian mask, in pixels of the output")

@@ -17,8 +17,8 @@ const spec_builder<unsharp_options>& unsharp_spec() {
     = spec_builder<unsharp_options>(
         "unsharp",
         "Sharpen each colour band with a classic unsharp mask, as "
-        "ImageMagick -unsharp and Pillow UnsharpMask do; about 3x cheaper "
-        "than sharpen")
+        "ImageMagick -unsharp and Pillow UnsharpMask do; much cheaper than "
+        "sharpen")
         .example("[[filter]]\ntype = \"unsharp\"\nradius = 1.0\n"
                  "amount = 0.8\nthreshold = 2")
         .number("radius", &unsharp_options::radius, 1.0, 0.1, 100.0,

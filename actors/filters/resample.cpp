@@ -42,96 +42,69 @@ int points_of(VipsKernel kernel, double shrink) {
   }
 }
 
-/// calculate_coefficients_triangle().
-void triangle_mask(double* c, double shrink, double x) {
-  const int n_points = int(2 * std::rint(shrink) + 1);
-  const double half = x + n_points / 2.0 - 1;
-  double sum = 0;
-  for (int i = 0; i < n_points; i++) {
-    const double xp = (i - half) / shrink;
-    double l = 1.0 - std::fabs(xp);
-    l = std::max(0.0, l);
-    c[i] = l;
-    sum += l;
-  }
-  for (int i = 0; i < n_points; i++)
-    c[i] /= sum;
+/// The weight of the tap `xp` input pixels (in output pixels) from the
+/// centre, before normalisation: calculate_coefficients_triangle(), _cubic()
+/// with Mitchell and Netravali's B, C, and _lanczos() with `a` lobes.
+double triangle_weight(double xp) {
+  return std::max(0.0, 1.0 - std::fabs(xp));
 }
 
-/// calculate_coefficients_cubic(): Mitchell and Netravali's B, C family.
-void cubic_mask(double* c, double shrink, double x, double B, double C) {
-  const int n_points = int(2 * std::rint(2 * shrink) + 1);
-  const double half = x + n_points / 2.0 - 1;
-  double sum = 0;
-  for (int i = 0; i < n_points; i++) {
-    const double xp = (i - half) / shrink;
-    const double axp = std::fabs(xp);
-    const double axp2 = axp * axp;
-    const double axp3 = axp2 * axp;
-    double l;
-    if (axp <= 1)
-      l = ((12 - 9 * B - 6 * C) * axp3 + (-18 + 12 * B + 6 * C) * axp2
-           + (6 - 2 * B))
-          / 6;
-    else if (axp <= 2)
-      l = ((-B - 6 * C) * axp3 + (6 * B + 30 * C) * axp2
-           + (-12 * B - 48 * C) * axp + (8 * B + 24 * C))
-          / 6;
-    else
-      l = 0.0;
-    c[i] = l;
-    sum += l;
-  }
-  for (int i = 0; i < n_points; i++)
-    c[i] /= sum;
+double cubic_weight(double xp, double B, double C) {
+  const double axp = std::fabs(xp);
+  const double axp2 = axp * axp;
+  const double axp3 = axp2 * axp;
+  if (axp <= 1)
+    return ((12 - 9 * B - 6 * C) * axp3 + (-18 + 12 * B + 6 * C) * axp2
+            + (6 - 2 * B))
+           / 6;
+  if (axp <= 2)
+    return ((-B - 6 * C) * axp3 + (6 * B + 30 * C) * axp2
+            + (-12 * B - 48 * C) * axp + (8 * B + 24 * C))
+           / 6;
+  return 0.0;
 }
 
-/// calculate_coefficients_lanczos() with `a` lobes.
-void lanczos_mask(double* c, int a, double shrink, double x) {
-  const int n_points = int(2 * std::rint(a * shrink) + 1);
-  const double half = x + n_points / 2.0 - 1;
-  double sum = 0;
-  for (int i = 0; i < n_points; i++) {
-    const double xp = (i - half) / shrink;
-    double l;
-    if (xp == 0.0)
-      l = 1.0;
-    else if (xp < -a)
-      l = 0.0;
-    else if (xp > a)
-      l = 0.0;
-    else
-      l = double(a) * std::sin(VIPS_PI * xp) * std::sin(VIPS_PI * xp / double(a))
-          / (VIPS_PI * VIPS_PI * xp * xp);
-    c[i] = l;
-    sum += l;
-  }
-  for (int i = 0; i < n_points; i++)
-    c[i] /= sum;
+double lanczos_weight(double xp, int a) {
+  if (xp == 0.0)
+    return 1.0;
+  if (xp < -a || xp > a)
+    return 0.0;
+  return double(a) * std::sin(VIPS_PI * xp) * std::sin(VIPS_PI * xp / double(a))
+         / (VIPS_PI * VIPS_PI * xp * xp);
 }
 
-/// vips_reduce_make_mask() for the kernels reduce_width handles.
-void make_mask(double* c, VipsKernel kernel, double shrink, double x) {
+double weight(VipsKernel kernel, double xp) {
   switch (kernel) {
   case VIPS_KERNEL_LINEAR:
-    triangle_mask(c, shrink, x);
-    break;
+    return triangle_weight(xp);
   case VIPS_KERNEL_CUBIC:
-    cubic_mask(c, shrink, x, 0.0, 0.5);
-    break;
+    return cubic_weight(xp, 0.0, 0.5);
   case VIPS_KERNEL_MITCHELL:
-    cubic_mask(c, shrink, x, 1.0 / 3.0, 1.0 / 3.0);
-    break;
+    return cubic_weight(xp, 1.0 / 3.0, 1.0 / 3.0);
   case VIPS_KERNEL_LANCZOS2:
-    lanczos_mask(c, 2, shrink, x);
-    break;
+    return lanczos_weight(xp, 2);
   case VIPS_KERNEL_LANCZOS3:
-    lanczos_mask(c, 3, shrink, x);
-    break;
+    return lanczos_weight(xp, 3);
   default:
-    c[0] = 1.0;
-    break;
+    return 1.0;
   }
+}
+
+/// vips_reduce_make_mask(): the points_of(kernel, shrink) taps in `c`, for
+/// the sub-pixel position `x`, summing to 1; the same loop as each of
+/// libvips' calculate_coefficients_*() functions.
+void make_mask(std::vector<double>& c, VipsKernel kernel, double shrink,
+               double x) {
+  const int n_points = int(c.size());
+  const double half = x + n_points / 2.0 - 1;
+  double sum = 0;
+  for (int i = 0; i < n_points; i++) {
+    const double l = weight(kernel, (i - half) / shrink);
+    c[std::size_t(i)] = l;
+    sum += l;
+  }
+  for (double& l : c)
+    l /= sum;
 }
 
 #ifdef __SSE2__
@@ -308,8 +281,7 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
   plan.hoffset = (1 + extra_pixels) / 2.0 - 1;
   std::vector<double> mask(std::size_t(plan.n_point));
   for (int x = 0; x < VIPS_TRANSFORM_SCALE + 1; x++) {
-    make_mask(mask.data(), kernel, hshrink,
-              double(float(x) / VIPS_TRANSFORM_SCALE));
+    make_mask(mask, kernel, hshrink, double(float(x) / VIPS_TRANSFORM_SCALE));
     auto& taps = plan.taps[std::size_t(x)];
     for (double m : mask)
       taps.push_back(int(m * VIPS_INTERPOLATE_SCALE));

@@ -184,9 +184,8 @@ vips::VImage thumbnail_stage::resize_upright(
   in = processing_space(in);
   // vips_thumbnail_calculate_shrink() with size "force": the planned size,
   // turned as the stored image is.
-  bool rotate = !opts_.no_rotate && vips_image_get_orientation_swap(raw);
-  int target_width = rotate ? g.resize_height : g.resize_width;
-  int target_height = rotate ? g.resize_width : g.resize_height;
+  int target_width = g.swapped ? g.resize_height : g.resize_width;
+  int target_height = g.swapped ? g.resize_width : g.resize_height;
   double hshrink = std::min(double(in.width()) / target_width,
                             double(in.width()));
   double vshrink = std::min(double(in.height()) / target_height,

@@ -617,18 +617,25 @@ def write_doc(md):
         f.write(a + BEGIN + "\n" + md + "\n" + END + b)
 
 
-def render():
-    """Re-renders docs/performance.md's generated block and latest.md from
-    bench/results/latest.json, as they were measured (nothing is rerun)."""
-    with open(os.path.join(RESULTS, "latest.json")) as f:
-        res = json.load(f)
-    res["targets"] = targets(res)
+def publish(res):
+    """Writes `res` (with its "meta") to latest.json, latest.md and the
+    generated block of docs/performance.md; returns the markdown."""
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump(res, f, indent=1)
     md = markdown(res, res["meta"])
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(md + "\n")
     write_doc(md)
+    return md
+
+
+def render():
+    """Re-renders docs/performance.md's generated block and latest.md from
+    bench/results/latest.json, as they were measured (nothing is rerun)."""
+    with open(os.path.join(RESULTS, "latest.json")) as f:
+        res = json.load(f)
+    res["targets"] = targets(res)
+    publish(res)
     log("bench: rendered docs/performance.md from bench/results/latest.json")
 
 
@@ -739,12 +746,7 @@ def main():
     }
     meta["plot"] = plot(res)
     res["meta"] = meta
-    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    md = markdown(res, meta)
-    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
-        f.write(md + "\n")
-    write_doc(md)
+    md = publish(res)
     print(md)
     log(f"bench: done in {meta['minutes']:.1f} min; bench/results/latest.json, docs/performance.md, docs/performance.png")
 

@@ -401,10 +401,11 @@ int main(int argc, char** argv) {
     "after an image\n"
     "                             when over N MiB is free (at most every "
     "2 s; default off)\n"
-    "  PIXLINE_MALLOC_ARENAS=N    malloc arenas (default: one per core, at "
-    "least 2);\n"
-    "                             1 keeps long batches' peak memory flat, "
-    "a few % slower");
+    "  PIXLINE_MALLOC_ARENAS=N    malloc arenas (default: one per 4 cores, "
+    "at least 1);\n"
+    "                             more arenas wait less for locks on many "
+    "cores, but\n"
+    "                             let a long batch's peak memory creep up");
   std::string log_level;
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, off (default: the "

@@ -118,13 +118,17 @@ def xargs(ind, per_call):
 # What pixline's tune_malloc() sets (pipeline/memory.hpp), as environment
 # variables, so the floor can be measured with the same allocator settings
 # (not the heap trimming, which is pixline code).
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                "MALLOC_ARENA_MAX": str(max(1, NPROC // 4))}
+# What it set before 2026-12-02: an arena per core and a 4 MiB mmap threshold.
+PERCORE_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
                 "MALLOC_ARENA_MAX": str(max(2, NPROC))}
 
-# pixline's opt-in memory settings, as W1's experiments and the 3,490-image
-# runs measure them: (name, label, env).
+# pixline's opt-in heap trimming and its malloc settings before 2026-12-02,
+# as W1's experiments and the 3,490-image runs measure them: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
-ARENAS = ("arena1", "pixline with one malloc arena (PIXLINE_MALLOC_ARENAS=1)", {"PIXLINE_MALLOC_ARENAS": "1"})
+BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({max(2, NPROC)} arenas, mmap threshold 4 MiB)",
+          PERCORE_4MIB)
 
 
 def pixline_with_env(setting, config):
@@ -526,7 +530,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with one malloc arena (`PIXLINE_MALLOC_ARENAS=1`).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline's malloc settings before 2026-12-02 (an arena per core and a 4 MiB mmap threshold, as glibc variables).",
 }
 
 
@@ -685,9 +689,11 @@ def main():
             ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
             pixline_with_env(TRIM, w1cfg),
-            pixline_with_env(ARENAS, w1cfg),
-            ("mmap32", "pixline's malloc settings with the mmap threshold at 32 MiB (before 2026-11-30)",
-             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}),
+            pixline_with_env(BEFORE, w1cfg),
+            ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(4 << 20)}),
+            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({max(2, NPROC)}, as before 2026-11-30)",
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_ARENA_MAX": str(max(2, NPROC))}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",
@@ -728,7 +734,7 @@ def main():
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
              pixline_with_env(TRIM, f"{CFG}/w1-thumbnail.toml"),
-             pixline_with_env(ARENAS, f"{CFG}/w1-thumbnail.toml")]
+             pixline_with_env(BEFORE, f"{CFG}/w1-thumbnail.toml")]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

@@ -67,7 +67,7 @@ bool tune_malloc() {
                                  arenas_error));
   if (!arenas_error.empty())
     std::fprintf(stderr, "pixline: %s\n", arenas_error.c_str());
-  bool tuned = mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1
+  bool tuned = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
                && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
                && mallopt(M_ARENA_MAX, arenas) == 1;
   // Off unless asked for: it lowers W1's peak by a fifth but costs a few
@@ -92,14 +92,15 @@ bool tune_malloc() {
 
 unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
                        std::string& error) {
-  unsigned by_default = std::max(2u, hardware_threads);
+  unsigned by_default = std::max(1u, hardware_threads / 4);
   if (!setting)
     return by_default;
   auto parsed = whole_number_of(setting, 1024);
   if (!parsed || *parsed == 0) {
     error = "PIXLINE_MALLOC_ARENAS=\"" + std::string(setting)
             + "\" is not a whole number from 1 to 1024; using "
-            + std::to_string(by_default) + " malloc arenas";
+            + std::to_string(by_default) + " malloc arena"
+            + (by_default == 1 ? "" : "s");
     return by_default;
   }
   return unsigned(*parsed);

@@ -16,17 +16,21 @@ namespace pixline {
 /// once at start-up, before threads start; `pixline` does. Returns whether
 /// it changed anything.
 ///
-/// - M_MMAP_THRESHOLD 4 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
-///   buffers (below 4 MiB) are reused from the heap instead of being
-///   mmapped, page-faulted and zeroed again for every image, and a thread's
-///   free memory is not handed back to the kernel after each image; whole
-///   decoded images and libjpeg's coefficient arrays (progressive JPEG) are
-///   mmapped, so they go back to the kernel when freed.
+/// - M_MMAP_THRESHOLD 32 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
+///   buffers, libjpeg's coefficient arrays (progressive JPEG) and decoded
+///   images below 32 MiB are reused from the heap instead of being mmapped,
+///   page-faulted and zeroed again for every image, and free memory is not
+///   handed back to the kernel after each image. Blocks of 32 MiB and up
+///   (a large image's buffers) are mmapped and go back when freed.
 /// - M_ARENA_MAX = malloc_arenas(PIXLINE_MALLOC_ARENAS, hardware threads):
-///   by default one per hardware thread, at least 2 (fewer half-empty
-///   arenas than glibc's 8 per core). PIXLINE_MALLOC_ARENAS=1 keeps a long
-///   batch's peak where a short one's is, for a few per cent of speed
-///   (docs/performance.md); a malformed value is reported on stderr.
+///   by default one arena per 4 hardware threads, at least 1 (glibc's
+///   default is 8 per core). Each arena's heap grows to the most that ever
+///   landed on it at once and keeps it, so with an arena per core a long
+///   batch's peak crept above a short one's; one arena for 2 cores keeps it
+///   flat and, with the 32 MiB threshold, was also faster than an arena per
+///   core with a 4 MiB threshold (docs/performance.md). More arenas mean
+///   less waiting for an arena's lock on a machine with many cores; a
+///   malformed value is reported on stderr.
 /// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory();
 ///   a value that is not a whole number of MiB is reported on stderr and
 ///   leaves trimming off.
@@ -34,7 +38,7 @@ bool tune_malloc();
 
 /// How many malloc arenas tune_malloc() allows: `setting` (the value of
 /// PIXLINE_MALLOC_ARENAS, or null when unset) if it is a whole number from
-/// 1 to 1024, else one per hardware thread, at least 2. A malformed
+/// 1 to 1024, else one per 4 hardware threads, at least 1. A malformed
 /// `setting` also fills `error` with a message naming it.
 unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
                        std::string& error);

@@ -81,7 +81,7 @@ TEST_CASE("a malformed PIXLINE_MALLOC_TRIM_MIB is reported and changes "
 TEST_CASE("a malformed PIXLINE_MALLOC_ARENAS is reported and changes "
           "nothing else",
           "[cli]") {
-  check_env_setting("PIXLINE_MALLOC_ARENAS", {"0", "many", "2048"}, "1");
+  check_env_setting("PIXLINE_MALLOC_ARENAS", {"0", "many", "2048"}, "2");
 }
 
 TEST_CASE("stages lists and describes stages", "[cli]") {

@@ -41,14 +41,16 @@ std::vector<char>* leave_free_heap(int mib) {
 
 } // namespace
 
-TEST_CASE("malloc_arenas: one per hardware thread, at least two, unless "
+TEST_CASE("malloc_arenas: one per 4 hardware threads, at least one, unless "
           "PIXLINE_MALLOC_ARENAS says otherwise",
           "[memory]") {
   std::string error;
-  CHECK(malloc_arenas(nullptr, 0, error) == 2); // hardware_concurrency() may not know
-  CHECK(malloc_arenas(nullptr, 1, error) == 2);
-  CHECK(malloc_arenas(nullptr, 2, error) == 2);
-  CHECK(malloc_arenas(nullptr, 16, error) == 16);
+  CHECK(malloc_arenas(nullptr, 0, error) == 1); // hardware_concurrency() may not know
+  CHECK(malloc_arenas(nullptr, 1, error) == 1);
+  CHECK(malloc_arenas(nullptr, 2, error) == 1);
+  CHECK(malloc_arenas(nullptr, 7, error) == 1);
+  CHECK(malloc_arenas(nullptr, 8, error) == 2);
+  CHECK(malloc_arenas(nullptr, 64, error) == 16);
   CHECK(malloc_arenas("1", 16, error) == 1);
   CHECK(malloc_arenas("4", 2, error) == 4);
   CHECK(malloc_arenas("1024", 2, error) == 1024);
@@ -56,12 +58,15 @@ TEST_CASE("malloc_arenas: one per hardware thread, at least two, unless "
   for (const char* bad : {"0", "", "lots", "-1", "1025", "2 ", "99999999"}) {
     std::string message;
     CAPTURE(bad);
-    CHECK(malloc_arenas(bad, 8, message) == 8);
+    CHECK(malloc_arenas(bad, 8, message) == 2);
     CHECK_THAT(message,
                Catch::Contains("PIXLINE_MALLOC_ARENAS=\"" + std::string(bad)
                                + "\" is not a whole number")
-                 && Catch::Contains("using 8 malloc arenas"));
+                 && Catch::EndsWith("using 2 malloc arenas"));
   }
+  std::string on_two_cores;
+  CHECK(malloc_arenas("none", 2, on_two_cores) == 1);
+  CHECK_THAT(on_two_cores, Catch::EndsWith("using 1 malloc arena"));
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -71,7 +76,7 @@ TEST_CASE("memory_trimmer hands free heap pages back to the kernel",
           "[memory]") {
   // pixline's settings: blocks of 1 MiB stay in the heap, and glibc does
   // not trim it by itself.
-  REQUIRE(mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) == 1);
+  REQUIRE(mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1);
   REQUIRE(mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1);
   auto pin = leave_free_heap(160);
   REQUIRE(mallinfo2().fordblks >= std::size_t(160) << 20);

@@ -120,15 +120,16 @@ def xargs(ind, per_call):
 # (not the heap trimming, which is pixline code).
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
                 "MALLOC_ARENA_MAX": str(max(1, NPROC // 4))}
-# What it set before 2026-12-02: an arena per core and a 4 MiB mmap threshold.
-PERCORE_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                "MALLOC_ARENA_MAX": str(max(2, NPROC))}
+# The arenas and the mmap threshold it set before 2026-12-02.
+PER_CORE_ARENAS = max(2, NPROC)
+PER_CORE = {"MALLOC_ARENA_MAX": str(PER_CORE_ARENAS)}
+MMAP_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}
 
 # pixline's opt-in heap trimming and its malloc settings before 2026-12-02,
 # as W1's experiments and the 3,490-image runs measure them: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
-BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({max(2, NPROC)} arenas, mmap threshold 4 MiB)",
-          PERCORE_4MIB)
+BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({PER_CORE_ARENAS} arenas, mmap threshold 4 MiB)",
+          {**TUNED_MALLOC, **PER_CORE, **MMAP_4MIB})
 
 
 def pixline_with_env(setting, config):
@@ -691,9 +692,9 @@ def main():
             pixline_with_env(TRIM, w1cfg),
             pixline_with_env(BEFORE, w1cfg),
             ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
-             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_MMAP_THRESHOLD_": str(4 << 20)}),
-            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({max(2, NPROC)}, as before 2026-11-30)",
-             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, "MALLOC_ARENA_MAX": str(max(2, NPROC))}),
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **MMAP_4MIB}),
+            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({PER_CORE_ARENAS}, as before 2026-11-30)",
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **PER_CORE}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",

@@ -46,6 +46,12 @@ vips::VImage fanout::keep(const vips::VImage& img) const {
   }
 }
 
+void fanout::defer_commits(bool on) {
+  defer_ = on;
+  for (auto& branch : branches_)
+    branch.out->defer_commits(on);
+}
+
 void fanout::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
@@ -124,10 +130,22 @@ void fanout::each_sink(
 void fanout::finish(job& j, const std::vector<std::string>& errors,
                     const std::vector<output_record>& written,
                     size_t skipped) const {
-  for (auto& out : written)
+  for (auto& out : written) {
     j.outputs.push_back(out.path);
-  if (!errors.empty())
-    throw stage_error(fmt::format("{}", fmt::join(errors, "; ")));
+    if (out.staged)
+      j.staged.push_back(out.staged);
+  }
+  if (!errors.empty()) {
+    auto text = fmt::format("{}", fmt::join(errors, "; "));
+    // A failed job passes the commit stage by: the other sinks' outputs
+    // are committed here, as they would have been written before.
+    try {
+      commit_outputs(j);
+    } catch (const std::exception& e) {
+      text += fmt::format("; {}", e.what());
+    }
+    throw stage_error(text);
+  }
   if (skipped == branches_.size()) {
     j.skipped = true;
     return;
@@ -163,7 +181,13 @@ void fanout::write_manifest(job& j,
     throw stage_error(fmt::format("manifest: cannot create folder {}: {}",
                                   target.parent_path().string(),
                                   ec.message()));
-  write_atomically(target, text.data(), text.size(), j.id);
+  if (defer_) {
+    auto staged = stage_file(target, text.data(), text.size(), j.id);
+    staged->mark_manifest();
+    j.staged.push_back(std::move(staged));
+  } else {
+    write_atomically(target, text.data(), text.size(), j.id);
+  }
   j.outputs.push_back(target.string());
 }
 

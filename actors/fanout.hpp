@@ -53,6 +53,10 @@ public:
   /// `j`, exactly as write() would have.
   void store(job& j, const std::vector<wire_output>& outputs);
 
+  /// Leaves every output, and the manifest, staged in `job::staged` for the
+  /// commit stage (writer::defer_commits).
+  void defer_commits(bool on);
+
   /// True when the image is computed once and kept (several sinks).
   bool keeps_image() const {
     return branches_.size() > 1;
@@ -79,6 +83,7 @@ private:
   std::int64_t memory_limit_;
   double timeout_;
   std::string manifest_;
+  bool defer_ = false;
 };
 
 } // namespace pixline

@@ -225,8 +225,40 @@ const mode_t output_mode = startup_output_mode();
 
 } // namespace
 
-void write_atomically(const fs::path& target, const void* data, size_t size,
-                      std::uint64_t id) {
+staged_file::staged_file(fs::path target, fs::path temp, int fd)
+  : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {
+}
+
+staged_file::~staged_file() {
+  if (done_)
+    return;
+  ::close(fd_);
+  ::unlink(temp_.c_str());
+}
+
+void staged_file::commit() {
+  if (done_)
+    return;
+  done_ = true;
+  auto fail = [&](const char* what, int err) {
+    ::unlink(temp_.c_str());
+    throw stage_error(fmt::format("{}: {}: {}", target_.string(), what,
+                                  std::strerror(err)));
+  };
+  if (::fsync(fd_) != 0) {
+    int err = errno;
+    ::close(fd_);
+    fail("fsync failed", err);
+  }
+  if (::close(fd_) != 0)
+    fail("close failed", errno);
+  if (::rename(temp_.c_str(), target_.c_str()) != 0)
+    fail("rename failed", errno);
+}
+
+std::shared_ptr<staged_file> stage_file(const fs::path& target,
+                                        const void* data, size_t size,
+                                        std::uint64_t id) {
   auto tmp = target.parent_path()
              / fmt::format(".{}.pixline-{}-{}.tmp", target.filename().string(),
                            ::getpid(), id);
@@ -234,12 +266,11 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
   if (fd < 0)
     throw stage_error(fmt::format("{}: cannot create: {}", tmp.string(),
                                   std::strerror(errno)));
+  // From here the staged file owns the descriptor and the temporary file.
+  auto staged = std::make_shared<staged_file>(target, tmp, fd);
   auto fail = [&](const char* what) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
     throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
-                                  std::strerror(err)));
+                                  std::strerror(errno)));
   };
   if (::fchmod(fd, output_mode) != 0)
     fail("chmod failed");
@@ -255,19 +286,38 @@ void write_atomically(const fs::path& target, const void* data, size_t size,
     p += n;
     left -= size_t(n);
   }
-  if (::fsync(fd) != 0)
-    fail("fsync failed");
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw stage_error(fmt::format("{}: close failed: {}", target.string(),
-                                  std::strerror(errno)));
+  return staged;
+}
+
+void write_atomically(const fs::path& target, const void* data, size_t size,
+                      std::uint64_t id) {
+  stage_file(target, data, size, id)->commit();
+}
+
+void commit_outputs(job& j) {
+  std::vector<std::string> errors;
+  for (auto& file : j.staged) {
+    bool committed = false;
+    // A manifest after a failed output would list a file that is not there.
+    if (!file->is_manifest() || errors.empty()) {
+      try {
+        file->commit();
+        committed = true;
+      } catch (const std::exception& e) {
+        errors.push_back(e.what());
+      }
+    }
+    if (!committed)
+      std::erase(j.outputs, file->target().string());
   }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw stage_error(fmt::format("{}: rename failed: {}", target.string(),
-                                  std::strerror(err)));
-  }
+  // Uncommitted ones remove their temporary files here.
+  j.staged.clear();
+  if (errors.empty())
+    return;
+  auto text = fmt::format("{}", fmt::join(errors, "; "));
+  if (!j.failed())
+    throw stage_error(text);
+  j.error += "; " + text;
 }
 
 name_fields input_name_fields(const job& j) {
@@ -282,9 +332,11 @@ name_fields input_name_fields(const job& j) {
 void writer::write(job& j) {
   if (!j.img)
     throw stage_error("no image to write");
-  if (auto written = save(*j.img, j))
+  if (auto written = save(*j.img, j)) {
     j.outputs.push_back(written->path);
-  else
+    if (written->staged)
+      j.staged.push_back(std::move(written->staged));
+  } else
     j.skipped = true;
   j.img.reset();
 }
@@ -311,9 +363,9 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
     return std::nullopt;
   if (!encoded)
     encode_now();
-  place(target, encoded.get(), size, j.id);
+  auto staged = place(target, encoded.get(), size, j.id);
   return output_record{target.string(), format, fields.width, fields.height,
-                       size};
+                       size, std::move(staged)};
 }
 
 wire_output writer::encode(const image& img) const {
@@ -339,9 +391,9 @@ std::optional<output_record> writer::store(const job& j,
   auto target = target_for(fields);
   if (skips(target))
     return std::nullopt;
-  place(target, out.bytes.data(), out.bytes.size(), j.id);
+  auto staged = place(target, out.bytes.data(), out.bytes.size(), j.id);
   return output_record{target.string(), out.format, out.width, out.height,
-                       out.bytes.size()};
+                       out.bytes.size(), std::move(staged)};
 }
 
 std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
@@ -380,14 +432,19 @@ bool writer::skips(const fs::path& target) const {
   return false;
 }
 
-void writer::place(const fs::path& target, const void* data, size_t size,
-                   std::uint64_t id) const {
+std::shared_ptr<staged_file> writer::place(const fs::path& target,
+                                           const void* data, size_t size,
+                                           std::uint64_t id) const {
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec)
     throw stage_error(fmt::format("cannot create folder {}: {}",
                                   target.parent_path().string(), ec.message()));
-  write_atomically(target, data, size, id);
+  auto staged = stage_file(target, data, size, id);
+  if (defer_)
+    return staged;
+  staged->commit();
+  return nullptr;
 }
 
 } // namespace pixline

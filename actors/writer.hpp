@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -50,6 +51,45 @@ void register_writer(stage_registry& registry);
 /// File extension (without dot) of an output format ("jpeg" -> "jpg").
 std::string extension_of(const std::string& format);
 
+/// An output written to a temporary file beside its final name, not yet
+/// durable nor visible. commit() fsyncs it and renames it into place;
+/// dropped without a commit, it removes the temporary file. The `commit`
+/// stage does this for the save stage, so a save worker does not wait for
+/// the disk (docs/architecture.md).
+class staged_file {
+public:
+  staged_file(std::filesystem::path target, std::filesystem::path temp,
+              int fd);
+  ~staged_file();
+  staged_file(const staged_file&) = delete;
+  staged_file& operator=(const staged_file&) = delete;
+
+  /// fsync, close, rename over the target. Throws stage_error naming the
+  /// target, leaving nothing behind; a second call does nothing.
+  void commit();
+
+  const std::filesystem::path& target() const {
+    return target_;
+  }
+
+  /// A manifest lists the outputs staged before it; commit_outputs() drops
+  /// it when one of them fails.
+  void mark_manifest() {
+    manifest_ = true;
+  }
+
+  bool is_manifest() const {
+    return manifest_;
+  }
+
+private:
+  std::filesystem::path target_;
+  std::filesystem::path temp_;
+  int fd_;
+  bool done_ = false;
+  bool manifest_ = false;
+};
+
 /// One file a writer wrote, for the manifest.
 struct output_record {
   std::string path;
@@ -58,17 +98,33 @@ struct output_record {
   int width = 0;
   int height = 0;
   std::uintmax_t bytes = 0;
+  /// When the writer defers commits: the file, still to be committed.
+  std::shared_ptr<staged_file> staged;
 };
 
 /// The naming fields that come from a job's input: {stem} and {dir} (the
 /// input's path relative to the input root).
 name_fields input_name_fields(const job& j);
 
-/// Writes `size` bytes to `target` through a temporary file in the same
-/// folder (named after `id`), fsynced and renamed into place; creates no
-/// folder. Throws stage_error naming the file on failure, leaving nothing.
+/// Writes `size` bytes to a temporary file in `target`'s folder (named
+/// after `id`), to be committed; creates no folder. Throws stage_error
+/// naming the file on failure, leaving nothing.
+std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
+                                        const void* data, size_t size,
+                                        std::uint64_t id);
+
+/// stage_file, then commit: `target` appears whole and durable, or not at
+/// all.
 void write_atomically(const std::filesystem::path& target, const void* data,
                       size_t size, std::uint64_t id);
+
+/// The `commit` stage's work: commits `j.staged` in order. An output that
+/// fails is dropped from `j.outputs` and named in the job's error, and a
+/// manifest staged after it is dropped too (it would list a missing file).
+/// Throws stage_error when the job was fine before; a job that had failed
+/// already (a sink failed, the others staged their files) keeps its error,
+/// with any commit failures added.
+void commit_outputs(job& j);
 
 /// Encodes images and writes them atomically: to a temporary file in the
 /// target folder, fsync, then rename over the final name, so a reader never
@@ -101,6 +157,16 @@ public:
     return opts_;
   }
 
+  /// Leaves each output staged (output_record::staged, job::staged) for the
+  /// commit stage instead of committing it before returning.
+  void defer_commits(bool on) {
+    defer_ = on;
+  }
+
+  bool defers_commits() const {
+    return defer_;
+  }
+
 private:
   std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
   encode_guarded(const vips::VImage& img, const std::string& format) const;
@@ -108,10 +174,14 @@ private:
   /// True when `target` exists and overwrite = "skip"; throws when it exists
   /// and overwrite = "error".
   bool skips(const std::filesystem::path& target) const;
-  void place(const std::filesystem::path& target, const void* data,
-             size_t size, std::uint64_t id) const;
+  /// Creates the folder and writes the file: committed, or staged and
+  /// returned when commits are deferred.
+  std::shared_ptr<staged_file> place(const std::filesystem::path& target,
+                                     const void* data, size_t size,
+                                     std::uint64_t id) const;
 
   writer_options opts_;
+  bool defer_ = false;
 };
 
 } // namespace pixline

@@ -428,7 +428,8 @@ int main(int argc, char** argv) {
   run->add_option("-o,--output", run_opts.output,
                   "Output folder (replaces [sink] path)");
   run->add_option("-w,--workers", workers,
-                  "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
+                  "Workers of a stage, STAGE=N (repeatable), e.g. save=4; "
+                  "STAGE is load, a filter, save or commit");
   run->add_flag("-q,--quiet", quiet, "Print no summary");
   std::string chain;
   run->add_option("-c,--chain", chain,
@@ -453,7 +454,8 @@ int main(int argc, char** argv) {
   watch->add_option("-o,--output", run_opts.output,
                     "Output folder (replaces [sink] path)");
   watch->add_option("-w,--workers", workers,
-                    "Workers of a stage, STAGE=N (repeatable), e.g. save=4");
+                    "Workers of a stage, STAGE=N (repeatable), e.g. save=4; "
+                  "STAGE is load, a filter, save or commit");
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
   watch->add_option("-c,--chain", chain,
                     "Filters and sink inline, replacing the config's");

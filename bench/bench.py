@@ -677,11 +677,13 @@ def main():
         careful = pixline_cfg_edit("w1-thumbnail.toml", "w1-careful.toml", "height = 256\n",
                                    "height = 256\nfast_shrink_on_load = false\n")
         c = [
-            ("base", f"pixline, defaults (save workers {NPROC + 1}, max_in_flight {4 * NPROC})",
+            ("base", f"pixline, defaults (save workers {NPROC}, commit workers 4, max_in_flight {4 * NPROC})",
              lambda i, o: pixline(w1cfg, i, o), {}),
             ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
-            ("save_cores", f"pixline --workers save={NPROC} (one per core, the default before 2026-11-29)",
-             lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={NPROC}"), {}),
+            ("save_plus1", f"pixline --workers save={NPROC + 1} (the default from 2026-11-29 to 2026-12-02)",
+             lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={NPROC + 1}"), {}),
+            ("commit1", "pixline --workers commit=1 (one fsync at a time)",
+             lambda i, o: pixline(w1cfg, i, o, "--workers", "commit=1"), {}),
             ("save_2x", f"pixline --workers save={2 * NPROC}",
              lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={2 * NPROC}"), {}),
             ("mif4", "pixline max_in_flight = 4", lambda i, o: pixline(mif4, i, o), {}),

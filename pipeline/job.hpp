@@ -13,6 +13,8 @@
 
 namespace pixline {
 
+class staged_file;
+
 /// Counts images alive in the process (between the loader creating one and
 /// the last stage dropping it), so tests and metrics can measure the real
 /// number of images in flight, not just what the protocol believes.
@@ -53,6 +55,9 @@ struct job {
   std::string failed_stage;
   /// Files written for it.
   std::vector<std::string> outputs;
+  /// Outputs in temporary files that the commit stage still has to make
+  /// durable and rename into place (actors/writer.hpp); empty after it.
+  std::vector<std::shared_ptr<staged_file>> staged;
   /// True when the writer skipped it (overwrite = "skip" and output exists).
   bool skipped = false;
   /// When the pipeline admitted it (for the latency metric).

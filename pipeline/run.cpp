@@ -57,12 +57,14 @@ int resolved_max_in_flight(const pipeline_config& config) {
 
 int default_workers(const std::string& stage_type) {
   // Filters build lazy libvips graphs (microseconds); the writer evaluates
-  // them, so that is where the cores go. One more than the cores: each save
-  // worker spends part of every image waiting for its output's fsync, and
-  // the extra worker keeps the cores busy meanwhile (W1: about 5% faster
-  // than one per core, docs/performance.md).
+  // them, so that is where the cores go: one save worker per core. Waiting
+  // for the disk is the commit stage's: its workers fsync and rename the
+  // outputs, several at once so the file system can commit them together,
+  // while the save workers compute the next images (docs/performance.md).
   if (stage_type == "save")
-    return hardware_threads() + 1;
+    return hardware_threads();
+  if (stage_type == "commit")
+    return 4;
   if (stage_type == "load")
     return std::min(2, hardware_threads());
   return 1;
@@ -95,7 +97,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                         const stage_registry& registry,
                                         const run_options& options) {
   for (auto& [name, count] : options.workers) {
-    bool known = name == "load" || name == "save";
+    bool known = name == "load" || name == "save" || name == "commit";
     for (auto& f : config.filters)
       known = known || f.type == name;
     if (!known)
@@ -237,6 +239,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     }
     auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
                                       timeout, manifest);
+    f->defer_commits(true);
     return [f](job& j) { f->write(j); };
   };
   save.remote = sink_remote;
@@ -251,11 +254,20 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
+    f->defer_commits(true);
     return save_half([f](job& j, const std::vector<wire_output>& outputs) {
       f->store(j, outputs);
     });
   };
   stages.push_back(std::move(save));
+
+  // Always here, always local: outputs are written where the pipeline runs.
+  stage_runtime commit;
+  commit.name = "commit";
+  commit.workers = workers_for("commit", 0, false, options);
+  commit.max_in_flight = budget_for(0, commit.workers);
+  commit.make_worker = []() -> work_fn { return commit_outputs; };
+  stages.push_back(std::move(commit));
   return stages;
 }
 
@@ -348,9 +360,10 @@ std::string output_root_of(const pipeline_config& config,
                                 : options.output;
 }
 
-void tally(run_report& report, job&& j) {
+/// Counts `j`; only a failure is kept (the summary names it).
+void tally(run_report& report, const job& j) {
   if (j.failed())
-    report.failures.push_back(std::move(j));
+    report.failures.push_back(j);
   else if (j.skipped)
     ++report.skipped;
   else
@@ -376,7 +389,16 @@ run_report run_pipeline(const pipeline_config& config,
     options.on_listed(inputs.size());
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
-  flow.on_finished = options.on_finished;
+  // Tallied as they finish, as in a watch: keeping every finished job
+  // until the end made the batch's memory grow with its length, and its
+  // small records, allocated all through the run between the images'
+  // large blocks, kept the heap from shrinking back (docs/performance.md).
+  flow.keep_finished = false;
+  flow.on_finished = [&](const job& j) {
+    if (options.on_finished)
+      options.on_finished(j);
+    tally(report, j);
+  };
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
@@ -384,8 +406,6 @@ run_report run_pipeline(const pipeline_config& config,
   auto result = run_flow(stages, std::move(inputs), flow);
   report.peak_in_flight = result.peak_in_flight;
   report.peak_live_images = image_tally::peak();
-  for (auto& j : result.finished)
-    tally(report, std::move(j));
   return report;
 }
 
@@ -415,7 +435,7 @@ run_report run_watch(const pipeline_config& config,
     ++report.total;
     // Failures are kept (a watch's summary names them); successes are only
     // counted, so memory does not grow with the number of files.
-    tally(report, job{j});
+    tally(report, j);
   };
   if (options.on_watching)
     options.on_watching([&feed] { feed.stop(); });

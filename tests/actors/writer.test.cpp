@@ -321,3 +321,112 @@ TEST_CASE("subsample: off keeps full colour resolution in jpegs", "[writer]") {
   // Quality 95: auto does not subsample.
   CHECK(error_with("auto") == Approx(off));
 }
+
+TEST_CASE("a staged output appears only when committed, and whole",
+          "[writer][commit]") {
+  temp_dir dir;
+  auto target = dir / "a.txt";
+  auto staged = stage_file(target, "hello", 5, 7);
+  CHECK_FALSE(fs::exists(target));
+  // Only the temporary file, hidden, named after the job.
+  auto names = files_in(dir.path());
+  REQUIRE(names.size() == 1);
+  CHECK_THAT(names[0], Catch::StartsWith(".a.txt.pixline-")
+                         && Catch::EndsWith("-7.tmp"));
+  staged->commit();
+  CHECK(read_file(target) == "hello");
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
+  CHECK_NOTHROW(staged->commit());
+}
+
+TEST_CASE("a staged output dropped without a commit leaves nothing",
+          "[writer][commit]") {
+  temp_dir dir;
+  write_file(dir / "a.txt", "old");
+  stage_file(dir / "a.txt", "new", 3, 1);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
+  CHECK(read_file(dir / "a.txt") == "old");
+}
+
+TEST_CASE("a commit that fails names the output and leaves nothing",
+          "[writer][commit]") {
+  temp_dir dir;
+  // rename() cannot put a file over a folder that has something in it.
+  write_file(dir / "a.jpg" / "inside", "x");
+  auto staged = stage_file(dir / "a.jpg", "data", 4, 2);
+  CHECK_THROWS_WITH(staged->commit(),
+                    Catch::Contains((dir / "a.jpg").string())
+                      && Catch::Contains("rename failed"));
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"a.jpg/inside"});
+}
+
+TEST_CASE("a writer that defers commits leaves its output to commit_outputs",
+          "[writer][commit]") {
+  temp_dir dir;
+  writer w{options_in(dir.path())};
+  w.defer_commits(true);
+  auto j = job_with(test_card(20, 10));
+  w.write(j);
+  auto expected = (dir / "photo.png").string();
+  REQUIRE(j.outputs == std::vector<std::string>{expected});
+  REQUIRE(j.staged.size() == 1);
+  CHECK_FALSE(fs::exists(expected));
+  commit_outputs(j);
+  CHECK(j.staged.empty());
+  CHECK(j.outputs == std::vector<std::string>{expected});
+  CHECK(vips::VImage::new_from_file(expected.c_str()).width() == 20);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});
+}
+
+TEST_CASE("commit_outputs drops an output that fails and the manifest after "
+          "it",
+          "[writer][commit]") {
+  temp_dir dir;
+  write_file(dir / "bad.png" / "inside", "x");
+  job j;
+  j.id = 5;
+  auto stage = [&](const std::string& name, bool manifest) {
+    auto f = stage_file(dir / name, name.data(), name.size(), j.id);
+    if (manifest)
+      f->mark_manifest();
+    j.outputs.push_back((dir / name).string());
+    j.staged.push_back(f);
+  };
+  stage("good.webp", false);
+  stage("bad.png", false);
+  stage("good.json", true);
+  SECTION("a job that was fine fails, naming the output") {
+    CHECK_THROWS_WITH(commit_outputs(j),
+                      Catch::Contains((dir / "bad.png").string())
+                        && Catch::Contains("rename failed"));
+  }
+  SECTION("a job that had failed keeps its error, with the commit's added") {
+    j.error = "sink 3: cannot encode";
+    CHECK_NOTHROW(commit_outputs(j));
+    CHECK_THAT(j.error, Catch::StartsWith("sink 3: cannot encode; ")
+                          && Catch::Contains("bad.png"));
+  }
+  CHECK(j.staged.empty());
+  CHECK(j.outputs == std::vector<std::string>{(dir / "good.webp").string()});
+  CHECK(files_in(dir.path())
+        == std::vector<std::string>{"bad.png/inside", "good.webp"});
+  CHECK(read_file(dir / "good.webp") == "good.webp");
+}
+
+TEST_CASE("commit_outputs writes the manifest last, when every output is "
+          "there",
+          "[writer][commit]") {
+  temp_dir dir;
+  job j;
+  for (std::string name : {"a.webp", "a.json"}) {
+    auto f = stage_file(dir / name, name.data(), name.size(), 1);
+    if (name == "a.json")
+      f->mark_manifest();
+    j.outputs.push_back((dir / name).string());
+    j.staged.push_back(f);
+  }
+  commit_outputs(j);
+  CHECK_FALSE(j.failed());
+  CHECK(j.outputs.size() == 2);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"a.json", "a.webp"});
+}

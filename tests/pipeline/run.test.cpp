@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -49,14 +49,16 @@ TEST_CASE("a first thumbnail is fused into the loader", "[run]") {
   std::vector<std::string> names;
   for (auto& s : stages)
     names.push_back(s.name);
-  CHECK(names == std::vector<std::string>{"load", "sharpen", "save"});
+  CHECK(names
+        == std::vector<std::string>{"load", "sharpen", "save", "commit"});
   c.filters = {filter("sharpen"),
                filter("thumbnail", {{"width", std::int64_t{64}}})};
   names.clear();
   for (auto& s : build_stages(c, reg))
     names.push_back(s.name);
   CHECK(names
-        == std::vector<std::string>{"load", "sharpen", "thumbnail", "save"});
+        == std::vector<std::string>{"load", "sharpen", "thumbnail", "save",
+                                    "commit"});
 }
 
 TEST_CASE("worker overrides must name a stage of the pipeline", "[run]") {
@@ -65,10 +67,15 @@ TEST_CASE("worker overrides must name a stage of the pipeline", "[run]") {
   auto c = config_for(dir / "in", dir / "out");
   c.filters = {filter("sharpen")};
   run_options o;
-  o.workers = {{"sharpen", 3}, {"save", 5}};
+  auto defaults = build_stages(c, reg);
+  CHECK(defaults[2].workers == int(std::max(1u, std::thread::hardware_concurrency())));
+  CHECK(defaults[3].name == "commit");
+  CHECK(defaults[3].workers == 4);
+  o.workers = {{"sharpen", 3}, {"save", 5}, {"commit", 7}};
   auto stages = build_stages(c, reg, o);
   CHECK(stages[1].workers == 3);
   CHECK(stages[2].workers == 5);
+  CHECK(stages[3].workers == 7);
   o.workers = {{"resize", 2}};
   CHECK_THROWS_WITH(build_stages(c, reg, o), Catch::Contains("no stage 'resize'"));
   o.workers = {{"save", 0}};

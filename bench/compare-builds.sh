@@ -1,0 +1,68 @@
+#!/bin/bash
+# Two pixline binaries (a build before a change and one after it) on W1 and
+# on W1x10 (the 349 W1 inputs ten times), alternating, ROUNDS rounds: wall
+# seconds, user and system CPU seconds, maximum RSS (KiB) and minor page
+# faults per run (/usr/bin/time), then the medians of each. The benchmark
+# (bench/run.sh) measures one binary; this is how docs/performance.md
+# compares a change with the code before it on the same machine, in the
+# same minutes.
+#
+#   bash bench/compare-builds.sh ROUNDS BEFORE AFTER
+#   (BEFORE and AFTER: paths of two pixline binaries; needs the corpus of
+#    bench/make-corpus.sh. Example: build the commit before a change into
+#    /tmp/before with cmake -DCMAKE_BUILD_TYPE=Release, then
+#    bash bench/compare-builds.sh 4 /tmp/before/pixline bench/.cache/build/pixline)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [[ $# -ne 3 ]]; then
+  echo "usage: $0 ROUNDS BEFORE AFTER" >&2
+  exit 2
+fi
+rounds=$1
+before=$2
+after=$3
+config=$here/configs/w1-thumbnail.toml
+corpus=$here/.cache/corpus
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+run() { # name binary corpus
+  local name=$1 binary=$2 set=$3
+  rm -rf "$work/out"
+  mkdir "$work/out"
+  sync # the run before's outputs must not be flushed by this run's fsyncs
+  /usr/bin/time -o "$work/t" -f "%e %U %S %M %R" "$binary" run "$config" \
+    --input "$corpus/$set" --output "$work/out" >/dev/null 2>&1
+  echo "$set $name $(tail -1 "$work/t")" | tee -a "$work/table"
+}
+
+echo "corpus build wall_s user_s sys_s max_rss_kib minor_faults"
+for ((r = 1; r <= rounds; r++)); do
+  for set in w1 w1x10; do
+    # Which build goes first alternates from round to round.
+    if ((r % 2)); then
+      run before "$before" "$set"
+      run after "$after" "$set"
+    else
+      run after "$after" "$set"
+      run before "$before" "$set"
+    fi
+  done
+done
+
+echo
+echo "medians: corpus build wall_s max_rss_mib minor_faults"
+for set in w1 w1x10; do
+  for name in before after; do
+    awk -v s="$set" -v n="$name" '$1 == s && $2 == n' "$work/table" |
+      awk -v s="$set" -v n="$name" '
+        { w[NR] = $3; m[NR] = $6; f[NR] = $7 }
+        function median(a, k,   i, j, t) {
+          for (i = 1; i <= k; i++)
+            for (j = i + 1; j <= k; j++)
+              if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+          return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        END { printf "%s %s %.2f %.1f %d\n", s, n, median(w, NR), median(m, NR) / 1024, median(f, NR) }'
+  done
+done

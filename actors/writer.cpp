@@ -269,8 +269,9 @@ std::shared_ptr<staged_file> stage_file(const fs::path& target,
   // From here the staged file owns the descriptor and the temporary file.
   auto staged = std::make_shared<staged_file>(target, tmp, fd);
   auto fail = [&](const char* what) {
+    int err = errno;
     throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
-                                  std::strerror(errno)));
+                                  std::strerror(err)));
   };
   if (::fchmod(fd, output_mode) != 0)
     fail("chmod failed");

@@ -163,10 +163,6 @@ public:
     defer_ = on;
   }
 
-  bool defers_commits() const {
-    return defer_;
-  }
-
 private:
   std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
   encode_guarded(const vips::VImage& img, const std::string& format) const;

@@ -416,6 +416,8 @@ int main(int argc, char** argv) {
                  "Load stages from a plugin (a shared library; repeatable), "
                  "besides the config's plugins = [...]");
 
+  const char* workers_help = "Workers of a stage, STAGE=N (repeatable), e.g. "
+                             "save=4; STAGE is load, a filter, save or commit";
   std::string config_file;
   pixline::run_options run_opts;
   std::vector<std::string> workers;
@@ -427,9 +429,7 @@ int main(int argc, char** argv) {
                   "Input folder, file or glob (replaces [source])");
   run->add_option("-o,--output", run_opts.output,
                   "Output folder (replaces [sink] path)");
-  run->add_option("-w,--workers", workers,
-                  "Workers of a stage, STAGE=N (repeatable), e.g. save=4; "
-                  "STAGE is load, a filter, save or commit");
+  run->add_option("-w,--workers", workers, workers_help);
   run->add_flag("-q,--quiet", quiet, "Print no summary");
   std::string chain;
   run->add_option("-c,--chain", chain,
@@ -453,9 +453,7 @@ int main(int argc, char** argv) {
                     "Folder to watch (replaces [source] path)");
   watch->add_option("-o,--output", run_opts.output,
                     "Output folder (replaces [sink] path)");
-  watch->add_option("-w,--workers", workers,
-                    "Workers of a stage, STAGE=N (repeatable), e.g. save=4; "
-                  "STAGE is load, a filter, save or commit");
+  watch->add_option("-w,--workers", workers, workers_help);
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
   watch->add_option("-c,--chain", chain,
                     "Filters and sink inline, replacing the config's");

@@ -45,9 +45,10 @@ const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
 const spec_builder<writer_options>& writer_spec() {
   static const auto spec
     = spec_builder<writer_options>("save",
-                                   "Encode and write each image atomically "
-                                   "(temp file, fsync, rename); options go in "
-                                   "[sink]")
+                                   "Encode each image into a temporary file "
+                                   "beside its final name, which the commit "
+                                   "stage then makes durable and visible; "
+                                   "options go in [sink]")
         .example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
                  "naming = \"{stem}_{width}x{height}.{ext}\"")
         .text("path", &writer_options::path, "out",
@@ -109,6 +110,20 @@ const spec_builder<writer_options>& writer_spec() {
 
 void register_writer(stage_registry& registry) {
   registry.add(writer_spec().spec());
+}
+
+const spec_builder<commit_options>& commit_spec() {
+  static const auto spec
+    = spec_builder<commit_options>(
+        "commit",
+        "Make each output durable and visible: fsync its temporary file, "
+        "rename it into place (a manifest last); always the last stage, no "
+        "options");
+  return spec;
+}
+
+void register_commit(stage_registry& registry) {
+  registry.add(commit_spec().spec());
 }
 
 std::string extension_of(const std::string& format) {

@@ -48,6 +48,17 @@ const spec_builder<writer_options>& writer_spec();
 /// Adds `save` to `registry` (for validation and docs).
 void register_writer(stage_registry& registry);
 
+/// The `commit` stage has no options: the pipeline adds it after the
+/// writers of every chain (commit_outputs is its work).
+struct commit_options {};
+
+/// The spec of `commit`.
+const spec_builder<commit_options>& commit_spec();
+
+/// Adds `commit` to `registry` (for `pixline stages` and docs; the pipeline
+/// builds the stage itself).
+void register_commit(stage_registry& registry);
+
 /// File extension (without dot) of an output format ("jpeg" -> "jpg").
 std::string extension_of(const std::string& format);
 

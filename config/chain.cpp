@@ -172,10 +172,12 @@ public:
     for (std::size_t i = 0; i < elements.size(); ++i) {
       auto& e = elements[i];
       auto& name = e.name.text;
-      if (name == "load")
-        fail(e.name, "stage 'load' cannot be in a chain: the loader always "
-                     "comes first, and its options go in [source] of a "
-                     "config file");
+      if (name == "load" || name == "commit")
+        fail(e.name,
+             fmt::format("stage '{}' cannot be in a chain: the pipeline "
+                         "places it ({}); its settings go in {}",
+                         name, name == "load" ? "always first" : "always last",
+                         *pipeline_stage_settings(name)));
       if (name == "save") {
         // The chain's n-th save builds on the config's n-th sink (or its
         // first one, for path and defaults), without that sink's filters.
@@ -343,7 +345,7 @@ private:
   [[noreturn]] void missing_equals(const element& e, const stage_spec& spec,
                                    const token& t) const {
     auto& word = t.text;
-    if (registry_.find(word) || word == "load" || word == "save")
+    if (registry_.find(word) || pipeline_stage_settings(word))
       fail(t, fmt::format("expected key=value, got '{}' (a '!' missing "
                           "before stage '{}'?)",
                           word, word));

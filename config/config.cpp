@@ -704,11 +704,11 @@ private:
                                        fmt::join(filter_names(), ", ")));
     f.type = text("type", *type);
     auto spec = registry_.find(f.type);
-    if (f.type == "load" || f.type == "save")
+    if (auto settings = pipeline_stage_settings(f.type))
       fail(type->source(),
-           fmt::format("stage '{}' cannot be a [[filter]]; its options go in "
-                       "[{}]",
-                       f.type, f.type == "load" ? "source" : "sink"));
+           fmt::format("stage '{}' cannot be a [[filter]]: the pipeline "
+                       "places it; its settings go in {}",
+                       f.type, *settings));
     if (!spec) {
       auto names = filter_names();
       auto hint = closest(f.type, names);

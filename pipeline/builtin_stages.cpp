@@ -34,6 +34,7 @@ namespace pixline {
 void register_builtin_stages(stage_registry& registry) {
   register_loader(registry);
   register_writer(registry);
+  register_commit(registry);
   register_adjust(registry);
   register_autorotate(registry);
   register_blur(registry);

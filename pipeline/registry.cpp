@@ -78,4 +78,14 @@ stage_registry builtin_registry() {
   return result;
 }
 
+std::optional<std::string> pipeline_stage_settings(const std::string& name) {
+  if (name == "load")
+    return "[source]";
+  if (name == "save")
+    return "[sink]";
+  if (name == "commit")
+    return "--workers commit=N";
+  return std::nullopt;
+}
+
 } // namespace pixline

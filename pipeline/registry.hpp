@@ -56,6 +56,12 @@ private:
   mutable std::map<std::string, stage_spec> made_;
 };
 
+/// Where the settings of a stage that the pipeline places itself go: load
+/// (always first) "[source]", save "[sink]", commit (always last, no
+/// options) "--workers commit=N"; nullopt for any other stage. Such a stage
+/// cannot be a [[filter]] or an element of a chain.
+std::optional<std::string> pipeline_stage_settings(const std::string& name);
+
 /// Registers every built-in stage: the loader, the writer and each filter.
 /// This is the one place that lists them.
 void register_builtin_stages(stage_registry& registry);

@@ -356,6 +356,14 @@ TEST_CASE("save comes last and load not at all", "[chain]") {
   CHECK(f.word == "load");
   CHECK_THAT(f.reason, Catch::StartsWith("stage 'load' cannot be in a chain")
                          && Catch::Contains("[source]"));
+
+  f = failure_of("sharpen ! commit");
+  CHECK(f.offset == 10);
+  CHECK(f.word == "commit");
+  CHECK_THAT(f.reason,
+             Catch::StartsWith("stage 'commit' cannot be in a chain")
+               && Catch::Contains("always last")
+               && Catch::Contains("--workers commit=N"));
 }
 
 TEST_CASE("cross-field errors of a stage point at its name", "[chain]") {

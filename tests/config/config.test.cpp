@@ -300,6 +300,12 @@ TEST_CASE("an unknown stage type suggests a stage", "[config]") {
   auto h = failure_of("[sink]\n[[filter]]\ntype = \"save\"\n");
   CHECK(h.line == 3);
   CHECK(h.reason.find("stage 'save' cannot be a [[filter]]") == 0);
+  CHECK(h.reason.find("[sink]") != std::string::npos);
+
+  auto c = failure_of("[sink]\n[[filter]]\ntype = \"commit\"\n");
+  CHECK(c.line == 3);
+  CHECK(c.reason.find("stage 'commit' cannot be a [[filter]]") == 0);
+  CHECK(c.reason.find("--workers commit=N") != std::string::npos);
 
   auto i = failure_of("[sink]\n[[filter]]\nsigma = 1.0\n");
   CHECK(i.line == 2);

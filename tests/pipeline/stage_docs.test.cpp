@@ -28,3 +28,19 @@ TEST_CASE("stage help shows every option with type, default and range",
   CHECK_THAT(list, Catch::Contains("sharpen"));
   CHECK_THAT(list, Catch::Contains("thumbnail"));
 }
+
+TEST_CASE("the pipeline's own stages are listed with where they are set",
+          "[docs]") {
+  auto reg = builtin_registry();
+  auto list = stage_list(reg);
+  for (auto name : {"load", "save", "commit"})
+    CHECK_THAT(list, Catch::Contains(std::string(name) + "  "));
+  auto commit = stage_help(*reg.find("commit"));
+  CHECK_THAT(commit, Catch::Contains("set in: --workers commit=N")
+                       && Catch::Contains("(none)"));
+  CHECK_THAT(commit, !Catch::Contains("max_in_flight"));
+  CHECK_THAT(stage_help(*reg.find("load")), Catch::Contains("set in: [source]"));
+  CHECK_THAT(stage_help(*reg.find("sharpen")),
+             Catch::Contains("set in: [[filter]]"));
+  CHECK(pipeline_stage_settings("sharpen") == std::nullopt);
+}

@@ -388,23 +388,15 @@ int cmd_stages(const std::string& name, bool markdown,
 } // namespace
 
 int main(int argc, char** argv) {
-  // Before any thread exists (see pipeline/memory.hpp); the first may start
-  // the program again with glibc's huge-page setting.
-  pixline::restart_with_huge_pages(argv);
-  auto malloc_tuning = pixline::tune_malloc();
+  // Before any thread exists (see pipeline/memory.hpp).
+  pixline::tune_malloc();
   CLI::App app{"pixline: an actor-model image-processing pipeline"};
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);
   app.fallthrough();
   app.footer(
     "Environment (docs/operations.md, \"Memory settings\"):\n"
-    "  PIXLINE_MALLOC=system      leave glibc malloc at its defaults (pixline "
-    "otherwise\n"
-    "                             tunes it, and restarts itself with "
-    "GLIBC_TUNABLES=\n"
-    "                             glibc.malloc.hugetlb=1 where the kernel has "
-    "transparent\n"
-    "                             huge pages)\n"
+    "  PIXLINE_MALLOC=system      leave glibc malloc at its defaults\n"
     "  PIXLINE_MALLOC_TRIM_MIB=N  return free heap memory to the kernel "
     "after an image\n"
     "                             when over N MiB is free (at most every "
@@ -516,7 +508,6 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
                                                               : log_level));
-  spdlog::debug("{}", pixline::describe(malloc_tuning));
 
   // libvips reports recoverable oddities ("ignoring nclx profile") as GLib
   // warnings on stderr; they are noise next to pixline's own per-image

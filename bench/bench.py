@@ -115,27 +115,11 @@ def xargs(ind, per_call):
 # -- contenders -----------------------------------------------------------------
 # Each: name, label, argv builder (in, out) -> argv, extra env.
 
-def huge_pages_usable():
-    """As pipeline/memory.cpp's: the kernel gives transparent huge pages to
-    memory that asks for them."""
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            mode = f.read()
-    except OSError:
-        return False
-    return "[always]" in mode or "[madvise]" in mode
-
-
-HUGE_PAGES = huge_pages_usable()
 # What pixline's tune_malloc() sets (pipeline/memory.hpp), as environment
 # variables, so the floor can be measured with the same allocator settings
-# (not the heap trimming, which is pixline code): with transparent huge
-# pages, glibc's huge-page setting (pixline restarts itself with it) and a
-# 4 MiB mmap threshold; without, a 32 MiB threshold.
-HEAP32 = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-          "MALLOC_ARENA_MAX": str(max(1, NPROC // 4))}
-TUNED_MALLOC = ({**HEAP32, "MALLOC_MMAP_THRESHOLD_": str(4 << 20), "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
-                if HUGE_PAGES else HEAP32)
+# (not the heap trimming, which is pixline code).
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                "MALLOC_ARENA_MAX": str(max(1, NPROC // 4))}
 # The arenas and the mmap threshold it set before 2026-12-02.
 PER_CORE_ARENAS = max(2, NPROC)
 PER_CORE = {"MALLOC_ARENA_MAX": str(PER_CORE_ARENAS)}
@@ -145,10 +129,7 @@ MMAP_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}
 # as W1's experiments and the 3,490-image runs measure them: (name, label, env).
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
 BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({PER_CORE_ARENAS} arenas, mmap threshold 4 MiB)",
-          {**HEAP32, **PER_CORE, **MMAP_4MIB})
-# Its settings from 2026-12-02 00:00 to 08:30 (one arena, 32 MiB, no huge
-# pages); on a machine without transparent huge pages, still its settings.
-NO_HUGE = ("heap32", "pixline with a 32 MiB mmap threshold and no huge pages (the default until 2026-12-02 08:30)", HEAP32)
+          {**TUNED_MALLOC, **PER_CORE, **MMAP_4MIB})
 
 
 def pixline_with_env(setting, config):
@@ -550,7 +531,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline's malloc settings until 2026-12-02 08:30 (a 32 MiB mmap threshold and no huge pages, as glibc variables).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline's malloc settings before 2026-12-02 (an arena per core and a 4 MiB mmap threshold, as glibc variables).",
 }
 
 
@@ -712,11 +693,10 @@ def main():
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
             pixline_with_env(TRIM, w1cfg),
             pixline_with_env(BEFORE, w1cfg),
-            pixline_with_env(NO_HUGE, w1cfg),
-            ("mmap4", "pixline with one arena and a 4 MiB mmap threshold, no huge pages",
-             lambda i, o: pixline(w1cfg, i, o), {**HEAP32, **MMAP_4MIB}),
-            ("percore32", f"pixline with a 32 MiB mmap threshold and an arena per core ({PER_CORE_ARENAS}, as before 2026-11-30)",
-             lambda i, o: pixline(w1cfg, i, o), {**HEAP32, **PER_CORE}),
+            ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **MMAP_4MIB}),
+            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({PER_CORE_ARENAS}, as before 2026-11-30)",
+             lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **PER_CORE}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
             ("tmpfs", "pixline writing to tmpfs (/dev/shm: fsync is free), then moved",
@@ -757,7 +737,7 @@ def main():
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
              pixline_with_env(TRIM, f"{CFG}/w1-thumbnail.toml"),
-             pixline_with_env(NO_HUGE, f"{CFG}/w1-thumbnail.toml")]
+             pixline_with_env(BEFORE, f"{CFG}/w1-thumbnail.toml")]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -20,19 +19,12 @@ namespace pixline {
 
 namespace {
 
-/// Whether the environment chose malloc settings: any MALLOC_* variable,
-/// or GLIBC_TUNABLES other than the one restart_with_huge_pages() sets.
 bool malloc_set_by_environment() {
   for (char** var = environ; var && *var; ++var)
-    if (std::strncmp(*var, "MALLOC_", 7) == 0)
+    if (std::strncmp(*var, "MALLOC_", 7) == 0
+        || std::strncmp(*var, "GLIBC_TUNABLES=", 15) == 0)
       return true;
-  auto tunables = std::getenv("GLIBC_TUNABLES");
-  return tunables && tunables != huge_page_tunables;
-}
-
-bool malloc_left_to_system() {
-  auto choice = std::getenv("PIXLINE_MALLOC");
-  return choice && std::string_view{choice} == "system";
+  return false;
 }
 
 std::int64_t now_ms() {
@@ -63,60 +55,19 @@ std::unique_ptr<memory_trimmer> process_trimmer;
 
 } // namespace
 
-bool huge_pages_selected(std::string_view enabled) {
-  return enabled.find("[always]") != std::string_view::npos
-         || enabled.find("[madvise]") != std::string_view::npos;
-}
-
-bool huge_pages_usable() {
-  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string line;
-  return std::getline(in, line) && huge_pages_selected(line);
-}
-
-void restart_with_huge_pages(char** argv) {
-  if (malloc_left_to_system() || malloc_set_by_environment()
-      || std::getenv("GLIBC_TUNABLES") || !huge_pages_usable())
-    return;
-  std::string tunables{huge_page_tunables};
-  if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0)
-    return;
-  execv("/proc/self/exe", argv);
-  // Still here: the exec failed (no /proc); carry on without huge pages.
-  unsetenv("GLIBC_TUNABLES");
-}
-
-std::size_t mmap_threshold_for(const char* tunables, bool huge_pages) {
-  bool huge = huge_pages && tunables && tunables == huge_page_tunables;
-  return std::size_t(huge ? 4 : 32) << 20;
-}
-
-std::string describe(const malloc_tuning& t) {
-  if (!t.tuned)
-    return "malloc: as the environment sets it (PIXLINE_MALLOC=system, "
-           "MALLOC_* or GLIBC_TUNABLES), not tuned";
-  return "malloc: mmap threshold " + std::to_string(t.mmap_threshold >> 20)
-         + " MiB, "
-         + (t.huge_pages ? "transparent huge pages (GLIBC_TUNABLES="
-                             + std::string(huge_page_tunables) + ")"
-                         : std::string("no transparent huge pages"))
-         + ", " + std::to_string(t.arenas) + " arena"
-         + (t.arenas == 1 ? "" : "s");
-}
-
-malloc_tuning tune_malloc() {
-  malloc_tuning result;
-  if (malloc_left_to_system() || malloc_set_by_environment())
-    return result;
+bool tune_malloc() {
+  if (auto choice = std::getenv("PIXLINE_MALLOC");
+      choice && std::string_view{choice} == "system")
+    return false;
+  if (malloc_set_by_environment())
+    return false;
   std::string arenas_error;
   int arenas = int(malloc_arenas(std::getenv("PIXLINE_MALLOC_ARENAS"),
                                  std::thread::hardware_concurrency(),
                                  arenas_error));
   if (!arenas_error.empty())
     std::fprintf(stderr, "pixline: %s\n", arenas_error.c_str());
-  auto threshold
-    = mmap_threshold_for(std::getenv("GLIBC_TUNABLES"), huge_pages_usable());
-  bool tuned = mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1
+  bool tuned = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
                && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
                && mallopt(M_ARENA_MAX, arenas) == 1;
   // Off unless asked for: it lowers W1's peak by a fifth but costs a few
@@ -136,11 +87,7 @@ malloc_tuning tune_malloc() {
   if (tuned && trim_mib > 0)
     process_trimmer = std::make_unique<memory_trimmer>(
       trim_mib << 20, std::chrono::milliseconds{2000});
-  result.tuned = tuned;
-  result.mmap_threshold = threshold;
-  result.huge_pages = threshold < (std::size_t(32) << 20);
-  result.arenas = unsigned(arenas);
-  return result;
+  return tuned;
 }
 
 unsigned malloc_arenas(const char* setting, unsigned hardware_threads,

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include "pipeline/memory.hpp"
 #include "support/images.hpp"
 
 using namespace pixline::test;
@@ -77,43 +76,6 @@ TEST_CASE("a malformed PIXLINE_MALLOC_TRIM_MIB is reported and changes "
           "[cli]") {
   check_env_setting("PIXLINE_MALLOC_TRIM_MIB",
                     {"lots", "-5", "64MiB", "99999999"}, "64");
-}
-
-TEST_CASE("pixline restarts with glibc's huge-page setting where the kernel "
-          "has huge pages, unless the environment sets malloc up",
-          "[cli]") {
-  temp_dir dir;
-  write_file(dir / "good.toml", good_config);
-  auto settings = [&](const std::string& env) {
-    std::string out;
-    int status = run_command("env -u GLIBC_TUNABLES -u PIXLINE_MALLOC " + env
-                               + " " + pixline_binary()
-                               + " --log-level debug validate "
-                               + quoted(dir / "good.toml"),
-                             &out);
-    CHECK(status == 0);
-    return out;
-  };
-  auto plain = settings("");
-  if (pixline::huge_pages_usable())
-    // The threshold is 4 MiB only if the restarted process found the
-    // setting in its environment.
-    CHECK_THAT(plain, Catch::Contains(
-                        "malloc: mmap threshold 4 MiB, transparent huge pages "
-                        "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"));
-  else
-    CHECK_THAT(plain, Catch::Contains("malloc: mmap threshold 32 MiB, no "
-                                      "transparent huge pages"));
-  for (std::string env : {"PIXLINE_MALLOC=system", "MALLOC_ARENA_MAX=2",
-                          "GLIBC_TUNABLES=glibc.malloc.tcache_count=7"}) {
-    CAPTURE(env);
-    CHECK_THAT(settings(env), Catch::Contains("not tuned"));
-  }
-  // The one setting pixline itself would set counts as its own.
-  CHECK_THAT(settings("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"),
-             Catch::Contains(pixline::huge_pages_usable() ? "threshold 4 MiB"
-                                                         : "threshold 32 "
-                                                           "MiB"));
 }
 
 TEST_CASE("a malformed PIXLINE_MALLOC_ARENAS is reported and changes "

@@ -69,37 +69,6 @@ TEST_CASE("malloc_arenas: one per 4 hardware threads, at least one, unless "
   CHECK_THAT(on_two_cores, Catch::EndsWith("using 1 malloc arena"));
 }
 
-TEST_CASE("huge_pages_selected reads the kernel's THP mode", "[memory]") {
-  CHECK(huge_pages_selected("always [madvise] never"));
-  CHECK(huge_pages_selected("[always] madvise never\n"));
-  CHECK_FALSE(huge_pages_selected("always madvise [never]"));
-  CHECK_FALSE(huge_pages_selected(""));
-}
-
-TEST_CASE("the mmap threshold is 4 MiB only with glibc's huge-page setting "
-          "on a machine with huge pages",
-          "[memory]") {
-  constexpr std::size_t mib = 1 << 20;
-  std::string ours{huge_page_tunables};
-  CHECK(mmap_threshold_for(ours.c_str(), true) == 4 * mib);
-  CHECK(mmap_threshold_for(ours.c_str(), false) == 32 * mib);
-  CHECK(mmap_threshold_for(nullptr, true) == 32 * mib);
-  CHECK(mmap_threshold_for("glibc.malloc.hugetlb=0", true) == 32 * mib);
-  CHECK(mmap_threshold_for("glibc.malloc.hugetlb=1:glibc.malloc.tcache_count=7",
-                           true)
-        == 32 * mib);
-}
-
-TEST_CASE("describe says what tune_malloc set", "[memory]") {
-  CHECK_THAT(describe(malloc_tuning{}), Catch::Contains("not tuned"));
-  CHECK(describe({true, std::size_t(4) << 20, true, 1})
-        == "malloc: mmap threshold 4 MiB, transparent huge pages "
-           "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1), 1 arena");
-  CHECK(describe({true, std::size_t(32) << 20, false, 2})
-        == "malloc: mmap threshold 32 MiB, no transparent huge pages, 2 "
-           "arenas");
-}
-
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizers replace malloc; there is no glibc heap to trim.
 #else

@@ -130,6 +130,13 @@ MMAP_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}
 TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
 BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({PER_CORE_ARENAS} arenas, mmap threshold 4 MiB)",
           {**TUNED_MALLOC, **PER_CORE, **MMAP_4MIB})
+# glibc's transparent huge pages for what malloc maps, with blocks from 4 MiB
+# mapped (pixline's default for an hour on 2026-12-02, a76776c; reverted):
+# on a machine whose kernel has huge pages, the heap stays small and a long
+# run's peak where a short run's is, but every pass maps its large blocks
+# again.
+HUGE4 = ("huge4", "pixline with huge pages for malloc and a 4 MiB mmap threshold (GLIBC_TUNABLES=glibc.malloc.hugetlb=1)",
+         {**TUNED_MALLOC, **MMAP_4MIB, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
 
 
 def pixline_with_env(setting, config):
@@ -531,7 +538,7 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline's malloc settings before 2026-12-02 (an arena per core and a 4 MiB mmap threshold, as glibc variables).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline with glibc's huge pages for malloc and a 4 MiB mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables).",
 }
 
 
@@ -693,6 +700,7 @@ def main():
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
             pixline_with_env(TRIM, w1cfg),
             pixline_with_env(BEFORE, w1cfg),
+            pixline_with_env(HUGE4, w1cfg),
             ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
              lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **MMAP_4MIB}),
             ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({PER_CORE_ARENAS}, as before 2026-11-30)",
@@ -737,7 +745,7 @@ def main():
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
              pixline_with_env(TRIM, f"{CFG}/w1-thumbnail.toml"),
-             pixline_with_env(BEFORE, f"{CFG}/w1-thumbnail.toml")]
+             pixline_with_env(HUGE4, f"{CFG}/w1-thumbnail.toml")]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}

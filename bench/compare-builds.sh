@@ -51,18 +51,4 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 echo
-echo "medians: corpus build wall_s max_rss_mib minor_faults"
-for set in w1 w1x10; do
-  for name in before after; do
-    awk -v s="$set" -v n="$name" '$1 == s && $2 == n' "$work/table" |
-      awk -v s="$set" -v n="$name" '
-        { w[NR] = $3; m[NR] = $6; f[NR] = $7 }
-        function median(a, k,   i, j, t) {
-          for (i = 1; i <= k; i++)
-            for (j = i + 1; j <= k; j++)
-              if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-          return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-        }
-        END { printf "%s %s %.2f %.1f %d\n", s, n, median(w, NR), median(m, NR) / 1024, median(f, NR) }'
-  done
-done
+awk -f "$here/medians.awk" "$work/table"

@@ -1,18 +1,21 @@
 #!/bin/bash
-# pixline's malloc settings against three alternatives, on W1 and on W1x10
-# (the 349 W1 inputs ten times), alternating, ROUNDS rounds: wall seconds,
-# user and system CPU seconds and maximum RSS (KiB, /usr/bin/time) per run.
-# docs/performance.md, "malloc settings on this machine", quotes a run.
+# pixline's malloc settings against alternatives, on W1 and on W1x10 (the
+# 349 W1 inputs ten times), alternating, ROUNDS rounds: wall seconds, user
+# and system CPU seconds, maximum RSS (KiB) and minor page faults per run
+# (/usr/bin/time), then the medians of each. docs/performance.md, "malloc
+# settings on this machine", quotes runs of it.
 #
 #   bash bench/malloc-settings.sh [ROUNDS]
 #   (default 2; PIXLINE=/path/to/pixline, else bench/.cache/build/pixline;
 #    needs the corpus of bench/make-corpus.sh)
 #
-# The settings: pixline's defaults (one arena per 4 cores, at least 1, and
-# an mmap threshold of 32 MiB, since 2026-12-02); and, through glibc's own
-# variables (pixline then tunes nothing): an arena per core (at least 2) with
-# a 4 MiB threshold (the defaults from 2026-11-30 to 2026-12-02), one arena
-# with 4 MiB, and an arena per core with 32 MiB (before 2026-11-30).
+# The settings: pixline's defaults (pipeline/memory.hpp: one arena per 4
+# cores, at least 1, and a 32 MiB mmap threshold); and, through glibc's own
+# variables (pixline then tunes nothing): a 4 MiB threshold; glibc's
+# transparent huge pages for what malloc maps (GLIBC_TUNABLES=
+# glibc.malloc.hugetlb=1) with a 4 MiB (pixline's default for an hour on
+# 2026-12-02), 8 MiB or 32 MiB threshold; and an arena per core (at least
+# 2) with 4 MiB (the defaults from 2026-11-30 to 2026-12-02).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${1:-2}
@@ -23,24 +26,31 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 percore=$(($(nproc) > 2 ? $(nproc) : 2))
-mmap4=(MALLOC_MMAP_THRESHOLD_=$((4 << 20)) MALLOC_TRIM_THRESHOLD_=$((256 << 20)))
-mmap32=(MALLOC_MMAP_THRESHOLD_=$((32 << 20)) MALLOC_TRIM_THRESHOLD_=$((256 << 20)))
+arenas=$(($(nproc) / 4 > 1 ? $(nproc) / 4 : 1))
+mib() { echo MALLOC_MMAP_THRESHOLD_=$(($1 << 20)) MALLOC_TRIM_THRESHOLD_=$((256 << 20)); }
+huge=GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 run() { # name corpus env...
   local name=$1 set=$2
   shift 2
   rm -rf "$work/out"
   mkdir "$work/out"
-  env "$@" /usr/bin/time -o "$work/t" -f "%e %U %S %M" "$pixline" run "$config" \
+  sync # the run before's outputs must not be flushed by this run's fsyncs
+  env "$@" /usr/bin/time -o "$work/t" -f "%e %U %S %M %R" "$pixline" run "$config" \
     --input "$corpus/$set" --output "$work/out" >/dev/null 2>&1
-  echo "$set $name $(tail -1 "$work/t")"
+  echo "$set $name $(tail -1 "$work/t")" | tee -a "$work/table"
 }
 
-echo "corpus setting wall_s user_s sys_s max_rss_kib"
+echo "corpus setting wall_s user_s sys_s max_rss_kib minor_faults"
 for ((r = 1; r <= rounds; r++)); do
   for set in w1 w1x10; do
     run default "$set"
-    run "arenas-$percore-mmap-4MiB" "$set" "${mmap4[@]}" MALLOC_ARENA_MAX=$percore
-    run arenas-1-mmap-4MiB "$set" "${mmap4[@]}" MALLOC_ARENA_MAX=1
-    run "arenas-$percore-mmap-32MiB" "$set" "${mmap32[@]}" MALLOC_ARENA_MAX=$percore
+    run mmap-4MiB "$set" $(mib 4) MALLOC_ARENA_MAX=$arenas
+    run mmap-4MiB-huge "$set" $(mib 4) MALLOC_ARENA_MAX=$arenas $huge
+    run mmap-8MiB-huge "$set" $(mib 8) MALLOC_ARENA_MAX=$arenas $huge
+    run mmap-32MiB-huge "$set" $(mib 32) MALLOC_ARENA_MAX=$arenas $huge
+    run "arenas-$percore-mmap-4MiB" "$set" $(mib 4) MALLOC_ARENA_MAX=$percore
   done
 done
+
+echo
+awk -f "$here/medians.awk" "$work/table"

@@ -62,7 +62,8 @@ private:
 /// cannot be a [[filter]] or an element of a chain.
 std::optional<std::string> pipeline_stage_settings(const std::string& name);
 
-/// Registers every built-in stage: the loader, the writer and each filter.
+/// Registers every built-in stage: the loader, the writer, the commit stage
+/// and each filter.
 /// This is the one place that lists them.
 void register_builtin_stages(stage_registry& registry);
 

@@ -432,11 +432,7 @@ private:
 
   /// Stages an element may name besides save.
   std::vector<std::string> filter_names() const {
-    std::vector<std::string> names;
-    for (auto spec : registry_.all())
-      if (spec->make && spec->name != "load" && spec->name != "save")
-        names.push_back(spec->name);
-    return names;
+    return registry_.filter_names();
   }
 
   const std::string& chain_;

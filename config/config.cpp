@@ -861,11 +861,7 @@ private:
 
   /// Stages a [[filter]] may name.
   std::vector<std::string> filter_names() const {
-    std::vector<std::string> names;
-    for (auto spec : registry_.all())
-      if (spec->make && spec->name != "load" && spec->name != "save")
-        names.push_back(spec->name);
-    return names;
+    return registry_.filter_names();
   }
 
   /// The registered stage, or one without options when a registry lacks it.

@@ -65,6 +65,14 @@ stage_registry::families() const {
   return result;
 }
 
+std::vector<std::string> stage_registry::filter_names() const {
+  std::vector<std::string> names;
+  for (auto& [name, spec] : specs_)
+    if (spec.make && !pipeline_stage_settings(name))
+      names.push_back(name);
+  return names;
+}
+
 std::vector<const stage_spec*> stage_registry::all() const {
   std::vector<const stage_spec*> result;
   for (auto& [name, spec] : specs_)

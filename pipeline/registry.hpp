@@ -34,6 +34,11 @@ public:
   /// which exist only once asked for).
   std::vector<const stage_spec*> all() const;
 
+  /// The stages a [[filter]] or a chain element may name, in name order:
+  /// those with a factory, other than the ones the pipeline places itself
+  /// (pipeline_stage_settings).
+  std::vector<std::string> filter_names() const;
+
   /// Each family's "PREFIX:..." pattern and summary.
   std::vector<std::pair<std::string, std::string>> families() const;
 

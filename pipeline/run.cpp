@@ -97,7 +97,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                         const stage_registry& registry,
                                         const run_options& options) {
   for (auto& [name, count] : options.workers) {
-    bool known = name == "load" || name == "save" || name == "commit";
+    bool known = pipeline_stage_settings(name).has_value();
     for (auto& f : config.filters)
       known = known || f.type == name;
     if (!known)

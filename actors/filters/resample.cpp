@@ -325,14 +325,26 @@ vips::VImage resize_image(const vips::VImage& in, double hscale, double vscale,
   // reduction, then the horizontal one.
   hscale = std::max(hscale, 1.0 / raw->Xsize);
   vscale = std::max(vscale, 1.0 / raw->Ysize);
-  vips::VImage out = in;
-  if (vscale < 1.0)
-    out = out.reducev(
+  auto down = [&](const vips::VImage& x) {
+    return x.reducev(
       1.0 / vscale,
       vips::VImage::option()->set("kernel", kernel)->set("gap", gap));
+  };
+  auto across = [&](const vips::VImage& x) {
+    return reduce_width(x, 1.0 / hscale, kernel, gap);
+  };
+  if (hscale < 1.0 && vscale < 1.0 && across_first(raw))
+    return down(across(in));
+  vips::VImage out = in;
+  if (vscale < 1.0)
+    out = down(out);
   if (hscale < 1.0)
-    out = reduce_width(out, 1.0 / hscale, kernel, gap);
+    out = across(out);
   return out;
+}
+
+bool across_first(const VipsImage* in) {
+  return vips_band_format_isfloat(in->BandFmt);
 }
 
 } // namespace pixline

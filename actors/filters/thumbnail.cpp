@@ -175,7 +175,8 @@ vips::VImage thumbnail_stage::resize_upright(
     return loaded.thumbnail_image(g.resize_width, resize_options(g));
   // libvips 8.14's vips_thumbnail_image() with resize_options(g), step by
   // step (libvips/resample/thumbnail.c), so that its resize can be
-  // resize_image(): the same pixels, the horizontal reduction faster.
+  // resize_image(): the same pixels (within a level with alpha), the
+  // horizontal reduction faster.
   auto in = loaded.sequential(vips::VImage::option()->set("tile_height", 16));
   auto processing_space = [](const vips::VImage& x) {
     return x.colourspace(x.bands() < 3 ? VIPS_INTERPRETATION_B_W
@@ -254,6 +255,11 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
                       ->set("fail_on", fail_on));
     return finish(resize_upright(shrunk, g), g);
   }
+  // libvips' thumbnail cannot shrink a PNG on load either: resize the file
+  // as the loader opened it (process), with pixline's resize, which
+  // reduces an image with alpha across first (resize_image).
+  if (loader_of(header).rfind("pngload", 0) == 0)
+    return std::nullopt;
   auto thumb = vips::VImage::thumbnail(
     path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));
   return finish(thumb, g);

@@ -57,8 +57,12 @@ public:
     return true;
   }
 
-  /// Opens `path` with `vips::VImage::thumbnail` (shrink-on-load), honouring
-  /// `params.fail_on`; the geometry comes from `header`.
+  /// Opens `path` shrunk on load, honouring `params.fail_on`; the geometry
+  /// comes from `header`. A JPEG is reopened with libjpeg's shrink and
+  /// resized by resize_upright; a PNG, which nothing shrinks on load, is
+  /// declined (the loader then calls process on `header`); other formats
+  /// go to `vips::VImage::thumbnail` (WebP, HEIF, PDF, SVG, TIFF pyramids
+  /// shrink on load there).
   std::optional<vips::VImage> load_fused(const std::string& path,
                                          const vips::VImage& header,
                                          const load_params& params) override;
@@ -70,8 +74,8 @@ public:
 private:
   vips::VOption* resize_options(const thumbnail_geometry& g) const;
   vips::VImage finish(vips::VImage img, const thumbnail_geometry& g) const;
-  /// libvips' vips_thumbnail_image(loaded, resize_options(g)), with the
-  /// same pixels, but resized by resize_image().
+  /// libvips' vips_thumbnail_image(loaded, resize_options(g)), resized by
+  /// resize_image(): the same pixels, within a level for images with alpha.
   vips::VImage resize_upright(const vips::VImage& loaded,
                               const thumbnail_geometry& g) const;
   /// The JPEG shrink factor fast_shrink_on_load uses for `header` (1, 2, 4

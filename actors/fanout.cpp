@@ -1,5 +1,6 @@
 #include "actors/fanout.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -181,12 +182,17 @@ void fanout::write_manifest(job& j,
     throw stage_error(fmt::format("manifest: cannot create folder {}: {}",
                                   target.parent_path().string(),
                                   ec.message()));
+  // Flushed when every output it lists is.
+  bool durable = std::all_of(branches_.begin(), branches_.end(),
+                             [](const sink_branch& b) {
+                               return b.out->options().fsync;
+                             });
   if (defer_) {
-    auto staged = stage_file(target, text.data(), text.size(), j.id);
+    auto staged = stage_file(target, text.data(), text.size(), j.id, durable);
     staged->mark_manifest();
     j.staged.push_back(std::move(staged));
   } else {
-    write_atomically(target, text.data(), text.size(), j.id);
+    stage_file(target, text.data(), text.size(), j.id, durable)->commit();
   }
   j.outputs.push_back(target.string());
 }

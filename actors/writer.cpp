@@ -104,7 +104,15 @@ const spec_builder<writer_options>& writer_spec() {
         .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
                 "Seconds one image may take to decode, process and encode "
                 "(the whole lazy pipeline runs here) before libvips is told "
-                "to stop; 0 means no limit");
+                "to stop; 0 means no limit")
+        .boolean("fsync", &writer_options::fsync, true,
+                 "Flush each output to the disk (fsync) before it counts as "
+                 "written. false: outputs still appear whole (temporary "
+                 "file, then rename) and a crash of pixline loses none, but "
+                 "a crash of the machine or a power cut can lose the last "
+                 "seconds' outputs, as with tools that do not fsync "
+                 "(mogrify, vipsthumbnail); faster where fsync is slow. Not "
+                 "allowed with on_success = \"delete\"");
   return spec;
 }
 
@@ -116,9 +124,9 @@ const spec_builder<commit_options>& commit_spec() {
   static const auto spec
     = spec_builder<commit_options>(
         "commit",
-        "Make each output durable and visible: fsync its temporary file, "
-        "rename it into place (a manifest last); always the last stage, no "
-        "options");
+        "Make each output durable and visible: fsync its temporary file "
+        "(unless its sink sets fsync = false), rename it into place (a "
+        "manifest last); always the last stage, no options");
   return spec;
 }
 
@@ -240,8 +248,10 @@ const mode_t output_mode = startup_output_mode();
 
 } // namespace
 
-staged_file::staged_file(fs::path target, fs::path temp, int fd)
-  : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {
+staged_file::staged_file(fs::path target, fs::path temp, int fd,
+                         bool durable)
+  : target_(std::move(target)), temp_(std::move(temp)), fd_(fd),
+    durable_(durable) {
 }
 
 staged_file::~staged_file() {
@@ -260,7 +270,7 @@ void staged_file::commit() {
     throw stage_error(fmt::format("{}: {}: {}", target_.string(), what,
                                   std::strerror(err)));
   };
-  if (::fsync(fd_) != 0) {
+  if (durable_ && ::fsync(fd_) != 0) {
     int err = errno;
     ::close(fd_);
     fail("fsync failed", err);
@@ -273,7 +283,7 @@ void staged_file::commit() {
 
 std::shared_ptr<staged_file> stage_file(const fs::path& target,
                                         const void* data, size_t size,
-                                        std::uint64_t id) {
+                                        std::uint64_t id, bool durable) {
   auto tmp = target.parent_path()
              / fmt::format(".{}.pixline-{}-{}.tmp", target.filename().string(),
                            ::getpid(), id);
@@ -282,7 +292,7 @@ std::shared_ptr<staged_file> stage_file(const fs::path& target,
     throw stage_error(fmt::format("{}: cannot create: {}", tmp.string(),
                                   std::strerror(errno)));
   // From here the staged file owns the descriptor and the temporary file.
-  auto staged = std::make_shared<staged_file>(target, tmp, fd);
+  auto staged = std::make_shared<staged_file>(target, tmp, fd, durable);
   auto fail = [&](const char* what) {
     int err = errno;
     throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
@@ -303,11 +313,6 @@ std::shared_ptr<staged_file> stage_file(const fs::path& target,
     left -= size_t(n);
   }
   return staged;
-}
-
-void write_atomically(const fs::path& target, const void* data, size_t size,
-                      std::uint64_t id) {
-  stage_file(target, data, size, id)->commit();
 }
 
 void commit_outputs(job& j) {
@@ -456,7 +461,7 @@ std::shared_ptr<staged_file> writer::place(const fs::path& target,
   if (ec)
     throw stage_error(fmt::format("cannot create folder {}: {}",
                                   target.parent_path().string(), ec.message()));
-  auto staged = stage_file(target, data, size, id);
+  auto staged = stage_file(target, data, size, id, opts_.fsync);
   if (defer_)
     return staged;
   staged->commit();

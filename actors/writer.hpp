@@ -40,6 +40,10 @@ struct writer_options {
   bool pyramid;
   /// Seconds one image may take to compute and encode; 0 means no limit.
   double timeout;
+  /// Flush each output to the disk before it counts as written; false
+  /// still renames it into place whole, but leaves the flushing to the
+  /// kernel.
+  bool fsync;
 };
 
 /// The spec of `save`.
@@ -63,24 +67,30 @@ void register_commit(stage_registry& registry);
 std::string extension_of(const std::string& format);
 
 /// An output written to a temporary file beside its final name, not yet
-/// durable nor visible. commit() fsyncs it and renames it into place;
-/// dropped without a commit, it removes the temporary file. The `commit`
-/// stage does this for the save stage, so a save worker does not wait for
-/// the disk (docs/architecture.md).
+/// durable nor visible. commit() fsyncs it (when `durable`) and renames it
+/// into place; dropped without a commit, it removes the temporary file. The
+/// `commit` stage does this for the save stage, so a save worker does not
+/// wait for the disk (docs/architecture.md).
 class staged_file {
 public:
   staged_file(std::filesystem::path target, std::filesystem::path temp,
-              int fd);
+              int fd, bool durable = true);
   ~staged_file();
   staged_file(const staged_file&) = delete;
   staged_file& operator=(const staged_file&) = delete;
 
-  /// fsync, close, rename over the target. Throws stage_error naming the
-  /// target, leaving nothing behind; a second call does nothing.
+  /// fsync (when durable), close, rename over the target. Throws
+  /// stage_error naming the target, leaving nothing behind; a second call
+  /// does nothing.
   void commit();
 
   const std::filesystem::path& target() const {
     return target_;
+  }
+
+  /// Whether commit() fsyncs (the save stage's fsync option).
+  bool durable() const {
+    return durable_;
   }
 
   /// A manifest lists the outputs staged before it; commit_outputs() drops
@@ -97,6 +107,7 @@ private:
   std::filesystem::path target_;
   std::filesystem::path temp_;
   int fd_;
+  bool durable_;
   bool done_ = false;
   bool manifest_ = false;
 };
@@ -118,16 +129,11 @@ struct output_record {
 name_fields input_name_fields(const job& j);
 
 /// Writes `size` bytes to a temporary file in `target`'s folder (named
-/// after `id`), to be committed; creates no folder. Throws stage_error
-/// naming the file on failure, leaving nothing.
+/// after `id`), to be committed (and fsynced when `durable`); creates no
+/// folder. Throws stage_error naming the file on failure, leaving nothing.
 std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
                                         const void* data, size_t size,
-                                        std::uint64_t id);
-
-/// stage_file, then commit: `target` appears whole and durable, or not at
-/// all.
-void write_atomically(const std::filesystem::path& target, const void* data,
-                      size_t size, std::uint64_t id);
+                                        std::uint64_t id, bool durable = true);
 
 /// The `commit` stage's work: commits `j.staged` in order. An output that
 /// fails is dropped from `j.outputs` and named in the job's error, and a
@@ -138,8 +144,8 @@ void write_atomically(const std::filesystem::path& target, const void* data,
 void commit_outputs(job& j);
 
 /// Encodes images and writes them atomically: to a temporary file in the
-/// target folder, fsync, then rename over the final name, so a reader never
-/// sees a half-written file.
+/// target folder, fsync (unless the fsync option is off), then rename over
+/// the final name, so a reader never sees a half-written file.
 class writer {
 public:
   explicit writer(writer_options opts);

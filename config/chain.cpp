@@ -444,6 +444,7 @@ private:
 void apply_chain(const std::string& chain, pipeline_config& config,
                  const stage_registry& registry) {
   chain_parser{chain, registry}.apply(config);
+  check_sinks_against_source(config);
 }
 
 } // namespace pixline

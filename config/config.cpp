@@ -243,6 +243,7 @@ public:
       fail(root.source(), "missing table [sink] (where and how to write the "
                           "images; `[sink]` alone writes to \"out\")");
     check_placements(config);
+    check_sinks_against_source(config);
     return config;
   }
 
@@ -906,6 +907,20 @@ pipeline_config parse_config(const std::string& text, const std::string& name,
                              const stage_registry& registry) {
   auto root = parse_toml(text, name);
   return reader{name, registry}.read(root);
+}
+
+void check_sinks_against_source(const pipeline_config& config) {
+  if (config.source.on_success != "delete")
+    return;
+  for (auto& sink : config.sinks) {
+    auto fsync = sink.options.find("fsync");
+    if (fsync != sink.options.end() && !std::get<bool>(fsync->second))
+      throw config_error(sink.where,
+                         "fsync = false with [source] on_success = "
+                         "\"delete\": originals would be deleted before their "
+                         "outputs are on the disk (keep fsync, or use "
+                         "on_success = \"move\")");
+  }
 }
 
 namespace {

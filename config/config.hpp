@@ -231,4 +231,10 @@ pipeline_config load_config(const std::filesystem::path& file,
 pipeline_config parse_config(const std::string& text, const std::string& name,
                              const stage_registry& registry);
 
+/// The rules that tie [source] to the sinks, checked by parse_config and
+/// again by apply_chain (a chain replaces the sinks): on_success = "delete"
+/// needs every sink to fsync its outputs, so that no original is deleted
+/// before its outputs are on the disk. Throws config_error at the sink.
+void check_sinks_against_source(const pipeline_config& config);
+
 } // namespace pixline

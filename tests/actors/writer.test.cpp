@@ -1,6 +1,7 @@
 #include "actors/writer.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -337,6 +338,42 @@ TEST_CASE("a staged output appears only when committed, and whole",
   CHECK(read_file(target) == "hello");
   CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
   CHECK_NOTHROW(staged->commit());
+}
+
+TEST_CASE("a durable commit fsyncs before the rename; fsync = false does not",
+          "[writer][commit]") {
+  temp_dir dir;
+  for (bool durable : {true, false}) {
+    CAPTURE(durable);
+    // fsync fails on a pipe (EINVAL): only a commit that calls it fails.
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[1]);
+    auto temp = dir / ".a.txt.tmp";
+    write_file(temp, "x");
+    staged_file staged{dir / "a.txt", temp, fds[0], durable};
+    CHECK(staged.durable() == durable);
+    if (durable) {
+      CHECK_THROWS_WITH(staged.commit(), Catch::Contains("fsync failed"));
+      CHECK(files_in(dir.path()).empty());
+    } else {
+      staged.commit();
+      CHECK(read_file(dir / "a.txt") == "x");
+      CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
+    }
+  }
+  // The save stage's option, on by default, reaches each staged output.
+  CHECK(writer_spec().decode({}).fsync);
+  for (bool fsync : {true, false}) {
+    writer w{options_in(dir.path(), {{"fsync", fsync}})};
+    w.defer_commits(true);
+    auto j = job_with(test_card(20, 10));
+    w.write(j);
+    REQUIRE(j.staged.size() == 1);
+    CHECK(j.staged[0]->durable() == fsync);
+    commit_outputs(j);
+    CHECK(fs::exists(dir / "photo.png"));
+  }
 }
 
 TEST_CASE("a staged output dropped without a commit leaves nothing",

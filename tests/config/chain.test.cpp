@@ -447,6 +447,20 @@ TEST_CASE("a chain's saves build on the config's sinks in order",
   CHECK(c.sinks.size() == 2);
 }
 
+TEST_CASE("a chain's save fsync = false is refused when the config deletes "
+          "originals",
+          "[chain]") {
+  pipeline_config c;
+  c.source.kind = "watch";
+  c.source.on_success = "delete";
+  CHECK_THROWS_WITH(apply_chain("save fsync=false", c, registry()),
+                    Catch::Contains("fsync = false")
+                      && Catch::Contains("on_success = \"delete\""));
+  c.source.on_success = "keep";
+  apply_chain("save fsync=false", c, registry());
+  CHECK_FALSE(value_of<bool>(c.sink().options, "fsync"));
+}
+
 TEST_CASE("a chain calls libvips operations as vips:NAME", "[chain][vips]") {
   auto c = parse("vips:gaussblur sigma=2 precision=float ! save format=png");
   REQUIRE(c.filters.size() == 1);

@@ -603,6 +603,25 @@ retries = 5
   CHECK(bad_choice.column == 14);
 }
 
+TEST_CASE("on_success = delete needs every sink to fsync", "[config]") {
+  const std::string watch = "[source]\nkind = \"watch\"\npath = \"in\"\n";
+  auto deleting = failure_of(watch
+                             + "on_success = \"delete\"\n[[sink]]\npath = "
+                               "\"a\"\n[[sink]]\npath = \"b\"\nfsync = false\n");
+  CHECK(deleting.line == 7); // the second [[sink]]
+  CHECK_THAT(deleting.reason,
+             Catch::Contains("fsync = false")
+               && Catch::Contains("on_success = \"delete\"")
+               && Catch::Contains("before their outputs are on the disk"));
+  // Keeping or moving the originals, or flushing, is fine.
+  CHECK_NOTHROW(parse(watch + "on_success = \"delete\"\n[sink]\nfsync = true\n"));
+  CHECK_NOTHROW(parse(watch + "[sink]\nfsync = false\n"));
+  CHECK_NOTHROW(parse(watch + "on_success = \"move\"\ndone_dir = \"done\"\n"
+                              "[sink]\nfsync = false\n"));
+  CHECK_FALSE(std::get<bool>(
+    parse("[sink]\nfsync = false\n").sink().options.at("fsync")));
+}
+
 TEST_CASE("log_level is a choice in [pipeline]", "[config]") {
   CHECK(parse("[pipeline]\nlog_level = \"debug\"\n[sink]\n").pipeline.log_level
         == "debug");

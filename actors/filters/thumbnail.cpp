@@ -242,6 +242,11 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
     throw stage_error(
       fmt::format("unknown fail_on level '{}'", params.fail_on));
   }
+  // libvips' thumbnail cannot shrink a PNG on load either: resize the file
+  // as the loader opened it (process), with pixline's resize, which
+  // reduces an image with alpha across first (resize_image).
+  if (loader_of(header).rfind("pngload", 0) == 0)
+    return std::nullopt;
   auto g = plan(header.width(), header.height(), orientation_of(header));
   // Shrink 1 too: libvips, which leaves a factor of two for the resize,
   // would not shrink either, and resize_upright is faster than
@@ -255,11 +260,6 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
                       ->set("fail_on", fail_on));
     return finish(resize_upright(shrunk, g), g);
   }
-  // libvips' thumbnail cannot shrink a PNG on load either: resize the file
-  // as the loader opened it (process), with pixline's resize, which
-  // reduces an image with alpha across first (resize_image).
-  if (loader_of(header).rfind("pngload", 0) == 0)
-    return std::nullopt;
   auto thumb = vips::VImage::thumbnail(
     path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));
   return finish(thumb, g);

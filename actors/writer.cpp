@@ -126,7 +126,8 @@ const spec_builder<commit_options>& commit_spec() {
         "commit",
         "Make each output durable and visible: fsync its temporary file "
         "(unless its sink sets fsync = false), rename it into place (a "
-        "manifest last); always the last stage, no options");
+        "manifest last); the last stage, no options. A pipeline in which "
+        "no sink fsyncs has no commit stage: its save workers rename");
   return spec;
 }
 

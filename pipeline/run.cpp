@@ -226,7 +226,23 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   save.max_in_flight = budget_for(sink_budget, save.workers, sink_remote);
   auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
   auto manifest = config.pipeline.manifest;
-  save.make_worker = [plans, memory_limit, manifest]() -> work_fn {
+  // The commit stage is there to wait for fsyncs while the save workers
+  // encode the next images. When no sink fsyncs, a commit is a rename:
+  // the save worker makes it itself, in the same order, and the job skips
+  // a hop through two more actors (docs/performance.md).
+  bool durable = std::any_of(plans.begin(), plans.end(), [](auto& plan) {
+    return plan.write.fsync;
+  });
+  bool commit_stage = durable || !sink_remote.empty();
+  for (auto& [name, count] : options.workers)
+    if (name == "commit" && !commit_stage)
+      throw std::invalid_argument(fmt::format(
+        "--workers commit={}: the pipeline has no stage 'commit' (no sink "
+        "fsyncs its outputs, so the save workers rename them into place "
+        "themselves)",
+        count));
+  save.make_worker = [plans, memory_limit, manifest,
+                      commit_stage]() -> work_fn {
     std::vector<sink_branch> branches;
     double timeout = 0;
     for (auto& plan : plans) {
@@ -240,7 +256,12 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
                                       timeout, manifest);
     f->defer_commits(true);
-    return [f](job& j) { f->write(j); };
+    if (commit_stage)
+      return [f](job& j) { f->write(j); };
+    return [f](job& j) {
+      f->write(j);
+      commit_outputs(j);
+    };
   };
   save.remote = sink_remote;
   save.recipe = save_recipe(recipes, memory_limit);
@@ -261,7 +282,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   };
   stages.push_back(std::move(save));
 
-  // Always here, always local: outputs are written where the pipeline runs.
+  if (!commit_stage)
+    return stages;
+  // Local: outputs are written where the pipeline runs.
   stage_runtime commit;
   commit.name = "commit";
   commit.workers = workers_for("commit", 0, false, options);

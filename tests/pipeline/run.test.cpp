@@ -290,6 +290,12 @@ TEST_CASE("manifest: one JSON file per input listing every output",
   c.sinks = {sink_of(dir / "out", "webp", "{dir}/{stem}.{ext}"),
              sink_of(dir / "out", "jpeg", "{dir}/{stem}_thumb.{ext}",
                      {filter("resize", {{"width", std::int64_t{100}}})})};
+  // Committed by the commit stage, or by the save workers when no sink
+  // fsyncs.
+  bool fsync = GENERATE(true, false);
+  CAPTURE(fsync);
+  for (auto& sink : c.sinks)
+    sink.options["fsync"] = fsync;
   run_options options;
   std::vector<size_t> outputs_per_input;
   std::mutex m;
@@ -317,4 +323,68 @@ TEST_CASE("manifest: one JSON file per input listing every output",
   CHECK(fs::exists(dir / "out" / "manifests" / "b.json"));
   // The manifest counts among the input's outputs.
   CHECK(outputs_per_input == std::vector<size_t>{3, 3});
+}
+
+TEST_CASE("without fsync there is no commit stage: the save workers rename",
+          "[run]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  for (int i = 0; i < 5; ++i)
+    save(test_card(200 + 10 * i, 100), in / fmt::format("p{}.jpg", i));
+  auto reg = builtin_registry();
+  auto c = config_for(in, dir / "out");
+  c.filters = {filter("sharpen")};
+  c.sinks = {sink_of(dir / "out", "webp", "{stem}.{ext}"),
+             sink_of(dir / "out", "png", "{stem}.{ext}")};
+  auto names = [&](const run_options& o = {}) {
+    std::vector<std::string> out;
+    for (auto& s : build_stages(c, reg, o))
+      out.push_back(s.name);
+    return out;
+  };
+  // One sink that fsyncs is enough for the stage.
+  c.sinks[1].options["fsync"] = false;
+  CHECK(names() == std::vector<std::string>{"load", "sharpen", "save", "commit"});
+  c.sinks[0].options["fsync"] = false;
+  CHECK(names() == std::vector<std::string>{"load", "sharpen", "save"});
+  run_options commit2;
+  commit2.workers = {{"commit", 2}};
+  CHECK_THROWS_WITH(names(commit2), Catch::Contains("no stage 'commit'")
+                                      && Catch::Contains("no sink fsyncs"));
+
+  // Every output is in place, under its final name, when its job finishes.
+  run_options o;
+  std::vector<std::string> missing;
+  std::mutex m;
+  o.on_finished = [&](const job& j) {
+    std::lock_guard lock{m};
+    for (auto& out : j.outputs)
+      if (!fs::exists(out))
+        missing.push_back(out);
+  };
+  auto report = run_pipeline(c, reg, o);
+  CHECK(report.failures.empty());
+  CHECK(report.succeeded == 5);
+  CHECK(missing.empty());
+  std::vector<std::string> expected;
+  for (int i = 0; i < 5; ++i)
+    for (auto ext : {".png", ".webp"})
+      expected.push_back(fmt::format("p{}{}", i, ext));
+  std::sort(expected.begin(), expected.end());
+  // No temporary file left behind.
+  CHECK(files_in(dir / "out") == expected);
+
+  // A sink that fails still lets the other's output in.
+  for (auto& f : expected)
+    if (f.ends_with(".png"))
+      write_file(dir / "out" / f, "already here");
+  c.sinks[1].options["overwrite"] = std::string{"error"};
+  c.sinks[0].options["naming"] = std::string{"{stem}_again.{ext}"};
+  auto second = run_pipeline(c, reg);
+  CHECK(second.failures.size() == 5);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(fs::exists(dir / "out" / fmt::format("p{}_again.webp", i)));
+    CHECK(read_file(dir / "out" / fmt::format("p{}.png", i)) == "already here");
+  }
+  CHECK(files_in(dir / "out").size() == 15);
 }

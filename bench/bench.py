@@ -12,7 +12,8 @@ Environment:
   BENCH_REPS=5             repetitions of each main workload
   BENCH_EXP_REPS=2         repetitions of the experiments
   BENCH_FLAT_REPS=2        repetitions of the 3,490-image memory run
-  BENCH_WORKLOADS=w1,w1x10,w2,w3,exp   which parts to run
+  BENCH_PAIR_REPS=10       pairs in the W1 floor comparison (w1floor)
+  BENCH_WORKLOADS=w1,w1floor,w1x10,w2,w3,exp   which parts to run
   PIXLINE, FLOOR           the binaries (run.sh sets them)
 
   bench.py --render        only re-render the documents from
@@ -55,7 +56,8 @@ NPROC = os.cpu_count() or 1
 REPS = int(os.environ.get("BENCH_REPS", "5"))
 EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
 FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "2"))
-PARTS = os.environ.get("BENCH_WORKLOADS", "w1,w1x10,w2,w3,exp").split(",")
+PAIR_REPS = int(os.environ.get("BENCH_PAIR_REPS", "10"))
+PARTS = os.environ.get("BENCH_WORKLOADS", "w1,w1floor,w1x10,w2,w3,exp").split(",")
 W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
 BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
 
@@ -145,16 +147,26 @@ def pixline_with_env(setting, config):
     return (name, label, lambda i, o: pixline(config, i, o), env)
 
 
-def w1_contenders(ind):
+def w1_floor_pair():
+    """pixline and the floor doing the same work: the W1 config with the
+    sink's fsync off (the floor's durability), and the floor with the malloc
+    settings pixline gives itself. What is left between them is what the
+    actors and the protocol cost."""
     return [
-        ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
-        # The same config with the sink's fsync off: the floor's durability,
-        # so the two do the same work.
         ("pixline_nofsync", "pixline, fsync = false (no fsync, as the floor)",
          lambda i, o: pixline(pixline_cfg_edit("w1-thumbnail.toml", "w1-nofsync.toml", "[sink]\n",
                                                "[sink]\nfsync = false\n"), i, o), {}),
-        ("floor", "floor (libvips, threads)", lambda i, o: [FLOOR, i, o], {}),
         ("floor_tuned", "floor, pixline's malloc settings", lambda i, o: [FLOOR, i, o], TUNED_MALLOC),
+    ]
+
+
+def w1_contenders(ind):
+    nofsync, floor_tuned = w1_floor_pair()
+    return [
+        ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
+        nofsync,
+        ("floor", "floor (libvips, threads)", lambda i, o: [FLOOR, i, o], {}),
+        floor_tuned,
         ("pillow", "Pillow pool", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w1", i, o], {}),
         ("vipsthumbnail1", "xargs vipsthumbnail (one process per image)",
          lambda i, o: sh(xargs(i, 1) + f"vipsthumbnail -s 256 -o {q(o + '/%s.jpg[Q=80,strip]')}"),
@@ -212,7 +224,7 @@ def expected_outputs(workload, ind):
         if key not in _sizes:
             _sizes[key] = displayed_size(key)
         w, h = _sizes[key]
-        if workload in ("w1", "w1x10"):
+        if workload in ("w1", "w1floor", "w1x10"):
             s = 256 / max(w, h)
             exp[stem(f) + ".jpg"] = (round(w * s), round(h * s))
         elif workload == "w2":
@@ -399,13 +411,20 @@ def targets(res):
             ("w1", "pixline", "floor", 0.97, "W1 pixline ≥ 0.97× floor"),
             ("w1", "pixline", "floor_tuned", 0.97,
              "W1 pixline (fsync on, the default) ≥ 0.97× floor with pixline's malloc settings"),
-            ("w1", "pixline_nofsync", "floor_tuned", 0.97,
-             "W1 pixline with fsync = false (the same work) ≥ 0.97× floor with pixline's malloc settings"),
+            ("w1floor" if "w1floor" in res else "w1", "pixline_nofsync", "floor_tuned", 0.97,
+             "W1 pixline with fsync = false (the same work) ≥ 0.97× floor with pixline's malloc settings"
+             + (" (the W1 floor pairs)" if "w1floor" in res else "")),
             ("w2", "pixline", "pillow", 1.5, "W2 pixline ≥ 1.5× Pillow pool")):
         a, b = ips(w, mine), ips(w, other)
         if a and b:
             rounds = per_round_ratios(res.get(w, {}).get("runs", []), other, mine)
-            shown = f"{a / b:.2f}×" + (f" (per round: {', '.join(f'{r:.2f}×' for r in rounds)})" if rounds else "")
+            shown = f"{a / b:.2f}×"
+            if len(rounds) > 5:
+                shown += (f" (per pair: median {statistics.median(rounds):.2f}×, "
+                          f"{min(rounds):.2f}× to {max(rounds):.2f}×, {sum(r >= goal for r in rounds)} of "
+                          f"{len(rounds)} pairs ≥ {goal}×)")
+            elif rounds:
+                shown += f" (per round: {', '.join(f'{r:.2f}×' for r in rounds)})"
             add(label, shown, f"≥ {goal}×", a / b >= goal, "ratio of median images/s")
         else:
             add(label, "no data", f"≥ {goal}×", None, "a contender failed or was not run")
@@ -549,6 +568,12 @@ NOTES = {
            "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
            "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
            "disk, which this image exceeds."),
+    "w1floor": ("pixline and the floor on the W1 inputs doing the same work, alternating (which of the two "
+                "goes first swaps every repetition), BENCH_PAIR_REPS times: more rounds than the main table can "
+                "afford, because the two are close and single runs on this machine spread by ±10% or more. "
+                "pixline runs the W1 config with its sink's `fsync = false` (the floor does not fsync either), "
+                "the floor runs with the malloc settings pixline gives itself. The floor target in the targets "
+                "table is decided here; the same two contenders also run in the W1 table above, once per round."),
     "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline with glibc's huge pages for malloc and a 4 MiB mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables).",
 }
 
@@ -614,15 +639,17 @@ def markdown(res, meta):
            f"median {meta['other_cpu_median']:.1f} s, max {meta['other_cpu_max']:.1f} s (see `other_cpu_s` in the JSON)",
            "", "### Corpus", "", "```", corpus_summary(), "```", ""]
     titles = {"w1": "W1 thumbnail (349 images)", "w2": "W2 web publish (41 images, three outputs each)",
-              "w3": "W3 large image (one 12288×12288 JPEG)", "w1x10": "W1 over 3,490 images (memory)"}
-    for w in ("w1", "w2", "w3", "w1x10"):
+              "w3": "W3 large image (one 12288×12288 JPEG)", "w1x10": "W1 over 3,490 images (memory)",
+              "w1floor": "W1, pixline against the floor (the same work)"}
+    for w in ("w1", "w1floor", "w2", "w3", "w1x10"):
         if w in res:
-            out += [f"### {titles[w]}", "", NOTES[w], "", table(res[w]["summary"]), ""]
+            ref = "pixline_nofsync" if w == "w1floor" else "pixline"
+            out += [f"### {titles[w]}", "", NOTES[w], "", table(res[w]["summary"], ref), ""]
     out += ["### Targets", "", "| target | measured | goal | met? |", "| --- | --- | --- | --- |"]
     for t in res.get("targets", []):
         m = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
         out.append(f"| {t['target']} | {t['value']} | {t['goal']} | {m} |")
-    out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing)_", "",
+    out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing or failed, or no W1, W2 or W3 results)_", "",
             "### Experiments", "", experiments_md(res), ""]
     return "\n".join(out)
 
@@ -677,6 +704,10 @@ def main():
         c = w1_contenders(w1)
         runs = run_workload("w1", c, w1, REPS)
         res["w1"] = {"runs": runs, "summary": summarize(runs, c)}
+    if "w1floor" in PARTS:
+        c = w1_floor_pair()
+        runs = run_workload("w1floor", c, w1, PAIR_REPS)
+        res["w1floor"] = {"runs": runs, "summary": summarize(runs, c)}
     if "w2" in PARTS:
         c = w2_contenders()
         ind = os.path.join(CORPUS, "w2")
@@ -764,7 +795,7 @@ def main():
     all_runs = [r for k, v in res.items() if isinstance(v, dict) and "runs" in v for r in v["runs"]]
     meta = {
         "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "minutes": (time.time() - t0) / 60, "reps": REPS, "exp_reps": EXP_REPS,
+        "minutes": (time.time() - t0) / 60, "reps": REPS, "exp_reps": EXP_REPS, "pair_reps": PAIR_REPS,
         "versions": versions(),
         "mem_method": sorted({r["mem_method"] for r in all_runs}) and ", ".join(sorted({r["mem_method"] for r in all_runs})),
         "load_min": min((r["loadavg_before"] for r in all_runs), default=0),

@@ -12,6 +12,8 @@
 #    bench/make-corpus.sh. Example: build the commit before a change into
 #    /tmp/before with cmake -DCMAKE_BUILD_TYPE=Release, then
 #    bash bench/compare-builds.sh 4 /tmp/before/pixline bench/.cache/build/pixline)
+#   COMPARE_SETS="w1"     only these corpus sets (default "w1 w1x10")
+#   COMPARE_FSYNC=off     the W1 config with its sink's fsync = false
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [[ $# -ne 3 ]]; then
@@ -23,8 +25,21 @@ before=$2
 after=$3
 config=$here/configs/w1-thumbnail.toml
 corpus=$here/.cache/corpus
+sets=${COMPARE_SETS:-w1 w1x10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+case ${COMPARE_FSYNC:-on} in
+  on) ;;
+  off)
+    sed 's/^\[sink\]$/[sink]\nfsync = false/' "$config" >"$work/config.toml"
+    grep -q '^fsync = false$' "$work/config.toml"
+    config=$work/config.toml
+    ;;
+  *)
+    echo "$0: COMPARE_FSYNC is on or off" >&2
+    exit 2
+    ;;
+esac
 
 run() { # name binary corpus
   local name=$1 binary=$2 set=$3
@@ -38,7 +53,7 @@ run() { # name binary corpus
 
 echo "corpus build wall_s user_s sys_s max_rss_kib minor_faults"
 for ((r = 1; r <= rounds; r++)); do
-  for set in w1 w1x10; do
+  for set in $sets; do
     # Which build goes first alternates from round to round.
     if ((r % 2)); then
       run before "$before" "$set"
@@ -52,3 +67,17 @@ done
 
 echo
 awk -f "$here/medians.awk" "$work/table"
+# Each round ran both builds back to back: after's speed over before's.
+echo
+echo "corpus: after's speed / before's (before's wall / after's), per round; median"
+awk '{ wall[$1, $2, ++n[$1, $2]] = $3; if (!($1 in seen)) { seen[$1] = 1; sets[++k] = $1 } }
+  END {
+    for (s = 1; s <= k; s++) {
+      c = sets[s]; m = n[c, "after"] < n[c, "before"] ? n[c, "after"] : n[c, "before"]
+      line = c ":"
+      for (i = 1; i <= m; i++) { r[i] = wall[c, "before", i] / wall[c, "after", i]; line = line sprintf(" %.3f", r[i]) }
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+      med = m % 2 ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
+      printf "%s; median %.3f\n", line, med
+    }
+  }' "$work/table"

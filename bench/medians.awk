@@ -1,7 +1,7 @@
 # Medians of a table of runs, one line per run:
 #   CORPUS SETTING WALL_S USER_S SYS_S MAX_RSS_KIB MINOR_FAULTS
 # printed per corpus and setting, in the order they first appear, as
-#   CORPUS SETTING WALL_S SYS_S MAX_RSS_MIB MINOR_FAULTS
+#   CORPUS SETTING WALL_S USER_S SYS_S MAX_RSS_MIB MINOR_FAULTS
 # (used by bench/compare-builds.sh and bench/malloc-settings.sh).
 function median(a, k,   i, j, t) {
   for (i = 1; i <= k; i++)
@@ -13,16 +13,16 @@ NF >= 7 {
   key = $1 " " $2
   if (!(key in n)) order[++keys] = key
   i = ++n[key]
-  wall[key, i] = $3; sys[key, i] = $5; rss[key, i] = $6; faults[key, i] = $7
+  wall[key, i] = $3; user[key, i] = $4; sys[key, i] = $5; rss[key, i] = $6; faults[key, i] = $7
 }
 END {
-  print "corpus setting wall_s sys_s max_rss_mib minor_faults (medians)"
+  print "corpus setting wall_s user_s sys_s max_rss_mib minor_faults (medians)"
   for (o = 1; o <= keys; o++) {
     key = order[o]
     for (i = 1; i <= n[key]; i++) {
-      w[i] = wall[key, i]; s[i] = sys[key, i]; m[i] = rss[key, i]; f[i] = faults[key, i]
+      w[i] = wall[key, i]; u[i] = user[key, i]; s[i] = sys[key, i]; m[i] = rss[key, i]; f[i] = faults[key, i]
     }
-    printf "%s %.2f %.2f %.1f %d\n", key, median(w, n[key]), median(s, n[key]),
+    printf "%s %.2f %.2f %.2f %.1f %d\n", key, median(w, n[key]), median(u, n[key]), median(s, n[key]),
       median(m, n[key]) / 1024, median(f, n[key])
   }
 }

@@ -2,7 +2,7 @@
 # THE benchmark command: pixline against Pillow, vipsthumbnail, ImageMagick
 # and a plain-libvips floor, on the same files, alternating, several times.
 #
-#   bash bench/run.sh                 # from any folder; ~15 min at BENCH_REPS=5
+#   bash bench/run.sh                 # from any folder; ~25 min on 2 cores
 #   BENCH_REPS=3 bash bench/run.sh    # quicker
 #
 # 1. installs the Debian packages it needs and unpacks the wallpapers
@@ -16,7 +16,8 @@
 #    docs/performance.png and the generated part of docs/performance.md.
 #
 # Environment: BENCH_REPS (5), BENCH_EXP_REPS (2), BENCH_FLAT_REPS (2),
-# BENCH_WORKLOADS (w1,w1x10,w2,w3,exp), PIXLINE, BENCH_SKIP_DEPS=1.
+# BENCH_PAIR_REPS (10), BENCH_WORKLOADS (w1,w1floor,w1x10,w2,w3,exp),
+# PIXLINE, BENCH_SKIP_DEPS=1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")

@@ -2,7 +2,8 @@
 # Two pixline binaries (a build before a change and one after it) on W1 and
 # on W1x10 (the 349 W1 inputs ten times), alternating, ROUNDS rounds: wall
 # seconds, user and system CPU seconds, maximum RSS (KiB) and minor page
-# faults per run (/usr/bin/time), then the medians of each. The benchmark
+# faults per run (/usr/bin/time), then the medians of each and AFTER's
+# speed over BEFORE's in each round (bench/medians.awk). The benchmark
 # (bench/run.sh) measures one binary; this is how docs/performance.md
 # compares a change with the code before it on the same machine, in the
 # same minutes.
@@ -67,17 +68,3 @@ done
 
 echo
 awk -f "$here/medians.awk" "$work/table"
-# Each round ran both builds back to back: after's speed over before's.
-echo
-echo "corpus: after's speed / before's (before's wall / after's), per round; median"
-awk '{ wall[$1, $2, ++n[$1, $2]] = $3; if (!($1 in seen)) { seen[$1] = 1; sets[++k] = $1 } }
-  END {
-    for (s = 1; s <= k; s++) {
-      c = sets[s]; m = n[c, "after"] < n[c, "before"] ? n[c, "after"] : n[c, "before"]
-      line = c ":"
-      for (i = 1; i <= m; i++) { r[i] = wall[c, "before", i] / wall[c, "after", i]; line = line sprintf(" %.3f", r[i]) }
-      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-      med = m % 2 ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
-      printf "%s; median %.3f\n", line, med
-    }
-  }' "$work/table"

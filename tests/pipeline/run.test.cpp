@@ -25,6 +25,14 @@ filter_section filter(std::string type, option_map options = {}) {
   return f;
 }
 
+/// `count` JPEG test cards p0.jpg, p1.jpg... in `dir`, `width`, then
+/// `step` px wider each, `height` high.
+void save_cards(const fs::path& dir, int count, int width, int step,
+                int height) {
+  for (int i = 0; i < count; ++i)
+    save(test_card(width + step * i, height), dir / fmt::format("p{}.jpg", i));
+}
+
 pipeline_config config_for(const fs::path& in, const fs::path& out) {
   pipeline_config c;
   c.file = "<test>";
@@ -86,8 +94,7 @@ TEST_CASE("a batch writes every good image and names every bad one",
           "[run][e2e]") {
   temp_dir dir;
   auto in = dir / "in";
-  for (int i = 0; i < 6; ++i)
-    save(test_card(300 + 10 * i, 200), in / fmt::format("p{}.jpg", i));
+  save_cards(in, 6, 300, 10, 200);
   save(test_card(120, 90), in / "sub" / "q.png");
   write_file(in / "zero.jpg", "");
   write_file(in / "junk.png", "definitely not a png");
@@ -161,8 +168,7 @@ sink_section sink_of(const fs::path& out, std::string format,
 TEST_CASE("several sinks write every output from one decode", "[run][fanout]") {
   temp_dir dir;
   auto in = dir / "in";
-  for (int i = 0; i < 4; ++i)
-    save(test_card(400 + 20 * i, 300), in / fmt::format("p{}.jpg", i));
+  save_cards(in, 4, 400, 20, 300);
   auto reg = builtin_registry();
   auto c = config_for(in, dir / "out");
   // Kept in memory, or in a temporary file when over the memory limit.
@@ -329,8 +335,7 @@ TEST_CASE("without fsync there is no commit stage: the save workers rename",
           "[run]") {
   temp_dir dir;
   auto in = dir / "in";
-  for (int i = 0; i < 5; ++i)
-    save(test_card(200 + 10 * i, 100), in / fmt::format("p{}.jpg", i));
+  save_cards(in, 5, 200, 10, 100);
   auto reg = builtin_registry();
   auto c = config_for(in, dir / "out");
   c.filters = {filter("sharpen")};

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <system_error>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "pipeline/registry.hpp"
@@ -68,6 +71,65 @@ std::string loader_of(const vips::VImage& img) {
   return img.get_string("vips-loader");
 }
 
+std::string loader_for_signature(std::string_view head) {
+  // The tests libvips' own is_a functions make: vips__isjpeg (two bytes),
+  // the PNG signature, and a RIFF container of type WEBP.
+  if (head.size() >= 2 && head[0] == '\xFF' && head[1] == '\xD8')
+    return "jpegload";
+  if (head.substr(0, 8) == std::string_view("\x89PNG\r\n\x1A\n", 8))
+    return "pngload";
+  if (head.size() >= 12 && head.substr(0, 4) == "RIFF"
+      && head.substr(8, 4) == "WEBP")
+    return "webpload";
+  return "";
+}
+
+bool has_option_suffix(const std::string& path) {
+  return !path.empty() && path.back() == ']'
+         && path.find('[') != std::string::npos;
+}
+
+namespace {
+
+// The first 12 bytes of `path`, fewer when it is shorter or unreadable.
+std::string first_bytes(const std::string& path) {
+  char buf[12];
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return "";
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  return n > 0 ? std::string(buf, std::size_t(n)) : "";
+}
+
+// Whether some libvips loader takes the file, by its own name.
+bool has_loader(const std::string& path) {
+  if (!has_option_suffix(path))
+    return vips_foreign_find_load(path.c_str()) != nullptr;
+  VipsSource* source = vips_source_new_from_file(path.c_str());
+  if (!source)
+    return false;
+  bool found = vips_foreign_find_load_source(source) != nullptr;
+  g_object_unref(source);
+  return found;
+}
+
+} // namespace
+
+vips::VImage open_image_file(const std::string& path, vips::VOption* options) {
+  auto loader = loader_for_signature(first_bytes(path));
+  if (loader.empty()) {
+    if (has_option_suffix(path))
+      return vips::VImage::new_from_source(
+        vips::VSource::new_from_file(path.c_str()), "", options);
+    return vips::VImage::new_from_file(path.c_str(), options);
+  }
+  vips::VImage out;
+  vips::VImage::call(loader.c_str(), options->set("filename", path.c_str())
+                                       ->set("out", &out));
+  return out;
+}
+
 void check_input_file(const std::string& path, int max_file_mib) {
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
@@ -127,8 +189,8 @@ void loader::load(job& j) {
     // format comes from it and a fused stage gets it.
     vips::VImage opened;
     try {
-      opened = vips::VImage::new_from_file(
-        j.path.c_str(),
+      opened = open_image_file(
+        j.path,
         vips::VImage::option()
           ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
                                              : VIPS_ACCESS_RANDOM)
@@ -136,7 +198,7 @@ void loader::load(job& j) {
     } catch (const vips::VError&) {
       // Say "not an image" rather than libvips' "is not a known file
       // format" with the path repeated.
-      if (!vips_foreign_find_load(j.path.c_str())) {
+      if (!has_loader(j.path)) {
         vips_error_clear();
         throw stage_error("not an image file libvips can read");
       }

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "pipeline/job.hpp"
 #include "pipeline/spec.hpp"
@@ -41,6 +42,26 @@ std::string format_of_loader(const std::string& loader);
 /// The libvips loader that opened `img` ("jpegload", "pngload_source"...),
 /// from the metadata libvips sets on every loaded image; "" when unknown.
 std::string loader_of(const vips::VImage& img);
+
+/// The libvips file loader for a file that starts with `head`: "jpegload",
+/// "pngload" or "webpload" when `head` begins with a JPEG, PNG or WebP
+/// signature (the loaders libvips' own format search picks for those
+/// files), "" for anything else.
+std::string loader_for_signature(std::string_view head);
+
+/// vips::VImage::new_from_file(path, options), except that a JPEG, PNG or
+/// WebP file goes straight to its loader (loader_for_signature of its first
+/// bytes) instead of through libvips' format search, which asks every
+/// loader in turn whether the file is theirs and costs several times a
+/// JPEG's header read (docs/performance.md); any file is opened by its
+/// own name, even one with an option suffix. `options` is consumed.
+vips::VImage open_image_file(const std::string& path, vips::VOption* options);
+
+/// True when libvips' file name functions (new_from_file, thumbnail,
+/// vips_foreign_find_load) would read the end of `path` as options:
+/// "scan[1]" opens "scan" with option "1" there. Such a file is opened
+/// through a VSource, which takes the name as it is.
+bool has_option_suffix(const std::string& path);
 
 /// Checks an input file before libvips sees it, for errors that say more
 /// than "not a known file format": it exists, is a regular file, is not

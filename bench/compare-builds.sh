@@ -15,6 +15,9 @@
 #    bash bench/compare-builds.sh 4 /tmp/before/pixline bench/.cache/build/pixline)
 #   COMPARE_SETS="w1"     only these corpus sets (default "w1 w1x10")
 #   COMPARE_FSYNC=off     the W1 config with its sink's fsync = false
+#   COMPARE_MATCH=GLOB    only the inputs whose names match GLOB (hard links
+#                         in a scratch directory), e.g. '*tiny_*' for the
+#                         images under 0.3 MP
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [[ $# -ne 3 ]]; then
@@ -42,13 +45,29 @@ case ${COMPARE_FSYNC:-on} in
     ;;
 esac
 
+inputs=$corpus
+if [[ -n ${COMPARE_MATCH:-} ]]; then
+  inputs=$work/in
+  for set in $sets; do
+    mkdir -p "$inputs/$set"
+    find "$corpus/$set" -maxdepth 1 -type f -name "$COMPARE_MATCH" \
+      -exec ln {} "$inputs/$set/" \;
+    n=$(find "$inputs/$set" -type f | wc -l)
+    if ((n == 0)); then
+      echo "$0: no input of $set matches '$COMPARE_MATCH'" >&2
+      exit 2
+    fi
+    echo "$set: $n inputs match '$COMPARE_MATCH'"
+  done
+fi
+
 run() { # name binary corpus
   local name=$1 binary=$2 set=$3
   rm -rf "$work/out"
   mkdir "$work/out"
   sync # the run before's outputs must not be flushed by this run's fsyncs
   /usr/bin/time -o "$work/t" -f "%e %U %S %M %R" "$binary" run "$config" \
-    --input "$corpus/$set" --output "$work/out" >/dev/null 2>&1
+    --input "$inputs/$set" --output "$work/out" >/dev/null 2>&1
   echo "$set $name $(tail -1 "$work/t")" | tee -a "$work/table"
 }
 

@@ -252,16 +252,21 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
   // would not shrink either, and resize_upright is faster than
   // libvips' thumbnail.
   if (int shrink = fast_jpeg_shrink(header, g); shrink >= 1) {
-    auto shrunk = vips::VImage::new_from_file(
-      path.c_str(), vips::VImage::option()
-                      ->set("shrink", shrink)
-                      ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
-                                                        : VIPS_ACCESS_RANDOM)
-                      ->set("fail_on", fail_on));
+    auto shrunk = open_image_file(
+      path, vips::VImage::option()
+              ->set("shrink", shrink)
+              ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                                : VIPS_ACCESS_RANDOM)
+              ->set("fail_on", fail_on));
     return finish(resize_upright(shrunk, g), g);
   }
-  auto thumb = vips::VImage::thumbnail(
-    path.c_str(), g.resize_width, resize_options(g)->set("fail_on", fail_on));
+  auto options = resize_options(g)->set("fail_on", fail_on);
+  auto thumb = has_option_suffix(path)
+                 ? vips::VImage::thumbnail_source(
+                     vips::VSource::new_from_file(path.c_str()),
+                     g.resize_width, options)
+                 : vips::VImage::thumbnail(path.c_str(), g.resize_width,
+                                           options);
   return finish(thumb, g);
 }
 

@@ -1,5 +1,9 @@
 #include "actors/loader.hpp"
 
+#include <filesystem>
+#include <string_view>
+#include <utility>
+
 #include <catch2/catch.hpp>
 
 #include "support/images.hpp"
@@ -107,6 +111,96 @@ TEST_CASE("format names of loader classes", "[loader]") {
   CHECK(format_of_loader("jpegload_source") == "jpeg");
   CHECK(format_of_loader("gifload") == "gif");
   CHECK(format_of_loader("jp2kload") == "jp2k");
+}
+
+TEST_CASE("JPEG, PNG and WebP signatures name the loader libvips' search "
+          "would pick", "[loader]") {
+  temp_dir dir;
+  auto ext = GENERATE(as<std::string>{}, "jpg", "png", "webp", "gif", "tif");
+  CAPTURE(ext);
+  auto file = dir / ("card." + ext);
+  save(test_card(16, 16), file);
+  auto found = loader_for_signature(read_file(file).substr(0, 12));
+  std::string expected = ext == "jpg"    ? "jpegload"
+                         : ext == "png"  ? "pngload"
+                         : ext == "webp" ? "webpload"
+                                         : "";
+  CHECK(found == expected);
+  if (!found.empty()) {
+    // The same loader as vips_foreign_find_load's, by its nickname.
+    const char* search = vips_foreign_find_load(file.c_str());
+    REQUIRE(search);
+    CHECK(vips_nickname_find(g_type_from_name(search)) == found);
+  }
+}
+
+TEST_CASE("short or foreign first bytes name no loader", "[loader]") {
+  using namespace std::string_view_literals;
+  CHECK(loader_for_signature("") == "");
+  CHECK(loader_for_signature("\xFF"sv) == "");
+  CHECK(loader_for_signature("\xFF\xD8"sv) == "jpegload");
+  CHECK(loader_for_signature("\x89PNG\r\n\x1A"sv) == "");
+  CHECK(loader_for_signature("RIFF\x10\0\0\0WAVE"sv) == "");
+  CHECK(loader_for_signature("RIFF\x10\0\0\0WEB"sv) == "");
+  CHECK(loader_for_signature("GIF89a") == "");
+}
+
+TEST_CASE("a file opens by its content, whatever its name says", "[loader]") {
+  temp_dir dir;
+  save(test_card(64, 48), dir / "real.png");
+  std::filesystem::rename(dir / "real.png", dir / "png-inside.jpg");
+  save(test_card(64, 48), dir / "real.jpg");
+  std::filesystem::rename(dir / "real.jpg", dir / "jpeg-inside.png");
+  // A name ending in ']' is libvips' "file[options]" syntax for
+  // new_from_file; open_image_file opens the file by that name.
+  save(test_card(64, 48), dir / "real2.jpg");
+  std::filesystem::rename(dir / "real2.jpg", dir / "scan[1]");
+  // A GIF has no signature of its own here: libvips' search, by the name.
+  save(test_card(64, 48), dir / "real.gif");
+  std::filesystem::rename(dir / "real.gif", dir / "anim[2]");
+  for (auto [name, format] : {std::pair{"png-inside.jpg", "png"},
+                              std::pair{"jpeg-inside.png", "jpeg"},
+                              std::pair{"scan[1]", "jpeg"},
+                              std::pair{"anim[2]", "gif"}}) {
+    CAPTURE(name);
+    auto l = default_loader();
+    auto j = job_for(dir / name);
+    l.load(j);
+    REQUIRE(j.img);
+    CHECK(j.img->input_format == format);
+    CHECK(j.img->pixels.width() == 64);
+  }
+  CHECK_THROWS_AS(vips::VImage::new_from_file((dir / "scan[1]").c_str()),
+                  vips::VError);
+  vips_error_clear();
+  // Text under such a name is still "not an image".
+  write_file(dir / "notes[3]", "this is not an image at all");
+  CHECK_THAT(load_error(dir / "notes[3]"),
+             Catch::Contains("not an image file libvips can read"));
+}
+
+TEST_CASE("option suffixes are told from ordinary names", "[loader]") {
+  CHECK(has_option_suffix("scan[1]"));
+  CHECK(has_option_suffix("/in/a.jpg[shrink=2]"));
+  CHECK_FALSE(has_option_suffix("photo [1].jpg"));
+  CHECK_FALSE(has_option_suffix("odd]"));
+  CHECK_FALSE(has_option_suffix(""));
+}
+
+TEST_CASE("open_image_file passes its options to the loader", "[loader]") {
+  temp_dir dir;
+  save(test_card(64, 48), dir / "card.jpg");
+  auto shrunk = open_image_file((dir / "card.jpg").string(),
+                                vips::VImage::option()->set("shrink", 4));
+  CHECK(shrunk.width() == 16);
+  CHECK(shrunk.height() == 12);
+  CHECK(loader_of(shrunk) == "jpegload");
+  // Not a signature it knows: libvips' search, with the same options.
+  save(test_card(64, 48), dir / "card.gif");
+  auto gif = open_image_file((dir / "card.gif").string(),
+                             vips::VImage::option()->set("n", 1));
+  CHECK(gif.width() == 64);
+  CHECK(loader_of(gif) == "gifload");
 }
 
 TEST_CASE("the load spec checks fail_on", "[loader][spec]") {

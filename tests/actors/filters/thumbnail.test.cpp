@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "actors/loader.hpp"
 #include "pipeline/registry.hpp"
 #include "support/images.hpp"
 
@@ -36,10 +37,10 @@ vips::VImage load_fused(option_map values, const std::filesystem::path& file,
   load_params params;
   params.fail_on = std::move(fail_on);
   // Opened as the loader opens it.
-  auto header = vips::VImage::new_from_file(
-    file.c_str(), vips::VImage::option()
-                    ->set("access", VIPS_ACCESS_SEQUENTIAL)
-                    ->set("fail_on", params.fail_on.c_str()));
+  auto header = open_image_file(
+    file.string(), vips::VImage::option()
+                     ->set("access", VIPS_ACCESS_SEQUENTIAL)
+                     ->set("fail_on", params.fail_on.c_str()));
   if (auto out = s->load_fused(file.string(), header, params))
     return *out;
   // What the loader does then: the stage processes the file as opened.
@@ -365,6 +366,25 @@ TEST_CASE("thumbnail: only JPEGs are reopened; a PNG is resized as the "
     if (!out)
       continue;
     CHECK(out->width() == 100);
+  }
+}
+
+TEST_CASE("thumbnail: a file named like libvips' option syntax is read by "
+          "that name",
+          "[stage][thumbnail]") {
+  // libvips' file functions would read "[1]" as load options.
+  temp_dir dir;
+  for (const char* ext : {"jpg", "webp", "png"}) {
+    CAPTURE(ext);
+    auto plain = dir / (std::string{"card."} + ext);
+    save(test_card(400, 300), plain);
+    auto odd = dir / (std::string{"card-"} + ext + "[1]");
+    std::filesystem::copy_file(plain, odd);
+    auto a = load_fused({{"width", i(100)}}, plain).copy_memory();
+    auto b = load_fused({{"width", i(100)}}, odd).copy_memory();
+    CHECK(b.width() == 100);
+    CHECK(b.height() == 75);
+    CHECK((a - b).abs().max() == 0);
   }
 }
 

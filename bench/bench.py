@@ -759,6 +759,9 @@ def main():
              lambda i, o: pixline(careful, i, o), {}),
             ("floor_careful", "floor with libvips' shrink-on-load (FLOOR_SHRINK=libvips)",
              lambda i, o: [FLOOR, i, o], {"FLOOR_SHRINK": "libvips"}),
+            ("floor_tuned_exp", "floor, pixline's malloc settings", lambda i, o: [FLOOR, i, o], TUNED_MALLOC),
+            ("floor_direct", "floor, pixline's malloc settings, jpegload called directly (FLOOR_LOADER=direct)",
+             lambda i, o: [FLOOR, i, o], {**TUNED_MALLOC, "FLOOR_LOADER": "direct"}),
         ]
         if not JEMALLOC:
             c = [x for x in c if x[0] != "jemalloc"]

@@ -9,7 +9,11 @@
 // default (fast_shrink_on_load): libjpeg decodes at the smallest scale, 1/2,
 // 1/4 or 1/8, that is still at least 256 px, then thumbnail_image resizes.
 // Everything else, and every file with FLOOR_SHRINK=libvips, goes through
-// VImage::thumbnail, i.e. libvips' own choice of shrink-on-load. libvips' own
+// VImage::thumbnail, i.e. libvips' own choice of shrink-on-load. With
+// FLOOR_LOADER=direct, a file starting with a JPEG signature is opened with
+// jpegload directly rather than libvips' format search (as pixline's loader
+// does since 2026-12-02); by default the floor opens files as a minimal
+// libvips program does, with new_from_file. libvips' own
 // threading is 1 per image and its operation cache is off, as in pixline.
 // Files are written directly (no temporary file, no fsync).
 //
@@ -52,9 +56,23 @@ int main(int argc, char** argv) {
 
   const char* shrink_mode = std::getenv("FLOOR_SHRINK");
   const bool fast = !(shrink_mode && std::strcmp(shrink_mode, "libvips") == 0);
-  auto thumbnail = [fast](const char* file) {
+  const char* loader_mode = std::getenv("FLOOR_LOADER");
+  const bool direct = loader_mode && std::strcmp(loader_mode, "direct") == 0;
+  auto is_jpeg = [](const char* file) {
+    unsigned char b[2] = {0, 0};
+    if (FILE* f = std::fopen(file, "rb")) {
+      if (std::fread(b, 1, 2, f) != 2) b[0] = 0;
+      std::fclose(f);
+    }
+    return b[0] == 0xFF && b[1] == 0xD8;
+  };
+  auto open = [direct, is_jpeg](const char* file, vips::VOption* options) {
+    if (direct && is_jpeg(file)) return vips::VImage::jpegload(file, options);
+    return vips::VImage::new_from_file(file, options);
+  };
+  auto thumbnail = [fast, open](const char* file) {
     if (fast) {
-      auto header = vips::VImage::new_from_file(file);
+      auto header = open(file, vips::VImage::option());
       if (header.get_typeof("vips-loader")
           && std::strncmp(header.get_string("vips-loader"), "jpegload", 8) == 0) {
         double shrink = std::max(header.width(), header.height()) / 256.0;
@@ -62,8 +80,7 @@ int main(int argc, char** argv) {
         for (int f : {8, 4, 2})
           if (f <= shrink) { n = f; break; }
         if (n > 1)
-          return vips::VImage::new_from_file(
-                   file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
+          return open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
             .thumbnail_image(256);
       }
     }
@@ -90,8 +107,9 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
-  std::printf("floor: %zu files, %d failed, %u threads, %s shrink-on-load\n", files.size(),
-              failed.load(), threads, fast ? "fast" : "libvips'");
+  std::printf("floor: %zu files, %d failed, %u threads, %s shrink-on-load, %s\n", files.size(),
+              failed.load(), threads, fast ? "fast" : "libvips'",
+              direct ? "jpegload called directly" : "libvips' format search");
   vips_shutdown();
   return failed ? 1 : 0;
 }

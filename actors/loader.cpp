@@ -116,8 +116,11 @@ bool has_loader(const std::string& path) {
 
 } // namespace
 
-vips::VImage open_image_file(const std::string& path, vips::VOption* options) {
-  auto loader = loader_for_signature(first_bytes(path));
+vips::VImage open_image_file(const std::string& path, vips::VOption* options,
+                             const std::string& opened_with) {
+  bool known = opened_with == "jpegload" || opened_with == "pngload"
+               || opened_with == "webpload";
+  auto loader = known ? opened_with : loader_for_signature(first_bytes(path));
   if (loader.empty()) {
     if (has_option_suffix(path))
       return vips::VImage::new_from_source(

@@ -55,7 +55,11 @@ std::string loader_for_signature(std::string_view head);
 /// loader in turn whether the file is theirs and costs several times a
 /// JPEG's header read (docs/performance.md); any file is opened by its
 /// own name, even one with an option suffix. `options` is consumed.
-vips::VImage open_image_file(const std::string& path, vips::VOption* options);
+/// `opened_with`, when given, is the "vips-loader" of an earlier open of
+/// the same file; when it is one of loader_for_signature's loaders, the
+/// file's first bytes are not read again.
+vips::VImage open_image_file(const std::string& path, vips::VOption* options,
+                             const std::string& opened_with = {});
 
 /// True when libvips' file name functions (new_from_file, thumbnail,
 /// vips_foreign_find_load) would read the end of `path` as options:

@@ -257,7 +257,8 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
               ->set("shrink", shrink)
               ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
                                                 : VIPS_ACCESS_RANDOM)
-              ->set("fail_on", fail_on));
+              ->set("fail_on", fail_on),
+      loader_of(header));
     return finish(resize_upright(shrunk, g), g);
   }
   auto options = resize_options(g)->set("fail_on", fail_on);

@@ -195,6 +195,15 @@ TEST_CASE("open_image_file passes its options to the loader", "[loader]") {
   CHECK(shrunk.width() == 16);
   CHECK(shrunk.height() == 12);
   CHECK(loader_of(shrunk) == "jpegload");
+  // The loader of an earlier open is used as it is; one that a signature
+  // cannot name is not, and the file's bytes decide.
+  auto again = open_image_file((dir / "card.jpg").string(),
+                               vips::VImage::option()->set("shrink", 2),
+                               "jpegload");
+  CHECK(again.width() == 32);
+  auto searched = open_image_file((dir / "card.jpg").string(),
+                                  vips::VImage::option(), "jpegload_source");
+  CHECK(loader_of(searched) == "jpegload");
   // Not a signature it knows: libvips' search, with the same options.
   save(test_card(64, 48), dir / "card.gif");
   auto gif = open_image_file((dir / "card.gif").string(),

@@ -728,6 +728,8 @@ def main():
         shm = "/dev/shm/pixline-bench-out"
         careful = pixline_cfg_edit("w1-thumbnail.toml", "w1-careful.toml", "height = 256\n",
                                    "height = 256\nfast_shrink_on_load = false\n")
+        cubic = pixline_cfg_edit("w1-thumbnail.toml", "w1-cubic.toml", "height = 256\n",
+                                 "height = 256\nkernel = \"cubic\"\n")
         c = [
             ("base", f"pixline, defaults (save workers {NPROC}, commit workers 4, max_in_flight {4 * NPROC})",
              lambda i, o: pixline(w1cfg, i, o), {}),
@@ -757,6 +759,8 @@ def main():
             ("floor3", "floor with 3 threads", lambda i, o: [FLOOR, i, o, "3"], {}),
             ("careful", "pixline, thumbnail fast_shrink_on_load = false (libvips' shrink-on-load)",
              lambda i, o: pixline(careful, i, o), {}),
+            ("cubic", "pixline, thumbnail kernel = \"cubic\" (as Pillow's thumbnail(): bicubic)",
+             lambda i, o: pixline(cubic, i, o), {}),
             ("floor_careful", "floor with libvips' shrink-on-load (FLOOR_SHRINK=libvips)",
              lambda i, o: [FLOOR, i, o], {"FLOOR_SHRINK": "libvips"}),
             ("floor_tuned_exp", "floor, pixline's malloc settings", lambda i, o: [FLOOR, i, o], TUNED_MALLOC),

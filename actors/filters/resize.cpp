@@ -17,29 +17,6 @@ constexpr double min_scale = 0.0001;
 constexpr double max_scale = 100.0;
 constexpr double max_gap = 1000000.0; // libvips' own bound
 
-// The one list of kernel names: the spec shows them, the stage maps them.
-const std::pair<const char*, VipsKernel> kernel_names[] = {
-  {"nearest", VIPS_KERNEL_NEAREST},   {"linear", VIPS_KERNEL_LINEAR},
-  {"cubic", VIPS_KERNEL_CUBIC},       {"mitchell", VIPS_KERNEL_MITCHELL},
-  {"lanczos2", VIPS_KERNEL_LANCZOS2}, {"lanczos3", VIPS_KERNEL_LANCZOS3},
-};
-
-std::vector<std::string> kernel_choices() {
-  std::vector<std::string> result;
-  for (auto& entry : kernel_names)
-    result.emplace_back(entry.first);
-  return result;
-}
-
-VipsKernel kernel_of(const std::string& name) {
-  for (auto& entry : kernel_names)
-    if (name == entry.first)
-      return entry.second;
-  throw std::invalid_argument(
-    fmt::format("option 'kernel' must be one of {}, got \"{}\"",
-                fmt::join(kernel_choices(), ", "), name));
-}
-
 } // namespace
 
 const spec_builder<resize_options>& resize_spec() {

@@ -91,7 +91,17 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                  "or 1/8) that is still at least the thumbnail's size, as "
                  "Pillow's draft() and sharp do; false keeps libvips' "
                  "choice, which decodes up to twice as large for the final "
-                 "resize: slightly less aliasing, slower");
+                 "resize: slightly less aliasing, slower")
+        .choice("kernel", &thumbnail_options::kernel, "lanczos3",
+                kernel_choices(),
+                "Resampling kernel of the resize: 'lanczos3' is the "
+                "sharpest, 'cubic' (Pillow's thumbnail default) is cheaper, "
+                "'linear' and 'nearest' cheaper still and softer or "
+                "blockier. Only lanczos3 goes with linear = true or "
+                "fast_shrink_on_load = false. Formats that libvips shrinks "
+                "on load itself (WebP, HEIF, PDF, SVG, TIFF pyramids) and "
+                "multi-page images are resized by libvips' thumbnail, with "
+                "lanczos3 whatever this says");
   return spec;
 }
 
@@ -102,12 +112,21 @@ void register_thumbnail(stage_registry& registry) {
 thumbnail_stage::thumbnail_stage(thumbnail_options opts)
   : opts_(std::move(opts)),
     size_(lookup(size_names, "size", opts_.size)),
-    crop_(lookup(crop_names, "crop", opts_.crop)) {
+    crop_(lookup(crop_names, "crop", opts_.crop)),
+    kernel_(kernel_of(opts_.kernel)) {
   if (opts_.width < 1 || opts_.height < 0)
     throw std::invalid_argument(
       fmt::format("box {}x{} is invalid: width must be at least 1 "
                   "and height at least 0",
                   opts_.width, opts_.height));
+  // Both send every image to libvips' thumbnail, which has no kernel.
+  if ((opts_.linear || !opts_.fast_shrink_on_load)
+      && kernel_ != VIPS_KERNEL_LANCZOS3)
+    throw std::invalid_argument(fmt::format(
+      "option 'kernel' must be \"lanczos3\" with {} (libvips' thumbnail "
+      "does that resize, with lanczos3 only), got \"{}\"",
+      opts_.linear ? "linear = true" : "fast_shrink_on_load = false",
+      opts_.kernel));
 }
 
 // The same arithmetic as libvips' vips_thumbnail_calculate_shrink, but on
@@ -196,8 +215,7 @@ vips::VImage thumbnail_stage::resize_upright(
   bool premultiply = in.has_alpha() && hshrink != 1.0 && vshrink != 1.0;
   if (premultiply)
     in = in.premultiply();
-  in = resize_image(in, 1.0 / hshrink, 1.0 / vshrink, VIPS_KERNEL_LANCZOS3,
-                    2.0);
+  in = resize_image(in, 1.0 / hshrink, 1.0 / vshrink, kernel_, 2.0);
   if (premultiply)
     in = in.unpremultiply().cast(format);
   in = processing_space(in);

@@ -26,6 +26,11 @@ struct thumbnail_options {
   /// at least the target size, rather than libvips' choice, which leaves a
   /// factor of two for the final resize.
   bool fast_shrink_on_load;
+  /// The kernel of pixline's resize (resize_image): "nearest", "linear",
+  /// "cubic", "mitchell", "lanczos2" or "lanczos3". Images that libvips'
+  /// own thumbnail resizes (see load_fused and resize_upright) get
+  /// lanczos3 whatever this says: libvips 8.14's thumbnail has no kernel.
+  std::string kernel;
 };
 
 /// Sizes a thumbnail works out before touching any pixel.
@@ -48,7 +53,10 @@ struct thumbnail_geometry {
 /// give the same output size.
 class thumbnail_stage : public stage {
 public:
-  /// Throws std::invalid_argument on an unknown `size` or `crop`.
+  /// Throws std::invalid_argument on an unknown `size`, `crop` or `kernel`,
+  /// and on a kernel other than lanczos3 with `linear` or without
+  /// `fast_shrink_on_load` (libvips' thumbnail then does the resize, with
+  /// lanczos3 only).
   explicit thumbnail_stage(thumbnail_options opts);
 
   void process(image& img) override;
@@ -87,6 +95,7 @@ private:
   thumbnail_options opts_;
   VipsSize size_;
   VipsInteresting crop_;
+  VipsKernel kernel_;
 };
 
 /// The spec of `thumbnail`: options, defaults, ranges and docs.

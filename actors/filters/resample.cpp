@@ -6,29 +6,23 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <stdexcept>
-#include <string>
-#include <utility>
 #include <vector>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
-#include <fmt/format.h>
-
 #include "actors/filters/pixels.hpp"
 
 namespace pixline {
 
-namespace {
-
-// The one list of kernel names: the specs show them, the stages map them.
-const std::pair<const char*, VipsKernel> kernel_names[] = {
+const choice_table<VipsKernel, 6> kernel_table = {
   {"nearest", VIPS_KERNEL_NEAREST},   {"linear", VIPS_KERNEL_LINEAR},
   {"cubic", VIPS_KERNEL_CUBIC},       {"mitchell", VIPS_KERNEL_MITCHELL},
   {"lanczos2", VIPS_KERNEL_LANCZOS2}, {"lanczos3", VIPS_KERNEL_LANCZOS3},
 };
+
+namespace {
 
 // What follows mirrors libvips 8.14.1's libvips/resample/reduceh.cpp and
 // templates.h step for step: the same formulas in the same order give the
@@ -249,22 +243,6 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
 }
 
 } // namespace
-
-std::vector<std::string> kernel_choices() {
-  std::vector<std::string> result;
-  for (auto& entry : kernel_names)
-    result.emplace_back(entry.first);
-  return result;
-}
-
-VipsKernel kernel_of(const std::string& name) {
-  for (auto& entry : kernel_names)
-    if (name == entry.first)
-      return entry.second;
-  throw std::invalid_argument(
-    fmt::format("option 'kernel' must be one of {}, got \"{}\"",
-                fmt::join(kernel_choices(), ", "), name));
-}
 
 vips::VImage reduce_width(const vips::VImage& original, double hshrink,
                           VipsKernel kernel, double gap) {

@@ -1,20 +1,15 @@
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include <vips/vips8>
+
+#include "actors/filters/pixels.hpp"
 
 namespace pixline {
 
-/// The names of the resampling kernels, in the order the specs of `resize`
-/// and `thumbnail` list them: nearest, linear, cubic, mitchell, lanczos2,
-/// lanczos3.
-std::vector<std::string> kernel_choices();
-
-/// The kernel called `name`; throws std::invalid_argument naming the option
-/// 'kernel' and the choices for any other name.
-VipsKernel kernel_of(const std::string& name);
+/// The resampling kernels' names, in the order the specs of `resize` and
+/// `thumbnail` list them (nearest, linear, cubic, mitchell, lanczos2,
+/// lanczos3), for choice_names and choice_value.
+extern const choice_table<VipsKernel, 6> kernel_table;
 
 /// Resampling shared by the `resize` and `thumbnail` stages: libvips' own,
 /// bit for bit for 8-bit images, with a faster loop for the one step

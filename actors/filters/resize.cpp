@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/pixels.hpp"
 #include "actors/filters/resample.hpp"
 #include "pipeline/registry.hpp"
 
@@ -36,7 +37,8 @@ const spec_builder<resize_options>& resize_spec() {
         .number("scale", &resize_options::scale, 0.0, 0.0, max_scale,
                 "Scale factor for both axes (0.0001 .. 100), instead of "
                 "width/height. 0 means not set")
-        .choice("kernel", &resize_options::kernel, "lanczos3", kernel_choices(),
+        .choice("kernel", &resize_options::kernel, "lanczos3",
+                choice_names(kernel_table),
                 "Resampling kernel: 'nearest' keeps hard pixel edges, "
                 "'lanczos3' is the sharpest for photos")
         .number("gap", &resize_options::gap, 2.0, 0.0, max_gap,
@@ -54,7 +56,7 @@ void register_resize(stage_registry& registry) {
 }
 
 resize_stage::resize_stage(resize_options opts)
-  : opts_(std::move(opts)), kernel_(kernel_of(opts_.kernel)) {
+  : opts_(std::move(opts)), kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
   bool by_size = opts_.width != 0 || opts_.height != 0;
   bool by_scale = opts_.scale != 0;
   if (by_size && by_scale)

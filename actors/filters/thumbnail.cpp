@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/pixels.hpp"
 #include "actors/filters/resample.hpp"
 #include "actors/loader.hpp"
 #include "pipeline/registry.hpp"
@@ -18,39 +19,19 @@ namespace {
 
 // The one list of names for each choice: the spec shows these names and the
 // stage maps them to libvips enums.
-const std::pair<const char*, VipsSize> size_names[] = {
+const choice_table<VipsSize, 4> size_names = {
   {"both", VIPS_SIZE_BOTH},
   {"up", VIPS_SIZE_UP},
   {"down", VIPS_SIZE_DOWN},
   {"force", VIPS_SIZE_FORCE},
 };
 
-const std::pair<const char*, VipsInteresting> crop_names[] = {
+const choice_table<VipsInteresting, 4> crop_names = {
   {"none", VIPS_INTERESTING_NONE},
   {"centre", VIPS_INTERESTING_CENTRE},
   {"attention", VIPS_INTERESTING_ATTENTION},
   {"entropy", VIPS_INTERESTING_ENTROPY},
 };
-
-template <class Enum, size_t N>
-std::vector<std::string> names_of(
-  const std::pair<const char*, Enum> (&table)[N]) {
-  std::vector<std::string> result;
-  for (auto& entry : table)
-    result.emplace_back(entry.first);
-  return result;
-}
-
-template <class Enum, size_t N>
-Enum lookup(const std::pair<const char*, Enum> (&table)[N],
-            const std::string& option, const std::string& name) {
-  for (auto& entry : table)
-    if (name == entry.first)
-      return entry.second;
-  throw std::invalid_argument(
-    fmt::format("option '{}' must be one of {}, got \"{}\"", option,
-                fmt::join(names_of(table), ", "), name));
-}
 
 int orientation_of(const vips::VImage& img) {
   if (img.get_typeof(VIPS_META_ORIENTATION) == 0)
@@ -72,11 +53,11 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                  "Width of the box to fit into, in pixels")
         .integer("height", &thumbnail_options::height, 0, 0, 100000,
                  "Height of the box, in pixels; 0 means the same as width")
-        .choice("size", &thumbnail_options::size, "both", names_of(size_names),
+        .choice("size", &thumbnail_options::size, "both", choice_names(size_names),
                 "'both' shrinks or enlarges to fit, 'down' only shrinks, 'up' "
                 "only enlarges, 'force' fills the box exactly, changing the "
                 "aspect ratio")
-        .choice("crop", &thumbnail_options::crop, "none", names_of(crop_names),
+        .choice("crop", &thumbnail_options::crop, "none", choice_names(crop_names),
                 "'none' fits inside the box; otherwise fill the box and crop "
                 "the overflow, keeping the centre, the most interesting part "
                 "('attention') or the busiest part ('entropy')")
@@ -93,7 +74,7 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                  "choice, which decodes up to twice as large for the final "
                  "resize: slightly less aliasing, slower")
         .choice("kernel", &thumbnail_options::kernel, "lanczos3",
-                kernel_choices(),
+                choice_names(kernel_table),
                 "Resampling kernel of the resize: 'lanczos3' is the "
                 "sharpest, 'cubic' (Pillow's thumbnail default) is cheaper, "
                 "'linear' and 'nearest' cheaper still and softer or "
@@ -111,9 +92,9 @@ void register_thumbnail(stage_registry& registry) {
 
 thumbnail_stage::thumbnail_stage(thumbnail_options opts)
   : opts_(std::move(opts)),
-    size_(lookup(size_names, "size", opts_.size)),
-    crop_(lookup(crop_names, "crop", opts_.crop)),
-    kernel_(kernel_of(opts_.kernel)) {
+    size_(choice_value("size", size_names, opts_.size)),
+    crop_(choice_value("crop", crop_names, opts_.crop)),
+    kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
   if (opts_.width < 1 || opts_.height < 0)
     throw std::invalid_argument(
       fmt::format("box {}x{} is invalid: width must be at least 1 "

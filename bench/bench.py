@@ -730,9 +730,12 @@ def main():
                                    "height = 256\nfast_shrink_on_load = false\n")
         cubic = pixline_cfg_edit("w1-thumbnail.toml", "w1-cubic.toml", "height = 256\n",
                                  "height = 256\nkernel = \"cubic\"\n")
+        normal = pixline_cfg_variant("w1-thumbnail.toml", "w1-normal.toml", ['cpu_policy = "normal"'])
         c = [
             ("base", f"pixline, defaults (save workers {NPROC}, commit workers 4, max_in_flight {4 * NPROC})",
              lambda i, o: pixline(w1cfg, i, o), {}),
+            ("normal", "pixline, [pipeline] cpu_policy = \"normal\" (SCHED_OTHER, as before 2026-12-03)",
+             lambda i, o: pixline(normal, i, o), {}),
             ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
             ("save_plus1", f"pixline --workers save={NPROC + 1} (the default from 2026-11-29 to 2026-12-02)",
              lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={NPROC + 1}"), {}),
@@ -764,6 +767,10 @@ def main():
             ("floor_careful", "floor with libvips' shrink-on-load (FLOOR_SHRINK=libvips)",
              lambda i, o: [FLOOR, i, o], {"FLOOR_SHRINK": "libvips"}),
             ("floor_tuned_exp", "floor, pixline's malloc settings", lambda i, o: [FLOOR, i, o], TUNED_MALLOC),
+            ("floor_batch", "floor, pixline's malloc settings, under SCHED_BATCH (chrt -b 0)",
+             lambda i, o: ["chrt", "-b", "0", FLOOR, i, o], TUNED_MALLOC),
+            ("pillow_batch", "Pillow pool under SCHED_BATCH (chrt -b 0)",
+             lambda i, o: ["chrt", "-b", "0", PY, f"{HERE}/competitors/pillow_pool.py", "w1", i, o], {}),
             ("floor_direct", "floor, pixline's malloc settings, jpegload called directly (FLOOR_LOADER=direct)",
              lambda i, o: [FLOOR, i, o], {**TUNED_MALLOC, "FLOOR_LOADER": "direct"}),
         ]
@@ -782,6 +789,8 @@ def main():
         unsharp = "[[filter]]\ntype = \"unsharp\"\nradius = 1.0\namount = 0.8\nthreshold = 2\n"
         c2 = [
             ("w2base", "W2 as above (unsharp, fast shrink-on-load)", lambda i, o: pixline(w2cfg, i, o), {}),
+            ("w2normal", "W2 with [pipeline] cpu_policy = \"normal\" (SCHED_OTHER)",
+             lambda i, o: pixline(pixline_cfg_variant("w2-fanout.toml", "w2-normal.toml", ['cpu_policy = "normal"']), i, o), {}),
             ("w2sharpen", "W2 with `sharpen` (libvips' LAB sharpen, sigma 0.5) instead of `unsharp`",
              lambda i, o: pixline(pixline_cfg_edit("w2-fanout.toml", "w2-sharpen.toml", unsharp,
                                                    "[[filter]]\ntype = \"sharpen\"\nsigma = 0.5\n"), i, o), {}),

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "pipeline/cpu_policy.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
@@ -184,7 +185,7 @@ option_spec boolean_key(std::string name) {
 const std::vector<std::string> top_level_keys = {
   "pipeline", "source", "filter", "sink", "metrics", "node", "tls", "plugins"};
 const std::vector<std::string> pipeline_keys = {
-  "name",       "max_in_flight", "vips_concurrency",
+  "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",
@@ -374,6 +375,10 @@ private:
         if (uses_hash(p.manifest))
           fail(value->source(), "manifest: {hash} names outputs, not the "
                                 "manifest; use {stem} and {dir}");
+      } else if (name == "cpu_policy") {
+        option_spec spec{name, option_type::choice, std::string{"batch"},
+                         {},   {}, cpu_policy_names(), {}};
+        p.cpu_policy = std::get<std::string>(checked(spec, *value));
       } else if (name == "log_level") {
         option_spec spec{name, option_type::choice, std::string{"info"},
                          {},   {}, {"trace", "debug", "info", "warn", "error",

@@ -86,6 +86,9 @@ struct pipeline_section {
   /// libvips threads per image (vips_concurrency_set); 1 suits many images
   /// on few cores, where image-level parallelism already fills the machine.
   int vips_concurrency = 1;
+  /// How the kernel schedules pixline's threads: "batch" (SCHED_BATCH) or
+  /// "normal" (SCHED_OTHER); pipeline/cpu_policy.hpp.
+  std::string cpu_policy = "batch";
   /// libvips operation cache (vips_cache_set_max); off for batches of
   /// different images.
   bool vips_cache = false;

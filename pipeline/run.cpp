@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <vips/vips8>
 
 #include "actors/credit.hpp"
 #include "actors/fanout.hpp"
 #include "actors/loader.hpp"
 #include "actors/writer.hpp"
+#include "pipeline/cpu_policy.hpp"
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/watch.hpp"
@@ -365,6 +367,10 @@ int prepare(const pipeline_config& config, const run_options& options) {
     throw config_error({config.file, 0, 0},
                        "the config has no [source]: name the inputs with "
                        "--input");
+  // Before the run starts its threads, which inherit it.
+  if (auto refused = apply_cpu_policy(config.pipeline.cpu_policy);
+      !refused.empty())
+    spdlog::warn("{}; running with the kernel's default policy", refused);
   if (VIPS_INIT("pixline"))
     throw std::runtime_error("libvips failed to start: "
                              + std::string(vips_error_buffer()));

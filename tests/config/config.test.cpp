@@ -61,6 +61,7 @@ name = "web"
 max_in_flight = 8
 vips_concurrency = 2
 vips_cache = true
+cpu_policy = "normal"
 
 [source]
 kind = "directory"
@@ -96,6 +97,7 @@ naming = "{stem}_{width}x{height}.{ext}"
   CHECK(c.pipeline.max_in_flight == 8);
   CHECK(c.pipeline.vips_concurrency == 2);
   CHECK(c.pipeline.vips_cache);
+  CHECK(c.pipeline.cpu_policy == "normal");
 
   CHECK(c.source.configured);
   CHECK(c.source.kind == "directory");
@@ -108,7 +110,7 @@ naming = "{stem}_{width}x{height}.{ext}"
   CHECK(c.source.load_options.size() == 1);
   CHECK(value_of<std::string>(c.source.load_options, "fail_on") == "warning");
   CHECK(c.source.where.file == "web.toml");
-  CHECK(c.source.where.line == 7);
+  CHECK(c.source.where.line == 8);
   CHECK(c.source.where.column == 1);
 
   REQUIRE(c.filters.size() == 2);
@@ -119,15 +121,15 @@ naming = "{stem}_{width}x{height}.{ext}"
   CHECK(value_of<double>(c.filters[0].options, "sigma") == 1.0);
   CHECK(value_of<double>(c.filters[0].options, "m2") == 2.5);
   CHECK(c.filters[0].options.size() == 2);
-  CHECK(c.filters[0].where.line == 17);
-  CHECK(c.filters[1].where.line == 24);
+  CHECK(c.filters[0].where.line == 18);
+  CHECK(c.filters[1].where.line == 25);
   // Defaults are not filled in: only what the user set is stored.
   CHECK(c.filters[1].options.empty());
   CHECK(c.filters[1].workers == 0);
 
   CHECK(c.sink().workers == 5);
   CHECK(c.sink().max_in_flight == 10);
-  CHECK(c.sink().where.line == 27);
+  CHECK(c.sink().where.line == 28);
   CHECK(value_of<std::string>(c.sink().options, "path") == "out");
   CHECK(value_of<std::string>(c.sink().options, "format") == "webp");
   CHECK(value_of<std::int64_t>(c.sink().options, "quality") == 75);
@@ -144,6 +146,7 @@ TEST_CASE("a minimal config gets the defaults", "[config]") {
   CHECK(c.pipeline.max_in_flight == 0);
   CHECK(c.pipeline.vips_concurrency == 1);
   CHECK_FALSE(c.pipeline.vips_cache);
+  CHECK(c.pipeline.cpu_policy == "batch");
   CHECK_FALSE(c.source.configured);
   CHECK(c.source.kind == "directory");
   CHECK(c.source.path.empty());
@@ -227,6 +230,14 @@ TEST_CASE("a config without [sink] is an error", "[config]") {
   CHECK(f.line == 1);
   CHECK(f.reason.find("[sink]") != std::string::npos);
   CHECK(failure_of("").reason.find("[sink]") != std::string::npos);
+}
+
+TEST_CASE("cpu_policy takes batch or normal", "[config]") {
+  auto f = failure_of("[pipeline]\ncpu_policy = \"fifo\"\n[sink]\n");
+  CHECK(f.line == 2);
+  CHECK(f.reason.find("cpu_policy") != std::string::npos);
+  CHECK(f.reason.find("batch") != std::string::npos);
+  CHECK(f.reason.find("fifo") != std::string::npos);
 }
 
 TEST_CASE("an unknown key in [pipeline] is an error at the key", "[config]") {

@@ -1,5 +1,7 @@
 #include "pipeline/run.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <fstream>
 #include <mutex>
@@ -136,6 +138,30 @@ TEST_CASE("outputs inside the input folder are not read again", "[run]") {
   c.source.recursive = true;
   CHECK(run_pipeline(c, reg).total == 1);
   CHECK(run_pipeline(c, reg).total == 1);
+}
+
+TEST_CASE("a run schedules its threads with the config's cpu_policy",
+          "[run][cpu_policy]") {
+  temp_dir dir;
+  save(test_card(50, 50), dir / "a.png");
+  auto reg = builtin_registry();
+  auto c = config_for(dir.path(), dir / "out");
+  // Each run on a thread of its own, started with the opposite policy: the
+  // policy is per thread and inherited (other runs on the test runner's
+  // thread have set it to batch already).
+  auto policy_after_run = [&](int starting_policy) {
+    int policy = -1;
+    std::thread([&] {
+      sched_param param{};
+      CHECK(sched_setscheduler(0, starting_policy, &param) == 0);
+      CHECK(run_pipeline(c, reg).succeeded == 1);
+      policy = sched_getscheduler(0);
+    }).join();
+    return policy;
+  };
+  CHECK(policy_after_run(SCHED_OTHER) == SCHED_BATCH);
+  c.pipeline.cpu_policy = "normal";
+  CHECK(policy_after_run(SCHED_BATCH) == SCHED_OTHER);
 }
 
 TEST_CASE("a config without [source] needs --input", "[run]") {

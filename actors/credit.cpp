@@ -459,10 +459,12 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
       self->send_exit(a, caf::exit_reason::user_shutdown);
     throw std::runtime_error(failure);
   }
-  caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
-                 actors);
+  // Running before the first job can finish: the controller starts work
+  // (and calls on_finished) as soon as it is connected.
   if (options.metrics)
     options.metrics->set_running(true);
+  caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
+                 actors);
   self->request(ctrl, caf::infinite, wait_atom::value)
     .receive([](wait_atom) {},
              [&](caf::error& err) { failure = sys.render(err); });

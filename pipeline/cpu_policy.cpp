@@ -4,27 +4,29 @@
 
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "pipeline/spec.hpp"
+
 namespace pixline {
 
+namespace {
+
+const choice_table<int, 2> policy_table = {
+  {"batch", SCHED_BATCH},
+  {"normal", SCHED_OTHER},
+};
+
+} // namespace
+
 const std::vector<std::string>& cpu_policy_names() {
-  static const std::vector<std::string> names{"batch", "normal"};
+  static const std::vector<std::string> names = choice_names(policy_table);
   return names;
 }
 
 std::string apply_cpu_policy(const std::string& policy) {
-  int kernel_policy;
-  if (policy == "batch")
-    kernel_policy = SCHED_BATCH;
-  else if (policy == "normal")
-    kernel_policy = SCHED_OTHER;
-  else
-    throw std::invalid_argument(fmt::format(
-      "cpu_policy must be one of {}, got \"{}\"",
-      fmt::join(cpu_policy_names(), ", "), policy));
+  int kernel_policy = choice_value("cpu_policy", policy_table, policy);
   sched_param param{};
   param.sched_priority = 0;
   if (sched_setscheduler(0, kernel_policy, &param) != 0)

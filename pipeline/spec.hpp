@@ -1,13 +1,18 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
+#include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace pixline {
 
@@ -183,5 +188,32 @@ private:
   stage_spec spec_;
   std::vector<setter> setters_;
 };
+
+/// A choice option's table: each config name with the value it stands for.
+/// One table per option is the single list the spec shows and the stage maps.
+template <class T, std::size_t N>
+using choice_table = std::pair<const char*, T>[N];
+
+/// The names of a choice table, in order, for the spec.
+template <class T, std::size_t N>
+std::vector<std::string> choice_names(const choice_table<T, N>& table) {
+  std::vector<std::string> result;
+  for (auto& entry : table)
+    result.emplace_back(entry.first);
+  return result;
+}
+
+/// The value `name` stands for in `table`; throws std::invalid_argument
+/// naming `option` and the choices when there is none.
+template <class T, std::size_t N>
+T choice_value(const char* option, const choice_table<T, N>& table,
+               const std::string& name) {
+  for (auto& entry : table)
+    if (name == entry.first)
+      return entry.second;
+  throw std::invalid_argument(
+    fmt::format("option '{}' must be one of {}, got \"{}\"", option,
+                fmt::join(choice_names(table), ", "), name));
+}
 
 } // namespace pixline

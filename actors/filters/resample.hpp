@@ -2,7 +2,7 @@
 
 #include <vips/vips8>
 
-#include "actors/filters/pixels.hpp"
+#include "pipeline/spec.hpp"
 
 namespace pixline {
 

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "actors/filters/pixels.hpp"
 #include "actors/filters/resample.hpp"
 #include "pipeline/registry.hpp"
 

@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "actors/filters/pixels.hpp"
 #include "actors/filters/resample.hpp"
 #include "actors/loader.hpp"
 #include "pipeline/registry.hpp"

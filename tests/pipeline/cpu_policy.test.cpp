@@ -51,7 +51,8 @@ TEST_CASE("cpu_policy: an unknown name is refused, naming the choices",
       FAIL("no exception");
     } catch (const std::invalid_argument& e) {
       CHECK(std::string(e.what())
-            == "cpu_policy must be one of batch, normal, got \"fifo\"");
+            == "option 'cpu_policy' must be one of batch, normal, got "
+               "\"fifo\"");
     }
     CHECK(sched_getscheduler(0) == before);
   }).join();

@@ -36,13 +36,19 @@ public:
     return expired_.load();
   }
 
-private:
-  static void on_eval(VipsImage* image, VipsProgress*, gpointer self) {
-    auto* guard = static_cast<deadline_guard*>(self);
-    if (std::chrono::steady_clock::now() > guard->deadline_) {
-      guard->expired_ = true;
-      vips_image_set_kill(image, TRUE);
+  /// What libvips' "eval" does: kills the image once the deadline has
+  /// passed. For code that computes an image without libvips' sinks, which
+  /// emit "eval".
+  void check() {
+    if (handler_ != 0 && std::chrono::steady_clock::now() > deadline_) {
+      expired_ = true;
+      vips_image_set_kill(image_.get_image(), TRUE);
     }
+  }
+
+private:
+  static void on_eval(VipsImage*, VipsProgress*, gpointer self) {
+    static_cast<deadline_guard*>(self)->check();
   }
 
   // A reference of its own: the job drops its image before the guard dies.

@@ -20,6 +20,7 @@
 
 #include "actors/deadline.hpp"
 #include "actors/filters/pixels.hpp"
+#include "actors/jpeg_encoder.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
@@ -164,25 +165,32 @@ std::string resolve_format(const std::string& wanted, const std::string& input) 
 /// buffer is 32 MB.
 constexpr std::int64_t optimize_auto_max_pixels = 16'000'000;
 
-/// Encodes `img` as `format` into memory; libvips evaluates the whole lazy
-/// graph of the image here.
+/// Encodes `img` as `format` into memory; the whole lazy graph of the
+/// image is evaluated here. `deadline` is checked as it is computed.
 using encoded_file = std::unique_ptr<void, decltype(&g_free)>;
 
 std::pair<encoded_file, size_t>
 encode_file(const vips::VImage& img, const std::string& format,
-       const writer_options& o) {
+            const writer_options& o, deadline_guard& deadline) {
   auto opts = vips::VImage::option()->set("strip", o.strip);
   std::string suffix = "." + extension_of(format);
   if (format == "jpeg") {
-    bool optimize = o.optimize == "on"
+    jpeg_settings jpeg;
+    jpeg.quality = o.quality;
+    jpeg.progressive = o.progressive;
+    jpeg.optimize = o.optimize == "on"
                     || (o.optimize == "auto"
                         && std::int64_t(img.width()) * img.height()
                              <= optimize_auto_max_pixels);
-    opts->set("Q", o.quality)
-      ->set("interlace", o.progressive)
-      ->set("optimize_coding", optimize)
-      ->set("subsample_mode",
-            choice_value("subsample", subsample_names, o.subsample));
+    jpeg.subsample = choice_value("subsample", subsample_names, o.subsample);
+    // At one libvips thread per image, the images in flight keep the cores
+    // busy, and libvips' saver only adds thread hand-overs (encode_jpeg_here).
+    if (o.strip && vips_concurrency_get() == 1 && jpeg_encodable_here(img))
+      return encode_jpeg_here(img, jpeg, [&] { deadline.check(); });
+    opts->set("Q", jpeg.quality)
+      ->set("interlace", jpeg.progressive)
+      ->set("optimize_coding", jpeg.optimize)
+      ->set("subsample_mode", jpeg.subsample);
   } else if (format == "png") {
     opts->set("compression", o.compression)->set("interlace", o.progressive);
     if (o.palette)
@@ -423,7 +431,7 @@ writer::encode_guarded(const vips::VImage& img,
                        const std::string& format) const {
   deadline_guard deadline{img, opts_.timeout};
   try {
-    return encode_file(img, format, opts_);
+    return encode_file(img, format, opts_, deadline);
   } catch (const vips::VError& e) {
     auto text = vips_error_text(e);
     if (deadline.expired())

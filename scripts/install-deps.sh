@@ -14,6 +14,7 @@ packages=(
   # libraries
   libcaf-dev libcaf-doc          # C++ Actor Framework 0.17 (actor runtime)
   libvips-dev                    # libvips 8.14 (decode, operations, encode)
+  libjpeg62-turbo-dev            # libjpeg-turbo: small jpegs encoded directly
   libfmt-dev libspdlog-dev       # formatting, logging
   libtomlplusplus-dev            # config files
   libcli11-dev                   # command line

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "actors/jpeg_encoder.hpp"
 #include "support/images.hpp"
 
 using namespace pixline;
@@ -161,25 +162,117 @@ TEST_CASE("quality changes jpeg size", "[writer]") {
   CHECK(fs::file_size(a.outputs[0]) * 2 < fs::file_size(b.outputs[0]));
 }
 
+namespace {
+
+/// libvips' threads per image for the length of a test, as a run sets them
+/// from vips_concurrency.
+class vips_threads {
+public:
+  explicit vips_threads(int n) : before_(vips_concurrency_get()) {
+    vips_concurrency_set(n);
+  }
+  vips_threads(const vips_threads&) = delete;
+  vips_threads& operator=(const vips_threads&) = delete;
+  ~vips_threads() {
+    vips_concurrency_set(before_);
+  }
+
+private:
+  int before_;
+};
+
+} // namespace
+
 TEST_CASE("an image that takes longer than timeout is stopped", "[writer]") {
+  // png goes through libvips' saver, which signals "eval" as it computes;
+  // jpeg through encode_jpeg_here, which checks between strips.
+  auto format = GENERATE(as<std::string>{}, "png", "jpeg");
+  CAPTURE(format);
   temp_dir dir;
+  vips_threads one{1};
   // Heavy on purpose: a large blur takes seconds, the limit is 50 ms.
-  auto slow = vips::VImage::gaussnoise(4000, 4000).gaussblur(40).cast(
-    VIPS_FORMAT_UCHAR);
-  writer w{options_in(dir / "out", {{"format", std::string{"png"}},
-                                    {"timeout", 0.05}})};
+  // 1-band 8-bit B_W, 16 MP: small enough for encode_jpeg_here.
+  auto slow = vips::VImage::gaussnoise(4000, 4000)
+                .gaussblur(40)
+                .cast(VIPS_FORMAT_UCHAR)
+                .copy(vips::VImage::option()->set("interpretation",
+                                                  VIPS_INTERPRETATION_B_W));
+  REQUIRE(jpeg_encodable_here(slow));
+  writer w{options_in(dir / "out", {{"format", format}, {"timeout", 0.05}})};
   auto j = job_with(slow);
   auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_WITH(w.write(j), Catch::Contains("timeout = 0.05 s"));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
   CHECK(files_in(dir / "out").empty());
   // Without a limit the same kind of work completes (small enough here).
-  writer unlimited{options_in(dir / "ok", {{"format", std::string{"png"}},
+  writer unlimited{options_in(dir / "ok", {{"format", format},
                                            {"timeout", 0.0}})};
   auto k = job_with(vips::VImage::gaussnoise(64, 64).gaussblur(2).cast(
     VIPS_FORMAT_UCHAR));
   unlimited.write(k);
   CHECK(k.outputs.size() == 1);
+}
+
+namespace {
+
+/// Whether libvips' sink computed `img` when `w` wrote it: libvips' sinks
+/// signal "posteval" on the image they computed, encode_jpeg_here does not.
+bool written_by_libvips_sink(writer& w, vips::VImage img) {
+  vips_image_set_progress(img.get_image(), TRUE);
+  bool evaluated = false;
+  auto handler = g_signal_connect(
+    img.get_image(), "posteval",
+    G_CALLBACK(+[](VipsImage*, VipsProgress*, gpointer flag) {
+      *static_cast<bool*>(flag) = true;
+    }),
+    &evaluated);
+  auto j = job_with(img);
+  w.write(j);
+  g_signal_handler_disconnect(img.get_image(), handler);
+  REQUIRE(j.outputs.size() == 1);
+  return evaluated;
+}
+
+} // namespace
+
+TEST_CASE("small stripped jpegs are encoded on the save worker's thread, "
+          "with libvips' bytes",
+          "[writer]") {
+  temp_dir dir;
+  vips_threads one{1};
+  auto photo = (test_card(500, 400)
+                + vips::VImage::gaussnoise(500, 400,
+                                           vips::VImage::option()->set("sigma", 20)))
+                 .cast(VIPS_FORMAT_UCHAR)
+                 .copy(vips::VImage::option()->set("interpretation",
+                                                   VIPS_INTERPRETATION_sRGB));
+  writer w{options_in(dir / "here", {{"format", std::string{"jpeg"}},
+                                     {"quality", std::int64_t{85}}})};
+  CHECK_FALSE(written_by_libvips_sink(w, photo));
+  // The same file as libvips' jpegsave with the writer's settings (optimize
+  // auto: on below 16 MP).
+  void* buf = nullptr;
+  size_t size = 0;
+  photo.write_to_buffer(".jpg", &buf, &size,
+                        vips::VImage::option()
+                          ->set("strip", true)
+                          ->set("Q", 85)
+                          ->set("optimize_coding", true));
+  std::string expected(static_cast<const char*>(buf), size);
+  g_free(buf);
+  CHECK(read_file(dir / "here" / "photo.jpg") == expected);
+
+  // Metadata to keep, another format or libvips threads per image:
+  // libvips' saver. (So are images libvips converts before saving, such as
+  // one with alpha: jpeg_encodable_here refuses them, and the "posteval"
+  // libvips' sink signals is then on the converted image.)
+  writer keep{options_in(dir / "keep", {{"format", std::string{"jpeg"}},
+                                        {"strip", false}})};
+  CHECK(written_by_libvips_sink(keep, photo));
+  writer png{options_in(dir / "png", {{"format", std::string{"png"}}})};
+  CHECK(written_by_libvips_sink(png, photo));
+  vips_threads two{2};
+  CHECK(written_by_libvips_sink(w, photo));
 }
 
 namespace {

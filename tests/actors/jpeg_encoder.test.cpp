@@ -1,6 +1,5 @@
 #include "actors/jpeg_encoder.hpp"
 
-#include <cstring>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -12,33 +11,9 @@ using namespace pixline::test;
 
 namespace {
 
-/// A photo-like 3-band sRGB image: a gradient with noise, as a lazy graph.
-vips::VImage noisy_card(int width, int height) {
-  auto noise = vips::VImage::gaussnoise(
-    width, height, vips::VImage::option()->set("mean", 0)->set("sigma", 20));
-  return (test_card(width, height) + noise)
-    .cast(VIPS_FORMAT_UCHAR)
-    .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
-}
-
 vips::VImage grey_card(int width, int height) {
   return noisy_card(width, height)[1].copy(
     vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_B_W));
-}
-
-std::string libvips_jpeg(const vips::VImage& img, const jpeg_settings& s) {
-  void* buf = nullptr;
-  size_t size = 0;
-  img.write_to_buffer(".jpg", &buf, &size,
-                      vips::VImage::option()
-                        ->set("strip", true)
-                        ->set("Q", s.quality)
-                        ->set("interlace", s.progressive)
-                        ->set("optimize_coding", s.optimize)
-                        ->set("subsample_mode", s.subsample));
-  std::string bytes(static_cast<const char*>(buf), size);
-  g_free(buf);
-  return bytes;
 }
 
 std::string here_jpeg(const vips::VImage& img, const jpeg_settings& s) {

@@ -34,6 +34,29 @@ vips::VImage test_card(int width, int height) {
     "interpretation", VIPS_INTERPRETATION_sRGB));
 }
 
+vips::VImage noisy_card(int width, int height) {
+  auto noise = vips::VImage::gaussnoise(
+    width, height, vips::VImage::option()->set("mean", 0)->set("sigma", 20));
+  return (test_card(width, height) + noise)
+    .cast(VIPS_FORMAT_UCHAR)
+    .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+}
+
+std::string libvips_jpeg(const vips::VImage& img, const jpeg_settings& settings) {
+  void* buf = nullptr;
+  size_t size = 0;
+  img.write_to_buffer(".jpg", &buf, &size,
+                      vips::VImage::option()
+                        ->set("strip", true)
+                        ->set("Q", settings.quality)
+                        ->set("interlace", settings.progressive)
+                        ->set("optimize_coding", settings.optimize)
+                        ->set("subsample_mode", settings.subsample));
+  std::string bytes(static_cast<const char*>(buf), size);
+  g_free(buf);
+  return bytes;
+}
+
 vips::VImage solid(int width, int height, double r, double g, double b) {
   auto img = vips::VImage::black(width, height, vips::VImage::option()->set("bands", 3))
                .new_from_image(std::vector<double>{r, g, b})

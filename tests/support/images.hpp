@@ -7,6 +7,7 @@
 
 #include <vips/vips8>
 
+#include "actors/jpeg_encoder.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"
@@ -16,6 +17,14 @@ namespace pixline::test {
 /// A 3-band sRGB uchar test card of the given size: a horizontal red ramp, a
 /// vertical green ramp and blue 64, so position is visible in the pixels.
 vips::VImage test_card(int width, int height);
+
+/// A photo-like 3-band sRGB uchar image, as a lazy graph: test_card with
+/// gaussian noise (sigma 20) on every pixel.
+vips::VImage noisy_card(int width, int height);
+
+/// libvips' own jpegsave of `img` with `settings` and strip, as bytes: what
+/// encode_jpeg_here must write.
+std::string libvips_jpeg(const vips::VImage& img, const jpeg_settings& settings);
 
 /// A solid colour sRGB uchar image.
 vips::VImage solid(int width, int height, double r, double g, double b);

@@ -263,6 +263,9 @@ struct controller_state {
   int credit = 0;
   int in_flight = 0;
   int max_in_flight = 1;
+  /// Jobs admitted so far; an idle check carries it to see whether any
+  /// came since.
+  std::uint64_t admissions = 0;
   std::shared_ptr<flow_report> report;
   std::function<void(const job&)> on_finished;
   std::shared_ptr<metrics_registry> metrics;
@@ -298,6 +301,7 @@ void admit(caf::stateful_actor<controller_state>* self) {
     self->send(st.first, std::move(*next));
     --st.credit;
     ++st.in_flight;
+    ++st.admissions;
     st.report->peak_in_flight
       = std::max<std::int64_t>(st.report->peak_in_flight, st.in_flight);
   }
@@ -344,6 +348,19 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
       self->send(s.last, credit_atom::value, uint32_t{1});
       admit(self);
       finish_if_done(self);
+      // Drained but not done (a watch between bursts): hand the heap's free
+      // memory back if nothing comes in for a while.
+      if (s.in_flight == 0 && !s.finished)
+        self->delayed_send(self, idle_trim_after, idle_atom::value,
+                           s.admissions);
+    },
+    [=](idle_atom, std::uint64_t admissions) {
+      auto& s = self->state;
+      if (s.in_flight > 0 || s.admissions != admissions)
+        return;
+      if (auto free_bytes = release_memory_while_idle())
+        spdlog::debug("nothing in flight: heap trimmed ({} MiB were free)",
+                      free_bytes >> 20);
     },
     [=](wake_atom) {
       admit(self);

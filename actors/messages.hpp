@@ -45,6 +45,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
   /// Node keeper -> itself: "try to reach the node again".
   CAF_ADD_ATOM(pixline, pixline, retry_atom, "retry")
 
+  /// Controller -> itself: "nothing was in flight since admission N".
+  CAF_ADD_ATOM(pixline, pixline, idle_atom, "idle")
+
 CAF_END_TYPE_ID_BLOCK(pixline)
 
 // A job holds a vips::VImage, which only makes sense inside this process; it

@@ -389,7 +389,7 @@ int cmd_stages(const std::string& name, bool markdown,
 
 int main(int argc, char** argv) {
   // Before any thread exists (see pipeline/memory.hpp).
-  pixline::tune_malloc();
+  const auto malloc_tuning = pixline::tune_malloc();
   CLI::App app{"pixline: an actor-model image-processing pipeline"};
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);
@@ -400,7 +400,8 @@ int main(int argc, char** argv) {
     "  PIXLINE_MALLOC_TRIM_MIB=N  return free heap memory to the kernel "
     "after an image\n"
     "                             when over N MiB is free (at most every "
-    "2 s; default off)\n"
+    "2 s; default 64,\n"
+    "                             0: never)\n"
     "  PIXLINE_MALLOC_ARENAS=N    malloc arenas (default: one per 4 cores, "
     "at least 1);\n"
     "                             more arenas wait less for locks on many "
@@ -508,6 +509,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
                                                               : log_level));
+  spdlog::debug("malloc: {}", pixline::describe(malloc_tuning));
 
   // libvips reports recoverable oddities ("ignoring nclx profile") as GLib
   // warnings on stderr; they are noise next to pixline's own per-image

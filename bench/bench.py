@@ -127,9 +127,11 @@ PER_CORE_ARENAS = max(2, NPROC)
 PER_CORE = {"MALLOC_ARENA_MAX": str(PER_CORE_ARENAS)}
 MMAP_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}
 
-# pixline's opt-in heap trimming and its malloc settings before 2026-12-02,
-# as W1's experiments and the 3,490-image runs measure them: (name, label, env).
-TRIM = ("trim", "pixline with heap trimming (PIXLINE_MALLOC_TRIM_MIB=64)", {"PIXLINE_MALLOC_TRIM_MIB": "64"})
+# pixline without its heap trimming (on by default since 2026-12-03) and with
+# its malloc settings before 2026-12-02, as W1's experiments and the
+# 3,490-image runs measure them: (name, label, env).
+NO_TRIM = ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0, the default before 2026-12-03)",
+           {"PIXLINE_MALLOC_TRIM_MIB": "0"})
 BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({PER_CORE_ARENAS} arenas, mmap threshold 4 MiB)",
           {**TUNED_MALLOC, **PER_CORE, **MMAP_4MIB})
 # glibc's transparent huge pages for what malloc maps, with blocks from 4 MiB
@@ -577,7 +579,7 @@ NOTES = {
                 "pixline runs the W1 config with its sink's `fsync = false` (the floor does not fsync either), "
                 "the floor runs with the malloc settings pixline gives itself. The floor target in the targets "
                 "table is decided here; the same two contenders also run in the W1 table above, once per round."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline with heap trimming (`PIXLINE_MALLOC_TRIM_MIB=64`) and with pixline with glibc's huge pages for malloc and a 4 MiB mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables).",
+    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline without its heap trimming (`PIXLINE_MALLOC_TRIM_MIB=0`) and with pixline with glibc's huge pages for malloc and a 4 MiB mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables).",
 }
 
 
@@ -748,7 +750,7 @@ def main():
             ("load1", "pixline --workers load=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "load=1"), {}),
             ("sysmalloc", "pixline with glibc malloc defaults (PIXLINE_MALLOC=system)",
              lambda i, o: pixline(w1cfg, i, o), {"PIXLINE_MALLOC": "system"}),
-            pixline_with_env(TRIM, w1cfg),
+            pixline_with_env(NO_TRIM, w1cfg),
             pixline_with_env(BEFORE, w1cfg),
             pixline_with_env(HUGE4, w1cfg),
             ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
@@ -805,7 +807,7 @@ def main():
         res["exp_w2"] = {"runs": runs, "summary": summarize(runs, c2)}
     if "w1x10" in PARTS:
         c = [("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
-             pixline_with_env(TRIM, f"{CFG}/w1-thumbnail.toml"),
+             pixline_with_env(NO_TRIM, f"{CFG}/w1-thumbnail.toml"),
              pixline_with_env(HUGE4, f"{CFG}/w1-thumbnail.toml")]
         ind = os.path.join(CORPUS, "w1x10")
         runs = run_workload("w1x10", c, ind, FLAT_REPS)

@@ -55,39 +55,58 @@ std::unique_ptr<memory_trimmer> process_trimmer;
 
 } // namespace
 
-bool tune_malloc() {
+malloc_tuning tune_malloc() {
   if (auto choice = std::getenv("PIXLINE_MALLOC");
       choice && std::string_view{choice} == "system")
-    return false;
+    return {};
   if (malloc_set_by_environment())
-    return false;
-  std::string arenas_error;
-  int arenas = int(malloc_arenas(std::getenv("PIXLINE_MALLOC_ARENAS"),
-                                 std::thread::hardware_concurrency(),
-                                 arenas_error));
-  if (!arenas_error.empty())
-    std::fprintf(stderr, "pixline: %s\n", arenas_error.c_str());
-  bool tuned = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
-               && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
-               && mallopt(M_ARENA_MAX, arenas) == 1;
-  // Off unless asked for: it lowers W1's peak by a fifth but costs a few
-  // per cent of speed and did not make the peak flat (docs/performance.md).
-  std::size_t trim_mib = 0;
-  if (auto e = std::getenv("PIXLINE_MALLOC_TRIM_MIB")) {
-    auto parsed = whole_number_of(e, std::size_t(1) << 20);
-    if (parsed)
-      trim_mib = *parsed;
-    else
-      std::fprintf(stderr,
-                   "pixline: PIXLINE_MALLOC_TRIM_MIB=\"%s\" is not a whole "
-                   "number of MiB from 0 to 1048576; heap trimming stays "
-                   "off\n",
-                   e);
-  }
-  if (tuned && trim_mib > 0)
+    return {};
+  std::string error;
+  malloc_tuning tuning;
+  tuning.arenas = malloc_arenas(std::getenv("PIXLINE_MALLOC_ARENAS"),
+                                std::thread::hardware_concurrency(), error);
+  if (!error.empty())
+    std::fprintf(stderr, "pixline: %s\n", error.c_str());
+  error.clear();
+  tuning.trim_mib = malloc_trim_mib(std::getenv("PIXLINE_MALLOC_TRIM_MIB"),
+                                    error);
+  if (!error.empty())
+    std::fprintf(stderr, "pixline: %s\n", error.c_str());
+  tuning.tuned = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
+                 && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
+                 && mallopt(M_ARENA_MAX, int(tuning.arenas)) == 1;
+  if (!tuning.tuned)
+    return {};
+  if (tuning.trim_mib > 0)
     process_trimmer = std::make_unique<memory_trimmer>(
-      trim_mib << 20, std::chrono::milliseconds{2000});
-  return tuned;
+      tuning.trim_mib << 20, std::chrono::milliseconds{2000});
+  return tuning;
+}
+
+std::string describe(const malloc_tuning& tuning) {
+  if (!tuning.tuned)
+    return "glibc defaults (PIXLINE_MALLOC=system, or MALLOC_* or "
+           "GLIBC_TUNABLES set in the environment)";
+  std::string text = "mmap threshold 32 MiB, " + std::to_string(tuning.arenas)
+                     + " arena" + (tuning.arenas == 1 ? "" : "s") + ", ";
+  if (tuning.trim_mib == 0)
+    return text + "no heap trimming";
+  return text + "heap trimmed when over " + std::to_string(tuning.trim_mib)
+         + " MiB is free (at most every 2 s)";
+}
+
+std::size_t malloc_trim_mib(const char* setting, std::string& error) {
+  if (!setting)
+    return default_trim_mib;
+  auto parsed = whole_number_of(setting, std::size_t(1) << 20);
+  if (!parsed) {
+    error = "PIXLINE_MALLOC_TRIM_MIB=\"" + std::string(setting)
+            + "\" is not a whole number of MiB from 0 to 1048576; heap "
+              "trimming stays at "
+            + std::to_string(default_trim_mib) + " MiB";
+    return default_trim_mib;
+  }
+  return *parsed;
 }
 
 unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
@@ -129,6 +148,21 @@ bool memory_trimmer::maybe_trim() {
   last_ms_.store(now_ms(), std::memory_order_relaxed);
   busy_.store(false, std::memory_order_release);
   return true;
+}
+
+std::size_t memory_trimmer::trim_now() {
+  if (busy_.exchange(true, std::memory_order_acquire))
+    return 0;
+  std::size_t free_bytes = mallinfo2().fordblks;
+  if (free_bytes >= std::size_t(sysconf(_SC_PAGESIZE)))
+    malloc_trim(0);
+  last_ms_.store(now_ms(), std::memory_order_relaxed);
+  busy_.store(false, std::memory_order_release);
+  return free_bytes;
+}
+
+std::size_t release_memory_while_idle() {
+  return process_trimmer ? process_trimmer->trim_now() : 0;
 }
 
 bool release_idle_memory() {

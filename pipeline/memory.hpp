@@ -10,11 +10,24 @@
 
 namespace pixline {
 
+/// What tune_malloc() set: nothing (`tuned` false: PIXLINE_MALLOC=system,
+/// the user's own MALLOC_* or GLIBC_TUNABLES, or a failed mallopt), or the
+/// arenas and the heap trimming threshold below.
+struct malloc_tuning {
+  bool tuned = false;
+  unsigned arenas = 0;
+  /// release_idle_memory() trims above this many MiB free; 0: never.
+  std::size_t trim_mib = 0;
+};
+
+/// One line for the log: "glibc defaults (PIXLINE_MALLOC=system or the
+/// environment's MALLOC_* settings)" or the settings made.
+std::string describe(const malloc_tuning& tuning);
+
 /// Tunes glibc malloc for many threads allocating and freeing large image
 /// buffers, unless the environment already sets any MALLOC_* tunable or
 /// GLIBC_TUNABLES (the user's choice wins) or PIXLINE_MALLOC=system. Call it
-/// once at start-up, before threads start; `pixline` does. Returns whether
-/// it changed anything.
+/// once at start-up, before threads start; `pixline` does.
 ///
 /// - M_MMAP_THRESHOLD 32 MiB and M_TRIM_THRESHOLD 256 MiB: libvips' region
 ///   buffers, libjpeg's coefficient arrays (progressive JPEG) and decoded
@@ -31,10 +44,23 @@ namespace pixline {
 ///   core with a 4 MiB threshold (docs/performance.md). More arenas mean
 ///   less waiting for an arena's lock on a machine with many cores; a
 ///   malformed value is reported on stderr.
-/// - PIXLINE_MALLOC_TRIM_MIB=N (N > 0) also sets up release_idle_memory();
-///   a value that is not a whole number of MiB is reported on stderr and
-///   leaves trimming off.
-bool tune_malloc();
+/// - Heap trimming, malloc_trim_mib(PIXLINE_MALLOC_TRIM_MIB): by default
+///   release_idle_memory() hands the heap's free pages back to the kernel
+///   when more than 64 MiB of it is free, at most every 2 s; 0 turns that
+///   off; a malformed value is reported on stderr.
+malloc_tuning tune_malloc();
+
+/// The heap trimming threshold tune_malloc() uses, in MiB: `setting` (the
+/// value of PIXLINE_MALLOC_TRIM_MIB, or null when unset) if it is a whole
+/// number from 0 (no trimming) to 1048576, else default_trim_mib. A
+/// malformed `setting` also fills `error` with a message naming it.
+std::size_t malloc_trim_mib(const char* setting, std::string& error);
+
+/// Trimming above 64 MiB free kept a 3,490-image run's peak within about
+/// 4% of a 349-image run's, where without it W1's own peak varied by 7%
+/// with which images were worked on together, for a few per cent of speed
+/// (docs/performance.md, "Heap trimming").
+inline constexpr std::size_t default_trim_mib = 64;
 
 /// How many malloc arenas tune_malloc() allows: `setting` (the value of
 /// PIXLINE_MALLOC_ARENAS, or null when unset) if it is a whole number from
@@ -56,6 +82,11 @@ public:
   /// Trims if it is time to; returns whether it did.
   bool maybe_trim();
 
+  /// Trims now if any whole page's worth of the heap is free, whatever the
+  /// threshold and the interval (for a pipeline with nothing to do);
+  /// returns how many bytes were free before.
+  std::size_t trim_now();
+
 private:
   std::size_t above_;
   std::chrono::milliseconds every_;
@@ -64,12 +95,20 @@ private:
 };
 
 /// The process's trimmer, called by pipeline workers after every image: a
-/// no-op unless tune_malloc() applied its settings and PIXLINE_MALLOC_TRIM_MIB
-/// asked for one. It then trims when more than that many MiB are free, at
-/// most every 2 s. Off by default: in the benchmark it lowered W1's peak
-/// memory by about a fifth for about 3% of speed, and did not make the peak
-/// of a long run match a short run's (docs/performance.md). Returns whether
-/// it trimmed.
+/// no-op unless tune_malloc() applied its settings with a trimming
+/// threshold above 0 (by default 64 MiB). It then trims when more than
+/// that many MiB are free, at most every 2 s. Returns whether it trimmed.
 bool release_idle_memory();
+
+/// The pipeline has had nothing in flight for a while (a watch between
+/// bursts): trims the heap now, whatever the threshold and interval, if
+/// the process's trimmer is on, so an idle `pixline watch` does not keep
+/// what its last burst freed. Returns how many bytes were free before (0
+/// when the trimmer is off).
+std::size_t release_memory_while_idle();
+
+/// How long the controller waits, with nothing in flight, before it calls
+/// release_memory_while_idle().
+inline constexpr std::chrono::milliseconds idle_trim_after{1000};
 
 } // namespace pixline

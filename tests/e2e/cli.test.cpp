@@ -78,6 +78,35 @@ TEST_CASE("a malformed PIXLINE_MALLOC_TRIM_MIB is reported and changes "
                     {"lots", "-5", "64MiB", "99999999"}, "64");
 }
 
+TEST_CASE("heap trimming is on by default, off with "
+          "PIXLINE_MALLOC_TRIM_MIB=0, and the debug log says so",
+          "[cli]") {
+  auto logged = [](const std::string& env) {
+    std::string out;
+    CHECK(run_command(env + " " + pixline_binary()
+                        + " --log-level debug stages",
+                      &out)
+          == 0);
+    return out;
+  };
+  // env -i: a MALLOC_* variable in the environment running the tests would
+  // make pixline leave malloc alone.
+  CHECK_THAT(logged("env -i"),
+             Catch::Contains("malloc: mmap threshold 32 MiB, ")
+               && Catch::Contains("heap trimmed when over 64 MiB is free"));
+  CHECK_THAT(logged("env -i PIXLINE_MALLOC_ARENAS=3"),
+             Catch::Contains("3 arenas, heap trimmed when over 64 MiB"));
+  CHECK_THAT(logged("env -i PIXLINE_MALLOC_TRIM_MIB=0"),
+             Catch::Contains("no heap trimming"));
+  CHECK_THAT(logged("env -i PIXLINE_MALLOC_TRIM_MIB=lots"),
+             Catch::Contains("heap trimming stays at 64 MiB")
+               && Catch::Contains("heap trimmed when over 64 MiB is free"));
+  CHECK_THAT(logged("PIXLINE_MALLOC=system"),
+             Catch::Contains("malloc: glibc defaults"));
+  CHECK_THAT(logged("MALLOC_ARENA_MAX=2"),
+             Catch::Contains("malloc: glibc defaults"));
+}
+
 TEST_CASE("a malformed PIXLINE_MALLOC_ARENAS is reported and changes "
           "nothing else",
           "[cli]") {

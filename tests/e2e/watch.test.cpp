@@ -293,6 +293,33 @@ TEST_CASE("a burst of 2,000 files is queued by path and memory stays at a "
   CHECK(proc->max_rss_kib() < batch.max_rss_kib() * 5 / 4 + 30 * 1024);
 }
 
+TEST_CASE("an idle watch hands the heap's free memory back", "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  // env -i: pixline leaves malloc alone if the environment sets MALLOC_*.
+  child_process proc{{"/usr/bin/env", "-i", pixline_binary(), "--log-level",
+                      "debug", "watch", (dir / "watch.toml").string()},
+                     dir / "pixline.log"};
+  std::this_thread::sleep_for(500ms);
+  auto bytes = jpeg_bytes(800);
+  for (int i = 0; i < 6; ++i)
+    write_file(dir / "in" / fmt::format("img{}.jpg", i), bytes);
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == 6; }, 60));
+  const std::string trimmed = "nothing in flight: heap trimmed";
+  CHECK(wait_until(
+    [&] {
+      return read_file(dir / "pixline.log").find(trimmed) != std::string::npos;
+    },
+    10));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait() == 0);
+  auto log = read_file(dir / "pixline.log");
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("heap trimmed when over 64 MiB is free")
+                    && Catch::Contains(trimmed));
+}
+
 TEST_CASE("on_success = delete removes originals only once written",
           "[watch]") {
   temp_dir dir;

@@ -69,6 +69,35 @@ TEST_CASE("malloc_arenas: one per 4 hardware threads, at least one, unless "
   CHECK_THAT(on_two_cores, Catch::EndsWith("using 1 malloc arena"));
 }
 
+TEST_CASE("malloc_trim_mib: 64 MiB unless PIXLINE_MALLOC_TRIM_MIB says "
+          "otherwise, 0 for never",
+          "[memory]") {
+  std::string error;
+  CHECK(malloc_trim_mib(nullptr, error) == 64);
+  CHECK(malloc_trim_mib("0", error) == 0);
+  CHECK(malloc_trim_mib("128", error) == 128);
+  CHECK(malloc_trim_mib("1048576", error) == 1048576);
+  CHECK(error.empty());
+  for (const char* bad : {"", "lots", "-1", "64MiB", "1048577", "99999999"}) {
+    std::string message;
+    CAPTURE(bad);
+    CHECK(malloc_trim_mib(bad, message) == 64);
+    CHECK_THAT(message,
+               Catch::Contains("PIXLINE_MALLOC_TRIM_MIB=\"" + std::string(bad)
+                               + "\" is not a whole number")
+                 && Catch::EndsWith("heap trimming stays at 64 MiB"));
+  }
+}
+
+TEST_CASE("describe says which malloc settings were made", "[memory]") {
+  CHECK_THAT(describe(malloc_tuning{}), Catch::StartsWith("glibc defaults"));
+  CHECK(describe(malloc_tuning{true, 1, 64})
+        == "mmap threshold 32 MiB, 1 arena, heap trimmed when over 64 MiB "
+           "is free (at most every 2 s)");
+  CHECK(describe(malloc_tuning{true, 4, 0})
+        == "mmap threshold 32 MiB, 4 arenas, no heap trimming");
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizers replace malloc; there is no glibc heap to trim.
 #else
@@ -94,6 +123,17 @@ TEST_CASE("memory_trimmer hands free heap pages back to the kernel",
     CHECK(resident_bytes() < before - (128l << 20));
     auto again = leave_free_heap(160);
     CHECK_FALSE(trimmer.maybe_trim());
+    delete again;
+  }
+  SECTION("now, whatever the threshold and the interval") {
+    memory_trimmer trimmer(std::size_t(4) << 30, 1h);
+    long before = resident_bytes();
+    CHECK(trimmer.trim_now() >= std::size_t(160) << 20);
+    CHECK(resident_bytes() < before - (128l << 20));
+    auto again = leave_free_heap(160);
+    before = resident_bytes();
+    CHECK(trimmer.trim_now() >= std::size_t(160) << 20);
+    CHECK(resident_bytes() < before - (128l << 20));
     delete again;
   }
   SECTION("again once the interval has passed") {

@@ -20,8 +20,9 @@ struct malloc_tuning {
   std::size_t trim_mib = 0;
 };
 
-/// One line for the log: "glibc defaults (PIXLINE_MALLOC=system or the
-/// environment's MALLOC_* settings)" or the settings made.
+/// One line for the log: "glibc defaults (...)" when nothing was tuned,
+/// else the settings made ("mmap threshold 32 MiB, 1 arena, heap trimmed
+/// when over 64 MiB is free (at most every 2 s)").
 std::string describe(const malloc_tuning& tuning);
 
 /// Tunes glibc malloc for many threads allocating and freeing large image
@@ -56,10 +57,10 @@ malloc_tuning tune_malloc();
 /// malformed `setting` also fills `error` with a message naming it.
 std::size_t malloc_trim_mib(const char* setting, std::string& error);
 
-/// Trimming above 64 MiB free kept a 3,490-image run's peak within about
-/// 4% of a 349-image run's, where without it W1's own peak varied by 7%
-/// with which images were worked on together, for a few per cent of speed
-/// (docs/performance.md, "Heap trimming").
+/// Trimming above 64 MiB free kept a 3,490-image run's peak within a few
+/// per cent of a 349-image run's, where without it the two were up to 10%
+/// apart with which images were worked on together, for a few per cent of
+/// speed (docs/performance.md, "Heap trimming on by default").
 inline constexpr std::size_t default_trim_mib = 64;
 
 /// How many malloc arenas tune_malloc() allows: `setting` (the value of

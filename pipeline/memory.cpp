@@ -79,7 +79,7 @@ malloc_tuning tune_malloc() {
     return {};
   if (tuning.trim_mib > 0)
     process_trimmer = std::make_unique<memory_trimmer>(
-      tuning.trim_mib << 20, std::chrono::milliseconds{2000});
+      tuning.trim_mib << 20, trim_interval);
   return tuning;
 }
 
@@ -92,7 +92,8 @@ std::string describe(const malloc_tuning& tuning) {
   if (tuning.trim_mib == 0)
     return text + "no heap trimming";
   return text + "heap trimmed when over " + std::to_string(tuning.trim_mib)
-         + " MiB is free (at most every 2 s)";
+         + " MiB is free (at most every "
+         + std::to_string(trim_interval.count()) + " ms)";
 }
 
 std::size_t malloc_trim_mib(const char* setting, std::string& error) {

@@ -93,7 +93,7 @@ TEST_CASE("describe says which malloc settings were made", "[memory]") {
   CHECK_THAT(describe(malloc_tuning{}), Catch::StartsWith("glibc defaults"));
   CHECK(describe(malloc_tuning{true, 1, 64})
         == "mmap threshold 32 MiB, 1 arena, heap trimmed when over 64 MiB "
-           "is free (at most every 2 s)");
+           "is free (at most every 500 ms)");
   CHECK(describe(malloc_tuning{true, 4, 0})
         == "mmap threshold 32 MiB, 4 arenas, no heap trimming");
 }

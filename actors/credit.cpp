@@ -416,12 +416,25 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     cfg.set("scheduler.max-threads", size_t{2});
   }
   std::vector<stage_metrics*> counters(stages.size(), nullptr);
+  // A stage whose workers run a chain of stages themselves (a worker
+  // process's) counts each of them too, under its own name.
+  std::vector<std::vector<stage_metrics*>> chain_counters(stages.size());
+  for (size_t i = 0; i < stages.size(); ++i)
+    chain_counters[i].assign(stages[i].chain.size(), nullptr);
   if (options.metrics) {
     std::vector<std::string> names;
-    for (auto& s : stages)
+    for (auto& s : stages) {
       names.push_back(s.name);
-    counters = options.metrics->begin_flow(names,
-                                          std::max(1, options.max_in_flight));
+      names.insert(names.end(), s.chain.begin(), s.chain.end());
+    }
+    auto all = options.metrics->begin_flow(names,
+                                           std::max(1, options.max_in_flight));
+    size_t k = 0;
+    for (size_t i = 0; i < stages.size(); ++i) {
+      counters[i] = all[k++];
+      for (auto& c : chain_counters[i])
+        c = all[k++];
+    }
   }
   bool networked = std::any_of(stages.begin(), stages.end(),
                                [](auto& s) { return !s.remote.empty(); });
@@ -437,7 +450,11 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   std::vector<caf::actor> actors(stages.size());
   caf::actor downstream = ctrl;
   for (size_t i = stages.size(); i-- > 0;) {
-    actors[i] = sys.spawn(stage_actor, stages[i], downstream,
+    auto stage = stages[i];
+    if (stage.make_chain_worker)
+      stage.make_worker = [make = stage.make_chain_worker,
+                           chain = chain_counters[i]] { return make(chain); };
+    actors[i] = sys.spawn(stage_actor, std::move(stage), downstream,
                           options.detached_workers, counters[i]);
     downstream = actors[i];
   }

@@ -29,6 +29,7 @@
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/metrics.hpp"
+#include "actors/process/worker_main.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
@@ -313,7 +314,12 @@ int cmd_validate(const std::string& file,
     std::string placed;
     for (auto& p : s.remote)
       placed += fmt::format(" + {} x{}", p.node, p.workers);
-    names.push_back(fmt::format("{}(x{}{})", s.name, s.workers, placed));
+    // A worker process runs its chain of stages itself.
+    auto chain = s.chain.empty()
+                   ? std::string{}
+                   : fmt::format(": {}", fmt::join(s.chain, " -> "));
+    names.push_back(
+      fmt::format("{}(x{}{}{})", s.name, s.workers, placed, chain));
   }
   fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
   return exit_ok;
@@ -390,6 +396,10 @@ int cmd_stages(const std::string& name, bool markdown,
 int main(int argc, char** argv) {
   // Before any thread exists (see pipeline/memory.hpp).
   const auto malloc_tuning = pixline::tune_malloc();
+  // A worker process of a running pipeline (isolation = "process") is this
+  // same program started again: it serves images and never gets here.
+  if (auto rc = pixline::run_worker_if_asked())
+    return *rc;
   CLI::App app{"pixline: an actor-model image-processing pipeline"};
   app.set_version_flag("--version", std::string{"pixline " PIXLINE_VERSION});
   app.require_subcommand(1);

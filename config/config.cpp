@@ -186,7 +186,8 @@ const std::vector<std::string> top_level_keys = {
   "pipeline", "source", "filter", "sink", "metrics", "node", "tls", "plugins"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
-  "vips_cache", "log_level",     "fanout_memory_mib", "manifest"};
+  "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
+  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",
   "include", "exclude", "workers", "max_in_flight"};
@@ -368,6 +369,19 @@ private:
         p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
       else if (name == "fanout_memory_mib")
         p.fanout_memory_mib = integer(integer_key(name, 0, 1 << 20), *value);
+      else if (name == "worker_memory_mib")
+        p.worker_memory_mib = integer(integer_key(name, 0, 1 << 24), *value);
+      else if (name == "crash_retries")
+        p.crash_retries = integer(integer_key(name, 0, 10), *value);
+      else if (name == "image_timeout") {
+        option_spec spec{name, option_type::number, 120.0, 0.0, 86400.0,
+                         {},   {}};
+        p.image_timeout = std::get<double>(checked(spec, *value));
+      } else if (name == "isolation") {
+        option_spec spec{name, option_type::choice, std::string{"process"},
+                         {},   {}, {"process", "thread"}, {}};
+        p.isolation = std::get<std::string>(checked(spec, *value));
+      }
       else if (name == "manifest") {
         p.manifest = text(name, *value);
         if (auto err = check_name_template(p.manifest))

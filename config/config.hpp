@@ -103,6 +103,20 @@ struct pipeline_section {
   /// per input, a JSON file listing every output written for it (path,
   /// format, width, height, bytes). Empty: no manifest.
   std::string manifest;
+  /// Where images are decoded, filtered and encoded: "process" (sandboxed
+  /// worker processes, docs/operations.md "Isolation") or "thread" (in
+  /// pixline's own process).
+  std::string isolation = "process";
+  /// Seconds one image may take from opening its file to its encoded
+  /// outputs before its worker process is killed (isolation = "process");
+  /// 0: no limit.
+  double image_timeout = 120;
+  /// Address-space limit of each worker process in MiB; 0: derived from
+  /// the machine's memory and the number of workers.
+  int worker_memory_mib = 0;
+  /// Times an image whose worker process crashed is tried again, alone in
+  /// a fresh worker, before it fails.
+  int crash_retries = 1;
 };
 
 /// `[source]`: which files to read.

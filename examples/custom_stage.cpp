@@ -11,6 +11,7 @@
 
 #include <vips/vips8>
 
+#include "actors/process/worker_main.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/run.hpp"
 #include "pipeline/spec.hpp"
@@ -53,6 +54,13 @@ const pixline::spec_builder<posterize_options>& posterize_spec() {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Images are worked on in sandboxed worker processes, which are this
+  // program started again: it must serve them first thing, with the stages
+  // it adds (docs/extending.md).
+  if (auto rc = pixline::run_worker_if_asked([](pixline::stage_registry& r) {
+        r.add(posterize_spec().filter<posterize_stage>());
+      }))
+    return *rc;
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s INPUT_DIR OUTPUT_DIR [LEVELS]\n", argv[0]);
     return 2;

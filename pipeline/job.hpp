@@ -14,6 +14,7 @@
 namespace pixline {
 
 class staged_file;
+struct stage_metrics;
 
 /// Counts images alive in the process (between the loader creating one and
 /// the last stage dropping it), so tests and metrics can measure the real
@@ -88,6 +89,13 @@ struct stage_runtime {
   std::string recipe;
   /// Called once per remote worker: the coordinator's half of it.
   std::function<remote_half()> make_remote_half;
+  /// The stages each worker runs itself, in order (a worker process's
+  /// chain, isolation = "process"); each is counted in the metrics as a
+  /// stage of its own. Empty for an ordinary stage.
+  std::vector<std::string> chain;
+  /// With a chain, called instead of make_worker, with the chain's stage
+  /// metrics (null pointers when the run has no metrics).
+  std::function<work_fn(const std::vector<stage_metrics*>&)> make_chain_worker;
 };
 
 } // namespace pixline

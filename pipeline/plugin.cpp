@@ -153,6 +153,7 @@ loaded_plugin load_plugin(const std::string& path, stage_registry& registry) {
     copy.origin = origin;
     registry.add(std::move(copy));
   }
+  registry.add_plugin(path);
   return result;
 }
 

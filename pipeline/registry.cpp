@@ -14,13 +14,15 @@ void stage_registry::add(stage_spec spec) {
 }
 
 stage_registry::stage_registry(const stage_registry& other)
-  : specs_(other.specs_), families_(other.families_) {
+  : specs_(other.specs_), families_(other.families_),
+      plugins_(other.plugins_) {
 }
 
 stage_registry& stage_registry::operator=(const stage_registry& other) {
   if (this != &other) {
     specs_ = other.specs_;
     families_ = other.families_;
+    plugins_ = other.plugins_;
     std::lock_guard lock{*made_mutex_};
     made_.clear();
   }

@@ -42,6 +42,15 @@ public:
   /// Each family's "PREFIX:..." pattern and summary.
   std::vector<std::pair<std::string, std::string>> families() const;
 
+  /// Plugins whose stages were added (load_plugin records them), in load
+  /// order: a worker process loads the same ones.
+  const std::vector<std::string>& plugins() const {
+    return plugins_;
+  }
+  void add_plugin(std::string path) {
+    plugins_.push_back(std::move(path));
+  }
+
   stage_registry() = default;
   stage_registry(const stage_registry& other);
   stage_registry& operator=(const stage_registry& other);
@@ -59,6 +68,7 @@ private:
   /// several threads).
   mutable std::unique_ptr<std::mutex> made_mutex_ = std::make_unique<std::mutex>();
   mutable std::map<std::string, stage_spec> made_;
+  std::vector<std::string> plugins_;
 };
 
 /// Where the settings of a stage that the pipeline places itself go: load

@@ -1,6 +1,8 @@
 #include "pipeline/remote.hpp"
 
 #include <cstring>
+#include <filesystem>
+#include <string_view>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -117,17 +119,8 @@ private:
   std::string path_;
 };
 
-/// `text` with every `from` replaced by `to` (the memfd's path in libvips'
-/// messages by the input's name).
-std::string replaced(std::string text, const std::string& from,
-                     const std::string& to) {
-  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos;
-       at += to.size())
-    text.replace(at, from.size(), to);
-  return text;
-}
-
-node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
+std::shared_ptr<loader> loader_of_recipe(const json& recipe,
+                                         const stage_registry& registry) {
   auto opts = loader_spec().decode(from_json(recipe.at("options")));
   load_params params;
   params.sequential = recipe.at("sequential").get<bool>();
@@ -136,7 +129,33 @@ node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
   if (recipe.contains("fused"))
     fused = spec_of(registry, recipe["fused"].at("type").get<std::string>())
               .make(from_json(recipe["fused"].at("options")));
-  auto l = std::make_shared<loader>(opts, params, std::move(fused));
+  return std::make_shared<loader>(opts, params, std::move(fused));
+}
+
+std::shared_ptr<stage> filter_of_recipe(const json& recipe,
+                                        const stage_registry& registry) {
+  return spec_of(registry, recipe.at("type").get<std::string>())
+    .make(from_json(recipe.at("options")));
+}
+
+std::shared_ptr<fanout> fanout_of_recipe(const json& recipe,
+                                         const stage_registry& registry) {
+  std::vector<sink_branch> branches;
+  for (auto& sink : recipe.at("sinks")) {
+    sink_branch branch;
+    for (auto& f : sink.at("filters"))
+      branch.filters.push_back(filter_of_recipe(f, registry));
+    auto opts = writer_spec().decode(from_json(sink.at("options")));
+    branch.out = std::make_shared<writer>(opts);
+    branches.push_back(std::move(branch));
+  }
+  return std::make_shared<fanout>(std::move(branches),
+                                  recipe.at("memory_limit").get<std::int64_t>(),
+                                  recipe.value("timeout", 0.0));
+}
+
+node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
+  auto l = loader_of_recipe(recipe, registry);
   return [l](wire_job& in) {
     memory_file file{in.file};
     auto r = guarded([&](wire_result& r) {
@@ -164,9 +183,7 @@ image received_image(const wire_job& in) {
 
 node_work_fn filter_worker(const json& recipe,
                            const stage_registry& registry) {
-  std::shared_ptr<stage> s
-    = spec_of(registry, recipe.at("type").get<std::string>())
-        .make(from_json(recipe.at("options")));
+  auto s = filter_of_recipe(recipe, registry);
   return [s](wire_job& in) {
     return guarded([&](wire_result& r) {
       auto img = received_image(in);
@@ -177,20 +194,7 @@ node_work_fn filter_worker(const json& recipe,
 }
 
 node_work_fn save_worker(const json& recipe, const stage_registry& registry) {
-  std::vector<sink_branch> branches;
-  for (auto& sink : recipe.at("sinks")) {
-    sink_branch branch;
-    for (auto& f : sink.at("filters"))
-      branch.filters.push_back(
-        spec_of(registry, f.at("type").get<std::string>())
-          .make(from_json(f.at("options"))));
-    auto opts = writer_spec().decode(from_json(sink.at("options")));
-    branch.out = std::make_shared<writer>(opts);
-    branches.push_back(std::move(branch));
-  }
-  auto f = std::make_shared<fanout>(std::move(branches),
-                                    recipe.at("memory_limit").get<std::int64_t>(),
-                                    recipe.value("timeout", 0.0));
+  auto f = fanout_of_recipe(recipe, registry);
   return [f](wire_job& in) {
     return guarded([&](wire_result& r) {
       r.outputs = f->encode(received_image(in));
@@ -332,6 +336,140 @@ remote_half save_half(
   std::function<void(job&, const std::vector<wire_output>&)> store) {
   return {send_image,
           [store](job& j, wire_result& r) { store(j, r.outputs); }};
+}
+
+std::string chain_recipe(const std::string& load,
+                         const std::vector<std::string>& filters,
+                         const std::string& save) {
+  auto list = json::array();
+  for (auto& f : filters)
+    list.push_back(json::parse(f));
+  return json{{"kind", "chain"},
+              {"load", json::parse(load)},
+              {"filters", list},
+              {"save", json::parse(save)}}
+    .dump();
+}
+
+namespace {
+
+/// Calls `fn` on every stage table (type and options) of a chain recipe.
+template <class F>
+void each_stage_of_chain(json& chain, F fn) {
+  if (chain.at("load").contains("fused"))
+    fn(chain["load"]["fused"]);
+  for (auto& f : chain.at("filters"))
+    fn(f);
+  for (auto& sink : chain.at("save").at("sinks"))
+    for (auto& f : sink.at("filters"))
+      fn(f);
+}
+
+constexpr std::string_view file_placeholder = "pixline-file:";
+
+} // namespace
+
+std::string replaced(std::string text, const std::string& from,
+                     const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos;
+       at += to.size())
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::vector<std::string> take_out_files(std::string& recipe,
+                                        const stage_registry& registry) {
+  auto chain = json::parse(recipe);
+  std::vector<std::string> paths;
+  each_stage_of_chain(chain, [&](json& stage) {
+    auto* spec = registry.find(stage.at("type").get<std::string>());
+    if (!spec)
+      return;
+    for (auto& [name, value] : stage.at("options").items()) {
+      auto* option = spec->find(name);
+      if (!option || !option->names_file || !value.is_string())
+        continue;
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(value.get<std::string>(), ec))
+        continue; // a built-in name ("srgb"), not a file
+      paths.push_back(value.get<std::string>());
+      value = fmt::format("{}{}", file_placeholder, paths.size() - 1);
+    }
+  });
+  recipe = chain.dump();
+  return paths;
+}
+
+std::string put_back_files(const std::string& recipe,
+                           const std::vector<std::string>& paths) {
+  auto chain = json::parse(recipe);
+  each_stage_of_chain(chain, [&](json& stage) {
+    for (auto& [name, value] : stage.at("options").items()) {
+      if (!value.is_string())
+        continue;
+      std::string_view text = value.get_ref<const std::string&>();
+      if (!text.starts_with(file_placeholder))
+        continue;
+      auto k = std::stoul(std::string(text.substr(file_placeholder.size())));
+      if (k >= paths.size())
+        throw std::runtime_error("recipe names a file it was not given");
+      value = paths[k];
+    }
+  });
+  return chain.dump();
+}
+
+struct chain_worker::parts {
+  std::shared_ptr<loader> load;
+  std::vector<std::shared_ptr<stage>> filters;
+  std::shared_ptr<fanout> save;
+};
+
+chain_worker::chain_worker(const std::string& recipe,
+                           const stage_registry& registry)
+    : parts_(std::make_shared<parts>()) {
+  try {
+    auto r = json::parse(recipe);
+    if (r.value("kind", "") != "chain")
+      throw std::runtime_error("not a chain recipe");
+    parts_->load = loader_of_recipe(r.at("load"), registry);
+    stages_.push_back("load");
+    for (auto& f : r.at("filters")) {
+      parts_->filters.push_back(filter_of_recipe(f, registry));
+      stages_.push_back(f.at("type").get<std::string>());
+    }
+    parts_->save = fanout_of_recipe(r.at("save"), registry);
+    stages_.push_back("save");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+}
+
+chain_outcome chain_worker::run(const std::string& path, std::uint64_t id,
+                                const std::string& relative,
+                                const std::function<void(int)>& at) const {
+  chain_outcome out;
+  int stage_index = 0;
+  try {
+    at(stage_index);
+    job j;
+    j.id = id;
+    j.path = path;
+    j.relative = relative;
+    parts_->load->load(j);
+    for (auto& f : parts_->filters) {
+      at(++stage_index);
+      f->process(*j.img);
+    }
+    at(++stage_index);
+    out.outputs = parts_->save->encode(*j.img);
+  } catch (const std::exception& e) {
+    out.error = failure_text(e);
+  } catch (...) {
+    out.error = "unknown error";
+  }
+  out.stage = stage_index;
+  return out;
 }
 
 } // namespace pixline

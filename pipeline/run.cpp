@@ -1,9 +1,11 @@
 #include "pipeline/run.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <regex>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <unistd.h>
@@ -15,8 +17,11 @@
 #include "actors/credit.hpp"
 #include "actors/fanout.hpp"
 #include "actors/loader.hpp"
+#include "actors/process/worker_main.hpp"
+#include "actors/process/worker_process.hpp"
 #include "actors/writer.hpp"
 #include "pipeline/cpu_policy.hpp"
+#include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/watch.hpp"
@@ -91,6 +96,153 @@ int budget_for(int configured, int workers,
                const std::vector<remote_placement>& remote = {}) {
   return configured > 0 ? configured
                         : 2 * (workers + remote_workers(remote));
+}
+
+} // namespace
+
+namespace {
+
+/// An address-space limit for each of `processes` worker processes when
+/// the config gives none: three quarters of the machine's memory shared
+/// between them, at least 2 GiB (address space, not memory used: thread
+/// stacks and malloc arenas reserve more than they touch).
+int default_worker_memory_mib(int processes) {
+  auto pages = ::sysconf(_SC_PHYS_PAGES);
+  auto page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0)
+    return 0;
+  auto mib = std::int64_t(pages) * page >> 20;
+  return int(std::max<std::int64_t>(2048, mib * 3 / 4 / std::max(1, processes)));
+}
+
+} // namespace
+
+bool isolated(const pipeline_config& config) {
+  if (config.pipeline.isolation != "process")
+    return false;
+  // Stages placed on nodes already run outside this process, in stages of
+  // their own.
+  auto placed = !config.source.remote.empty();
+  for (auto& f : config.filters)
+    placed = placed || !f.remote.empty();
+  for (auto& s : config.sinks)
+    placed = placed || !s.remote.empty();
+  if (placed)
+    return false;
+  if (!worker_entry_installed()) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      spdlog::warn("this program cannot start worker processes (its main() "
+                   "does not call pixline::run_worker_if_asked): images are "
+                   "worked on in its own process, as with isolation = "
+                   "\"thread\"");
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+/// Counts an image a worker process ran in the metrics of each stage of
+/// its chain it reached.
+void count_chain(const std::vector<stage_metrics*>& metrics,
+                 const worker_result& r) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  bool failed = !r.error.empty();
+  auto reached = failed ? std::size_t(r.stage_index) + 1 : metrics.size();
+  for (std::size_t k = 0; k < reached && k < metrics.size(); ++k) {
+    auto* m = metrics[k];
+    if (!m)
+      continue;
+    m->images_in.fetch_add(1, relaxed);
+    if (k < r.stage_ns.size())
+      m->busy_ns.fetch_add(r.stage_ns[k], relaxed);
+    (failed && k + 1 == reached ? m->images_failed : m->images_out)
+      .fetch_add(1, relaxed);
+  }
+}
+
+/// isolation = "process": every stage from the load to the save stage's
+/// encoding runs in worker processes, one image at a time each; this
+/// process names, writes and commits what they encode.
+stage_runtime process_stage(const pipeline_config& config,
+                            const stage_registry& registry,
+                            const std::vector<stage_runtime>& chain,
+                            const std::vector<writer_options>& sinks,
+                            const std::string& manifest, bool commit_stage) {
+  auto& save = chain.back();
+  worker_process_settings settings;
+  std::vector<std::string> filters;
+  for (size_t i = 1; i + 1 < chain.size(); ++i)
+    filters.push_back(chain[i].recipe);
+  settings.recipe = chain_recipe(chain.front().recipe, filters, save.recipe);
+  // The files stages read (an overlay, a profile) are read here, once: a
+  // worker process cannot open them.
+  settings.file_names = take_out_files(settings.recipe, registry);
+  auto files = std::make_shared<std::vector<unique_fd>>();
+  for (auto& path : settings.file_names)
+    try {
+      files->push_back(sealed_copy_of_file(path));
+    } catch (const std::system_error& e) {
+      throw config_error({config.file, 0, 0},
+                         fmt::format("{}: {}", path, e.code().message()));
+    }
+  settings.files = std::move(files);
+  for (auto& s : chain)
+    settings.stages.push_back(s.name);
+  settings.plugins = registry.plugins();
+  settings.image_timeout = config.pipeline.image_timeout;
+  settings.memory_mib = config.pipeline.worker_memory_mib > 0
+                          ? config.pipeline.worker_memory_mib
+                          : default_worker_memory_mib(save.workers);
+  settings.crash_retries = config.pipeline.crash_retries;
+  settings.max_file_mib
+    = loader_spec().decode(config.source.load_options).max_file_mib;
+  settings.vips_concurrency = config.pipeline.vips_concurrency;
+  settings.vips_cache = config.pipeline.vips_cache;
+  stage_runtime rt;
+  rt.name = "process";
+  rt.workers = save.workers;
+  rt.max_in_flight = save.max_in_flight;
+  rt.chain = settings.stages;
+  rt.make_chain_worker = [settings, sinks, manifest, commit_stage](
+                           const std::vector<stage_metrics*>& metrics)
+    -> work_fn {
+    auto worker = std::make_shared<worker_process>(settings);
+    // Writers without filters: the worker process encoded the outputs.
+    std::vector<sink_branch> branches;
+    for (auto& opts : sinks) {
+      sink_branch branch;
+      branch.out = std::make_shared<writer>(opts);
+      branches.push_back(std::move(branch));
+    }
+    auto store = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
+    store->defer_commits(true);
+    return [worker, store, commit_stage, metrics](job& j) {
+      auto result = worker->run(j);
+      if (result.error.empty()) {
+        try {
+          store->store(j, result.outputs);
+          if (!commit_stage)
+            commit_outputs(j);
+        } catch (const std::exception& e) {
+          result.error = failure_text(e);
+          result.stage_index = int(metrics.size()) - 1;
+          result.stage = "save";
+        }
+      }
+      count_chain(metrics, result);
+      if (!result.error.empty()) {
+        j.error = std::move(result.error);
+        j.failed_stage = std::move(result.stage);
+      }
+    };
+  };
+  rt.make_worker = [make = rt.make_chain_worker,
+                    none = std::vector<stage_metrics*>(rt.chain.size())] {
+    return make(none);
+  };
+  return rt;
 }
 
 } // namespace
@@ -177,6 +329,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     std::vector<std::pair<const stage_spec*, option_map>> filters;
   };
   std::vector<sink_plan> plans;
+  std::vector<writer_options> sink_writers;
   int sink_workers = 0;
   int sink_budget = 0;
   std::vector<remote_placement> sink_remote;
@@ -219,6 +372,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                        plan.write.format));
     sink_workers = std::max(sink_workers, sink.workers);
     sink_budget = std::max(sink_budget, sink.max_in_flight);
+    sink_writers.push_back(plan.write);
     plans.push_back(std::move(plan));
   }
   stage_runtime save;
@@ -284,6 +438,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   };
   stages.push_back(std::move(save));
 
+  if (isolated(config))
+    stages = {process_stage(config, registry, stages, sink_writers, manifest,
+                            commit_stage)};
   if (!commit_stage)
     return stages;
   // Local: outputs are written where the pipeline runs.

@@ -82,6 +82,11 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                         const stage_registry& registry,
                                         const run_options& options = {});
 
+/// True when images run in worker processes (docs/operations.md,
+/// "Isolation"): isolation = "process", no stage placed on a node, and a
+/// program that can start workers of itself (run_worker_if_asked).
+bool isolated(const pipeline_config& config);
+
 /// The pipeline-wide budget a run of `config` uses.
 int resolved_max_in_flight(const pipeline_config& config);
 

@@ -42,6 +42,10 @@ struct option_spec {
   std::optional<double> max;
   std::vector<std::string> choices;
   std::string doc;
+  /// A string option whose value may name a file the stage reads (an
+  /// overlay image, an ICC profile). Worker processes cannot open files
+  /// (docs/operations.md, "Isolation"): pixline reads it for them.
+  bool names_file = false;
 };
 
 /// What a stage is: the single source of truth for validation, `pixline
@@ -136,6 +140,13 @@ public:
         [member](Options& o, const option_value& v) {
           o.*member = std::get<std::string>(v);
         });
+    return *this;
+  }
+
+  /// Marks the option added last as naming a file the stage reads
+  /// (option_spec::names_file).
+  spec_builder& names_file() {
+    spec_.options.back().names_file = true;
     return *this;
   }
 

@@ -41,12 +41,14 @@ public:
 };
 
 /// The message of a libvips error on one line, with libvips' global error
-/// buffer cleared so the next failure does not repeat it.
+/// buffer cleared so the next failure does not repeat it; past 1,000
+/// characters it is cut, saying how many were left out.
 std::string vips_error_text(const vips::VError& error);
 
 /// The message an image fails with when `error` is thrown while working on
 /// it: vips_error_text for a libvips error, else what() without trailing
-/// spaces and newlines; never empty ("unknown error").
+/// spaces and newlines, cut as vips_error_text cuts; never empty ("unknown
+/// error").
 std::string failure_text(const std::exception& error);
 
 /// A filter stage: transforms one image. Implementations may throw

@@ -15,6 +15,7 @@ packages=(
   libcaf-dev libcaf-doc          # C++ Actor Framework 0.17 (actor runtime)
   libvips-dev                    # libvips 8.14 (decode, operations, encode)
   libjpeg62-turbo-dev            # libjpeg-turbo: small jpegs encoded directly
+  libseccomp-dev                 # worker processes: system-call filter (isolation)
   libfmt-dev libspdlog-dev       # formatting, logging
   libtomlplusplus-dev            # config files
   libcli11-dev                   # command line

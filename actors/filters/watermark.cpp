@@ -31,6 +31,7 @@ const spec_builder<watermark_options>& watermark_spec() {
         .text("image", &watermark_options::image, "",
               "The overlay image file (a PNG with alpha, typically); read "
               "once, when the pipeline starts. Required")
+        .names_file()
         .number("opacity", &watermark_options::opacity, 1.0, 0.0, 1.0,
                 "0 is invisible, 1 is the overlay's own alpha")
         .choice("gravity", &watermark_options::gravity, "south-east",

@@ -55,6 +55,14 @@ TEST_CASE("a first thumbnail is fused into the loader", "[run]") {
   auto c = config_for(dir / "in", dir / "out");
   c.filters = {filter("thumbnail", {{"width", std::int64_t{64}}}),
                filter("sharpen")};
+  // A worker process runs the chain as the threads would.
+  auto isolated = build_stages(c, reg);
+  REQUIRE(isolated.size() == 2);
+  CHECK(isolated[0].name == "process");
+  CHECK(isolated[0].chain
+        == std::vector<std::string>{"load", "sharpen", "save"});
+  CHECK(isolated[1].name == "commit");
+  c.pipeline.isolation = "thread";
   auto stages = build_stages(c, reg);
   std::vector<std::string> names;
   for (auto& s : stages)
@@ -77,6 +85,11 @@ TEST_CASE("worker overrides must name a stage of the pipeline", "[run]") {
   auto c = config_for(dir / "in", dir / "out");
   c.filters = {filter("sharpen")};
   run_options o;
+  // Worker processes: as many as save workers.
+  o.workers = {{"save", 5}};
+  CHECK(build_stages(c, reg, o)[0].workers == 5);
+  o.workers = {};
+  c.pipeline.isolation = "thread";
   auto defaults = build_stages(c, reg);
   CHECK(defaults[2].workers == int(std::max(1u, std::thread::hardware_concurrency())));
   CHECK(defaults[3].name == "commit");
@@ -375,9 +388,14 @@ TEST_CASE("without fsync there is no commit stage: the save workers rename",
   };
   // One sink that fsyncs is enough for the stage.
   c.sinks[1].options["fsync"] = false;
+  CHECK(names() == std::vector<std::string>{"process", "commit"});
+  c.pipeline.isolation = "thread";
   CHECK(names() == std::vector<std::string>{"load", "sharpen", "save", "commit"});
   c.sinks[0].options["fsync"] = false;
   CHECK(names() == std::vector<std::string>{"load", "sharpen", "save"});
+  c.pipeline.isolation = "process";
+  CHECK(names() == std::vector<std::string>{"process"});
+  c.pipeline.isolation = "thread";
   run_options commit2;
   commit2.workers = {{"commit", 2}};
   CHECK_THROWS_WITH(names(commit2), Catch::Contains("no stage 'commit'")

@@ -1,0 +1,427 @@
+#include "actors/process/worker_process.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/loader.hpp"
+#include "pipeline/job.hpp"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace pixline {
+
+namespace {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+[[noreturn]] void fail(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+/// `fd` moved to a number above the standard ones, close-on-exec.
+unique_fd above_stdio(unique_fd fd) {
+  if (fd.get() > 9)
+    return fd;
+  unique_fd moved{::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10)};
+  if (!moved)
+    fail("fcntl");
+  return moved;
+}
+
+/// How a reaped process ended, in words.
+std::string ended(int status) {
+  if (WIFSIGNALED(status)) {
+    auto* abbrev = ::sigabbrev_np(WTERMSIG(status));
+    return abbrev ? fmt::format("SIG{}", abbrev)
+                  : fmt::format("signal {}", WTERMSIG(status));
+  }
+  if (WIFEXITED(status))
+    return fmt::format("exit status {}", WEXITSTATUS(status));
+  return "stopped";
+}
+
+/// Lines of worker output logged per image before the rest is only counted.
+constexpr int logged_lines = 20;
+
+} // namespace
+
+bool says_out_of_memory(const std::string& text) {
+  for (auto* mark : {"failed to allocate", "out of memory", "bad_alloc",
+                     "Cannot allocate memory", "memory allocation failed"})
+    if (text.find(mark) != std::string::npos)
+      return true;
+  return false;
+}
+
+worker_process::worker_process(worker_process_settings settings)
+    : settings_(std::move(settings)) {
+  if (settings_.stages.empty())
+    settings_.stages = {"load"};
+  status_fd_ = unique_fd{::memfd_create("pixline-worker-status", MFD_CLOEXEC)};
+  if (!status_fd_ || ::ftruncate(status_fd_.get(), 4096) != 0)
+    fail("memfd_create");
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      status_fd_.get(), 0);
+  if (page == MAP_FAILED)
+    fail("mmap");
+  status_ = new (page) std::atomic<int>(0);
+  try {
+    start();
+  } catch (const std::exception& e) {
+    // Reported with the first image, which cannot be worked on.
+    spdlog::debug("cannot start a worker process: {}", e.what());
+  }
+}
+
+worker_process::~worker_process() {
+  stop(false);
+  if (status_)
+    ::munmap(status_, 4096);
+}
+
+void worker_process::start() {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    fail("socketpair");
+  unique_fd mine{pair[0]};
+  auto theirs = above_stdio(unique_fd{pair[1]});
+  int err[2];
+  if (::pipe2(err, O_CLOEXEC) != 0)
+    fail("pipe2");
+  unique_fd err_read{err[0]};
+  auto err_write = above_stdio(unique_fd{err[1]});
+  ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
+
+  char scratch[] = "/tmp/pixline-worker-XXXXXX";
+  std::string tmp_template;
+  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp)
+    tmp_template = fmt::format("{}/pixline-worker-XXXXXX", tmp);
+  else
+    tmp_template = scratch;
+  if (!::mkdtemp(tmp_template.data()))
+    fail("cannot make the worker's scratch folder");
+  scratch_ = tmp_template;
+
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv{*e};
+    if (kv.starts_with("PIXLINE_WORKER_") || kv.starts_with("TMPDIR="))
+      continue;
+    env.emplace_back(kv);
+  }
+  env.push_back("PIXLINE_WORKER_SOCKET=3");
+  env.push_back(fmt::format("PIXLINE_WORKER_PARENT={}", ::getpid()));
+  env.push_back("TMPDIR=" + scratch_);
+  std::vector<char*> envp;
+  for (auto& kv : env)
+    envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  std::string arg0 = "pixline-worker";
+  char* argv[] = {arg0.data(), nullptr};
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
+  posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group: a Ctrl-C at the terminal is pixline's to handle
+  // (finish the images in flight), not the workers'.
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigemptyset(&defaults);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT})
+    sigaddset(&defaults, s);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
+                                    | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, settings_.executable.c_str(), &actions, &attr,
+                         argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    std::error_code ec;
+    fs::remove_all(scratch_, ec);
+    throw std::system_error(rc, std::generic_category(),
+                            "cannot start a worker process");
+  }
+  pid_ = pid;
+  ++started_;
+  socket_ = std::move(mine);
+  stderr_ = std::move(err_read);
+  status_->store(0);
+  json setup{{"recipe", settings_.recipe},
+             {"plugins", settings_.plugins},
+             {"vips_concurrency", settings_.vips_concurrency},
+             {"vips_cache", settings_.vips_cache},
+             {"memory_mib", settings_.memory_mib},
+             {"scratch", scratch_},
+             {"sandbox", settings_.sandbox},
+             {"file_names", settings_.file_names}};
+  send_message(socket_.get(), setup.dump(), {status_fd_.get()});
+  if (settings_.files)
+    for (auto& file : *settings_.files)
+      send_message(socket_.get(), "file", {file.get()});
+}
+
+void worker_process::await_ready() {
+  auto limit = clock::now() + std::chrono::seconds(60);
+  pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      limit - clock::now());
+    if (left.count() <= 0) {
+      stop(true);
+      throw std::runtime_error("a worker process did not start within 60 s");
+    }
+    if (::poll(fds, 2, int(left.count())) < 0 && errno != EINTR)
+      fail("poll");
+    if (fds[1].revents)
+      drain_stderr();
+    if (!fds[0].revents)
+      continue;
+    channel_message m;
+    if (!receive_message(socket_.get(), m)) {
+      drain_stderr();
+      auto how = stop(false);
+      throw std::runtime_error(
+        fmt::format("a worker process ended as it started ({}){}", how,
+                    last_line_.empty() ? "" : ": " + last_line_));
+    }
+    auto reply = json::parse(m.text);
+    if (reply.contains("error")) {
+      stop(false);
+      throw std::runtime_error(reply["error"].get<std::string>());
+    }
+    static std::atomic<bool> warned{false};
+    auto warnings = reply.value("warnings", std::vector<std::string>{});
+    if (!warnings.empty() && !warned.exchange(true))
+      for (auto& w : warnings)
+        spdlog::warn("worker process sandbox: {}", w);
+    spdlog::debug("worker process {} ready (Landlock ABI {}, seccomp {})",
+                  pid_, reply.value("landlock", 0), reply.value("seccomp", false));
+    ready_ = true;
+    return;
+  }
+}
+
+std::string worker_process::stop(bool kill) {
+  if (!pid_)
+    return {};
+  socket_.reset();
+  if (kill)
+    ::kill(pid_, SIGKILL);
+  int status = 0;
+  // A worker whose link closed leaves at once; one that does not within a
+  // second is stopped.
+  auto limit = clock::now() + std::chrono::seconds(1);
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0) {
+    if (clock::now() > limit) {
+      ::kill(pid_, SIGKILL);
+      r = ::waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  pid_ = 0;
+  ready_ = false;
+  stderr_.reset();
+  std::error_code ec;
+  fs::remove_all(scratch_, ec);
+  return r > 0 ? ended(status) : "gone";
+}
+
+void worker_process::drain_stderr() {
+  if (!stderr_)
+    return;
+  char buf[4096];
+  int lines = 0;
+  std::size_t unlogged = 0;
+  for (;;) {
+    auto n = ::read(stderr_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    stderr_tail_.append(buf, std::size_t(n));
+    std::size_t start = 0, end;
+    while ((end = stderr_tail_.find('\n', start)) != std::string::npos) {
+      std::string line = stderr_tail_.substr(start, end - start);
+      start = end + 1;
+      if (line.empty())
+        continue;
+      if (line.size() > 300)
+        line = line.substr(0, 300) + "...";
+      last_line_ = line;
+      if (lines++ < logged_lines)
+        spdlog::debug("worker process {}: {}", pid_, line);
+      else
+        unlogged += line.size();
+    }
+    stderr_tail_.erase(0, start);
+    if (stderr_tail_.size() > 4096)
+      stderr_tail_.erase(0, stderr_tail_.size() - 4096);
+  }
+  if (!stderr_tail_.empty()) {
+    last_line_ = stderr_tail_.substr(0, 300);
+  }
+  if (unlogged > 0)
+    spdlog::debug("worker process {}: {} more bytes of output not logged",
+                  pid_, unlogged);
+}
+
+int worker_process::stage_index() const {
+  int i = status_ ? status_->load() : 0;
+  if (i < 0 || std::size_t(i) >= settings_.stages.size())
+    i = 0;
+  return i;
+}
+
+worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
+  worker_result r;
+  crashed = false;
+  last_line_.clear();
+  stderr_tail_.clear();
+  status_->store(0);
+  json request{{"id", j.id}, {"path", j.path}, {"relative", j.relative}};
+  auto start = clock::now();
+  bool sent = true;
+  try {
+    send_message(socket_.get(), request.dump(), {input});
+  } catch (const std::system_error&) {
+    sent = false; // the worker is gone: reported below as its crash
+  }
+  pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
+  auto timeout = std::chrono::duration<double>(settings_.image_timeout);
+  while (sent) {
+    int wait_ms = -1;
+    if (settings_.image_timeout > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        start + timeout - clock::now());
+      wait_ms = int(std::max<std::int64_t>(0, left.count()));
+    }
+    int n = ::poll(fds, 2, wait_ms);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0) {
+      r.stage_index = stage_index();
+      r.stage = settings_.stages[std::size_t(r.stage_index)];
+      stop(true);
+      r.error = fmt::format("timed out after {} s in {}", settings_.image_timeout,
+                            r.stage);
+      return r;
+    }
+    if (fds[1].revents)
+      drain_stderr();
+    if (!fds[0].revents)
+      continue;
+    channel_message m;
+    if (!receive_message(socket_.get(), m))
+      break;
+    auto reply = json::parse(m.text);
+    r.error = reply.value("error", "");
+    r.stage_index = int(std::min<std::size_t>(reply.value("stage", 0u),
+                                              settings_.stages.size() - 1));
+    r.stage = settings_.stages[std::size_t(r.stage_index)];
+    r.stage_ns = reply.value("times", std::vector<std::uint64_t>{});
+    if (reply.value("exhausted", false)) {
+      if (settings_.memory_mib > 0)
+        r.error = fmt::format("over worker memory limit ({} MiB) in {}: {}",
+                              settings_.memory_mib, r.stage, r.error);
+      stop(false);
+    }
+    if (!r.error.empty())
+      return r;
+    std::unique_ptr<mapped_file> bytes;
+    if (!m.fds.empty())
+      bytes = std::make_unique<mapped_file>(m.fds[0].get());
+    for (auto& o : reply.at("outputs")) {
+      wire_output out;
+      out.format = o.at("format").get<std::string>();
+      out.width = o.at("width").get<std::int32_t>();
+      out.height = o.at("height").get<std::int32_t>();
+      out.error = o.value("error", "");
+      auto offset = o.at("offset").get<std::size_t>();
+      auto size = o.at("size").get<std::size_t>();
+      if (size > 0) {
+        if (!bytes || offset + size > bytes->size())
+          throw std::runtime_error("a worker process sent outputs it did not "
+                                   "attach");
+        out.bytes.assign(bytes->data() + offset, bytes->data() + offset + size);
+      }
+      r.outputs.push_back(std::move(out));
+    }
+    return r;
+  }
+  // The worker died under the image.
+  r.stage_index = stage_index();
+  r.stage = settings_.stages[std::size_t(r.stage_index)];
+  drain_stderr();
+  auto how = stop(false);
+  if (settings_.memory_mib > 0 && says_out_of_memory(stderr_tail_ + last_line_)) {
+    r.error = fmt::format("over worker memory limit ({} MiB) in {}",
+                          settings_.memory_mib, r.stage);
+    return r;
+  }
+  crashed = true;
+  r.error = fmt::format("worker crashed ({}) in {}{}", how, r.stage,
+                        last_line_.empty() ? "" : ": " + last_line_);
+  return r;
+}
+
+worker_result worker_process::run(const job& j) {
+  for (int tries = 0;; ++tries) {
+    worker_result r;
+    try {
+      if (!pid_)
+        start();
+      if (!ready_)
+        await_ready();
+      check_input_file(j.path, settings_.max_file_mib);
+      unique_fd input{
+        ::open(j.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+      if (!input)
+        throw std::runtime_error(
+          fmt::format("cannot open: {}", std::strerror(errno)));
+      bool crashed = false;
+      r = attempt(j, input.get(), crashed);
+      if (!crashed || tries >= settings_.crash_retries)
+        return r;
+      spdlog::warn("{}: {}; trying it again in a fresh worker process", j.path,
+                   r.error);
+    } catch (const std::exception& e) {
+      r.error = e.what();
+      if (r.stage.empty())
+        r.stage = settings_.stages.front();
+      return r;
+    }
+  }
+}
+
+} // namespace pixline

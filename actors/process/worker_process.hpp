@@ -1,0 +1,121 @@
+#pragma once
+// pixline's side of one worker process (isolation = "process",
+// docs/operations.md "Isolation"): starts it, hands it one input at a time
+// as a file descriptor, reads back the encoded outputs, and replaces it
+// when it crashes, runs past the deadline or runs out of memory. Everything
+// that reads an input's bytes happens in the worker; naming, writing and
+// the journal stay in pixline.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "actors/process/channel.hpp"
+#include "actors/wire.hpp"
+
+namespace pixline {
+
+struct job;
+
+struct worker_process_settings {
+  /// The chain recipe (pipeline/remote.hpp).
+  std::string recipe;
+  /// Its stages' names, in order (chain_worker::stages).
+  std::vector<std::string> stages;
+  /// Plugins the worker loads before building the chain.
+  std::vector<std::string> plugins;
+  /// Files the recipe's stages read (take_out_files), their paths and
+  /// their contents in sealed memfds, handed to every worker process.
+  std::vector<std::string> file_names;
+  std::shared_ptr<const std::vector<unique_fd>> files;
+  /// Seconds one image may take, from the file to its encoded outputs,
+  /// before the worker is killed; 0: no limit.
+  double image_timeout = 120;
+  /// The worker's address-space limit; 0: none.
+  int memory_mib = 0;
+  /// Times an image whose worker crashed is tried again, in a fresh worker.
+  int crash_retries = 1;
+  /// Largest input file (MiB; 0: no limit), checked before it is handed on.
+  int max_file_mib = 0;
+  int vips_concurrency = 1;
+  bool vips_cache = false;
+  /// Landlock and seccomp (off only for tests of the sandbox itself).
+  bool sandbox = true;
+  /// The program to start; it must call run_worker_if_asked() first.
+  std::string executable = "/proc/self/exe";
+};
+
+/// What a worker process made of one image.
+struct worker_result {
+  /// Why the image failed; empty when it did not.
+  std::string error;
+  /// The stage it failed in, by name and index in the chain.
+  std::string stage;
+  int stage_index = 0;
+  /// Time spent in each stage the image reached, in nanoseconds (empty when
+  /// the worker did not report them: it crashed or was stopped).
+  std::vector<std::uint64_t> stage_ns;
+  /// Each sink's output, in sink order.
+  std::vector<wire_output> outputs;
+};
+
+/// True when an error, or what a worker wrote last, says an allocation
+/// failed: the worker is past its memory limit.
+bool says_out_of_memory(const std::string& text);
+
+/// One worker process and the link to it. Not thread-safe: one pipeline
+/// worker owns it.
+class worker_process {
+public:
+  /// Starts the process (it sets itself up while the pipeline starts).
+  explicit worker_process(worker_process_settings settings);
+  ~worker_process();
+  worker_process(const worker_process&) = delete;
+  worker_process& operator=(const worker_process&) = delete;
+
+  /// Runs the chain on `j`'s input. Never throws: every failure, the
+  /// worker's crash or deadline included, is the result's error.
+  worker_result run(const job& j);
+
+  /// The process id of the current worker process (0 when none).
+  pid_t pid() const {
+    return pid_;
+  }
+
+  /// Worker processes started so far by this object (replacements count).
+  int started() const {
+    return started_;
+  }
+
+private:
+  void start();
+  /// Waits for the worker's "ready"; throws with the reason it is not.
+  void await_ready();
+  /// Ends the current process (SIGKILL when `kill`), reaps it and returns
+  /// how it ended, in words ("SIGABRT", "exit status 1").
+  std::string stop(bool kill);
+  /// Reads what the worker wrote to stderr so far (keeps the last line).
+  void drain_stderr();
+  /// One attempt; `crashed` is set when the worker died under the image.
+  worker_result attempt(const job& j, int input, bool& crashed);
+  /// The stage the worker said it is in.
+  int stage_index() const;
+
+  worker_process_settings settings_;
+  pid_t pid_ = 0;
+  unique_fd socket_;
+  unique_fd stderr_;
+  unique_fd status_fd_;
+  std::atomic<int>* status_ = nullptr;
+  std::string scratch_;
+  bool ready_ = false;
+  int started_ = 0;
+  std::string stderr_tail_;
+  std::string last_line_;
+};
+
+} // namespace pixline

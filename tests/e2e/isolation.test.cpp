@@ -1,0 +1,265 @@
+// isolation = "process" driven as a user would: poison inputs that crash,
+// hang, exhaust memory or spew next to good ones, hostile SVGs that try to
+// read local files, and many bad files at once. Each must fail alone, with
+// its own reason, and never take another image's output with it.
+
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <vips/vips8>
+
+#include "support/images.hpp"
+
+using namespace pixline::test;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string poison_plugin() {
+  return fmt::format("{}/libplugin_poison.so", PIXLINE_TEST_PLUGIN_DIR);
+}
+
+std::string config(const fs::path& dir, const std::string& pipeline,
+                   const std::string& filter = "poison",
+                   const std::string& source_extra = "") {
+  return fmt::format(R"(
+[pipeline]
+name = "isolation-test"
+{pipeline}
+
+[source]
+path = "{in}"
+{source_extra}
+
+[[filter]]
+type = "{filter}"
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                     fmt::arg("pipeline", pipeline),
+                     fmt::arg("in", (dir / "in").string()),
+                     fmt::arg("out", (dir / "out").string()),
+                     fmt::arg("filter", filter),
+                     fmt::arg("source_extra", source_extra));
+}
+
+/// The `failed` events of an events file: input file name -> the event.
+std::map<std::string, nlohmann::json> failures(const fs::path& events) {
+  std::map<std::string, nlohmann::json> result;
+  std::istringstream lines{read_file(events)};
+  for (std::string line; std::getline(lines, line);) {
+    auto e = nlohmann::json::parse(line);
+    if (e["event"] == "failed")
+      result[fs::path(e["input"].get<std::string>()).filename().string()] = e;
+  }
+  return result;
+}
+
+std::size_t count_outputs(const fs::path& dir) {
+  std::size_t n = 0;
+  for (auto& f : files_in(dir))
+    n += fs::path(f).filename().string()[0] != '.';
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("poison inputs fail alone with their own reason; the good ones "
+          "are all written",
+          "[isolation]") {
+  temp_dir dir;
+  for (int i = 0; i < 100; ++i)
+    save(test_card(32 + i % 7, 24), dir / "in" / fmt::format("good{:03}.jpg", i));
+  for (auto mode : {"abort", "segv", "spin", "alloc", "spew"})
+    save(test_card(40, 30), dir / "in" / fmt::format("poison-{}.jpg", mode));
+  write_file(dir / "p.toml",
+             config(dir.path(), "image_timeout = 5\nworker_memory_mib = 1024"));
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
+                                   (dir / "p.toml").string(), poison_plugin(),
+                                   (dir / "events.jsonl").string()));
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  INFO(r.output);
+  CHECK(r.status == 1);
+  // The deadline (5 s) plus 10.
+  CHECK(took.count() < 15);
+  CHECK(count_outputs(dir / "out") == 100);
+  auto failed = failures(dir / "events.jsonl");
+  REQUIRE(failed.size() == 5);
+  for (auto& [name, e] : failed)
+    CHECK(e["stage"] == "poison");
+  CHECK_THAT(failed["poison-abort.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("worker crashed (SIGABRT) in poison"));
+  CHECK_THAT(failed["poison-segv.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("worker crashed (SIGSEGV) in poison"));
+  CHECK(failed["poison-spin.jpg"]["error"] == "timed out after 5 s in poison");
+  CHECK_THAT(failed["poison-alloc.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("over worker memory limit (1024 MiB) in "
+                               "poison"));
+  auto spew = failed["poison-spew.jpg"]["error"].get<std::string>();
+  CHECK(spew.size() < 1100);
+  CHECK_THAT(spew, Catch::EndsWith("(19000 more characters of messages left "
+                                   "out)"));
+  // A crashed image is tried once more in a fresh worker before it fails.
+  CHECK_THAT(r.output, Catch::Contains("trying it again in a fresh worker"));
+}
+
+TEST_CASE("the same poison in thread isolation takes the whole run down",
+          "[isolation]") {
+  // The control for the test above: without worker processes, one abort
+  // loses every image in flight and the summary.
+  temp_dir dir;
+  for (int i = 0; i < 20; ++i)
+    save(test_card(32, 24), dir / "in" / fmt::format("good{:03}.jpg", i));
+  save(test_card(40, 30), dir / "in" / "poison-abort.jpg");
+  write_file(dir / "p.toml", config(dir.path(), "isolation = \"thread\""));
+  auto r = run_pixline(fmt::format("run {} --plugin {} --quiet",
+                                   (dir / "p.toml").string(), poison_plugin()));
+  CHECK(r.status == 128 + SIGABRT);
+}
+
+TEST_CASE("a worker process can read no file of the user's, open no socket "
+          "and start no process",
+          "[isolation][sandbox]") {
+  temp_dir dir;
+  save(test_card(40, 30), dir / "in" / "poison-probe.png");
+  write_file(dir / "p.toml", config(dir.path(), ""));
+  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
+                                   (dir / "p.toml").string(), poison_plugin(),
+                                   (dir / "events.jsonl").string()));
+  INFO(r.output);
+  auto failed = failures(dir / "events.jsonl");
+  REQUIRE(failed.count("poison-probe.png") == 1);
+  CHECK(failed["poison-probe.png"]["error"]
+        == "probe: open /etc/passwd: Permission denied; socket: Operation not "
+           "permitted; fork: Operation not permitted");
+}
+
+TEST_CASE("an SVG cannot pull a local file into its output", "[isolation][sandbox]") {
+  temp_dir dir;
+  // Secrets beside the SVG (as a watch's journal is) and below it, named by
+  // a relative and by an absolute path (librsvg itself refuses files
+  // outside the SVG's folder).
+  write_file(dir / "in" / "secret.txt", "TOP SECRET TOP SECRET");
+  write_file(dir / "in" / "state" / "journal.txt", "TOP SECRET TOP SECRET");
+  auto svg = [](const std::string& body) {
+    return fmt::format(
+      R"(<svg xmlns="http://www.w3.org/2000/svg" )"
+      R"(xmlns:xi="http://www.w3.org/2001/XInclude" width="400" height="80">)"
+      R"(<rect width="400" height="80" fill="white"/>)"
+      R"(<text x="5" y="50" font-size="36" fill="black">{}</text></svg>)",
+      body);
+  };
+  auto include = [](const std::string& href) {
+    return fmt::format(R"(<xi:include href="{}" parse="text"/>)", href);
+  };
+  write_file(dir / "in" / "plain.svg", svg(""));
+  write_file(dir / "in" / "relative.svg", svg(include("secret.txt")));
+  write_file(dir / "in" / "absolute.svg",
+             svg(include((dir / "in" / "state" / "journal.txt").string())));
+  auto differs_from_plain = [&](const fs::path& out, const std::string& stem) {
+    auto plain = vips::VImage::new_from_file((out / "plain.png").c_str());
+    auto other
+      = vips::VImage::new_from_file((out / (stem + ".png")).c_str());
+    return (plain - other).abs().max() > 0;
+  };
+  for (auto isolation : {"thread", "process"}) {
+    DYNAMIC_SECTION(isolation) {
+      write_file(dir / "p.toml",
+                 config(dir.path(),
+                        fmt::format("isolation = \"{}\"", isolation), "strip",
+                        "include = [\"*.svg\"]"));
+      fs::remove_all(dir / "out");
+      auto r = run_pixline(
+        fmt::format("run {} --quiet", (dir / "p.toml").string()));
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(count_outputs(dir / "out") == 3);
+      // In this process the decoder reads the files (the control: the test
+      // sees a leak when there is one); a worker process reads neither.
+      bool leaks = std::string(isolation) == "thread";
+      CHECK(differs_from_plain(dir / "out", "relative") == leaks);
+      CHECK(differs_from_plain(dir / "out", "absolute") == leaks);
+    }
+  }
+}
+
+TEST_CASE("every error names its own file, whatever the number of workers",
+          "[isolation]") {
+  temp_dir dir;
+  // Cut-short TIFFs: libtiff's messages name the file they come from.
+  save(test_card(64, 64), dir / "whole.tif");
+  auto tiff = read_file(dir / "whole.tif").substr(0, 300);
+  for (int i = 0; i < 50; ++i)
+    write_file(dir / "in" / fmt::format("bad{:02}.tif", i), tiff);
+  write_file(dir / "p.toml", config(dir.path(), "", "strip"));
+  for (int workers : {2, 4, 8})
+    for (int rep = 0; rep < 5; ++rep) {
+      fs::remove(dir / "events.jsonl");
+      auto r = run_pixline(fmt::format(
+        "run {} --workers save={} --events {} --quiet",
+        (dir / "p.toml").string(), workers, (dir / "events.jsonl").string()));
+      REQUIRE(r.status == 1);
+      auto failed = failures(dir / "events.jsonl");
+      REQUIRE(failed.size() == 50);
+      for (auto& [name, e] : failed) {
+        auto error = e["error"].get<std::string>();
+        INFO(workers << " workers, " << name << ": " << error);
+        CHECK(e["stage"] == "load");
+        CHECK_THAT(error, Catch::Contains(name));
+        CHECK_THAT(error, !Catch::Contains("without a message"));
+        std::string others;
+        for (int i = 0; i < 50; ++i)
+          if (auto other = fmt::format("bad{:02}.tif", i);
+              other != name && error.find(other) != std::string::npos)
+            others += other + " ";
+        CHECK(others.empty());
+      }
+    }
+}
+
+TEST_CASE("files a stage's options name are read by pixline for the worker "
+          "processes",
+          "[isolation][sandbox]") {
+  temp_dir dir;
+  // An overlay outside every folder a worker process may open.
+  save(solid(8, 8, 255, 0, 0), dir / "private" / "logo.png");
+  for (int i = 0; i < 4; ++i)
+    save(test_card(64, 48), dir / "in" / fmt::format("p{}.jpg", i));
+  write_file(dir / "p.toml",
+             fmt::format(R"(
+[source]
+path = "{in}"
+
+[[filter]]
+type = "watermark"
+image = "{logo}"
+gravity = "north-west"
+margin = 0
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                         fmt::arg("in", (dir / "in").string()),
+                         fmt::arg("logo", (dir / "private" / "logo.png").string()),
+                         fmt::arg("out", (dir / "out").string())));
+  auto r = run_pixline(fmt::format("run {} --quiet --log-level warn",
+                                   (dir / "p.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  // Built inside the sandbox, before any other thread could escape it.
+  CHECK_THAT(r.output, !Catch::Contains("sandbox"));
+  REQUIRE(count_outputs(dir / "out") == 4);
+  auto out = vips::VImage::new_from_file((dir / "out" / "p0.png").c_str());
+  CHECK(near(pixel(out, 1, 1), {255, 0, 0}, 1));
+}

@@ -1,0 +1,96 @@
+// A stage that misbehaves on purpose, for the isolation tests
+// (e2e/isolation): on an input whose name contains "poison-MODE" it aborts,
+// segfaults, spins for ever, allocates without bound, fills stderr, or
+// probes what the sandbox allows; every other image passes unchanged.
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pipeline/plugin.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/spec.hpp"
+#include "pipeline/stage.hpp"
+
+namespace {
+
+struct poison_options {};
+
+std::atomic<unsigned long> spins{0};
+
+/// "ok" or the error a system call met.
+std::string outcome(int rc) {
+  return rc >= 0 ? "ok" : std::strerror(errno);
+}
+
+class poison : public pixline::stage {
+public:
+  explicit poison(poison_options) {
+  }
+  void process(pixline::image& img) override {
+    auto name = img.relative.filename().string();
+    if (name.find("poison-abort") != std::string::npos)
+      std::abort();
+    if (name.find("poison-segv") != std::string::npos) {
+      volatile int* nowhere = nullptr;
+      *nowhere = 1;
+    }
+    if (name.find("poison-spin") != std::string::npos)
+      for (;;)
+        spins.fetch_add(1, std::memory_order_relaxed);
+    if (name.find("poison-alloc") != std::string::npos) {
+      std::vector<char*> blocks;
+      for (;;) {
+        auto* block = static_cast<char*>(std::malloc(64 << 20));
+        if (!block)
+          throw std::bad_alloc();
+        std::memset(block, 1, 64 << 20);
+        blocks.push_back(block);
+      }
+    }
+    if (name.find("poison-spew") != std::string::npos) {
+      std::string line(200, 'w');
+      for (int i = 0; i < 5000; ++i)
+        std::fprintf(stderr, "warning %d: %s\n", i, line.c_str());
+      throw pixline::stage_error(std::string(20000, 'x'));
+    }
+    if (name.find("poison-probe") != std::string::npos) {
+      int fd = ::open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+      auto open_result = outcome(fd);
+      if (fd >= 0)
+        ::close(fd);
+      int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      auto socket_result = outcome(s);
+      if (s >= 0)
+        ::close(s);
+      pid_t pid = ::fork();
+      if (pid == 0)
+        ::_exit(0);
+      if (pid > 0)
+        ::waitpid(pid, nullptr, 0);
+      auto fork_result = outcome(pid);
+      throw pixline::stage_error("probe: open /etc/passwd: " + open_result
+                                 + "; socket: " + socket_result
+                                 + "; fork: " + fork_result);
+    }
+  }
+};
+
+void register_poison(pixline::stage_registry& registry) {
+  static const auto spec = pixline::spec_builder<poison_options>(
+    "poison", "Misbehaves on inputs named poison-MODE (tests only)");
+  registry.add(spec.filter<poison>());
+}
+
+} // namespace
+
+PIXLINE_PLUGIN("poison", register_poison)

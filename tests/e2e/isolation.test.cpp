@@ -263,3 +263,68 @@ format = "png"
   auto out = vips::VImage::new_from_file((dir / "out" / "p0.png").c_str());
   CHECK(near(pixel(out, 1, 1), {255, 0, 0}, 1));
 }
+
+TEST_CASE("a watch quarantines poison files and keeps going; a restart "
+          "does nothing more",
+          "[isolation][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "w.toml", fmt::format(R"(
+[pipeline]
+image_timeout = 3
+
+[source]
+kind = "watch"
+path = "{in}"
+settle_ms = 100
+state_dir = "{state}"
+on_failure = "quarantine"
+quarantine_dir = "{bad}"
+
+[[filter]]
+type = "poison"
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                                         fmt::arg("in", (dir / "in").string()),
+                                         fmt::arg("state", (dir / "state").string()),
+                                         fmt::arg("bad", (dir / "bad").string()),
+                                         fmt::arg("out", (dir / "out").string())));
+  auto watch = [&](const char* log) {
+    return std::make_unique<child_process>(
+      std::vector<std::string>{pixline_binary(), "watch",
+                               (dir / "w.toml").string(), "--plugin",
+                               poison_plugin()},
+      dir / log);
+  };
+  auto proc = watch("first.log");
+  std::this_thread::sleep_for(300ms);
+  for (int i = 0; i < 10; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("good{}.jpg", i));
+  for (auto mode : {"abort", "segv", "spin"})
+    save(test_card(40, 30), dir / "in" / fmt::format("poison-{}.jpg", mode));
+  CHECK(wait_until([&] { return files_in(dir / "bad").size() == 6; }, 30));
+  // Still watching: a file that lands now is written too.
+  save(test_card(40, 30), dir / "in" / "late.jpg");
+  CHECK(wait_until([&] { return count_outputs(dir / "out") == 11; }, 20));
+  CHECK_THAT(read_file(dir / "bad" / "poison-abort.jpg.error.txt"),
+             Catch::Contains("worker crashed (SIGABRT) in poison"));
+  CHECK_THAT(read_file(dir / "bad" / "poison-segv.jpg.error.txt"),
+             Catch::Contains("worker crashed (SIGSEGV) in poison"));
+  CHECK_THAT(read_file(dir / "bad" / "poison-spin.jpg.error.txt"),
+             Catch::Contains("timed out after 3 s in poison"));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  auto before = fs::last_write_time(dir / "out" / "good0.png");
+  auto again = watch("second.log");
+  std::this_thread::sleep_for(1500ms);
+  again->signal(SIGINT);
+  CHECK(again->wait() == 0);
+  CHECK(fs::last_write_time(dir / "out" / "good0.png") == before);
+  CHECK(count_outputs(dir / "out") == 11);
+  CHECK(files_in(dir / "bad").size() == 6);
+  CHECK_THAT(read_file(dir / "second.log"),
+             Catch::Contains("11 files were already done"));
+}

@@ -160,13 +160,14 @@ void fanout::write_manifest(job& j,
   auto fields = input_name_fields(j);
   fields.ext = "json";
   fields.format = "json";
-  fs::path target;
+  fs::path rel;
   try {
-    target = fs::path(branches_.front().out->options().path)
-             / render_name(manifest_, fields);
+    rel = render_name(manifest_, fields);
   } catch (const std::exception& e) {
     throw stage_error(fmt::format("manifest: {}", e.what()));
   }
+  auto& first = *branches_.front().out;
+  auto target = fs::path(first.options().path) / rel;
   auto outputs = nlohmann::json::array();
   for (auto& out : written)
     outputs.push_back({{"path", out.path},
@@ -176,23 +177,17 @@ void fanout::write_manifest(job& j,
                        {"bytes", out.bytes}});
   auto text = nlohmann::json{{"input", j.path}, {"outputs", outputs}}.dump(2)
               + "\n";
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec)
-    throw stage_error(fmt::format("manifest: cannot create folder {}: {}",
-                                  target.parent_path().string(),
-                                  ec.message()));
   // Flushed when every output it lists is.
   bool durable = std::all_of(branches_.begin(), branches_.end(),
                              [](const sink_branch& b) {
                                return b.out->options().fsync;
                              });
+  auto staged = stage_file(first.root(), rel, text.data(), text.size(), durable);
   if (defer_) {
-    auto staged = stage_file(target, text.data(), text.size(), j.id, durable);
     staged->mark_manifest();
     j.staged.push_back(std::move(staged));
   } else {
-    stage_file(target, text.data(), text.size(), j.id, durable)->commit();
+    staged->commit();
   }
   j.outputs.push_back(target.string());
 }

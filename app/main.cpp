@@ -315,6 +315,9 @@ int cmd_validate(const std::string& file,
       placed += fmt::format(" + {} x{}", p.node, p.workers);
     names.push_back(fmt::format("{}(x{}{})", s.name, s.workers, placed));
   }
+  pixline::check_output_folder(config);
+  for (auto& warning : pixline::config_warnings(config))
+    fmt::print(stderr, "warning: {}\n", warning);
   fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
   return exit_ok;
 }

@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -13,6 +12,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "pipeline/safe_fs.hpp"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
@@ -45,15 +46,25 @@ bool transient(const job& j) {
          || j.error.rfind("empty file", 0) == 0;
 }
 
-/// Moves `from` to `to` (creating folders), across file systems if needed.
-void move_file(const fs::path& from, const fs::path& to) {
-  fs::create_directories(to.parent_path());
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) {
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-    fs::remove(from);
-  }
+/// Moves `from` into the folder `root` / `relative`'s folder (created,
+/// never through a symlink) under its own name, or the first free version
+/// of it (photo.1.jpg...) when `also_free` allows; nothing is replaced.
+/// Returns the folder and the name used.
+std::pair<safe_dir, std::string>
+move_keeping_versions(const fs::path& from, const fs::path& root,
+                      const fs::path& relative,
+                      bool (*also_free)(const safe_dir&, const std::string&)
+                      = nullptr) {
+  auto dir = *safe_dir::open_root(root, true)
+                .open_below(relative.parent_path(), true);
+  auto name = move_keeping_all(from, dir, relative.filename().string(),
+                               also_free);
+  return {std::move(dir), std::move(name)};
+}
+
+/// A quarantined file's reason is beside it: `x.jpg.error.txt`.
+std::string sidecar_of(const std::string& name) {
+  return name + ".error.txt";
 }
 
 bool inside(const fs::path& path, const fs::path& root) {
@@ -382,7 +393,7 @@ void watch_feed::after_success(const std::string& path,
     fs::remove(path, ec);
   } else if (source_.on_success == "move") {
     try {
-      move_file(path, fs::path(source_.done_dir) / relative);
+      move_keeping_versions(path, source_.done_dir, relative);
     } catch (const std::exception& e) {
       spdlog::error("{}: written, but cannot move the original to {}: {}",
                     path, source_.done_dir, e.what());
@@ -397,17 +408,19 @@ void watch_feed::after_success(const std::string& path,
 void watch_feed::after_failure(const job& j) {
   if (source_.on_failure != "quarantine")
     return;
-  auto target = fs::path(source_.quarantine_dir) / j.relative;
   try {
-    move_file(j.path, target);
-    auto sidecar = target;
-    sidecar += ".error.txt";
-    std::ofstream out(sidecar);
+    // A version whose reason could not be written beside it is no use.
+    auto [dir, name] = move_keeping_versions(
+      j.path, source_.quarantine_dir, j.relative,
+      [](const safe_dir& d, const std::string& n) {
+        return !d.has(sidecar_of(n));
+      });
     auto now = std::time(nullptr);
     char when[32];
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    out << "file: " << j.path << "\nstage: " << j.failed_stage
-        << "\nerror: " << j.error << "\ntime: " << when << "\n";
+    write_new_file(dir, sidecar_of(name),
+                   fmt::format("file: {}\nstage: {}\nerror: {}\ntime: {}\n",
+                               j.path, j.failed_stage, j.error, when));
   } catch (const std::exception& e) {
     spdlog::error("{}: failed, and cannot move it to quarantine {}: {}",
                   j.path, source_.quarantine_dir, e.what());

@@ -64,6 +64,22 @@ std::unique_ptr<child_process> start_watch(const fs::path& dir) {
     dir / "pixline.log");
 }
 
+/// A watch of `dir`/in that moves originals to `dir`/done and quarantines
+/// failures in `dir`/bad, started and given time to begin watching.
+std::unique_ptr<child_process> start_moving_watch(const fs::path& dir) {
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir, fmt::format("on_failure = \"quarantine\"\n"
+                                           "quarantine_dir = \"{}\"\n"
+                                           "on_success = \"move\"\n"
+                                           "done_dir = \"{}\"",
+                                           (dir / "bad").string(),
+                                           (dir / "done").string())));
+  auto proc = start_watch(dir);
+  std::this_thread::sleep_for(300ms);
+  return proc;
+}
+
 std::string jpeg_bytes(int size) {
   temp_dir tmp;
   save(test_card(size, size), tmp / "x.jpg");
@@ -154,17 +170,7 @@ TEST_CASE("bad files are quarantined with their reason, good ones still "
           "come out",
           "[watch]") {
   temp_dir dir;
-  fs::create_directories(dir / "in");
-  write_file(dir / "watch.toml",
-             watch_config(dir.path(),
-                          fmt::format("on_failure = \"quarantine\"\n"
-                                      "quarantine_dir = \"{}\"\n"
-                                      "on_success = \"move\"\n"
-                                      "done_dir = \"{}\"",
-                                      (dir / "bad").string(),
-                                      (dir / "done").string())));
-  auto proc = start_watch(dir.path());
-  std::this_thread::sleep_for(300ms);
+  auto proc = start_moving_watch(dir.path());
   write_file(dir / "in" / "junk.jpg", "this is not a jpeg");
   auto bytes = jpeg_bytes(120);
   write_file(dir / "in" / "cut.jpg", bytes.substr(0, bytes.size() / 3));
@@ -185,6 +191,45 @@ TEST_CASE("bad files are quarantined with their reason, good ones still "
   CHECK(read_file(dir / "done" / "good.jpg") == bytes);
   proc->signal(SIGTERM);
   CHECK(proc->wait() == 0);
+}
+
+TEST_CASE("done_dir and quarantine keep every version of a name, each "
+          "failure with its own reason",
+          "[watch][safe]") {
+  temp_dir dir;
+  auto proc = start_moving_watch(dir.path());
+  auto first = jpeg_bytes(100);
+  auto second = jpeg_bytes(120);
+  write_file(dir / "in" / "photo.jpg", first);
+  write_file(dir / "in" / "x.jpg", "first bad file");
+  CHECK(wait_until(
+    [&] {
+      return fs::exists(dir / "done" / "photo.jpg")
+             && fs::exists(dir / "bad" / "x.jpg.error.txt");
+    },
+    20));
+  write_file(dir / "in" / "photo.jpg", second);
+  write_file(dir / "in" / "x.jpg", "second bad file");
+  CHECK(wait_until(
+    [&] {
+      return fs::exists(dir / "done" / "photo.1.jpg")
+             && fs::exists(dir / "bad" / "x.1.jpg.error.txt");
+    },
+    20));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  CHECK(files_in(dir / "done")
+        == std::vector<std::string>{"photo.1.jpg", "photo.jpg"});
+  CHECK(read_file(dir / "done" / "photo.jpg") == first);
+  CHECK(read_file(dir / "done" / "photo.1.jpg") == second);
+  CHECK(files_in(dir / "bad")
+        == std::vector<std::string>{"x.1.jpg", "x.1.jpg.error.txt", "x.jpg",
+                                    "x.jpg.error.txt"});
+  CHECK(read_file(dir / "bad" / "x.jpg") == "first bad file");
+  CHECK(read_file(dir / "bad" / "x.1.jpg") == "second bad file");
+  CHECK_THAT(read_file(dir / "bad" / "x.1.jpg.error.txt"),
+             Catch::Contains("stage: load"));
+  CHECK(files_in(dir / "in").empty());
 }
 
 TEST_CASE("killed at any moment and restarted, every input ends with "

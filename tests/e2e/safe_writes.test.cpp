@@ -1,10 +1,12 @@
 // Nothing lost, nothing written outside: the real binary against symlinks,
 // colliding names, odd file names and an output folder that is the input.
 
+#include <memory>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <glib.h>
 #include <nlohmann/json.hpp>
 
 #include "support/images.hpp"
@@ -51,6 +53,13 @@ std::vector<nlohmann::json> events_in(const fs::path& file) {
   while (std::getline(lines, line))
     events.push_back(nlohmann::json::parse(line));
   return events;
+}
+
+std::string unbase64(const std::string& text) {
+  gsize size = 0;
+  std::unique_ptr<guchar, decltype(&g_free)> bytes(
+    g_base64_decode(text.c_str(), &size), &g_free);
+  return std::string(reinterpret_cast<const char*>(bytes.get()), size);
 }
 
 } // namespace
@@ -128,6 +137,44 @@ TEST_CASE("validate warns when a recursive source's naming has no {dir}",
   auto ok = run_pixline("validate '" + (dir / "p.toml").string() + "'");
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, !Catch::Contains("warning"));
+}
+
+TEST_CASE("a 255-byte name and a name that is not UTF-8 are written, and "
+          "events carry them exactly",
+          "[safe][events]") {
+  temp_dir dir;
+  write_file(dir / "p.toml", sink_config("format = \"png\""));
+  std::string long_stem(251, 'l');
+  std::string latin1 = "caf\xe9";
+  save(test_card(64, 64), dir / "in" / (long_stem + ".jpg"));
+  save(test_card(64, 64), dir / "in" / (latin1 + ".jpg"));
+  auto r = run_in(dir, "--events '" + (dir / "events.jsonl").string() + "'");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(files_in(dir / "out")
+        == std::vector<std::string>{latin1 + ".png", long_stem + ".png"});
+  int seen = 0;
+  for (auto& e : events_in(dir / "events.jsonl")) {
+    if (e["event"] != "written")
+      continue;
+    ++seen;
+    std::string input = e["input"];
+    if (input.find(long_stem) != std::string::npos) {
+      CHECK(input == (dir / "in" / (long_stem + ".jpg")).string());
+      CHECK_FALSE(e.contains("input_bytes"));
+    } else {
+      // Readable, with U+FFFD for the byte that is not UTF-8...
+      CHECK(input == (dir / "in" / "caf\xef\xbf\xbd.jpg").string());
+      // ...and exact.
+      REQUIRE(e.contains("input_bytes"));
+      CHECK(unbase64(e["input_bytes"])
+            == (dir / "in" / (latin1 + ".jpg")).string());
+      REQUIRE(e.contains("outputs_bytes"));
+      CHECK(unbase64(e["outputs_bytes"][0])
+            == (dir / "out" / (latin1 + ".png")).string());
+    }
+  }
+  CHECK(seen == 2);
 }
 
 TEST_CASE("an output folder that is the input folder is a config error",

@@ -290,7 +290,8 @@ void safe_dir::remove(const std::string& name) const noexcept {
 }
 
 std::optional<pid_t> temporary_owner(const std::string& name) {
-  static const std::regex current{R"(^\.pixline-(\d{1,10})-[0-9a-f]{16}\.tmp$)"};
+  static const std::regex current{
+    R"(^\.pixline-(\d{1,10})-[0-9a-f]{16}\.tmp$)"};
   static const std::regex older{R"(^\..+\.pixline-(\d{1,10})-\d+\.tmp$)"};
   std::smatch m;
   if (!std::regex_match(name, m, current) && !std::regex_match(name, m, older))

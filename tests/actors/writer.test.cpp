@@ -611,7 +611,8 @@ TEST_CASE("a symlink at an output's final or old temporary name is replaced, "
         == 10);
 }
 
-TEST_CASE("two inputs named to one output: on_collision", "[writer][collision]") {
+TEST_CASE("two inputs named to one output: on_collision",
+          "[writer][collision]") {
   temp_dir dir;
   auto first = job_with(test_card(10, 10), "photo.jpg");
   auto second = job_with(test_card(20, 20), "photo.png");
@@ -654,7 +655,8 @@ TEST_CASE("two inputs named to one output: on_collision", "[writer][collision]")
     CHECK(width_of("photo.1.png") == 40);
   }
   SECTION("replace: the later one overwrites") {
-    writer w{options_in(dir.path(), {{"on_collision", std::string{"replace"}}})};
+    writer w{
+      options_in(dir.path(), {{"on_collision", std::string{"replace"}}})};
     w.write(first);
     w.write(second);
     CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});

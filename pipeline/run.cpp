@@ -496,6 +496,11 @@ run_report run_watch(const pipeline_config& config,
     options.on_watching([&feed] { feed.stop(); });
   image_tally::reset_peak();
   auto result = run_flow(stages, feed, flow);
+  if (auto error = feed.journal_error(); !error.empty())
+    throw std::runtime_error(fmt::format(
+      "the watch stopped: {}; the originals of the files in flight were left "
+      "where they are",
+      error));
   report.peak_in_flight = result.peak_in_flight;
   report.peak_live_images = image_tally::peak();
   auto counts = feed.counts();

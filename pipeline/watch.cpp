@@ -36,9 +36,17 @@ size_and_mtime(const fs::path& p) {
                           + st.st_mtim.tv_nsec);
 }
 
+/// An output that could not be written for lack of space: it may fit
+/// later, so it is never a final failure.
+bool out_of_space(const job& j) {
+  return j.failed() && j.error.find(std::strerror(ENOSPC)) != std::string::npos;
+}
+
 /// Errors that may go away on their own: the file vanished for a moment, is
-/// not readable yet, or is still empty.
+/// not readable yet, or is still empty; or the disk was full.
 bool transient(const job& j) {
+  if (out_of_space(j))
+    return true;
   if (j.failed_stage != "load")
     return false;
   return j.error.rfind("cannot open", 0) == 0
@@ -90,7 +98,11 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
   output_root_ = fs::weakly_canonical(output_root, ec);
   fs::path state = source.state_dir.empty() ? root_ / ".pixline"
                                             : fs::path(source.state_dir);
-  journal_ = std::make_unique<journal>(state);
+  try {
+    journal_ = std::make_unique<journal>(state);
+  } catch (const untrusted_journal& e) {
+    throw config_error(source.where, e.what());
+  }
   state_root_ = fs::weakly_canonical(state, ec);
   inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -402,7 +414,7 @@ void watch_feed::after_success(const std::string& path,
   } else {
     return;
   }
-  journal_->forget(path);
+  write_journal([&] { journal_->forget(path); });
 }
 
 void watch_feed::after_failure(const job& j) {
@@ -426,7 +438,30 @@ void watch_feed::after_failure(const job& j) {
                   j.path, source_.quarantine_dir, e.what());
     return;
   }
-  journal_->forget(j.path);
+  write_journal([&] { journal_->forget(j.path); });
+}
+
+bool watch_feed::write_journal(const std::function<void()>& write) {
+  try {
+    write();
+    return true;
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (journal_error_.empty())
+        journal_error_ = e.what();
+    }
+    spdlog::error("{}; stopping the watch (no original is moved or deleted "
+                  "before its line is in the journal)",
+                  e.what());
+    stop();
+    return false;
+  }
+}
+
+std::string watch_feed::journal_error() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return journal_error_;
 }
 
 bool watch_feed::finish(const job& j) {
@@ -461,13 +496,23 @@ bool watch_feed::finish(const job& j) {
     std::lock_guard<std::mutex> guard{mutex_};
     attempts_.erase(j.path);
   }
+  if (out_of_space(j)) {
+    // Not recorded and not quarantined: the next start tries it again.
+    spdlog::warn("{}: no space left for its outputs; it stays where it is "
+                 "and is tried again on the next start",
+                 j.path);
+    std::lock_guard<std::mutex> guard{mutex_};
+    ++counts_.failed;
+    return true;
+  }
+  auto outcome = j.failed() ? journal_outcome::failed : journal_outcome::done;
+  if (!write_journal([&] { journal_->record(key, outcome); }))
+    return true;
   if (j.failed()) {
-    journal_->record(key, journal_outcome::failed);
     after_failure(j);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.failed;
   } else {
-    journal_->record(key, journal_outcome::done);
     after_success(j.path, j.relative);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.done;

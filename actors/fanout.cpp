@@ -109,6 +109,11 @@ void fanout::store(job& j, const std::vector<wire_output>& outputs) {
 
 void fanout::each_sink(
   job& j, const std::function<std::optional<output_record>(size_t)>& write) {
+  // Claimed first: an input whose manifest name another input has fails
+  // before any of its outputs is made.
+  fs::path manifest;
+  if (!manifest_.empty())
+    manifest = manifest_name(j);
   std::vector<std::string> errors;
   std::vector<output_record> written;
   size_t skipped = 0;
@@ -125,12 +130,12 @@ void fanout::each_sink(
     }
   }
   j.img.reset();
-  finish(j, errors, written, skipped);
+  finish(j, errors, written, skipped, manifest);
 }
 
 void fanout::finish(job& j, const std::vector<std::string>& errors,
                     const std::vector<output_record>& written,
-                    size_t skipped) const {
+                    size_t skipped, const fs::path& manifest) const {
   for (auto& out : written) {
     j.outputs.push_back(out.path);
     if (out.staged)
@@ -152,11 +157,10 @@ void fanout::finish(job& j, const std::vector<std::string>& errors,
     return;
   }
   if (!manifest_.empty())
-    write_manifest(j, written);
+    write_manifest(j, written, manifest);
 }
 
-void fanout::write_manifest(job& j,
-                            const std::vector<output_record>& written) const {
+fs::path fanout::manifest_name(const job& j) const {
   auto fields = input_name_fields(j);
   fields.ext = "json";
   fields.format = "json";
@@ -166,6 +170,11 @@ void fanout::write_manifest(job& j,
   } catch (const std::exception& e) {
     throw stage_error(fmt::format("manifest: {}", e.what()));
   }
+  return branches_.front().out->claim(rel, j);
+}
+
+void fanout::write_manifest(job& j, const std::vector<output_record>& written,
+                            const fs::path& rel) const {
   auto& first = *branches_.front().out;
   auto target = fs::path(first.options().path) / rel;
   auto outputs = nlohmann::json::array();

@@ -57,10 +57,12 @@ const spec_builder<writer_options>& writer_spec() {
         .choice("format", &writer_options::format, "auto", formats,
                 "Output format; 'auto' keeps the input's format where it can "
                 "be written and uses jpeg otherwise")
-        .text("naming", &writer_options::naming, "{stem}.{ext}",
+        .text("naming", &writer_options::naming, "{dir}/{stem}.{ext}",
               "Output file name template; placeholders: {stem} {ext} "
               "{format} {dir} {width} {height} {hash} (16 hex digits of the "
-              "SHA-256 of the encoded file, for cache-busting names)")
+              "SHA-256 of the encoded file, for cache-busting names). The "
+              "default keeps the input's sub-folder, so a recursive source "
+              "does not put files of one name into one folder")
         .choice("overwrite", &writer_options::overwrite, "replace",
                 {"replace", "skip", "error"},
                 "What to do when the output file exists: replace it, skip "
@@ -489,6 +491,10 @@ fs::path writer::target_for(const name_fields& fields, const job& j) {
   } catch (const std::exception& e) {
     throw stage_error(e.what());
   }
+  return claim(rel, j);
+}
+
+fs::path writer::claim(const fs::path& rel, const job& j) {
   if (opts_.on_collision == "replace")
     return rel;
   auto name = rel.filename().string();

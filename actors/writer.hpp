@@ -218,6 +218,12 @@ public:
   /// The output folder, opened (and created) on first use.
   const safe_dir& root() const;
 
+  /// Claims the output `rel` (below the output folder) for `j`'s input:
+  /// returns `rel`, or with on_collision = "suffix" the first version of
+  /// it no other input has; throws stage_error naming the input that has
+  /// it when on_collision = "fail".
+  std::filesystem::path claim(const std::filesystem::path& rel, const job& j);
+
   /// Leaves each output staged (output_record::staged, job::staged) for the
   /// commit stage instead of committing it before returning.
   void defer_commits(bool on) {

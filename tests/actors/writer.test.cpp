@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-job job_with(vips::VImage pixels, std::string relative = "sub/photo.png") {
+job job_with(vips::VImage pixels, std::string relative = "photo.png") {
   job j;
   j.id = 3;
   j.path = "in/" + relative;
@@ -631,7 +631,8 @@ TEST_CASE("two inputs named to one output: on_collision",
   }
   SECTION("suffix: the later one gets the first free name") {
     auto opts = options_in(dir.path(),
-                           {{"on_collision", std::string{"suffix"}}});
+                           {{"on_collision", std::string{"suffix"}},
+                            {"naming", std::string{"{stem}.{ext}"}}});
     // Two writers of one run, as two save workers.
     writer w1{opts}, w2{opts};
     auto claims = std::make_shared<output_claims>();
@@ -678,4 +679,18 @@ TEST_CASE("an output name of 255 bytes is written", "[writer][safe]") {
   auto j = job_with(test_card(10, 10), stem + ".jpg");
   w.write(j);
   CHECK(files_in(dir.path()) == std::vector<std::string>{stem + ".png"});
+}
+
+TEST_CASE("the default naming keeps the input's sub-folder",
+          "[writer][collision]") {
+  temp_dir dir;
+  writer w{options_in(dir.path())};
+  auto top = job_with(test_card(10, 10), "photo.png");
+  auto a = job_with(test_card(10, 10), "a/photo.png");
+  auto b = job_with(test_card(10, 10), "b/c/photo.png");
+  for (auto* j : {&top, &a, &b})
+    w.write(*j);
+  CHECK(files_in(dir.path())
+        == std::vector<std::string>{"a/photo.png", "b/c/photo.png",
+                                    "photo.png"});
 }

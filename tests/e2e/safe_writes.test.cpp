@@ -126,14 +126,15 @@ TEST_CASE("validate warns when a recursive source's naming has no {dir}",
           "[safe][collision]") {
   temp_dir dir;
   write_file(dir / "p.toml",
-             sink_config("format = \"png\"", "recursive = true"));
+             sink_config("format = \"png\"\nnaming = \"{stem}.{ext}\"",
+                         "recursive = true"));
   auto r = run_pixline("validate '" + (dir / "p.toml").string() + "'");
   CHECK(r.status == 0);
   CHECK_THAT(r.output, Catch::Contains("warning:")
                          && Catch::Contains("has no {dir}"));
+  // The default naming keeps the sub-folders.
   write_file(dir / "p.toml",
-             sink_config("format = \"png\"\nnaming = \"{dir}/{stem}.{ext}\"",
-                         "recursive = true"));
+             sink_config("format = \"png\"", "recursive = true"));
   auto ok = run_pixline("validate '" + (dir / "p.toml").string() + "'");
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, !Catch::Contains("warning"));

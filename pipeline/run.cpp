@@ -475,6 +475,11 @@ run_report run_watch(const pipeline_config& config,
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
   remove_stale_temporaries(output_root);
+  // Moves across file systems copy through temporaries there too.
+  if (source.on_success == "move")
+    remove_stale_temporaries(source.done_dir);
+  if (source.on_failure == "quarantine")
+    remove_stale_temporaries(source.quarantine_dir);
   watch_feed feed{source, output_root};
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;

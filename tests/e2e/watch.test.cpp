@@ -227,7 +227,12 @@ TEST_CASE("done_dir and quarantine keep every version of a name, each "
           "failure with its own reason",
           "[watch][safe]") {
   temp_dir dir;
+  // A copy that a killed run left in done_dir (no process has this pid) is
+  // removed at start.
+  auto stale = dir / "done" / ".pixline-2147483000-0123456789abcdef.tmp";
+  write_file(stale, "half a copy");
   auto proc = start_moving_watch(dir.path());
+  CHECK_FALSE(fs::exists(stale));
   auto first = jpeg_bytes(100);
   auto second = jpeg_bytes(120);
   write_file(dir / "in" / "photo.jpg", first);

@@ -168,6 +168,10 @@ int unique_fd::close() {
   return r;
 }
 
+void use_openat2(bool on) {
+  no_openat2.store(!on, std::memory_order_relaxed);
+}
+
 int write_all(int fd, const void* data, std::size_t size) {
   auto p = static_cast<const char*>(data);
   while (size > 0) {

@@ -105,6 +105,11 @@ private:
   std::filesystem::path path_;
 };
 
+/// Whether safe_dir tries openat2 first (the default where the kernel has
+/// it); false walks one O_NOFOLLOW component at a time, as on kernels
+/// without openat2. For tests of that path.
+void use_openat2(bool on);
+
 /// Writes all of `data` to `fd`, retrying after EINTR and short writes.
 /// Returns 0, or the errno of the write that failed.
 int write_all(int fd, const void* data, std::size_t size);

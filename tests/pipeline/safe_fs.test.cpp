@@ -52,6 +52,15 @@ bool no_sidecar(const safe_dir& d, const std::string& name) {
 
 TEST_CASE("safe_dir creates folders below its root and refuses symlinks",
           "[safe_fs]") {
+  // With openat2, and one component at a time as without it.
+  bool openat2 = GENERATE(true, false);
+  CAPTURE(openat2);
+  use_openat2(openat2);
+  struct restore {
+    ~restore() {
+      use_openat2(true);
+    }
+  } restore_openat2;
   temp_dir dir;
   fs::create_directories(dir / "elsewhere");
   auto root = safe_dir::open_root(dir / "out", true);

@@ -196,5 +196,12 @@ TEST_CASE("an output folder that is the input folder is a config error",
       CHECK_THAT(r.output, Catch::Contains("is the input folder"));
     }
   }
+  // validate checks the config's own folders.
+  write_file(dir / "same.toml",
+             fmt::format("[source]\npath = \"{}\"\n[sink]\npath = \"{}\"\n",
+                         (dir / "in").string(), (dir / "same").string()));
+  auto v = run_pixline("validate '" + (dir / "same.toml").string() + "'");
+  CHECK(v.status == 2);
+  CHECK_THAT(v.output, Catch::Contains("is the input folder"));
   CHECK(files_in(dir / "in") == std::vector<std::string>{"a.jpg"});
 }

@@ -112,8 +112,9 @@ void fanout::each_sink(
   // Claimed first: an input whose manifest name another input has fails
   // before any of its outputs is made.
   fs::path manifest;
+  bool fresh = false;
   if (!manifest_.empty())
-    manifest = manifest_name(j);
+    manifest = manifest_name(j, &fresh);
   std::vector<std::string> errors;
   std::vector<output_record> written;
   size_t skipped = 0;
@@ -130,7 +131,14 @@ void fanout::each_sink(
     }
   }
   j.img.reset();
-  finish(j, errors, written, skipped, manifest);
+  try {
+    finish(j, errors, written, skipped, manifest);
+  } catch (...) {
+    // No manifest was written: its name is free for the next image.
+    if (fresh)
+      branches_.front().out->release(manifest, j);
+    throw;
+  }
 }
 
 void fanout::finish(job& j, const std::vector<std::string>& errors,
@@ -160,7 +168,7 @@ void fanout::finish(job& j, const std::vector<std::string>& errors,
     write_manifest(j, written, manifest);
 }
 
-fs::path fanout::manifest_name(const job& j) const {
+fs::path fanout::manifest_name(const job& j, bool* fresh) const {
   auto fields = input_name_fields(j);
   fields.ext = "json";
   fields.format = "json";
@@ -170,7 +178,7 @@ fs::path fanout::manifest_name(const job& j) const {
   } catch (const std::exception& e) {
     throw stage_error(fmt::format("manifest: {}", e.what()));
   }
-  return branches_.front().out->claim(rel, j);
+  return branches_.front().out->claim(rel, j, fresh);
 }
 
 void fanout::write_manifest(job& j, const std::vector<output_record>& written,

@@ -81,7 +81,7 @@ private:
               const std::filesystem::path& manifest) const;
   /// The manifest's name for `j`, below the first sink's folder, claimed
   /// for `j`'s input as outputs are (on_collision of the first sink).
-  std::filesystem::path manifest_name(const job& j) const;
+  std::filesystem::path manifest_name(const job& j, bool* fresh) const;
   void write_manifest(job& j, const std::vector<output_record>& written,
                       const std::filesystem::path& rel) const;
 

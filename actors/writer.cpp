@@ -346,12 +346,23 @@ std::shared_ptr<staged_file> stage_file(const fs::path& target,
 }
 
 std::optional<std::string> output_claims::claim(const std::string& output,
-                                                const std::string& input) {
+                                                const std::string& input,
+                                                bool* fresh) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto [it, fresh] = owners_.try_emplace(output, input);
-  if (fresh || it->second == input)
+  auto [it, added] = owners_.try_emplace(output, input);
+  if (fresh)
+    *fresh = added;
+  if (added || it->second == input)
     return std::nullopt;
   return it->second;
+}
+
+void output_claims::release(const std::string& output,
+                            const std::string& input) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (auto it = owners_.find(output); it != owners_.end()
+                                      && it->second == input)
+    owners_.erase(it);
 }
 
 void commit_outputs(job& j) {
@@ -418,14 +429,15 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
     encode_now();
     fields.hash = content_hash(encoded.get(), size);
   }
-  auto rel = target_for(fields, j);
-  if (skips(rel))
-    return std::nullopt;
-  if (!encoded)
-    encode_now();
-  auto staged = place(rel, encoded.get(), size);
-  return output_record{(fs::path(opts_.path) / rel).string(), format,
-                       fields.width, fields.height, size, std::move(staged)};
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, format, fields.width, fields.height,
+                       [&] {
+                         if (!encoded)
+                           encode_now();
+                         return std::pair<const void*, size_t>{encoded.get(),
+                                                               size};
+                       });
 }
 
 wire_output writer::encode(const image& img) const {
@@ -448,13 +460,30 @@ std::optional<output_record> writer::store(const job& j,
   fields.height = out.height;
   if (uses_hash(opts_.naming))
     fields.hash = content_hash(out.bytes.data(), out.bytes.size());
-  auto rel = target_for(fields, j);
-  if (skips(rel))
-    return std::nullopt;
-  auto staged = place(rel, out.bytes.data(), out.bytes.size());
-  return output_record{(fs::path(opts_.path) / rel).string(), out.format,
-                       out.width, out.height, out.bytes.size(),
-                       std::move(staged)};
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, out.format, out.width, out.height, [&] {
+    return std::pair<const void*, size_t>{out.bytes.data(), out.bytes.size()};
+  });
+}
+
+std::optional<output_record> writer::write_claimed(
+  const fs::path& rel, bool fresh, const job& j, const std::string& format,
+  int width, int height,
+  const std::function<std::pair<const void*, size_t>()>& bytes) {
+  try {
+    if (skips(rel))
+      return std::nullopt;
+    auto [data, size] = bytes();
+    auto staged = place(rel, data, size);
+    return output_record{(fs::path(opts_.path) / rel).string(), format, width,
+                         height, size, std::move(staged)};
+  } catch (...) {
+    // A name this image took and never used is free for the next one.
+    if (fresh)
+      release(rel, j);
+    throw;
+  }
 }
 
 std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
@@ -484,24 +513,27 @@ const safe_dir& writer::root() const {
   return *root_;
 }
 
-fs::path writer::target_for(const name_fields& fields, const job& j) {
+fs::path writer::target_for(const name_fields& fields, const job& j,
+                            bool* fresh) {
   fs::path rel;
   try {
     rel = render_name(opts_.naming, fields);
   } catch (const std::exception& e) {
     throw stage_error(e.what());
   }
-  return claim(rel, j);
+  return claim(rel, j, fresh);
 }
 
-fs::path writer::claim(const fs::path& rel, const job& j) {
+fs::path writer::claim(const fs::path& rel, const job& j, bool* fresh) {
+  if (fresh)
+    *fresh = false;
   if (opts_.on_collision == "replace")
     return rel;
   auto name = rel.filename().string();
   for (int n = 0;; ++n) {
     auto candidate = rel.parent_path() / versioned_name(name, n);
     auto owner = claims_->claim((fs::path(opts_.path) / candidate).string(),
-                                j.path);
+                                j.path, fresh);
     if (!owner)
       return candidate;
     if (opts_.on_collision == "fail")
@@ -509,6 +541,10 @@ fs::path writer::claim(const fs::path& rel, const job& j) {
         "output {} is already the output of {} (on_collision = \"fail\")",
         (fs::path(opts_.path) / rel).string(), *owner));
   }
+}
+
+void writer::release(const fs::path& rel, const job& j) {
+  claims_->release((fs::path(opts_.path) / rel).string(), j.path);
 }
 
 bool writer::skips(const fs::path& rel) const {

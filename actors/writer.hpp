@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -161,9 +162,15 @@ std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
 class output_claims {
 public:
   /// Claims `output` for `input`: nothing when it was free or already
-  /// `input`'s, else the input that has it.
+  /// `input`'s, else the input that has it. `fresh` tells whether it was
+  /// free.
   std::optional<std::string> claim(const std::string& output,
-                                   const std::string& input);
+                                   const std::string& input,
+                                   bool* fresh = nullptr);
+
+  /// Frees `output` when `input` has it (its image failed before the output
+  /// was made).
+  void release(const std::string& output, const std::string& input);
 
 private:
   std::mutex mutex_;
@@ -221,8 +228,14 @@ public:
   /// Claims the output `rel` (below the output folder) for `j`'s input:
   /// returns `rel`, or with on_collision = "suffix" the first version of
   /// it no other input has; throws stage_error naming the input that has
-  /// it when on_collision = "fail".
-  std::filesystem::path claim(const std::filesystem::path& rel, const job& j);
+  /// it when on_collision = "fail". `fresh` tells whether the name was
+  /// free until now.
+  std::filesystem::path claim(const std::filesystem::path& rel, const job& j,
+                              bool* fresh = nullptr);
+
+  /// Frees a name claim() gave `j` fresh, when its image fails before the
+  /// output is made.
+  void release(const std::filesystem::path& rel, const job& j);
 
   /// Leaves each output staged (output_record::staged, job::staged) for the
   /// commit stage instead of committing it before returning.
@@ -235,7 +248,17 @@ private:
   encode_guarded(const vips::VImage& img, const std::string& format) const;
   /// The output's path below the output folder, claimed for `j`'s input
   /// (on_collision decides when another input has it).
-  std::filesystem::path target_for(const name_fields& fields, const job& j);
+  std::filesystem::path target_for(const name_fields& fields, const job& j,
+                                   bool* fresh);
+  /// Checks `rel` against overwrite and writes `data` to it (staged or
+  /// committed); frees a `fresh` claim when that fails. Nothing when
+  /// overwrite = "skip" found the output there.
+  std::optional<output_record> write_claimed(const std::filesystem::path& rel,
+                                             bool fresh, const job& j,
+                                             const std::string& format,
+                                             int width, int height,
+                                             const std::function<std::pair<
+                                               const void*, size_t>()>& bytes);
   /// True when the output `rel` exists and overwrite = "skip"; throws when
   /// it exists and overwrite = "error".
   bool skips(const std::filesystem::path& rel) const;

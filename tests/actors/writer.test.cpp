@@ -28,6 +28,16 @@ job job_with(vips::VImage pixels, std::string relative = "photo.png") {
   return j;
 }
 
+/// A JPEG in `dir` cut in half, opened so that computing it fails.
+vips::VImage cut_jpeg(const fs::path& dir) {
+  save(test_card(256, 256), dir / "in.jpg");
+  auto bytes = read_file(dir / "in.jpg");
+  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  return vips::VImage::new_from_file(
+    (dir / "cut.jpg").c_str(),
+    vips::VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
+}
+
 writer_options options_in(const fs::path& dir, option_map extra = {}) {
   extra["path"] = dir.string();
   return writer_spec().decode(extra);
@@ -125,12 +135,7 @@ TEST_CASE("overwrite policies", "[writer]") {
 
 TEST_CASE("a failed encode leaves no file behind", "[writer]") {
   temp_dir dir;
-  save(test_card(256, 256), dir / "in.jpg");
-  auto bytes = read_file(dir / "in.jpg");
-  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
-  auto pixels = vips::VImage::new_from_file(
-    (dir / "cut.jpg").c_str(),
-    vips::VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
+  auto pixels = cut_jpeg(dir.path());
   fs::create_directories(dir / "out");
   writer w{options_in(dir / "out", {{"format", std::string{"png"}}})};
   auto j = job_with(pixels, "cut.jpg");
@@ -662,6 +667,13 @@ TEST_CASE("two inputs named to one output: on_collision",
     w.write(second);
     CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});
     CHECK(width_of("photo.png") == 20);
+  }
+  SECTION("an image that fails leaves its name to the next") {
+    writer w{options_in(dir / "out")};
+    auto bad = job_with(cut_jpeg(dir.path()), "photo.jpg");
+    CHECK_THROWS(w.write(bad));
+    CHECK_NOTHROW(w.write(second));
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"photo.png"});
   }
   SECTION("the same input written again is no collision") {
     writer w{options_in(dir.path())};

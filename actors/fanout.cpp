@@ -199,7 +199,8 @@ void fanout::write_manifest(job& j, const std::vector<output_record>& written,
                              [](const sink_branch& b) {
                                return b.out->options().fsync;
                              });
-  auto staged = stage_file(first.root(), rel, text.data(), text.size(), durable);
+  auto staged = stage_file(*first.root(), rel, text.data(), text.size(),
+                           durable);
   if (defer_) {
     staged->mark_manifest();
     j.staged.push_back(std::move(staged));

@@ -154,7 +154,8 @@ std::string extension_of(const std::string& format) {
   return format;
 }
 
-writer::writer(writer_options opts) : opts_(std::move(opts)) {
+writer::writer(writer_options opts)
+  : opts_(std::move(opts)), root_(std::make_shared<output_root>(opts_.path)) {
 }
 
 namespace {
@@ -502,15 +503,21 @@ writer::encode_guarded(const vips::VImage& img,
   }
 }
 
-const safe_dir& writer::root() const {
-  if (!root_) {
-    try {
-      root_ = safe_dir::open_root(opts_.path, true);
-    } catch (const std::exception& e) {
-      throw stage_error(e.what());
-    }
+std::shared_ptr<const safe_dir> output_root::get() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  struct stat st;
+  if (dir_ && ::fstat(dir_->fd(), &st) == 0 && st.st_nlink > 0)
+    return dir_;
+  try {
+    dir_ = std::make_shared<const safe_dir>(safe_dir::open_root(path_, true));
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
   }
-  return *root_;
+  return dir_;
+}
+
+std::shared_ptr<const safe_dir> writer::root() const {
+  return root_->get();
 }
 
 fs::path writer::target_for(const name_fields& fields, const job& j,
@@ -552,7 +559,7 @@ bool writer::skips(const fs::path& rel) const {
     return false;
   std::optional<safe_dir> dir;
   try {
-    dir = root().open_below(rel.parent_path(), false);
+    dir = root()->open_below(rel.parent_path(), false);
   } catch (const std::exception& e) {
     throw stage_error(fmt::format("{}: {}",
                                   (fs::path(opts_.path) / rel).string(),
@@ -571,7 +578,7 @@ bool writer::skips(const fs::path& rel) const {
 std::shared_ptr<staged_file> writer::place(const fs::path& rel,
                                            const void* data,
                                            size_t size) const {
-  auto staged = stage_file(root(), rel, data, size, opts_.fsync);
+  auto staged = stage_file(*root(), rel, data, size, opts_.fsync);
   if (defer_)
     return staged;
   staged->commit();

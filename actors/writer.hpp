@@ -185,6 +185,23 @@ private:
 /// with any commit failures added.
 void commit_outputs(job& j);
 
+/// The output folder of a sink, opened once for every writer of a run, and
+/// opened again only after it was removed (a watch outlives `rm -r out`:
+/// nothing can be created in a removed folder). Thread-safe.
+class output_root {
+public:
+  explicit output_root(std::filesystem::path path) : path_(std::move(path)) {
+  }
+
+  /// The open folder, created when missing. Throws stage_error.
+  std::shared_ptr<const safe_dir> get();
+
+private:
+  std::mutex mutex_;
+  std::filesystem::path path_;
+  std::shared_ptr<const safe_dir> dir_;
+};
+
 /// Encodes images and writes them atomically: to a temporary file in the
 /// target folder, fsync (unless the fsync option is off), then rename over
 /// the final name, so a reader never sees a half-written file.
@@ -222,8 +239,14 @@ public:
     claims_ = std::move(claims);
   }
 
+  /// Shares one opened output folder among the writers of a run (each
+  /// writer opens its own until then).
+  void share_root(std::shared_ptr<output_root> root) {
+    root_ = std::move(root);
+  }
+
   /// The output folder, opened (and created) on first use.
-  const safe_dir& root() const;
+  std::shared_ptr<const safe_dir> root() const;
 
   /// Claims the output `rel` (below the output folder) for `j`'s input:
   /// returns `rel`, or with on_collision = "suffix" the first version of
@@ -270,7 +293,7 @@ private:
   writer_options opts_;
   bool defer_ = false;
   std::shared_ptr<output_claims> claims_ = std::make_shared<output_claims>();
-  mutable std::optional<safe_dir> root_;
+  std::shared_ptr<output_root> root_;
 };
 
 } // namespace pixline

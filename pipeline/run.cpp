@@ -226,8 +226,18 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                              options);
   save.max_in_flight = budget_for(sink_budget, save.workers, sink_remote);
   auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
-  // One table for every writer of the run, local or for a node.
+  // One table for every writer of the run, local or for a node, and each
+  // sink's folder opened once for all of them.
   auto claims = std::make_shared<output_claims>();
+  std::vector<std::shared_ptr<output_root>> roots;
+  for (auto& plan : plans)
+    roots.push_back(std::make_shared<output_root>(plan.write.path));
+  auto writer_for = [plans, claims, roots](size_t i) {
+    auto w = std::make_shared<writer>(plans[i].write);
+    w->share_claims(claims);
+    w->share_root(roots[i]);
+    return w;
+  };
   auto manifest = config.pipeline.manifest;
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
@@ -245,15 +255,15 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
         "themselves)",
         count));
   save.make_worker = [plans, memory_limit, manifest, commit_stage,
-                      claims]() -> work_fn {
+                      writer_for]() -> work_fn {
     std::vector<sink_branch> branches;
     double timeout = 0;
-    for (auto& plan : plans) {
+    for (size_t i = 0; i < plans.size(); ++i) {
+      auto& plan = plans[i];
       sink_branch branch;
       for (auto& [spec, opts] : plan.filters)
         branch.filters.push_back(spec->make(opts));
-      branch.out = std::make_shared<writer>(plan.write);
-      branch.out->share_claims(claims);
+      branch.out = writer_for(i);
       timeout = std::max(timeout, plan.write.timeout);
       branches.push_back(std::move(branch));
     }
@@ -269,14 +279,13 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   };
   save.remote = sink_remote;
   save.recipe = save_recipe(recipes, memory_limit);
-  save.make_remote_half = [plans, manifest, claims]() {
+  save.make_remote_half = [plans, manifest, writer_for]() {
     // The coordinator only names and writes what nodes encoded: writers
     // without filters.
     std::vector<sink_branch> branches;
-    for (auto& plan : plans) {
+    for (size_t i = 0; i < plans.size(); ++i) {
       sink_branch branch;
-      branch.out = std::make_shared<writer>(plan.write);
-      branch.out->share_claims(claims);
+      branch.out = writer_for(i);
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);

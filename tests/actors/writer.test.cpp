@@ -706,3 +706,21 @@ TEST_CASE("the default naming keeps the input's sub-folder",
         == std::vector<std::string>{"a/photo.png", "b/c/photo.png",
                                     "photo.png"});
 }
+
+TEST_CASE("writers of a run share their output folder, opened again when it "
+          "was removed",
+          "[writer][safe]") {
+  temp_dir dir;
+  auto root = std::make_shared<output_root>(dir / "out");
+  writer w1{options_in(dir / "out")}, w2{options_in(dir / "out")};
+  w1.share_root(root);
+  w2.share_root(root);
+  auto a = job_with(test_card(10, 10), "a.png");
+  w1.write(a);
+  CHECK(w1.root() == w2.root());
+  // A watch outlives `rm -r out`: the next output makes it again.
+  fs::remove_all(dir / "out");
+  auto b = job_with(test_card(10, 10), "b.png");
+  w2.write(b);
+  CHECK(files_in(dir / "out") == std::vector<std::string>{"b.png"});
+}

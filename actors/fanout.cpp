@@ -109,6 +109,12 @@ void fanout::store(job& j, const std::vector<wire_output>& outputs) {
 
 void fanout::each_sink(
   job& j, const std::function<std::optional<output_record>(size_t)>& write) {
+  // Claimed first: an input whose manifest name another input has fails
+  // before any of its outputs is made.
+  fs::path manifest;
+  bool fresh = false;
+  if (!manifest_.empty())
+    manifest = manifest_name(j, &fresh);
   std::vector<std::string> errors;
   std::vector<output_record> written;
   size_t skipped = 0;
@@ -125,12 +131,19 @@ void fanout::each_sink(
     }
   }
   j.img.reset();
-  finish(j, errors, written, skipped);
+  try {
+    finish(j, errors, written, skipped, manifest);
+  } catch (...) {
+    // No manifest was written: its name is free for the next image.
+    if (fresh)
+      branches_.front().out->release(manifest, j);
+    throw;
+  }
 }
 
 void fanout::finish(job& j, const std::vector<std::string>& errors,
                     const std::vector<output_record>& written,
-                    size_t skipped) const {
+                    size_t skipped, const fs::path& manifest) const {
   for (auto& out : written) {
     j.outputs.push_back(out.path);
     if (out.staged)
@@ -152,21 +165,26 @@ void fanout::finish(job& j, const std::vector<std::string>& errors,
     return;
   }
   if (!manifest_.empty())
-    write_manifest(j, written);
+    write_manifest(j, written, manifest);
 }
 
-void fanout::write_manifest(job& j,
-                            const std::vector<output_record>& written) const {
+fs::path fanout::manifest_name(const job& j, bool* fresh) const {
   auto fields = input_name_fields(j);
   fields.ext = "json";
   fields.format = "json";
-  fs::path target;
+  fs::path rel;
   try {
-    target = fs::path(branches_.front().out->options().path)
-             / render_name(manifest_, fields);
+    rel = render_name(manifest_, fields);
   } catch (const std::exception& e) {
     throw stage_error(fmt::format("manifest: {}", e.what()));
   }
+  return branches_.front().out->claim(rel, j, fresh);
+}
+
+void fanout::write_manifest(job& j, const std::vector<output_record>& written,
+                            const fs::path& rel) const {
+  auto& first = *branches_.front().out;
+  auto target = fs::path(first.options().path) / rel;
   auto outputs = nlohmann::json::array();
   for (auto& out : written)
     outputs.push_back({{"path", out.path},
@@ -176,23 +194,18 @@ void fanout::write_manifest(job& j,
                        {"bytes", out.bytes}});
   auto text = nlohmann::json{{"input", j.path}, {"outputs", outputs}}.dump(2)
               + "\n";
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec)
-    throw stage_error(fmt::format("manifest: cannot create folder {}: {}",
-                                  target.parent_path().string(),
-                                  ec.message()));
   // Flushed when every output it lists is.
   bool durable = std::all_of(branches_.begin(), branches_.end(),
                              [](const sink_branch& b) {
                                return b.out->options().fsync;
                              });
+  auto staged = stage_file(*first.root(), rel, text.data(), text.size(),
+                           durable);
   if (defer_) {
-    auto staged = stage_file(target, text.data(), text.size(), j.id, durable);
     staged->mark_manifest();
     j.staged.push_back(std::move(staged));
   } else {
-    stage_file(target, text.data(), text.size(), j.id, durable)->commit();
+    staged->commit();
   }
   j.outputs.push_back(target.string());
 }

@@ -3,6 +3,7 @@
 // filters: every output of one image, from one decode.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -76,8 +77,13 @@ private:
   /// Records what the sinks wrote in `j` and writes the manifest; throws
   /// with every failed sink's reason.
   void finish(job& j, const std::vector<std::string>& errors,
-              const std::vector<output_record>& written, size_t skipped) const;
-  void write_manifest(job& j, const std::vector<output_record>& written) const;
+              const std::vector<output_record>& written, size_t skipped,
+              const std::filesystem::path& manifest) const;
+  /// The manifest's name for `j`, below the first sink's folder, claimed
+  /// for `j`'s input as outputs are (on_collision of the first sink).
+  std::filesystem::path manifest_name(const job& j, bool* fresh) const;
+  void write_manifest(job& j, const std::vector<output_record>& written,
+                      const std::filesystem::path& rel) const;
 
   std::vector<sink_branch> branches_;
   std::int64_t memory_limit_;

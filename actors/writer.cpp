@@ -57,14 +57,24 @@ const spec_builder<writer_options>& writer_spec() {
         .choice("format", &writer_options::format, "auto", formats,
                 "Output format; 'auto' keeps the input's format where it can "
                 "be written and uses jpeg otherwise")
-        .text("naming", &writer_options::naming, "{stem}.{ext}",
+        .text("naming", &writer_options::naming, "{dir}/{stem}.{ext}",
               "Output file name template; placeholders: {stem} {ext} "
               "{format} {dir} {width} {height} {hash} (16 hex digits of the "
-              "SHA-256 of the encoded file, for cache-busting names)")
+              "SHA-256 of the encoded file, for cache-busting names). The "
+              "default keeps the input's sub-folder, so a recursive source "
+              "does not put files of one name into one folder")
         .choice("overwrite", &writer_options::overwrite, "replace",
                 {"replace", "skip", "error"},
                 "What to do when the output file exists: replace it, skip "
                 "the image, or fail the image")
+        .choice("on_collision", &writer_options::on_collision, "fail",
+                {"fail", "suffix", "replace"},
+                "What to do when two inputs of one run (or one watch) are "
+                "named to the same output (photo.jpg and photo.png to "
+                "photo.webp): 'fail' the later one, naming the input that "
+                "has the name; 'suffix' gives it the first free name "
+                "photo.1.webp, photo.2.webp...; 'replace' lets the later "
+                "one overwrite the earlier")
         .integer("quality", &writer_options::quality, 80, 1, 100,
                  "Quality for lossy formats (jpeg, webp, avif, heif, jxl)")
         .integer("effort", &writer_options::effort, 4, 0, 9,
@@ -144,7 +154,8 @@ std::string extension_of(const std::string& format) {
   return format;
 }
 
-writer::writer(writer_options opts) : opts_(std::move(opts)) {
+writer::writer(writer_options opts)
+  : opts_(std::move(opts)), root_(std::make_shared<output_root>(opts_.path)) {
 }
 
 namespace {
@@ -257,17 +268,17 @@ const mode_t output_mode = startup_output_mode();
 
 } // namespace
 
-staged_file::staged_file(fs::path target, fs::path temp, int fd,
-                         bool durable)
-  : target_(std::move(target)), temp_(std::move(temp)), fd_(fd),
-    durable_(durable) {
+staged_file::staged_file(safe_dir dir, std::string temp, std::string name,
+                         fs::path target, unique_fd fd, bool durable)
+  : dir_(std::move(dir)), temp_(std::move(temp)), name_(std::move(name)),
+    target_(std::move(target)), fd_(std::move(fd)), durable_(durable) {
 }
 
 staged_file::~staged_file() {
   if (done_)
     return;
-  ::close(fd_);
-  ::unlink(temp_.c_str());
+  fd_.close();
+  dir_.remove(temp_);
 }
 
 void staged_file::commit() {
@@ -275,53 +286,84 @@ void staged_file::commit() {
     return;
   done_ = true;
   auto fail = [&](const char* what, int err) {
-    ::unlink(temp_.c_str());
+    dir_.remove(temp_);
     throw stage_error(fmt::format("{}: {}: {}", target_.string(), what,
                                   std::strerror(err)));
   };
-  if (durable_ && ::fsync(fd_) != 0) {
+  if (durable_ && ::fsync(fd_.get()) != 0) {
     int err = errno;
-    ::close(fd_);
+    fd_.close();
     fail("fsync failed", err);
   }
-  if (::close(fd_) != 0)
+  if (fd_.close() != 0)
     fail("close failed", errno);
-  if (::rename(temp_.c_str(), target_.c_str()) != 0)
-    fail("rename failed", errno);
+  // Both names relative to the folder's descriptor: a symlink at the final
+  // name is replaced, never followed.
+  if (int err = dir_.rename(temp_, name_))
+    fail("rename failed", err);
 }
 
-std::shared_ptr<staged_file> stage_file(const fs::path& target,
-                                        const void* data, size_t size,
-                                        std::uint64_t id, bool durable) {
-  auto tmp = target.parent_path()
-             / fmt::format(".{}.pixline-{}-{}.tmp", target.filename().string(),
-                           ::getpid(), id);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw stage_error(fmt::format("{}: cannot create: {}", tmp.string(),
-                                  std::strerror(errno)));
+std::shared_ptr<staged_file> stage_file(const safe_dir& root,
+                                        const fs::path& rel, const void* data,
+                                        size_t size, bool durable) {
+  auto target = root.path() / rel;
+  auto name = rel.filename().string();
+  std::optional<safe_dir> dir;
+  std::pair<unique_fd, std::string> temp;
+  try {
+    dir = root.open_below(rel.parent_path(), true);
+    temp = dir->create_temp();
+  } catch (const std::exception& e) {
+    throw stage_error(fmt::format("{}: {}", target.string(), e.what()));
+  }
+  int fd = temp.first.get();
   // From here the staged file owns the descriptor and the temporary file.
-  auto staged = std::make_shared<staged_file>(target, tmp, fd, durable);
-  auto fail = [&](const char* what) {
-    int err = errno;
+  auto staged = std::make_shared<staged_file>(
+    std::move(*dir), temp.second, name, target, std::move(temp.first),
+    durable);
+  auto fail = [&](const char* what, int err) {
     throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
                                   std::strerror(err)));
   };
   if (::fchmod(fd, output_mode) != 0)
-    fail("chmod failed");
-  auto p = static_cast<const char*>(data);
-  size_t left = size;
-  while (left > 0) {
-    auto n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      fail("write failed");
-    }
-    p += n;
-    left -= size_t(n);
-  }
+    fail("chmod failed", errno);
+  if (int err = write_all(fd, data, size))
+    fail("write failed", err);
   return staged;
+}
+
+std::shared_ptr<staged_file> stage_file(const fs::path& target,
+                                        const void* data, size_t size,
+                                        bool durable) {
+  auto folder = target.parent_path().empty() ? fs::path(".")
+                                             : target.parent_path();
+  std::optional<safe_dir> root;
+  try {
+    root = safe_dir::open_root(folder, false);
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  return stage_file(*root, target.filename(), data, size, durable);
+}
+
+std::optional<std::string> output_claims::claim(const std::string& output,
+                                                const std::string& input,
+                                                bool* fresh) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto [it, added] = owners_.try_emplace(output, input);
+  if (fresh)
+    *fresh = added;
+  if (added || it->second == input)
+    return std::nullopt;
+  return it->second;
+}
+
+void output_claims::release(const std::string& output,
+                            const std::string& input) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (auto it = owners_.find(output); it != owners_.end()
+                                      && it->second == input)
+    owners_.erase(it);
 }
 
 void commit_outputs(job& j) {
@@ -388,14 +430,15 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
     encode_now();
     fields.hash = content_hash(encoded.get(), size);
   }
-  auto target = target_for(fields);
-  if (skips(target))
-    return std::nullopt;
-  if (!encoded)
-    encode_now();
-  auto staged = place(target, encoded.get(), size, j.id);
-  return output_record{target.string(), format, fields.width, fields.height,
-                       size, std::move(staged)};
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, format, fields.width, fields.height,
+                       [&] {
+                         if (!encoded)
+                           encode_now();
+                         return std::pair<const void*, size_t>{encoded.get(),
+                                                               size};
+                       });
 }
 
 wire_output writer::encode(const image& img) const {
@@ -418,12 +461,30 @@ std::optional<output_record> writer::store(const job& j,
   fields.height = out.height;
   if (uses_hash(opts_.naming))
     fields.hash = content_hash(out.bytes.data(), out.bytes.size());
-  auto target = target_for(fields);
-  if (skips(target))
-    return std::nullopt;
-  auto staged = place(target, out.bytes.data(), out.bytes.size(), j.id);
-  return output_record{target.string(), out.format, out.width, out.height,
-                       out.bytes.size(), std::move(staged)};
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, out.format, out.width, out.height, [&] {
+    return std::pair<const void*, size_t>{out.bytes.data(), out.bytes.size()};
+  });
+}
+
+std::optional<output_record> writer::write_claimed(
+  const fs::path& rel, bool fresh, const job& j, const std::string& format,
+  int width, int height,
+  const std::function<std::pair<const void*, size_t>()>& bytes) {
+  try {
+    if (skips(rel))
+      return std::nullopt;
+    auto [data, size] = bytes();
+    auto staged = place(rel, data, size);
+    return output_record{(fs::path(opts_.path) / rel).string(), format, width,
+                         height, size, std::move(staged)};
+  } catch (...) {
+    // A name this image took and never used is free for the next one.
+    if (fresh)
+      release(rel, j);
+    throw;
+  }
 }
 
 std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
@@ -442,35 +503,82 @@ writer::encode_guarded(const vips::VImage& img,
   }
 }
 
-fs::path writer::target_for(const name_fields& fields) const {
+std::shared_ptr<const safe_dir> output_root::get() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  struct stat st;
+  if (dir_ && ::fstat(dir_->fd(), &st) == 0 && st.st_nlink > 0)
+    return dir_;
   try {
-    return fs::path(opts_.path) / render_name(opts_.naming, fields);
+    dir_ = std::make_shared<const safe_dir>(safe_dir::open_root(path_, true));
   } catch (const std::exception& e) {
     throw stage_error(e.what());
   }
+  return dir_;
 }
 
-bool writer::skips(const fs::path& target) const {
-  std::error_code ec;
-  if (!fs::exists(target, ec))
+std::shared_ptr<const safe_dir> writer::root() const {
+  return root_->get();
+}
+
+fs::path writer::target_for(const name_fields& fields, const job& j,
+                            bool* fresh) {
+  fs::path rel;
+  try {
+    rel = render_name(opts_.naming, fields);
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  return claim(rel, j, fresh);
+}
+
+fs::path writer::claim(const fs::path& rel, const job& j, bool* fresh) {
+  if (fresh)
+    *fresh = false;
+  if (opts_.on_collision == "replace")
+    return rel;
+  auto name = rel.filename().string();
+  for (int n = 0;; ++n) {
+    auto candidate = rel.parent_path() / versioned_name(name, n);
+    auto owner = claims_->claim((fs::path(opts_.path) / candidate).string(),
+                                j.path, fresh);
+    if (!owner)
+      return candidate;
+    if (opts_.on_collision == "fail")
+      throw stage_error(fmt::format(
+        "output {} is already the output of {} (on_collision = \"fail\")",
+        (fs::path(opts_.path) / rel).string(), *owner));
+  }
+}
+
+void writer::release(const fs::path& rel, const job& j) {
+  claims_->release((fs::path(opts_.path) / rel).string(), j.path);
+}
+
+bool writer::skips(const fs::path& rel) const {
+  if (opts_.overwrite == "replace")
+    return false;
+  std::optional<safe_dir> dir;
+  try {
+    dir = root()->open_below(rel.parent_path(), false);
+  } catch (const std::exception& e) {
+    throw stage_error(fmt::format("{}: {}",
+                                  (fs::path(opts_.path) / rel).string(),
+                                  e.what()));
+  }
+  if (!dir || !dir->has(rel.filename().string()))
     return false;
   if (opts_.overwrite == "skip")
     return true;
   if (opts_.overwrite == "error")
     throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
-                                  target.string()));
+                                  (fs::path(opts_.path) / rel).string()));
   return false;
 }
 
-std::shared_ptr<staged_file> writer::place(const fs::path& target,
-                                           const void* data, size_t size,
-                                           std::uint64_t id) const {
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec)
-    throw stage_error(fmt::format("cannot create folder {}: {}",
-                                  target.parent_path().string(), ec.message()));
-  auto staged = stage_file(target, data, size, id, opts_.fsync);
+std::shared_ptr<staged_file> writer::place(const fs::path& rel,
+                                           const void* data,
+                                           size_t size) const {
+  auto staged = stage_file(*root(), rel, data, size, opts_.fsync);
   if (defer_)
     return staged;
   staged->commit();

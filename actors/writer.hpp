@@ -2,7 +2,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -11,6 +14,7 @@
 #include "actors/wire.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/naming.hpp"
+#include "pipeline/safe_fs.hpp"
 #include "pipeline/spec.hpp"
 
 namespace pixline {
@@ -23,6 +27,9 @@ struct writer_options {
   std::string format;
   std::string naming;
   std::string overwrite;
+  /// Two inputs of one run named to the same output: "fail" the second,
+  /// give it a "suffix" (photo.1.webp), or let it "replace" the first.
+  std::string on_collision;
   int quality;
   int effort;
   int compression;
@@ -66,15 +73,19 @@ void register_commit(stage_registry& registry);
 /// File extension (without dot) of an output format ("jpeg" -> "jpg").
 std::string extension_of(const std::string& format);
 
-/// An output written to a temporary file beside its final name, not yet
+/// An output written to a temporary file in its final folder, not yet
 /// durable nor visible. commit() fsyncs it (when `durable`) and renames it
 /// into place; dropped without a commit, it removes the temporary file. The
 /// `commit` stage does this for the save stage, so a save worker does not
 /// wait for the disk (docs/architecture.md).
 class staged_file {
 public:
-  staged_file(std::filesystem::path target, std::filesystem::path temp,
-              int fd, bool durable = true);
+  /// `temp`, open as `fd`, is a file in `dir` that commit() renames to
+  /// `name` there; `target` (the folder's path and `name`) names it in
+  /// messages and job outputs.
+  staged_file(safe_dir dir, std::string temp, std::string name,
+              std::filesystem::path target, unique_fd fd,
+              bool durable = true);
   ~staged_file();
   staged_file(const staged_file&) = delete;
   staged_file& operator=(const staged_file&) = delete;
@@ -104,9 +115,11 @@ public:
   }
 
 private:
+  safe_dir dir_;
+  std::string temp_;
+  std::string name_;
   std::filesystem::path target_;
-  std::filesystem::path temp_;
-  int fd_;
+  unique_fd fd_;
   bool durable_;
   bool done_ = false;
   bool manifest_ = false;
@@ -128,12 +141,41 @@ struct output_record {
 /// input's path relative to the input root).
 name_fields input_name_fields(const job& j);
 
-/// Writes `size` bytes to a temporary file in `target`'s folder (named
-/// after `id`), to be committed (and fsynced when `durable`); creates no
-/// folder. Throws stage_error naming the file on failure, leaving nothing.
+/// Writes `size` bytes to a new temporary file (safe_dir::create_temp) in
+/// the folder `rel` names below `root`, creating that folder without
+/// following any symlink, to be committed to `rel` (and fsynced when
+/// `durable`). Throws stage_error naming the file on failure (a symlink in
+/// the way: "refusing to follow symlink ..."), leaving nothing.
+std::shared_ptr<staged_file> stage_file(const safe_dir& root,
+                                        const std::filesystem::path& rel,
+                                        const void* data, size_t size,
+                                        bool durable = true);
+
+/// stage_file into `target`'s folder, which must exist.
 std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
                                         const void* data, size_t size,
-                                        std::uint64_t id, bool durable = true);
+                                        bool durable = true);
+
+/// Which input each output path of a run belongs to, shared by every save
+/// worker of the run, so two inputs that name the same output never
+/// overwrite each other unnoticed (`on_collision`). Thread-safe.
+class output_claims {
+public:
+  /// Claims `output` for `input`: nothing when it was free or already
+  /// `input`'s, else the input that has it. `fresh` tells whether it was
+  /// free.
+  std::optional<std::string> claim(const std::string& output,
+                                   const std::string& input,
+                                   bool* fresh = nullptr);
+
+  /// Frees `output` when `input` has it (its image failed before the output
+  /// was made).
+  void release(const std::string& output, const std::string& input);
+
+private:
+  std::mutex mutex_;
+  std::map<std::string, std::string> owners_;
+};
 
 /// The `commit` stage's work: commits `j.staged` in order. An output that
 /// fails is dropped from `j.outputs` and named in the job's error, and a
@@ -142,6 +184,23 @@ std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
 /// already (a sink failed, the others staged their files) keeps its error,
 /// with any commit failures added.
 void commit_outputs(job& j);
+
+/// The output folder of a sink, opened once for every writer of a run, and
+/// opened again only after it was removed (a watch outlives `rm -r out`:
+/// nothing can be created in a removed folder). Thread-safe.
+class output_root {
+public:
+  explicit output_root(std::filesystem::path path) : path_(std::move(path)) {
+  }
+
+  /// The open folder, created when missing. Throws stage_error.
+  std::shared_ptr<const safe_dir> get();
+
+private:
+  std::mutex mutex_;
+  std::filesystem::path path_;
+  std::shared_ptr<const safe_dir> dir_;
+};
 
 /// Encodes images and writes them atomically: to a temporary file in the
 /// target folder, fsync (unless the fsync option is off), then rename over
@@ -174,6 +233,33 @@ public:
     return opts_;
   }
 
+  /// Shares one claim table among the writers of a run (each writer has
+  /// its own until then).
+  void share_claims(std::shared_ptr<output_claims> claims) {
+    claims_ = std::move(claims);
+  }
+
+  /// Shares one opened output folder among the writers of a run (each
+  /// writer opens its own until then).
+  void share_root(std::shared_ptr<output_root> root) {
+    root_ = std::move(root);
+  }
+
+  /// The output folder, opened (and created) on first use.
+  std::shared_ptr<const safe_dir> root() const;
+
+  /// Claims the output `rel` (below the output folder) for `j`'s input:
+  /// returns `rel`, or with on_collision = "suffix" the first version of
+  /// it no other input has; throws stage_error naming the input that has
+  /// it when on_collision = "fail". `fresh` tells whether the name was
+  /// free until now.
+  std::filesystem::path claim(const std::filesystem::path& rel, const job& j,
+                              bool* fresh = nullptr);
+
+  /// Frees a name claim() gave `j` fresh, when its image fails before the
+  /// output is made.
+  void release(const std::filesystem::path& rel, const job& j);
+
   /// Leaves each output staged (output_record::staged, job::staged) for the
   /// commit stage instead of committing it before returning.
   void defer_commits(bool on) {
@@ -183,18 +269,31 @@ public:
 private:
   std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
   encode_guarded(const vips::VImage& img, const std::string& format) const;
-  std::filesystem::path target_for(const name_fields& fields) const;
-  /// True when `target` exists and overwrite = "skip"; throws when it exists
-  /// and overwrite = "error".
-  bool skips(const std::filesystem::path& target) const;
+  /// The output's path below the output folder, claimed for `j`'s input
+  /// (on_collision decides when another input has it).
+  std::filesystem::path target_for(const name_fields& fields, const job& j,
+                                   bool* fresh);
+  /// Checks `rel` against overwrite and writes `data` to it (staged or
+  /// committed); frees a `fresh` claim when that fails. Nothing when
+  /// overwrite = "skip" found the output there.
+  std::optional<output_record> write_claimed(const std::filesystem::path& rel,
+                                             bool fresh, const job& j,
+                                             const std::string& format,
+                                             int width, int height,
+                                             const std::function<std::pair<
+                                               const void*, size_t>()>& bytes);
+  /// True when the output `rel` exists and overwrite = "skip"; throws when
+  /// it exists and overwrite = "error".
+  bool skips(const std::filesystem::path& rel) const;
   /// Creates the folder and writes the file: committed, or staged and
   /// returned when commits are deferred.
-  std::shared_ptr<staged_file> place(const std::filesystem::path& target,
-                                     const void* data, size_t size,
-                                     std::uint64_t id) const;
+  std::shared_ptr<staged_file> place(const std::filesystem::path& rel,
+                                     const void* data, size_t size) const;
 
   writer_options opts_;
   bool defer_ = false;
+  std::shared_ptr<output_claims> claims_ = std::make_shared<output_claims>();
+  std::shared_ptr<output_root> root_;
 };
 
 } // namespace pixline

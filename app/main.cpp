@@ -321,6 +321,9 @@ int cmd_validate(const std::string& file,
     names.push_back(
       fmt::format("{}(x{}{}{})", s.name, s.workers, placed, chain));
   }
+  pixline::check_output_folder(config);
+  for (auto& warning : pixline::config_warnings(config))
+    fmt::print(stderr, "warning: {}\n", warning);
   fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
   return exit_ok;
 }

@@ -1,12 +1,15 @@
 #include "pipeline/events.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <glib.h>
 #include <nlohmann/json.hpp>
 
 namespace pixline {
@@ -30,6 +33,40 @@ std::string now_iso() {
 
 nlohmann::json event(const char* name) {
   return {{"event", name}, {"time", now_iso()}};
+}
+
+bool valid_utf8(const std::string& s) {
+  return g_utf8_validate(s.data(), gssize(s.size()), nullptr);
+}
+
+std::string base64(const std::string& s) {
+  std::unique_ptr<gchar, decltype(&g_free)> text(
+    g_base64_encode(reinterpret_cast<const guchar*>(s.data()), s.size()),
+    &g_free);
+  return text.get();
+}
+
+/// File names are bytes, not always UTF-8. A name that is goes in `key` as
+/// it is; one that is not goes in `key` readable (U+FFFD for each bad byte,
+/// when the line is dumped) and, exactly, base64-encoded in `key_bytes`.
+void put_name(nlohmann::json& e, const std::string& key,
+              const std::string& name) {
+  e[key] = name;
+  if (!valid_utf8(name))
+    e[key + "_bytes"] = base64(name);
+}
+
+/// The same for a list of names: `key_bytes` has every name, base64, when
+/// any of them is not UTF-8.
+void put_names(nlohmann::json& e, const std::string& key,
+               const std::vector<std::string>& names) {
+  e[key] = names;
+  if (std::all_of(names.begin(), names.end(), valid_utf8))
+    return;
+  auto exact = nlohmann::json::array();
+  for (auto& name : names)
+    exact.push_back(base64(name));
+  e[key + "_bytes"] = exact;
 }
 
 } // namespace
@@ -68,7 +105,8 @@ void event_log::started(const std::string& pipeline, const std::string& mode,
 }
 
 void event_log::finished_job(const job& j, bool quarantined) {
-  // File names are bytes, not always UTF-8: replace what is not.
+  // Names that are not UTF-8 have an exact copy beside them (put_name);
+  // error texts quote them, and there they are only replaced.
   constexpr auto replace = nlohmann::json::error_handler_t::replace;
   nlohmann::json e;
   if (j.failed()) {
@@ -80,9 +118,9 @@ void event_log::finished_job(const job& j, bool quarantined) {
     e = event("skipped");
   } else {
     e = event("written");
-    e["outputs"] = j.outputs;
+    put_names(e, "outputs", j.outputs);
   }
-  e["input"] = j.path;
+  put_name(e, "input", j.path);
   write(e.dump(-1, ' ', false, replace));
 }
 

@@ -2,7 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -70,14 +69,6 @@ std::string line_of(const file_key& k, char outcome) {
                      k.hash, escape(k.path));
 }
 
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 } // namespace
 
 std::optional<file_key> key_of(const fs::path& path) {
@@ -113,20 +104,90 @@ std::optional<file_key> key_of(const fs::path& path) {
   return k;
 }
 
+namespace {
+
+/// Throws untrusted_journal unless `fd` is this user's and only this
+/// user's to write.
+void check_trusted(int fd, const fs::path& path, const char* what) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    throw std::runtime_error(fmt::format("cannot stat {} {}: {}", what,
+                                         path.string(), std::strerror(errno)));
+  if (st.st_uid != ::geteuid())
+    throw untrusted_journal(fmt::format(
+      "refusing to use the {} {}: it belongs to uid {}, not to this user "
+      "(uid {}), and a journal another user can change could make the watch "
+      "delete or move files it never processed",
+      what, path.string(), st.st_uid, ::geteuid()));
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    throw untrusted_journal(fmt::format(
+      "refusing to use the {} {}: other users may write to it (mode {:04o}), "
+      "and a journal another user can change could make the watch delete or "
+      "move files it never processed; chmod go-w it",
+      what, path.string(), st.st_mode & 07777));
+}
+
+/// Reads all of `fd` from the start.
+std::string read_all(int fd, const fs::path& path) {
+  std::string text;
+  std::vector<char> buf(1 << 16);
+  for (off_t at = 0;;) {
+    auto n = ::pread(fd, buf.data(), buf.size(), at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      throw std::runtime_error(fmt::format("cannot read journal {}: {}",
+                                           path.string(),
+                                           std::strerror(errno)));
+    if (n == 0)
+      return text;
+    text.append(buf.data(), size_t(n));
+    at += n;
+  }
+}
+
+} // namespace
+
 journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("cannot create state folder {}: {}",
-                                         dir.string(), ec.message()));
-  // Read what is there; a last line without its newline was torn by a crash.
-  std::string text;
-  {
-    std::ifstream in(file_, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+  if (!dir.parent_path().empty())
+    fs::create_directories(dir.parent_path(), ec);
+  // Private from the start: only this user may write the journal.
+  if (ec || (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST))
+    throw std::runtime_error(fmt::format(
+      "cannot create state folder {}: {}", dir.string(),
+      ec ? ec.message() : std::strerror(errno)));
+  try {
+    dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0)
+      throw std::runtime_error(fmt::format("cannot open state folder {}: {}",
+                                           dir.string(),
+                                           std::strerror(errno)));
+    check_trusted(dir_fd_, dir, "state folder");
+    fd_ = ::openat(dir_fd_, "journal.log",
+                   O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0 && errno == ELOOP)
+      throw untrusted_journal(fmt::format(
+        "refusing to use the journal {}: it is a symlink", file_.string()));
+    if (fd_ < 0)
+      throw std::runtime_error(fmt::format("cannot open journal {}: {}",
+                                           file_.string(),
+                                           std::strerror(errno)));
+    check_trusted(fd_, file_, "journal");
+    load(read_all(fd_, file_));
+  } catch (...) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    if (dir_fd_ >= 0)
+      ::close(dir_fd_);
+    throw;
   }
+  if (lines_ > 1024 && lines_ > 2 * entries_.size())
+    compact();
+}
+
+void journal::load(const std::string& text) {
+  // A last line without its newline was torn by a crash.
   auto complete = text.rfind('\n');
   size_t keep = complete == std::string::npos ? 0 : complete + 1;
   std::istringstream lines(text.substr(0, keep));
@@ -158,21 +219,17 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
     else
       entries_[k.path] = entry{k, journal_outcome(parts[0][0])};
   }
-  fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw std::runtime_error(fmt::format("cannot open journal {}: {}",
-                                         file_.string(), std::strerror(errno)));
   if (::ftruncate(fd_, off_t(keep)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
     throw std::runtime_error(fmt::format("cannot repair journal {}: {}",
                                          file_.string(), std::strerror(errno)));
-  fsync_dir(dir);
-  if (lines_ > 1024 && lines_ > 2 * entries_.size())
-    compact();
+  ::fsync(dir_fd_);
 }
 
 journal::~journal() {
   if (fd_ >= 0)
     ::close(fd_);
+  if (dir_fd_ >= 0)
+    ::close(dir_fd_);
 }
 
 std::optional<journal_outcome> journal::lookup(const file_key& key) const {
@@ -232,25 +289,28 @@ std::size_t journal::size() const {
 
 void journal::compact() {
   // Write the live entries to a new file, sync it, and rename it over the
-  // old log: a crash leaves either the old log or the new one.
-  auto tmp = file_;
-  tmp += ".compact";
+  // old log: a crash leaves either the old log or the new one. Both names
+  // are relative to the state folder's descriptor.
+  const char* tmp = "journal.log.compact";
   std::string text;
   for (auto& [path, e] : entries_)
     text += line_of(e.key, char(e.outcome));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ::unlinkat(dir_fd_, tmp, 0);
+  int fd = ::openat(dir_fd_, tmp,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return;
   bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size())
             && ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), file_.c_str()) != 0) {
-    ::unlink(tmp.c_str());
+  if (!ok || ::renameat(dir_fd_, tmp, dir_fd_, "journal.log") != 0) {
+    ::unlinkat(dir_fd_, tmp, 0);
     return;
   }
-  fsync_dir(file_.parent_path());
+  ::fsync(dir_fd_);
   ::close(fd_);
-  fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  fd_ = ::openat(dir_fd_, "journal.log",
+                 O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   lines_ = entries_.size();
 }
 

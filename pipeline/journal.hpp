@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 
@@ -24,6 +25,15 @@ struct file_key {
 /// Reads `path` and returns its key; nothing if the file cannot be read.
 std::optional<file_key> key_of(const std::filesystem::path& path);
 
+/// Thrown when the state folder or the journal is not this user's alone
+/// (owned by another user, or writable by the group or others, or a
+/// symlink): whoever can write the journal can make a watch take a file as
+/// done, and delete or move it unprocessed.
+class untrusted_journal : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 /// The outcome recorded for a file version.
 enum class journal_outcome : char { done = 'D', failed = 'F' };
 
@@ -34,7 +44,9 @@ enum class journal_outcome : char { done = 'D', failed = 'F' };
 /// The log is rewritten compactly when most of its lines are stale.
 class journal {
 public:
-  /// Opens (creating) the journal in folder `dir`.
+  /// Opens (creating) the journal in folder `dir`, which is created
+  /// private (0700) when missing. Throws untrusted_journal when the folder
+  /// or the journal belongs to another user or others may write to it.
   explicit journal(const std::filesystem::path& dir);
   ~journal();
 
@@ -67,10 +79,13 @@ private:
     journal_outcome outcome;
   };
 
+  /// Reads the log's text into entries_ and cuts off a torn last line.
+  void load(const std::string& text);
   void append(const std::string& line);
   void compact();
 
   std::filesystem::path file_;
+  int dir_fd_ = -1;
   int fd_ = -1;
   std::size_t lines_ = 0;
   std::unordered_map<std::string, entry> entries_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <regex>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -381,6 +380,18 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                              options);
   save.max_in_flight = budget_for(sink_budget, save.workers, sink_remote);
   auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
+  // One table for every writer of the run, local or for a node, and each
+  // sink's folder opened once for all of them.
+  auto claims = std::make_shared<output_claims>();
+  std::vector<std::shared_ptr<output_root>> roots;
+  for (auto& plan : plans)
+    roots.push_back(std::make_shared<output_root>(plan.write.path));
+  auto writer_for = [plans, claims, roots](size_t i) {
+    auto w = std::make_shared<writer>(plans[i].write);
+    w->share_claims(claims);
+    w->share_root(roots[i]);
+    return w;
+  };
   auto manifest = config.pipeline.manifest;
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
@@ -397,15 +408,16 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
         "fsyncs its outputs, so the save workers rename them into place "
         "themselves)",
         count));
-  save.make_worker = [plans, memory_limit, manifest,
-                      commit_stage]() -> work_fn {
+  save.make_worker = [plans, memory_limit, manifest, commit_stage,
+                      writer_for]() -> work_fn {
     std::vector<sink_branch> branches;
     double timeout = 0;
-    for (auto& plan : plans) {
+    for (size_t i = 0; i < plans.size(); ++i) {
+      auto& plan = plans[i];
       sink_branch branch;
       for (auto& [spec, opts] : plan.filters)
         branch.filters.push_back(spec->make(opts));
-      branch.out = std::make_shared<writer>(plan.write);
+      branch.out = writer_for(i);
       timeout = std::max(timeout, plan.write.timeout);
       branches.push_back(std::move(branch));
     }
@@ -421,13 +433,13 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   };
   save.remote = sink_remote;
   save.recipe = save_recipe(recipes, memory_limit);
-  save.make_remote_half = [plans, manifest]() {
+  save.make_remote_half = [plans, manifest, writer_for]() {
     // The coordinator only names and writes what nodes encoded: writers
     // without filters.
     std::vector<sink_branch> branches;
-    for (auto& plan : plans) {
+    for (size_t i = 0; i < plans.size(); ++i) {
       sink_branch branch;
-      branch.out = std::make_shared<writer>(plan.write);
+      branch.out = writer_for(i);
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
@@ -490,30 +502,53 @@ void drop_outputs(std::vector<job>& inputs, const std::string& output_dir) {
     inputs[i].id = i + 1;
 }
 
+
+std::string output_root_of(const pipeline_config& config,
+                           const run_options& options) {
+  return options.output.empty() ? writer_spec().decode(config.sink().options).path
+                                : options.output;
+}
+
 } // namespace
 
-std::size_t remove_stale_temporaries(const fs::path& output_root) {
-  static const std::regex temp_name{R"(^\..+\.pixline-(\d+)-\d+\.tmp$)"};
-  std::size_t removed = 0;
+void check_output_folder(const pipeline_config& config,
+                         const run_options& options) {
+  auto src = with_input(config.source, options.input);
+  if (src.kind != "directory" && src.kind != "watch")
+    return;
+  auto output = output_root_of(config, options);
   std::error_code ec;
-  if (!fs::is_directory(output_root, ec))
-    return 0;
-  for (auto it = fs::recursive_directory_iterator(
-         output_root, fs::directory_options::skip_permission_denied, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec)
-      break;
-    std::smatch m;
-    auto name = it->path().filename().string();
-    if (!it->is_regular_file(ec) || !std::regex_match(name, m, temp_name))
-      continue;
-    auto pid = m[1].str();
-    if (pid != std::to_string(::getpid()) && fs::exists("/proc/" + pid))
-      continue; // another live run is writing it
-    if (fs::remove(it->path(), ec))
-      ++removed;
+  // Only folders that both exist can be the same one.
+  if (!fs::equivalent(src.path, output, ec) || ec)
+    return;
+  throw config_error(src.where,
+                     fmt::format("the output folder \"{}\" is the input "
+                                 "folder \"{}\": outputs would land among "
+                                 "(or over) the inputs; give the outputs "
+                                 "another folder",
+                                 output, src.path));
+}
+
+std::vector<std::string> config_warnings(const pipeline_config& config) {
+  std::vector<std::string> warnings;
+  if (!config.source.recursive)
+    return warnings;
+  for (auto& sink : config.sinks) {
+    auto naming = writer_spec().decode(sink.options).naming;
+    // Located as a config error is.
+    if (naming.find("{dir}") == std::string::npos)
+      warnings.push_back(
+        config_error(sink.where,
+                     fmt::format("[source] recursive = true, but naming "
+                                 "\"{}\" has no {{dir}}: files of one name "
+                                 "in different sub-folders get the same "
+                                 "output (on_collision decides what "
+                                 "happens); add {{dir}}/ to keep the "
+                                 "sub-folders",
+                                 naming))
+          .what());
   }
-  return removed;
+  return warnings;
 }
 
 namespace {
@@ -540,12 +575,6 @@ int prepare(const pipeline_config& config, const run_options& options) {
   return resolved_max_in_flight(config);
 }
 
-std::string output_root_of(const pipeline_config& config,
-                           const run_options& options) {
-  return options.output.empty() ? writer_spec().decode(config.sink().options).path
-                                : options.output;
-}
-
 /// Counts `j`; only a failure is kept (the summary names it).
 void tally(run_report& report, const job& j) {
   if (j.failed())
@@ -565,10 +594,13 @@ run_report run_pipeline(const pipeline_config& config,
     return run_watch(config, registry, options);
   run_report report;
   report.max_in_flight = prepare(config, options);
+  check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto inputs = list_inputs(with_input(config.source, options.input));
   auto output_root = output_root_of(config, options);
   drop_outputs(inputs, output_root);
+  for (auto& warning : config_warnings(config))
+    spdlog::warn("{}", warning);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
   if (options.on_listed)
@@ -600,12 +632,20 @@ run_report run_watch(const pipeline_config& config,
                      const run_options& options) {
   run_report report;
   report.max_in_flight = prepare(config, options);
+  check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto source = config.source;
   if (!options.input.empty())
     source.path = options.input;
   auto output_root = output_root_of(config, options);
+  for (auto& warning : config_warnings(config))
+    spdlog::warn("{}", warning);
   remove_stale_temporaries(output_root);
+  // Moves across file systems copy through temporaries there too.
+  if (source.on_success == "move")
+    remove_stale_temporaries(source.done_dir);
+  if (source.on_failure == "quarantine")
+    remove_stale_temporaries(source.quarantine_dir);
   watch_feed feed{source, output_root};
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
@@ -627,6 +667,11 @@ run_report run_watch(const pipeline_config& config,
     options.on_watching([&feed] { feed.stop(); });
   image_tally::reset_peak();
   auto result = run_flow(stages, feed, flow);
+  if (auto error = feed.journal_error(); !error.empty())
+    throw std::runtime_error(fmt::format(
+      "the watch stopped: {}; the originals of the files in flight were left "
+      "where they are",
+      error));
   report.peak_in_flight = result.peak_in_flight;
   report.peak_live_images = image_tally::peak();
   auto counts = feed.counts();

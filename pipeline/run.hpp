@@ -11,6 +11,7 @@
 #include "pipeline/inputs.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/metrics.hpp"
+#include "pipeline/safe_fs.hpp"
 
 namespace pixline {
 
@@ -71,10 +72,15 @@ run_report run_watch(const pipeline_config& config,
                      const stage_registry& registry,
                      const run_options& options = {});
 
-/// Removes temporary files that a killed run left in `output_root`
-/// (`.NAME.pixline-PID-ID.tmp` of processes no longer alive). Returns how
-/// many it removed.
-std::size_t remove_stale_temporaries(const std::filesystem::path& output_root);
+/// Throws config_error when the output folder is the input folder (the same
+/// folder by any path): every output would land among, or over, the inputs.
+void check_output_folder(const pipeline_config& config,
+                         const run_options& options = {});
+
+/// Warnings about a config that runs but may not do what was meant: a
+/// recursive source whose sink naming has no {dir}, so files of one name in
+/// different sub-folders are named to the same output.
+std::vector<std::string> config_warnings(const pipeline_config& config);
 
 /// The stage chain a config describes, as the transport runs it (exposed for
 /// tests and tools).

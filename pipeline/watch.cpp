@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -13,6 +12,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "pipeline/safe_fs.hpp"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
@@ -35,9 +36,17 @@ size_and_mtime(const fs::path& p) {
                           + st.st_mtim.tv_nsec);
 }
 
+/// An output that could not be written for lack of space: it may fit
+/// later, so it is never a final failure.
+bool out_of_space(const job& j) {
+  return j.failed() && j.error.find(std::strerror(ENOSPC)) != std::string::npos;
+}
+
 /// Errors that may go away on their own: the file vanished for a moment, is
-/// not readable yet, or is still empty.
+/// not readable yet, or is still empty; or the disk was full.
 bool transient(const job& j) {
+  if (out_of_space(j))
+    return true;
   if (j.failed_stage != "load")
     return false;
   return j.error.rfind("cannot open", 0) == 0
@@ -45,15 +54,25 @@ bool transient(const job& j) {
          || j.error.rfind("empty file", 0) == 0;
 }
 
-/// Moves `from` to `to` (creating folders), across file systems if needed.
-void move_file(const fs::path& from, const fs::path& to) {
-  fs::create_directories(to.parent_path());
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) {
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-    fs::remove(from);
-  }
+/// Moves `from` into the folder `root` / `relative`'s folder (created,
+/// never through a symlink) under its own name, or the first free version
+/// of it (photo.1.jpg...) when `also_free` allows; nothing is replaced.
+/// Returns the folder and the name used.
+std::pair<safe_dir, std::string>
+move_keeping_versions(const fs::path& from, const fs::path& root,
+                      const fs::path& relative,
+                      bool (*also_free)(const safe_dir&, const std::string&)
+                      = nullptr) {
+  auto dir = *safe_dir::open_root(root, true)
+                .open_below(relative.parent_path(), true);
+  auto name = move_keeping_all(from, dir, relative.filename().string(),
+                               also_free);
+  return {std::move(dir), std::move(name)};
+}
+
+/// A quarantined file's reason is beside it: `x.jpg.error.txt`.
+std::string sidecar_of(const std::string& name) {
+  return name + ".error.txt";
 }
 
 bool inside(const fs::path& path, const fs::path& root) {
@@ -79,7 +98,11 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
   output_root_ = fs::weakly_canonical(output_root, ec);
   fs::path state = source.state_dir.empty() ? root_ / ".pixline"
                                             : fs::path(source.state_dir);
-  journal_ = std::make_unique<journal>(state);
+  try {
+    journal_ = std::make_unique<journal>(state);
+  } catch (const untrusted_journal& e) {
+    throw config_error(source.where, e.what());
+  }
   state_root_ = fs::weakly_canonical(state, ec);
   inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -382,7 +405,7 @@ void watch_feed::after_success(const std::string& path,
     fs::remove(path, ec);
   } else if (source_.on_success == "move") {
     try {
-      move_file(path, fs::path(source_.done_dir) / relative);
+      move_keeping_versions(path, source_.done_dir, relative);
     } catch (const std::exception& e) {
       spdlog::error("{}: written, but cannot move the original to {}: {}",
                     path, source_.done_dir, e.what());
@@ -391,29 +414,54 @@ void watch_feed::after_success(const std::string& path,
   } else {
     return;
   }
-  journal_->forget(path);
+  write_journal([&] { journal_->forget(path); });
 }
 
 void watch_feed::after_failure(const job& j) {
   if (source_.on_failure != "quarantine")
     return;
-  auto target = fs::path(source_.quarantine_dir) / j.relative;
   try {
-    move_file(j.path, target);
-    auto sidecar = target;
-    sidecar += ".error.txt";
-    std::ofstream out(sidecar);
+    // A version whose reason could not be written beside it is no use.
+    auto [dir, name] = move_keeping_versions(
+      j.path, source_.quarantine_dir, j.relative,
+      [](const safe_dir& d, const std::string& n) {
+        return !d.has(sidecar_of(n));
+      });
     auto now = std::time(nullptr);
     char when[32];
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    out << "file: " << j.path << "\nstage: " << j.failed_stage
-        << "\nerror: " << j.error << "\ntime: " << when << "\n";
+    write_new_file(dir, sidecar_of(name),
+                   fmt::format("file: {}\nstage: {}\nerror: {}\ntime: {}\n",
+                               j.path, j.failed_stage, j.error, when));
   } catch (const std::exception& e) {
     spdlog::error("{}: failed, and cannot move it to quarantine {}: {}",
                   j.path, source_.quarantine_dir, e.what());
     return;
   }
-  journal_->forget(j.path);
+  write_journal([&] { journal_->forget(j.path); });
+}
+
+bool watch_feed::write_journal(const std::function<void()>& write) {
+  try {
+    write();
+    return true;
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (journal_error_.empty())
+        journal_error_ = e.what();
+    }
+    spdlog::error("{}; stopping the watch (no original is moved or deleted "
+                  "before its line is in the journal)",
+                  e.what());
+    stop();
+    return false;
+  }
+}
+
+std::string watch_feed::journal_error() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return journal_error_;
 }
 
 bool watch_feed::finish(const job& j) {
@@ -448,13 +496,23 @@ bool watch_feed::finish(const job& j) {
     std::lock_guard<std::mutex> guard{mutex_};
     attempts_.erase(j.path);
   }
+  if (out_of_space(j)) {
+    // Not recorded and not quarantined: the next start tries it again.
+    spdlog::warn("{}: no space left for its outputs; it stays where it is "
+                 "and is tried again on the next start",
+                 j.path);
+    std::lock_guard<std::mutex> guard{mutex_};
+    ++counts_.failed;
+    return true;
+  }
+  auto outcome = j.failed() ? journal_outcome::failed : journal_outcome::done;
+  if (!write_journal([&] { journal_->record(key, outcome); }))
+    return true;
   if (j.failed()) {
-    journal_->record(key, journal_outcome::failed);
     after_failure(j);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.failed;
   } else {
-    journal_->record(key, journal_outcome::done);
     after_success(j.path, j.relative);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.done;

@@ -58,6 +58,10 @@ public:
 
   watch_counts counts() const;
 
+  /// Why the journal could not be written, when that stopped the watch;
+  /// empty otherwise.
+  std::string journal_error() const;
+
 private:
   struct candidate {
     std::chrono::steady_clock::time_point last_activity;
@@ -77,6 +81,10 @@ private:
   bool excluded(const std::filesystem::path& path) const;
   void after_success(const std::string& path, const std::string& relative);
   void after_failure(const job& j);
+  /// Runs a journal write; when it throws (a full or failing disk), logs
+  /// it, keeps the reason for journal_error() and stops the watch. Returns
+  /// whether it was written.
+  bool write_journal(const std::function<void()>& write);
   void notify();
 
   source_section source_;
@@ -104,6 +112,7 @@ private:
   std::function<void()> wake_;
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;
+  std::string journal_error_;
   watch_counts counts_;
 };
 

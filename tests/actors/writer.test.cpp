@@ -6,6 +6,7 @@
 #include <set>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "actors/jpeg_encoder.hpp"
 #include "support/images.hpp"
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-job job_with(vips::VImage pixels, std::string relative = "sub/photo.png") {
+job job_with(vips::VImage pixels, std::string relative = "photo.png") {
   job j;
   j.id = 3;
   j.path = "in/" + relative;
@@ -25,6 +26,16 @@ job job_with(vips::VImage pixels, std::string relative = "sub/photo.png") {
   j.img->pixels = std::move(pixels);
   j.img->input_format = "png";
   return j;
+}
+
+/// A JPEG in `dir` cut in half, opened so that computing it fails.
+vips::VImage cut_jpeg(const fs::path& dir) {
+  save(test_card(256, 256), dir / "in.jpg");
+  auto bytes = read_file(dir / "in.jpg");
+  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  return vips::VImage::new_from_file(
+    (dir / "cut.jpg").c_str(),
+    vips::VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
 }
 
 writer_options options_in(const fs::path& dir, option_map extra = {}) {
@@ -124,12 +135,7 @@ TEST_CASE("overwrite policies", "[writer]") {
 
 TEST_CASE("a failed encode leaves no file behind", "[writer]") {
   temp_dir dir;
-  save(test_card(256, 256), dir / "in.jpg");
-  auto bytes = read_file(dir / "in.jpg");
-  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
-  auto pixels = vips::VImage::new_from_file(
-    (dir / "cut.jpg").c_str(),
-    vips::VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
+  auto pixels = cut_jpeg(dir.path());
   fs::create_directories(dir / "out");
   writer w{options_in(dir / "out", {{"format", std::string{"png"}}})};
   auto j = job_with(pixels, "cut.jpg");
@@ -409,13 +415,14 @@ TEST_CASE("a staged output appears only when committed, and whole",
           "[writer][commit]") {
   temp_dir dir;
   auto target = dir / "a.txt";
-  auto staged = stage_file(target, "hello", 5, 7);
+  auto staged = stage_file(target, "hello", 5);
   CHECK_FALSE(fs::exists(target));
-  // Only the temporary file, hidden, named after the job.
+  // Only the temporary file, hidden, with pixline's pid and random digits.
   auto names = files_in(dir.path());
   REQUIRE(names.size() == 1);
-  CHECK_THAT(names[0], Catch::StartsWith(".a.txt.pixline-")
-                         && Catch::EndsWith("-7.tmp"));
+  CHECK_THAT(names[0],
+             Catch::Matches(fmt::format(R"(\.pixline-{}-[0-9a-f]{{16}}\.tmp)",
+                                        ::getpid())));
   staged->commit();
   CHECK(read_file(target) == "hello");
   CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
@@ -431,9 +438,9 @@ TEST_CASE("a durable commit fsyncs before the rename; fsync = false does not",
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     ::close(fds[1]);
-    auto temp = dir / ".a.txt.tmp";
-    write_file(temp, "x");
-    staged_file staged{dir / "a.txt", temp, fds[0], durable};
+    write_file(dir / ".a.txt.tmp", "x");
+    staged_file staged{safe_dir::open_root(dir.path(), false), ".a.txt.tmp",
+                       "a.txt", dir / "a.txt", unique_fd{fds[0]}, durable};
     CHECK(staged.durable() == durable);
     if (durable) {
       CHECK_THROWS_WITH(staged.commit(), Catch::Contains("fsync failed"));
@@ -462,7 +469,7 @@ TEST_CASE("a staged output dropped without a commit leaves nothing",
           "[writer][commit]") {
   temp_dir dir;
   write_file(dir / "a.txt", "old");
-  stage_file(dir / "a.txt", "new", 3, 1);
+  stage_file(dir / "a.txt", "new", 3);
   CHECK(files_in(dir.path()) == std::vector<std::string>{"a.txt"});
   CHECK(read_file(dir / "a.txt") == "old");
 }
@@ -472,7 +479,7 @@ TEST_CASE("a commit that fails names the output and leaves nothing",
   temp_dir dir;
   // rename() cannot put a file over a folder that has something in it.
   write_file(dir / "a.jpg" / "inside", "x");
-  auto staged = stage_file(dir / "a.jpg", "data", 4, 2);
+  auto staged = stage_file(dir / "a.jpg", "data", 4);
   CHECK_THROWS_WITH(staged->commit(),
                     Catch::Contains((dir / "a.jpg").string())
                       && Catch::Contains("rename failed"));
@@ -505,7 +512,7 @@ TEST_CASE("commit_outputs drops an output that fails and the manifest after "
   job j;
   j.id = 5;
   auto stage = [&](const std::string& name, bool manifest) {
-    auto f = stage_file(dir / name, name.data(), name.size(), j.id);
+    auto f = stage_file(dir / name, name.data(), name.size());
     if (manifest)
       f->mark_manifest();
     j.outputs.push_back((dir / name).string());
@@ -538,7 +545,7 @@ TEST_CASE("commit_outputs writes the manifest last, when every output is "
   temp_dir dir;
   job j;
   for (std::string name : {"a.webp", "a.json"}) {
-    auto f = stage_file(dir / name, name.data(), name.size(), 1);
+    auto f = stage_file(dir / name, name.data(), name.size());
     if (name == "a.json")
       f->mark_manifest();
     j.outputs.push_back((dir / name).string());
@@ -548,4 +555,172 @@ TEST_CASE("commit_outputs writes the manifest last, when every output is "
   CHECK_FALSE(j.failed());
   CHECK(j.outputs.size() == 2);
   CHECK(files_in(dir.path()) == std::vector<std::string>{"a.json", "a.webp"});
+}
+
+TEST_CASE("a symlink below the output folder is refused and nothing is "
+          "written through it",
+          "[writer][safe]") {
+  temp_dir dir;
+  fs::create_directories(dir / "out" / "a");
+  fs::create_directories(dir / "elsewhere");
+  auto naming = option_map{{"naming", std::string{"{dir}/{stem}.{ext}"}}};
+  writer w{options_in(dir / "out", naming)};
+  SECTION("a symlinked sub-folder") {
+    fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "sub");
+    auto j = job_with(test_card(10, 10), "sub/y.png");
+    CHECK_THROWS_WITH(w.write(j),
+                      Catch::Contains("refusing to follow symlink "
+                                      + (dir / "out" / "sub").string()));
+  }
+  SECTION("a symlink deeper down, in a folder that exists") {
+    fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "a" / "b");
+    auto j = job_with(test_card(10, 10), "a/b/c/y.png");
+    CHECK_THROWS_WITH(w.write(j),
+                      Catch::Contains("refusing to follow symlink "
+                                      + (dir / "out" / "a" / "b").string()));
+  }
+  SECTION("overwrite = skip looks for the output through no symlink either") {
+    writer skip{options_in(dir / "out",
+                           {{"naming", std::string{"{dir}/{stem}.{ext}"}},
+                            {"overwrite", std::string{"skip"}}})};
+    write_file(dir / "elsewhere" / "y.png", "victim");
+    fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "sub");
+    auto j = job_with(test_card(10, 10), "sub/y.png");
+    CHECK_THROWS_WITH(skip.write(j),
+                      Catch::Contains("refusing to follow symlink"));
+    fs::remove(dir / "elsewhere" / "y.png");
+  }
+  CHECK(files_in(dir / "elsewhere").empty());
+}
+
+TEST_CASE("a symlink at an output's final or old temporary name is replaced, "
+          "never followed",
+          "[writer][safe]") {
+  temp_dir dir;
+  fs::create_directories(dir / "out");
+  write_file(dir / "victim", "precious");
+  fs::create_symlink(dir / "victim", dir / "out" / "photo.png");
+  // The temporary names of earlier versions were predictable.
+  for (int id = 0; id < 8; ++id)
+    fs::create_symlink(dir / "victim",
+                       dir / "out"
+                         / fmt::format(".photo.png.pixline-{}-{}.tmp",
+                                       ::getpid(), id));
+  writer w{options_in(dir / "out")};
+  auto j = job_with(test_card(10, 10));
+  w.write(j);
+  CHECK(read_file(dir / "victim") == "precious");
+  CHECK(fs::is_regular_file(fs::symlink_status(dir / "out" / "photo.png")));
+  CHECK(vips::VImage::new_from_file((dir / "out" / "photo.png").c_str())
+          .width()
+        == 10);
+}
+
+TEST_CASE("two inputs named to one output: on_collision",
+          "[writer][collision]") {
+  temp_dir dir;
+  auto first = job_with(test_card(10, 10), "photo.jpg");
+  auto second = job_with(test_card(20, 20), "photo.png");
+  auto width_of = [&](const std::string& name) {
+    return vips::VImage::new_from_file((dir / name).c_str()).width();
+  };
+  SECTION("fail, the default: the later one fails naming the earlier") {
+    writer w{options_in(dir.path())};
+    w.write(first);
+    CHECK_THROWS_WITH(w.write(second),
+                      Catch::Contains((dir / "photo.png").string())
+                        && Catch::Contains("in/photo.jpg")
+                        && Catch::Contains("on_collision"));
+    CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});
+    CHECK(width_of("photo.png") == 10);
+  }
+  SECTION("suffix: the later one gets the first free name") {
+    auto opts = options_in(dir.path(),
+                           {{"on_collision", std::string{"suffix"}},
+                            {"naming", std::string{"{stem}.{ext}"}}});
+    // Two writers of one run, as two save workers.
+    writer w1{opts}, w2{opts};
+    auto claims = std::make_shared<output_claims>();
+    w1.share_claims(claims);
+    w2.share_claims(claims);
+    auto third = job_with(test_card(30, 30), "sub/photo.gif");
+    w1.write(first);
+    w2.write(second);
+    w1.write(third);
+    CHECK(second.outputs
+          == std::vector<std::string>{(dir / "photo.1.png").string()});
+    CHECK(files_in(dir.path())
+          == std::vector<std::string>{"photo.1.png", "photo.2.png",
+                                      "photo.png"});
+    CHECK(width_of("photo.png") == 10);
+    CHECK(width_of("photo.1.png") == 20);
+    CHECK(width_of("photo.2.png") == 30);
+    // The same input again (a new version in a watch) keeps its own name.
+    auto again = job_with(test_card(40, 40), "photo.png");
+    w2.write(again);
+    CHECK(width_of("photo.1.png") == 40);
+  }
+  SECTION("replace: the later one overwrites") {
+    writer w{
+      options_in(dir.path(), {{"on_collision", std::string{"replace"}}})};
+    w.write(first);
+    w.write(second);
+    CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});
+    CHECK(width_of("photo.png") == 20);
+  }
+  SECTION("an image that fails leaves its name to the next") {
+    writer w{options_in(dir / "out")};
+    auto bad = job_with(cut_jpeg(dir.path()), "photo.jpg");
+    CHECK_THROWS(w.write(bad));
+    CHECK_NOTHROW(w.write(second));
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"photo.png"});
+  }
+  SECTION("the same input written again is no collision") {
+    writer w{options_in(dir.path())};
+    w.write(first);
+    auto same = job_with(test_card(12, 12), "photo.jpg");
+    CHECK_NOTHROW(w.write(same));
+    CHECK(width_of("photo.png") == 12);
+  }
+}
+
+TEST_CASE("an output name of 255 bytes is written", "[writer][safe]") {
+  temp_dir dir;
+  std::string stem(251, 'n');
+  writer w{options_in(dir.path())};
+  auto j = job_with(test_card(10, 10), stem + ".jpg");
+  w.write(j);
+  CHECK(files_in(dir.path()) == std::vector<std::string>{stem + ".png"});
+}
+
+TEST_CASE("the default naming keeps the input's sub-folder",
+          "[writer][collision]") {
+  temp_dir dir;
+  writer w{options_in(dir.path())};
+  auto top = job_with(test_card(10, 10), "photo.png");
+  auto a = job_with(test_card(10, 10), "a/photo.png");
+  auto b = job_with(test_card(10, 10), "b/c/photo.png");
+  for (auto* j : {&top, &a, &b})
+    w.write(*j);
+  CHECK(files_in(dir.path())
+        == std::vector<std::string>{"a/photo.png", "b/c/photo.png",
+                                    "photo.png"});
+}
+
+TEST_CASE("writers of a run share their output folder, opened again when it "
+          "was removed",
+          "[writer][safe]") {
+  temp_dir dir;
+  auto root = std::make_shared<output_root>(dir / "out");
+  writer w1{options_in(dir / "out")}, w2{options_in(dir / "out")};
+  w1.share_root(root);
+  w2.share_root(root);
+  auto a = job_with(test_card(10, 10), "a.png");
+  w1.write(a);
+  CHECK(w1.root() == w2.root());
+  // A watch outlives `rm -r out`: the next output makes it again.
+  fs::remove_all(dir / "out");
+  auto b = job_with(test_card(10, 10), "b.png");
+  w2.write(b);
+  CHECK(files_in(dir / "out") == std::vector<std::string>{"b.png"});
 }

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "pipeline/journal.hpp"
 #include "support/images.hpp"
 
 using namespace pixline::test;
@@ -64,10 +65,55 @@ std::unique_ptr<child_process> start_watch(const fs::path& dir) {
     dir / "pixline.log");
 }
 
+/// A watch of `dir`/in that moves originals to `dir`/done and quarantines
+/// failures in `dir`/bad, started and given time to begin watching.
+std::unique_ptr<child_process> start_moving_watch(const fs::path& dir) {
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir, fmt::format("on_failure = \"quarantine\"\n"
+                                           "quarantine_dir = \"{}\"\n"
+                                           "on_success = \"move\"\n"
+                                           "done_dir = \"{}\"",
+                                           (dir / "bad").string(),
+                                           (dir / "done").string())));
+  auto proc = start_watch(dir);
+  std::this_thread::sleep_for(300ms);
+  return proc;
+}
+
 std::string jpeg_bytes(int size) {
   temp_dir tmp;
   save(test_card(size, size), tmp / "x.jpg");
   return read_file(tmp / "x.jpg");
+}
+
+/// A small tmpfs on a folder (the tests run as root), private to this user
+/// and unmounted when the object dies.
+struct small_disk {
+  small_disk(const fs::path& at, const std::string& size) : dir(at) {
+    fs::create_directories(dir);
+    REQUIRE(run_command(fmt::format(
+              "mount -t tmpfs -o size={},mode=0700 tmpfs '{}'", size,
+              dir.string()))
+            == 0);
+  }
+  ~small_disk() {
+    run_command(fmt::format("umount -l '{}'", dir.string()));
+  }
+  small_disk(const small_disk&) = delete;
+  small_disk& operator=(const small_disk&) = delete;
+
+  /// Fills it up.
+  void fill() const {
+    run_command(fmt::format("head -c 64M /dev/zero > '{}/.filler' 2>/dev/null",
+                            dir.string()));
+  }
+
+  fs::path dir;
+};
+
+bool log_says(const fs::path& dir, const std::string& text) {
+  return read_file(dir / "pixline.log").find(text) != std::string::npos;
 }
 
 } // namespace
@@ -154,17 +200,7 @@ TEST_CASE("bad files are quarantined with their reason, good ones still "
           "come out",
           "[watch]") {
   temp_dir dir;
-  fs::create_directories(dir / "in");
-  write_file(dir / "watch.toml",
-             watch_config(dir.path(),
-                          fmt::format("on_failure = \"quarantine\"\n"
-                                      "quarantine_dir = \"{}\"\n"
-                                      "on_success = \"move\"\n"
-                                      "done_dir = \"{}\"",
-                                      (dir / "bad").string(),
-                                      (dir / "done").string())));
-  auto proc = start_watch(dir.path());
-  std::this_thread::sleep_for(300ms);
+  auto proc = start_moving_watch(dir.path());
   write_file(dir / "in" / "junk.jpg", "this is not a jpeg");
   auto bytes = jpeg_bytes(120);
   write_file(dir / "in" / "cut.jpg", bytes.substr(0, bytes.size() / 3));
@@ -185,6 +221,50 @@ TEST_CASE("bad files are quarantined with their reason, good ones still "
   CHECK(read_file(dir / "done" / "good.jpg") == bytes);
   proc->signal(SIGTERM);
   CHECK(proc->wait() == 0);
+}
+
+TEST_CASE("done_dir and quarantine keep every version of a name, each "
+          "failure with its own reason",
+          "[watch][safe]") {
+  temp_dir dir;
+  // A copy that a killed run left in done_dir (no process has this pid) is
+  // removed at start.
+  auto stale = dir / "done" / ".pixline-2147483000-0123456789abcdef.tmp";
+  write_file(stale, "half a copy");
+  auto proc = start_moving_watch(dir.path());
+  CHECK_FALSE(fs::exists(stale));
+  auto first = jpeg_bytes(100);
+  auto second = jpeg_bytes(120);
+  write_file(dir / "in" / "photo.jpg", first);
+  write_file(dir / "in" / "x.jpg", "first bad file");
+  CHECK(wait_until(
+    [&] {
+      return fs::exists(dir / "done" / "photo.jpg")
+             && fs::exists(dir / "bad" / "x.jpg.error.txt");
+    },
+    20));
+  write_file(dir / "in" / "photo.jpg", second);
+  write_file(dir / "in" / "x.jpg", "second bad file");
+  CHECK(wait_until(
+    [&] {
+      return fs::exists(dir / "done" / "photo.1.jpg")
+             && fs::exists(dir / "bad" / "x.1.jpg.error.txt");
+    },
+    20));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  CHECK(files_in(dir / "done")
+        == std::vector<std::string>{"photo.1.jpg", "photo.jpg"});
+  CHECK(read_file(dir / "done" / "photo.jpg") == first);
+  CHECK(read_file(dir / "done" / "photo.1.jpg") == second);
+  CHECK(files_in(dir / "bad")
+        == std::vector<std::string>{"x.1.jpg", "x.1.jpg.error.txt", "x.jpg",
+                                    "x.jpg.error.txt"});
+  CHECK(read_file(dir / "bad" / "x.jpg") == "first bad file");
+  CHECK(read_file(dir / "bad" / "x.1.jpg") == "second bad file");
+  CHECK_THAT(read_file(dir / "bad" / "x.1.jpg.error.txt"),
+             Catch::Contains("stage: load"));
+  CHECK(files_in(dir / "in").empty());
 }
 
 TEST_CASE("killed at any moment and restarted, every input ends with "
@@ -436,4 +516,114 @@ TEST_CASE("an overflowing inotify queue is caught up by a rescan", "[watch]") {
   CHECK_THAT(read_file(dir / "pixline.log"),
              Catch::Contains("inotify queue overflowed; rescanning"));
   CHECK(outputs(dir / "out").size() == n + 1);
+}
+
+TEST_CASE("a state folder another user replaced is refused, and nothing is "
+          "deleted",
+          "[watch][safe]") {
+  // The attack of issue 29: an upload folder anyone may write to, pixline
+  // as root deleting originals, its journal in the folder.
+  const std::string intruder = "pixline-intruder";
+  REQUIRE(run_command(fmt::format("id -u {0} >/dev/null 2>&1 || useradd "
+                                  "--system --no-create-home --shell "
+                                  "/usr/sbin/nologin {0}",
+                                  intruder))
+          == 0);
+  temp_dir dir;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read
+                                | fs::perms::group_exec
+                                | fs::perms::others_read
+                                | fs::perms::others_exec);
+  fs::create_directories(dir / "in");
+  fs::permissions(dir / "in", fs::perms::all);
+  auto config = watch_config(dir.path(), "on_success = \"delete\"");
+  auto state_line = fmt::format("state_dir = \"{}\"", (dir / "state").string());
+  REQUIRE(config.find(state_line) != std::string::npos);
+  config.replace(config.find(state_line), state_line.size(), "");
+  write_file(dir / "watch.toml", config);
+  write_file(dir / "in" / "a.jpg", jpeg_bytes(64));
+  auto proc = start_watch(dir.path());
+  CHECK(wait_until([&] { return !fs::exists(dir / "in" / "a.jpg"); }, 20));
+  proc->signal(SIGTERM);
+  REQUIRE(proc->wait() == 0);
+  REQUIRE(fs::exists(dir / "out" / "a.png"));
+
+  // Another user uploads b.jpg, and swaps in a journal that says it is done.
+  write_file(dir / "in" / "b.jpg", jpeg_bytes(80));
+  auto key = pixline::key_of(dir / "in" / "b.jpg");
+  REQUIRE(key);
+  auto in = (dir / "in").string();
+  write_file(dir / "forged.log",
+             fmt::format("D\t{}\t{}\t{:016x}\t{}\n", key->size, key->mtime_ns,
+                         key->hash, key->path));
+  fs::permissions(dir / "forged.log", fs::perms::all);
+  REQUIRE(run_command(fmt::format(
+            "runuser -u {} -- sh -c \"mv '{in}/.pixline' '{in}/.old' && "
+            "mkdir '{in}/.pixline' && cp '{}' '{in}/.pixline/journal.log'\"",
+            intruder, (dir / "forged.log").string(), fmt::arg("in", in)))
+          == 0);
+  std::string out;
+  auto status = run_command(fmt::format("timeout 20 '{}' watch '{}'",
+                                        pixline_binary(),
+                                        (dir / "watch.toml").string()),
+                            &out);
+  INFO(out);
+  CHECK(status == 2);
+  CHECK_THAT(out, Catch::Contains("refusing to use the state folder")
+                    && Catch::Contains("not to this user"));
+  CHECK(fs::exists(dir / "in" / "b.jpg"));
+}
+
+TEST_CASE("a journal that cannot be written stops the watch, and the "
+          "original stays",
+          "[watch][safe]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  small_disk state{dir / "state", "1m"};
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(), "on_success = \"delete\""));
+  auto proc = start_watch(dir.path());
+  REQUIRE(wait_until([&] { return fs::exists(dir / "state" / "journal.log"); },
+                     20));
+  state.fill();
+  write_file(dir / "in" / "a.jpg", jpeg_bytes(64));
+  bool stopped = wait_until(
+    [&] { return log_says(dir.path(), "the watch stopped"); }, 20);
+  if (!stopped)
+    proc->signal(SIGKILL);
+  INFO(read_file(dir / "pixline.log"));
+  CHECK(stopped);
+  CHECK(proc->wait() == 3);
+  CHECK(log_says(dir.path(), "No space left on device"));
+  CHECK(fs::exists(dir / "in" / "a.jpg"));
+}
+
+TEST_CASE("an output that finds the disk full is tried again later, never "
+          "failed for good",
+          "[watch][safe]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  small_disk out{dir / "out", "1m"};
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(),
+                          fmt::format("on_failure = \"quarantine\"\n"
+                                      "quarantine_dir = \"{}\"\nretries = 1",
+                                      (dir / "bad").string())));
+  out.fill();
+  auto proc = start_watch(dir.path());
+  write_file(dir / "in" / "a.jpg", jpeg_bytes(64));
+  CHECK(wait_until(
+    [&] { return log_says(dir.path(), "no space left for its outputs"); },
+    20));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
+  CHECK(fs::exists(dir / "in" / "a.jpg"));
+  CHECK(files_in(dir / "bad").empty());
+  CHECK(outputs(dir / "out").empty());
+  // With room again, the next start writes it.
+  fs::remove(dir / "out" / ".filler");
+  proc = start_watch(dir.path());
+  CHECK(wait_until([&] { return fs::exists(dir / "out" / "a.png"); }, 20));
+  proc->signal(SIGTERM);
+  CHECK(proc->wait() == 0);
 }

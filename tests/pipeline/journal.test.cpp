@@ -1,5 +1,7 @@
 #include "pipeline/journal.hpp"
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -92,4 +94,42 @@ TEST_CASE("the journal compacts stale lines", "[journal]") {
   journal k{dir / "state"};
   CHECK(k.lookup(a) == journal_outcome::done);
   CHECK(k.size() == 1);
+}
+
+TEST_CASE("a journal another user could change is refused", "[journal]") {
+  temp_dir dir;
+  auto state = dir / "state";
+  {
+    journal j{state};
+    CHECK((fs::status(state).permissions() & fs::perms::all)
+          == fs::perms::owner_all);
+  }
+  auto log = state / "journal.log";
+  auto refused = [&](const std::string& why) {
+    try {
+      journal j{state};
+      FAIL("the journal was trusted");
+    } catch (const untrusted_journal& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains(why));
+    }
+  };
+  // Another user's folder (as root, any uid will do for the kernel).
+  REQUIRE(::chown(state.c_str(), 4242, 4242) == 0);
+  refused("belongs to uid 4242");
+  REQUIRE(::chown(state.c_str(), ::geteuid(), ::getegid()) == 0);
+  fs::permissions(state, fs::perms::all);
+  refused("other users may write to it (mode 0777)");
+  fs::permissions(state, fs::perms::owner_all);
+  REQUIRE(::chown(log.c_str(), 4242, 4242) == 0);
+  refused("belongs to uid 4242");
+  REQUIRE(::chown(log.c_str(), ::geteuid(), ::getegid()) == 0);
+  fs::permissions(log, fs::perms::owner_read | fs::perms::owner_write
+                         | fs::perms::group_write);
+  refused("other users may write to it (mode 0620)");
+  fs::remove(log);
+  write_file(dir / "forged.log", "D\t1\t1\t0000000000000001\t/x.jpg\n");
+  fs::create_symlink(dir / "forged.log", log);
+  refused("is a symlink");
+  fs::remove(log);
+  CHECK_NOTHROW(journal{state});
 }

@@ -370,6 +370,39 @@ TEST_CASE("manifest: one JSON file per input listing every output",
   CHECK(outputs_per_input == std::vector<size_t>{3, 3});
 }
 
+TEST_CASE("manifest: two inputs with one manifest name collide as outputs "
+          "do",
+          "[run][fanout][manifest][collision]") {
+  temp_dir dir;
+  auto in = dir / "in";
+  save(test_card(40, 30), in / "a.jpg");
+  save(test_card(20, 10), in / "a.png");
+  auto reg = builtin_registry();
+  auto c = config_for(in, dir / "out");
+  c.pipeline.manifest = "{stem}.json";
+  // The outputs' own names differ; only the manifests' are the same.
+  c.sinks = {sink_of(dir / "out", "webp", "{stem}_{width}.{ext}")};
+  SECTION("fail: the later input fails, naming the earlier") {
+    auto report = run_pipeline(c, reg);
+    REQUIRE(report.failures.size() == 1);
+    CHECK_THAT(report.failures[0].error,
+               Catch::Contains("a.json is already the output of"));
+    CHECK(files_in(dir / "out").size() == 2);
+  }
+  SECTION("suffix: each input has its manifest") {
+    c.sinks[0].options["on_collision"] = std::string{"suffix"};
+    auto report = run_pipeline(c, reg);
+    CHECK(report.failures.empty());
+    auto names = files_in(dir / "out");
+    REQUIRE(names.size() == 4);
+    CHECK(names[0] == "a.1.json");
+    CHECK(names[1] == "a.json");
+    auto first = nlohmann::json::parse(read_file(dir / "out" / "a.json"));
+    auto second = nlohmann::json::parse(read_file(dir / "out" / "a.1.json"));
+    CHECK(first["input"] != second["input"]);
+  }
+}
+
 TEST_CASE("without fsync there is no commit stage: the save workers rename",
           "[run]") {
   temp_dir dir;

@@ -36,8 +36,16 @@ public:
     fd_ = -1;
     return fd;
   }
+  explicit operator bool() const {
+    return fd_ >= 0;
+  }
   /// Closes it now; returns close()'s result (0 when there was none).
   int close();
+  /// Closes the one it has and takes `fd`.
+  void reset(int fd = -1) {
+    close();
+    fd_ = fd;
+  }
 
 private:
   int fd_;

@@ -23,22 +23,6 @@ constexpr std::size_t max_fds = 4;
 
 } // namespace
 
-unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
-  if (this != &other)
-    reset(other.release());
-  return *this;
-}
-
-unique_fd::~unique_fd() {
-  reset();
-}
-
-void unique_fd::reset(int fd) {
-  if (fd_ >= 0)
-    ::close(fd_);
-  fd_ = fd;
-}
-
 void send_message(int socket, std::string_view text,
                   const std::vector<int>& fds) {
   if (text.size() > max_message_text || fds.size() > max_fds)

@@ -10,35 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/safe_fs.hpp"
+
 namespace pixline {
-
-/// A file descriptor that closes itself.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
-  unique_fd& operator=(unique_fd&& other) noexcept;
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd();
-
-  int get() const {
-    return fd_;
-  }
-  explicit operator bool() const {
-    return fd_ >= 0;
-  }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
-private:
-  int fd_ = -1;
-};
 
 /// One message: a text (JSON) and the descriptors sent with it.
 struct channel_message {

@@ -167,8 +167,9 @@ void count_chain(const std::vector<stage_metrics*>& metrics,
 stage_runtime process_stage(const pipeline_config& config,
                             const stage_registry& registry,
                             const std::vector<stage_runtime>& chain,
-                            const std::vector<writer_options>& sinks,
-                            const std::string& manifest, bool commit_stage) {
+                            const std::function<std::shared_ptr<fanout>()>&
+                              make_store,
+                            bool commit_stage) {
   auto& save = chain.back();
   worker_process_settings settings;
   std::vector<std::string> filters;
@@ -204,19 +205,11 @@ stage_runtime process_stage(const pipeline_config& config,
   rt.workers = save.workers;
   rt.max_in_flight = save.max_in_flight;
   rt.chain = settings.stages;
-  rt.make_chain_worker = [settings, sinks, manifest, commit_stage](
+  rt.make_chain_worker = [settings, make_store, commit_stage](
                            const std::vector<stage_metrics*>& metrics)
     -> work_fn {
     auto worker = std::make_shared<worker_process>(settings);
-    // Writers without filters: the worker process encoded the outputs.
-    std::vector<sink_branch> branches;
-    for (auto& opts : sinks) {
-      sink_branch branch;
-      branch.out = std::make_shared<writer>(opts);
-      branches.push_back(std::move(branch));
-    }
-    auto store = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
-    store->defer_commits(true);
+    auto store = make_store();
     return [worker, store, commit_stage, metrics](job& j) {
       auto result = worker->run(j);
       if (result.error.empty()) {
@@ -328,7 +321,6 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     std::vector<std::pair<const stage_spec*, option_map>> filters;
   };
   std::vector<sink_plan> plans;
-  std::vector<writer_options> sink_writers;
   int sink_workers = 0;
   int sink_budget = 0;
   std::vector<remote_placement> sink_remote;
@@ -371,7 +363,6 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
                                        plan.write.format));
     sink_workers = std::max(sink_workers, sink.workers);
     sink_budget = std::max(sink_budget, sink.max_in_flight);
-    sink_writers.push_back(plan.write);
     plans.push_back(std::move(plan));
   }
   stage_runtime save;
@@ -433,17 +424,21 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   };
   save.remote = sink_remote;
   save.recipe = save_recipe(recipes, memory_limit);
-  save.make_remote_half = [plans, manifest, writer_for]() {
-    // The coordinator only names and writes what nodes encoded: writers
-    // without filters.
+  // What names and writes outputs encoded elsewhere (on a node, in a worker
+  // process): writers without filters.
+  auto make_store = [sinks = plans.size(), manifest, writer_for] {
     std::vector<sink_branch> branches;
-    for (size_t i = 0; i < plans.size(); ++i) {
+    for (size_t i = 0; i < sinks; ++i) {
       sink_branch branch;
       branch.out = writer_for(i);
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
     f->defer_commits(true);
+    return f;
+  };
+  save.make_remote_half = [make_store]() {
+    auto f = make_store();
     return save_half([f](job& j, const std::vector<wire_output>& outputs) {
       f->store(j, outputs);
     });
@@ -451,7 +446,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   stages.push_back(std::move(save));
 
   if (isolated(config))
-    stages = {process_stage(config, registry, stages, sink_writers, manifest,
+    stages = {process_stage(config, registry, stages, make_store,
                             commit_stage)};
   if (!commit_stage)
     return stages;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <glib.h>
 #include <nlohmann/json.hpp>
 #include <vips/vips8>
 
@@ -120,7 +121,14 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
     if (message.fds.empty())
       return 1;
     auto request = json::parse(message.text);
-    auto input_name = request.at("path").get<std::string>();
+    auto input_name = std::string(input_marker);
+    gsize relative_size = 0;
+    std::unique_ptr<guchar, decltype(&g_free)> relative_bytes(
+      g_base64_decode(request.at("relative").get<std::string>().c_str(),
+                      &relative_size),
+      &g_free);
+    std::string relative(reinterpret_cast<const char*>(relative_bytes.get()),
+                         relative_size);
     json result;
     std::vector<int> fds;
     unique_fd outputs_fd;
@@ -134,7 +142,7 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
       // When each stage started, for the per-stage metrics.
       std::vector<std::chrono::steady_clock::time_point> started;
       auto outcome = chain->run(path, request.at("id").get<std::uint64_t>(),
-                                request.at("relative").get<std::string>(),
+                                relative,
                                 [status, &started](int stage) {
                                   status->store(stage,
                                                 std::memory_order_relaxed);

@@ -18,10 +18,12 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <glib.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/loader.hpp"
 #include "pipeline/job.hpp"
+#include "pipeline/remote.hpp"
 
 extern char** environ;
 
@@ -309,7 +311,13 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
   last_line_.clear();
   stderr_tail_.clear();
   status_->store(0);
-  json request{{"id", j.id}, {"path", j.path}, {"relative", j.relative}};
+  // The name relative to the input root, for stages that read it ({stem}
+  // in a text stage, say), exactly: base64, as it may not be UTF-8.
+  std::unique_ptr<gchar, decltype(&g_free)> relative(
+    g_base64_encode(reinterpret_cast<const guchar*>(j.relative.data()),
+                    j.relative.size()),
+    &g_free);
+  json request{{"id", j.id}, {"relative", relative.get()}};
   auto start = clock::now();
   bool sent = true;
   try {
@@ -345,7 +353,8 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
     if (!receive_message(socket_.get(), m))
       break;
     auto reply = json::parse(m.text);
-    r.error = reply.value("error", "");
+    r.error = replaced(reply.value("error", ""), std::string(input_marker),
+                       j.path);
     r.stage_index = int(std::min<std::size_t>(reply.value("stage", 0u),
                                               settings_.stages.size() - 1));
     r.stage = settings_.stages[std::size_t(r.stage_index)];
@@ -366,7 +375,8 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
       out.format = o.at("format").get<std::string>();
       out.width = o.at("width").get<std::int32_t>();
       out.height = o.at("height").get<std::int32_t>();
-      out.error = o.value("error", "");
+      out.error = replaced(o.value("error", ""), std::string(input_marker),
+                           j.path);
       auto offset = o.at("offset").get<std::size_t>();
       auto size = o.at("size").get<std::size_t>();
       if (size > 0) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -62,6 +63,11 @@ struct worker_result {
   /// Each sink's output, in sink order.
   std::vector<wire_output> outputs;
 };
+
+/// What a worker process writes in place of its private copy of the input
+/// in the messages it returns; pixline puts the input's path there (a path
+/// need not be UTF-8, which the link's JSON must be).
+inline constexpr std::string_view input_marker = "\x1b<input>\x1b";
 
 /// True when an error, or what a worker wrote last, says an allocation
 /// failed: the worker is past its memory limit.

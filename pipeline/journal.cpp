@@ -214,6 +214,11 @@ void journal::load(const std::string& text) {
       continue;
     }
     k.path = unescape(line.substr(start));
+    if (parts[0][0] == 'S') {
+      count_start(k);
+      continue;
+    }
+    starts_.erase(k.path);
     if (parts[0][0] == 'X')
       entries_.erase(k.path);
     else
@@ -240,7 +245,27 @@ std::optional<journal_outcome> journal::lookup(const file_key& key) const {
   return it->second.outcome;
 }
 
-void journal::append(const std::string& line) {
+void journal::count_start(const file_key& key) {
+  auto& s = starts_[key.path];
+  if (!(s.key == key))
+    s = start{key, 0};
+  ++s.count;
+}
+
+void journal::started(const file_key& key) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  append(line_of(key, 'S'), false);
+  count_start(key);
+}
+
+int journal::interrupted(const file_key& key) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto it = starts_.find(key.path);
+  return it == starts_.end() || !(it->second.key == key) ? 0
+                                                         : it->second.count;
+}
+
+void journal::append(const std::string& line, bool sync) {
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
@@ -254,7 +279,7 @@ void journal::append(const std::string& line) {
     p += n;
     left -= size_t(n);
   }
-  if (::fdatasync(fd_) != 0)
+  if (sync && ::fdatasync(fd_) != 0)
     throw std::runtime_error(fmt::format("cannot sync journal {}: {}",
                                          file_.string(), std::strerror(errno)));
   ++lines_;
@@ -264,6 +289,7 @@ void journal::record(const file_key& key, journal_outcome outcome) {
   std::lock_guard<std::mutex> guard{mutex_};
   append(line_of(key, char(outcome)));
   entries_[key.path] = entry{key, outcome};
+  starts_.erase(key.path);
   if (lines_ > 1024 && lines_ > 2 * entries_.size())
     compact();
 }
@@ -295,6 +321,9 @@ void journal::compact() {
   std::string text;
   for (auto& [path, e] : entries_)
     text += line_of(e.key, char(e.outcome));
+  for (auto& [path, s] : starts_)
+    for (int i = 0; i < s.count; ++i)
+      text += line_of(s.key, 'S');
   ::unlinkat(dir_fd_, tmp, 0);
   int fd = ::openat(dir_fd_, tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -312,6 +341,8 @@ void journal::compact() {
   fd_ = ::openat(dir_fd_, "journal.log",
                  O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   lines_ = entries_.size();
+  for (auto& [path, s] : starts_)
+    lines_ += std::size_t(s.count);
 }
 
 } // namespace pixline

@@ -62,6 +62,16 @@ public:
   /// Forgets the file at `path` (it was moved or deleted after success).
   void forget(const std::string& path);
 
+  /// Records that this version of the file was taken into the pipeline
+  /// (written, not synced: it only has to outlive a crash of pixline, not
+  /// of the machine). An outcome recorded later closes it.
+  void started(const file_key& key);
+
+  /// How many times this version of the file was taken and never finished:
+  /// pixline ended abnormally with it in flight (a decoder that crashed
+  /// pixline itself, a kill -9, the machine).
+  int interrupted(const file_key& key) const;
+
   /// Lines in the log file (for tests and compaction).
   std::size_t lines() const;
 
@@ -81,7 +91,10 @@ private:
 
   /// Reads the log's text into entries_ and cuts off a torn last line.
   void load(const std::string& text);
-  void append(const std::string& line);
+  /// Appends a line; `sync`, it is on the disk when this returns.
+  void append(const std::string& line, bool sync = true);
+  /// Counts a start line for `key` (count_start) or ends its starts.
+  void count_start(const file_key& key);
   void compact();
 
   std::filesystem::path file_;
@@ -89,6 +102,12 @@ private:
   int fd_ = -1;
   std::size_t lines_ = 0;
   std::unordered_map<std::string, entry> entries_;
+  /// Files taken and not finished since: the version, and how often.
+  struct start {
+    file_key key;
+    int count = 0;
+  };
+  std::unordered_map<std::string, start> starts_;
   mutable std::mutex mutex_;
 };
 

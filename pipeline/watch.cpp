@@ -244,6 +244,16 @@ void watch_feed::take(const fs::path& path) {
   job j;
   j.path = path.string();
   j.relative = path.lexically_relative(root_).generic_string();
+  // In flight when pixline itself ended abnormally, twice: something in
+  // this file takes pixline down (with isolation = "thread", or a bug of
+  // pixline's own). It fails now, and is quarantined if so configured,
+  // instead of being tried at every start for ever.
+  if (int crashes = journal_->interrupted(*key); crashes >= 2) {
+    j.error = fmt::format("was being worked on when pixline ended "
+                          "abnormally, {} times; not tried again",
+                          crashes);
+    j.failed_stage = "load";
+  }
   {
     std::lock_guard<std::mutex> guard{mutex_};
     j.id = next_id_++;
@@ -361,6 +371,19 @@ std::optional<job> watch_feed::next() {
     return std::nullopt;
   auto j = std::move(ready_.front());
   ready_.pop_front();
+  // The journal says which files were in flight, should pixline end
+  // abnormally (take() counts those).
+  if (auto key = keys_.find(j.id); key != keys_.end() && !j.failed()
+                                   && started_.emplace(key->second.path,
+                                                       key->second.hash)
+                                        .second) {
+    try {
+      journal_->started(key->second);
+    } catch (const std::exception& e) {
+      spdlog::debug("{}", e.what()); // a failing journal stops the watch at
+                                     // the outcome, which is synced
+    }
+  }
   return j;
 }
 

@@ -106,6 +106,9 @@ private:
   std::deque<job> ready_;
   std::set<std::string> queued_or_running_;
   std::unordered_map<std::uint64_t, file_key> keys_;
+  /// File versions this run recorded as started (journal::started), once
+  /// each however often a transient failure has them taken again.
+  std::set<std::pair<std::string, std::uint64_t>> started_;
   std::unordered_map<std::string, int> attempts_;
   std::deque<std::pair<std::string, std::chrono::steady_clock::time_point>>
     retry_;

@@ -328,3 +328,54 @@ format = "png"
   CHECK_THAT(read_file(dir / "second.log"),
              Catch::Contains("11 files were already done"));
 }
+
+TEST_CASE("a file in flight during two abnormal ends of pixline is "
+          "quarantined at the next start",
+          "[isolation][watch]") {
+  // With isolation = "thread", a poison file takes pixline itself down: a
+  // supervisor restarting the watch must not crash on it for ever.
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "w.toml", fmt::format(R"(
+[pipeline]
+isolation = "thread"
+
+[source]
+kind = "watch"
+path = "{in}"
+settle_ms = 50
+state_dir = "{state}"
+on_failure = "quarantine"
+quarantine_dir = "{bad}"
+
+[[filter]]
+type = "poison"
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                                         fmt::arg("in", (dir / "in").string()),
+                                         fmt::arg("state", (dir / "state").string()),
+                                         fmt::arg("bad", (dir / "bad").string()),
+                                         fmt::arg("out", (dir / "out").string())));
+  save(test_card(40, 30), dir / "in" / "poison-abort.jpg");
+  for (int start = 1; start <= 2; ++start) {
+    child_process proc{{pixline_binary(), "watch", (dir / "w.toml").string(),
+                        "--plugin", poison_plugin()},
+                       dir / fmt::format("run{}.log", start)};
+    CHECK(proc.wait() == 128 + SIGABRT);
+  }
+  save(test_card(40, 30), dir / "in" / "good.jpg");
+  child_process proc{{pixline_binary(), "watch", (dir / "w.toml").string(),
+                      "--plugin", poison_plugin()},
+                     dir / "run3.log"};
+  CHECK(wait_until([&] { return count_outputs(dir / "out") == 1
+                                && files_in(dir / "bad").size() == 2; },
+                   20));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait() == 0);
+  CHECK_THAT(read_file(dir / "bad" / "poison-abort.jpg.error.txt"),
+             Catch::Contains("was being worked on when pixline ended "
+                             "abnormally, 2 times; not tried again"));
+}

@@ -429,7 +429,7 @@ TEST_CASE("a staged output appears only when committed, and whole",
   CHECK_NOTHROW(staged->commit());
 }
 
-TEST_CASE("a durable commit fsyncs before the rename; fsync = false does not",
+TEST_CASE("a durable commit fsyncs before the rename, and fsync = false does not",
           "[writer][commit]") {
   temp_dir dir;
   for (bool durable : {true, false}) {

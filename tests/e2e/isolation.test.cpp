@@ -73,7 +73,7 @@ std::size_t count_outputs(const fs::path& dir) {
 
 } // namespace
 
-TEST_CASE("poison inputs fail alone with their own reason; the good ones "
+TEST_CASE("poison inputs fail alone with their own reason and the good ones "
           "are all written",
           "[isolation]") {
   temp_dir dir;
@@ -264,7 +264,7 @@ format = "png"
   CHECK(near(pixel(out, 1, 1), {255, 0, 0}, 1));
 }
 
-TEST_CASE("a watch quarantines poison files and keeps going; a restart "
+TEST_CASE("a watch quarantines poison files and keeps going and a restart "
           "does nothing more",
           "[isolation][watch]") {
   temp_dir dir;
@@ -378,4 +378,35 @@ format = "png"
   CHECK_THAT(read_file(dir / "bad" / "poison-abort.jpg.error.txt"),
              Catch::Contains("was being worked on when pixline ended "
                              "abnormally, 2 times; not tried again"));
+}
+
+TEST_CASE("the deadline covers opening a file and a real SVG blur bomb",
+          "[isolation]") {
+  temp_dir dir;
+  for (int i = 0; i < 6; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("good{}.png", i));
+  // Hangs while it is being opened, before any pixel exists.
+  save(test_card(13, 7), dir / "in" / "opening.png");
+  // 199 bytes that take minutes and gigabytes to render (under max_pixels).
+  write_file(dir / "in" / "blur.svg",
+             R"svg(<svg xmlns="http://www.w3.org/2000/svg" width="4000" )svg"
+             R"svg(height="4000"><filter id="b"><feGaussianBlur )svg"
+             R"svg(stdDeviation="500"/></filter><rect width="4000" )svg"
+             R"svg(height="4000" fill="red" filter="url(#b)"/></svg>)svg");
+  write_file(dir / "p.toml", config(dir.path(), "image_timeout = 2",
+                                    "poison_open", "include = [\"*.png\", \"*.svg\"]"));
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
+                                   (dir / "p.toml").string(), poison_plugin(),
+                                   (dir / "events.jsonl").string()));
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(took.count() < 12);
+  CHECK(count_outputs(dir / "out") == 6);
+  auto failed = failures(dir / "events.jsonl");
+  REQUIRE(failed.size() == 2);
+  CHECK(failed["opening.png"]["error"] == "timed out after 2 s in load");
+  CHECK_THAT(failed["blur.svg"]["error"].get<std::string>(),
+             Catch::StartsWith("timed out after 2 s in"));
 }

@@ -146,7 +146,7 @@ TEST_CASE("a metrics port already taken is a startup error naming it",
   CHECK(files_in(dir / "out").empty());
 }
 
-TEST_CASE("[metrics] in the config starts the endpoint; a bad address is a "
+TEST_CASE("[metrics] in the config starts the endpoint, and a bad address is a "
           "config error",
           "[metrics]") {
   temp_dir dir;

@@ -91,7 +91,7 @@ TEST_CASE("the text format declares every family once, before its samples",
   CHECK(types["pixline_stage_queue_depth"] == "gauge");
 }
 
-TEST_CASE("per-stage samples carry the stage label; repeated stages are "
+TEST_CASE("per-stage samples carry the stage label, and repeated stages are "
           "numbered",
           "[metrics]") {
   metrics_registry m;

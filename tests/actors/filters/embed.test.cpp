@@ -91,7 +91,7 @@ TEST_CASE("embed: copy and mirror take the image's own pixels",
   CHECK(pixel(mirror, 0, 7) != pixel(copy, 0, 7));
 }
 
-TEST_CASE("embed: the background is opaque on images with alpha; black is "
+TEST_CASE("embed: the background is opaque on images with alpha, and black is "
           "transparent",
           "[stage][embed]") {
   auto rgba = solid(4, 4, 9, 9, 9).bandjoin_const({255});

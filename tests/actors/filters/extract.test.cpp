@@ -36,7 +36,7 @@ TEST_CASE("extract: defaults and registration", "[stage][extract]") {
   CHECK_FALSE(found->random_access);
 }
 
-TEST_CASE("extract: the spec rejects out-of-range values; width and height "
+TEST_CASE("extract: the spec rejects out-of-range values, and width and height "
           "are required",
           "[stage][extract]") {
   CHECK(option_error(spec(), rect(1, 2, 3, 4)).empty());

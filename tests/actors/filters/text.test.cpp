@@ -77,7 +77,7 @@ TEST_CASE("text: opacity and colour blend the label", "[stage][text]") {
   CHECK(none.max() == 0);
 }
 
-TEST_CASE("text: alpha gains the label's coverage; grey stays grey",
+TEST_CASE("text: alpha gains the label's coverage, and grey stays grey",
           "[stage][text]") {
   auto clear = solid(300, 200, 0, 0, 0).bandjoin_const({0});
   auto out = label({{"gravity", std::string{"centre"}}, {"opacity", 1.0}},

@@ -413,7 +413,7 @@ TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
   }
 }
 
-TEST_CASE("thumbnail: only JPEGs are reopened; a PNG is resized as the "
+TEST_CASE("thumbnail: only JPEGs are reopened, and a PNG is resized as the "
           "loader opened it",
           "[stage][thumbnail]") {
   // libvips' thumbnail has no shrink-on-load for PNG either, so the stage

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -85,10 +87,34 @@ public:
   }
 };
 
+/// Opens files itself, as thumbnail's shrink-on-load does, and never
+/// finishes opening a 13x7 image: a hang before any pixel is decoded.
+class poison_open : public pixline::stage {
+public:
+  explicit poison_open(poison_options) {
+  }
+  bool fuses_load() const override {
+    return true;
+  }
+  std::optional<vips::VImage> load_fused(const std::string&,
+                                         const vips::VImage& header,
+                                         const pixline::load_params&) override {
+    if (header.width() == 13 && header.height() == 7)
+      for (;;)
+        spins.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  void process(pixline::image&) override {
+  }
+};
+
 void register_poison(pixline::stage_registry& registry) {
   static const auto spec = pixline::spec_builder<poison_options>(
     "poison", "Misbehaves on inputs named poison-MODE (tests only)");
   registry.add(spec.filter<poison>());
+  static const auto open_spec = pixline::spec_builder<poison_options>(
+    "poison_open", "Never finishes opening a 13x7 image (tests only)");
+  registry.add(open_spec.filter<poison_open>());
 }
 
 } // namespace

@@ -61,6 +61,9 @@ struct node_section {
   /// Seconds one image may take there (transfer included) before the node
   /// counts as lost for it and the image goes to another worker.
   int timeout = 300;
+  /// Seconds a connection attempt (TCP, then CAF's and TLS's handshakes)
+  /// may take before the node counts as unreachable.
+  int connect_timeout = 5;
   /// How images between stages travel to and from it: "raw" pixels or
   /// fast lossless "png" (files in and encoded outputs out are bytes
   /// either way).

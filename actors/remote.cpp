@@ -1,10 +1,22 @@
 #include "actors/remote.hpp"
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <future>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <variant>
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
@@ -88,15 +100,53 @@ void configure_network(caf::actor_system_config& cfg, bool tls,
   }
 }
 
+namespace {
+
+std::atomic<bool> abandoned{false};
+
+} // namespace
+
+void shut_down_network(std::unique_ptr<caf::actor_system> sys,
+                       std::shared_ptr<caf::actor_system_config> cfg,
+                       std::chrono::milliseconds grace) {
+  // A scoped_actor leaves this thread holding the system's logger (thread
+  // local), and the system's destructor waits until the logger is gone: on
+  // another thread it would wait for ever. Let go of it here first.
+  caf::logger::set_current_actor_system(nullptr);
+  auto done = std::make_shared<std::promise<void>>();
+  auto stopped = done->get_future();
+  std::thread stopper{[sys = std::move(sys), cfg = std::move(cfg),
+                       done]() mutable {
+    sys.reset();
+    cfg.reset();
+    done->set_value();
+  }};
+  if (stopped.wait_for(grace) == std::future_status::ready) {
+    stopper.join();
+    return;
+  }
+  stopper.detach();
+  abandoned = true;
+  spdlog::warn("the network layer did not stop within {} s (a connection "
+               "to a node that is gone still has unsent data, or an attempt "
+               "to reach one is under way); not waiting for it",
+               std::chrono::duration_cast<std::chrono::seconds>(grace).count());
+}
+
+bool network_abandoned() {
+  return abandoned;
+}
+
 void run_node(const node_options& options, const stage_registry& registry) {
   bool tls = !options.tls_certificate.empty();
-  caf::actor_system_config cfg;
-  cfg.add_message_types<caf::id_block::pixline>();
-  cfg.set("scheduler.policy", caf::atom("sharing"));
-  cfg.set("scheduler.max-threads", size_t{2});
-  configure_network(cfg, tls, options.tls_certificate, options.tls_key,
+  auto cfg = std::make_shared<caf::actor_system_config>();
+  cfg->add_message_types<caf::id_block::pixline>();
+  cfg->set("scheduler.policy", caf::atom("sharing"));
+  cfg->set("scheduler.max-threads", size_t{2});
+  configure_network(*cfg, tls, options.tls_certificate, options.tls_key,
                     options.tls_ca);
-  caf::actor_system sys{cfg};
+  network_system owner{cfg};
+  auto& sys = *owner.sys;
   auto node = sys.spawn(node_actor, &registry);
   auto port = tls ? caf::openssl::publish(node, std::uint16_t(options.port),
                                           options.host.c_str(), true)
@@ -132,7 +182,9 @@ namespace {
 
 struct proxy_state {
   bool busy = false;
+  /// The node was lost: jobs that still arrive go back to the stage.
   bool dead = false;
+  std::string reason;
   job pending;
   /// The message sent for `pending`, kept until the answer: if the node is
   /// lost, the job's image is taken from it, because the job's own lazy
@@ -188,11 +240,14 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
   auto link = self->spawn<caf::linked>(courier, remote,
                                        caf::actor_cast<caf::actor>(self),
                                        timeout);
-  // Gives the stage back this worker's job (if any) and retires the worker.
+  // Gives the stage back this worker's job (if any). The proxy stays until
+  // the stage answers retire_atom: a job the stage sent before it heard of
+  // the loss still arrives here, and goes back too (see below).
   auto lose = [=](const std::string& why) {
     if (st->dead)
       return;
     auto reason = fmt::format("node {}: {}", node, why);
+    st->reason = reason;
     st->dead = true;
     if (st->busy) {
       st->busy = false;
@@ -214,10 +269,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     } else {
       self->send(dispatcher, lost_atom::value, index, reason);
     }
-    // A normal exit, which does not take the stage (linked) down; the
-    // courier goes explicitly.
     self->send_exit(link, caf::exit_reason::user_shutdown);
-    self->quit();
   };
   // Passes a job on and tells the stage this worker is free.
   auto finish = [=](job& j) {
@@ -236,7 +288,16 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
   };
   return {
     [=](lost_atom, std::string& why) { lose(why); },
+    // The stage sends nothing more: a normal exit, which does not take the
+    // stage (linked) down.
+    [=](retire_atom) { self->quit(); },
     [=](job& j) {
+      if (st->dead) {
+        // Sent before the stage knew: back it goes, untouched.
+        self->send(dispatcher, lost_atom::value, index, st->reason,
+                   std::move(j));
+        return;
+      }
       if (metrics) {
         metrics->busy_workers.fetch_add(1, relaxed);
         metrics->images_in.fetch_add(1, relaxed);
@@ -291,19 +352,138 @@ struct keeper_state {
   caf::actor node;
 };
 
-/// The node's actor, over TLS when the node asks for it.
-caf::expected<caf::actor> reach(caf::actor_system& sys,
-                                const node_section& n) {
-  auto parsed = parse_listen_address(n.address);
-  auto address = std::get<listen_address>(parsed);
-  if (n.tls)
-    return caf::openssl::remote_actor(sys, address.host,
-                                      std::uint16_t(address.port));
-  return sys.middleman().remote_actor(address.host,
-                                      std::uint16_t(address.port));
+std::string unresolved(const std::string& host, int rc) {
+  return fmt::format("cannot resolve the host name \"{}\": {}", host,
+                     ::gai_strerror(rc));
+}
+
+/// Opens a TCP connection to `host:port` (and closes it again) within
+/// `limit`: whether the node can be reached at all, said in plain words
+/// (empty when it can). CAF's own connect blocks in the operating system's
+/// connect(), about two minutes for a host that drops packets, so it is
+/// only asked once this succeeded.
+std::string probe(const std::string& host, int port,
+                  std::chrono::seconds limit) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+      rc != 0)
+    return unresolved(host, rc);
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard{found,
+                                                             ::freeaddrinfo};
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string why = "no address";
+  for (auto* a = found; a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      a->ai_protocol);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLOUT, 0};
+        int ready = left.count() > 0 ? ::poll(&p, 1, int(left.count())) : 0;
+        if (ready <= 0) {
+          err = ETIMEDOUT;
+        } else {
+          socklen_t len = sizeof err;
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        }
+      }
+    }
+    ::close(fd);
+    if (err == 0)
+      return {};
+    if (err == ETIMEDOUT)
+      why = fmt::format("no answer within {} s (the host is down or "
+                        "unreachable, or a firewall drops the packets)",
+                        limit.count());
+    else if (err == ECONNREFUSED)
+      why = "connection refused (no pixline node listens on that port)";
+    else if (err == EHOSTUNREACH || err == ENETUNREACH)
+      why = fmt::format("{} (no route to the node)", std::strerror(err));
+    else
+      why = std::strerror(err);
+    if (std::chrono::steady_clock::now() >= deadline)
+      break;
+  }
+  return why;
+}
+
+/// CAF's reasons for a failed connection, in plain words.
+std::string explain_connect_error(caf::actor_system& sys,
+                                  const node_section& n,
+                                  const caf::error& e) {
+  if (e == caf::sec::request_timeout)
+    return fmt::format("the node accepted the connection but did not "
+                       "complete the handshake within {} s{}",
+                       n.connect_timeout,
+                       n.tls ? " (is it a pixline node with TLS?)"
+                             : " (is it a pixline node? one with TLS needs "
+                               "tls = true)");
+  if (e == caf::sec::disconnect_during_handshake)
+    return n.tls ? "TLS handshake failed: the node does not trust this "
+                   "coordinator's certificate or this coordinator does not "
+                   "trust the node's (both must be signed by the CA that is "
+                   "[tls] ca here and --tls-ca on the node), or the node "
+                   "does not use TLS"
+                 : "the node closed the connection during the handshake: it "
+                   "probably requires TLS (set tls = true and [tls])";
+  if (e == caf::sec::no_actor_published_at_port)
+    return "no pixline node at that port";
+  return sys.render(e);
+}
+
+/// The node's actor, over TLS when the node asks for it, or why not within
+/// the node's connect_timeout.
+std::variant<caf::actor, std::string> reach(caf::actor_system& sys,
+                                            const node_section& n) {
+  auto address = std::get<listen_address>(parse_listen_address(n.address));
+  auto limit = std::chrono::seconds(n.connect_timeout);
+  if (auto why = probe(address.host, address.port, limit); !why.empty())
+    return "cannot connect: " + why;
+  // What caf::io::middleman::remote_actor does, with a timeout instead of
+  // a wait without end for the handshake.
+  auto mm = n.tls ? sys.openssl_manager().actor_handle()
+                  : sys.middleman().actor_handle();
+  std::variant<caf::actor, std::string> result;
+  caf::scoped_actor ask{sys};
+  ask->request(mm, limit, caf::connect_atom::value, address.host,
+               std::uint16_t(address.port))
+    .receive(
+      [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
+        if (ptr)
+          result = caf::actor_cast<caf::actor>(std::move(ptr));
+        else
+          result = std::string{"cannot connect: no pixline node at that "
+                               "port"};
+      },
+      [&](caf::error& e) {
+        result = "cannot connect: " + explain_connect_error(sys, n, e);
+      });
+  return result;
 }
 
 } // namespace
+
+std::string resolve_problem(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0)
+    return unresolved(host, rc);
+  ::freeaddrinfo(found);
+  return {};
+}
 
 caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
                           std::vector<keeper_stage> stages,
@@ -320,14 +500,16 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
   // Connects and starts the workers; returns the reason when it cannot.
   auto attach = [=]() -> std::string {
     auto& sys = self->system();
-    auto node = reach(sys, n);
-    if (!node)
-      return fmt::format("cannot connect: {}", sys.render(node.error()));
+    auto reached = reach(sys, n);
+    if (auto why = std::get_if<std::string>(&reached))
+      return *why;
+    auto node = &std::get<caf::actor>(reached);
     std::vector<std::vector<caf::actor>> started;
     std::string failure;
     caf::scoped_actor ask{sys};
     for (auto& s : stages) {
-      ask->request(*node, std::chrono::seconds(30), setup_atom::value,
+      ask->request(*node, std::chrono::seconds(2 * n.connect_timeout),
+                   setup_atom::value,
                    s.recipe, std::uint32_t(s.workers), me)
         .receive(
           [&](std::vector<caf::actor>& workers) {
@@ -356,14 +538,13 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
     self->delayed_send(self, retry, retry_atom::value);
   });
   return {
-    [=](connect_atom) -> caf::result<bool> {
+    // Answers why the node cannot take its stages, empty when it took them.
+    [=](connect_atom) -> std::string {
       auto failure = attach();
       if (!failure.empty())
-        return caf::make_error(caf::sec::runtime_error,
-                               fmt::format("node {} ({}): {}", n.name,
-                                           n.address, failure));
+        return fmt::format("node {} ({}): {}", n.name, n.address, failure);
       spdlog::info("node {} ({}) connected", n.name, n.address);
-      return true;
+      return {};
     },
     [=](retry_atom) {
       auto failure = attach();

@@ -94,6 +94,10 @@ struct stage_state {
   std::vector<std::uint64_t> held;
   /// Workers whose node was lost: never chosen again.
   std::vector<bool> gone;
+  /// Local workers: the first `local` of `workers`.
+  size_t local = 0;
+  /// Jobs lost on nodes, by ticket: how often, and the last reason.
+  std::map<std::uint64_t, std::pair<int, std::string>> node_losses;
   /// Workers that can take jobs (not lost with their node).
   int live = 0;
   /// Makes the coordinator's half of a remote worker.
@@ -129,19 +133,38 @@ void request_more(caf::stateful_actor<stage_state>* self) {
   }
 }
 
+/// Times a job may be lost on nodes before only local workers may have it
+/// (or, without any, it fails): an image a node can never finish (one that
+/// takes longer to send than the node's connection timeout, say) is not
+/// sent again for ever.
+constexpr int max_node_losses = 3;
+
 /// Hands queued jobs to idle workers while the next stage has credit.
 void dispatch(caf::stateful_actor<stage_state>* self) {
   auto& st = self->state;
   while (!st.queue.empty() && st.downstream_credit > 0) {
     auto& front = st.queue.front();
+    auto losses = st.node_losses.find(front.ticket);
+    bool local_only = losses != st.node_losses.end()
+                      && losses->second.first >= max_node_losses;
+    if (local_only && st.local == 0 && !front.failed()) {
+      front.error = fmt::format("lost on nodes {} times (the last time: {}); "
+                                "not sent again",
+                                losses->second.first, losses->second.second);
+      front.failed_stage = st.stage;
+      front.img.reset();
+    }
     if (front.failed()) {
       // Nothing to do for it here; pass it on so the accounting stays exact.
+      if (losses != st.node_losses.end())
+        st.node_losses.erase(losses);
       self->send(st.downstream, std::move(front));
     } else {
+      size_t end = local_only ? st.local : st.assigned.size();
       size_t i = 0;
-      while (i < st.assigned.size() && (st.assigned[i] > 0 || st.gone[i]))
+      while (i < end && (st.assigned[i] > 0 || st.gone[i]))
         ++i;
-      if (i == st.assigned.size())
+      if (i == end)
         break;
       st.held[i] = front.ticket;
       self->send(st.workers[i], std::move(front));
@@ -203,6 +226,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
     st.gone.push_back(false);
   }
   st.live = local;
+  st.local = size_t(local);
   count_workers(st);
   // A remote worker's proxy stops after giving back every job it was sent
   // (see retire()). One that stopped holding a job lost it: the record goes,
@@ -241,6 +265,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       if (index < s.assigned.size() && s.assigned[index] > 0) {
         --s.assigned[index];
         --s.busy;
+        s.node_losses.erase(s.held[index]);
       }
       dispatch(self);
     },
@@ -287,6 +312,13 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       spdlog::warn("{}: {}: lost on a node ({}); sending it to another "
                    "worker",
                    s.stage, j.relative.empty() ? j.path : j.relative, reason);
+      // A job that reached a proxy after its loss never went out: that is
+      // no loss of the job's own.
+      if (!s.gone[index]) {
+        auto& losses = s.node_losses[j.ticket];
+        ++losses.first;
+        losses.second = reason;
+      }
       if (s.assigned[index] > 0) {
         --s.assigned[index];
         --s.busy;

@@ -194,6 +194,13 @@ struct proxy_state {
   std::chrono::steady_clock::time_point started;
 };
 
+/// Why a node's actor went down, in plain words.
+std::string loss_reason(caf::actor_system& sys, const caf::error& reason) {
+  if (reason == caf::exit_reason::remote_link_unreachable)
+    return "the connection to it closed, or it sent nothing for 5 s";
+  return sys.render(reason);
+}
+
 /// Carries one remote worker's requests for its proxy. A scheduled actor,
 /// not a detached one: CAF 0.17's clock keeps a strong reference to an
 /// actor until each of its request timeouts fires (even after the answer
@@ -206,8 +213,7 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
   self->set_down_handler([=](caf::down_msg& m) {
     if (m.source == remote.address())
       self->send(proxy, lost_atom::value,
-                 fmt::format("connection lost ({})",
-                             self->system().render(m.reason)));
+                 loss_reason(self->system(), m.reason));
   });
   return {
     [=](wire_job& job) -> caf::result<wire_result> {
@@ -533,7 +539,7 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
     st->node = nullptr;
     spdlog::warn("node {} ({}) lost: {}; its images go to other workers; "
                  "reconnecting every {} s",
-                 n.name, n.address, self->system().render(m.reason),
+                 n.name, n.address, loss_reason(self->system(), m.reason),
                  std::chrono::duration_cast<std::chrono::seconds>(retry).count());
     self->delayed_send(self, retry, retry_atom::value);
   });

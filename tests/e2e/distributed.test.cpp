@@ -354,6 +354,45 @@ workers = {{ local = 1, a = 3, b = 1 }}
   CHECK(mid_run >= 3);
 }
 
+TEST_CASE("an image lost on nodes three times is not sent to a node again",
+          "[distributed]") {
+  // Issue 30: an image a node can never finish (one that takes longer to
+  // send than the node's connection timeout) was sent again for ever. Here
+  // every attempt exceeds the node's timeout of 1 s.
+  temp_dir dir;
+  make_inputs(dir.path() / "in", 1);
+  node a{dir.path() / "a.log"};
+  write_file(dir.path() / "c.toml", fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = 2500
+workers = {{ a = 4 }}
+[sink]
+path = "{0}/out"
+format = "png"
+)",
+                                               dir.path().string(),
+                                               slow_plugin())
+                                   + nodes_toml({{"a", &a}}, "timeout = 1"));
+  child_process run{{pixline_binary(), "run", (dir.path() / "c.toml").string()},
+                    dir.path() / "run.log"};
+  auto status = run.wait_for(20);
+  if (!status) {
+    run.signal(SIGKILL);
+    run.wait();
+  }
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log);
+  REQUIRE(status);
+  // No local worker: the image fails, naming why, instead of waiting.
+  CHECK(*status == 1);
+  CHECK_THAT(log, Catch::Contains("lost on nodes 3 times (the last time: "
+                                  "node a: no answer within the node's "
+                                  "timeout (1 s)); not sent again"));
+}
+
 TEST_CASE("a node that stops answering (half-open connection) is given up "
           "by heartbeat",
           "[distributed]") {

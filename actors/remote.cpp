@@ -11,11 +11,17 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <variant>
 
+#include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <caf/io/all.hpp>
@@ -369,7 +375,7 @@ std::string unresolved(const std::string& host, int rc) {
 /// connect(), about two minutes for a host that drops packets, so it is
 /// only asked once this succeeded.
 std::string probe(const std::string& host, int port,
-                  std::chrono::seconds limit) {
+                  std::chrono::seconds limit, int* keep = nullptr) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -405,6 +411,10 @@ std::string probe(const std::string& host, int port,
         }
       }
     }
+    if (err == 0 && keep != nullptr) {
+      *keep = fd;
+      return {};
+    }
     ::close(fd);
     if (err == 0)
       return {};
@@ -424,6 +434,83 @@ std::string probe(const std::string& host, int port,
   return why;
 }
 
+/// The first of OpenSSL's queued errors as text, or `otherwise`.
+std::string openssl_error(const char* otherwise) {
+  auto code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0)
+    return otherwise;
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  // "error:0A000418:SSL routines::tlsv1 alert unknown ca" -> the reason.
+  std::string_view all{text};
+  auto colon = all.rfind(':');
+  return std::string{colon == std::string_view::npos ? all
+                                                     : all.substr(colon + 1)};
+}
+
+/// After CAF's TLS handshake with a node failed (CAF says only
+/// "disconnect during handshake"): one handshake of our own with the same
+/// certificates, to say which side refused which certificate. Empty when
+/// it cannot tell.
+std::string diagnose_tls(caf::actor_system& sys, const std::string& host,
+                         int port, std::chrono::seconds limit) {
+  auto& cfg = sys.config();
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{
+    SSL_CTX_new(TLS_client_method()), SSL_CTX_free};
+  if (!ctx)
+    return {};
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                         cfg.openssl_certificate.c_str())
+        != 1
+      || SSL_CTX_use_PrivateKey_file(ctx.get(), cfg.openssl_key.c_str(),
+                                     SSL_FILETYPE_PEM)
+           != 1
+      || SSL_CTX_load_verify_locations(ctx.get(), cfg.openssl_cafile.c_str(),
+                                       nullptr)
+           != 1)
+    return fmt::format("this coordinator's [tls] files cannot be used ({})",
+                       openssl_error("unknown error"));
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  int fd = -1;
+  if (!probe(host, port, limit, &fd).empty())
+    return {};
+  // Blocking from here, but never longer than `limit` per read or write.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval tv{long(limit.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl{SSL_new(ctx.get()), SSL_free};
+  std::string why;
+  if (ssl && SSL_set_fd(ssl.get(), fd) == 1) {
+    ERR_clear_error();
+    if (SSL_connect(ssl.get()) != 1) {
+      auto verified = SSL_get_verify_result(ssl.get());
+      if (verified != X509_V_OK)
+        why = fmt::format("this coordinator does not trust the node's "
+                          "certificate ({}): [tls] ca must be the CA that "
+                          "signed it",
+                          X509_verify_cert_error_string(verified));
+      else
+        why = fmt::format("the node broke off the TLS handshake ({}): does "
+                          "it use TLS?",
+                          openssl_error("connection closed"));
+    } else {
+      // With TLS 1.3 the node checks this coordinator's certificate after
+      // the client's side of the handshake is done: its verdict is the
+      // first thing to read (CAF's greeting, or an alert).
+      char byte = 0;
+      if (SSL_read(ssl.get(), &byte, 1) <= 0)
+        why = fmt::format("the node does not trust this coordinator's "
+                          "certificate (it answered: {}): its --tls-ca must "
+                          "be the CA that signed [tls] certificate",
+                          openssl_error("connection closed"));
+    }
+  }
+  ::close(fd);
+  return why;
+}
+
 /// CAF's reasons for a failed connection, in plain words.
 std::string explain_connect_error(caf::actor_system& sys,
                                   const node_section& n,
@@ -435,6 +522,15 @@ std::string explain_connect_error(caf::actor_system& sys,
                        n.tls ? " (is it a pixline node with TLS?)"
                              : " (is it a pixline node? one with TLS needs "
                                "tls = true)");
+  bool handshake = e == caf::sec::disconnect_during_handshake
+                   || e == caf::sec::cannot_connect_to_node;
+  if (handshake && n.tls) {
+    auto address = std::get<listen_address>(parse_listen_address(n.address));
+    auto why = diagnose_tls(sys, address.host, address.port,
+                            std::chrono::seconds(n.connect_timeout));
+    if (!why.empty())
+      return "TLS handshake failed: " + why;
+  }
   if (e == caf::sec::disconnect_during_handshake)
     return n.tls ? "TLS handshake failed: the node does not trust this "
                    "coordinator's certificate or this coordinator does not "
@@ -445,6 +541,8 @@ std::string explain_connect_error(caf::actor_system& sys,
                    "probably requires TLS (set tls = true and [tls])";
   if (e == caf::sec::no_actor_published_at_port)
     return "no pixline node at that port";
+  if (e == caf::sec::cannot_connect_to_node)
+    return "the connection broke off during the handshake";
   return sys.render(e);
 }
 

@@ -525,7 +525,8 @@ struct certificates {
 /// path.
 std::string tls_config(const fs::path& dir, const std::string& out,
                        const std::string& address, const certificates& certs,
-                       const std::string& who, bool tls) {
+                       const std::string& who, bool tls,
+                       const std::string& ca = "ca") {
   auto path = dir / (out + ".toml");
   write_file(path, fmt::format(R"([source]
 path = "{0}/in"
@@ -543,7 +544,7 @@ ca = "{6}"
 )",
                                dir.string(), out, address, tls,
                                certs.pem(who), certs.key(who),
-                               certs.pem("ca")));
+                               certs.pem(ca)));
   return path.string();
 }
 
@@ -573,16 +574,39 @@ TEST_CASE("with TLS a node serves peers the CA signed and rejects others",
     CHECK(r.status == 4);
     CHECK_THAT(r.output, Catch::Contains("node a (" + a.address()
                                          + "): cannot connect: TLS handshake "
-                                           "failed"));
+                                           "failed: the node does not trust "
+                                           "this coordinator's certificate"));
     CHECK(!fs::exists(dir.path() / "rogue"));
     CHECK_THAT(a.log(), !Catch::Contains("started"));
+  }
+  SECTION("a coordinator that does not trust the node's CA") {
+    auto r = run_pixline("run " + tls_config(dir.path(), "distrust", a.address(),
+                                             certs, "coordinator", true,
+                                             "rogue"));
+    INFO(r.output);
+    CHECK(r.status == 4);
+    CHECK_THAT(r.output, Catch::Contains("TLS handshake failed: this "
+                                         "coordinator does not trust the "
+                                         "node's certificate"));
+    CHECK_THAT(a.log(), !Catch::Contains("started"));
+  }
+  SECTION("a coordinator with TLS and a node without") {
+    node plain{dir.path() / "plain.log"};
+    auto r = run_pixline("run " + tls_config(dir.path(), "tls", plain.address(),
+                                             certs, "coordinator", true));
+    INFO(r.output);
+    CHECK(r.status == 4);
+    CHECK_THAT(r.output, Catch::Contains("does it use TLS?"));
   }
   SECTION("a coordinator without TLS") {
     auto r = run_pixline("run " + config("plain", "coordinator", false));
     INFO(r.output);
     CHECK(r.status == 4);
     CHECK_THAT(r.output, Catch::Contains("node a (" + a.address()
-                                         + "): cannot connect: "));
+                                         + "): cannot connect: the node closed "
+                                           "the connection during the "
+                                           "handshake: it probably requires "
+                                           "TLS"));
     CHECK_THAT(a.log(), !Catch::Contains("started"));
   }
 }

@@ -620,8 +620,11 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   if (networked) {
     bool tls = std::any_of(options.nodes.begin(), options.nodes.end(),
                            [](auto& n) { return n.tls; });
+    int timeout = 1;
+    for (auto& n : options.nodes)
+      timeout = std::max(timeout, n.connection_timeout);
     configure_network(cfg, tls, options.tls.certificate, options.tls.key,
-                      options.tls.ca);
+                      options.tls.ca, std::chrono::seconds(timeout));
   }
   // Declared before every actor handle below, so it ends after them.
   network_system owner{config, networked};

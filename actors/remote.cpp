@@ -92,12 +92,13 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
 
 void configure_network(caf::actor_system_config& cfg, bool tls,
                        const std::string& certificate, const std::string& key,
-                       const std::string& ca) {
+                       const std::string& ca,
+                       std::chrono::seconds connection_timeout) {
   cfg.load<caf::io::middleman>();
   // Without heartbeats a peer whose host vanished (no FIN, no RST) would
   // look connected forever.
   cfg.set("middleman.heartbeat-interval", caf::timespan{500ms});
-  cfg.set("middleman.connection-timeout", caf::timespan{5s});
+  cfg.set("middleman.connection-timeout", caf::timespan{connection_timeout});
   if (tls) {
     cfg.load<caf::openssl::manager>();
     cfg.openssl_certificate = certificate;
@@ -150,7 +151,8 @@ void run_node(const node_options& options, const stage_registry& registry) {
   cfg->set("scheduler.policy", caf::atom("sharing"));
   cfg->set("scheduler.max-threads", size_t{2});
   configure_network(*cfg, tls, options.tls_certificate, options.tls_key,
-                    options.tls_ca);
+                    options.tls_ca,
+                    std::chrono::seconds(options.connection_timeout));
   network_system owner{cfg};
   auto& sys = *owner.sys;
   auto node = sys.spawn(node_actor, &registry);
@@ -203,7 +205,8 @@ struct proxy_state {
 /// Why a node's actor went down, in plain words.
 std::string loss_reason(caf::actor_system& sys, const caf::error& reason) {
   if (reason == caf::exit_reason::remote_link_unreachable)
-    return "the connection to it closed, or it sent nothing for 5 s";
+    return "the connection to it closed, or nothing came from it within the "
+           "connection timeout";
   return sys.render(reason);
 }
 

@@ -38,6 +38,9 @@ struct node_options {
   std::string tls_certificate;
   std::string tls_key;
   std::string tls_ca;
+  /// Seconds without a complete message before a coordinator counts as
+  /// gone (see node_section::connection_timeout).
+  int connection_timeout = 5;
   /// Called once listening, with the port (the one the OS chose for 0).
   std::function<void(int port)> on_listening;
   /// Called once running, with a function that stops the node (from any
@@ -53,7 +56,8 @@ void run_node(const node_options& options, const stage_registry& registry);
 /// heartbeats so a half-open connection is noticed.
 void configure_network(caf::actor_system_config& cfg, bool tls,
                        const std::string& certificate, const std::string& key,
-                       const std::string& ca);
+                       const std::string& ca,
+                       std::chrono::seconds connection_timeout);
 
 /// Destroys a networked actor system (and then its config) on a thread of
 /// its own, waiting at most `grace`. CAF 0.17's middleman, stopping, waits

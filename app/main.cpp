@@ -503,6 +503,11 @@ int main(int argc, char** argv) {
                    "This node's private key (PEM)");
   node->add_option("--tls-ca", node_opts.tls_ca,
                    "CA certificate (PEM): only peers it signed may connect");
+  node->add_option("--connection-timeout", node_opts.connection_timeout,
+                   "Seconds without a complete message before a coordinator "
+                   "counts as gone (default 5; on a slow link, more than "
+                   "the longest transfer)")
+    ->check(CLI::Range(1, 3600));
   bool node_insecure = false;
   node->add_flag("--insecure", node_insecure,
                  "Listen beyond loopback without TLS (anyone who can reach "

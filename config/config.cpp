@@ -610,6 +610,8 @@ private:
           n.timeout = integer(integer_key(name, 1, 86400), *v);
         } else if (name == "connect_timeout") {
           n.connect_timeout = integer(integer_key(name, 1, 600), *v);
+        } else if (name == "connection_timeout") {
+          n.connection_timeout = integer(integer_key(name, 1, 3600), *v);
         } else if (name == "wire") {
           option_spec spec{name, option_type::choice, std::string{"raw"},
                            {},   {},                  {"raw", "png"},
@@ -620,6 +622,7 @@ private:
                                         unknown_hint(name, {"name", "address",
                                                             "tls", "timeout",
                                                             "connect_timeout",
+                                                            "connection_timeout",
                                                             "wire"})));
         }
       }

@@ -748,6 +748,7 @@ address = "10.0.0.2:7400"
 tls = true
 timeout = 60
 connect_timeout = 2
+connection_timeout = 30
 wire = "png"
 [tls]
 certificate = "c.pem"
@@ -763,6 +764,8 @@ ca = "ca.pem"
   CHECK(c.nodes[1].timeout == 60);
   CHECK(c.nodes[0].connect_timeout == 5);
   CHECK(c.nodes[1].connect_timeout == 2);
+  CHECK(c.nodes[0].connection_timeout == 5);
+  CHECK(c.nodes[1].connection_timeout == 30);
   CHECK(c.nodes[0].wire == "raw");
   CHECK(c.nodes[1].wire == "png");
   CHECK(c.tls.ca == "ca.pem");

@@ -149,6 +149,35 @@ void check_each_written_once(const fs::path& events, int n) {
         == size_t(n));
 }
 
+/// A pipeline that reads DIR/in, runs the slow plugin stage (`ms` per
+/// image) with `workers` and writes PNGs to DIR/out; [[node]]s go after it.
+std::string slow_pipeline(const fs::path& dir, int ms,
+                          const std::string& workers) {
+  return fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = {2}
+workers = {3}
+[sink]
+path = "{0}/out"
+format = "png"
+)",
+                     dir.string(), slow_plugin(), ms, workers);
+}
+
+/// Waits at most `seconds` for `run` to end, and kills it if it did not:
+/// its exit code, or nothing when it had to be killed.
+std::optional<int> ended_within(child_process& run, double seconds) {
+  auto status = run.wait_for(seconds);
+  if (!status) {
+    run.signal(SIGKILL);
+    run.wait();
+  }
+  return status;
+}
+
 /// `pixline run` over `images` inputs through a stage taking `ms` per image
 /// on nodes a and b (two workers each), writing --events to
 /// DIR/events.jsonl and its log to DIR/run.log.
@@ -158,18 +187,7 @@ std::unique_ptr<child_process> start_slow_run(const fs::path& dir, int images,
                                               int metrics_port = 0) {
   make_inputs(dir / "in", images);
   auto config = dir / "c.toml";
-  write_file(config, fmt::format(R"(plugins = ["{1}"]
-[source]
-path = "{0}/in"
-[[filter]]
-type = "slow"
-ms = {2}
-workers = {{ a = 2, b = 2 }}
-[sink]
-path = "{0}/out"
-format = "png"
-)",
-                                 dir.string(), slow_plugin(), ms)
+  write_file(config, slow_pipeline(dir, ms, "{ a = 2, b = 2 }")
                        + nodes_toml({{"a", &a}, {"b", &b}}));
   std::vector<std::string> args{pixline_binary(), "run", config.string(),
                                 "--events", (dir / "events.jsonl").string()};
@@ -336,16 +354,13 @@ workers = {{ local = 1, a = 3, b = 1 }}
     if (written_outputs(events).size() < size_t(images))
       ++mid_run;
     a.kill();
-    auto status = run.wait_for(60);
+    auto status = ended_within(run, 60);
     auto log = read_file(sub / "run.log");
     INFO("round " << round << ", killed after " << outputs << " outputs + "
                   << pause << " ms\n"
                   << log);
-    if (!status) {
-      run.signal(SIGKILL);
-      run.wait();
+    if (!status)
       FAIL("the run was still going 60 s after node a was killed");
-    }
     CHECK(*status == 0);
     check_each_written_once(events, images);
     CHECK(files_in(sub / "out").size() == size_t(images));
@@ -362,27 +377,12 @@ TEST_CASE("an image lost on nodes three times is not sent to a node again",
   temp_dir dir;
   make_inputs(dir.path() / "in", 1);
   node a{dir.path() / "a.log"};
-  write_file(dir.path() / "c.toml", fmt::format(R"(plugins = ["{1}"]
-[source]
-path = "{0}/in"
-[[filter]]
-type = "slow"
-ms = 2500
-workers = {{ a = 4 }}
-[sink]
-path = "{0}/out"
-format = "png"
-)",
-                                               dir.path().string(),
-                                               slow_plugin())
-                                   + nodes_toml({{"a", &a}}, "timeout = 1"));
+  write_file(dir.path() / "c.toml",
+             slow_pipeline(dir.path(), 2500, "{ a = 4 }")
+               + nodes_toml({{"a", &a}}, "timeout = 1"));
   child_process run{{pixline_binary(), "run", (dir.path() / "c.toml").string()},
                     dir.path() / "run.log"};
-  auto status = run.wait_for(20);
-  if (!status) {
-    run.signal(SIGKILL);
-    run.wait();
-  }
+  auto status = ended_within(run, 20);
   auto log = read_file(dir.path() / "run.log");
   INFO(log);
   REQUIRE(status);
@@ -416,6 +416,36 @@ TEST_CASE("a node that stops answering (half-open connection) is given up "
   INFO(log);
   CHECK(status == 0);
   check_each_written_once(events, images);
+}
+
+TEST_CASE("a node silent for less than its connection_timeout is not given "
+          "up",
+          "[distributed]") {
+  // A message counts as a sign of life only once its last byte arrived, so
+  // on a slow link the timeout must exceed the longest transfer: here a
+  // node is silent for 7 s, more than the default 5 s.
+  temp_dir dir;
+  const int images = 12;
+  make_inputs(dir.path() / "in", images);
+  node a{dir.path() / "a.log", {"--connection-timeout", "20"}};
+  write_file(dir.path() / "c.toml",
+             slow_pipeline(dir.path(), 100, "{ local = 1, a = 2 }")
+               + nodes_toml({{"a", &a}}, "connection_timeout = 20"));
+  auto events = dir.path() / "events.jsonl";
+  child_process run{{pixline_binary(), "run", (dir.path() / "c.toml").string(),
+                     "--events", events.string()},
+                    dir.path() / "run.log"};
+  REQUIRE(wait_for_written(events, 2));
+  a.signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(7));
+  a.signal(SIGCONT);
+  auto status = ended_within(run, 60);
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  check_each_written_once(events, images);
+  CHECK_THAT(log, !Catch::Contains("lost"));
 }
 
 TEST_CASE("a node that cannot be reached at the start fails the run with "
@@ -701,23 +731,13 @@ TEST_CASE("a run whose node's link is cut exits within 10 s of its last "
     dir.path() / "n.log"};
   REQUIRE(wait_for_line(dir.path() / "n.log", "listening on"));
   auto config = dir.path() / "c.toml";
-  write_file(config, fmt::format(R"(plugins = ["{1}"]
-[source]
-path = "{0}/in"
-[[filter]]
-type = "slow"
-ms = 100
-workers = {{ local = 1, n = 2 }}
-[sink]
-path = "{0}/out"
-format = "png"
-[[node]]
+  write_file(config, slow_pipeline(dir.path(), 100, "{ local = 1, n = 2 }")
+                       + fmt::format(R"([[node]]
 name = "n"
-address = "{2}:7400"
+address = "{}:7400"
 connect_timeout = 2
 )",
-                                 dir.path().string(), slow_plugin(),
-                                 link.there()));
+                                     link.there()));
   auto events = dir.path() / "events.jsonl";
   child_process run{{pixline_binary(), "run", config.string(), "--events",
                      events.string()},
@@ -730,11 +750,7 @@ connect_timeout = 2
   auto log = [&] { return read_file(dir.path() / "run.log"); };
   INFO(log());
   REQUIRE(last);
-  auto status = run.wait_for(10);
-  if (!status) {
-    run.signal(SIGKILL);
-    run.wait();
-  }
+  auto status = ended_within(run, 10);
   INFO(log());
   REQUIRE(status);
   CHECK(std::chrono::steady_clock::now() - *last < std::chrono::seconds(10));

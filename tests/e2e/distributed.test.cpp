@@ -660,10 +660,10 @@ public:
     std::string out;
     int rc = run_command(
       fmt::format("ip netns add {0} && ip link add {1} type veth peer name "
-                  "px30n && ip link set px30n netns {0} && ip addr add {2}/24 "
-                  "dev {1} && ip link set {1} up && ip netns exec {0} ip addr "
-                  "add {3}/24 dev px30n && ip netns exec {0} ip link set "
-                  "px30n up && ip netns exec {0} ip link set lo up 2>&1",
+                  "px30n netns {0} && ip addr add {2}/24 dev {1} && ip link "
+                  "set {1} up && ip netns exec {0} ip addr add {3}/24 dev "
+                  "px30n && ip netns exec {0} ip link set px30n up && ip netns "
+                  "exec {0} ip link set lo up 2>&1",
                   name_, host_if_, here_, there_),
       &out);
     INFO(out);

@@ -607,6 +607,11 @@ TEST_CASE("with TLS a node serves peers the CA signed and rejects others",
                                            "failed: the node does not trust "
                                            "this coordinator's certificate"));
     CHECK(!fs::exists(dir.path() / "rogue"));
+    // The node says so too.
+    CHECK_THAT(a.log(), Catch::Contains("refused a TLS handshake from "
+                                        "127.0.0.1:")
+                          && Catch::Contains("its certificate: unable to get "
+                                             "local issuer certificate"));
     CHECK_THAT(a.log(), !Catch::Contains("started"));
   }
   SECTION("a coordinator that does not trust the node's CA") {
@@ -619,6 +624,7 @@ TEST_CASE("with TLS a node serves peers the CA signed and rejects others",
                                          "coordinator does not trust the "
                                          "node's certificate"));
     CHECK_THAT(a.log(), !Catch::Contains("started"));
+    CHECK_THAT(a.log(), Catch::Contains("it refused this node's certificate"));
   }
   SECTION("a coordinator with TLS and a node without") {
     node plain{dir.path() / "plain.log"};
@@ -637,6 +643,7 @@ TEST_CASE("with TLS a node serves peers the CA signed and rejects others",
                                            "the connection during the "
                                            "handshake: it probably requires "
                                            "TLS"));
+    CHECK_THAT(a.log(), Catch::Contains("it does not speak TLS"));
     CHECK_THAT(a.log(), !Catch::Contains("started"));
   }
 }

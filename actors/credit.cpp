@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <memory>
 
@@ -85,9 +87,17 @@ struct stage_state {
   caf::actor upstream;
   caf::actor downstream;
   std::vector<caf::actor> workers;
-  /// Jobs each worker has (0 or 1). A worker whose node was lost keeps 1
-  /// forever, so it is never chosen again.
+  /// Jobs each worker has (0 or 1).
   std::vector<int> assigned;
+  /// The ticket of the job each worker has, while assigned is 1: what the
+  /// stage holds for the run's accounting check.
+  std::vector<std::uint64_t> held;
+  /// Workers whose node was lost: never chosen again.
+  std::vector<bool> gone;
+  /// Local workers: the first `local` of `workers`.
+  size_t local = 0;
+  /// Jobs lost on nodes, by ticket: how often, and the last reason.
+  std::map<std::uint64_t, std::pair<int, std::string>> node_losses;
   /// Workers that can take jobs (not lost with their node).
   int live = 0;
   /// Makes the coordinator's half of a remote worker.
@@ -123,19 +133,40 @@ void request_more(caf::stateful_actor<stage_state>* self) {
   }
 }
 
+/// Times a job may be lost on nodes before only local workers may have it
+/// (or, without any, it fails): an image a node can never finish (one that
+/// takes longer to send than the node's connection timeout, say) is not
+/// sent again for ever.
+constexpr int max_node_losses = 3;
+
 /// Hands queued jobs to idle workers while the next stage has credit.
 void dispatch(caf::stateful_actor<stage_state>* self) {
   auto& st = self->state;
   while (!st.queue.empty() && st.downstream_credit > 0) {
     auto& front = st.queue.front();
+    auto losses = st.node_losses.find(front.ticket);
+    bool local_only = losses != st.node_losses.end()
+                      && losses->second.first >= max_node_losses;
+    if (local_only && st.local == 0 && !front.failed()) {
+      front.error = fmt::format("lost on nodes {} times (the last time: {}); "
+                                "not sent again",
+                                losses->second.first, losses->second.second);
+      front.failed_stage = st.stage;
+      front.img.reset();
+    }
     if (front.failed()) {
       // Nothing to do for it here; pass it on so the accounting stays exact.
+      if (losses != st.node_losses.end())
+        st.node_losses.erase(losses);
       self->send(st.downstream, std::move(front));
     } else {
-      auto idle = std::find(st.assigned.begin(), st.assigned.end(), 0);
-      if (idle == st.assigned.end())
+      size_t end = local_only ? st.local : st.assigned.size();
+      size_t i = 0;
+      while (i < end && (st.assigned[i] > 0 || st.gone[i]))
+        ++i;
+      if (i == end)
         break;
-      auto i = size_t(idle - st.assigned.begin());
+      st.held[i] = front.ticket;
       self->send(st.workers[i], std::move(front));
       ++st.assigned[i];
       ++st.busy;
@@ -151,6 +182,22 @@ void dispatch(caf::stateful_actor<stage_state>* self) {
 void count_workers(const stage_state& st) {
   if (st.metrics)
     st.metrics->workers.store(st.live, std::memory_order_relaxed);
+}
+
+/// Stops choosing remote worker `index`, whose node was lost, and tells its
+/// proxy to stop once every job already sent to it has come back.
+void retire(caf::stateful_actor<stage_state>* self, uint32_t index) {
+  auto& s = self->state;
+  if (s.gone[index])
+    return;
+  s.gone[index] = true;
+  --s.live;
+  self->send(s.workers[index], retire_atom::value);
+  count_workers(s);
+  if (s.live == 0)
+    spdlog::warn("{}: no worker left; its images wait for a node to come "
+                 "back",
+                 s.stage);
 }
 
 caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
@@ -175,9 +222,34 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
                                             downstream, metrics);
     st.workers.push_back(w);
     st.assigned.push_back(0);
+    st.held.push_back(0);
+    st.gone.push_back(false);
   }
   st.live = local;
+  st.local = size_t(local);
   count_workers(st);
+  // A remote worker's proxy stops after giving back every job it was sent
+  // (see retire()). One that stopped holding a job lost it: the record goes,
+  // so the run's accounting check fails the run instead of waiting.
+  self->set_down_handler([=](caf::down_msg& m) {
+    auto& s = self->state;
+    for (size_t i = 0; i < s.workers.size(); ++i) {
+      if (s.workers[i].address() != m.source)
+        continue;
+      if (s.assigned[i] > 0) {
+        spdlog::error("{}: a remote worker stopped ({}) without giving back "
+                      "its job",
+                      s.stage, self->system().render(m.reason));
+        s.assigned[i] = 0;
+        --s.busy;
+      }
+      if (!s.gone[i]) {
+        s.gone[i] = true;
+        --s.live;
+        count_workers(s);
+      }
+    }
+  });
   return {
     [=](connect_atom, caf::actor up) {
       self->state.upstream = std::move(up);
@@ -193,6 +265,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       if (index < s.assigned.size() && s.assigned[index] > 0) {
         --s.assigned[index];
         --s.busy;
+        s.node_losses.erase(s.held[index]);
       }
       dispatch(self);
     },
@@ -209,43 +282,61 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       auto& s = self->state;
       for (auto& r : remote) {
         auto idx = uint32_t(s.workers.size());
-        s.workers.push_back(self->spawn<caf::detached + caf::linked>(
+        // Linked (one ends the other abnormally) and monitored: a proxy that
+        // stops normally holding a job would otherwise leave it held here
+        // for ever.
+        s.workers.push_back(self->spawn<caf::detached + caf::linked
+                                        + caf::monitored>(
           remote_proxy, s.stage, node, r, idx, me, s.downstream,
           s.make_remote_half(), timeout, encoding, s.metrics));
         s.assigned.push_back(0);
+        s.held.push_back(0);
+        s.gone.push_back(false);
         ++s.live;
       }
       count_workers(s);
       dispatch(self);
     },
-    // A remote worker whose node went away while idle.
+    // A remote worker whose node went away while idle. Jobs the stage sent
+    // it meanwhile come back (below) before it stops.
     [=](lost_atom, uint32_t index, std::string&) {
-      auto& s = self->state;
-      if (index >= s.assigned.size())
-        return;
-      s.assigned[index] = 1;
-      --s.live;
-      count_workers(s);
+      if (index < self->state.workers.size())
+        retire(self, index);
     },
-    // ... or while it had a job: the job goes to another worker, first.
+    // ... or while it had a job, or a job reached it after the loss: the
+    // job goes to another worker, first.
     [=](lost_atom, uint32_t index, std::string& reason, job& j) {
       auto& s = self->state;
-      if (index >= s.assigned.size())
+      if (index >= s.workers.size())
         return;
       spdlog::warn("{}: {}: lost on a node ({}); sending it to another "
                    "worker",
                    s.stage, j.relative.empty() ? j.path : j.relative, reason);
-      // assigned stays 1: the worker is gone for good.
-      --s.busy;
-      --s.live;
+      // A job that reached a proxy after its loss never went out: that is
+      // no loss of the job's own.
+      if (!s.gone[index]) {
+        auto& losses = s.node_losses[j.ticket];
+        ++losses.first;
+        losses.second = reason;
+      }
+      if (s.assigned[index] > 0) {
+        --s.assigned[index];
+        --s.busy;
+      }
       ++s.downstream_credit;
       s.queue.push_front(std::move(j));
-      count_workers(s);
-      if (s.live == 0)
-        spdlog::warn("{}: no worker left; its images wait for a node to come "
-                     "back",
-                     s.stage);
+      retire(self, index);
       dispatch(self);
+    },
+    [=](audit_atom, std::uint64_t round) {
+      auto& s = self->state;
+      std::vector<std::uint64_t> tickets;
+      for (auto& j : s.queue)
+        tickets.push_back(j.ticket);
+      for (size_t i = 0; i < s.assigned.size(); ++i)
+        if (s.assigned[i] > 0)
+          tickets.push_back(s.held[i]);
+      return caf::make_message(audit_atom::value, round, std::move(tickets));
     },
   };
 }
@@ -272,17 +363,78 @@ struct controller_state {
   caf::response_promise waiter;
   bool waiting = false;
   bool finished = false;
+  /// Why the run stopped before its jobs were done; empty while fine.
+  std::string failure;
+  /// The run's accounting: every admitted job not yet finished, by ticket,
+  /// with how many audits in a row found no stage holding it.
+  struct admitted_job {
+    std::string name;
+    int misses = 0;
+  };
+  std::map<std::uint64_t, admitted_job> admitted;
+  std::uint64_t next_ticket = 0;
+  /// The audit under way: its number, the stages yet to answer and the
+  /// tickets the others hold.
+  std::uint64_t audit_round = 0;
+  size_t audit_waiting = 0;
+  std::set<std::uint64_t> audit_seen;
 };
 
-void finish_if_done(caf::stateful_actor<controller_state>* self) {
+/// Ends the run: stops the stages and answers the waiter (with `failure`,
+/// empty when every job finished).
+void end_run(caf::stateful_actor<controller_state>* self) {
   auto& st = self->state;
-  if (st.finished || st.in_flight > 0 || !st.waiting || !st.feed->closed())
-    return;
   st.finished = true;
   for (auto& s : st.stages)
     self->send_exit(s, caf::exit_reason::user_shutdown);
-  st.waiter.deliver(wait_atom::value);
+  st.waiter.deliver(st.failure);
   self->quit();
+}
+
+void finish_if_done(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  if (st.finished || !st.waiting)
+    return;
+  if (st.failure.empty() && (st.in_flight > 0 || !st.feed->closed()))
+    return;
+  end_run(self);
+}
+
+/// Stops the run with an error instead of waiting for jobs that cannot
+/// come.
+void fail_run(caf::stateful_actor<controller_state>* self, std::string why) {
+  auto& st = self->state;
+  if (st.finished || !st.failure.empty())
+    return;
+  spdlog::error("{}", why);
+  st.failure = std::move(why);
+  finish_if_done(self);
+}
+
+/// Audits in a row that must miss a job before the run fails: a job in
+/// transit between two stages can be missed by one audit (the stages answer
+/// at different moments), never by several a second apart.
+constexpr int audit_misses = 3;
+constexpr std::chrono::milliseconds audit_every{1000};
+
+/// Compares the tickets the stages hold with the admitted jobs.
+void check_audit(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  for (auto& [ticket, a] : st.admitted) {
+    if (st.audit_seen.count(ticket) > 0) {
+      a.misses = 0;
+      continue;
+    }
+    if (++a.misses >= audit_misses) {
+      fail_run(self,
+               fmt::format("{} was admitted but no stage holds it any more "
+                           "and it never finished (lost inside the "
+                           "pipeline); stopping the run instead of waiting "
+                           "for it for ever",
+                           a.name));
+      return;
+    }
+  }
 }
 
 /// Lets jobs in while the first stage has credit and the pipeline-wide
@@ -291,11 +443,15 @@ void admit(caf::stateful_actor<controller_state>* self) {
   auto& st = self->state;
   if (!st.first)
     return;
-  while (st.credit > 0 && st.in_flight < st.max_in_flight) {
+  while (st.credit > 0 && st.in_flight < st.max_in_flight
+         && st.failure.empty()) {
     auto next = st.feed->next();
     if (!next)
       break;
     next->admitted = std::chrono::steady_clock::now();
+    next->ticket = ++st.next_ticket;
+    st.admitted[next->ticket].name
+      = next->relative.empty() ? next->path : next->relative;
     if (st.metrics)
       st.metrics->admitted();
     self->send(st.first, std::move(*next));
@@ -319,6 +475,13 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
   st.metrics = std::move(options.metrics);
   auto me = caf::actor_cast<caf::actor>(self);
   feed->start([me] { caf::anon_send(me, wake_atom::value); });
+  self->set_down_handler([=](caf::down_msg& m) {
+    if (self->state.finished)
+      return;
+    fail_run(self, fmt::format("a stage of the pipeline stopped on its own "
+                               "({}); stopping the run",
+                               self->system().render(m.reason)));
+  });
   return {
     [=](connect_atom, caf::actor first, caf::actor last,
         std::vector<caf::actor> stages) {
@@ -326,6 +489,11 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
       s.first = std::move(first);
       s.last = std::move(last);
       s.stages = std::move(stages);
+      // A stage that stops on its own (a worker failed in a way no job
+      // could record) would leave its jobs waiting for ever.
+      for (auto& stage : s.stages)
+        self->monitor(stage);
+      self->send(self, audit_atom::value);
       // The last stage can never hold more finished jobs than are in flight.
       self->send(s.last, credit_atom::value, uint32_t(s.max_in_flight));
       admit(self);
@@ -337,6 +505,7 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
     [=](job& j) {
       auto& s = self->state;
       --s.in_flight;
+      s.admitted.erase(j.ticket);
       j.img.reset();
       if (s.metrics)
         s.metrics->finished(j, std::chrono::steady_clock::now() - j.admitted);
@@ -365,6 +534,28 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
     [=](wake_atom) {
       admit(self);
       finish_if_done(self);
+    },
+    // Every second: asks each stage which jobs it holds.
+    [=](audit_atom) {
+      auto& s = self->state;
+      if (s.finished)
+        return;
+      self->delayed_send(self, audit_every, audit_atom::value);
+      if (s.admitted.empty() || s.audit_waiting > 0)
+        return;
+      ++s.audit_round;
+      s.audit_waiting = s.stages.size();
+      s.audit_seen.clear();
+      for (auto& stage : s.stages)
+        self->send(stage, audit_atom::value, s.audit_round);
+    },
+    [=](audit_atom, std::uint64_t round, std::vector<std::uint64_t>& held) {
+      auto& s = self->state;
+      if (round != s.audit_round || s.audit_waiting == 0)
+        return;
+      s.audit_seen.insert(held.begin(), held.end());
+      if (--s.audit_waiting == 0)
+        check_audit(self);
     },
     [=](wait_atom) -> caf::response_promise {
       auto& s = self->state;
@@ -403,7 +594,8 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   if (stages.empty())
     throw std::invalid_argument("a flow needs at least one stage");
   auto report = std::make_shared<flow_report>();
-  caf::actor_system_config cfg;
+  auto config = std::make_shared<caf::actor_system_config>();
+  auto& cfg = *config;
   cfg.add_message_types<caf::id_block::pixline>();
   if (options.detached_workers) {
     // The scheduled actors (controller, stage dispatchers) only pass small
@@ -441,10 +633,15 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   if (networked) {
     bool tls = std::any_of(options.nodes.begin(), options.nodes.end(),
                            [](auto& n) { return n.tls; });
+    int timeout = 1;
+    for (auto& n : options.nodes)
+      timeout = std::max(timeout, n.connection_timeout);
     configure_network(cfg, tls, options.tls.certificate, options.tls.key,
-                      options.tls.ca);
+                      options.tls.ca, std::chrono::seconds(timeout));
   }
-  caf::actor_system sys{cfg};
+  // Declared before every actor handle below, so it ends after them.
+  network_system owner{config, networked};
+  auto& sys = *owner.sys;
   auto ctrl = sys.spawn(controller, &feed, options, report);
   // Build back to front: each stage needs the actor it sends its output to.
   std::vector<caf::actor> actors(stages.size());
@@ -477,8 +674,11 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     keepers.push_back(sys.spawn<caf::detached>(node_keeper, n, placed,
                                                caf::timespan{options.retry}));
     self->request(keepers.back(), caf::infinite, connect_atom::value)
-      .receive([](bool) {},
-               [&](caf::error& err) { failure = sys.render(err); });
+      .receive([&](std::string& why) { failure = why; },
+               [&](caf::error& err) {
+                 failure = fmt::format("node {} ({}): {}", n.name, n.address,
+                                       sys.render(err));
+               });
     if (!failure.empty())
       break;
   }
@@ -491,7 +691,7 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     self->send_exit(ctrl, caf::exit_reason::user_shutdown);
     for (auto& a : actors)
       self->send_exit(a, caf::exit_reason::user_shutdown);
-    throw std::runtime_error(failure);
+    throw node_error(failure);
   }
   // Running before the first job can finish: the controller starts work
   // (and calls on_finished) as soon as it is connected.
@@ -500,13 +700,15 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
                  actors);
   self->request(ctrl, caf::infinite, wait_atom::value)
-    .receive([](wait_atom) {},
-             [&](caf::error& err) { failure = sys.render(err); });
+    .receive([&](std::string& why) { failure = why; },
+             [&](caf::error& err) {
+               failure = "pipeline controller failed: " + sys.render(err);
+             });
   stop_keepers();
   if (options.metrics)
     options.metrics->set_running(false);
   if (!failure.empty())
-    throw std::runtime_error("pipeline controller failed: " + failure);
+    throw std::runtime_error(failure);
   return std::move(*report);
 }
 

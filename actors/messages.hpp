@@ -16,6 +16,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(pixline, (pixline::wire_output))
   CAF_ADD_TYPE_ID(pixline, (pixline::wire_job))
   CAF_ADD_TYPE_ID(pixline, (pixline::wire_result))
+  CAF_ADD_TYPE_ID(pixline, (std::vector<std::uint64_t>))
 
   /// Worker -> its stage: "I finished one job, give me another".
   CAF_ADD_ATOM(pixline, pixline, demand_atom, "demand")
@@ -47,6 +48,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
 
   /// Controller -> itself: "nothing was in flight since admission N".
   CAF_ADD_ATOM(pixline, pixline, idle_atom, "idle")
+
+  /// Stage -> a remote worker's proxy that said its node is lost: "I send
+  /// you nothing more; stop". Every job the stage sent before it reaches the
+  /// proxy first, which gives it back.
+  CAF_ADD_ATOM(pixline, pixline, retire_atom, "retire")
+
+  /// Controller <-> stages: "which jobs do you hold?" (the run's accounting
+  /// check, actors/credit.cpp).
+  CAF_ADD_ATOM(pixline, pixline, audit_atom, "audit")
 
 CAF_END_TYPE_ID_BLOCK(pixline)
 

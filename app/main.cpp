@@ -41,6 +41,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_images_failed = 1;
 constexpr int exit_config = 2;
 constexpr int exit_fatal = 3;
+constexpr int exit_node = 4;
 
 /// Parses `--workers STAGE=N`.
 std::vector<std::pair<std::string, int>>
@@ -324,6 +325,15 @@ int cmd_validate(const std::string& file,
   pixline::check_output_folder(config);
   for (auto& warning : pixline::config_warnings(config))
     fmt::print(stderr, "warning: {}\n", warning);
+  // A misspelt host is only a warning: the name may resolve where and when
+  // the pipeline runs.
+  for (auto& n : config.nodes) {
+    auto address = std::get<pixline::listen_address>(
+      pixline::parse_listen_address(n.address));
+    if (auto why = pixline::resolve_problem(address.host); !why.empty())
+      fmt::print(stderr, "pixline: warning: {}:{}: [[node]] \"{}\": {}\n",
+                 file, n.where.line, n.name, why);
+  }
   fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
   return exit_ok;
 }
@@ -334,7 +344,7 @@ bool is_loopback(const std::string& host) {
 }
 
 int cmd_node(const std::string& listen, pixline::node_options options,
-             const std::vector<std::string>& plugins,
+             bool insecure, const std::vector<std::string>& plugins,
              signal_stopper* stopper) {
   // Port 0 lets the OS choose (the log says which), for tests and scripts.
   bool any_port = listen.size() > 2 && listen.compare(listen.size() - 2, 2, ":0") == 0;
@@ -352,10 +362,19 @@ int cmd_node(const std::string& listen, pixline::node_options options,
       "--tls-cert, --tls-key and --tls-ca go together: the node proves who it "
       "is and checks who connects");
   bool tls = given == 3;
-  if (!tls && !is_loopback(options.host))
-    spdlog::warn("listening on {} without TLS: anyone who can reach this "
-                 "port can run pipelines here (docs/distributed.md)",
+  if (!tls && !is_loopback(options.host)) {
+    if (!insecure)
+      throw std::invalid_argument(fmt::format(
+        "--listen {}: a node that listens beyond loopback needs TLS "
+        "(--tls-cert, --tls-key, --tls-ca; docs/distributed.md has a recipe), "
+        "or --insecure on a network you trust completely: without TLS anyone "
+        "who can reach the port can run pipelines here",
+        listen));
+    spdlog::warn("listening on {} without TLS (--insecure): anyone who can "
+                 "reach this port can run pipelines here "
+                 "(docs/distributed.md)",
                  options.host);
+  }
   auto registry = registry_with_plugins(plugins, "");
   static_cast<void>(pixline::orc_guarded_calls());
   vips_concurrency_set(1);
@@ -497,6 +516,15 @@ int main(int argc, char** argv) {
                    "This node's private key (PEM)");
   node->add_option("--tls-ca", node_opts.tls_ca,
                    "CA certificate (PEM): only peers it signed may connect");
+  node->add_option("--connection-timeout", node_opts.connection_timeout,
+                   "Seconds without a complete message before a coordinator "
+                   "counts as gone (default 5; on a slow link, more than "
+                   "the longest transfer)")
+    ->check(CLI::Range(1, 3600));
+  bool node_insecure = false;
+  node->add_flag("--insecure", node_insecure,
+                 "Listen beyond loopback without TLS (anyone who can reach "
+                 "the port can run pipelines here)");
 
   std::string stage_name;
   bool markdown = false;
@@ -545,7 +573,8 @@ int main(int argc, char** argv) {
                    stopper.get(), events_target, !log_level.empty(), chain,
                    metrics_listen, plugins);
     else if (*node)
-      rc = cmd_node(node_listen, node_opts, plugins, stopper.get());
+      rc = cmd_node(node_listen, node_opts, node_insecure, plugins,
+                    stopper.get());
     else if (*validate)
       rc = cmd_validate(config_file, plugins);
     else if (*stages)
@@ -562,9 +591,21 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_config;
+  } catch (const pixline::node_error& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
+    rc = exit_node;
   } catch (const std::exception& e) {
     fmt::print(stderr, "pixline: fatal: {}\n", e.what());
     rc = exit_fatal;
+  }
+  if (pixline::network_abandoned()) {
+    // CAF's network thread still waits on a connection to a node that is
+    // gone (actors/remote.hpp); outputs, journal and summary are done and
+    // their files closed, so leave without the static destructors that
+    // would run under its feet.
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    ::_exit(rc);
   }
   vips_shutdown();
   return rc;

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -94,6 +95,21 @@ std::string did_you_mean(const std::string& word,
   if (auto c = closest(word, candidates))
     return fmt::format(" (did you mean '{}'?)", *c);
   return {};
+}
+
+/// True when two valid node addresses name the same host and port as
+/// written (host names compared without case; "localhost" is 127.0.0.1).
+bool same_endpoint(const std::string& a, const std::string& b) {
+  auto key = [](const std::string& text) {
+    auto parsed = std::get<listen_address>(parse_listen_address(text));
+    std::string host = parsed.host;
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return char(std::tolower(c)); });
+    if (host == "localhost")
+      host = "127.0.0.1";
+    return std::pair{host, parsed.port};
+  };
+  return key(a) == key(b);
 }
 
 // -- TOML values -------------------------------------------------------------
@@ -606,6 +622,10 @@ private:
           n.tls = std::get<bool>(checked(boolean_key(name), *v));
         } else if (name == "timeout") {
           n.timeout = integer(integer_key(name, 1, 86400), *v);
+        } else if (name == "connect_timeout") {
+          n.connect_timeout = integer(integer_key(name, 1, 600), *v);
+        } else if (name == "connection_timeout") {
+          n.connection_timeout = integer(integer_key(name, 1, 3600), *v);
         } else if (name == "wire") {
           option_spec spec{name, option_type::choice, std::string{"raw"},
                            {},   {},                  {"raw", "png"},
@@ -615,6 +635,8 @@ private:
           fail(k->source(), fmt::format("[[node]] has no key '{}'{}", name,
                                         unknown_hint(name, {"name", "address",
                                                             "tls", "timeout",
+                                                            "connect_timeout",
+                                                            "connection_timeout",
                                                             "wire"})));
         }
       }
@@ -625,6 +647,15 @@ private:
         fail(table.source(), fmt::format("[[node]] \"{}\" needs an address "
                                          "(address = \"HOST:PORT\")",
                                          n.name));
+      // Two names for one node would run twice its workers there, each
+      // set believing it has the machine to itself.
+      for (auto& other : nodes)
+        if (same_endpoint(other.address, n.address))
+          fail(table.source(), fmt::format("[[node]] \"{}\" has the address "
+                                           "{} of [[node]] \"{}\" (line {}): "
+                                           "one node, one [[node]]",
+                                           n.name, n.address, other.name,
+                                           other.where.line));
       nodes.push_back(std::move(n));
     }
     return nodes;

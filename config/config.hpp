@@ -61,6 +61,15 @@ struct node_section {
   /// Seconds one image may take there (transfer included) before the node
   /// counts as lost for it and the image goes to another worker.
   int timeout = 300;
+  /// Seconds a connection attempt (TCP, then CAF's and TLS's handshakes)
+  /// may take before the node counts as unreachable.
+  int connect_timeout = 5;
+  /// Seconds without a complete message from it (CAF's heartbeats come
+  /// every 0.5 s) before the connection counts as lost. A message counts
+  /// only once its last byte arrived, so on a slow link this must exceed
+  /// the longest transfer. CAF has one such timeout for all connections:
+  /// the largest of all nodes' applies.
+  int connection_timeout = 5;
   /// How images between stages travel to and from it: "raw" pixels or
   /// fast lossless "png" (files in and encoded outputs out are bytes
   /// either way).

@@ -63,6 +63,9 @@ struct job {
   bool skipped = false;
   /// When the pipeline admitted it (for the latency metric).
   std::chrono::steady_clock::time_point admitted;
+  /// The flow's own number for it, unique within a run (set on admission):
+  /// what the run's accounting check tracks (actors/credit.cpp).
+  std::uint64_t ticket = 0;
 
   bool failed() const {
     return !error.empty();

@@ -747,6 +747,8 @@ name = "b"
 address = "10.0.0.2:7400"
 tls = true
 timeout = 60
+connect_timeout = 2
+connection_timeout = 30
 wire = "png"
 [tls]
 certificate = "c.pem"
@@ -760,6 +762,10 @@ ca = "ca.pem"
   CHECK(c.nodes[0].timeout == 300);
   CHECK(c.nodes[1].tls);
   CHECK(c.nodes[1].timeout == 60);
+  CHECK(c.nodes[0].connect_timeout == 5);
+  CHECK(c.nodes[1].connect_timeout == 2);
+  CHECK(c.nodes[0].connection_timeout == 5);
+  CHECK(c.nodes[1].connection_timeout == 30);
   CHECK(c.nodes[0].wire == "raw");
   CHECK(c.nodes[1].wire == "png");
   CHECK(c.tls.ca == "ca.pem");
@@ -803,6 +809,23 @@ address = "127.0.0.1:7400"
   f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
                  "[[node]]\nname = \"a\"\naddress = \"h:2\"\n");
   CHECK_THAT(f.reason, Catch::Contains("already defined at line 2"));
+  // One node under two names: "localhost" is 127.0.0.1, host names have no
+  // case.
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"Host:1\"\n"
+                 "[[node]]\nname = \"b\"\naddress = \"host:1\"\n");
+  CHECK(f.line == 5);
+  CHECK_THAT(f.reason, Catch::Contains("[[node]] \"b\" has the address host:1 "
+                                       "of [[node]] \"a\" (line 2)"));
+  f = failure_of("[sink]\n" + nodes
+                 + "[[node]]\nname = \"b\"\naddress = \"localhost:7400\"\n");
+  CHECK_THAT(f.reason, Catch::Contains("of [[node]] \"alpha\""));
+  CHECK(parse("[sink]\n" + nodes
+              + "[[node]]\nname = \"b\"\naddress = \"127.0.0.1:7401\"\n")
+          .nodes.size()
+        == 2);
+  f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
+                 "connect_timeout = 0\n");
+  CHECK_THAT(f.reason, Catch::Contains("connect_timeout"));
   f = failure_of("[sink]\n[[node]]\nname = \"a\"\naddress = \"h:1\"\n"
                  "tls = true\n");
   CHECK_THAT(f.reason, Catch::Contains("no [tls] table"));

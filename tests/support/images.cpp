@@ -234,13 +234,32 @@ int child_process::wait() {
   int status = 0;
   rusage usage{};
   ::wait4(pid_, &status, 0, &usage);
-  max_rss_kib_ = usage.ru_maxrss;
+  return reaped(status, usage.ru_maxrss);
+}
+
+int child_process::reaped(int status, long max_rss_kib) {
+  max_rss_kib_ = max_rss_kib;
   pid_ = -1;
   if (WIFEXITED(status))
     return WEXITSTATUS(status);
   if (WIFSIGNALED(status))
     return 128 + WTERMSIG(status);
   return -1;
+}
+
+std::optional<int> child_process::wait_for(double seconds) {
+  if (pid_ <= 0)
+    return std::nullopt;
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::milliseconds(long(seconds * 1000));
+  do {
+    int status = 0;
+    rusage usage{};
+    if (::wait4(pid_, &status, WNOHANG, &usage) == pid_)
+      return reaped(status, usage.ru_maxrss);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return std::nullopt;
 }
 
 bool wait_until(const std::function<bool()>& condition, double seconds) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,8 +119,16 @@ public:
   /// Waits for it to end; returns the exit code, or 128 + signal.
   int wait();
 
+  /// Waits at most `seconds` for it to end: the exit code as wait() gives
+  /// it, or nothing while it still runs.
+  std::optional<int> wait_for(double seconds);
+
   bool running() const {
     return pid_ > 0;
+  }
+
+  int pid() const {
+    return pid_;
   }
 
   /// Peak resident memory of the process in KiB, known after wait().
@@ -128,6 +137,9 @@ public:
   }
 
 private:
+  /// Records a process that ended; returns its exit code as wait() does.
+  int reaped(int status, long max_rss_kib);
+
   int pid_ = -1;
   long max_rss_kib_ = 0;
 };

@@ -162,10 +162,19 @@ def w1_floor_pair():
     ]
 
 
+def in_threads(base, name):
+    """A contender: pixline on `base` with isolation = "thread" (images in
+    pixline's own process) instead of its default, worker processes."""
+    return (name, "pixline, isolation = \"thread\"",
+            lambda i, o: pixline(pixline_cfg_edit(base, f"{name}.toml", "[pipeline]\n",
+                                                  "[pipeline]\nisolation = \"thread\"\n"), i, o), {})
+
+
 def w1_contenders(ind):
     nofsync, floor_tuned = w1_floor_pair()
     return [
         ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
+        in_threads("w1-thumbnail.toml", "pixline_thread"),
         nofsync,
         ("floor", "floor (libvips, threads)", lambda i, o: [FLOOR, i, o], {}),
         floor_tuned,
@@ -188,6 +197,7 @@ def w2_contenders():
                         for k in ("webp", "jpeg", "thumb"))
     return [
         ("pixline", "pixline (3 sinks, one decode)", lambda i, o: pixline(f"{CFG}/w2-fanout.toml", i, o), {}, False),
+        (*in_threads("w2-fanout.toml", "pixline_thread"), False),
         ("pixline3", "pixline, 3 runs (one sink each)", lambda i, o: ["/bin/sh", "-c", three, "sh"], {}, True),
         ("pillow", "Pillow pool", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w2", i, o], {}, False),
     ]
@@ -347,7 +357,9 @@ def summarize(runs, contenders):
             d.update(
                 wall_s=med("wall_s"), images_per_s=med("images_per_s"),
                 cpu_s_per_image=med("cpu_s_per_image"), user_s=med("user_s"), sys_s=med("sys_s"),
-                rss_sum_peak_mb=med("rss_sum_peak_mb"), rss_sum_peak_mb_max=max(r["rss_sum_peak_mb"] for r in ok),
+                rss_sum_peak_mb=med("rss_sum_peak_mb"),
+                pss_sum_peak_mb=med("pss_sum_peak_mb") if all("pss_sum_peak_mb" in r for r in ok) else None,
+                rss_sum_peak_mb_max=max(r["rss_sum_peak_mb"] for r in ok),
                 rss_max_proc_mb=med("rss_max_proc_mb"), other_cpu_s=med("other_cpu_s"),
                 ips_all=[round(r["images_per_s"], 2) for r in ok],
             )
@@ -414,12 +426,16 @@ def targets(res):
             ("w1", "pixline", "vipsthumbnail1", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail (a process per image)"),
             ("w1", "pixline", "vipsthumbnail", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail -n16 (16 images per process; our extra row, the issue's target is the row above)"),
             ("w1", "pixline", "floor", 0.97, "W1 pixline ≥ 0.97× floor"),
+            ("w1", "pixline", "pixline_thread", 0.97,
+             "W1 worker processes (isolation = \"process\", the default) ≥ 0.97× isolation = \"thread\""),
             ("w1", "pixline", "floor_tuned", 0.97,
              "W1 pixline (fsync on, the default) ≥ 0.97× floor with pixline's malloc settings"),
             ("w1floor" if pairs else "w1", "pixline_nofsync", "floor_tuned", 0.97,
              "W1 pixline with fsync = false (the same work) ≥ 0.97× floor with pixline's malloc settings"
              + (" (the W1 floor pairs)" if pairs else "")),
-            ("w2", "pixline", "pillow", 1.5, "W2 pixline ≥ 1.5× Pillow pool")):
+            ("w2", "pixline", "pillow", 1.5, "W2 pixline ≥ 1.5× Pillow pool"),
+            ("w2", "pixline", "pixline_thread", 0.97,
+             "W2 worker processes (isolation = \"process\", the default) ≥ 0.97× isolation = \"thread\"")):
         a, b = ips(w, mine), ips(w, other)
         if a and b:
             rounds = per_round_ratios(res.get(w, {}).get("runs", []), other, mine)
@@ -445,6 +461,16 @@ def targets(res):
         add("W1 memory: peak over 3,490 images within 10% of the peak over 349",
             f"{flat['rss_sum_peak_mb']:.0f} MB vs {w1p['rss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.10×",
             r <= 1.10, "medians of summed-RSS peaks")
+    # Worker processes against threads, memory counted as PSS: pages the
+    # processes share (the program, the libraries) count once.
+    for w in ("w1", "w2"):
+        summary = res.get(w, {}).get("summary", {})
+        mine, threads = summary.get("pixline", {}), summary.get("pixline_thread", {})
+        if mine.get("pss_sum_peak_mb") and threads.get("pss_sum_peak_mb"):
+            r = mine["pss_sum_peak_mb"] / threads["pss_sum_peak_mb"]
+            add(f"{w.upper()} memory: worker processes within 30% of isolation = \"thread\" (PSS)",
+                f"{mine['pss_sum_peak_mb']:.0f} MB vs {threads['pss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.30×",
+                r <= 1.30, "medians of summed-PSS peaks")
     pil = res.get("w1", {}).get("summary", {}).get("pillow", {})
     if "rss_sum_peak_mb" in w1p and "rss_sum_peak_mb" in pil:
         add("W1 memory: pixline peak below the Pillow pool's summed peak",

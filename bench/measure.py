@@ -15,6 +15,11 @@ prints (and with --json writes) one JSON object:
                    sizes of every process in the command's tree (sampled
                    every --interval-ms from /proc/PID/statm; a process pool
                    or xargs counts all its processes)
+    pss_sum_peak_mb  the same with the proportional set size
+                   (/proc/PID/smaps_rollup): a page shared by several
+                   processes of the tree (a pool's forked workers, pixline's
+                   worker processes, the libraries) counts once in all, not
+                   once per process as in the RSS sum
     rss_max_proc_mb  ru_maxrss: the largest single process (for contrast)
     cgroup_peak_mb memory.peak of a cgroup v2 made for the command, when
                    the cgroup v2 hierarchy is writable and has the memory
@@ -67,6 +72,17 @@ def _rss(pid):
         return 0
 
 
+def _pss(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class _Sampler(threading.Thread):
     """Sums the RSS of the process tree under `root` every `interval` s."""
 
@@ -77,6 +93,7 @@ class _Sampler(threading.Thread):
         self.parent = {}   # pid -> ppid, read once per pid
         self.member = {}   # pid -> bool (in the tree)
         self.peak = 0
+        self.pss_peak = 0
         self.samples = 0
         self.max_procs = 0
         self.stop = threading.Event()
@@ -101,7 +118,7 @@ class _Sampler(threading.Thread):
         return ok
 
     def sample(self):
-        total, n = 0, 0
+        total, pss, n = 0, 0, 0
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
@@ -110,9 +127,11 @@ class _Sampler(threading.Thread):
                 continue
             if self._in_tree(pid):
                 total += _rss(pid)
+                pss += _pss(pid)
                 n += 1
         self.samples += 1
         self.peak = max(self.peak, total)
+        self.pss_peak = max(self.pss_peak, pss)
         self.max_procs = max(self.max_procs, n)
 
     def run(self):
@@ -191,6 +210,7 @@ def run(argv, env=None, cwd=None, interval=0.02, stdout=None, stderr=None):
         "sys_s": ru.ru_stime,
         "cpu_s": ru.ru_utime + ru.ru_stime,
         "rss_sum_peak_mb": sampler.peak / 2**20,
+        "pss_sum_peak_mb": sampler.pss_peak / 2**20,
         "rss_max_proc_mb": ru.ru_maxrss / 1024,
         "cgroup_peak_mb": cg_peak,
         "mem_method": "cgroup-v2+rss-sampling" if cg else "rss-sampling",

@@ -1,5 +1,9 @@
 #include "pipeline/journal.hpp"
 
+#include <atomic>
+#include <csignal>
+#include <mutex>
+
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -63,6 +67,23 @@ std::string unescape(const std::string& s) {
   }
   return out;
 }
+
+/// The journal a fatal signal marks (mark_crashes), or -1.
+std::atomic<int> crash_fd{-1};
+constexpr char crash_line[] = "C\t\n";
+
+extern "C" void on_fatal_signal(int) {
+  // Only async-signal-safe calls: one write. The handler was installed
+  // with SA_RESETHAND, so the signal, raised again as this returns (the
+  // faulting instruction runs again; abort() raises again), ends the
+  // process as it would have.
+  int fd = crash_fd.load();
+  if (fd >= 0) {
+    auto n = ::write(fd, crash_line, sizeof crash_line - 1);
+    (void) n;
+  }
+}
+
 
 std::string line_of(const file_key& k, char outcome) {
   return fmt::format("{}\t{}\t{}\t{:016x}\t{}\n", outcome, k.size, k.mtime_ns,
@@ -184,6 +205,90 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
   }
   if (lines_ > 1024 && lines_ > 2 * entries_.size())
     compact();
+  open_crash_log();
+}
+
+void journal::open_crash_log() {
+  crash_log_ = ::openat(dir_fd_, "crashes.log",
+                        O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                        0600);
+  if (crash_log_ < 0)
+    throw std::runtime_error(fmt::format("cannot open {}: {}",
+                                         (file_.parent_path() / "crashes.log")
+                                           .string(),
+                                         std::strerror(errno)));
+  // R: a run started (the one before ended, by a crash or not); S: a file
+  // went into the pipeline; E: it came out; C: pixline crashed, with every
+  // file started and not ended since the last R in flight.
+  std::istringstream lines(read_all(crash_log_, file_));
+  std::string line;
+  while (std::getline(lines, line)) {
+    ++crash_lines_;
+    auto tab = line.find('\t');
+    if (line.size() < 2 || tab != 1)
+      continue;
+    file_key k;
+    if (line[0] == 'S' || line[0] == 'E') {
+      std::istringstream fields(line.substr(2));
+      std::string size, mtime, hash;
+      if (!std::getline(fields, size, '\t') || !std::getline(fields, mtime, '\t')
+          || !std::getline(fields, hash, '\t'))
+        continue;
+      try {
+        k.size = std::stoull(size);
+        k.mtime_ns = std::stoll(mtime);
+        k.hash = std::stoull(hash, nullptr, 16);
+      } catch (const std::exception&) {
+        continue;
+      }
+      std::string rest;
+      std::getline(fields, rest);
+      k.path = unescape(rest);
+    }
+    switch (line[0]) {
+    case 'R':
+      open_.clear();
+      break;
+    case 'S':
+      open_[k.path] = k;
+      break;
+    case 'E':
+      open_.erase(k.path);
+      crashes_.erase(k.path);
+      break;
+    case 'C':
+      count_crash();
+      break;
+    }
+  }
+  // A file with an outcome in the journal is finished, whatever the crash
+  // log says (its E may not have reached the disk).
+  for (auto& [path, e] : entries_)
+    if (auto c = crashes_.find(path); c != crashes_.end() && c->second.key == e.key)
+      crashes_.erase(c);
+  open_.clear();
+  if (crash_lines_ > 1024)
+    compact_crash_log();
+  append_crash_log("R\t\n");
+}
+
+void journal::append_crash_log(const std::string& line) {
+  // Not synced: it only has to outlive pixline, not the machine.
+  auto n = ::write(crash_log_, line.data(), line.size());
+  (void) n;
+  ++crash_lines_;
+}
+
+void journal::compact_crash_log() {
+  std::string text;
+  for (auto& [path, c] : crashes_)
+    for (int i = 0; i < c.crashes; ++i)
+      text += "R\t\n" + line_of(c.key, 'S') + "C\t\n";
+  if (::ftruncate(crash_log_, 0) != 0)
+    return;
+  auto n = ::write(crash_log_, text.data(), text.size());
+  (void) n;
+  crash_lines_ = 0;
 }
 
 void journal::load(const std::string& text) {
@@ -214,11 +319,6 @@ void journal::load(const std::string& text) {
       continue;
     }
     k.path = unescape(line.substr(start));
-    if (parts[0][0] == 'S') {
-      count_start(k);
-      continue;
-    }
-    starts_.erase(k.path);
     if (parts[0][0] == 'X')
       entries_.erase(k.path);
     else
@@ -231,6 +331,10 @@ void journal::load(const std::string& text) {
 }
 
 journal::~journal() {
+  if (crash_log_ >= 0 && crash_fd.load() == crash_log_)
+    crash_fd = -1;
+  if (crash_log_ >= 0)
+    ::close(crash_log_);
   if (fd_ >= 0)
     ::close(fd_);
   if (dir_fd_ >= 0)
@@ -245,24 +349,43 @@ std::optional<journal_outcome> journal::lookup(const file_key& key) const {
   return it->second.outcome;
 }
 
-void journal::count_start(const file_key& key) {
-  auto& s = starts_[key.path];
-  if (!(s.key == key))
-    s = start{key, 0};
-  ++s.count;
+void journal::count_crash() {
+  for (auto& [path, key] : open_) {
+    auto& c = crashes_[path];
+    if (!(c.key == key))
+      c = start{key, 0};
+    ++c.crashes;
+  }
+  open_.clear();
 }
 
 void journal::started(const file_key& key) {
   std::lock_guard<std::mutex> guard{mutex_};
-  append(line_of(key, 'S'), false);
-  count_start(key);
+  append_crash_log(line_of(key, 'S'));
+  open_[key.path] = key;
 }
 
-int journal::interrupted(const file_key& key) const {
+int journal::crashed_with(const file_key& key) const {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto it = starts_.find(key.path);
-  return it == starts_.end() || !(it->second.key == key) ? 0
-                                                         : it->second.count;
+  auto it = crashes_.find(key.path);
+  return it == crashes_.end() || !(it->second.key == key)
+           ? 0
+           : it->second.crashes;
+}
+
+
+void journal::mark_crashes() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  crash_fd = crash_log_;
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction action{};
+    action.sa_handler = on_fatal_signal;
+    action.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
+      ::sigaction(sig, &action, nullptr);
+  });
 }
 
 void journal::append(const std::string& line, bool sync) {
@@ -289,7 +412,9 @@ void journal::record(const file_key& key, journal_outcome outcome) {
   std::lock_guard<std::mutex> guard{mutex_};
   append(line_of(key, char(outcome)));
   entries_[key.path] = entry{key, outcome};
-  starts_.erase(key.path);
+  if (open_.erase(key.path) > 0)
+    append_crash_log(line_of(key, 'E'));
+  crashes_.erase(key.path);
   if (lines_ > 1024 && lines_ > 2 * entries_.size())
     compact();
 }
@@ -321,9 +446,7 @@ void journal::compact() {
   std::string text;
   for (auto& [path, e] : entries_)
     text += line_of(e.key, char(e.outcome));
-  for (auto& [path, s] : starts_)
-    for (int i = 0; i < s.count; ++i)
-      text += line_of(s.key, 'S');
+
   ::unlinkat(dir_fd_, tmp, 0);
   int fd = ::openat(dir_fd_, tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -341,8 +464,6 @@ void journal::compact() {
   fd_ = ::openat(dir_fd_, "journal.log",
                  O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   lines_ = entries_.size();
-  for (auto& [path, s] : starts_)
-    lines_ += std::size_t(s.count);
 }
 
 } // namespace pixline

@@ -67,10 +67,15 @@ public:
   /// of the machine). An outcome recorded later closes it.
   void started(const file_key& key);
 
-  /// How many times this version of the file was taken and never finished:
-  /// pixline ended abnormally with it in flight (a decoder that crashed
-  /// pixline itself, a kill -9, the machine).
-  int interrupted(const file_key& key) const;
+  /// How many times pixline crashed (a fatal signal: SIGSEGV, SIGABRT...,
+  /// what a decoder's bug causes) while this version of the file was in
+  /// flight. A kill, the OOM killer or a power cut are not counted: they
+  /// say nothing about the file.
+  int crashed_with(const file_key& key) const;
+
+  /// From now on, a fatal signal in this process appends a crash mark to
+  /// this journal before the process dies (one journal per process).
+  void mark_crashes();
 
   /// Lines in the log file (for tests and compaction).
   std::size_t lines() const;
@@ -93,8 +98,14 @@ private:
   void load(const std::string& text);
   /// Appends a line; `sync`, it is on the disk when this returns.
   void append(const std::string& line, bool sync = true);
-  /// Counts a start line for `key` (count_start) or ends its starts.
-  void count_start(const file_key& key);
+  /// A crash mark: every file open in the run being read crashed it.
+  void count_crash();
+  /// Opens crashes.log beside the journal, reads it, starts this run in it.
+  void open_crash_log();
+  void append_crash_log(const std::string& line);
+  void compact_crash_log();
+  int crash_log_ = -1;
+  std::size_t crash_lines_ = 0;
   void compact();
 
   std::filesystem::path file_;
@@ -102,12 +113,15 @@ private:
   int fd_ = -1;
   std::size_t lines_ = 0;
   std::unordered_map<std::string, entry> entries_;
-  /// Files taken and not finished since: the version, and how often.
+  /// Files in flight when pixline crashed: the version, and how often.
   struct start {
     file_key key;
-    int count = 0;
+    int crashes = 0;
   };
-  std::unordered_map<std::string, start> starts_;
+  std::unordered_map<std::string, start> crashes_;
+  /// Files started since the last run mark and not finished (while
+  /// loading: in the run being read; after: in this run).
+  std::unordered_map<std::string, file_key> open_;
   mutable std::mutex mutex_;
 };
 

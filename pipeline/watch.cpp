@@ -100,6 +100,7 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
                                             : fs::path(source.state_dir);
   try {
     journal_ = std::make_unique<journal>(state);
+    journal_->mark_crashes();
   } catch (const untrusted_journal& e) {
     throw config_error(source.where, e.what());
   }
@@ -244,13 +245,13 @@ void watch_feed::take(const fs::path& path) {
   job j;
   j.path = path.string();
   j.relative = path.lexically_relative(root_).generic_string();
-  // In flight when pixline itself ended abnormally, twice: something in
-  // this file takes pixline down (with isolation = "thread", or a bug of
-  // pixline's own). It fails now, and is quarantined if so configured,
-  // instead of being tried at every start for ever.
-  if (int crashes = journal_->interrupted(*key); crashes >= 2) {
-    j.error = fmt::format("was being worked on when pixline ended "
-                          "abnormally, {} times; not tried again",
+  // In flight when pixline itself crashed, twice: something in this file
+  // takes pixline down (with isolation = "thread", or a bug of pixline's
+  // own). It fails now, and is quarantined if so configured, instead of
+  // being tried at every start for ever.
+  if (int crashes = journal_->crashed_with(*key); crashes >= 2) {
+    j.error = fmt::format("was being worked on when pixline crashed, {} "
+                          "times; not tried again",
                           crashes);
     j.failed_stage = "load";
   }

@@ -481,7 +481,7 @@ address = "127.0.0.1:{1}"
   CHECK_THAT(r.output, !Catch::Contains("system_error"));
 }
 
-TEST_CASE("validate warns of a node host that does not resolve; a node "
+TEST_CASE("validate warns of a node host that does not resolve, and a node "
           "needs TLS or --insecure beyond loopback",
           "[distributed]") {
   temp_dir dir;

@@ -329,8 +329,8 @@ format = "png"
              Catch::Contains("11 files were already done"));
 }
 
-TEST_CASE("a file in flight during two abnormal ends of pixline is "
-          "quarantined at the next start",
+TEST_CASE("a file in flight during two crashes of pixline is quarantined "
+          "at the next start",
           "[isolation][watch]") {
   // With isolation = "thread", a poison file takes pixline itself down: a
   // supervisor restarting the watch must not crash on it for ever.
@@ -376,8 +376,8 @@ format = "png"
   proc.signal(SIGTERM);
   CHECK(proc.wait() == 0);
   CHECK_THAT(read_file(dir / "bad" / "poison-abort.jpg.error.txt"),
-             Catch::Contains("was being worked on when pixline ended "
-                             "abnormally, 2 times; not tried again"));
+             Catch::Contains("was being worked on when pixline crashed, 2 "
+                             "times; not tried again"));
 }
 
 TEST_CASE("the deadline covers opening a file and a real SVG blur bomb",

@@ -134,35 +134,44 @@ TEST_CASE("a journal another user could change is refused", "[journal]") {
   CHECK_NOTHROW(journal{state});
 }
 
-TEST_CASE("the journal counts files left in flight by abnormal ends",
+TEST_CASE("the journal counts the crashes a file was in flight for",
           "[journal]") {
   temp_dir dir;
   write_file(dir / "in" / "a.jpg", "aaa");
   write_file(dir / "in" / "b.jpg", "bbb");
   auto a = *key_of(dir / "in" / "a.jpg");
   auto b = *key_of(dir / "in" / "b.jpg");
+  auto crash_mark = [&] {
+    std::ofstream(dir / "state" / "crashes.log", std::ios::app) << "C\t\n";
+  };
   for (int run = 1; run <= 2; ++run) {
-    // Taken, then pixline ends without an outcome.
+    // Taken, then pixline crashes (as its fatal-signal handler marks it).
     journal j{dir / "state"};
-    CHECK(j.interrupted(a) == run - 1);
+    CHECK(j.crashed_with(a) == run - 1);
     j.started(a);
     j.started(b);
     j.record(b, journal_outcome::done);
+    crash_mark();
+  }
+  {
+    // Killed (no mark): not the file's fault, not counted.
+    journal j{dir / "state"};
+    j.started(a);
   }
   journal j{dir / "state"};
-  CHECK(j.interrupted(a) == 2);
-  CHECK(j.interrupted(b) == 0);
+  CHECK(j.crashed_with(a) == 2);
+  CHECK(j.crashed_with(b) == 0);
   // Another version of the file starts from nothing.
   write_file(dir / "in" / "a.jpg", "a new picture");
-  CHECK(j.interrupted(*key_of(dir / "in" / "a.jpg")) == 0);
+  CHECK(j.crashed_with(*key_of(dir / "in" / "a.jpg")) == 0);
   // Compacting keeps the count; an outcome ends it.
   for (int i = 0; i < 2000; ++i)
     j.record(b, journal_outcome::done);
   CHECK(j.lines() < 2000);
   journal compacted{dir / "state"};
-  CHECK(compacted.interrupted(a) == 2);
+  CHECK(compacted.crashed_with(a) == 2);
   compacted.record(a, journal_outcome::failed);
-  CHECK(compacted.interrupted(a) == 0);
+  CHECK(compacted.crashed_with(a) == 0);
   journal reopened{dir / "state"};
-  CHECK(reopened.interrupted(a) == 0);
+  CHECK(reopened.crashed_with(a) == 0);
 }

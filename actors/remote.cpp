@@ -1,5 +1,10 @@
 #include "actors/remote.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include "actors/process/worker_main.hpp"
+#include "actors/process/worker_process.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -53,8 +58,18 @@ struct node_state {
   std::map<caf::actor_addr, std::vector<caf::actor>> workers;
 };
 
+/// The name of the stage a node recipe runs, for messages.
+std::string stage_of_recipe(const std::string& recipe) {
+  auto r = nlohmann::json::parse(recipe, nullptr, false);
+  if (r.is_discarded())
+    return "stage";
+  auto kind = r.value("kind", "stage");
+  return kind == "filter" ? r.value("type", "filter") : kind;
+}
+
 caf::behavior node_actor(caf::stateful_actor<node_state>* self,
-                         const stage_registry* registry) {
+                         const stage_registry* registry,
+                         const node_options* options) {
   self->set_down_handler([=](caf::down_msg& m) {
     auto i = self->state.workers.find(m.source);
     if (i == self->state.workers.end())
@@ -70,7 +85,23 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
         caf::actor owner) -> caf::result<std::vector<caf::actor>> {
       std::function<node_work_fn()> make;
       try {
+        // Checks the recipe here, in the node's process, so a bad one is
+        // refused at set-up.
         make = node_worker_factory(recipe, *registry);
+        if (options->isolation == "process" && worker_entry_installed()) {
+          worker_process_settings settings;
+          settings.mode = "node";
+          settings.recipe = recipe;
+          settings.stages = {stage_of_recipe(recipe)};
+          settings.plugins = registry->plugins();
+          settings.image_timeout = options->image_timeout;
+          settings.memory_mib = options->worker_memory_mib;
+          make = [settings] {
+            auto worker = std::make_shared<worker_process>(settings);
+            return node_work_fn(
+              [worker](wire_job& in) { return worker->run_node(in); });
+          };
+        }
       } catch (const std::exception& e) {
         spdlog::warn("refused a stage: {}", e.what());
         return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
@@ -155,7 +186,7 @@ void run_node(const node_options& options, const stage_registry& registry) {
                     std::chrono::seconds(options.connection_timeout));
   network_system owner{cfg};
   auto& sys = *owner.sys;
-  auto node = sys.spawn(node_actor, &registry);
+  auto node = sys.spawn(node_actor, &registry, &options);
   auto port = tls ? caf::openssl::publish(node, std::uint16_t(options.port),
                                           options.host.c_str(), true)
                   : sys.middleman().publish(node, std::uint16_t(options.port),

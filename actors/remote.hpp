@@ -41,6 +41,14 @@ struct node_options {
   /// Seconds without a complete message before a coordinator counts as
   /// gone (see node_section::connection_timeout).
   int connection_timeout = 5;
+  /// "process": each worker runs its stage in a sandboxed worker process
+  /// (docs/operations.md, "Isolation"); "thread": in the node's process.
+  std::string isolation = "process";
+  /// With isolation = "process": seconds one image may take in a stage
+  /// before its worker process is killed (0: no limit), and each worker
+  /// process's address-space limit in MiB (0: none).
+  double image_timeout = 120;
+  int worker_memory_mib = 0;
   /// Called once listening, with the port (the one the OS chose for 0).
   std::function<void(int port)> on_listening;
   /// Called once running, with a function that stops the node (from any

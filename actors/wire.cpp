@@ -1,5 +1,10 @@
 #include "actors/wire.hpp"
 
+#include <stdexcept>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+
 #include <cstring>
 #include <memory>
 #include <set>
@@ -209,6 +214,43 @@ vips::VImage from_wire(const wire_image& w) {
     if (!is_header_field(*p) && !carried.count(*p))
       vips_image_remove(raw, *p);
   return result;
+}
+
+namespace {
+
+template <class T>
+std::vector<char> to_bytes(const T& x) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{static_cast<caf::execution_unit*>(nullptr), buf};
+  if (auto err = sink(const_cast<T&>(x)))
+    throw std::runtime_error("cannot serialize a message for a worker process");
+  return buf;
+}
+
+template <class T>
+void from_bytes(const unsigned char* data, std::size_t size, T& x) {
+  caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr),
+                                  reinterpret_cast<const char*>(data), size};
+  if (auto err = source(x))
+    throw std::runtime_error("a worker process sent a malformed message");
+}
+
+} // namespace
+
+std::vector<char> serialized(const wire_job& x) {
+  return to_bytes(x);
+}
+
+std::vector<char> serialized(const wire_result& x) {
+  return to_bytes(x);
+}
+
+void deserialize(const unsigned char* data, std::size_t size, wire_job& x) {
+  from_bytes(data, size, x);
+}
+
+void deserialize(const unsigned char* data, std::size_t size, wire_result& x) {
+  from_bytes(data, size, x);
 }
 
 } // namespace pixline

@@ -121,4 +121,12 @@ wire_image to_wire(const vips::VImage& img, const std::string& input_format,
 /// The image a message carries (its own copy of the pixels).
 vips::VImage from_wire(const wire_image& w);
 
+/// A message in CAF's binary format, for a node's worker process
+/// (actors/process), and back. Deserializing throws std::runtime_error on
+/// malformed bytes.
+std::vector<char> serialized(const wire_job& x);
+std::vector<char> serialized(const wire_result& x);
+void deserialize(const unsigned char* data, std::size_t size, wire_job& x);
+void deserialize(const unsigned char* data, std::size_t size, wire_result& x);
+
 } // namespace pixline

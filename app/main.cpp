@@ -521,6 +521,20 @@ int main(int argc, char** argv) {
                    "counts as gone (default 5; on a slow link, more than "
                    "the longest transfer)")
     ->check(CLI::Range(1, 3600));
+  node->add_option("--isolation", node_opts.isolation,
+                   "process (default): each worker runs its stage in a "
+                   "sandboxed worker process; thread: in the node's own "
+                   "process (docs/operations.md, \"Isolation\")")
+    ->check(CLI::IsMember({"process", "thread"}));
+  node->add_option("--image-timeout", node_opts.image_timeout,
+                   "With process isolation: seconds one image may take in a "
+                   "stage before its worker process is killed (default 120; "
+                   "0: no limit)")
+    ->check(CLI::Range(0.0, 86400.0));
+  node->add_option("--worker-memory-mib", node_opts.worker_memory_mib,
+                   "With process isolation: each worker process's "
+                   "address-space limit in MiB (default 0: none)")
+    ->check(CLI::Range(0, 1 << 24));
   bool node_insecure = false;
   node->add_flag("--insecure", node_insecure,
                  "Listen beyond loopback without TLS (anyone who can reach "

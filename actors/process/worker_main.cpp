@@ -74,6 +74,7 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
     files.push_back(std::move(file.fds[0]));
   }
   std::unique_ptr<chain_worker> chain;
+  node_work_fn node;
   sandbox_report report;
   try {
     vips_concurrency_set(settings.value("vips_concurrency", 1));
@@ -101,9 +102,13 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
           "first",
           threads));
     }
-    chain = std::make_unique<chain_worker>(
-      put_back_files(settings.at("recipe").get<std::string>(), file_paths),
-      registry);
+    if (settings.value("mode", "chain") == "node")
+      node = node_worker_factory(settings.at("recipe").get<std::string>(),
+                                 registry)();
+    else
+      chain = std::make_unique<chain_worker>(
+        put_back_files(settings.at("recipe").get<std::string>(), file_paths),
+        registry);
   } catch (const std::exception& e) {
     std::string error = e.what();
     for (size_t i = 0; i < file_paths.size(); ++i)
@@ -120,6 +125,35 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
   while (receive_message(socket, message)) {
     if (message.fds.empty())
       return 1;
+    if (node) {
+      // A node's job: the coordinator's message in, the stage's result out.
+      json result;
+      unique_fd reply_fd;
+      try {
+        wire_job in;
+        {
+          mapped_file bytes(message.fds[0].get());
+          deserialize(bytes.data(), bytes.size(), in);
+        }
+        message.fds.clear();
+        auto out = node(in);
+        if (says_out_of_memory(out.error))
+          throw std::runtime_error(out.error);
+        auto bytes = serialized(out);
+        reply_fd = memfd_with("pixline-result", bytes.data(), bytes.size());
+        result["error"] = "";
+      } catch (const std::exception& e) {
+        result["error"] = e.what();
+      }
+      bool exhausted = says_out_of_memory(result["error"].get<std::string>());
+      result["exhausted"] = exhausted;
+      reply(socket, result,
+            reply_fd ? std::vector<int>{reply_fd.get()} : std::vector<int>{});
+      if (exhausted)
+        return 0;
+      release_idle_memory();
+      continue;
+    }
     auto request = json::parse(message.text);
     auto input_name = std::string(input_marker);
     gsize relative_size = 0;

@@ -24,6 +24,7 @@
 #include "actors/loader.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/remote.hpp"
+#include "actors/wire.hpp"
 
 extern char** environ;
 
@@ -177,7 +178,8 @@ void worker_process::start() {
   socket_ = std::move(mine);
   stderr_ = std::move(err_read);
   status_->store(0);
-  json setup{{"recipe", settings_.recipe},
+  json setup{{"mode", settings_.mode},
+             {"recipe", settings_.recipe},
              {"plugins", settings_.plugins},
              {"vips_concurrency", settings_.vips_concurrency},
              {"vips_cache", settings_.vips_cache},
@@ -305,23 +307,17 @@ int worker_process::stage_index() const {
   return i;
 }
 
-worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
-  worker_result r;
+std::optional<channel_message>
+worker_process::exchange(const std::string& request, int fd,
+                         worker_result& failure, bool& crashed) {
   crashed = false;
   last_line_.clear();
   stderr_tail_.clear();
   status_->store(0);
-  // The name relative to the input root, for stages that read it ({stem}
-  // in a text stage, say), exactly: base64, as it may not be UTF-8.
-  std::unique_ptr<gchar, decltype(&g_free)> relative(
-    g_base64_encode(reinterpret_cast<const guchar*>(j.relative.data()),
-                    j.relative.size()),
-    &g_free);
-  json request{{"id", j.id}, {"relative", relative.get()}};
   auto start = clock::now();
   bool sent = true;
   try {
-    send_message(socket_.get(), request.dump(), {input});
+    send_message(socket_.get(), request, {fd});
   } catch (const std::system_error&) {
     sent = false; // the worker is gone: reported below as its crash
   }
@@ -338,12 +334,12 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
     if (n < 0 && errno == EINTR)
       continue;
     if (n == 0) {
-      r.stage_index = stage_index();
-      r.stage = settings_.stages[std::size_t(r.stage_index)];
+      failure.stage_index = stage_index();
+      failure.stage = settings_.stages[std::size_t(failure.stage_index)];
       stop(true);
-      r.error = fmt::format("timed out after {} s in {}", settings_.image_timeout,
-                            r.stage);
-      return r;
+      failure.error = fmt::format("timed out after {} s in {}",
+                                  settings_.image_timeout, failure.stage);
+      return std::nullopt;
     }
     if (fds[1].revents)
       drain_stderr();
@@ -352,57 +348,111 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
     channel_message m;
     if (!receive_message(socket_.get(), m))
       break;
-    auto reply = json::parse(m.text);
-    r.error = replaced(reply.value("error", ""), std::string(input_marker),
-                       j.path);
-    r.stage_index = int(std::min<std::size_t>(reply.value("stage", 0u),
-                                              settings_.stages.size() - 1));
-    r.stage = settings_.stages[std::size_t(r.stage_index)];
-    r.stage_ns = reply.value("times", std::vector<std::uint64_t>{});
-    if (reply.value("exhausted", false)) {
-      if (settings_.memory_mib > 0)
-        r.error = fmt::format("over worker memory limit ({} MiB) in {}: {}",
-                              settings_.memory_mib, r.stage, r.error);
-      stop(false);
-    }
-    if (!r.error.empty())
-      return r;
-    std::unique_ptr<mapped_file> bytes;
-    if (!m.fds.empty())
-      bytes = std::make_unique<mapped_file>(m.fds[0].get());
-    for (auto& o : reply.at("outputs")) {
-      wire_output out;
-      out.format = o.at("format").get<std::string>();
-      out.width = o.at("width").get<std::int32_t>();
-      out.height = o.at("height").get<std::int32_t>();
-      out.error = replaced(o.value("error", ""), std::string(input_marker),
-                           j.path);
-      auto offset = o.at("offset").get<std::size_t>();
-      auto size = o.at("size").get<std::size_t>();
-      if (size > 0) {
-        if (!bytes || offset + size > bytes->size())
-          throw std::runtime_error("a worker process sent outputs it did not "
-                                   "attach");
-        out.bytes.assign(bytes->data() + offset, bytes->data() + offset + size);
-      }
-      r.outputs.push_back(std::move(out));
-    }
-    return r;
+    return m;
   }
   // The worker died under the image.
-  r.stage_index = stage_index();
-  r.stage = settings_.stages[std::size_t(r.stage_index)];
+  failure.stage_index = stage_index();
+  failure.stage = settings_.stages[std::size_t(failure.stage_index)];
   drain_stderr();
   auto how = stop(false);
   if (settings_.memory_mib > 0 && says_out_of_memory(stderr_tail_ + last_line_)) {
-    r.error = fmt::format("over worker memory limit ({} MiB) in {}",
-                          settings_.memory_mib, r.stage);
-    return r;
+    failure.error = fmt::format("over worker memory limit ({} MiB) in {}",
+                                settings_.memory_mib, failure.stage);
+    return std::nullopt;
   }
   crashed = true;
-  r.error = fmt::format("worker crashed ({}) in {}{}", how, r.stage,
-                        last_line_.empty() ? "" : ": " + last_line_);
+  failure.error = fmt::format("worker crashed ({}) in {}{}", how, failure.stage,
+                              last_line_.empty() ? "" : ": " + last_line_);
+  return std::nullopt;
+}
+
+void worker_process::read_error(const json& reply, worker_result& r) {
+  r.error = reply.value("error", "");
+  r.stage_index = int(std::min<std::size_t>(reply.value("stage", 0u),
+                                            settings_.stages.size() - 1));
+  r.stage = settings_.stages[std::size_t(r.stage_index)];
+  if (reply.value("exhausted", false)) {
+    if (settings_.memory_mib > 0)
+      r.error = fmt::format("over worker memory limit ({} MiB) in {}: {}",
+                            settings_.memory_mib, r.stage, r.error);
+    stop(false);
+  }
+}
+
+worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
+  worker_result r;
+  // The name relative to the input root, for stages that read it ({stem}
+  // in a text stage, say), exactly: base64, as it may not be UTF-8.
+  std::unique_ptr<gchar, decltype(&g_free)> relative(
+    g_base64_encode(reinterpret_cast<const guchar*>(j.relative.data()),
+                    j.relative.size()),
+    &g_free);
+  json request{{"id", j.id}, {"relative", relative.get()}};
+  auto m = exchange(request.dump(), input, r, crashed);
+  if (!m)
+    return r;
+  auto reply = json::parse(m->text);
+  read_error(reply, r);
+  r.error = replaced(r.error, std::string(input_marker), j.path);
+  r.stage_ns = reply.value("times", std::vector<std::uint64_t>{});
+  if (!r.error.empty())
+    return r;
+  std::unique_ptr<mapped_file> bytes;
+  if (!m->fds.empty())
+    bytes = std::make_unique<mapped_file>(m->fds[0].get());
+  for (auto& o : reply.at("outputs")) {
+    wire_output out;
+    out.format = o.at("format").get<std::string>();
+    out.width = o.at("width").get<std::int32_t>();
+    out.height = o.at("height").get<std::int32_t>();
+    out.error = replaced(o.value("error", ""), std::string(input_marker),
+                         j.path);
+    auto offset = o.at("offset").get<std::size_t>();
+    auto size = o.at("size").get<std::size_t>();
+    if (size > 0) {
+      if (!bytes || offset + size > bytes->size())
+        throw std::runtime_error("a worker process sent outputs it did not "
+                                 "attach");
+      out.bytes.assign(bytes->data() + offset, bytes->data() + offset + size);
+    }
+    r.outputs.push_back(std::move(out));
+  }
   return r;
+}
+
+wire_result worker_process::run_node(const wire_job& in) {
+  for (int tries = 0;; ++tries) {
+    wire_result result;
+    worker_result failure;
+    bool crashed = false;
+    try {
+      if (!pid_)
+        start();
+      if (!ready_)
+        await_ready();
+      auto bytes = serialized(in);
+      auto fd = memfd_with("pixline-job", bytes.data(), bytes.size());
+      auto m = exchange("{}", fd.get(), failure, crashed);
+      if (m) {
+        read_error(json::parse(m->text), failure);
+        if (failure.error.empty() && !m->fds.empty()) {
+          mapped_file reply(m->fds[0].get());
+          deserialize(reply.data(), reply.size(), result);
+          return result;
+        }
+        if (failure.error.empty())
+          failure.error = "a worker process sent no result";
+      }
+    } catch (const std::exception& e) {
+      failure.error = e.what();
+    }
+    if (!crashed || tries >= settings_.crash_retries) {
+      result.error = failure.error;
+      return result;
+    }
+    spdlog::warn("{}: {}; trying it again in a fresh worker process", in.name,
+                 failure.error);
+  }
 }
 
 worker_result worker_process::run(const job& j) {

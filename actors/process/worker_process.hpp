@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,8 @@
 #include <sys/types.h>
 
 #include "actors/process/channel.hpp"
+#include <nlohmann/json_fwd.hpp>
+
 #include "actors/wire.hpp"
 
 namespace pixline {
@@ -23,7 +26,10 @@ namespace pixline {
 struct job;
 
 struct worker_process_settings {
-  /// The chain recipe (pipeline/remote.hpp).
+  /// "chain": the recipe is a chain recipe and run() is used; "node": a
+  /// node's recipe (one stage) and run_node() is used.
+  std::string mode = "chain";
+  /// The recipe (pipeline/remote.hpp).
   std::string recipe;
   /// Its stages' names, in order (chain_worker::stages).
   std::vector<std::string> stages;
@@ -87,6 +93,11 @@ public:
   /// worker's crash or deadline included, is the result's error.
   worker_result run(const job& j);
 
+  /// With `mode` "node": runs the node recipe's stage on `in` (a node's
+  /// job, as a coordinator sent it). Never throws: a failure, the worker's
+  /// crash or deadline included, is the result's error.
+  wire_result run_node(const wire_job& in);
+
   /// The process id of the current worker process (0 when none).
   pid_t pid() const {
     return pid_;
@@ -108,6 +119,14 @@ private:
   void drain_stderr();
   /// One attempt; `crashed` is set when the worker died under the image.
   worker_result attempt(const job& j, int input, bool& crashed);
+  /// Sends one request with `fd` and waits, under the deadline, for the
+  /// reply; nothing when the worker crashed (`crashed`), ran out of memory
+  /// or time, with the reason in `failure`.
+  std::optional<channel_message> exchange(const std::string& request, int fd,
+                                          worker_result& failure,
+                                          bool& crashed);
+  /// The error, stage and memory state a reply reports.
+  void read_error(const nlohmann::json& reply, worker_result& r);
   /// The stage the worker said it is in.
   int stage_index() const;
 

@@ -816,3 +816,55 @@ TEST_CASE("a forged message header cannot make a TLS node allocate memory "
   CHECK(r.status == 0);
   CHECK(files_in(dir.path() / "out").size() == 2);
 }
+
+TEST_CASE("a stage that crashes on a node fails its image only and the node "
+          "keeps serving",
+          "[distributed][isolation]") {
+  // Nodes run each worker's stage in a sandboxed worker process too
+  // (--isolation process, the default).
+  temp_dir dir;
+  auto poison = fmt::format("{}/libplugin_poison.so", PIXLINE_TEST_PLUGIN_DIR);
+  fs::create_directories(dir.path() / "in");
+  for (int i = 0; i < 3; ++i)
+    save(test_card(64, 48), dir.path() / "in" / fmt::format("good{}.jpg", i));
+  save(test_card(64, 48), dir.path() / "in" / "poison-abort.jpg");
+  node a{dir.path() / "a.log", {"--plugin", poison}};
+  write_file(dir.path() / "c.toml",
+             fmt::format(R"(
+[source]
+path = "{in}"
+
+[[filter]]
+type = "poison"
+workers = {{ a = 2 }}
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                         fmt::arg("in", (dir.path() / "in").string()),
+                         fmt::arg("out", (dir.path() / "out").string()))
+               + nodes_toml({{"a", &a}}));
+  child_process run{{pixline_binary(), "--plugin", poison, "run",
+                     (dir.path() / "c.toml").string(), "--events",
+                     (dir.path() / "events.jsonl").string()},
+                    dir.path() / "run.log"};
+  auto status = ended_within(run, 30);
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log << a.log());
+  REQUIRE(status);
+  CHECK(*status == 1);
+  CHECK(files_in(dir.path() / "out").size() == 3);
+  CHECK_THAT(log, Catch::Contains("poison-abort.jpg: failed in stage 'poison': "
+                                  "worker crashed (SIGABRT) in poison"));
+  // The node survived and still serves: a second run uses it again.
+  fs::remove(dir.path() / "in" / "poison-abort.jpg");
+  fs::remove_all(dir.path() / "out");
+  child_process again{{pixline_binary(), "--plugin", poison, "run",
+                       (dir.path() / "c.toml").string()},
+                      dir.path() / "again.log"};
+  auto second = ended_within(again, 30);
+  REQUIRE(second);
+  CHECK(*second == 0);
+  CHECK(files_in(dir.path() / "out").size() == 3);
+}

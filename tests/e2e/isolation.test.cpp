@@ -52,6 +52,35 @@ format = "png"
                      fmt::arg("source_extra", source_extra));
 }
 
+/// A watch of `dir`/in through the poison stage, quarantining failures in
+/// `dir`/bad.
+std::string watch_config(const fs::path& dir, const std::string& pipeline) {
+  return fmt::format(R"(
+[pipeline]
+{pipeline}
+
+[source]
+kind = "watch"
+path = "{in}"
+settle_ms = 100
+state_dir = "{state}"
+on_failure = "quarantine"
+quarantine_dir = "{bad}"
+
+[[filter]]
+type = "poison"
+
+[sink]
+path = "{out}"
+format = "png"
+)",
+                     fmt::arg("pipeline", pipeline),
+                     fmt::arg("in", (dir / "in").string()),
+                     fmt::arg("state", (dir / "state").string()),
+                     fmt::arg("bad", (dir / "bad").string()),
+                     fmt::arg("out", (dir / "out").string()));
+}
+
 /// The `failed` events of an events file: input file name -> the event.
 std::map<std::string, nlohmann::json> failures(const fs::path& events) {
   std::map<std::string, nlohmann::json> result;
@@ -269,29 +298,7 @@ TEST_CASE("a watch quarantines poison files and keeps going and a restart "
           "[isolation][watch]") {
   temp_dir dir;
   fs::create_directories(dir / "in");
-  write_file(dir / "w.toml", fmt::format(R"(
-[pipeline]
-image_timeout = 3
-
-[source]
-kind = "watch"
-path = "{in}"
-settle_ms = 100
-state_dir = "{state}"
-on_failure = "quarantine"
-quarantine_dir = "{bad}"
-
-[[filter]]
-type = "poison"
-
-[sink]
-path = "{out}"
-format = "png"
-)",
-                                         fmt::arg("in", (dir / "in").string()),
-                                         fmt::arg("state", (dir / "state").string()),
-                                         fmt::arg("bad", (dir / "bad").string()),
-                                         fmt::arg("out", (dir / "out").string())));
+  write_file(dir / "w.toml", watch_config(dir.path(), "image_timeout = 3"));
   auto watch = [&](const char* log) {
     return std::make_unique<child_process>(
       std::vector<std::string>{pixline_binary(), "watch",
@@ -336,29 +343,7 @@ TEST_CASE("a file in flight during two crashes of pixline is quarantined "
   // supervisor restarting the watch must not crash on it for ever.
   temp_dir dir;
   fs::create_directories(dir / "in");
-  write_file(dir / "w.toml", fmt::format(R"(
-[pipeline]
-isolation = "thread"
-
-[source]
-kind = "watch"
-path = "{in}"
-settle_ms = 50
-state_dir = "{state}"
-on_failure = "quarantine"
-quarantine_dir = "{bad}"
-
-[[filter]]
-type = "poison"
-
-[sink]
-path = "{out}"
-format = "png"
-)",
-                                         fmt::arg("in", (dir / "in").string()),
-                                         fmt::arg("state", (dir / "state").string()),
-                                         fmt::arg("bad", (dir / "bad").string()),
-                                         fmt::arg("out", (dir / "out").string())));
+  write_file(dir / "w.toml", watch_config(dir.path(), "isolation = \"thread\""));
   save(test_card(40, 30), dir / "in" / "poison-abort.jpg");
   for (int start = 1; start <= 2; ++start) {
     child_process proc{{pixline_binary(), "watch", (dir / "w.toml").string(),

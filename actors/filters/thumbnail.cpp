@@ -162,6 +162,13 @@ vips::VImage thumbnail_stage::finish(vips::VImage img,
                                      const thumbnail_geometry& g) const {
   if (img.width() == g.width && img.height() == g.height)
     return img;
+  // 'attention' and 'entropy' read the image once to find the crop and
+  // again for its pixels, and a file opened for sequential reading (the
+  // loader's default, and shrink-on-load's) can be read once only: "out of
+  // order read". As libvips' thumbnail does, compute the image, already
+  // shrunk to about the box, into memory first.
+  if (crop_ == VIPS_INTERESTING_ATTENTION || crop_ == VIPS_INTERESTING_ENTROPY)
+    img = img.copy_memory();
   return img.smartcrop(g.width, g.height,
                        vips::VImage::option()->set("interesting", crop_));
 }

@@ -59,3 +59,33 @@ TEST_CASE("smart crop works on JPEG (baseline, progressive), PNG and WebP "
     }
   }
 }
+
+TEST_CASE("alpha saved as JPEG is flattened on the sink's background, white "
+          "by default",
+          "[cli][workflows][alpha]") {
+  temp_dir dir;
+  // Left half opaque red, right half fully transparent (and black beneath).
+  auto rgb = solid(64, 32, 255, 0, 0);
+  auto alpha = vips::VImage::xyz(64, 32)[0] < 32; // 255 left, 0 right
+  save(rgb.bandjoin(alpha).copy(vips::VImage::option()->set(
+         "interpretation", VIPS_INTERPRETATION_sRGB)),
+       dir / "in" / "logo.png");
+  for (std::string background : {"", "white", "black"}) {
+    INFO("background: " << background);
+    auto out = dir / ("out" + background);
+    std::string log;
+    auto option = background.empty() ? "" : " background=" + background;
+    REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'save "
+                                    "format=jpeg{}'",
+                                    pixline_binary(), (dir / "in").string(),
+                                    out.string(), option),
+                        &log)
+            == 0);
+    INFO(log);
+    auto img = vips::VImage::new_from_file((out / "logo.jpg").c_str());
+    CHECK(img.bands() == 3);
+    double expected = background == "black" ? 0 : 255;
+    CHECK(near(pixel(img, 56, 16), {expected, expected, expected}, 8));
+    CHECK(near(pixel(img, 8, 16), {255, 0, 0}, 24));
+  }
+}

@@ -620,8 +620,18 @@ run_report run_pipeline(const pipeline_config& config,
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
+  // Shared with the stop function, which a signal may call at any time,
+  // even after this function returned: it then finds no feed.
+  auto feed = std::make_shared<list_feed>(std::move(inputs));
+  if (options.on_watching)
+    options.on_watching([weak = std::weak_ptr<list_feed>(feed)] {
+      if (auto f = weak.lock())
+        f->stop();
+    });
   image_tally::reset_peak();
-  auto result = run_flow(stages, std::move(inputs), flow);
+  auto result = run_flow(stages, *feed, flow);
+  report.interrupted = feed->stopped();
+  report.not_started = feed->left();
   report.peak_in_flight = result.peak_in_flight;
   report.peak_live_images = image_tally::peak();
   return report;

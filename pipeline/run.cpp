@@ -204,15 +204,25 @@ stage_runtime process_stage(const pipeline_config& config,
   rt.workers = save.workers;
   rt.max_in_flight = save.max_in_flight;
   rt.chain = settings.stages;
-  rt.make_chain_worker = [settings, sinks, manifest, commit_stage](
-                           const std::vector<stage_metrics*>& metrics)
+  // One claim table and one opened folder per sink for every worker, as
+  // with isolation = "thread": two images given one name by different
+  // workers must collide, not overwrite each other.
+  auto claims = std::make_shared<output_claims>();
+  std::vector<std::shared_ptr<output_root>> roots;
+  for (auto& opts : sinks)
+    roots.push_back(std::make_shared<output_root>(opts.path));
+  rt.make_chain_worker = [settings, sinks, manifest, commit_stage, claims,
+                          roots](const std::vector<stage_metrics*>& metrics)
     -> work_fn {
     auto worker = std::make_shared<worker_process>(settings);
     // Writers without filters: the worker process encoded the outputs.
     std::vector<sink_branch> branches;
-    for (auto& opts : sinks) {
+    for (size_t i = 0; i < sinks.size(); ++i) {
       sink_branch branch;
-      branch.out = std::make_shared<writer>(opts);
+      auto out = std::make_shared<writer>(sinks[i]);
+      out->share_claims(claims);
+      out->share_root(roots[i]);
+      branch.out = std::move(out);
       branches.push_back(std::move(branch));
     }
     auto store = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);

@@ -313,7 +313,11 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
   auto start = clock::now();
   bool sent = true;
   try {
-    send_message(socket_.get(), request.dump(), {input});
+    // Names need not be UTF-8: the worker uses them in messages only
+    // (pixline names the outputs), so a stray byte becomes U+FFFD.
+    send_message(socket_.get(),
+                 request.dump(-1, ' ', false, json::error_handler_t::replace),
+                 {input});
   } catch (const std::system_error&) {
     sent = false; // the worker is gone: reported below as its crash
   }

@@ -236,8 +236,11 @@ stage_runtime process_stage(const pipeline_config& config,
             commit_outputs(j);
         } catch (const std::exception& e) {
           result.error = failure_text(e);
-          result.stage_index = int(metrics.size()) - 1;
-          result.stage = "save";
+          // A damaged input fails each sink's encoding in the worker:
+          // still the decode's failure, not save's.
+          bool decode = take_decode_failure(result.error);
+          result.stage_index = decode ? 0 : int(metrics.size()) - 1;
+          result.stage = decode ? "load" : "save";
         }
       }
       count_chain(metrics, result);

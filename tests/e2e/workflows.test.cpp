@@ -149,7 +149,7 @@ std::size_t count_of(const std::string& text, const std::string& what) {
 } // namespace
 
 TEST_CASE("Ctrl-C in a batch: the first finishes the images in flight and "
-          "prints the summary, the second exits at once; exit 130",
+          "prints the summary, the second exits at once: exit 130 both",
           "[cli][workflows][signals]") {
   temp_dir dir;
   const int images = 30;
@@ -310,4 +310,29 @@ TEST_CASE("alpha saved as JPEG is flattened on the sink's background, white "
     CHECK(near(pixel(img, 56, 16), {expected, expected, expected}, 8));
     CHECK(near(pixel(img, 8, 16), {255, 0, 0}, 24));
   }
+}
+
+TEST_CASE("a damaged file that fails only when its pixels are computed is "
+          "reported as the decode's failure",
+          "[cli][workflows][validate]") {
+  temp_dir dir;
+  for (std::string ext : {"jpg", "png"}) {
+    save(test_card(400, 300), dir / ("whole." + ext));
+    auto bytes = read_file(dir / ("whole." + ext));
+    write_file(dir / "in" / ("cut." + ext),
+               bytes.substr(0, bytes.size() * 2 / 3));
+  }
+  std::string out;
+  CHECK(run_command(fmt::format("{} run -i '{}' -o '{}' --events '{}' --chain "
+                                "'sharpen ! save format=webp'",
+                                pixline_binary(), (dir / "in").string(),
+                                (dir / "out").string(),
+                                (dir / "events.jsonl").string()),
+                    &out)
+        == 1);
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("cut.jpg: failed in stage 'load': VipsJpeg")
+                    && Catch::Contains("cut.png: failed in stage 'load': "));
+  CHECK(count_of(read_file(dir / "events.jsonl"), "\"stage\":\"load\"")
+        == 2);
 }

@@ -72,14 +72,16 @@ bool has_image_suffix(const fs::path& name) {
 }
 
 name_filter::name_filter(const source_section& src)
-  : include_(src.include), exclude_(src.exclude) {}
+  : include_(src.include), exclude_(src.exclude),
+    casefold_(!src.case_sensitive) {}
 
 bool name_filter::any(const std::vector<std::string>& pats,
-                      const fs::path& rel) {
+                      const fs::path& rel) const {
   auto name = rel.filename().string();
   auto full = rel.generic_string();
   return std::any_of(pats.begin(), pats.end(), [&](auto& p) {
-    return glob_match(p, p.find('/') != std::string::npos ? full : name, true);
+    return glob_match(p, p.find('/') != std::string::npos ? full : name,
+                      casefold_);
   });
 }
 

@@ -28,7 +28,7 @@ bool has_image_suffix(const std::filesystem::path& name);
 bool is_hidden(const std::filesystem::path& rel);
 
 /// A source's include/exclude patterns, matched with glob_match, case
-/// ignored. A pattern matches the file name, or the path relative to the
+/// ignored unless `case_sensitive`. A pattern matches the file name, or the path relative to the
 /// input root when it has a slash.
 class name_filter {
 public:
@@ -38,11 +38,12 @@ public:
   bool accepts(const std::filesystem::path& rel) const;
 
 private:
-  static bool any(const std::vector<std::string>& patterns,
-                  const std::filesystem::path& rel);
+  bool any(const std::vector<std::string>& patterns,
+           const std::filesystem::path& rel) const;
 
   std::vector<std::string> include_;
   std::vector<std::string> exclude_;
+  bool casefold_;
 };
 
 /// The files a source section names, in a stable order, each with its path

@@ -89,7 +89,7 @@ TEST_CASE("glob patterns", "[inputs]") {
   CHECK(glob_match("sub/*.jpg", "SUB/A.Jpg", true));
 }
 
-TEST_CASE("include and exclude ignore case", "[inputs]") {
+TEST_CASE("include and exclude ignore case unless case_sensitive", "[inputs]") {
   temp_dir dir;
   for (auto name : {"a.JPG", "b.jpg", "c.Png", "skip.JPG"})
     write_file(dir / name, "x");
@@ -99,6 +99,8 @@ TEST_CASE("include and exclude ignore case", "[inputs]") {
   src.exclude = {"SKIP.*"};
   CHECK(relatives(list_inputs(src))
         == std::vector<std::string>{"a.JPG", "b.jpg", "c.Png"});
+  src.case_sensitive = true;
+  CHECK(relatives(list_inputs(src)) == std::vector<std::string>{"b.jpg"});
 }
 
 TEST_CASE("a folder without include takes the files libvips can read by "

@@ -336,3 +336,29 @@ TEST_CASE("a damaged file that fails only when its pixels are computed is "
   CHECK(count_of(read_file(dir / "events.jsonl"), "\"stage\":\"load\"")
         == 2);
 }
+
+TEST_CASE("smart crop works in a watch", "[cli][workflows][crop][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             fmt::format("[source]\nkind = \"watch\"\npath = \"{}\"\n"
+                         "settle_ms = 50\nstate_dir = \"{}\"\n[sink]\n"
+                         "path = \"{}\"\n",
+                         (dir / "in").string(), (dir / "state").string(),
+                         (dir / "out").string()));
+  child_process proc{{pixline_binary(), "watch", (dir / "watch.toml").string(),
+                      "--chain",
+                      "thumbnail width=100 crop=attention ! save format=jpeg"},
+                     dir / "pixline.log"};
+  // Written aside and renamed in, as careful writers do.
+  noisy_card(1600, 1200).jpegsave((dir / "photo.jpg").c_str());
+  fs::rename(dir / "photo.jpg", dir / "in" / "photo.jpg");
+  bool done = wait_until([&] { return files_in(dir / "out").size() == 1; }, 30);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait() == 0);
+  INFO(read_file(dir / "pixline.log"));
+  REQUIRE(done);
+  auto img = vips::VImage::new_from_file((dir / "out" / "photo.jpg").c_str());
+  CHECK(img.width() == 100);
+  CHECK(img.height() == 100);
+}

@@ -241,9 +241,9 @@ public:
     drawn_ = false;
   }
 
-  /// The line for a terminal `columns` wide: the bar goes first, then the
-  /// ETA, then the text is cut, so it never wraps (a wrapped line cannot be
-  /// redrawn in place).
+  /// The line for a terminal `columns` wide: the bar narrows (24 columns
+  /// at most) and then goes, then the ETA, then the text is cut, so it
+  /// never wraps (a wrapped line cannot be redrawn in place).
   static std::string render(std::size_t done, std::size_t total,
                             std::size_t failed, double rate, double eta,
                             int columns) {
@@ -252,14 +252,15 @@ public:
     std::string speed = fmt::format("{:.1f} images/s", rate);
     std::string time = fmt::format("ETA {:.0f} s", eta);
     std::string fails = fmt::format("{} failed", failed);
-    const int width = 24;
-    int filled = total ? int(width * done / total) : width;
-    std::string bar = fmt::format("[{:=<{}}{:<{}}] ", "", filled, "",
-                                  width - filled);
-    for (auto line :
-         {bar + counts + "  " + speed + "  " + time + "  " + fails,
-          counts + "  " + speed + "  " + time + "  " + fails,
-          counts + "  " + speed + "  " + fails})
+    auto text = counts + "  " + speed + "  " + time + "  " + fails;
+    // "[" + bar + "] " around it; a bar under 8 columns says too little.
+    if (text.size() + 3 + 8 <= limit) {
+      auto width = std::min<std::size_t>(24, limit - text.size() - 3);
+      auto filled = total ? width * std::min(done, total) / total : width;
+      return fmt::format("[{:=<{}}{:<{}}] {}", "", filled, "",
+                         width - filled, text);
+    }
+    for (auto line : {text, counts + "  " + speed + "  " + fails})
       if (line.size() <= limit)
         return line;
     return (counts + "  " + fails).substr(0, limit);

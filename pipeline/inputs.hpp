@@ -48,7 +48,7 @@ private:
 
 /// The files a source section names, in a stable order, each with its path
 /// relative to the input root. Throws config_error if the folder is missing.
-/// A folder or glob source without `include` takes only files with an
+/// A directory source without `include` takes only files with an
 /// image suffix (has_image_suffix) and logs one warning naming the others.
 std::vector<job> list_inputs(const source_section& source);
 

@@ -362,3 +362,32 @@ TEST_CASE("smart crop works in a watch", "[cli][workflows][crop][watch]") {
   CHECK(img.width() == 100);
   CHECK(img.height() == 100);
 }
+
+TEST_CASE("thumbnail with a height alone bounds the height only, on every "
+          "loading path",
+          "[cli][workflows][thumbnail]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  // JPEG (DCT shrink-on-load), PNG (no shrink-on-load), WebP (libvips'
+  // thumbnail).
+  auto strip = noisy_card(1600, 200);
+  strip.jpegsave((dir / "in" / "jpeg.jpg").c_str());
+  strip.pngsave((dir / "in" / "png.png").c_str());
+  strip.webpsave((dir / "in" / "webp.webp").c_str());
+  std::string out;
+  REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'thumbnail "
+                                  "width=0 height=50 ! save format=png'",
+                                  pixline_binary(), (dir / "in").string(),
+                                  (dir / "out").string()),
+                      &out)
+          == 0);
+  INFO(out);
+  REQUIRE(files_in(dir / "out")
+          == std::vector<std::string>{"jpeg.png", "png.png", "webp.png"});
+  for (auto& name : files_in(dir / "out")) {
+    INFO(name);
+    auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
+    CHECK(img.width() == 400);
+    CHECK(img.height() == 50);
+  }
+}

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -33,18 +35,35 @@ public:
   virtual bool closed() const = 0;
 };
 
-/// A feed of a fixed list of jobs, closed once the list is taken.
+/// A feed of a fixed list of jobs, closed once the list is taken or once
+/// stopped.
 class list_feed : public job_feed {
 public:
   explicit list_feed(std::vector<job> jobs);
+
+  void start(std::function<void()> wake) override;
 
   std::optional<job> next() override;
 
   bool closed() const override;
 
+  /// Takes no more jobs: those admitted finish, the rest never start (a
+  /// batch's first Ctrl-C). Safe to call from any thread, any number of
+  /// times.
+  void stop();
+
+  /// True once stop() was called.
+  bool stopped() const;
+
+  /// Jobs never handed out.
+  size_t left() const;
+
 private:
   std::vector<job> jobs_;
   size_t next_ = 0;
+  std::atomic<bool> stopped_{false};
+  std::mutex mutex_;
+  std::function<void()> wake_;
 };
 
 /// Settings of one flow of jobs through a chain of stages.

@@ -71,6 +71,34 @@ std::string loader_of(const vips::VImage& img) {
   return img.get_string("vips-loader");
 }
 
+bool is_decode_failure(std::string_view error) {
+  if (error.rfind("sink ", 0) == 0) {
+    auto colon = error.find(": ");
+    if (colon == std::string_view::npos)
+      return false;
+    error.remove_prefix(colon + 2);
+  }
+  // The domains libvips 8.14's loaders (and the libraries under them)
+  // put before their messages.
+  static constexpr std::string_view decoders[] = {
+    "VipsJpeg:", "vipspng:", "spng:",      "webp:",     "gifload:",
+    "tiff2vips:", "heifload:", "magick2vips:", "VipsForeignLoad",
+    "jpegload", "pngload",  "webpload",   "tiffload",  "heifload",
+    "svgload",  "pdfload",  "jp2kload",   "jxlload",   "openslideload"};
+  for (auto prefix : decoders)
+    if (error.rfind(prefix, 0) == 0)
+      return true;
+  return false;
+}
+
+bool take_decode_failure(std::string& error) {
+  if (!is_decode_failure(error))
+    return false;
+  if (error.rfind("sink ", 0) == 0)
+    error.erase(0, error.find(": ") + 2);
+  return true;
+}
+
 std::string loader_for_signature(std::string_view head) {
   // The tests libvips' own is_a functions make: vips__isjpeg (two bytes),
   // the PNG signature, and a RIFF container of type WEBP.

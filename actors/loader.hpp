@@ -49,6 +49,18 @@ std::string loader_of(const vips::VImage& img);
 /// files), "" for anything else.
 std::string loader_for_signature(std::string_view head);
 
+/// True when `error`, the failure of a stage after `load`, is a decoder's:
+/// libvips decodes pixels only when a later stage computes them, so a
+/// damaged file fails there (in `save`, mostly). Recognised by the message
+/// prefixes of libvips' loaders ("VipsJpeg:", "vipspng:", "gifload:"...),
+/// after fanout's "sink N: ".
+bool is_decode_failure(std::string_view error);
+
+/// When `error` is a decoder's failure (is_decode_failure), drops fanout's
+/// "sink N: " (every sink fails alike) and returns true: the failure is
+/// the `load` stage's, whichever stage met it.
+bool take_decode_failure(std::string& error);
+
 /// vips::VImage::new_from_file(path, options), except that a JPEG, PNG or
 /// WebP file goes straight to its loader (loader_for_signature of its first
 /// bytes) instead of through libvips' format search, which asks every

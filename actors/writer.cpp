@@ -116,6 +116,13 @@ const spec_builder<writer_options>& writer_spec() {
                 "Seconds one image may take to decode, process and encode "
                 "(the whole lazy pipeline runs here) before libvips is told "
                 "to stop; 0 means no limit")
+        .choice("background", &writer_options::background, "white",
+                {"white", "black"},
+                "jpeg, which has no alpha channel: the colour an image with "
+                "alpha is flattened on, so transparent pixels come out this "
+                "colour (libvips' own jpegsave would make them black). "
+                "Formats with alpha (png, webp, avif, heif, tiff, jxl, gif) "
+                "keep it")
         .boolean("fsync", &writer_options::fsync, true,
                  "Flush each output to the disk (fsync) before it counts as "
                  "written. false: outputs still appear whole (temporary "
@@ -236,6 +243,28 @@ encode_file(const vips::VImage& img, const std::string& format,
   size_t size = 0;
   img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
   return {encoded_file(buf, &g_free), size};
+}
+
+/// `img` as `format` can hold it: a format without alpha (jpeg) gets the
+/// image flattened on `background` ("white" or "black"), where libvips'
+/// saver would flatten on black.
+vips::VImage saveable(const vips::VImage& img, const std::string& format,
+                      const std::string& background) {
+  if (format != "jpeg" || !img.has_alpha())
+    return img;
+  // In the image's own units (libvips' vips_interpretation_max_alpha,
+  // which 8.14 does not export): white is 65535 in a 16-bit image.
+  auto kind = img.interpretation();
+  double white = kind == VIPS_INTERPRETATION_RGB16
+                     || kind == VIPS_INTERPRETATION_GREY16
+                   ? 65535.0
+                 : kind == VIPS_INTERPRETATION_scRGB ? 1.0
+                                                     : 255.0;
+  double value = background == "white" ? white : 0.0;
+  return img.flatten(
+    vips::VImage::option()
+      ->set("background", std::vector<double>(img.bands() - 1, value))
+      ->set("max_alpha", white));
 }
 
 /// {hash}: the first 16 hex digits (64 bits) of the SHA-256 of the file.
@@ -490,9 +519,11 @@ std::optional<output_record> writer::write_claimed(
 std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
 writer::encode_guarded(const vips::VImage& img,
                        const std::string& format) const {
-  deadline_guard deadline{img, opts_.timeout};
+  auto ready = saveable(img, format, opts_.background);
+  // On the image that is written: libvips reports progress on that one.
+  deadline_guard deadline{ready, opts_.timeout};
   try {
-    return encode_file(img, format, opts_, deadline);
+    return encode_file(ready, format, opts_, deadline);
   } catch (const vips::VError& e) {
     auto text = vips_error_text(e);
     if (deadline.expired())

@@ -51,6 +51,9 @@ struct writer_options {
   /// still renames it into place whole, but leaves the flushing to the
   /// kernel.
   bool fsync;
+  /// jpeg (no alpha channel): "white" or "black", the colour transparent
+  /// pixels are flattened on.
+  std::string background;
 };
 
 /// The spec of `save`.

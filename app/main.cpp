@@ -1,6 +1,9 @@
 // pixline: the command-line tool. Exit codes: 0 every image succeeded, 1 some
-// images failed, 2 config or usage error, 3 fatal runtime error.
+// images failed, 2 config or usage error, 3 fatal runtime error, 4 a batch
+// with no inputs, 128 + the signal for a batch stopped by SIGINT/SIGTERM.
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -14,13 +17,16 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <vips/vips8>
 
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "actors/writer.hpp"
 #include "app/metrics_server.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
@@ -42,6 +48,15 @@ constexpr int exit_images_failed = 1;
 constexpr int exit_config = 2;
 constexpr int exit_fatal = 3;
 constexpr int exit_node = 4;
+constexpr int exit_no_inputs = 5;
+
+/// Command-line switches about the set of inputs.
+struct input_flags {
+  /// --recursive: take the input folder's sub-folders too.
+  bool recursive = false;
+  /// --allow-empty: no inputs is a success.
+  bool allow_empty = false;
+};
 
 /// Parses `--workers STAGE=N`.
 std::vector<std::pair<std::string, int>>
@@ -112,22 +127,43 @@ public:
     stop_ = std::move(stop);
   }
 
+  /// Called before the process exits at once (a second signal).
+  void on_abort(std::function<void()> cleanup) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    cleanup_ = std::move(cleanup);
+  }
+
+  /// The first signal received, 0 when none.
+  int received() const {
+    return first_;
+  }
+
 private:
   void wait() {
     for (int count = 0;; ++count) {
       int sig = 0;
       if (sigwait(&set_, &sig) != 0)
         return;
+      if (count == 0)
+        first_ = sig;
       bool can_stop;
       {
         std::lock_guard<std::mutex> guard{mutex_};
         can_stop = bool(stop_);
       }
       if (count > 0 || !can_stop) {
-        // A batch has nothing to drain: outputs are written atomically, and
-        // the next run removes the temporary files of this one.
+        // Outputs are written atomically: an abort leaves no partial
+        // output, only temporary files, removed here (and any a worker
+        // makes in the last instant by the next run).
         static const char msg[] = "pixline: exiting now\n";
         [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+        std::function<void()> cleanup;
+        {
+          std::lock_guard<std::mutex> guard{mutex_};
+          cleanup = cleanup_;
+        }
+        if (cleanup)
+          cleanup();
         ::_exit(128 + sig);
       }
       spdlog::warn("{}: finishing the images in flight, then stopping "
@@ -144,24 +180,34 @@ private:
   }
 
   sigset_t set_;
+  std::atomic<int> first_{0};
   std::mutex mutex_;
   std::function<void()> stop_;
+  std::function<void()> cleanup_;
 };
 
 /// The live progress line of a batch on a terminal: done/total, images/s,
-/// ETA and failures, redrawn at most ten times a second; nothing at all when
-/// stdout is not a terminal, with --quiet, or in watch mode.
+/// ETA and failures, redrawn in place at most ten times a second and cut to
+/// the terminal's width; nothing at all when stdout is not a terminal, with
+/// --quiet, or in watch mode. Log lines clear it first and redraw it after
+/// (progress_sink), so they never land in the middle of it.
 class progress_line {
 public:
   explicit progress_line(bool enabled) : enabled_(enabled) {
   }
 
+  bool enabled() const {
+    return enabled_;
+  }
+
   void start(std::size_t total) {
+    std::lock_guard<std::mutex> guard{mutex_};
     total_ = total;
     start_ = std::chrono::steady_clock::now();
   }
 
   void tick(bool failed) {
+    std::lock_guard<std::mutex> guard{mutex_};
     ++done_;
     failed_ += failed ? 1 : 0;
     if (!enabled_)
@@ -170,36 +216,121 @@ public:
     if (done_ != total_ && now - last_ < std::chrono::milliseconds(100))
       return;
     last_ = now;
-    std::chrono::duration<double> took = now - start_;
-    double rate = took.count() > 0 ? double(done_) / took.count() : 0.0;
-    auto left = total_ > done_ ? total_ - done_ : 0;
-    auto eta = rate > 0 ? double(left) / rate : 0.0;
-    int width = 24;
-    int filled = total_ ? int(width * done_ / total_) : width;
-    fmt::print("\r[{:=<{}}{:<{}}] {}/{}  {:.1f} images/s  ETA {:.0f} s  {} "
-               "failed\x1b[K",
-               "", filled, "", width - filled, done_, total_, rate, eta,
-               failed_);
-    std::fflush(stdout);
-    drawn_ = true;
+    draw();
   }
 
-  /// Clears the line before the summary is printed.
-  void finish() {
+  /// Takes the line off the screen before a log line is written.
+  void hide() {
+    std::lock_guard<std::mutex> guard{mutex_};
     if (drawn_) {
       fmt::print("\r\x1b[K");
       std::fflush(stdout);
     }
   }
 
+  /// Puts it back after the log line.
+  void show() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (drawn_)
+      draw();
+  }
+
+  /// Clears the line before the summary is printed.
+  void finish() {
+    hide();
+    std::lock_guard<std::mutex> guard{mutex_};
+    drawn_ = false;
+  }
+
+  /// The line for a terminal `columns` wide: the bar narrows (24 columns
+  /// at most) and then goes, then the ETA, then the text is cut, so it
+  /// never wraps (a wrapped line cannot be redrawn in place).
+  static std::string render(std::size_t done, std::size_t total,
+                            std::size_t failed, double rate, double eta,
+                            int columns) {
+    auto limit = std::size_t(std::max(columns - 1, 1));
+    std::string counts = fmt::format("{}/{}", done, total);
+    std::string speed = fmt::format("{:.1f} images/s", rate);
+    std::string time = fmt::format("ETA {:.0f} s", eta);
+    std::string fails = fmt::format("{} failed", failed);
+    auto text = counts + "  " + speed + "  " + time + "  " + fails;
+    // "[" + bar + "] " around it; a bar under 8 columns says too little.
+    if (text.size() + 3 + 8 <= limit) {
+      auto width = std::min<std::size_t>(24, limit - text.size() - 3);
+      auto filled = total ? width * std::min(done, total) / total : width;
+      return fmt::format("[{:=<{}}{:<{}}] {}", "", filled, "",
+                         width - filled, text);
+    }
+    for (auto line : {text, counts + "  " + speed + "  " + fails})
+      if (line.size() <= limit)
+        return line;
+    return (counts + "  " + fails).substr(0, limit);
+  }
+
 private:
+  static int columns() {
+    winsize ws{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+      return ws.ws_col;
+    return 80;
+  }
+
+  void draw() {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                         - start_;
+    double rate = took.count() > 0 ? double(done_) / took.count() : 0.0;
+    auto left = total_ > done_ ? total_ - done_ : 0;
+    auto eta = rate > 0 ? double(left) / rate : 0.0;
+    fmt::print("\r{}\x1b[K",
+               render(done_, total_, failed_, rate, eta, columns()));
+    std::fflush(stdout);
+    drawn_ = true;
+  }
+
   bool enabled_;
+  std::mutex mutex_;
   std::size_t total_ = 0;
   std::size_t done_ = 0;
   std::size_t failed_ = 0;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_;
+};
+
+/// The progress line that log lines must step around, while a batch runs.
+std::atomic<progress_line*> live_progress{nullptr};
+
+/// pixline's log sink: the coloured stderr sink, with the progress line
+/// taken off the terminal for each log line and drawn again after it.
+class progress_sink : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  progress_sink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()) {
+  }
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    auto* progress = live_progress.load();
+    if (progress)
+      progress->hide();
+    inner_->log(msg);
+    if (progress)
+      progress->show();
+  }
+
+  void flush_() override {
+    inner_->flush();
+  }
+
+  void set_pattern_(const std::string& pattern) override {
+    inner_->set_pattern(pattern);
+  }
+
+  void set_formatter_(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
 };
 
 /// The built-in stages plus those of the plugins given with --plugin and
@@ -219,7 +350,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
             bool force_watch, signal_stopper* stopper,
             const std::string& events_target, bool cli_log_level,
             const std::string& chain, const std::string& metrics_listen,
-            const std::vector<std::string>& plugins) {
+            const std::vector<std::string>& plugins, input_flags inputs) {
   auto registry = registry_with_plugins(plugins, file);
   if (file.empty() && chain.empty())
     throw std::invalid_argument("give a pipeline config file, or --chain "
@@ -236,10 +367,22 @@ int cmd_run(const std::string& file, pixline::run_options options,
     spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
   if (force_watch)
     config.source.kind = "watch";
-  if (stopper)
+  if (inputs.recursive)
+    config.source.recursive = true;
+  if (stopper) {
     options.on_watching = [stopper](std::function<void()> stop) {
       stopper->set(std::move(stop));
     };
+    std::vector<std::string> roots;
+    if (!options.output.empty())
+      roots.push_back(options.output);
+    for (auto& sink : config.sinks)
+      roots.push_back(pixline::writer_spec().decode(sink.options).path);
+    stopper->on_abort([roots] {
+      for (auto& root : roots)
+        pixline::remove_stale_temporaries(root);
+    });
+  }
   options.workers = parse_workers(workers);
   auto metrics = start_metrics(metrics_listen, config, options);
   std::unique_ptr<pixline::event_log> events;
@@ -250,16 +393,21 @@ int cmd_run(const std::string& file, pixline::run_options options,
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
   options.on_listed = [&progress](std::size_t total) { progress.start(total); };
+  // At a terminal the summary lists the failures, in input order, once:
+  // the per-image lines would say it all again above the progress line.
+  auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
+                         ? spdlog::level::debug
+                         : spdlog::level::err;
   options.on_finished = [&events, &progress, quarantine, force_watch,
-                         &config](const pixline::job& j) {
+                         &config, failure_level](const pixline::job& j) {
     progress.tick(j.failed());
     if (events)
       events->finished_job(j, j.failed() && quarantine
                                 && (force_watch
                                     || config.source.kind == "watch"));
     if (j.failed())
-      spdlog::error("{}: failed in stage '{}': {}", j.path, j.failed_stage,
-                    j.error);
+      spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
+                  j.failed_stage, j.error);
     else if (j.skipped)
       spdlog::debug("{}: skipped, output exists", j.path);
     else
@@ -274,8 +422,23 @@ int cmd_run(const std::string& file, pixline::run_options options,
   if (watching)
     spdlog::info("watching {} (Ctrl-C to stop)",
                  options.input.empty() ? config.source.path : options.input);
+  struct unhook {
+    ~unhook() {
+      live_progress = nullptr;
+    }
+  } unhook_progress;
+  if (progress.enabled())
+    live_progress = &progress;
   auto report = watching ? pixline::run_watch(config, registry, options)
                          : pixline::run_pipeline(config, registry, options);
+  live_progress = nullptr;
+  // From here on a signal ends the process at once.
+  if (stopper)
+    stopper->set({});
+  std::sort(report.failures.begin(), report.failures.end(),
+            [](const pixline::job& a, const pixline::job& b) {
+              return a.id < b.id;
+            });
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   progress.finish();
   if (events)
@@ -297,18 +460,54 @@ int cmd_run(const std::string& file, pixline::run_options options,
       for (auto& j : report.failures)
         fmt::print(out, "  {} [{}]: {}\n", j.path, j.failed_stage, j.error);
     }
+    if (report.interrupted)
+      fmt::print(out, "interrupted: {} input{} not started\n",
+                 report.not_started, report.not_started == 1 ? "" : "s");
   }
+  // A batch stopped by a signal: every image it started is finished, and
+  // the shell learns it was interrupted (128 + the signal, as it would be
+  // without the summary).
+  if (!watching && report.interrupted)
+    return 128 + (stopper && stopper->received() ? stopper->received()
+                                                 : SIGINT);
   // A watch that stopped on request has done its job: its failures were
   // logged (and quarantined, if so configured) as they happened.
   if (watching)
     return exit_ok;
+  // A mistyped folder or glob, or a folder of the wrong files, is not a
+  // job well done.
+  if (report.total == 0 && !inputs.allow_empty) {
+    const auto& given = options.input.empty() ? config.source.path
+                                              : options.input;
+    fmt::print(stderr,
+               "pixline: no inputs: {} (--allow-empty makes this a "
+               "success)\n",
+               given.find_first_of("*?[") != std::string::npos
+                 ? fmt::format("'{}' matches no file", given)
+                 : fmt::format("no image files in '{}'{}", given,
+                               config.source.recursive
+                                 ? ""
+                                 : " (sub-folders need --recursive)"));
+    return exit_no_inputs;
+  }
   return report.failures.empty() ? exit_ok : exit_images_failed;
 }
 
 int cmd_validate(const std::string& file,
-                 const std::vector<std::string>& plugins) {
+                 const std::vector<std::string>& plugins,
+                 const pixline::run_options& options) {
   auto registry = registry_with_plugins(plugins, file);
   auto config = pixline::load_config(file, registry);
+  // `run` would stop at once with no inputs: say so now.
+  const auto& src = config.source;
+  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
+    std::string what = "[source] path is not set, so `pixline run` has no "
+                       "inputs: set it, or give --input (to run and to "
+                       "validate)";
+    if (src.configured)
+      throw pixline::config_error(src.where, what);
+    throw std::invalid_argument(fmt::format("{}: {}", file, what));
+  }
   auto stages = pixline::build_stages(config, registry);
   std::vector<std::string> names;
   for (auto& s : stages) {
@@ -322,7 +521,7 @@ int cmd_validate(const std::string& file,
     names.push_back(
       fmt::format("{}(x{}{}{})", s.name, s.workers, placed, chain));
   }
-  pixline::check_output_folder(config);
+  pixline::check_output_folder(config, options);
   for (auto& warning : pixline::config_warnings(config))
     fmt::print(stderr, "warning: {}\n", warning);
   // A misspelt host is only a warning: the name may resolve where and when
@@ -464,6 +663,12 @@ int main(int argc, char** argv) {
                   "Output folder (replaces [sink] path)");
   run->add_option("-w,--workers", workers, workers_help);
   run->add_flag("-q,--quiet", quiet, "Print no summary");
+  input_flags inputs;
+  run->add_flag("-r,--recursive", inputs.recursive,
+                "Take the input folder's sub-folders too (as [source] "
+                "recursive = true)");
+  run->add_flag("--allow-empty", inputs.allow_empty,
+                "No inputs is a success (exit 0) instead of exit 5");
   std::string chain;
   run->add_option("-c,--chain", chain,
                   "Filters and sink inline, replacing the config's: "
@@ -488,6 +693,9 @@ int main(int argc, char** argv) {
                     "Output folder (replaces [sink] path)");
   watch->add_option("-w,--workers", workers, workers_help);
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
+  watch->add_flag("-r,--recursive", inputs.recursive,
+                  "Watch the folder's sub-folders too (as [source] "
+                  "recursive = true)");
   watch->add_option("-c,--chain", chain,
                     "Filters and sink inline, replacing the config's");
   watch->add_option("--events", events_target,
@@ -501,6 +709,8 @@ int main(int argc, char** argv) {
     "validate", "Check a pipeline config without reading any image");
   validate->add_option("config", config_file, "Pipeline config (TOML)")
     ->required();
+  validate->add_option("-i,--input", run_opts.input,
+                       "Input folder, file or glob, as run's --input");
 
   std::string node_listen = "127.0.0.1:7400";
   pixline::node_options node_opts;
@@ -559,7 +769,8 @@ int main(int argc, char** argv) {
   if (*run || *watch || *node)
     stopper = std::make_unique<signal_stopper>();
 
-  auto logger = spdlog::stderr_color_mt("pixline");
+  auto logger = std::make_shared<spdlog::logger>(
+    "pixline", std::make_shared<progress_sink>());
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
@@ -585,12 +796,12 @@ int main(int argc, char** argv) {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
-                   metrics_listen, plugins);
+                   metrics_listen, plugins, inputs);
     else if (*node)
       rc = cmd_node(node_listen, node_opts, node_insecure, plugins,
                     stopper.get());
     else if (*validate)
-      rc = cmd_validate(config_file, plugins);
+      rc = cmd_validate(config_file, plugins, run_opts);
     else if (*stages)
       rc = cmd_stages(stage_name, markdown, plugins);
   } catch (const pixline::config_error& e) {

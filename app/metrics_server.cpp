@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <sys/socket.h>
+
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -27,6 +29,15 @@ metrics_server::metrics_server(const listen_address& address,
     bool up = registry->running();
     res.status = up ? 200 : 503;
     res.set_content(up ? "ok\n" : "not running\n", "text/plain");
+  });
+  // httplib's default sets SO_REUSEPORT, with which a second run (or any
+  // program doing the same) binds the same port and Linux shares the
+  // scrapes between the two. SO_REUSEADDR alone still lets a restart take
+  // a port whose old connections linger in TIME_WAIT, but never a port
+  // someone listens on: that is an error (exit 2).
+  server_->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   errno = 0;
   if (!server_->bind_to_port(address.host, address.port)) {

@@ -205,8 +205,8 @@ const std::vector<std::string> pipeline_keys = {
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
   "isolation",  "image_timeout", "worker_memory_mib", "crash_retries"};
 const std::vector<std::string> source_keys = {
-  "kind",    "path",    "files",   "recursive",
-  "include", "exclude", "workers", "max_in_flight"};
+  "kind",    "path",    "files",   "recursive",      "include",
+  "exclude", "workers", "max_in_flight", "case_sensitive"};
 // Keys only a watch takes (docs/watch.md).
 const std::vector<std::string> watch_keys = {
   "settle_ms",  "state_dir",      "on_success", "done_dir",
@@ -458,6 +458,8 @@ private:
         s.include = strings(name, *value);
       } else if (name == "exclude") {
         s.exclude = strings(name, *value);
+      } else if (name == "case_sensitive") {
+        s.case_sensitive = std::get<bool>(checked(boolean_key(name), *value));
       } else if (name == "workers") {
         read_workers(*value, s.workers, s.remote);
       } else if (name == "max_in_flight") {

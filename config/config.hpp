@@ -140,9 +140,13 @@ struct source_section {
   /// list: the files, in order.
   std::vector<std::string> files;
   bool recursive = false;
-  /// File-name patterns (fnmatch, e.g. "*.jpg"); empty means every file.
+  /// File-name patterns (fnmatch, e.g. "*.jpg"); empty `include` means
+  /// every image file (pipeline/inputs.hpp, has_image_suffix).
   std::vector<std::string> include;
   std::vector<std::string> exclude;
+  /// include/exclude match case as written; false (the default) ignores
+  /// it (FNM_CASEFOLD).
+  bool case_sensitive = false;
   /// watch: how long a file must stay unchanged before it is taken.
   int settle_ms = 100;
   /// watch: the folder holding the journal; empty means

@@ -1,68 +1,87 @@
 #include "pipeline/inputs.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
+#include <set>
+
+#include <fnmatch.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <vips/vips.h>
 
 namespace fs = std::filesystem;
 
 namespace pixline {
 
-std::regex glob_regex(const std::string& pattern) {
-  std::string re;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    char c = pattern[i];
-    if (c == '*') {
-      if (i + 1 < pattern.size() && pattern[i + 1] == '*') {
-        ++i;
-        if (i + 1 < pattern.size() && pattern[i + 1] == '/') {
-          ++i;
-          re += "(?:.*/)?";
-        } else {
-          re += ".*";
-        }
-      } else {
-        re += "[^/]*";
-      }
-    } else if (c == '?') {
-      re += "[^/]";
-    } else if (c == '[') {
-      auto close = pattern.find(']', i + 1);
-      if (close == std::string::npos) {
-        re += "\\[";
-      } else {
-        auto body = pattern.substr(i + 1, close - i - 1);
-        if (!body.empty() && body[0] == '!')
-          body[0] = '^';
-        re += "[" + body + "]";
-        i = close;
-      }
-    } else if (std::string_view{"\\^$.|+(){}"}.find(c)
-               != std::string_view::npos) {
-      re += '\\';
-      re += c;
-    } else {
-      re += c;
-    }
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+} // namespace
+
+bool glob_match(const std::string& pattern, const std::string& path,
+                bool casefold) {
+  int flags = casefold ? FNM_CASEFOLD : 0;
+  auto stars = pattern.find("**");
+  if (stars == std::string::npos)
+    return ::fnmatch(pattern.c_str(), path.c_str(), flags | FNM_PATHNAME) == 0;
+  if (stars + 2 >= pattern.size() || pattern[stars + 2] != '/')
+    return ::fnmatch(pattern.c_str(), path.c_str(), flags) == 0;
+  // "P**/R": some folder boundary q <= p splits off a head matching P,
+  // anything between q and p is whole folders, and R matches from p on.
+  auto head = pattern.substr(0, stars);
+  auto rest = pattern.substr(stars + 3);
+  auto boundary = [&](size_t i) { return i == 0 || path[i - 1] == '/'; };
+  for (size_t p = 0; p <= path.size(); ++p) {
+    if (!boundary(p) || !glob_match(rest, path.substr(p), casefold))
+      continue;
+    for (size_t q = 0; q <= p; ++q)
+      if (boundary(q)
+          && (head.empty() ? q == 0
+                           : ::fnmatch(head.c_str(), path.substr(0, q).c_str(),
+                                       flags | FNM_PATHNAME)
+                               == 0))
+        return true;
   }
-  return std::regex(re, std::regex::ECMAScript | std::regex::optimize);
+  return false;
 }
 
-name_filter::name_filter(const source_section& src) {
-  for (auto& p : src.include)
-    include_.emplace_back(glob_regex(p), p.find('/') != std::string::npos);
-  for (auto& p : src.exclude)
-    exclude_.emplace_back(glob_regex(p), p.find('/') != std::string::npos);
+bool has_image_suffix(const fs::path& name) {
+  // Every suffix a libvips loader of this build declares, lower case.
+  static const std::set<std::string> suffixes = [] {
+    std::set<std::string> all;
+    vips_foreign_map(
+      "VipsForeignLoad",
+      [](void* klass, void* a, void*) -> void* {
+        auto* foreign = static_cast<VipsForeignClass*>(klass);
+        for (auto** s = foreign->suffs; s && *s; ++s)
+          static_cast<std::set<std::string>*>(a)->insert(lower(*s));
+        return nullptr;
+      },
+      &all, nullptr);
+    return all;
+  }();
+  return suffixes.count(lower(name.extension().string())) > 0;
 }
 
-bool name_filter::any(const std::vector<std::pair<std::regex, bool>>& pats,
-                      const fs::path& rel) {
+name_filter::name_filter(const source_section& src)
+  : include_(src.include), exclude_(src.exclude),
+    casefold_(!src.case_sensitive) {}
+
+bool name_filter::any(const std::vector<std::string>& pats,
+                      const fs::path& rel) const {
   auto name = rel.filename().string();
   auto full = rel.generic_string();
   return std::any_of(pats.begin(), pats.end(), [&](auto& p) {
-    return std::regex_match(p.second ? full : name, p.first);
+    return glob_match(p, p.find('/') != std::string::npos ? full : name,
+                      casefold_);
   });
 }
 
@@ -138,7 +157,6 @@ void walk(const fs::path& root, bool recursive, const name_filter& filter,
 std::vector<job> list_inputs(const source_section& src) {
   std::vector<std::pair<std::string, std::string>> files;
   name_filter filter{src};
-  auto everything = [](const fs::path&) { return true; };
   if (src.kind == "list") {
     for (auto& f : src.files)
       files.emplace_back(f, fs::path(f).filename().string());
@@ -150,14 +168,36 @@ std::vector<job> list_inputs(const source_section& src) {
                                                : fs::path(src.path.substr(0, slash));
     auto rest = slash == std::string::npos ? src.path
                                            : src.path.substr(slash + 1);
-    auto re = glob_regex(rest);
     walk(root, true, filter,
          [&](const fs::path& rel) {
-           return std::regex_match(rel.generic_string(), re);
+           return glob_match(rest, rel.generic_string(), false);
          },
          files);
   } else {
-    walk(src.path, src.recursive, filter, everything, files);
+    // Without `include`, a folder's other files (a readme, a .DS_Store's
+    // cousins) are not inputs: one line names them instead of one failure
+    // each.
+    std::vector<std::string> others;
+    walk(src.path, src.recursive, filter,
+         [&](const fs::path& rel) {
+           if (!src.include.empty() || has_image_suffix(rel))
+             return true;
+           others.push_back(rel.generic_string());
+           return false;
+         },
+         files);
+    if (!others.empty()) {
+      std::sort(others.begin(), others.end());
+      constexpr size_t shown = 5;
+      spdlog::warn("skipped {} {}: {}{}", others.size(),
+                   others.size() == 1 ? "file that is not an image"
+                                      : "files that are not images",
+                   fmt::join(others.begin(),
+                             others.begin()
+                               + long(std::min(shown, others.size())),
+                             ", "),
+                   others.size() > shown ? ", ..." : "");
+    }
   }
   std::sort(files.begin(), files.end(),
             [](auto& a, auto& b) { return a.second < b.second; });

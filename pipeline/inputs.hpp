@@ -1,7 +1,6 @@
 #pragma once
 
 #include <filesystem>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,16 +10,26 @@
 
 namespace pixline {
 
-/// Translates a shell-style pattern into a regex: `*` and `?` stay within a
-/// path segment, `**/` spans any number of folders, `[...]` is a class.
-std::regex glob_regex(const std::string& pattern);
+/// True when `path` matches the shell-style `pattern` (fnmatch(3) with
+/// FNM_PATHNAME: `*`, `?` and `[...]` stay within a folder name; `!` negates
+/// a class), where `**/` also spans any number of folders (none included)
+/// and a `**` elsewhere matches across folders. `casefold` ignores case
+/// (FNM_CASEFOLD).
+bool glob_match(const std::string& pattern, const std::string& path,
+                bool casefold);
+
+/// True when libvips has a loader that claims the file name's suffix
+/// (".jpg", ".png", ".tif"...), case ignored: the files a folder source
+/// without `include` takes.
+bool has_image_suffix(const std::filesystem::path& name);
 
 /// True when any part of a relative path starts with a dot: hidden files and
 /// folders (and pixline's own temporary files) are never inputs.
 bool is_hidden(const std::filesystem::path& rel);
 
-/// A source's include/exclude patterns. A pattern matches the file name, or
-/// the path relative to the input root when it has a slash.
+/// A source's include/exclude patterns, matched with glob_match, case
+/// ignored unless `case_sensitive`. A pattern matches the file name, or the path relative to the
+/// input root when it has a slash.
 class name_filter {
 public:
   explicit name_filter(const source_section& src);
@@ -29,15 +38,18 @@ public:
   bool accepts(const std::filesystem::path& rel) const;
 
 private:
-  static bool any(const std::vector<std::pair<std::regex, bool>>& patterns,
-                  const std::filesystem::path& rel);
+  bool any(const std::vector<std::string>& patterns,
+           const std::filesystem::path& rel) const;
 
-  std::vector<std::pair<std::regex, bool>> include_;
-  std::vector<std::pair<std::regex, bool>> exclude_;
+  std::vector<std::string> include_;
+  std::vector<std::string> exclude_;
+  bool casefold_;
 };
 
 /// The files a source section names, in a stable order, each with its path
 /// relative to the input root. Throws config_error if the folder is missing.
+/// A directory source without `include` takes only files with an
+/// image suffix (has_image_suffix) and logs one warning naming the others.
 std::vector<job> list_inputs(const source_section& source);
 
 } // namespace pixline

@@ -67,7 +67,7 @@ std::optional<std::string> check_name_template(const std::string& tmpl) {
   if (tmpl.empty())
     return std::string{"the naming template is empty"};
   name_fields probe{"a", "b", "c", "d", 1, 1, "e"};
-  return scan(
+  auto err = scan(
     tmpl, [](const std::string&) {},
     [&](const std::string& name) -> std::optional<std::string> {
       if (!value_of(name, probe))
@@ -75,6 +75,22 @@ std::optional<std::string> check_name_template(const std::string& tmpl) {
                            name, tmpl, name_placeholders());
       return std::nullopt;
     });
+  if (err)
+    return err;
+  // A name that leaves the output folder ("../{stem}", "/tmp/{stem}")
+  // would fail every image at run time; {dir} is tried empty too (an input
+  // at the root), since "{dir}/../{stem}" leaves only then.
+  for (auto dir : {"d", ""}) {
+    probe.dir = dir;
+    try {
+      render_name(tmpl, probe);
+    } catch (const std::runtime_error& e) {
+      return fmt::format("\"{}\" would name every output outside the "
+                         "output folder: {}",
+                         tmpl, e.what());
+    }
+  }
+  return std::nullopt;
 }
 
 std::string render_name(const std::string& tmpl, const name_fields& fields) {

@@ -465,6 +465,10 @@ chain_outcome chain_worker::run(const std::string& path, std::uint64_t id,
     out.outputs = parts_->save->encode(*j.img);
   } catch (const std::exception& e) {
     out.error = failure_text(e);
+    // A damaged file read in full only by a later stage is still the
+    // decode's failure, not that stage's.
+    if (take_decode_failure(out.error))
+      stage_index = 0;
   } catch (...) {
     out.error = "unknown error";
   }

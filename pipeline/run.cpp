@@ -219,8 +219,11 @@ stage_runtime process_stage(const pipeline_config& config,
             commit_outputs(j);
         } catch (const std::exception& e) {
           result.error = failure_text(e);
-          result.stage_index = int(metrics.size()) - 1;
-          result.stage = "save";
+          // A damaged input fails each sink's encoding in the worker:
+          // still the decode's failure, not save's.
+          bool decode = take_decode_failure(result.error);
+          result.stage_index = decode ? 0 : int(metrics.size()) - 1;
+          result.stage = decode ? "load" : "save";
         }
       }
       count_chain(metrics, result);
@@ -615,8 +618,18 @@ run_report run_pipeline(const pipeline_config& config,
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
+  // Shared with the stop function, which a signal may call at any time,
+  // even after this function returned: it then finds no feed.
+  auto feed = std::make_shared<list_feed>(std::move(inputs));
+  if (options.on_watching)
+    options.on_watching([weak = std::weak_ptr<list_feed>(feed)] {
+      if (auto f = weak.lock())
+        f->stop();
+    });
   image_tally::reset_peak();
-  auto result = run_flow(stages, std::move(inputs), flow);
+  auto result = run_flow(stages, *feed, flow);
+  report.interrupted = feed->stopped();
+  report.not_started = feed->left();
   report.peak_in_flight = result.peak_in_flight;
   report.peak_live_images = image_tally::peak();
   return report;

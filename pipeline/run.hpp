@@ -30,9 +30,10 @@ struct run_options {
   std::function<void(const job&)> on_finished;
   /// Batch: called once the inputs are listed, with their number.
   std::function<void(std::size_t total)> on_listed;
-  /// Watch mode: called once the watch is running, with a function that
-  /// stops it gracefully (stop taking files, finish those in flight). Safe to
-  /// call from any thread, e.g. a signal handler's thread.
+  /// Called once the run or watch is running, with a function that stops
+  /// it gracefully (stop taking files, finish those in flight; a batch's
+  /// report then says it was interrupted). Safe to call from any thread,
+  /// e.g. a signal handler's thread, until the run returns.
   std::function<void(std::function<void()> stop)> on_watching;
   /// Where the run counts images, time and queues (for `/metrics`); none
   /// when null.
@@ -56,6 +57,10 @@ struct run_report {
   std::size_t already_done = 0;
   /// Watch mode: transient failures tried again.
   std::size_t retried = 0;
+  /// Batch: stopped through `run_options::on_watching` before every input
+  /// was admitted; `not_started` inputs were never read.
+  bool interrupted = false;
+  std::size_t not_started = 0;
 };
 
 /// Builds the stages of `config` and runs every input through them; returns

@@ -151,7 +151,16 @@ bool watch_feed::wanted(const fs::path& path) const {
   if (!source_.recursive && rel.has_parent_path()
       && rel.parent_path() != ".")
     return false;
-  return filter_.accepts(rel);
+  if (!filter_.accepts(rel))
+    return false;
+  // As a batch's folder: without include, only files libvips reads by
+  // name; a readme dropped in is neither processed nor quarantined.
+  if (source_.include.empty() && !has_image_suffix(rel)) {
+    spdlog::debug("{}: skipped: not an image (set include to take it)",
+                  path.string());
+    return false;
+  }
+  return true;
 }
 
 void watch_feed::add_watch(const fs::path& dir) {

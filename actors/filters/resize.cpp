@@ -1,5 +1,6 @@
 #include "actors/filters/resize.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -36,6 +37,12 @@ const spec_builder<resize_options>& resize_spec() {
         .number("scale", &resize_options::scale, 0.0, 0.0, max_scale,
                 "Scale factor for both axes (0.0001 .. 100), instead of "
                 "width/height. 0 means not set")
+        .choice("size", &resize_options::size, "both",
+                {"both", "down", "up"},
+                "'both' resizes either way; 'down' only shrinks: an image "
+                "already within width/height (or a scale over 1) is left "
+                "as it is, 'up' only enlarges; with both width and height, "
+                "each axis on its own (as libvips' thumbnail does)")
         .choice("kernel", &resize_options::kernel, "lanczos3",
                 choice_names(kernel_table),
                 "Resampling kernel: 'nearest' keeps hard pixel edges, "
@@ -86,6 +93,15 @@ void resize_stage::process(image& img) {
     else if (opts_.height == 0)
       vscale = hscale;
   }
+  if (opts_.size == "down") {
+    hscale = std::min(hscale, 1.0);
+    vscale = std::min(vscale, 1.0);
+  } else if (opts_.size == "up") {
+    hscale = std::max(hscale, 1.0);
+    vscale = std::max(vscale, 1.0);
+  }
+  if (hscale == 1.0 && vscale == 1.0)
+    return;
   auto resized = [&](const vips::VImage& x) {
     return resize_image(x, hscale, vscale, kernel_, opts_.gap);
   };

@@ -15,6 +15,9 @@ struct resize_options {
   int width;
   int height;
   double scale;
+  /// "both" resizes either way, "down" only shrinks, "up" only enlarges
+  /// (each axis: a factor the other way becomes 1).
+  std::string size;
   /// "nearest", "linear", "cubic", "mitchell", "lanczos2" or "lanczos3".
   std::string kernel;
   /// libvips' reducing gap: shrink by whole factors with a box filter first,

@@ -48,8 +48,10 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
         "(libvips thumbnail)")
         .example("[[filter]]\ntype = \"thumbnail\"\nwidth = 320\n"
                  "height = 240\ncrop = \"centre\"")
-        .integer("width", &thumbnail_options::width, 256, 1, 100000,
-                 "Width of the box to fit into, in pixels")
+        .integer("width", &thumbnail_options::width, 256, 0, 100000,
+                 "Width of the box to fit into, in pixels; 0 with a height "
+                 "leaves the width unbounded: the height alone bounds the "
+                 "image (vipsthumbnail's --size xH)")
         .integer("height", &thumbnail_options::height, 0, 0, 100000,
                  "Height of the box, in pixels; 0 means the same as width")
         .choice("size", &thumbnail_options::size, "both", choice_names(size_names),
@@ -94,11 +96,15 @@ thumbnail_stage::thumbnail_stage(thumbnail_options opts)
     size_(choice_value("size", size_names, opts_.size)),
     crop_(choice_value("crop", crop_names, opts_.crop)),
     kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
-  if (opts_.width < 1 || opts_.height < 0)
+  if (opts_.width < 0 || opts_.height < 0
+      || (opts_.width == 0 && opts_.height == 0))
     throw std::invalid_argument(
-      fmt::format("box {}x{} is invalid: width must be at least 1 "
-                  "and height at least 0",
+      fmt::format("box {}x{} is invalid: set width, or height alone to "
+                  "bound the height only",
                   opts_.width, opts_.height));
+  if (opts_.width == 0 && size_ == VIPS_SIZE_FORCE)
+    throw std::invalid_argument(
+      "size = \"force\" needs a width: it fills the box exactly");
   // Both send every image to libvips' thumbnail, which has no kernel.
   if ((opts_.linear || !opts_.fast_shrink_on_load)
       && kernel_ != VIPS_KERNEL_LANCZOS3)
@@ -117,15 +123,19 @@ thumbnail_geometry thumbnail_stage::plan(int width, int height,
   bool swap = !opts_.no_rotate && orientation >= 5 && orientation <= 8;
   double in_w = swap ? height : width;
   double in_h = swap ? width : height;
-  int box_w = opts_.width;
+  // Width 0: unbounded, as libvips' thumbnail takes VIPS_MAX_COORD.
+  int box_w = opts_.width > 0 ? opts_.width : VIPS_MAX_COORD;
   int box_h = opts_.height > 0 ? opts_.height : opts_.width;
   bool cropping = crop_ != VIPS_INTERESTING_NONE;
 
   double hshrink = in_w / box_w;
   double vshrink = in_h / box_h;
   if (size_ != VIPS_SIZE_FORCE) {
-    double shrink = cropping ? std::min(hshrink, vshrink)
-                             : std::max(hshrink, vshrink);
+    // With the width unbounded there is nothing to fill across: the
+    // height alone sets the scale, cropping or not.
+    double shrink = opts_.width == 0 ? vshrink
+                    : cropping       ? std::min(hshrink, vshrink)
+                                     : std::max(hshrink, vshrink);
     hshrink = vshrink = shrink;
   }
   if (size_ == VIPS_SIZE_UP) {
@@ -162,6 +172,13 @@ vips::VImage thumbnail_stage::finish(vips::VImage img,
                                      const thumbnail_geometry& g) const {
   if (img.width() == g.width && img.height() == g.height)
     return img;
+  // 'attention' and 'entropy' read the image once to find the crop and
+  // again for its pixels, and a file opened for sequential reading (the
+  // loader's default, and shrink-on-load's) can be read once only: "out of
+  // order read". As libvips' thumbnail does, compute the image, already
+  // shrunk to about the box, into memory first.
+  if (crop_ == VIPS_INTERESTING_ATTENTION || crop_ == VIPS_INTERESTING_ENTROPY)
+    img = img.copy_memory();
   return img.smartcrop(g.width, g.height,
                        vips::VImage::option()->set("interesting", crop_));
 }

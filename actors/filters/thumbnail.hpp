@@ -13,6 +13,7 @@ class stage_registry;
 /// Options of the `thumbnail` stage (libvips `thumbnail`: fit into a box,
 /// with shrink-on-load when it comes first after the loader).
 struct thumbnail_options {
+  /// 0 (with a height) leaves the width unbounded.
   int width;
   /// 0 means "same as width".
   int height;

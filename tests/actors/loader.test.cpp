@@ -86,19 +86,50 @@ TEST_CASE("bad inputs fail with a clear reason", "[loader]") {
              Catch::Contains("not a regular file"));
 }
 
-TEST_CASE("a truncated file fails when its pixels are read", "[loader]") {
-  temp_dir dir;
+namespace {
+
+/// The first half of a JPEG, in `dir`: its header is whole.
+std::filesystem::path cut_jpeg(const temp_dir& dir) {
   save(test_card(256, 256), dir / "whole.jpg");
   auto bytes = read_file(dir / "whole.jpg");
   write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  return dir / "cut.jpg";
+}
+
+} // namespace
+
+TEST_CASE("a truncated file fails when its pixels are read", "[loader]") {
+  temp_dir dir;
   auto l = default_loader();
-  auto j = job_for(dir / "cut.jpg");
+  auto j = job_for(cut_jpeg(dir));
   // The header is intact, so opening works; decoding the pixels must fail
   // with fail_on = "error" (the default) rather than return a grey half.
   l.load(j);
   REQUIRE(j.img);
   CHECK_THROWS_AS(j.img->pixels.avg(), vips::VError);
   vips_error_clear();
+}
+
+TEST_CASE("a decoder's failure is told from a later stage's", "[loader]") {
+  temp_dir dir;
+  auto l = default_loader();
+  auto j = job_for(cut_jpeg(dir));
+  l.load(j);
+  REQUIRE(j.img);
+  std::string text;
+  try {
+    j.img->pixels.avg();
+  } catch (const vips::VError& e) {
+    text = vips_error_text(e);
+  }
+  INFO(text);
+  CHECK(is_decode_failure(text));
+  CHECK(is_decode_failure("sink 2: " + text));
+  CHECK(is_decode_failure("vipspng: libpng read error"));
+  CHECK_FALSE(is_decode_failure("vips2png: unable to write to target"));
+  CHECK_FALSE(is_decode_failure("took longer than timeout = 1 s"));
+  CHECK_FALSE(is_decode_failure("sink 1: output out/a.png is already the "
+                                "output of in/b.png"));
 }
 
 TEST_CASE("format names of loader classes", "[loader]") {

@@ -255,10 +255,10 @@ TEST_CASE("bad values point at the value", "[chain]") {
   CHECK(f.offset == 20);
   CHECK(f.reason == "option 'no_rotate' must be a boolean, got an integer");
 
-  f = failure_of("thumbnail width=0");
+  f = failure_of("thumbnail width=-1");
   CHECK(f.offset == 16);
-  CHECK(f.word == "0");
-  CHECK(f.reason == "option 'width' must be between 1 and 100000, got 0");
+  CHECK(f.word == "-1");
+  CHECK(f.reason == "option 'width' must be between 0 and 100000, got -1");
 
   f = failure_of("thumbnail width=99999999999999999999");
   CHECK(f.offset == 16);

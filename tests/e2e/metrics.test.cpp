@@ -3,6 +3,11 @@
 
 #include <csignal>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -54,6 +59,12 @@ std::string scrape(int port, const std::string& series) {
   return body.substr(begin, body.find('\n', begin) - begin);
 }
 
+/// A loopback port nobody listens on now.
+int unused_port() {
+  port_holder free_port;
+  return free_port.port();
+}
+
 int health(int port) {
   httplib::Client client{"127.0.0.1", port};
   client.set_connection_timeout(2);
@@ -68,9 +79,7 @@ TEST_CASE("pixline watch --metrics serves counts that match the images",
   temp_dir dir;
   fs::create_directories(dir / "in");
   write_file(dir / "watch.toml", watch_config(dir.path()));
-  port_holder free_port;
-  int port = free_port.port();
-  free_port.release();
+  int port = unused_port();
   child_process proc{{pixline_binary(), "watch", (dir / "watch.toml").string(),
                       "--metrics", fmt::format("127.0.0.1:{}", port)},
                      dir / "pixline.log"};
@@ -146,15 +155,72 @@ TEST_CASE("a metrics port already taken is a startup error naming it",
   CHECK(files_in(dir / "out").empty());
 }
 
+TEST_CASE("two pixline processes cannot share one metrics port",
+          "[metrics]") {
+  // cpp-httplib binds with SO_REUSEPORT by default: a second watch then
+  // bound the same port and Linux split the scrapes between the two.
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  int port = unused_port();
+  auto address = fmt::format("127.0.0.1:{}", port);
+  child_process first{{pixline_binary(), "watch",
+                       (dir / "watch.toml").string(), "--metrics", address},
+                      dir / "first.log"};
+  REQUIRE(wait_until([&] { return health(port) == 200; }, 20));
+  fs::create_directories(dir / "second");
+  write_file(dir / "second" / "watch.toml",
+             watch_config(dir / "second"));
+  fs::create_directories(dir / "second" / "in");
+  // `timeout`: a second watch that did bind would never end (status 124).
+  child_process second{{"/usr/bin/timeout", "20", pixline_binary(), "watch",
+                        (dir / "second" / "watch.toml").string(),
+                        "--metrics", address},
+                       dir / "second.log"};
+  int status = second.wait();
+  auto log = read_file(dir / "second.log");
+  INFO(log);
+  CHECK(status == 2);
+  CHECK_THAT(log, Catch::Contains("--metrics " + address)
+                    && Catch::Contains("cannot listen"));
+  CHECK(health(port) == 200); // the first still serves
+  first.signal(SIGTERM);
+  CHECK(first.wait() == 0);
+}
+
+TEST_CASE("a port another program holds with SO_REUSEPORT is taken too",
+          "[metrics]") {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  int yes = 1;
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes) == 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  child_process proc{{"/usr/bin/timeout", "20", pixline_binary(), "watch",
+                      (dir / "watch.toml").string(), "--metrics",
+                      fmt::format("127.0.0.1:{}", ntohs(addr.sin_port))},
+                     dir / "pixline.log"};
+  int status = proc.wait();
+  ::close(fd);
+  INFO(read_file(dir / "pixline.log"));
+  CHECK(status == 2);
+}
+
 TEST_CASE("[metrics] in the config starts the endpoint, and a bad address is a "
           "config error",
           "[metrics]") {
   temp_dir dir;
   fs::create_directories(dir / "in");
   save(test_card(40, 30), dir / "in" / "a.png");
-  port_holder free_port;
-  int port = free_port.port();
-  free_port.release();
+  int port = unused_port();
   // A batch run: the endpoint lives as long as the run, which then ends.
   write_file(dir / "run.toml",
              fmt::format("[source]\npath = \"{}\"\n[sink]\npath = \"{}\"\n"

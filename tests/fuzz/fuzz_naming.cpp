@@ -63,7 +63,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     }
     return 0;
   }
-  require(!problem, "a template check_name_template refused rendered");
+  // A template that leaves the output folder for some values of its
+  // fields ("{dir}/../{stem}" at the input root) is refused, though it
+  // renders for others.
+  require(!problem
+            || problem->find("outside the output folder") != std::string::npos,
+          "a template check_name_template refused rendered");
   std::filesystem::path p{name};
   require(!name.empty() && p.is_relative(), "rendered name is not relative");
   require(p.lexically_normal() == p, "rendered name is not normalised");

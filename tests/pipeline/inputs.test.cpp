@@ -27,13 +27,17 @@ TEST_CASE("sources list files in a stable order", "[inputs]") {
   src.path = dir.path().string();
   SECTION("a folder, not recursive") {
     CHECK(relatives(list_inputs(src))
-          == std::vector<std::string>{"a.png", "b.jpg", "notes.txt"});
+          == std::vector<std::string>{"a.png", "b.jpg"});
   }
   SECTION("recursive, skipping hidden files and folders") {
     src.recursive = true;
     CHECK(relatives(list_inputs(src))
-          == std::vector<std::string>{"a.png", "b.jpg", "notes.txt",
-                                      "sub/c.jpg", "sub/deep/d.jpg"});
+          == std::vector<std::string>{"a.png", "b.jpg", "sub/c.jpg",
+                                      "sub/deep/d.jpg"});
+  }
+  SECTION("include takes any file it names") {
+    src.include = {"*.txt"};
+    CHECK(relatives(list_inputs(src)) == std::vector<std::string>{"notes.txt"});
   }
   SECTION("include and exclude") {
     src.recursive = true;
@@ -64,7 +68,7 @@ TEST_CASE("sources list files in a stable order", "[inputs]") {
 
 TEST_CASE("glob patterns", "[inputs]") {
   auto match = [](const std::string& pattern, const std::string& path) {
-    return std::regex_match(path, glob_regex(pattern));
+    return glob_match(pattern, path, false);
   };
   CHECK(match("*.jpg", "a.jpg"));
   CHECK_FALSE(match("*.jpg", "sub/a.jpg"));
@@ -75,6 +79,41 @@ TEST_CASE("glob patterns", "[inputs]") {
   CHECK(match("[ab]*.tif", "b1.tif"));
   CHECK_FALSE(match("[!ab]*.tif", "b1.tif"));
   CHECK(match("a+b (1).jpg", "a+b (1).jpg"));
+  CHECK(match("photos/**/*.jpg", "photos/a.jpg"));
+  CHECK(match("photos/**/*.jpg", "photos/x/y/a.jpg"));
+  CHECK_FALSE(match("photos/**/*.jpg", "other/photos/a.jpg"));
+  CHECK(match("*/**/*.jpg", "x/y/a.jpg"));
+  CHECK(match("photos/**", "photos/x/a.jpg"));
+  CHECK_FALSE(match("*.JPG", "a.jpg"));
+  CHECK(glob_match("*.JPG", "a.jpg", true));
+  CHECK(glob_match("sub/*.jpg", "SUB/A.Jpg", true));
+}
+
+TEST_CASE("include and exclude ignore case unless case_sensitive", "[inputs]") {
+  temp_dir dir;
+  for (auto name : {"a.JPG", "b.jpg", "c.Png", "skip.JPG"})
+    write_file(dir / name, "x");
+  source_section src;
+  src.path = dir.path().string();
+  src.include = {"*.jpg", "*.png"};
+  src.exclude = {"SKIP.*"};
+  CHECK(relatives(list_inputs(src))
+        == std::vector<std::string>{"a.JPG", "b.jpg", "c.Png"});
+  src.case_sensitive = true;
+  CHECK(relatives(list_inputs(src)) == std::vector<std::string>{"b.jpg"});
+}
+
+TEST_CASE("a folder without include takes the files libvips can read by "
+          "name",
+          "[inputs]") {
+  CHECK(has_image_suffix("a.jpg"));
+  CHECK(has_image_suffix("a.JPEG"));
+  CHECK(has_image_suffix("x/a.webp"));
+  CHECK(has_image_suffix("a.tif"));
+  CHECK(has_image_suffix("a.png"));
+  CHECK_FALSE(has_image_suffix("readme.txt"));
+  CHECK_FALSE(has_image_suffix("notes"));
+  CHECK_FALSE(has_image_suffix("a.jpg.part"));
 }
 
 TEST_CASE("symbolic links out of the input folder are not followed",

@@ -38,19 +38,22 @@ TEST_CASE("the watch feed hands out existing and new files once",
   temp_dir dir;
   write_file(dir / "in" / "a.jpg", "a");
   write_file(dir / "in" / ".hidden.jpg", "h");
+  write_file(dir / "in" / "readme.txt", "r");
   watch_feed feed{watch_source(dir.path()), dir / "out"};
   int wakes = 0;
   feed.start([&] { ++wakes; });
   auto a = next_within(feed, 5);
   REQUIRE(a);
   CHECK(a->relative == "a.jpg");
+  write_file(dir / "in" / "notes.md", "n");
   write_file(dir / "in" / "sub" / "b.jpg", "b");
   auto b = next_within(feed, 5);
   REQUIRE(b);
   CHECK(b->relative == "sub/b.jpg");
   CHECK(wakes >= 2);
-  // Nothing else: the hidden file is not an input, and a file is not handed
-  // out again while it is in flight.
+  // Nothing else: the hidden file and the files that are not images (no
+  // include) are not inputs, and a file is not handed out again while it
+  // is in flight.
   std::this_thread::sleep_for(100ms);
   CHECK_FALSE(feed.next());
   CHECK(feed.finish(*a));

@@ -33,6 +33,7 @@ TEST_CASE("resize: decoding no options gives the documented defaults",
   CHECK(d.scale == 0.0);
   CHECK(d.kernel == "lanczos3");
   CHECK(d.gap == 2.0);
+  CHECK(d.size == "both");
   auto reg = builtin_registry();
   REQUIRE(reg.find("resize"));
   CHECK_FALSE(reg.find("resize")->random_access);
@@ -83,6 +84,30 @@ TEST_CASE("resize: width or height alone keeps the aspect ratio",
   auto odd = resize({{"width", i(100)}}, test_card(333, 217));
   CHECK(odd.width() == 100);
   CHECK(odd.height() == 65); // 217 * 100 / 333 = 65.2
+}
+
+TEST_CASE("resize: size = down only shrinks, up only enlarges, each axis "
+          "on its own",
+          "[stage][resize]") {
+  auto card = test_card(200, 100);
+  auto s = [](const char* v) { return option_value{std::string{v}}; };
+  auto small = resize({{"width", i(400)}, {"size", s("down")}}, card);
+  CHECK(small.width() == 200);
+  CHECK(small.height() == 100);
+  auto shrunk = resize({{"width", i(50)}, {"size", s("down")}}, card);
+  CHECK(shrunk.width() == 50);
+  CHECK(shrunk.height() == 25);
+  auto kept = resize({{"width", i(50)}, {"size", s("up")}}, card);
+  CHECK(kept.width() == 200);
+  auto big = resize({{"scale", 2.0}, {"size", s("up")}}, card);
+  CHECK(big.width() == 400);
+  // A box wider but lower than the image: only the height shrinks.
+  auto box = resize({{"width", i(300)}, {"height", i(50)}, {"size", s("down")}},
+                    card);
+  CHECK(box.width() == 200);
+  CHECK(box.height() == 50);
+  auto both = resize({{"width", i(400)}}, card);
+  CHECK(both.width() == 400);
 }
 
 TEST_CASE("resize: width and height together give exactly that size",

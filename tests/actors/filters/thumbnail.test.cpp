@@ -102,7 +102,15 @@ TEST_CASE("thumbnail: decoding no options gives the documented defaults",
 TEST_CASE("thumbnail: the spec rejects out-of-range and unknown values",
           "[stage][thumbnail]") {
   CHECK(option_error(spec(), box(100, 0)).empty());
-  CHECK_THAT(option_error(spec(), {{"width", i(0)}}), Contains("'width'"));
+  CHECK_THAT(option_error(spec(), {{"width", i(-1)}}), Contains("'width'"));
+  // 0 is a valid width, but needs a height.
+  CHECK(option_error(spec(), {{"width", i(0)}}).empty());
+  CHECK_THROWS_WITH(spec().make({{"width", i(0)}}),
+                    Contains("height alone"));
+  CHECK_THROWS_WITH(spec().make({{"width", i(0)},
+                                 {"height", i(50)},
+                                 {"size", std::string{"force"}}}),
+                    Contains("needs a width"));
   CHECK_THAT(option_error(spec(), {{"width", i(100001)}}), Contains("'width'"));
   CHECK_THAT(option_error(spec(), {{"height", i(-1)}}), Contains("'height'"));
   CHECK_THAT(option_error(spec(), {{"size", std::string{"sideways"}}}),
@@ -184,6 +192,16 @@ TEST_CASE("thumbnail: fits the image inside the box", "[stage][thumbnail]") {
   auto wide_box = thumbnail(box(100, 50), card);
   CHECK(wide_box.width() == 67);
   CHECK(wide_box.height() == 50);
+  // Height alone bounds the height only, whatever the width comes to.
+  auto by_height = thumbnail(box(0, 50), test_card(800, 100));
+  CHECK(by_height.width() == 400);
+  CHECK(by_height.height() == 50);
+  auto cropped = thumbnail({{"width", i(0)},
+                            {"height", i(50)},
+                            {"crop", std::string{"centre"}}},
+                           test_card(800, 100));
+  CHECK(cropped.width() == 400);
+  CHECK(cropped.height() == 50);
   // The whole card is there: the ramps run from edge to edge.
   CHECK(pixel(square, 0, 0)[0] < 16);
   CHECK(pixel(square, 99, 74)[0] > 239);
@@ -264,6 +282,9 @@ TEST_CASE("thumbnail: geometry matches libvips' own thumbnail",
     {1000, 100, "down", "centre", VIPS_SIZE_DOWN, VIPS_INTERESTING_CENTRE},
     {100, 100, "up", "none", VIPS_SIZE_UP, VIPS_INTERESTING_NONE},
     {123, 45, "force", "none", VIPS_SIZE_FORCE, VIPS_INTERESTING_NONE},
+    // libvips' --size x91: width VIPS_MAX_COORD.
+    {0, 91, "both", "none", VIPS_SIZE_BOTH, VIPS_INTERESTING_NONE},
+    {0, 900, "down", "none", VIPS_SIZE_DOWN, VIPS_INTERESTING_NONE},
   }));
   CAPTURE(p.width, p.height, p.size, p.crop);
   auto ours = load_fused({{"width", i(p.width)},
@@ -276,7 +297,8 @@ TEST_CASE("thumbnail: geometry matches libvips' own thumbnail",
                    ->set("crop", p.vips_crop);
   if (p.height > 0)
     options->set("height", p.height);
-  auto theirs = vips::VImage::thumbnail(file.c_str(), p.width, options);
+  auto theirs = vips::VImage::thumbnail(
+    file.c_str(), p.width > 0 ? p.width : VIPS_MAX_COORD, options);
   CHECK(ours.width() == theirs.width());
   CHECK(ours.height() == theirs.height());
 }

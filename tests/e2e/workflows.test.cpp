@@ -1,0 +1,393 @@
+// Everyday workflows of the real binary (issue 33): the commands people
+// type first must work the first time.
+
+#include <csignal>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <vips/vips8>
+
+#include "support/images.hpp"
+
+using namespace pixline::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A photo-like 1600x1200 image in every format shrink-on-load treats
+/// differently: baseline and progressive JPEG (libjpeg's DCT scaling),
+/// PNG (no shrink-on-load) and WebP (libvips' thumbnail).
+void write_photos(const fs::path& in) {
+  fs::create_directories(in);
+  auto photo = noisy_card(1600, 1200);
+  photo.jpegsave((in / "baseline.jpg").c_str());
+  photo.jpegsave((in / "progressive.jpg").c_str(),
+                 vips::VImage::option()->set("interlace", true));
+  photo.pngsave((in / "lossless.png").c_str());
+  photo.webpsave((in / "lossy.webp").c_str());
+}
+
+} // namespace
+
+TEST_CASE("smart crop works on JPEG (baseline, progressive), PNG and WebP "
+          "files, in both isolations",
+          "[cli][workflows][crop]") {
+  temp_dir dir;
+  write_photos(dir / "in");
+  auto isolation = GENERATE(std::string("process"), std::string("thread"));
+  write_file(dir / "pipeline.toml",
+             fmt::format("[pipeline]\nisolation = \"{}\"\n[source]\n"
+                         "path = \"unused\"\n[sink]\npath = \"unused\"\n",
+                         isolation));
+  for (std::string crop : {"attention", "entropy", "centre"}) {
+    INFO(isolation << " crop=" << crop);
+    std::string out;
+    int status = run_command(
+      fmt::format("{} run '{}' -i '{}' -o '{}' --chain 'thumbnail width=300 "
+                  "crop={} ! save format=jpeg naming=\"{{stem}}.{{ext}}\"'",
+                  pixline_binary(), (dir / "pipeline.toml").string(),
+                  (dir / "in").string(), (dir / crop).string(), crop),
+      &out);
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(files_in(dir / crop)
+          == std::vector<std::string>{"baseline.jpg", "lossless.jpg", "lossy.jpg",
+                                      "progressive.jpg"});
+    for (auto& name : files_in(dir / crop)) {
+      auto img = vips::VImage::new_from_file((dir / crop / name).c_str());
+      CHECK(img.width() == 300);
+      CHECK(img.height() == 300);
+    }
+  }
+}
+
+TEST_CASE("the input set: non-images skipped with one line, --recursive, "
+          "no inputs is exit 5, include ignores case",
+          "[cli][workflows][inputs]") {
+  temp_dir dir;
+  save(test_card(64, 48), dir / "in" / "a.jpg");
+  save(test_card(64, 48), dir / "in" / "C.JPG");
+  save(test_card(64, 48), dir / "in" / "sub" / "b.png");
+  write_file(dir / "in" / "readme.txt", "not an image");
+  write_file(dir / "in" / "notes.md", "nor this");
+  auto chain = std::string{" --chain 'thumbnail width=16 ! save format=png'"};
+  auto run = [&](const std::string& args, std::string* out) {
+    return run_command(pixline_binary() + " run " + args + chain, out);
+  };
+  std::string out;
+  SECTION("a folder takes its images only, and names the others once") {
+    CHECK(run(fmt::format("-i '{}' -o '{}'", (dir / "in").string(),
+                          (dir / "out").string()),
+              &out)
+          == 0);
+    INFO(out);
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"C.png", "a.png"});
+    CHECK_THAT(out, Catch::Contains("skipped 2 files that are not images: "
+                                    "notes.md, readme.txt"));
+    CHECK_THAT(out, Catch::Contains("2 written, 0 skipped, 0 failed")
+                      && !Catch::Contains("failed in stage"));
+  }
+  SECTION("--recursive takes the sub-folders") {
+    CHECK(run(fmt::format("-r -i '{}' -o '{}'", (dir / "in").string(),
+                          (dir / "out").string()),
+              &out)
+          == 0);
+    INFO(out);
+    CHECK(files_in(dir / "out")
+          == std::vector<std::string>{"C.png", "a.png", "sub/b.png"});
+  }
+  SECTION("no inputs is exit 5, unless --allow-empty") {
+    std::filesystem::create_directories(dir / "empty");
+    auto args = fmt::format("-i '{}' -o '{}'", (dir / "empty").string(),
+                            (dir / "out").string());
+    CHECK(run(args, &out) == 5);
+    CHECK_THAT(out, Catch::Contains("no inputs: no image files in"));
+    CHECK(run(args + " --allow-empty", &out) == 0);
+    CHECK(run(fmt::format("-i '{}' -o '{}'", (dir / "in" / "*.gif").string(),
+                          (dir / "out").string()),
+              &out)
+          == 5);
+    CHECK_THAT(out, Catch::Contains("*.gif' matches no file"));
+  }
+  SECTION("include patterns ignore case") {
+    write_file(dir / "p.toml",
+               fmt::format("[source]\npath = \"{}\"\ninclude = [\"*.jpg\"]\n"
+                           "[sink]\npath = \"{}\"\n",
+                           (dir / "in").string(), (dir / "out").string()));
+    CHECK(run("'" + (dir / "p.toml").string() + "'", &out) == 0);
+    INFO(out);
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"C.png", "a.png"});
+  }
+}
+
+namespace {
+
+/// Every file under `dir`, hidden ones (temporaries) included.
+std::vector<std::string> all_files(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto& e : fs::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file())
+      out.push_back(e.path().filename().string());
+  return out;
+}
+
+bool has(const fs::path& file, const std::string& text) {
+  return read_file(file).find(text) != std::string::npos;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("Ctrl-C in a batch: the first finishes the images in flight and "
+          "prints the summary, the second exits at once: exit 130 both",
+          "[cli][workflows][signals]") {
+  temp_dir dir;
+  const int images = 30;
+  for (int i = 0; i < images; ++i)
+    save(test_card(32, 24), dir / "in" / fmt::format("img{:02}.png", i));
+  auto twice = GENERATE(false, true);
+  INFO("second Ctrl-C: " << twice);
+  child_process proc{{pixline_binary(), "--plugin",
+                      fmt::format("{}/libplugin_slow.so",
+                                  PIXLINE_TEST_PLUGIN_DIR),
+                      "run", "-i", (dir / "in").string(), "-o",
+                      (dir / "out").string(), "--events",
+                      (dir / "events.jsonl").string(), "--chain",
+                      "slow ms=300 ! save format=png"},
+                     dir / "pixline.log"};
+  REQUIRE(wait_until([&] { return has(dir / "events.jsonl", "\"written\""); },
+                     30));
+  proc.signal(SIGINT);
+  if (twice) {
+    // Two signals sent at once would merge into one.
+    REQUIRE(wait_until(
+      [&] { return has(dir / "pixline.log", "finishing the images"); }, 10));
+    proc.signal(SIGINT);
+  }
+  CHECK(proc.wait() == 130);
+  auto log = read_file(dir / "pixline.log");
+  INFO(log);
+  auto written = files_in(dir / "out");
+  CHECK(written.size() < std::size_t(images));
+  // Nothing partial: only whole outputs, no temporary files.
+  CHECK(all_files(dir / "out").size() == written.size());
+  for (auto& name : written) {
+    auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
+    CHECK(img.width() == 32);
+  }
+  if (twice) {
+    CHECK_THAT(log, Catch::Contains("exiting now"));
+    CHECK_THAT(log, !Catch::Contains("images:"));
+  } else {
+    CHECK_THAT(log, Catch::Contains(fmt::format("30 images: {} written",
+                                                written.size())));
+    CHECK_THAT(log, Catch::Contains(fmt::format(
+                      "interrupted: {} inputs not started",
+                      images - int(written.size()))));
+    // Every image admitted was finished and reported.
+    CHECK(count_of(read_file(dir / "events.jsonl"), "{\"event\":\"written\"")
+          == written.size());
+  }
+}
+
+TEST_CASE("the progress line fits the terminal, steps around log lines, and "
+          "failures are listed once",
+          "[cli][workflows][progress]") {
+  temp_dir dir;
+  for (int i = 0; i < 6; ++i)
+    save(test_card(48, 32), dir / "in" / fmt::format("img{}.png", i));
+  write_file(dir / "in" / "bad.png", "this is not a png");
+  write_file(dir / "in" / "0bad.png", "nor is this");
+  // `script` runs the command under a pseudo-terminal, 40 columns wide.
+  auto at_terminal = [&](const std::string& options) {
+    std::string tty;
+    run_command(
+      fmt::format("script -qec \"stty cols 40; {} run {} -i '{}' -o '{}' "
+                  "--chain 'thumbnail width=16 ! save format=png'\" "
+                  "/dev/null",
+                  pixline_binary(), options, (dir / "in").string(),
+                  (dir / "out").string()),
+      &tty);
+    fs::remove_all(dir / "out");
+    return tty;
+  };
+  // Debug logs a line per image while the progress line is up.
+  auto tty = at_terminal("--log-level debug");
+  INFO(tty);
+  REQUIRE_THAT(tty, Catch::Contains("images/s"));
+  CHECK_THAT(tty, Catch::Contains("8 images: 6 written"));
+  std::size_t draws = 0;
+  std::istringstream lines{tty};
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> parts;
+    std::size_t from = 0;
+    for (auto at = line.find('\r'); at != std::string::npos;
+         from = at + 1, at = line.find('\r', from))
+      parts.push_back(line.substr(from, at - from));
+    parts.push_back(line.substr(from));
+    for (auto& part : parts) {
+      if (part.find("images/s") == std::string::npos)
+        continue;
+      ++draws;
+      auto text = part.substr(0, part.find("\x1b[K"));
+      CHECK(text.size() <= 39);
+    }
+    // A log line written over a progress line that was not cleared would
+    // share its last segment with it.
+    CHECK_FALSE((parts.back().find("images/s") != std::string::npos
+                 && parts.back().find(" -> ") != std::string::npos));
+  }
+  CHECK(draws > 0);
+  // Once, in the summary (not also as a log line above it).
+  auto plain = at_terminal("");
+  INFO(plain);
+  CHECK(count_of(plain, "/bad.png") == 1);
+  CHECK(count_of(plain, "/0bad.png") == 1);
+  // In input order, whichever failed first.
+  CHECK(plain.find("/0bad.png [") < plain.find("/bad.png ["));
+}
+
+TEST_CASE("validate refuses what run would fail on: no [source] path, a "
+          "naming outside the output folder",
+          "[cli][workflows][validate]") {
+  temp_dir dir;
+  write_file(dir / "nosource.toml",
+             "[[filter]]\ntype = \"thumbnail\"\n[sink]\npath = \"out\"\n");
+  auto r = run_pixline("validate '" + (dir / "nosource.toml").string() + "'");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("[source] path is not set"));
+  r = run_pixline("validate '" + (dir / "nosource.toml").string()
+                  + "' --input '" + dir.path().string() + "'");
+  CHECK(r.status == 0);
+  write_file(dir / "emptypath.toml", "[source]\nrecursive = true\n[sink]\n");
+  r = run_pixline("validate '" + (dir / "emptypath.toml").string() + "'");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("emptypath.toml:1:1")
+                         && Catch::Contains("needs 'path'"));
+  write_file(dir / "up.toml", "[source]\npath = \"in\"\n[sink]\npath = "
+                              "\"out\"\nnaming = \"../{stem}.{ext}\"\n");
+  r = run_pixline("validate '" + (dir / "up.toml").string() + "'");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("up.toml:5:")
+                         && Catch::Contains("outside the output folder"));
+}
+
+TEST_CASE("alpha saved as JPEG is flattened on the sink's background, white "
+          "by default",
+          "[cli][workflows][alpha]") {
+  temp_dir dir;
+  // Left half opaque red, right half fully transparent (and black beneath).
+  auto rgb = solid(64, 32, 255, 0, 0);
+  auto alpha = vips::VImage::xyz(64, 32)[0] < 32; // 255 left, 0 right
+  save(rgb.bandjoin(alpha).copy(vips::VImage::option()->set(
+         "interpretation", VIPS_INTERPRETATION_sRGB)),
+       dir / "in" / "logo.png");
+  for (std::string background : {"", "white", "black"}) {
+    INFO("background: " << background);
+    auto out = dir / ("out" + background);
+    std::string log;
+    auto option = background.empty() ? "" : " background=" + background;
+    REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'save "
+                                    "format=jpeg{}'",
+                                    pixline_binary(), (dir / "in").string(),
+                                    out.string(), option),
+                        &log)
+            == 0);
+    INFO(log);
+    auto img = vips::VImage::new_from_file((out / "logo.jpg").c_str());
+    CHECK(img.bands() == 3);
+    double expected = background == "black" ? 0 : 255;
+    CHECK(near(pixel(img, 56, 16), {expected, expected, expected}, 8));
+    CHECK(near(pixel(img, 8, 16), {255, 0, 0}, 24));
+  }
+}
+
+TEST_CASE("a damaged file that fails only when its pixels are computed is "
+          "reported as the decode's failure",
+          "[cli][workflows][validate]") {
+  temp_dir dir;
+  for (std::string ext : {"jpg", "png"}) {
+    save(test_card(400, 300), dir / ("whole." + ext));
+    auto bytes = read_file(dir / ("whole." + ext));
+    write_file(dir / "in" / ("cut." + ext),
+               bytes.substr(0, bytes.size() * 2 / 3));
+  }
+  std::string out;
+  CHECK(run_command(fmt::format("{} run -i '{}' -o '{}' --events '{}' --chain "
+                                "'sharpen ! save format=webp'",
+                                pixline_binary(), (dir / "in").string(),
+                                (dir / "out").string(),
+                                (dir / "events.jsonl").string()),
+                    &out)
+        == 1);
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("cut.jpg: failed in stage 'load': VipsJpeg")
+                    && Catch::Contains("cut.png: failed in stage 'load': "));
+  CHECK(count_of(read_file(dir / "events.jsonl"), "\"stage\":\"load\"")
+        == 2);
+}
+
+TEST_CASE("smart crop works in a watch", "[cli][workflows][crop][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             fmt::format("[source]\nkind = \"watch\"\npath = \"{}\"\n"
+                         "settle_ms = 50\nstate_dir = \"{}\"\n[sink]\n"
+                         "path = \"{}\"\n",
+                         (dir / "in").string(), (dir / "state").string(),
+                         (dir / "out").string()));
+  child_process proc{{pixline_binary(), "watch", (dir / "watch.toml").string(),
+                      "--chain",
+                      "thumbnail width=100 crop=attention ! save format=jpeg"},
+                     dir / "pixline.log"};
+  // Written aside and renamed in, as careful writers do.
+  noisy_card(1600, 1200).jpegsave((dir / "photo.jpg").c_str());
+  fs::rename(dir / "photo.jpg", dir / "in" / "photo.jpg");
+  bool done = wait_until([&] { return files_in(dir / "out").size() == 1; }, 30);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait() == 0);
+  INFO(read_file(dir / "pixline.log"));
+  REQUIRE(done);
+  auto img = vips::VImage::new_from_file((dir / "out" / "photo.jpg").c_str());
+  CHECK(img.width() == 100);
+  CHECK(img.height() == 100);
+}
+
+TEST_CASE("thumbnail with a height alone bounds the height only, on every "
+          "loading path",
+          "[cli][workflows][thumbnail]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  // JPEG (DCT shrink-on-load), PNG (no shrink-on-load), WebP (libvips'
+  // thumbnail).
+  auto strip = noisy_card(1600, 200);
+  strip.jpegsave((dir / "in" / "jpeg.jpg").c_str());
+  strip.pngsave((dir / "in" / "png.png").c_str());
+  strip.webpsave((dir / "in" / "webp.webp").c_str());
+  std::string out;
+  REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'thumbnail "
+                                  "width=0 height=50 ! save format=png'",
+                                  pixline_binary(), (dir / "in").string(),
+                                  (dir / "out").string()),
+                      &out)
+          == 0);
+  INFO(out);
+  REQUIRE(files_in(dir / "out")
+          == std::vector<std::string>{"jpeg.png", "png.png", "webp.png"});
+  for (auto& name : files_in(dir / "out")) {
+    INFO(name);
+    auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
+    CHECK(img.width() == 400);
+    CHECK(img.height() == 50);
+  }
+}

@@ -237,6 +237,11 @@ run_worker_if_asked(const std::function<void(stage_registry&)>& add_stages) {
   if (!socket_env)
     return std::nullopt;
   int socket = std::atoi(socket_env);
+  // Whatever else pixline had open and did not mark close-on-exec (an
+  // events file, the journal, a socket) goes first: the sandbox restricts
+  // opening files, not files already open. Only stdio and the link stay.
+  if (socket != 3 || ::close_range(4, ~0U, 0) != 0)
+    return 1;
   // Die with pixline, even if it is killed outright.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   const char* parent = std::getenv("PIXLINE_WORKER_PARENT");

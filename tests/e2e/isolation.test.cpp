@@ -156,21 +156,25 @@ TEST_CASE("the same poison in thread isolation takes the whole run down",
   CHECK(r.status == 128 + SIGABRT);
 }
 
-TEST_CASE("a worker process can read no file of the user's, open no socket "
-          "and start no process",
+TEST_CASE("a worker process can read no file of the user's, open no socket, "
+          "start no process and holds none of pixline's files",
           "[isolation][sandbox]") {
   temp_dir dir;
   save(test_card(40, 30), dir / "in" / "poison-probe.png");
   write_file(dir / "p.toml", config(dir.path(), ""));
-  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
+  // pixline is given an open file, as a supervisor or a shell may leave
+  // one: its workers must not hold it.
+  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet "
+                                   "7>>{}",
                                    (dir / "p.toml").string(), poison_plugin(),
-                                   (dir / "events.jsonl").string()));
+                                   (dir / "events.jsonl").string(),
+                                   (dir / "handed-down.txt").string()));
   INFO(r.output);
   auto failed = failures(dir / "events.jsonl");
   REQUIRE(failed.count("poison-probe.png") == 1);
   CHECK(failed["poison-probe.png"]["error"]
         == "probe: open /etc/passwd: Permission denied; socket: Operation not "
-           "permitted; fork: Operation not permitted");
+           "permitted; fork: Operation not permitted; inherited: 0");
 }
 
 TEST_CASE("an SVG cannot pull a local file into its output", "[isolation][sandbox]") {

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,9 +81,19 @@ public:
       if (pid > 0)
         ::waitpid(pid, nullptr, 0);
       auto fork_result = outcome(pid);
+      // Files and sockets open beyond stdio and the worker's link (3): its
+      // own memfds have no name in any folder (no links).
+      int inherited = 0;
+      for (int fd = 4; fd < 1024; ++fd) {
+        struct stat st{};
+        if (::fstat(fd, &st) == 0
+            && (S_ISSOCK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 0)))
+          ++inherited;
+      }
       throw pixline::stage_error("probe: open /etc/passwd: " + open_result
                                  + "; socket: " + socket_result
-                                 + "; fork: " + fork_result);
+                                 + "; fork: " + fork_result + "; inherited: "
+                                 + std::to_string(inherited));
     }
   }
 };

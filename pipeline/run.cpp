@@ -200,6 +200,7 @@ stage_runtime process_stage(const pipeline_config& config,
     = loader_spec().decode(config.source.load_options).max_file_mib;
   settings.vips_concurrency = config.pipeline.vips_concurrency;
   settings.vips_cache = config.pipeline.vips_cache;
+  remove_stale_scratch();
   stage_runtime rt;
   rt.name = "process";
   rt.workers = save.workers;

@@ -13,6 +13,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +69,42 @@ constexpr int logged_lines = 20;
 
 } // namespace
 
+fs::path scratch_parent() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp && *tmp ? fs::path(tmp) : fs::path("/tmp");
+}
+
+std::size_t remove_stale_scratch() {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(scratch_parent(), ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    auto name = it->path().filename().string();
+    constexpr std::string_view prefix = "pixline-worker-";
+    if (!name.starts_with(prefix))
+      continue;
+    auto dash = name.find('-', prefix.size());
+    if (dash == std::string::npos)
+      continue;
+    pid_t pid = 0;
+    try {
+      pid = pid_t(std::stol(name.substr(prefix.size(), dash - prefix.size())));
+    } catch (const std::exception&) {
+      continue;
+    }
+    // Our own user's real folder (not a symlink), of a run that is gone.
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)
+        || st.st_uid != ::geteuid() || pid <= 0
+        || ::kill(pid, 0) == 0 || errno != ESRCH)
+      continue;
+    std::error_code gone;
+    if (fs::remove_all(it->path(), gone) > 0 && !gone)
+      ++removed;
+  }
+  return removed;
+}
+
 bool says_out_of_memory(const std::string& text) {
   for (auto* mark : {"failed to allocate", "out of memory", "bad_alloc",
                      "Cannot allocate memory", "memory allocation failed"})
@@ -115,12 +152,10 @@ void worker_process::start() {
   auto err_write = above_stdio(unique_fd{err[1]});
   ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
 
-  char scratch[] = "/tmp/pixline-worker-XXXXXX";
-  std::string tmp_template;
-  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp)
-    tmp_template = fmt::format("{}/pixline-worker-XXXXXX", tmp);
-  else
-    tmp_template = scratch;
+  // Named after pixline's pid, so a later run can tell a dead run's folder
+  // (remove_stale_scratch).
+  auto tmp_template = fmt::format("{}/pixline-worker-{}-XXXXXX",
+                                  scratch_parent().string(), ::getpid());
   if (!::mkdtemp(tmp_template.data()))
     fail("cannot make the worker's scratch folder");
   scratch_ = tmp_template;

@@ -7,7 +7,9 @@
 // the journal stay in pixline.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +76,15 @@ struct worker_result {
 /// in the messages it returns; pixline puts the input's path there (a path
 /// need not be UTF-8, which the link's JSON must be).
 inline constexpr std::string_view input_marker = "\x1b<input>\x1b";
+
+/// Where worker processes get their scratch folders: $TMPDIR, else /tmp.
+std::filesystem::path scratch_parent();
+
+/// Removes the scratch folders of worker processes whose pixline is gone
+/// (killed before it could remove them): this user's
+/// `pixline-worker-PID-*` folders in scratch_parent(), never through a
+/// symlink. Returns how many it removed.
+std::size_t remove_stale_scratch();
 
 /// True when an error, or what a worker wrote last, says an allocation
 /// failed: the worker is past its memory limit.

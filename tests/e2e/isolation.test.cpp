@@ -399,3 +399,29 @@ TEST_CASE("the deadline covers opening a file and a real SVG blur bomb",
   CHECK_THAT(failed["blur.svg"]["error"].get<std::string>(),
              Catch::StartsWith("timed out after 2 s in"));
 }
+
+TEST_CASE("a run removes the scratch folders of killed runs' workers",
+          "[isolation]") {
+  temp_dir dir;
+  save(test_card(40, 30), dir / "in" / "a.png");
+  write_file(dir / "p.toml", config(dir.path(), "", "strip"));
+  // A killed run's folder (a pid no process has) and a live one's (ours).
+  pid_t dead = 4'000'000;
+  while (::kill(dead, 0) == 0 || errno != ESRCH)
+    ++dead;
+  auto stale = dir / "tmp" / fmt::format("pixline-worker-{}-abcdef", dead);
+  auto live = dir / "tmp" / fmt::format("pixline-worker-{}-abcdef", ::getpid());
+  write_file(stale / "big.v", "leftover");
+  write_file(live / "big.v", "in use");
+  std::string output;
+  int status = run_command(fmt::format("TMPDIR={} {} run {} --quiet",
+                                       (dir / "tmp").string(), pixline_binary(),
+                                       (dir / "p.toml").string()),
+                           &output);
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live / "big.v"));
+  // Its own workers' folders are gone once it ends.
+  CHECK(files_in(dir / "tmp").size() == 1);
+}

@@ -166,17 +166,24 @@ void apply_seccomp(sandbox_report& report) {
   // clone3's flags are in memory seccomp cannot read: ENOSYS makes glibc
   // fall back to clone, whose flags it can.
   deny(SCMP_SYS(clone3), ENOSYS);
-  if (!rc)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                          SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+  // One condition on the first argument (libseccomp's SCMP_A0 leaves a
+  // field to the compiler, which clang's -Wextra refuses).
+  auto deny_if_first = [&](int syscall, scmp_compare op, scmp_datum_t a,
+                           scmp_datum_t b) {
+    scmp_arg_cmp cmp{};
+    cmp.arg = 0;
+    cmp.op = op;
+    cmp.datum_a = a;
+    cmp.datum_b = b;
+    if (!rc)
+      rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), syscall, 1,
+                                  &cmp);
+  };
+  deny_if_first(SCMP_SYS(clone), SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
   // Signals to itself only (abort() and raise() signal their own process).
   auto self = scmp_datum_t(::getpid());
-  if (!rc)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1,
-                          SCMP_A0(SCMP_CMP_NE, self));
-  if (!rc)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tgkill), 1,
-                          SCMP_A0(SCMP_CMP_NE, self));
+  deny_if_first(SCMP_SYS(kill), SCMP_CMP_NE, self, 0);
+  deny_if_first(SCMP_SYS(tgkill), SCMP_CMP_NE, self, 0);
   if (!rc)
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
   if (!rc)

@@ -212,6 +212,7 @@ void worker_process::start() {
   ++started_;
   socket_ = std::move(mine);
   stderr_ = std::move(err_read);
+  stderr_open_ = true;
   status_->store(0);
   json setup{{"mode", settings_.mode},
              {"recipe", settings_.recipe},
@@ -232,6 +233,8 @@ void worker_process::await_ready() {
   auto limit = clock::now() + std::chrono::seconds(60);
   pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
   for (;;) {
+    if (!stderr_open_)
+      fds[1].fd = -1;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       limit - clock::now());
     if (left.count() <= 0) {
@@ -306,7 +309,13 @@ void worker_process::drain_stderr() {
     auto n = ::read(stderr_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
+    if (n == 0) {
+      // Closed by the worker: nothing more will come, and polling it would
+      // report the hang-up again at once, for ever.
+      stderr_open_ = false;
+      break;
+    }
+    if (n < 0)
       break;
     stderr_tail_.append(buf, std::size_t(n));
     std::size_t start = 0, end;
@@ -359,6 +368,8 @@ worker_process::exchange(const std::string& request, int fd,
   pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
   auto timeout = std::chrono::duration<double>(settings_.image_timeout);
   while (sent) {
+    if (!stderr_open_)
+      fds[1].fd = -1;
     int wait_ms = -1;
     if (settings_.image_timeout > 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -150,6 +150,8 @@ private:
   std::string scratch_;
   bool ready_ = false;
   int started_ = 0;
+  /// False once the worker closed its end of the stderr pipe.
+  bool stderr_open_ = true;
   std::string stderr_tail_;
   std::string last_line_;
 };

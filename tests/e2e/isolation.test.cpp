@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -424,4 +426,27 @@ TEST_CASE("a run removes the scratch folders of killed runs' workers",
   CHECK(fs::exists(live / "big.v"));
   // Its own workers' folders are gone once it ends.
   CHECK(files_in(dir / "tmp").size() == 1);
+}
+
+TEST_CASE("a worker that closes its stderr is waited for without spinning",
+          "[isolation]") {
+  temp_dir dir;
+  save(test_card(40, 30), dir / "in" / "poison-quiet.png");
+  write_file(dir / "p.toml", config(dir.path(), ""));
+  // pixline's CPU time (and its workers') while the worker sleeps 1.5 s: a
+  // loop polling the closed pipe would take about as much as the wait.
+  auto cpu = [] {
+    rusage r{};
+    ::getrusage(RUSAGE_CHILDREN, &r);
+    return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec)
+           + double(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
+  auto before = cpu();
+  auto r = run_pixline(fmt::format("run {} --plugin {} --quiet",
+                                   (dir / "p.toml").string(), poison_plugin()));
+  auto used = cpu() - before;
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(count_outputs(dir / "out") == 1);
+  CHECK(used < 1.0);
 }

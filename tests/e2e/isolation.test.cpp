@@ -95,6 +95,28 @@ std::map<std::string, nlohmann::json> failures(const fs::path& events) {
   return result;
 }
 
+/// A run of `dir`/p.toml with the poison plugin and an events file, timed.
+struct poisoned_run {
+  command_result result;
+  double seconds = 0;
+  /// Its `failed` events by input file name.
+  std::map<std::string, nlohmann::json> failed;
+};
+
+poisoned_run run_with_poison(const fs::path& dir,
+                             const std::string& extra = "") {
+  poisoned_run run;
+  auto start = std::chrono::steady_clock::now();
+  run.result = run_pixline(fmt::format(
+    "run {} --plugin {} --events {} --quiet {}", (dir / "p.toml").string(),
+    poison_plugin(), (dir / "events.jsonl").string(), extra));
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                              - start)
+                  .count();
+  run.failed = failures(dir / "events.jsonl");
+  return run;
+}
+
 std::size_t count_outputs(const fs::path& dir) {
   std::size_t n = 0;
   for (auto& f : files_in(dir))
@@ -114,17 +136,14 @@ TEST_CASE("poison inputs fail alone with their own reason and the good ones "
     save(test_card(40, 30), dir / "in" / fmt::format("poison-{}.jpg", mode));
   write_file(dir / "p.toml",
              config(dir.path(), "image_timeout = 5\nworker_memory_mib = 1024"));
-  auto start = std::chrono::steady_clock::now();
-  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
-                                   (dir / "p.toml").string(), poison_plugin(),
-                                   (dir / "events.jsonl").string()));
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  auto run = run_with_poison(dir.path());
+  auto& r = run.result;
+  auto& failed = run.failed;
   INFO(r.output);
   CHECK(r.status == 1);
   // The deadline (5 s) plus 10.
-  CHECK(took.count() < 15);
+  CHECK(run.seconds < 15);
   CHECK(count_outputs(dir / "out") == 100);
-  auto failed = failures(dir / "events.jsonl");
   REQUIRE(failed.size() == 5);
   for (auto& [name, e] : failed)
     CHECK(e["stage"] == "poison");
@@ -166,13 +185,10 @@ TEST_CASE("a worker process can read no file of the user's, open no socket, "
   write_file(dir / "p.toml", config(dir.path(), ""));
   // pixline is given an open file, as a supervisor or a shell may leave
   // one: its workers must not hold it.
-  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet "
-                                   "7>>{}",
-                                   (dir / "p.toml").string(), poison_plugin(),
-                                   (dir / "events.jsonl").string(),
-                                   (dir / "handed-down.txt").string()));
-  INFO(r.output);
-  auto failed = failures(dir / "events.jsonl");
+  auto run = run_with_poison(
+    dir.path(), fmt::format("7>>{}", (dir / "handed-down.txt").string()));
+  INFO(run.result.output);
+  auto& failed = run.failed;
   REQUIRE(failed.count("poison-probe.png") == 1);
   CHECK(failed["poison-probe.png"]["error"]
         == "probe: open /etc/passwd: Permission denied; socket: Operation not "
@@ -386,16 +402,12 @@ TEST_CASE("the deadline covers opening a file and a real SVG blur bomb",
              R"svg(height="4000" fill="red" filter="url(#b)"/></svg>)svg");
   write_file(dir / "p.toml", config(dir.path(), "image_timeout = 2",
                                     "poison_open", "include = [\"*.png\", \"*.svg\"]"));
-  auto start = std::chrono::steady_clock::now();
-  auto r = run_pixline(fmt::format("run {} --plugin {} --events {} --quiet",
-                                   (dir / "p.toml").string(), poison_plugin(),
-                                   (dir / "events.jsonl").string()));
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  INFO(r.output);
-  CHECK(r.status == 1);
-  CHECK(took.count() < 12);
+  auto run = run_with_poison(dir.path());
+  auto& failed = run.failed;
+  INFO(run.result.output);
+  CHECK(run.result.status == 1);
+  CHECK(run.seconds < 12);
   CHECK(count_outputs(dir / "out") == 6);
-  auto failed = failures(dir / "events.jsonl");
   REQUIRE(failed.size() == 2);
   CHECK(failed["opening.png"]["error"] == "timed out after 2 s in load");
   CHECK_THAT(failed["blur.svg"]["error"].get<std::string>(),

@@ -21,6 +21,14 @@ namespace {
 
 constexpr std::size_t max_fds = 4;
 
+/// No process can change the memfd's bytes any more.
+void seal(int fd) {
+  if (::fcntl(fd, F_ADD_SEALS,
+              F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+      != 0)
+    fail("cannot seal a memfd");
+}
+
 } // namespace
 
 void send_message(int socket, std::string_view text,
@@ -101,11 +109,8 @@ unique_fd memfd_with(std::string_view name, const void* data,
     p += n;
     size -= std::size_t(n);
   }
-  if (sealed && ::fcntl(fd.get(), F_ADD_SEALS,
-                        F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW
-                          | F_SEAL_SEAL)
-                  != 0)
-    fail("cannot seal a memfd");
+  if (sealed)
+    seal(fd.get());
   return fd;
 }
 
@@ -113,23 +118,12 @@ unique_fd sealed_copy_of_file(const std::string& path) {
   unique_fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!in)
     fail("cannot open");
-  std::string bytes;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(in.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      fail("cannot read");
-    if (n == 0)
-      break;
-    bytes.append(buf, std::size_t(n));
-  }
-  return memfd_with("pixline-resource", bytes.data(), bytes.size(), true);
+  return memfd_copy_of(in.get(), "pixline-resource", true);
 }
 
-unique_fd memfd_copy_of(int from, std::string_view name) {
-  unique_fd fd{::memfd_create(std::string(name).c_str(), MFD_CLOEXEC)};
+unique_fd memfd_copy_of(int from, std::string_view name, bool sealed) {
+  unique_fd fd{::memfd_create(std::string(name).c_str(),
+                              MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0))};
   if (!fd)
     fail("memfd_create");
   off_t offset = 0;
@@ -142,6 +136,8 @@ unique_fd memfd_copy_of(int from, std::string_view name) {
     if (n == 0)
       break;
   }
+  if (sealed)
+    seal(fd.get());
   return fd;
 }
 

@@ -41,8 +41,9 @@ unique_fd memfd_with(std::string_view name, const void* data,
 unique_fd sealed_copy_of_file(const std::string& path);
 
 /// Copies everything `from` can read (a file, from its start) into a new
-/// memfd, in the kernel. Throws std::system_error.
-unique_fd memfd_copy_of(int from, std::string_view name);
+/// memfd, in the kernel; `sealed` as for memfd_with. Throws
+/// std::system_error.
+unique_fd memfd_copy_of(int from, std::string_view name, bool sealed = false);
 
 /// A read-only view of a whole file (a memfd), unmapped on destruction.
 class mapped_file {

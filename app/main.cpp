@@ -26,19 +26,19 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "actors/writer.hpp"
+#include "actors/io/writer.hpp"
 #include "app/metrics_server.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
-#include "actors/remote.hpp"
+#include "actors/net/remote.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/orc_guard.hpp"
-#include "pipeline/events.hpp"
+#include "actors/run/events.hpp"
 #include "pipeline/metrics.hpp"
 #include "actors/process/worker_main.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
-#include "pipeline/run.hpp"
+#include "actors/run/run.hpp"
 #include "pipeline/stage_docs.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 
 #include "actors/process/worker_main.hpp"
 #include "pipeline/registry.hpp"
-#include "pipeline/run.hpp"
+#include "actors/run/run.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"
 

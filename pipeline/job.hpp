@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/remote.hpp"
+#include "actors/net/recipes.hpp"
 #include "pipeline/stage.hpp"
 
 namespace pixline {

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "actors/filters/resample.hpp"
-#include "actors/loader.hpp"
+#include "actors/io/loader.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {

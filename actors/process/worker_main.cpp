@@ -24,7 +24,7 @@
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
-#include "pipeline/remote.hpp"
+#include "actors/net/recipes.hpp"
 
 namespace pixline {
 

@@ -22,10 +22,10 @@
 #include <glib.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/loader.hpp"
+#include "actors/io/loader.hpp"
 #include "pipeline/job.hpp"
-#include "pipeline/remote.hpp"
-#include "actors/wire.hpp"
+#include "actors/net/recipes.hpp"
+#include "actors/net/wire.hpp"
 
 extern char** environ;
 

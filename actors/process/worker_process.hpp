@@ -21,7 +21,7 @@
 #include "actors/process/channel.hpp"
 #include <nlohmann/json_fwd.hpp>
 
-#include "actors/wire.hpp"
+#include "actors/net/wire.hpp"
 
 namespace pixline {
 

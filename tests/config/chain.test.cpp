@@ -8,7 +8,7 @@
 #include <vips/vips8>
 
 #include "pipeline/registry.hpp"
-#include "pipeline/run.hpp"
+#include "actors/run/run.hpp"
 #include "support/images.hpp"
 
 using namespace pixline;

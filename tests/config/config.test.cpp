@@ -5,8 +5,8 @@
 #include <memory>
 #include <stdexcept>
 
-#include "actors/loader.hpp"
-#include "actors/writer.hpp"
+#include "actors/io/loader.hpp"
+#include "actors/io/writer.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
 #include "support/images.hpp"

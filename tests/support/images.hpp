@@ -8,7 +8,7 @@
 
 #include <vips/vips8>
 
-#include "actors/jpeg_encoder.hpp"
+#include "actors/io/jpeg_encoder.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/filters/resample.hpp"
-#include "actors/loader.hpp"
+#include "actors/io/loader.hpp"
 #include "pipeline/registry.hpp"
 #include "support/images.hpp"
 

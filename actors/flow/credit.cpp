@@ -1,0 +1,741 @@
+#include "actors/flow/credit.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <memory>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <vips/vips8>
+
+#include "actors/flow/messages.hpp"
+#include "actors/net/remote.hpp"
+#include "pipeline/memory.hpp"
+
+namespace pixline {
+
+namespace {
+
+// -- workers ------------------------------------------------------------------
+
+/// Runs `fn` on `j`; any exception becomes the job's failure, naming `stage`.
+void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
+  try {
+    fn(j);
+    return;
+  } catch (const std::exception& e) {
+    j.error = failure_text(e);
+  } catch (...) {
+    j.error = "unknown error";
+  }
+  j.failed_stage = stage;
+  j.img.reset();
+}
+
+/// Runs `fn` on `j` and counts it in `m`.
+void run_counted(const std::string& stage, const work_fn& fn, job& j,
+                 stage_metrics& m) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  m.images_in.fetch_add(1, relaxed);
+  auto start = std::chrono::steady_clock::now();
+  run_guarded(stage, fn, j);
+  auto took = std::chrono::steady_clock::now() - start;
+  m.busy_ns.fetch_add(
+    std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+    relaxed);
+  // Counted before the job moves on, so a scrape never sees a stage put
+  // out more than the one before it.
+  (j.failed() ? m.images_failed : m.images_out).fetch_add(1, relaxed);
+}
+
+/// A worker does one job at a time: works on it, hands it to the next stage,
+/// then tells its dispatcher it is free again.
+caf::behavior worker(caf::event_based_actor* self, std::string stage,
+                     std::shared_ptr<work_fn> fn, uint32_t index,
+                     caf::actor dispatcher, caf::actor downstream,
+                     stage_metrics* metrics) {
+  return {
+    [=](job& j) {
+      if (metrics) {
+        // The worker keeps the busy gauge itself, so it reads 0 by the time
+        // the job reaches the end of the pipeline (the dispatcher learns
+        // that the worker is free only later, from its demand).
+        metrics->busy_workers.fetch_add(1, std::memory_order_relaxed);
+        run_counted(stage, *fn, j, *metrics);
+        metrics->busy_workers.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        run_guarded(stage, *fn, j);
+      }
+      self->send(downstream, std::move(j));
+      release_idle_memory();
+      self->send(dispatcher, demand_atom::value, index);
+    },
+  };
+}
+
+// -- stages -------------------------------------------------------------------
+
+struct stage_state {
+  static inline const char* name = "pixline.stage";
+
+  std::string stage;
+  caf::actor upstream;
+  caf::actor downstream;
+  std::vector<caf::actor> workers;
+  /// Jobs each worker has (0 or 1).
+  std::vector<int> assigned;
+  /// The ticket of the job each worker has, while assigned is 1: what the
+  /// stage holds for the run's accounting check.
+  std::vector<std::uint64_t> held;
+  /// Workers whose node was lost: never chosen again.
+  std::vector<bool> gone;
+  /// Local workers: the first `local` of `workers`.
+  size_t local = 0;
+  /// Jobs lost on nodes, by ticket: how often, and the last reason.
+  std::map<std::uint64_t, std::pair<int, std::string>> node_losses;
+  /// Workers that can take jobs (not lost with their node).
+  int live = 0;
+  /// Makes the coordinator's half of a remote worker.
+  std::function<remote_half()> make_remote_half;
+  std::deque<job> queue;
+  int budget = 1;
+  int busy = 0;
+  int requested = 0;
+  int downstream_credit = 0;
+  stage_metrics* metrics = nullptr;
+};
+
+/// Copies the stage's queue and granted credit to its gauges.
+void publish(const stage_state& st) {
+  if (!st.metrics)
+    return;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  st.metrics->queued.store(std::int64_t(st.queue.size()), relaxed);
+  st.metrics->credit_outstanding.store(st.requested, relaxed);
+}
+
+/// Asks upstream for more jobs once the stage has room for at least half its
+/// budget (the low-water mark), so credit travels in batches.
+void request_more(caf::stateful_actor<stage_state>* self) {
+  auto& st = self->state;
+  if (!st.upstream)
+    return;
+  int held = int(st.queue.size()) + st.busy + st.requested;
+  int room = st.budget - held;
+  if (room > 0 && room >= std::max(1, st.budget / 2)) {
+    st.requested += room;
+    self->send(st.upstream, credit_atom::value, uint32_t(room));
+  }
+}
+
+/// Times a job may be lost on nodes before only local workers may have it
+/// (or, without any, it fails): an image a node can never finish (one that
+/// takes longer to send than the node's connection timeout, say) is not
+/// sent again for ever.
+constexpr int max_node_losses = 3;
+
+/// Hands queued jobs to idle workers while the next stage has credit.
+void dispatch(caf::stateful_actor<stage_state>* self) {
+  auto& st = self->state;
+  while (!st.queue.empty() && st.downstream_credit > 0) {
+    auto& front = st.queue.front();
+    auto losses = st.node_losses.find(front.ticket);
+    bool local_only = losses != st.node_losses.end()
+                      && losses->second.first >= max_node_losses;
+    if (local_only && st.local == 0 && !front.failed()) {
+      front.error = fmt::format("lost on nodes {} times (the last time: {}); "
+                                "not sent again",
+                                losses->second.first, losses->second.second);
+      front.failed_stage = st.stage;
+      front.img.reset();
+    }
+    if (front.failed()) {
+      // Nothing to do for it here; pass it on so the accounting stays exact.
+      if (losses != st.node_losses.end())
+        st.node_losses.erase(losses);
+      self->send(st.downstream, std::move(front));
+    } else {
+      size_t end = local_only ? st.local : st.assigned.size();
+      size_t i = 0;
+      while (i < end && (st.assigned[i] > 0 || st.gone[i]))
+        ++i;
+      if (i == end)
+        break;
+      st.held[i] = front.ticket;
+      self->send(st.workers[i], std::move(front));
+      ++st.assigned[i];
+      ++st.busy;
+    }
+    st.queue.pop_front();
+    --st.downstream_credit;
+  }
+  request_more(self);
+  publish(st);
+}
+
+/// Keeps the workers gauge in step with the live workers.
+void count_workers(const stage_state& st) {
+  if (st.metrics)
+    st.metrics->workers.store(st.live, std::memory_order_relaxed);
+}
+
+/// Stops choosing remote worker `index`, whose node was lost, and tells its
+/// proxy to stop once every job already sent to it has come back.
+void retire(caf::stateful_actor<stage_state>* self, uint32_t index) {
+  auto& s = self->state;
+  if (s.gone[index])
+    return;
+  s.gone[index] = true;
+  --s.live;
+  self->send(s.workers[index], retire_atom::value);
+  count_workers(s);
+  if (s.live == 0)
+    spdlog::warn("{}: no worker left; its images wait for a node to come "
+                 "back",
+                 s.stage);
+}
+
+caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
+                          stage_runtime rt, caf::actor downstream,
+                          bool detached, stage_metrics* metrics) {
+  auto& st = self->state;
+  st.stage = rt.name;
+  st.downstream = downstream;
+  st.budget = std::max(1, rt.max_in_flight);
+  st.metrics = metrics;
+  st.make_remote_half = rt.make_remote_half;
+  auto me = caf::actor_cast<caf::actor>(self);
+  // A stage placed on nodes may have no local worker at all.
+  int local = rt.remote.empty() ? std::max(1, rt.workers) : rt.workers;
+  for (int i = 0; i < local; ++i) {
+    auto fn = std::make_shared<work_fn>(rt.make_worker());
+    auto idx = uint32_t(i);
+    caf::actor w
+      = detached ? self->spawn<caf::detached + caf::linked>(
+          worker, rt.name, fn, idx, me, downstream, metrics)
+                 : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
+                                            downstream, metrics);
+    st.workers.push_back(w);
+    st.assigned.push_back(0);
+    st.held.push_back(0);
+    st.gone.push_back(false);
+  }
+  st.live = local;
+  st.local = size_t(local);
+  count_workers(st);
+  // A remote worker's proxy stops after giving back every job it was sent
+  // (see retire()). One that stopped holding a job lost it: the record goes,
+  // so the run's accounting check fails the run instead of waiting.
+  self->set_down_handler([=](caf::down_msg& m) {
+    auto& s = self->state;
+    for (size_t i = 0; i < s.workers.size(); ++i) {
+      if (s.workers[i].address() != m.source)
+        continue;
+      if (s.assigned[i] > 0) {
+        spdlog::error("{}: a remote worker stopped ({}) without giving back "
+                      "its job",
+                      s.stage, self->system().render(m.reason));
+        s.assigned[i] = 0;
+        --s.busy;
+      }
+      if (!s.gone[i]) {
+        s.gone[i] = true;
+        --s.live;
+        count_workers(s);
+      }
+    }
+  });
+  return {
+    [=](connect_atom, caf::actor up) {
+      self->state.upstream = std::move(up);
+      request_more(self);
+      publish(self->state);
+    },
+    [=](credit_atom, uint32_t n) {
+      self->state.downstream_credit += int(n);
+      dispatch(self);
+    },
+    [=](demand_atom, uint32_t index) {
+      auto& s = self->state;
+      if (index < s.assigned.size() && s.assigned[index] > 0) {
+        --s.assigned[index];
+        --s.busy;
+        s.node_losses.erase(s.held[index]);
+      }
+      dispatch(self);
+    },
+    [=](job& j) {
+      auto& s = self->state;
+      s.queue.push_back(std::move(j));
+      if (s.requested > 0)
+        --s.requested;
+      dispatch(self);
+    },
+    // Workers on a node that (re)connected: each gets a local proxy.
+    [=](join_atom, std::vector<caf::actor>& remote, std::string& node,
+        caf::timespan timeout, std::string& encoding) {
+      auto& s = self->state;
+      for (auto& r : remote) {
+        auto idx = uint32_t(s.workers.size());
+        // Linked (one ends the other abnormally) and monitored: a proxy that
+        // stops normally holding a job would otherwise leave it held here
+        // for ever.
+        s.workers.push_back(self->spawn<caf::detached + caf::linked
+                                        + caf::monitored>(
+          remote_proxy, s.stage, node, r, idx, me, s.downstream,
+          s.make_remote_half(), timeout, encoding, s.metrics));
+        s.assigned.push_back(0);
+        s.held.push_back(0);
+        s.gone.push_back(false);
+        ++s.live;
+      }
+      count_workers(s);
+      dispatch(self);
+    },
+    // A remote worker whose node went away while idle. Jobs the stage sent
+    // it meanwhile come back (below) before it stops.
+    [=](lost_atom, uint32_t index, std::string&) {
+      if (index < self->state.workers.size())
+        retire(self, index);
+    },
+    // ... or while it had a job, or a job reached it after the loss: the
+    // job goes to another worker, first.
+    [=](lost_atom, uint32_t index, std::string& reason, job& j) {
+      auto& s = self->state;
+      if (index >= s.workers.size())
+        return;
+      spdlog::warn("{}: {}: lost on a node ({}); sending it to another "
+                   "worker",
+                   s.stage, j.relative.empty() ? j.path : j.relative, reason);
+      // A job that reached a proxy after its loss never went out: that is
+      // no loss of the job's own.
+      if (!s.gone[index]) {
+        auto& losses = s.node_losses[j.ticket];
+        ++losses.first;
+        losses.second = reason;
+      }
+      if (s.assigned[index] > 0) {
+        --s.assigned[index];
+        --s.busy;
+      }
+      ++s.downstream_credit;
+      s.queue.push_front(std::move(j));
+      retire(self, index);
+      dispatch(self);
+    },
+    [=](audit_atom, std::uint64_t round) {
+      auto& s = self->state;
+      std::vector<std::uint64_t> tickets;
+      for (auto& j : s.queue)
+        tickets.push_back(j.ticket);
+      for (size_t i = 0; i < s.assigned.size(); ++i)
+        if (s.assigned[i] > 0)
+          tickets.push_back(s.held[i]);
+      return caf::make_message(audit_atom::value, round, std::move(tickets));
+    },
+  };
+}
+
+// -- the controller: source and sink of every job ------------------------------
+
+struct controller_state {
+  static inline const char* name = "pixline.controller";
+
+  job_feed* feed = nullptr;
+  bool keep_finished = true;
+  caf::actor first;
+  caf::actor last;
+  std::vector<caf::actor> stages;
+  int credit = 0;
+  int in_flight = 0;
+  int max_in_flight = 1;
+  /// Jobs admitted so far; an idle check carries it to see whether any
+  /// came since.
+  std::uint64_t admissions = 0;
+  std::shared_ptr<flow_report> report;
+  std::function<void(const job&)> on_finished;
+  std::shared_ptr<metrics_registry> metrics;
+  caf::response_promise waiter;
+  bool waiting = false;
+  bool finished = false;
+  /// Why the run stopped before its jobs were done; empty while fine.
+  std::string failure;
+  /// The run's accounting: every admitted job not yet finished, by ticket,
+  /// with how many audits in a row found no stage holding it.
+  struct admitted_job {
+    std::string name;
+    int misses = 0;
+  };
+  std::map<std::uint64_t, admitted_job> admitted;
+  std::uint64_t next_ticket = 0;
+  /// The audit under way: its number, the stages yet to answer and the
+  /// tickets the others hold.
+  std::uint64_t audit_round = 0;
+  size_t audit_waiting = 0;
+  std::set<std::uint64_t> audit_seen;
+};
+
+/// Ends the run: stops the stages and answers the waiter (with `failure`,
+/// empty when every job finished).
+void end_run(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  st.finished = true;
+  for (auto& s : st.stages)
+    self->send_exit(s, caf::exit_reason::user_shutdown);
+  st.waiter.deliver(st.failure);
+  self->quit();
+}
+
+void finish_if_done(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  if (st.finished || !st.waiting)
+    return;
+  if (st.failure.empty() && (st.in_flight > 0 || !st.feed->closed()))
+    return;
+  end_run(self);
+}
+
+/// Stops the run with an error instead of waiting for jobs that cannot
+/// come.
+void fail_run(caf::stateful_actor<controller_state>* self, std::string why) {
+  auto& st = self->state;
+  if (st.finished || !st.failure.empty())
+    return;
+  spdlog::error("{}", why);
+  st.failure = std::move(why);
+  finish_if_done(self);
+}
+
+/// Audits in a row that must miss a job before the run fails: a job in
+/// transit between two stages can be missed by one audit (the stages answer
+/// at different moments), never by several a second apart.
+constexpr int audit_misses = 3;
+constexpr std::chrono::milliseconds audit_every{1000};
+
+/// Compares the tickets the stages hold with the admitted jobs.
+void check_audit(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  for (auto& [ticket, a] : st.admitted) {
+    if (st.audit_seen.count(ticket) > 0) {
+      a.misses = 0;
+      continue;
+    }
+    if (++a.misses >= audit_misses) {
+      fail_run(self,
+               fmt::format("{} was admitted but no stage holds it any more "
+                           "and it never finished (lost inside the "
+                           "pipeline); stopping the run instead of waiting "
+                           "for it for ever",
+                           a.name));
+      return;
+    }
+  }
+}
+
+/// Lets jobs in while the first stage has credit and the pipeline-wide
+/// budget has room.
+void admit(caf::stateful_actor<controller_state>* self) {
+  auto& st = self->state;
+  if (!st.first)
+    return;
+  while (st.credit > 0 && st.in_flight < st.max_in_flight
+         && st.failure.empty()) {
+    auto next = st.feed->next();
+    if (!next)
+      break;
+    next->admitted = std::chrono::steady_clock::now();
+    next->ticket = ++st.next_ticket;
+    st.admitted[next->ticket].name
+      = next->relative.empty() ? next->path : next->relative;
+    if (st.metrics)
+      st.metrics->admitted();
+    self->send(st.first, std::move(*next));
+    --st.credit;
+    ++st.in_flight;
+    ++st.admissions;
+    st.report->peak_in_flight
+      = std::max<std::int64_t>(st.report->peak_in_flight, st.in_flight);
+  }
+}
+
+caf::behavior controller(caf::stateful_actor<controller_state>* self,
+                         job_feed* feed, flow_options options,
+                         std::shared_ptr<flow_report> report) {
+  auto& st = self->state;
+  st.feed = feed;
+  st.max_in_flight = std::max(1, options.max_in_flight);
+  st.keep_finished = options.keep_finished;
+  st.report = std::move(report);
+  st.on_finished = std::move(options.on_finished);
+  st.metrics = std::move(options.metrics);
+  auto me = caf::actor_cast<caf::actor>(self);
+  feed->start([me] { caf::anon_send(me, wake_atom::value); });
+  self->set_down_handler([=](caf::down_msg& m) {
+    if (self->state.finished)
+      return;
+    fail_run(self, fmt::format("a stage of the pipeline stopped on its own "
+                               "({}); stopping the run",
+                               self->system().render(m.reason)));
+  });
+  return {
+    [=](connect_atom, caf::actor first, caf::actor last,
+        std::vector<caf::actor> stages) {
+      auto& s = self->state;
+      s.first = std::move(first);
+      s.last = std::move(last);
+      s.stages = std::move(stages);
+      // A stage that stops on its own (a worker failed in a way no job
+      // could record) would leave its jobs waiting for ever.
+      for (auto& stage : s.stages)
+        self->monitor(stage);
+      self->send(self, audit_atom::value);
+      // The last stage can never hold more finished jobs than are in flight.
+      self->send(s.last, credit_atom::value, uint32_t(s.max_in_flight));
+      admit(self);
+    },
+    [=](credit_atom, uint32_t n) {
+      self->state.credit += int(n);
+      admit(self);
+    },
+    [=](job& j) {
+      auto& s = self->state;
+      --s.in_flight;
+      s.admitted.erase(j.ticket);
+      j.img.reset();
+      if (s.metrics)
+        s.metrics->finished(j, std::chrono::steady_clock::now() - j.admitted);
+      if (s.on_finished)
+        s.on_finished(j);
+      ++s.report->finished_count;
+      if (s.keep_finished)
+        s.report->finished.push_back(std::move(j));
+      self->send(s.last, credit_atom::value, uint32_t{1});
+      admit(self);
+      finish_if_done(self);
+      // Drained but not done (a watch between bursts): hand the heap's free
+      // memory back if nothing comes in for a while.
+      if (s.in_flight == 0 && !s.finished)
+        self->delayed_send(self, idle_trim_after, idle_atom::value,
+                           s.admissions);
+    },
+    [=](idle_atom, std::uint64_t admissions) {
+      auto& s = self->state;
+      if (s.in_flight > 0 || s.admissions != admissions)
+        return;
+      if (auto free_bytes = release_memory_while_idle())
+        spdlog::debug("nothing in flight: heap trimmed ({} MiB were free)",
+                      free_bytes >> 20);
+    },
+    [=](wake_atom) {
+      admit(self);
+      finish_if_done(self);
+    },
+    // Every second: asks each stage which jobs it holds.
+    [=](audit_atom) {
+      auto& s = self->state;
+      if (s.finished)
+        return;
+      self->delayed_send(self, audit_every, audit_atom::value);
+      if (s.admitted.empty() || s.audit_waiting > 0)
+        return;
+      ++s.audit_round;
+      s.audit_waiting = s.stages.size();
+      s.audit_seen.clear();
+      for (auto& stage : s.stages)
+        self->send(stage, audit_atom::value, s.audit_round);
+    },
+    [=](audit_atom, std::uint64_t round, std::vector<std::uint64_t>& held) {
+      auto& s = self->state;
+      if (round != s.audit_round || s.audit_waiting == 0)
+        return;
+      s.audit_seen.insert(held.begin(), held.end());
+      if (--s.audit_waiting == 0)
+        check_audit(self);
+    },
+    [=](wait_atom) -> caf::response_promise {
+      auto& s = self->state;
+      s.waiter = self->make_response_promise();
+      s.waiting = true;
+      auto rp = s.waiter;
+      finish_if_done(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+list_feed::list_feed(std::vector<job> jobs) : jobs_(std::move(jobs)) {
+}
+
+void list_feed::start(std::function<void()> wake) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  wake_ = std::move(wake);
+}
+
+std::optional<job> list_feed::next() {
+  if (stopped_ || next_ >= jobs_.size())
+    return std::nullopt;
+  return std::move(jobs_[next_++]);
+}
+
+bool list_feed::closed() const {
+  return stopped_ || next_ >= jobs_.size();
+}
+
+void list_feed::stop() {
+  stopped_ = true;
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    wake = wake_;
+  }
+  // The flow checks closed() again and ends once the jobs in flight are
+  // done.
+  if (wake)
+    wake();
+}
+
+bool list_feed::stopped() const {
+  return stopped_;
+}
+
+size_t list_feed::left() const {
+  return jobs_.size() - next_;
+}
+
+flow_report run_flow(const std::vector<stage_runtime>& stages,
+                     std::vector<job> inputs, const flow_options& options) {
+  list_feed feed{std::move(inputs)};
+  return run_flow(stages, feed, options);
+}
+
+flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
+                     const flow_options& options) {
+  if (stages.empty())
+    throw std::invalid_argument("a flow needs at least one stage");
+  auto report = std::make_shared<flow_report>();
+  auto config = std::make_shared<caf::actor_system_config>();
+  auto& cfg = *config;
+  cfg.add_message_types<caf::id_block::pixline>();
+  if (options.detached_workers) {
+    // The scheduled actors (controller, stage dispatchers) only pass small
+    // messages; image work runs on the detached workers. So two scheduler
+    // threads are plenty, and they must sleep when idle: CAF's default
+    // work-stealing policy polls for work before sleeping, on max(cores, 4)
+    // threads, and that spinning took CPU from libvips
+    // (docs/performance.md, "scheduler").
+    cfg.set("scheduler.policy", caf::atom("sharing"));
+    cfg.set("scheduler.max-threads", size_t{2});
+  }
+  std::vector<stage_metrics*> counters(stages.size(), nullptr);
+  // A stage whose workers run a chain of stages themselves (a worker
+  // process's) counts each of them too, under its own name.
+  std::vector<std::vector<stage_metrics*>> chain_counters(stages.size());
+  for (size_t i = 0; i < stages.size(); ++i)
+    chain_counters[i].assign(stages[i].chain.size(), nullptr);
+  if (options.metrics) {
+    std::vector<std::string> names;
+    for (auto& s : stages) {
+      names.push_back(s.name);
+      names.insert(names.end(), s.chain.begin(), s.chain.end());
+    }
+    auto all = options.metrics->begin_flow(names,
+                                           std::max(1, options.max_in_flight));
+    size_t k = 0;
+    for (size_t i = 0; i < stages.size(); ++i) {
+      counters[i] = all[k++];
+      for (auto& c : chain_counters[i])
+        c = all[k++];
+    }
+  }
+  bool networked = std::any_of(stages.begin(), stages.end(),
+                               [](auto& s) { return !s.remote.empty(); });
+  if (networked) {
+    bool tls = std::any_of(options.nodes.begin(), options.nodes.end(),
+                           [](auto& n) { return n.tls; });
+    int timeout = 1;
+    for (auto& n : options.nodes)
+      timeout = std::max(timeout, n.connection_timeout);
+    configure_network(cfg, tls, options.tls.certificate, options.tls.key,
+                      options.tls.ca, std::chrono::seconds(timeout));
+  }
+  // Declared before every actor handle below, so it ends after them.
+  network_system owner{config, networked};
+  auto& sys = *owner.sys;
+  auto ctrl = sys.spawn(controller, &feed, options, report);
+  // Build back to front: each stage needs the actor it sends its output to.
+  std::vector<caf::actor> actors(stages.size());
+  caf::actor downstream = ctrl;
+  for (size_t i = stages.size(); i-- > 0;) {
+    auto stage = stages[i];
+    if (stage.make_chain_worker)
+      stage.make_worker = [make = stage.make_chain_worker,
+                           chain = chain_counters[i]] { return make(chain); };
+    actors[i] = sys.spawn(stage_actor, std::move(stage), downstream,
+                          options.detached_workers, counters[i]);
+    downstream = actors[i];
+  }
+  for (size_t i = 0; i < actors.size(); ++i)
+    caf::anon_send(actors[i], connect_atom::value,
+                   i == 0 ? ctrl : actors[i - 1]);
+  caf::scoped_actor self{sys};
+  std::string failure;
+  // One keeper per node a stage is placed on; the run starts only once
+  // every node took its stages.
+  std::vector<caf::actor> keepers;
+  for (auto& n : options.nodes) {
+    std::vector<keeper_stage> placed;
+    for (size_t i = 0; i < stages.size(); ++i)
+      for (auto& p : stages[i].remote)
+        if (p.node == n.name)
+          placed.push_back({actors[i], stages[i].recipe, p.workers});
+    if (placed.empty())
+      continue;
+    keepers.push_back(sys.spawn<caf::detached>(node_keeper, n, placed,
+                                               caf::timespan{options.retry}));
+    self->request(keepers.back(), caf::infinite, connect_atom::value)
+      .receive([&](std::string& why) { failure = why; },
+               [&](caf::error& err) {
+                 failure = fmt::format("node {} ({}): {}", n.name, n.address,
+                                       sys.render(err));
+               });
+    if (!failure.empty())
+      break;
+  }
+  auto stop_keepers = [&] {
+    for (auto& k : keepers)
+      self->send_exit(k, caf::exit_reason::user_shutdown);
+  };
+  if (!failure.empty()) {
+    stop_keepers();
+    self->send_exit(ctrl, caf::exit_reason::user_shutdown);
+    for (auto& a : actors)
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    throw node_error(failure);
+  }
+  // Running before the first job can finish: the controller starts work
+  // (and calls on_finished) as soon as it is connected.
+  if (options.metrics)
+    options.metrics->set_running(true);
+  caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
+                 actors);
+  self->request(ctrl, caf::infinite, wait_atom::value)
+    .receive([&](std::string& why) { failure = why; },
+             [&](caf::error& err) {
+               failure = "pipeline controller failed: " + sys.render(err);
+             });
+  stop_keepers();
+  if (options.metrics)
+    options.metrics->set_running(false);
+  if (!failure.empty())
+    throw std::runtime_error(failure);
+  return std::move(*report);
+}
+
+} // namespace pixline

@@ -1,0 +1,273 @@
+#include "actors/io/loader.hpp"
+
+#include <cerrno>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "pipeline/registry.hpp"
+
+namespace pixline {
+
+const spec_builder<loader_options>& loader_spec() {
+  static const auto spec
+    = spec_builder<loader_options>("load",
+                                   "Open input files with libvips (jpeg, png, "
+                                   "webp, tiff, gif, heif/avif, jxl, svg, "
+                                   "pdf...); options go in [source]")
+        .example("[source]\nkind = \"directory\"\npath = \"photos\"\n"
+                 "fail_on = \"error\"")
+        .choice("fail_on", &loader_options::fail_on, "error",
+                {"none", "truncated", "error", "warning"},
+                "How damaged an input may be before it fails: 'none' decodes "
+                "whatever it can, 'truncated' fails on truncated files, "
+                "'error' on any decode error, 'warning' on any warning")
+        .integer("max_pixels", &loader_options::max_pixels, 268402689, 0,
+                 2147483647,
+                 "Largest image accepted, in pixels (width x height), "
+                 "checked from the header before decoding, so a decompression "
+                 "bomb costs nothing; 0 means no limit. The default is "
+                 "sharp's (16383 x 16383)")
+        .integer("max_file_mib", &loader_options::max_file_mib, 1024, 0,
+                 1048576, "Largest input file in MiB; 0 means no limit")
+        .integer("max_frames", &loader_options::max_frames, 1000, 0, 1000000,
+                 "Most pages an input may have: frames of an animated GIF or "
+                 "WebP, pages of a TIFF, PDF or HEIF. Checked from the header "
+                 "(libvips' n-pages) before decoding; 0 means no limit. "
+                 "pixline decodes only the first page, so this refuses "
+                 "implausible files (a GIF of 100,000 one-pixel frames) "
+                 "rather than bounding memory; a file without a page count "
+                 "counts as one page")
+        .boolean("block_untrusted", &loader_options::block_untrusted, false,
+                 "Refuse the libvips loaders not fuzzed for untrusted input "
+                 "(vips_block_untrusted_set). In libvips 8.14 that includes "
+                 "svg, jxl, pdf, ImageMagick, FITS, Matlab and OpenEXR, so it "
+                 "is off by default; turn it on for inputs from strangers "
+                 "that are jpeg, png, webp, gif, tiff or heif");
+  return spec;
+}
+
+void register_loader(stage_registry& registry) {
+  registry.add(loader_spec().spec());
+}
+
+loader::loader(loader_options opts, load_params params,
+               std::unique_ptr<stage> fused)
+  : opts_(std::move(opts)), params_(params), fused_(std::move(fused)) {
+  params_.fail_on = opts_.fail_on;
+  // Process-wide in libvips; every loader of a run has the same options.
+  vips_block_untrusted_set(opts_.block_untrusted ? TRUE : FALSE);
+}
+
+std::string loader_of(const vips::VImage& img) {
+  if (img.get_typeof("vips-loader") == 0)
+    return "";
+  return img.get_string("vips-loader");
+}
+
+bool is_decode_failure(std::string_view error) {
+  if (error.rfind("sink ", 0) == 0) {
+    auto colon = error.find(": ");
+    if (colon == std::string_view::npos)
+      return false;
+    error.remove_prefix(colon + 2);
+  }
+  // The domains libvips 8.14's loaders (and the libraries under them)
+  // put before their messages.
+  static constexpr std::string_view decoders[] = {
+    "VipsJpeg:", "vipspng:", "spng:",      "webp:",     "gifload:",
+    "tiff2vips:", "heifload:", "magick2vips:", "VipsForeignLoad",
+    "jpegload", "pngload",  "webpload",   "tiffload",  "heifload",
+    "svgload",  "pdfload",  "jp2kload",   "jxlload",   "openslideload"};
+  for (auto prefix : decoders)
+    if (error.rfind(prefix, 0) == 0)
+      return true;
+  return false;
+}
+
+bool take_decode_failure(std::string& error) {
+  if (!is_decode_failure(error))
+    return false;
+  if (error.rfind("sink ", 0) == 0)
+    error.erase(0, error.find(": ") + 2);
+  return true;
+}
+
+std::string loader_for_signature(std::string_view head) {
+  // The tests libvips' own is_a functions make: vips__isjpeg (two bytes),
+  // the PNG signature, and a RIFF container of type WEBP.
+  if (head.size() >= 2 && head[0] == '\xFF' && head[1] == '\xD8')
+    return "jpegload";
+  if (head.substr(0, 8) == std::string_view("\x89PNG\r\n\x1A\n", 8))
+    return "pngload";
+  if (head.size() >= 12 && head.substr(0, 4) == "RIFF"
+      && head.substr(8, 4) == "WEBP")
+    return "webpload";
+  return "";
+}
+
+bool has_option_suffix(const std::string& path) {
+  return !path.empty() && path.back() == ']'
+         && path.find('[') != std::string::npos;
+}
+
+namespace {
+
+// The first 12 bytes of `path`, fewer when it is shorter or unreadable.
+std::string first_bytes(const std::string& path) {
+  char buf[12];
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return "";
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  return n > 0 ? std::string(buf, std::size_t(n)) : "";
+}
+
+// Whether some libvips loader takes the file, by its own name.
+bool has_loader(const std::string& path) {
+  if (!has_option_suffix(path))
+    return vips_foreign_find_load(path.c_str()) != nullptr;
+  VipsSource* source = vips_source_new_from_file(path.c_str());
+  if (!source)
+    return false;
+  bool found = vips_foreign_find_load_source(source) != nullptr;
+  g_object_unref(source);
+  return found;
+}
+
+} // namespace
+
+vips::VImage open_image_file(const std::string& path, vips::VOption* options,
+                             const std::string& opened_with) {
+  bool known = opened_with == "jpegload" || opened_with == "pngload"
+               || opened_with == "webpload";
+  auto loader = known ? opened_with : loader_for_signature(first_bytes(path));
+  if (loader.empty()) {
+    if (has_option_suffix(path))
+      return vips::VImage::new_from_source(
+        vips::VSource::new_from_file(path.c_str()), "", options);
+    return vips::VImage::new_from_file(path.c_str(), options);
+  }
+  vips::VImage out;
+  vips::VImage::call(loader.c_str(), options->set("filename", path.c_str())
+                                       ->set("out", &out));
+  return out;
+}
+
+void check_input_file(const std::string& path, int max_file_mib) {
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw stage_error(fmt::format("cannot open: {}",
+                                  ec ? ec.message() : "no such file"));
+  if (!std::filesystem::is_regular_file(st))
+    throw stage_error("not a regular file");
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec)
+    throw stage_error(fmt::format("cannot read: {}", ec.message()));
+  if (size == 0)
+    throw stage_error("empty file (0 bytes)");
+  if (max_file_mib > 0 && size > std::uintmax_t(max_file_mib) * 1024 * 1024)
+    throw stage_error(fmt::format("file is {} bytes, over max_file_mib = {}",
+                                  size, max_file_mib));
+}
+
+std::string format_of_loader(const std::string& loader) {
+  // "jpegload", "jpegload_source" or "VipsForeignLoadJpegFile" -> "jpeg"
+  std::string s = loader;
+  auto strip_suffix = [&s](const std::string& suffix) {
+    if (s.size() > suffix.size()
+        && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
+      s.erase(s.size() - suffix.size());
+  };
+  if (s.rfind("VipsForeignLoad", 0) == 0)
+    s.erase(0, std::string("VipsForeignLoad").size());
+  for (std::string suffix : {"File", "Source", "Buffer", "_source", "_buffer"})
+    strip_suffix(suffix);
+  strip_suffix("load");
+  for (auto& c : s)
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "nsgif")
+    return "gif";
+  if (s == "jpeg2k")
+    return "jp2k";
+  return s;
+}
+
+void loader::load(job& j) {
+  check_input_file(j.path, opts_.max_file_mib);
+  auto img = std::make_shared<tracked_image>();
+  img->id = j.id;
+  img->source = j.path;
+  img->relative = j.relative;
+  try {
+    auto fail_on = vips_enum_from_nick("pixline", VIPS_TYPE_FAIL_ON,
+                                       params_.fail_on.c_str());
+    if (fail_on < 0) {
+      vips_error_clear();
+      throw stage_error(
+        fmt::format("unknown fail_on level '{}'", params_.fail_on));
+    }
+    // Opening reads only the header; nothing is decoded until a stage
+    // downstream asks for pixels. This is the file's one header read: the
+    // format comes from it and a fused stage gets it.
+    vips::VImage opened;
+    try {
+      opened = open_image_file(
+        j.path,
+        vips::VImage::option()
+          ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                             : VIPS_ACCESS_RANDOM)
+          ->set("fail_on", fail_on));
+    } catch (const vips::VError&) {
+      // Say "not an image" rather than libvips' "is not a known file
+      // format" with the path repeated.
+      if (!has_loader(j.path)) {
+        vips_error_clear();
+        throw stage_error("not an image file libvips can read");
+      }
+      throw;
+    }
+    img->input_format = format_of_loader(loader_of(opened));
+    check_size(opened);
+    if (fused_) {
+      if (auto pixels = fused_->load_fused(j.path, opened, params_)) {
+        img->pixels = std::move(*pixels);
+        j.img = std::move(img);
+        return;
+      }
+    }
+    img->pixels = std::move(opened);
+    if (fused_)
+      fused_->process(*img);
+  } catch (const vips::VError& e) {
+    throw stage_error(vips_error_text(e));
+  }
+  j.img = std::move(img);
+}
+
+void loader::check_size(const vips::VImage& header) const {
+  auto pixels = std::int64_t(header.width()) * header.height();
+  if (opts_.max_pixels > 0 && pixels > opts_.max_pixels)
+    throw stage_error(fmt::format("image is {}x{} = {} pixels, over "
+                                  "max_pixels = {} (refused before decoding)",
+                                  header.width(), header.height(), pixels,
+                                  opts_.max_pixels));
+  if (opts_.max_frames > 0 && header.get_typeof("n-pages") != 0) {
+    auto pages = header.get_int("n-pages");
+    if (pages > opts_.max_frames)
+      throw stage_error(fmt::format("image has {} pages (animation frames), "
+                                    "over max_frames = {} (refused before "
+                                    "decoding)",
+                                    pages, opts_.max_frames));
+  }
+}
+
+} // namespace pixline

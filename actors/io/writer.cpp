@@ -1,0 +1,619 @@
+#include "actors/io/writer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <tuple>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <glib.h>
+#include <vips/vips8>
+
+#include "actors/io/deadline.hpp"
+#include "actors/filters/pixels.hpp"
+#include "actors/io/jpeg_encoder.hpp"
+#include "pipeline/naming.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/stage.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixline {
+
+namespace {
+
+const choice_table<VipsForeignSubsample, 3> subsample_names = {
+  {"auto", VIPS_FOREIGN_SUBSAMPLE_AUTO},
+  {"on", VIPS_FOREIGN_SUBSAMPLE_ON},
+  {"off", VIPS_FOREIGN_SUBSAMPLE_OFF},
+};
+
+const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
+                                          "avif", "heif", "tiff", "jxl",
+                                          "gif"};
+
+} // namespace
+
+const spec_builder<writer_options>& writer_spec() {
+  static const auto spec
+    = spec_builder<writer_options>("save",
+                                   "Encode each image into a temporary file "
+                                   "beside its final name, which the commit "
+                                   "stage then makes durable and visible; "
+                                   "options go in [sink]")
+        .example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
+                 "naming = \"{stem}_{width}x{height}.{ext}\"")
+        .text("path", &writer_options::path, "out",
+              "Output folder (created when missing)")
+        .choice("format", &writer_options::format, "auto", formats,
+                "Output format; 'auto' keeps the input's format where it can "
+                "be written and uses jpeg otherwise")
+        .text("naming", &writer_options::naming, "{dir}/{stem}.{ext}",
+              "Output file name template; placeholders: {stem} {ext} "
+              "{format} {dir} {width} {height} {hash} (16 hex digits of the "
+              "SHA-256 of the encoded file, for cache-busting names). The "
+              "default keeps the input's sub-folder, so a recursive source "
+              "does not put files of one name into one folder")
+        .choice("overwrite", &writer_options::overwrite, "replace",
+                {"replace", "skip", "error"},
+                "What to do when the output file exists: replace it, skip "
+                "the image, or fail the image")
+        .choice("on_collision", &writer_options::on_collision, "fail",
+                {"fail", "suffix", "replace"},
+                "What to do when two inputs of one run (or one watch) are "
+                "named to the same output (photo.jpg and photo.png to "
+                "photo.webp): 'fail' the later one, naming the input that "
+                "has the name; 'suffix' gives it the first free name "
+                "photo.1.webp, photo.2.webp...; 'replace' lets the later "
+                "one overwrite the earlier")
+        .integer("quality", &writer_options::quality, 80, 1, 100,
+                 "Quality for lossy formats (jpeg, webp, avif, heif, jxl)")
+        .integer("effort", &writer_options::effort, 4, 0, 9,
+                 "CPU effort for webp (0-6), avif/heif (0-9), jxl (1-9) and "
+                 "gif (1-9); higher is smaller and slower")
+        .integer("compression", &writer_options::compression, 6, 0, 9,
+                 "zlib level for png")
+        .boolean("lossless", &writer_options::lossless, false,
+                 "Lossless encoding for webp, avif/heif and jxl")
+        .boolean("strip", &writer_options::strip, true,
+                 "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
+                 "only when false)")
+        .boolean("progressive", &writer_options::progressive, false,
+                 "Progressive jpeg / interlaced png (libjpeg then buffers "
+                 "the whole image's coefficients: 2 bytes per pixel)")
+        .choice("optimize", &writer_options::optimize, "auto",
+                {"auto", "on", "off"},
+                "jpeg: optimised Huffman tables, a few percent smaller files "
+                "for a little CPU. libjpeg then buffers the whole image's "
+                "coefficients (2 bytes per pixel), so 'auto' optimises "
+                "outputs up to 16 megapixels and streams larger ones")
+        .choice("subsample", &writer_options::subsample, "auto",
+                choice_names(subsample_names),
+                "jpeg chroma subsampling (4:2:0): 'auto' subsamples below "
+                "quality 90, 'off' keeps full colour resolution (sharper "
+                "red text, larger files). libvips' mozjpeg-only options "
+                "(trellis quantisation, overshoot deringing, scan "
+                "optimisation, quant tables) do nothing with Debian's "
+                "libjpeg-turbo, so pixline does not offer them")
+        .boolean("palette", &writer_options::palette, false,
+                 "png: quantise to an 8-bit palette (smaller files; "
+                 "'quality' and 'effort' steer the quantiser)")
+        .boolean("tile", &writer_options::tile, false,
+                 "tiff: write 256x256 tiles instead of strips")
+        .boolean("pyramid", &writer_options::pyramid, false,
+                 "tiff: add half-size levels down to one tile (implies tile), "
+                 "for deep-zoom viewers")
+        .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
+                "Seconds one image may take to decode, process and encode "
+                "(the whole lazy pipeline runs here) before libvips is told "
+                "to stop; 0 means no limit")
+        .choice("background", &writer_options::background, "white",
+                {"white", "black"},
+                "jpeg, which has no alpha channel: the colour an image with "
+                "alpha is flattened on, so transparent pixels come out this "
+                "colour (libvips' own jpegsave would make them black). "
+                "Formats with alpha (png, webp, avif, heif, tiff, jxl, gif) "
+                "keep it")
+        .boolean("fsync", &writer_options::fsync, true,
+                 "Flush each output to the disk (fsync) before it counts as "
+                 "written. false: outputs still appear whole (temporary "
+                 "file, then rename) and a crash of pixline loses none, but "
+                 "a crash of the machine or a power cut can lose the last "
+                 "seconds' outputs, as with tools that do not fsync "
+                 "(mogrify, vipsthumbnail); faster where fsync is slow. Not "
+                 "allowed with on_success = \"delete\"");
+  return spec;
+}
+
+void register_writer(stage_registry& registry) {
+  registry.add(writer_spec().spec());
+}
+
+const spec_builder<commit_options>& commit_spec() {
+  static const auto spec
+    = spec_builder<commit_options>(
+        "commit",
+        "Make each output durable and visible: fsync its temporary file "
+        "(unless its sink sets fsync = false), rename it into place (a "
+        "manifest last); the last stage, no options. A pipeline in which "
+        "no sink fsyncs has no commit stage: its save workers rename");
+  return spec;
+}
+
+void register_commit(stage_registry& registry) {
+  registry.add(commit_spec().spec());
+}
+
+std::string extension_of(const std::string& format) {
+  if (format == "jpeg")
+    return "jpg";
+  if (format == "tiff")
+    return "tif";
+  return format;
+}
+
+writer::writer(writer_options opts)
+  : opts_(std::move(opts)), root_(std::make_shared<output_root>(opts_.path)) {
+}
+
+namespace {
+
+/// The output format for an image whose input format is `input`.
+std::string resolve_format(const std::string& wanted, const std::string& input) {
+  if (wanted != "auto")
+    return wanted;
+  if (input == "jpeg" || input == "png" || input == "webp" || input == "tiff"
+      || input == "gif" || input == "jxl")
+    return input;
+  if (input == "heif")
+    return "avif";
+  return "jpeg";
+}
+
+/// Largest output `optimize = "auto"` optimises: 16 MP, whose coefficient
+/// buffer is 32 MB.
+constexpr std::int64_t optimize_auto_max_pixels = 16'000'000;
+
+/// Encodes `img` as `format` into memory; the whole lazy graph of the
+/// image is evaluated here. `deadline` is checked as it is computed.
+using encoded_file = std::unique_ptr<void, decltype(&g_free)>;
+
+std::pair<encoded_file, size_t>
+encode_file(const vips::VImage& img, const std::string& format,
+            const writer_options& o, deadline_guard& deadline) {
+  auto opts = vips::VImage::option()->set("strip", o.strip);
+  std::string suffix = "." + extension_of(format);
+  if (format == "jpeg") {
+    jpeg_settings jpeg;
+    jpeg.quality = o.quality;
+    jpeg.progressive = o.progressive;
+    jpeg.optimize = o.optimize == "on"
+                    || (o.optimize == "auto"
+                        && std::int64_t(img.width()) * img.height()
+                             <= optimize_auto_max_pixels);
+    jpeg.subsample = choice_value("subsample", subsample_names, o.subsample);
+    // At one libvips thread per image, the images in flight keep the cores
+    // busy, and libvips' saver only adds thread hand-overs (encode_jpeg_here).
+    if (o.strip && vips_concurrency_get() == 1 && jpeg_encodable_here(img))
+      return encode_jpeg_here(img, jpeg, [&] { deadline.check(); });
+    opts->set("Q", jpeg.quality)
+      ->set("interlace", jpeg.progressive)
+      ->set("optimize_coding", jpeg.optimize)
+      ->set("subsample_mode", jpeg.subsample);
+  } else if (format == "png") {
+    opts->set("compression", o.compression)->set("interlace", o.progressive);
+    if (o.palette)
+      opts->set("palette", true)
+        ->set("Q", o.quality)
+        ->set("effort", std::clamp(o.effort + 3, 1, 10));
+  } else if (format == "webp") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", std::min(o.effort, 6));
+  } else if (format == "avif" || format == "heif") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", o.effort)
+      ->set("compression", format == "avif" ? VIPS_FOREIGN_HEIF_COMPRESSION_AV1
+                                            : VIPS_FOREIGN_HEIF_COMPRESSION_HEVC);
+    suffix = format == "avif" ? ".avif" : ".heic";
+  } else if (format == "jxl") {
+    opts->set("Q", o.quality)
+      ->set("lossless", o.lossless)
+      ->set("effort", std::max(1, o.effort));
+  } else if (format == "gif") {
+    opts->set("effort", std::max(1, o.effort));
+  } else if (format == "tiff") {
+    opts->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
+      ->set("tile", o.tile || o.pyramid)
+      ->set("pyramid", o.pyramid);
+    if (o.tile || o.pyramid)
+      opts->set("tile_width", 256)->set("tile_height", 256);
+  }
+  void* buf = nullptr;
+  size_t size = 0;
+  img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
+  return {encoded_file(buf, &g_free), size};
+}
+
+/// `img` as `format` can hold it: a format without alpha (jpeg) gets the
+/// image flattened on `background` ("white" or "black"), where libvips'
+/// saver would flatten on black.
+vips::VImage saveable(const vips::VImage& img, const std::string& format,
+                      const std::string& background) {
+  if (format != "jpeg" || !img.has_alpha())
+    return img;
+  // In the image's own units (libvips' vips_interpretation_max_alpha,
+  // which 8.14 does not export): white is 65535 in a 16-bit image.
+  auto kind = img.interpretation();
+  double white = kind == VIPS_INTERPRETATION_RGB16
+                     || kind == VIPS_INTERPRETATION_GREY16
+                   ? 65535.0
+                 : kind == VIPS_INTERPRETATION_scRGB ? 1.0
+                                                     : 255.0;
+  double value = background == "white" ? white : 0.0;
+  return img.flatten(
+    vips::VImage::option()
+      ->set("background", std::vector<double>(img.bands() - 1, value))
+      ->set("max_alpha", white));
+}
+
+/// {hash}: the first 16 hex digits (64 bits) of the SHA-256 of the file.
+std::string content_hash(const void* data, size_t size) {
+  std::unique_ptr<gchar, decltype(&g_free)> hex(
+    g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+                                static_cast<const guchar*>(data), size),
+    &g_free);
+  return std::string(hex.get(), 16);
+}
+
+/// The permissions of an output: 0644 under the umask the process started
+/// with, read from /proc before main() (before any thread exists). Set with
+/// fchmod rather than left to open(), because Debian 12's liborc briefly sets
+/// the umask to 0066 while it maps code memory, and a file created on another
+/// thread at that moment would come out unreadable to others.
+mode_t startup_output_mode() {
+  mode_t mask = 022;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0) {
+      mask = mode_t(std::stoul(line.substr(6), nullptr, 8));
+      break;
+    }
+  return mode_t(0644 & ~mask);
+}
+
+const mode_t output_mode = startup_output_mode();
+
+} // namespace
+
+staged_file::staged_file(safe_dir dir, std::string temp, std::string name,
+                         fs::path target, unique_fd fd, bool durable)
+  : dir_(std::move(dir)), temp_(std::move(temp)), name_(std::move(name)),
+    target_(std::move(target)), fd_(std::move(fd)), durable_(durable) {
+}
+
+staged_file::~staged_file() {
+  if (done_)
+    return;
+  fd_.close();
+  dir_.remove(temp_);
+}
+
+void staged_file::commit() {
+  if (done_)
+    return;
+  done_ = true;
+  auto fail = [&](const char* what, int err) {
+    dir_.remove(temp_);
+    throw stage_error(fmt::format("{}: {}: {}", target_.string(), what,
+                                  std::strerror(err)));
+  };
+  if (durable_ && ::fsync(fd_.get()) != 0) {
+    int err = errno;
+    fd_.close();
+    fail("fsync failed", err);
+  }
+  if (fd_.close() != 0)
+    fail("close failed", errno);
+  // Both names relative to the folder's descriptor: a symlink at the final
+  // name is replaced, never followed.
+  if (int err = dir_.rename(temp_, name_))
+    fail("rename failed", err);
+}
+
+std::shared_ptr<staged_file> stage_file(const safe_dir& root,
+                                        const fs::path& rel, const void* data,
+                                        size_t size, bool durable) {
+  auto target = root.path() / rel;
+  auto name = rel.filename().string();
+  std::optional<safe_dir> dir;
+  std::pair<unique_fd, std::string> temp;
+  try {
+    dir = root.open_below(rel.parent_path(), true);
+    temp = dir->create_temp();
+  } catch (const std::exception& e) {
+    throw stage_error(fmt::format("{}: {}", target.string(), e.what()));
+  }
+  int fd = temp.first.get();
+  // From here the staged file owns the descriptor and the temporary file.
+  auto staged = std::make_shared<staged_file>(
+    std::move(*dir), temp.second, name, target, std::move(temp.first),
+    durable);
+  auto fail = [&](const char* what, int err) {
+    throw stage_error(fmt::format("{}: {}: {}", target.string(), what,
+                                  std::strerror(err)));
+  };
+  if (::fchmod(fd, output_mode) != 0)
+    fail("chmod failed", errno);
+  if (int err = write_all(fd, data, size))
+    fail("write failed", err);
+  return staged;
+}
+
+std::shared_ptr<staged_file> stage_file(const fs::path& target,
+                                        const void* data, size_t size,
+                                        bool durable) {
+  auto folder = target.parent_path().empty() ? fs::path(".")
+                                             : target.parent_path();
+  std::optional<safe_dir> root;
+  try {
+    root = safe_dir::open_root(folder, false);
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  return stage_file(*root, target.filename(), data, size, durable);
+}
+
+std::optional<std::string> output_claims::claim(const std::string& output,
+                                                const std::string& input,
+                                                bool* fresh) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto [it, added] = owners_.try_emplace(output, input);
+  if (fresh)
+    *fresh = added;
+  if (added || it->second == input)
+    return std::nullopt;
+  return it->second;
+}
+
+void output_claims::release(const std::string& output,
+                            const std::string& input) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (auto it = owners_.find(output); it != owners_.end()
+                                      && it->second == input)
+    owners_.erase(it);
+}
+
+void commit_outputs(job& j) {
+  std::vector<std::string> errors;
+  for (auto& file : j.staged) {
+    bool committed = false;
+    // A manifest after a failed output would list a file that is not there.
+    if (!file->is_manifest() || errors.empty()) {
+      try {
+        file->commit();
+        committed = true;
+      } catch (const std::exception& e) {
+        errors.push_back(e.what());
+      }
+    }
+    if (!committed)
+      std::erase(j.outputs, file->target().string());
+  }
+  // Uncommitted ones remove their temporary files here.
+  j.staged.clear();
+  if (errors.empty())
+    return;
+  auto text = fmt::format("{}", fmt::join(errors, "; "));
+  if (!j.failed())
+    throw stage_error(text);
+  j.error += "; " + text;
+}
+
+name_fields input_name_fields(const job& j) {
+  fs::path rel{j.relative.empty() ? fs::path(j.path).filename().string()
+                                  : j.relative};
+  name_fields fields;
+  fields.stem = rel.stem().string();
+  fields.dir = rel.parent_path().string();
+  return fields;
+}
+
+void writer::write(job& j) {
+  if (!j.img)
+    throw stage_error("no image to write");
+  if (auto written = save(*j.img, j)) {
+    j.outputs.push_back(written->path);
+    if (written->staged)
+      j.staged.push_back(std::move(written->staged));
+  } else
+    j.skipped = true;
+  j.img.reset();
+}
+
+std::optional<output_record> writer::save(const image& img, const job& j) {
+  auto format = resolve_format(opts_.format, img.input_format);
+  auto fields = input_name_fields(j);
+  fields.format = format;
+  fields.ext = extension_of(format);
+  fields.width = img.pixels.width();
+  fields.height = img.pixels.height();
+  encoded_file encoded{nullptr, &g_free};
+  size_t size = 0;
+  auto encode_now = [&] {
+    std::tie(encoded, size) = encode_guarded(img.pixels, format);
+  };
+  // A name with the output's hash in it exists only once the output does.
+  if (uses_hash(opts_.naming)) {
+    encode_now();
+    fields.hash = content_hash(encoded.get(), size);
+  }
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, format, fields.width, fields.height,
+                       [&] {
+                         if (!encoded)
+                           encode_now();
+                         return std::pair<const void*, size_t>{encoded.get(),
+                                                               size};
+                       });
+}
+
+wire_output writer::encode(const image& img) const {
+  wire_output out;
+  out.format = resolve_format(opts_.format, img.input_format);
+  out.width = img.pixels.width();
+  out.height = img.pixels.height();
+  auto [encoded, size] = encode_guarded(img.pixels, out.format);
+  auto bytes = static_cast<const std::uint8_t*>(encoded.get());
+  out.bytes.assign(bytes, bytes + size);
+  return out;
+}
+
+std::optional<output_record> writer::store(const job& j,
+                                           const wire_output& out) {
+  auto fields = input_name_fields(j);
+  fields.format = out.format;
+  fields.ext = extension_of(out.format);
+  fields.width = out.width;
+  fields.height = out.height;
+  if (uses_hash(opts_.naming))
+    fields.hash = content_hash(out.bytes.data(), out.bytes.size());
+  bool fresh = false;
+  auto rel = target_for(fields, j, &fresh);
+  return write_claimed(rel, fresh, j, out.format, out.width, out.height, [&] {
+    return std::pair<const void*, size_t>{out.bytes.data(), out.bytes.size()};
+  });
+}
+
+std::optional<output_record> writer::write_claimed(
+  const fs::path& rel, bool fresh, const job& j, const std::string& format,
+  int width, int height,
+  const std::function<std::pair<const void*, size_t>()>& bytes) {
+  try {
+    if (skips(rel))
+      return std::nullopt;
+    auto [data, size] = bytes();
+    auto staged = place(rel, data, size);
+    return output_record{(fs::path(opts_.path) / rel).string(), format, width,
+                         height, size, std::move(staged)};
+  } catch (...) {
+    // A name this image took and never used is free for the next one.
+    if (fresh)
+      release(rel, j);
+    throw;
+  }
+}
+
+std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
+writer::encode_guarded(const vips::VImage& img,
+                       const std::string& format) const {
+  auto ready = saveable(img, format, opts_.background);
+  // On the image that is written: libvips reports progress on that one.
+  deadline_guard deadline{ready, opts_.timeout};
+  try {
+    return encode_file(ready, format, opts_, deadline);
+  } catch (const vips::VError& e) {
+    auto text = vips_error_text(e);
+    if (deadline.expired())
+      throw stage_error(fmt::format("took longer than timeout = {} s; "
+                                    "stopped ({})",
+                                    opts_.timeout, text));
+    throw stage_error(text);
+  }
+}
+
+std::shared_ptr<const safe_dir> output_root::get() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  struct stat st;
+  if (dir_ && ::fstat(dir_->fd(), &st) == 0 && st.st_nlink > 0)
+    return dir_;
+  try {
+    dir_ = std::make_shared<const safe_dir>(safe_dir::open_root(path_, true));
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  return dir_;
+}
+
+std::shared_ptr<const safe_dir> writer::root() const {
+  return root_->get();
+}
+
+fs::path writer::target_for(const name_fields& fields, const job& j,
+                            bool* fresh) {
+  fs::path rel;
+  try {
+    rel = render_name(opts_.naming, fields);
+  } catch (const std::exception& e) {
+    throw stage_error(e.what());
+  }
+  return claim(rel, j, fresh);
+}
+
+fs::path writer::claim(const fs::path& rel, const job& j, bool* fresh) {
+  if (fresh)
+    *fresh = false;
+  if (opts_.on_collision == "replace")
+    return rel;
+  auto name = rel.filename().string();
+  for (int n = 0;; ++n) {
+    auto candidate = rel.parent_path() / versioned_name(name, n);
+    auto owner = claims_->claim((fs::path(opts_.path) / candidate).string(),
+                                j.path, fresh);
+    if (!owner)
+      return candidate;
+    if (opts_.on_collision == "fail")
+      throw stage_error(fmt::format(
+        "output {} is already the output of {} (on_collision = \"fail\")",
+        (fs::path(opts_.path) / rel).string(), *owner));
+  }
+}
+
+void writer::release(const fs::path& rel, const job& j) {
+  claims_->release((fs::path(opts_.path) / rel).string(), j.path);
+}
+
+bool writer::skips(const fs::path& rel) const {
+  if (opts_.overwrite == "replace")
+    return false;
+  std::optional<safe_dir> dir;
+  try {
+    dir = root()->open_below(rel.parent_path(), false);
+  } catch (const std::exception& e) {
+    throw stage_error(fmt::format("{}: {}",
+                                  (fs::path(opts_.path) / rel).string(),
+                                  e.what()));
+  }
+  if (!dir || !dir->has(rel.filename().string()))
+    return false;
+  if (opts_.overwrite == "skip")
+    return true;
+  if (opts_.overwrite == "error")
+    throw stage_error(fmt::format("output {} exists (overwrite = \"error\")",
+                                  (fs::path(opts_.path) / rel).string()));
+  return false;
+}
+
+std::shared_ptr<staged_file> writer::place(const fs::path& rel,
+                                           const void* data,
+                                           size_t size) const {
+  auto staged = stage_file(*root(), rel, data, size, opts_.fsync);
+  if (defer_)
+    return staged;
+  staged->commit();
+  return nullptr;
+}
+
+} // namespace pixline

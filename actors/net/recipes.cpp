@@ -1,0 +1,479 @@
+#include "actors/net/recipes.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/io/fanout.hpp"
+#include "actors/io/loader.hpp"
+#include "actors/io/writer.hpp"
+#include "pipeline/job.hpp"
+#include "pipeline/registry.hpp"
+
+namespace pixline {
+
+namespace {
+
+using json = nlohmann::json;
+
+json to_json(const option_map& options) {
+  auto result = json::object();
+  for (auto& entry : options) {
+    auto& name = entry.first;
+    std::visit([&](auto& v) { result[name] = v; }, entry.second);
+  }
+  return result;
+}
+
+option_map from_json(const json& j) {
+  option_map result;
+  for (auto& [name, value] : j.items()) {
+    if (value.is_boolean())
+      result[name] = value.get<bool>();
+    else if (value.is_number_integer())
+      result[name] = value.get<std::int64_t>();
+    else if (value.is_number())
+      result[name] = value.get<double>();
+    else if (value.is_string())
+      result[name] = value.get<std::string>();
+    else
+      throw std::runtime_error(
+        fmt::format("recipe: option '{}' has no scalar value", name));
+  }
+  return result;
+}
+
+const stage_spec& spec_of(const stage_registry& registry,
+                          const std::string& type) {
+  auto spec = registry.find(type);
+  if (!spec || !spec->make)
+    throw std::runtime_error(fmt::format(
+      "this node has no stage '{}' (a plugin stage needs `pixline node "
+      "--plugin` on every node)",
+      type));
+  return *spec;
+}
+
+/// The text of an exception, as a job's error.
+/// Runs `fn` and turns any exception into the result's error.
+template <class F>
+wire_result guarded(F fn) {
+  wire_result r;
+  try {
+    fn(r);
+  } catch (const std::exception& e) {
+    r = wire_result{};
+    r.error = failure_text(e);
+  } catch (...) {
+    r = wire_result{};
+    r.error = "unknown error";
+  }
+  return r;
+}
+
+/// An input file's bytes as a file only this process can see: a memfd,
+/// opened by path (/proc/self/fd/N) so every loader, and a fused stage's
+/// shrink-on-load, works as on the coordinator.
+class memory_file {
+public:
+  explicit memory_file(const std::vector<std::uint8_t>& bytes) {
+    fd_ = ::memfd_create("pixline-input", MFD_CLOEXEC);
+    if (fd_ < 0)
+      throw stage_error(
+        fmt::format("memfd_create failed: {}", std::strerror(errno)));
+    size_t done = 0;
+    while (done < bytes.size()) {
+      auto n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        auto err = errno;
+        ::close(fd_);
+        throw stage_error(
+          fmt::format("cannot buffer the input: {}", std::strerror(err)));
+      }
+      done += size_t(n);
+    }
+    path_ = fmt::format("/proc/self/fd/{}", fd_);
+  }
+  memory_file(const memory_file&) = delete;
+  memory_file& operator=(const memory_file&) = delete;
+  ~memory_file() {
+    ::close(fd_);
+  }
+  const std::string& path() const {
+    return path_;
+  }
+
+private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+std::shared_ptr<loader> loader_of_recipe(const json& recipe,
+                                         const stage_registry& registry) {
+  auto opts = loader_spec().decode(from_json(recipe.at("options")));
+  load_params params;
+  params.sequential = recipe.at("sequential").get<bool>();
+  params.fail_on = recipe.at("fail_on").get<std::string>();
+  std::unique_ptr<stage> fused;
+  if (recipe.contains("fused"))
+    fused = spec_of(registry, recipe["fused"].at("type").get<std::string>())
+              .make(from_json(recipe["fused"].at("options")));
+  return std::make_shared<loader>(opts, params, std::move(fused));
+}
+
+std::shared_ptr<stage> filter_of_recipe(const json& recipe,
+                                        const stage_registry& registry) {
+  return spec_of(registry, recipe.at("type").get<std::string>())
+    .make(from_json(recipe.at("options")));
+}
+
+std::shared_ptr<fanout> fanout_of_recipe(const json& recipe,
+                                         const stage_registry& registry) {
+  std::vector<sink_branch> branches;
+  for (auto& sink : recipe.at("sinks")) {
+    sink_branch branch;
+    for (auto& f : sink.at("filters"))
+      branch.filters.push_back(filter_of_recipe(f, registry));
+    auto opts = writer_spec().decode(from_json(sink.at("options")));
+    branch.out = std::make_shared<writer>(opts);
+    branches.push_back(std::move(branch));
+  }
+  return std::make_shared<fanout>(std::move(branches),
+                                  recipe.at("memory_limit").get<std::int64_t>(),
+                                  recipe.value("timeout", 0.0));
+}
+
+node_work_fn load_worker(const json& recipe, const stage_registry& registry) {
+  auto l = loader_of_recipe(recipe, registry);
+  return [l](wire_job& in) {
+    memory_file file{in.file};
+    auto r = guarded([&](wire_result& r) {
+      job j;
+      j.id = in.id;
+      j.path = file.path();
+      j.relative = in.name;
+      l->load(j);
+      r.image = to_wire(j.img->pixels, j.img->input_format, in.encoding);
+    });
+    r.error = replaced(std::move(r.error), file.path(), in.name);
+    return r;
+  };
+}
+
+/// The image a job message carries, for a stage on this node.
+image received_image(const wire_job& in) {
+  image img;
+  img.id = in.id;
+  img.relative = in.name;
+  img.input_format = in.image.input_format;
+  img.pixels = from_wire(in.image);
+  return img;
+}
+
+node_work_fn filter_worker(const json& recipe,
+                           const stage_registry& registry) {
+  auto s = filter_of_recipe(recipe, registry);
+  return [s](wire_job& in) {
+    return guarded([&](wire_result& r) {
+      auto img = received_image(in);
+      s->process(img);
+      r.image = to_wire(img.pixels, img.input_format, in.encoding);
+    });
+  };
+}
+
+node_work_fn save_worker(const json& recipe, const stage_registry& registry) {
+  auto f = fanout_of_recipe(recipe, registry);
+  return [f](wire_job& in) {
+    return guarded([&](wire_result& r) {
+      r.outputs = f->encode(received_image(in));
+    });
+  };
+}
+
+/// A job's image as a message (computing it here).
+wire_image image_of(job& j, const std::string& encoding) {
+  if (!j.img)
+    throw stage_error("no image to send");
+  try {
+    return to_wire(j.img->pixels, j.img->input_format, encoding);
+  } catch (const vips::VError& e) {
+    throw stage_error(vips_error_text(e));
+  }
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw stage_error(fmt::format("cannot open: {}", std::strerror(errno)));
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  if (in.bad())
+    throw stage_error("cannot read the file");
+  return bytes;
+}
+
+wire_job header_of(const job& j, const std::string& encoding) {
+  wire_job w;
+  w.encoding = encoding;
+  w.id = j.id;
+  w.name = j.relative.empty() ? j.path : j.relative;
+  return w;
+}
+
+/// A job with its image, for a filter or save stage on a node.
+wire_job send_image(job& j, const std::string& encoding) {
+  auto w = header_of(j, encoding);
+  w.image = image_of(j, encoding);
+  return w;
+}
+
+} // namespace
+
+std::function<node_work_fn()> node_worker_factory(
+  const std::string& recipe, const stage_registry& registry) {
+  json r;
+  try {
+    r = json::parse(recipe);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  auto kind = r.value("kind", "");
+  // Build one worker now, so a recipe naming an unknown stage or bad
+  // options fails at setup, not on the first image.
+  auto make = [r, kind, &registry]() -> node_work_fn {
+    if (kind == "load")
+      return load_worker(r, registry);
+    if (kind == "filter")
+      return filter_worker(r, registry);
+    if (kind == "save")
+      return save_worker(r, registry);
+    throw std::runtime_error(fmt::format("recipe of unknown kind '{}'", kind));
+  };
+  try {
+    make();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  return make;
+}
+
+std::string load_recipe(const option_map& load_options,
+                        const load_params& params,
+                        const std::string& fused_type,
+                        const option_map& fused_options) {
+  json r{{"kind", "load"},
+         {"options", to_json(load_options)},
+         {"sequential", params.sequential},
+         {"fail_on", params.fail_on}};
+  if (!fused_type.empty())
+    r["fused"] = {{"type", fused_type}, {"options", to_json(fused_options)}};
+  return r.dump();
+}
+
+std::string filter_recipe(const std::string& type, const option_map& options) {
+  return json{{"kind", "filter"}, {"type", type}, {"options", to_json(options)}}
+    .dump();
+}
+
+std::string save_recipe(const std::vector<sink_recipe>& sinks,
+                        std::int64_t memory_limit) {
+  auto list = json::array();
+  double timeout = 0;
+  for (auto& sink : sinks) {
+    auto filters = json::array();
+    for (auto& [type, opts] : sink.filters)
+      filters.push_back({{"type", type}, {"options", to_json(opts)}});
+    list.push_back({{"options", to_json(sink.options)}, {"filters", filters}});
+    timeout = std::max(timeout, writer_spec().decode(sink.options).timeout);
+  }
+  return json{{"kind", "save"},
+              {"sinks", list},
+              {"memory_limit", memory_limit},
+              {"timeout", timeout}}
+    .dump();
+}
+
+remote_half load_half(int max_file_mib) {
+  return {
+    [max_file_mib](job& j, const std::string& encoding) {
+      check_input_file(j.path, max_file_mib);
+      auto w = header_of(j, encoding);
+      w.file = read_file(j.path);
+      return w;
+    },
+    [](job& j, wire_result& r) {
+      auto img = std::make_shared<tracked_image>();
+      img->id = j.id;
+      img->source = j.path;
+      img->relative = j.relative;
+      img->input_format = r.image.input_format;
+      img->pixels = from_wire(r.image);
+      j.img = std::move(img);
+    }};
+}
+
+remote_half filter_half() {
+  return {send_image,
+          [](job& j, wire_result& r) {
+            j.img->pixels = from_wire(r.image);
+            j.img->input_format = r.image.input_format;
+          }};
+}
+
+remote_half save_half(
+  std::function<void(job&, const std::vector<wire_output>&)> store) {
+  return {send_image,
+          [store](job& j, wire_result& r) { store(j, r.outputs); }};
+}
+
+std::string chain_recipe(const std::string& load,
+                         const std::vector<std::string>& filters,
+                         const std::string& save) {
+  auto list = json::array();
+  for (auto& f : filters)
+    list.push_back(json::parse(f));
+  return json{{"kind", "chain"},
+              {"load", json::parse(load)},
+              {"filters", list},
+              {"save", json::parse(save)}}
+    .dump();
+}
+
+namespace {
+
+/// Calls `fn` on every stage table (type and options) of a chain recipe.
+template <class F>
+void each_stage_of_chain(json& chain, F fn) {
+  if (chain.at("load").contains("fused"))
+    fn(chain["load"]["fused"]);
+  for (auto& f : chain.at("filters"))
+    fn(f);
+  for (auto& sink : chain.at("save").at("sinks"))
+    for (auto& f : sink.at("filters"))
+      fn(f);
+}
+
+constexpr std::string_view file_placeholder = "pixline-file:";
+
+} // namespace
+
+std::string replaced(std::string text, const std::string& from,
+                     const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos;
+       at += to.size())
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::vector<std::string> take_out_files(std::string& recipe,
+                                        const stage_registry& registry) {
+  auto chain = json::parse(recipe);
+  std::vector<std::string> paths;
+  each_stage_of_chain(chain, [&](json& stage) {
+    auto* spec = registry.find(stage.at("type").get<std::string>());
+    if (!spec)
+      return;
+    for (auto& [name, value] : stage.at("options").items()) {
+      auto* option = spec->find(name);
+      if (!option || !option->names_file || !value.is_string())
+        continue;
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(value.get<std::string>(), ec))
+        continue; // a built-in name ("srgb"), not a file
+      paths.push_back(value.get<std::string>());
+      value = fmt::format("{}{}", file_placeholder, paths.size() - 1);
+    }
+  });
+  recipe = chain.dump();
+  return paths;
+}
+
+std::string put_back_files(const std::string& recipe,
+                           const std::vector<std::string>& paths) {
+  auto chain = json::parse(recipe);
+  each_stage_of_chain(chain, [&](json& stage) {
+    for (auto& [name, value] : stage.at("options").items()) {
+      if (!value.is_string())
+        continue;
+      std::string_view text = value.get_ref<const std::string&>();
+      if (!text.starts_with(file_placeholder))
+        continue;
+      auto k = std::stoul(std::string(text.substr(file_placeholder.size())));
+      if (k >= paths.size())
+        throw std::runtime_error("recipe names a file it was not given");
+      value = paths[k];
+    }
+  });
+  return chain.dump();
+}
+
+struct chain_worker::parts {
+  std::shared_ptr<loader> load;
+  std::vector<std::shared_ptr<stage>> filters;
+  std::shared_ptr<fanout> save;
+};
+
+chain_worker::chain_worker(const std::string& recipe,
+                           const stage_registry& registry)
+    : parts_(std::make_shared<parts>()) {
+  try {
+    auto r = json::parse(recipe);
+    if (r.value("kind", "") != "chain")
+      throw std::runtime_error("not a chain recipe");
+    parts_->load = loader_of_recipe(r.at("load"), registry);
+    stages_.push_back("load");
+    for (auto& f : r.at("filters")) {
+      parts_->filters.push_back(filter_of_recipe(f, registry));
+      stages_.push_back(f.at("type").get<std::string>());
+    }
+    parts_->save = fanout_of_recipe(r.at("save"), registry);
+    stages_.push_back("save");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+}
+
+chain_outcome chain_worker::run(const std::string& path, std::uint64_t id,
+                                const std::string& relative,
+                                const std::function<void(int)>& at) const {
+  chain_outcome out;
+  int stage_index = 0;
+  try {
+    at(stage_index);
+    job j;
+    j.id = id;
+    j.path = path;
+    j.relative = relative;
+    parts_->load->load(j);
+    for (auto& f : parts_->filters) {
+      at(++stage_index);
+      f->process(*j.img);
+    }
+    at(++stage_index);
+    out.outputs = parts_->save->encode(*j.img);
+  } catch (const std::exception& e) {
+    out.error = failure_text(e);
+    // A damaged file read in full only by a later stage is still the
+    // decode's failure, not that stage's.
+    if (take_decode_failure(out.error))
+      stage_index = 0;
+  } catch (...) {
+    out.error = "unknown error";
+  }
+  out.stage = stage_index;
+  return out;
+}
+
+} // namespace pixline

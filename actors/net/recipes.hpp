@@ -1,0 +1,125 @@
+#pragma once
+// Stages whose workers run on other nodes (docs/distributed.md): how a node
+// builds a stage from a recipe, and what the coordinator does around each
+// job it sends there. Input and output files stay on the coordinator; nodes
+// get bytes and pixels, never paths.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/net/wire.hpp"
+#include "config/config.hpp"
+#include "pipeline/spec.hpp"
+#include "pipeline/stage.hpp"
+
+namespace pixline {
+
+class stage_registry;
+struct job;
+
+/// The coordinator's half of one remote worker: turns a job into a message
+/// (reading the input file for `load`, computing the image for later
+/// stages) and the node's reply back into the job (writing the outputs for
+/// `save`). Both throw to fail the job.
+struct remote_half {
+  /// `encoding`: how to send the image ("" raw, "png"; `[[node]] wire`).
+  std::function<wire_job(job&, const std::string& encoding)> send;
+  std::function<void(job&, wire_result&)> receive;
+};
+
+/// What a node runs for one job of one stage. Never throws: a failure is
+/// the result's error.
+using node_work_fn = std::function<wire_result(wire_job&)>;
+
+/// Makes one node worker per call, from a recipe. Throws std::runtime_error
+/// when the recipe names a stage this node does not have (a plugin not
+/// loaded here) or is malformed.
+std::function<node_work_fn()> node_worker_factory(
+  const std::string& recipe, const stage_registry& registry);
+
+/// Recipes, as build_stages makes them.
+std::string load_recipe(const option_map& load_options,
+                        const load_params& params,
+                        const std::string& fused_type,
+                        const option_map& fused_options);
+std::string filter_recipe(const std::string& type, const option_map& options);
+
+struct sink_recipe {
+  option_map options;
+  std::vector<std::pair<std::string, option_map>> filters;
+};
+std::string save_recipe(const std::vector<sink_recipe>& sinks,
+                        std::int64_t memory_limit);
+
+/// The coordinator's halves of each kind of stage.
+remote_half load_half(int max_file_mib);
+remote_half filter_half();
+/// `store` writes a job's encoded outputs (a fanout's store()).
+remote_half save_half(
+  std::function<void(job&, const std::vector<wire_output>&)> store);
+
+/// The recipe of a worker process (isolation = "process"): every stage of
+/// an image, from the file to its encoded outputs, made of the recipes of
+/// the load stage, the filters and the save stage.
+std::string chain_recipe(const std::string& load,
+                         const std::vector<std::string>& filters,
+                         const std::string& save);
+
+/// `text` with every `from` replaced by `to` (a memfd's path in libvips'
+/// messages by the input's name).
+std::string replaced(std::string text, const std::string& from,
+                     const std::string& to);
+
+/// Replaces in a chain recipe the value of every option that names a file
+/// (option_spec::names_file) and is one by "pixline-file:K"; returns the
+/// files' paths, the K-th at index K. A worker process, which cannot open
+/// files, gets them from pixline as open files instead.
+std::vector<std::string> take_out_files(std::string& recipe,
+                                        const stage_registry& registry);
+
+/// The reverse, in the worker process: each "pixline-file:K" becomes
+/// `paths[K]`.
+std::string put_back_files(const std::string& recipe,
+                           const std::vector<std::string>& paths);
+
+/// What a chain did with one image.
+struct chain_outcome {
+  /// Why the image failed; empty when it did not (a sink that failed alone
+  /// has its error in its output).
+  std::string error;
+  /// The stage running when it ended (an index into chain_worker::stages).
+  int stage = 0;
+  /// Each sink's output, in sink order, when it did not fail.
+  std::vector<wire_output> outputs;
+};
+
+/// Runs a chain recipe on images in this process: a worker process's work.
+class chain_worker {
+public:
+  /// Throws std::runtime_error for a malformed recipe or an unknown stage.
+  chain_worker(const std::string& recipe, const stage_registry& registry);
+
+  /// The stages in order: "load" (with a fused first filter), each filter,
+  /// "save".
+  const std::vector<std::string>& stages() const {
+    return stages_;
+  }
+
+  /// Loads `path` (input number `id`, named `relative` for {dir} and
+  /// {stem}), runs every stage and encodes every output. Calls `at` with
+  /// each stage's index as it starts. Never throws.
+  chain_outcome run(const std::string& path, std::uint64_t id,
+                    const std::string& relative,
+                    const std::function<void(int)>& at) const;
+
+private:
+  struct parts;
+  std::shared_ptr<parts> parts_;
+  std::vector<std::string> stages_;
+};
+
+} // namespace pixline

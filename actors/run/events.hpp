@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "pipeline/job.hpp"
+#include "actors/run/run.hpp"
+
+namespace pixline {
+
+/// Writes one JSON object per line for other programs to follow (`--events
+/// FILE` or `-` for stdout): started, written, skipped, failed, finished.
+/// Each line is flushed as it is written. Thread-safe.
+class event_log {
+public:
+  /// Opens `target` for appending ("-" is stdout). Throws
+  /// std::runtime_error naming the file when it cannot be opened.
+  explicit event_log(const std::string& target);
+  ~event_log();
+
+  event_log(const event_log&) = delete;
+  event_log& operator=(const event_log&) = delete;
+
+  void started(const std::string& pipeline, const std::string& mode,
+               int max_in_flight);
+
+  /// One finished job: written, skipped or failed. `quarantined` marks a
+  /// failed file a watch moved to its quarantine folder.
+  void finished_job(const job& j, bool quarantined = false);
+
+  void finished(const run_report& report, double seconds);
+
+private:
+  void write(const std::string& line);
+
+  std::FILE* out_ = nullptr;
+  bool owned_ = false;
+  std::mutex mutex_;
+};
+
+} // namespace pixline

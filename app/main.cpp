@@ -30,6 +30,7 @@
 #include "app/metrics_server.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
+#include "config/plugins.hpp"
 #include "actors/net/remote.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/orc_guard.hpp"
@@ -39,6 +40,7 @@
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
 #include "actors/run/run.hpp"
+#include "actors/run/stages.hpp"
 #include "pipeline/stage_docs.hpp"
 
 namespace {
@@ -825,7 +827,7 @@ int main(int argc, char** argv) {
   }
   if (pixline::network_abandoned()) {
     // CAF's network thread still waits on a connection to a node that is
-    // gone (actors/remote.hpp); outputs, journal and summary are done and
+    // gone (actors/net/remote.hpp); outputs, journal and summary are done and
     // their files closed, so leave without the static destructors that
     // would run under its feet.
     spdlog::default_logger()->flush();

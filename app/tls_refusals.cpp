@@ -88,7 +88,7 @@ extern "C" int SSL_accept(SSL* ssl) {
   if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING
       && (in == nullptr || BIO_number_read(in) == 0)) {
     // Closed before saying anything: a coordinator checking that the port
-    // answers before it connects (actors/remote.cpp).
+    // answers before it connects (actors/net/remote.cpp).
     spdlog::debug("{} closed its connection before the TLS handshake",
                   current->peer);
     return rc;

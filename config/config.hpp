@@ -141,7 +141,7 @@ struct source_section {
   std::vector<std::string> files;
   bool recursive = false;
   /// File-name patterns (fnmatch, e.g. "*.jpg"); empty `include` means
-  /// every image file (pipeline/inputs.hpp, has_image_suffix).
+  /// every image file (actors/run/inputs.hpp, has_image_suffix).
   std::vector<std::string> include;
   std::vector<std::string> exclude;
   /// include/exclude match case as written; false (the default) ignores

@@ -8,13 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "actors/net/recipes.hpp"
 #include "pipeline/stage.hpp"
 
 namespace pixline {
 
 class staged_file;
-struct stage_metrics;
 
 /// Counts images alive in the process (between the loader creating one and
 /// the last stage dropping it), so tests and metrics can measure the real
@@ -57,48 +55,19 @@ struct job {
   /// Files written for it.
   std::vector<std::string> outputs;
   /// Outputs in temporary files that the commit stage still has to make
-  /// durable and rename into place (actors/writer.hpp); empty after it.
+  /// durable and rename into place (actors/io/writer.hpp); empty after it.
   std::vector<std::shared_ptr<staged_file>> staged;
   /// True when the writer skipped it (overwrite = "skip" and output exists).
   bool skipped = false;
   /// When the pipeline admitted it (for the latency metric).
   std::chrono::steady_clock::time_point admitted;
   /// The flow's own number for it, unique within a run (set on admission):
-  /// what the run's accounting check tracks (actors/credit.cpp).
+  /// what the run's accounting check tracks (actors/flow/credit.cpp).
   std::uint64_t ticket = 0;
 
   bool failed() const {
     return !error.empty();
   }
-};
-
-/// What one worker of a stage does to a job. Exceptions escaping it fail the
-/// job, naming the stage; they never reach the actor.
-using work_fn = std::function<void(job&)>;
-
-/// One stage as the transport sees it: a name, how many workers, how many
-/// jobs it may hold, and how to make each worker's function.
-struct stage_runtime {
-  std::string name;
-  int workers = 1;
-  /// Jobs the stage may hold at once (queued plus being worked on).
-  int max_in_flight = 2;
-  /// Called once per worker, so each worker owns its own stage object.
-  std::function<work_fn()> make_worker;
-  /// Workers on other nodes (docs/distributed.md); `workers` then counts
-  /// only this machine's and may be 0.
-  std::vector<remote_placement> remote;
-  /// How a node builds this stage (pipeline/remote.hpp).
-  std::string recipe;
-  /// Called once per remote worker: the coordinator's half of it.
-  std::function<remote_half()> make_remote_half;
-  /// The stages each worker runs itself, in order (a worker process's
-  /// chain, isolation = "process"); each is counted in the metrics as a
-  /// stage of its own. Empty for an ordinary stage.
-  std::vector<std::string> chain;
-  /// With a chain, called instead of make_worker, with the chain's stage
-  /// metrics (null pointers when the run has no metrics).
-  std::function<work_fn(const std::vector<stage_metrics*>&)> make_chain_worker;
 };
 
 } // namespace pixline

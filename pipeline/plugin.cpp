@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "config/config.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -154,24 +153,6 @@ loaded_plugin load_plugin(const std::string& path, stage_registry& registry) {
     registry.add(std::move(copy));
   }
   registry.add_plugin(path);
-  return result;
-}
-
-std::vector<loaded_plugin>
-load_plugins(stage_registry& registry, const std::vector<std::string>& paths,
-             const std::filesystem::path& config_file) {
-  std::vector<loaded_plugin> result;
-  for (auto& path : paths)
-    result.push_back(load_plugin(path, registry));
-  if (config_file.empty())
-    return result;
-  for (auto& entry : plugins_of_config(config_file)) {
-    try {
-      result.push_back(load_plugin(entry.path, registry));
-    } catch (const plugin_error& e) {
-      throw config_error(entry.where, e.what());
-    }
-  }
   return result;
 }
 

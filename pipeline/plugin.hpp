@@ -122,12 +122,4 @@ struct loaded_plugin {
 /// plugin_error; the registry is unchanged when it does.
 loaded_plugin load_plugin(const std::string& path, stage_registry& registry);
 
-/// Loads `paths` (the command line's `--plugin`s), then the plugins the
-/// config file names in its top-level `plugins` array, if `config_file` is
-/// given. A plugin from the config that fails is reported as a config_error
-/// at its entry in the file.
-std::vector<loaded_plugin>
-load_plugins(stage_registry& registry, const std::vector<std::string>& paths,
-             const std::filesystem::path& config_file = {});
-
 } // namespace pixline

@@ -82,12 +82,6 @@ std::vector<const stage_spec*> stage_registry::all() const {
   return result;
 }
 
-stage_registry builtin_registry() {
-  stage_registry result;
-  register_builtin_stages(result);
-  return result;
-}
-
 std::optional<std::string> pipeline_stage_settings(const std::string& name) {
   if (name == "load")
     return "[source]";

@@ -79,10 +79,12 @@ std::optional<std::string> pipeline_stage_settings(const std::string& name);
 
 /// Registers every built-in stage: the loader, the writer, the commit stage
 /// and each filter.
-/// This is the one place that lists them.
+/// This is the one place that lists them. The stages are the runtime's
+/// (actors/filters/builtin_stages.cpp): these two are defined there, not in
+/// the ground layer, and a program that calls them links the runtime.
 void register_builtin_stages(stage_registry& registry);
 
-/// A registry with the built-in stages.
+/// A registry with the built-in stages (defined by the runtime, as above).
 stage_registry builtin_registry();
 
 } // namespace pixline

@@ -11,7 +11,7 @@
 namespace pixline {
 
 /// One image travelling through the pipeline. Stage code sees only this; how
-/// it moves between actors is the business of actors/credit.hpp.
+/// it moves between actors is the business of actors/flow/credit.hpp.
 struct image {
   /// Sequence number of the input within the run.
   std::uint64_t id = 0;

@@ -12,7 +12,7 @@
 # child process fails its test too.
 #
 # tsan: ThreadSanitizer (-O1 -g), build-tsan/, the actor tests
-# (tests/actors/credit.test.cpp, target pixline_credit_tests: the credit
+# (tests/actors/flow/credit.test.cpp, target pixline_credit_tests: the credit
 # protocol, its detached worker threads and budgets), by default "[credit]",
 # else the Catch2 test specs given. Debian's libcaf is built without TSan,
 # so TSan cannot see CAF's message hand-off and reports every message as a

@@ -61,4 +61,10 @@ void register_builtin_stages(stage_registry& registry) {
   register_vips_operations(registry);
 }
 
+stage_registry builtin_registry() {
+  stage_registry result;
+  register_builtin_stages(result);
+  return result;
+}
+
 } // namespace pixline

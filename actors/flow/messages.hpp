@@ -55,7 +55,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
   CAF_ADD_ATOM(pixline, pixline, retire_atom, "retire")
 
   /// Controller <-> stages: "which jobs do you hold?" (the run's accounting
-  /// check, actors/credit.cpp).
+  /// check, actors/flow/credit.cpp).
   CAF_ADD_ATOM(pixline, pixline, audit_atom, "audit")
 
 CAF_END_TYPE_ID_BLOCK(pixline)

@@ -14,6 +14,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/net/recipes.hpp"
 #include "config/config.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/metrics.hpp"

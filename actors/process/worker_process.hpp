@@ -31,7 +31,7 @@ struct worker_process_settings {
   /// "chain": the recipe is a chain recipe and run() is used; "node": a
   /// node's recipe (one stage) and run_node() is used.
   std::string mode = "chain";
-  /// The recipe (pipeline/remote.hpp).
+  /// The recipe (actors/net/recipes.hpp).
   std::string recipe;
   /// Its stages' names, in order (chain_worker::stages).
   std::vector<std::string> stages;

@@ -23,6 +23,7 @@
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
+#include "actors/run/stages.hpp"
 #include "actors/run/watch.hpp"
 
 namespace fs = std::filesystem;

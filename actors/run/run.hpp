@@ -87,12 +87,6 @@ void check_output_folder(const pipeline_config& config,
 /// different sub-folders are named to the same output.
 std::vector<std::string> config_warnings(const pipeline_config& config);
 
-/// The stage chain a config describes, as the transport runs it (exposed for
-/// tests and tools).
-std::vector<stage_runtime> build_stages(const pipeline_config& config,
-                                        const stage_registry& registry,
-                                        const run_options& options = {});
-
 /// True when images run in worker processes (docs/operations.md,
 /// "Isolation"): isolation = "process", no stage placed on a node, and a
 /// program that can start workers of itself (run_worker_if_asked).

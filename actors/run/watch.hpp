@@ -13,7 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "actors/flow/credit.hpp"
+#include "pipeline/feed.hpp"
 #include "config/config.hpp"
 #include "actors/run/inputs.hpp"
 #include "pipeline/journal.hpp"

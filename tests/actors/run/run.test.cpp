@@ -1,4 +1,5 @@
 #include "actors/run/run.hpp"
+#include "actors/run/stages.hpp"
 
 #include <sched.h>
 

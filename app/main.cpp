@@ -1,622 +1,32 @@
-// pixline: the command-line tool. Exit codes: 0 every image succeeded, 1 some
-// images failed, 2 config or usage error, 3 fatal runtime error, 4 a batch
-// with no inputs, 128 + the signal for a batch stopped by SIGINT/SIGTERM.
+// pixline: the command-line tool. Each command is in a file of its own
+// (run.cpp for run and watch, validate.cpp, node.cpp, stages.cpp); main()
+// sets up what they share and maps their errors to exit codes (command.hpp).
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <mutex>
-#include <thread>
-#include <iostream>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <vips/vips8>
 
-#include <pthread.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "actors/io/writer.hpp"
-#include "app/metrics_server.hpp"
+#include "actors/net/remote.hpp"
+#include "actors/process/worker_main.hpp"
+#include "app/command.hpp"
+#include "app/progress.hpp"
+#include "app/signals.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
-#include "config/plugins.hpp"
-#include "actors/net/remote.hpp"
+#include "config/usage.hpp"
 #include "pipeline/memory.hpp"
-#include "pipeline/orc_guard.hpp"
-#include "actors/run/events.hpp"
-#include "pipeline/metrics.hpp"
-#include "actors/process/worker_main.hpp"
 #include "pipeline/plugin.hpp"
-#include "pipeline/registry.hpp"
-#include "actors/run/run.hpp"
-#include "actors/run/stages.hpp"
-#include "pipeline/stage_docs.hpp"
-
-namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_images_failed = 1;
-constexpr int exit_config = 2;
-constexpr int exit_fatal = 3;
-constexpr int exit_node = 4;
-constexpr int exit_no_inputs = 5;
-
-/// Command-line switches about the set of inputs.
-struct input_flags {
-  /// --recursive: take the input folder's sub-folders too.
-  bool recursive = false;
-  /// --allow-empty: no inputs is a success.
-  bool allow_empty = false;
-};
-
-/// Parses `--workers STAGE=N`.
-std::vector<std::pair<std::string, int>>
-parse_workers(const std::vector<std::string>& items) {
-  std::vector<std::pair<std::string, int>> result;
-  for (auto& item : items) {
-    auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw std::invalid_argument(
-        fmt::format("--workers {}: expected STAGE=N, e.g. save=4", item));
-    int n = 0;
-    try {
-      size_t used = 0;
-      n = std::stoi(item.substr(eq + 1), &used);
-      if (used != item.size() - eq - 1)
-        throw std::invalid_argument("trailing characters");
-    } catch (const std::exception&) {
-      throw std::invalid_argument(
-        fmt::format("--workers {}: N must be a whole number", item));
-    }
-    result.emplace_back(item.substr(0, eq), n);
-  }
-  return result;
-}
-
-/// Starts the metrics endpoint when `--metrics` or the config's [metrics]
-/// asks for one (the command line wins), and hands its registry to the run.
-std::unique_ptr<pixline::metrics_server>
-start_metrics(const std::string& cli_listen,
-              const pixline::pipeline_config& config,
-              pixline::run_options& options) {
-  std::string listen = cli_listen;
-  std::string origin = "--metrics";
-  if (listen.empty() && config.metrics.configured) {
-    listen = config.metrics.listen;
-    auto& at = config.metrics.where;
-    origin = fmt::format("{}:{}:{}: [metrics] listen =", at.file, at.line,
-                         at.column);
-  }
-  if (listen.empty())
-    return nullptr;
-  auto parsed = pixline::parse_listen_address(listen);
-  if (auto err = std::get_if<std::string>(&parsed))
-    throw std::invalid_argument(fmt::format("{} {}: {}", origin, listen, *err));
-  options.metrics = std::make_shared<pixline::metrics_registry>();
-  auto server = std::make_unique<pixline::metrics_server>(
-    std::get<pixline::listen_address>(parsed), options.metrics, origin);
-  spdlog::info("metrics on http://{}/metrics", listen);
-  return server;
-}
-
-/// Graceful stop for watch mode: SIGINT/SIGTERM are blocked in every thread
-/// and taken by one thread with sigwait. The first stops taking new files and
-/// lets those in flight finish; the second exits at once.
-class signal_stopper {
-public:
-  signal_stopper() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    // Before any other thread exists, so they all inherit the mask.
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    std::thread([this] { wait(); }).detach();
-  }
-
-  void set(std::function<void()> stop) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stop_ = std::move(stop);
-  }
-
-  /// Called before the process exits at once (a second signal).
-  void on_abort(std::function<void()> cleanup) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    cleanup_ = std::move(cleanup);
-  }
-
-  /// The first signal received, 0 when none.
-  int received() const {
-    return first_;
-  }
-
-private:
-  void wait() {
-    for (int count = 0;; ++count) {
-      int sig = 0;
-      if (sigwait(&set_, &sig) != 0)
-        return;
-      if (count == 0)
-        first_ = sig;
-      bool can_stop;
-      {
-        std::lock_guard<std::mutex> guard{mutex_};
-        can_stop = bool(stop_);
-      }
-      if (count > 0 || !can_stop) {
-        // Outputs are written atomically: an abort leaves no partial
-        // output, only temporary files, removed here (and any a worker
-        // makes in the last instant by the next run).
-        static const char msg[] = "pixline: exiting now\n";
-        [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
-        std::function<void()> cleanup;
-        {
-          std::lock_guard<std::mutex> guard{mutex_};
-          cleanup = cleanup_;
-        }
-        if (cleanup)
-          cleanup();
-        ::_exit(128 + sig);
-      }
-      spdlog::warn("{}: finishing the images in flight, then stopping "
-                   "(signal again to exit at once)",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM");
-      std::function<void()> stop;
-      {
-        std::lock_guard<std::mutex> guard{mutex_};
-        stop = stop_;
-      }
-      if (stop)
-        stop();
-    }
-  }
-
-  sigset_t set_;
-  std::atomic<int> first_{0};
-  std::mutex mutex_;
-  std::function<void()> stop_;
-  std::function<void()> cleanup_;
-};
-
-/// The live progress line of a batch on a terminal: done/total, images/s,
-/// ETA and failures, redrawn in place at most ten times a second and cut to
-/// the terminal's width; nothing at all when stdout is not a terminal, with
-/// --quiet, or in watch mode. Log lines clear it first and redraw it after
-/// (progress_sink), so they never land in the middle of it.
-class progress_line {
-public:
-  explicit progress_line(bool enabled) : enabled_(enabled) {
-  }
-
-  bool enabled() const {
-    return enabled_;
-  }
-
-  void start(std::size_t total) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    total_ = total;
-    start_ = std::chrono::steady_clock::now();
-  }
-
-  void tick(bool failed) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    ++done_;
-    failed_ += failed ? 1 : 0;
-    if (!enabled_)
-      return;
-    auto now = std::chrono::steady_clock::now();
-    if (done_ != total_ && now - last_ < std::chrono::milliseconds(100))
-      return;
-    last_ = now;
-    draw();
-  }
-
-  /// Takes the line off the screen before a log line is written.
-  void hide() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (drawn_) {
-      fmt::print("\r\x1b[K");
-      std::fflush(stdout);
-    }
-  }
-
-  /// Puts it back after the log line.
-  void show() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (drawn_)
-      draw();
-  }
-
-  /// Clears the line before the summary is printed.
-  void finish() {
-    hide();
-    std::lock_guard<std::mutex> guard{mutex_};
-    drawn_ = false;
-  }
-
-  /// The line for a terminal `columns` wide: the bar narrows (24 columns
-  /// at most) and then goes, then the ETA, then the text is cut, so it
-  /// never wraps (a wrapped line cannot be redrawn in place).
-  static std::string render(std::size_t done, std::size_t total,
-                            std::size_t failed, double rate, double eta,
-                            int columns) {
-    auto limit = std::size_t(std::max(columns - 1, 1));
-    std::string counts = fmt::format("{}/{}", done, total);
-    std::string speed = fmt::format("{:.1f} images/s", rate);
-    std::string time = fmt::format("ETA {:.0f} s", eta);
-    std::string fails = fmt::format("{} failed", failed);
-    auto text = counts + "  " + speed + "  " + time + "  " + fails;
-    // "[" + bar + "] " around it; a bar under 8 columns says too little.
-    if (text.size() + 3 + 8 <= limit) {
-      auto width = std::min<std::size_t>(24, limit - text.size() - 3);
-      auto filled = total ? width * std::min(done, total) / total : width;
-      return fmt::format("[{:=<{}}{:<{}}] {}", "", filled, "",
-                         width - filled, text);
-    }
-    for (auto line : {text, counts + "  " + speed + "  " + fails})
-      if (line.size() <= limit)
-        return line;
-    return (counts + "  " + fails).substr(0, limit);
-  }
-
-private:
-  static int columns() {
-    winsize ws{};
-    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-      return ws.ws_col;
-    return 80;
-  }
-
-  void draw() {
-    std::chrono::duration<double> took = std::chrono::steady_clock::now()
-                                         - start_;
-    double rate = took.count() > 0 ? double(done_) / took.count() : 0.0;
-    auto left = total_ > done_ ? total_ - done_ : 0;
-    auto eta = rate > 0 ? double(left) / rate : 0.0;
-    fmt::print("\r{}\x1b[K",
-               render(done_, total_, failed_, rate, eta, columns()));
-    std::fflush(stdout);
-    drawn_ = true;
-  }
-
-  bool enabled_;
-  std::mutex mutex_;
-  std::size_t total_ = 0;
-  std::size_t done_ = 0;
-  std::size_t failed_ = 0;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_;
-};
-
-/// The progress line that log lines must step around, while a batch runs.
-std::atomic<progress_line*> live_progress{nullptr};
-
-/// pixline's log sink: the coloured stderr sink, with the progress line
-/// taken off the terminal for each log line and drawn again after it.
-class progress_sink : public spdlog::sinks::base_sink<std::mutex> {
-public:
-  progress_sink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()) {
-  }
-
-protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    auto* progress = live_progress.load();
-    if (progress)
-      progress->hide();
-    inner_->log(msg);
-    if (progress)
-      progress->show();
-  }
-
-  void flush_() override {
-    inner_->flush();
-  }
-
-  void set_pattern_(const std::string& pattern) override {
-    inner_->set_pattern(pattern);
-  }
-
-  void set_formatter_(std::unique_ptr<spdlog::formatter> formatter) override {
-    inner_->set_formatter(std::move(formatter));
-  }
-
-private:
-  std::shared_ptr<spdlog::sinks::sink> inner_;
-};
-
-/// The built-in stages plus those of the plugins given with --plugin and
-/// in the config file's `plugins` array.
-pixline::stage_registry
-registry_with_plugins(const std::vector<std::string>& plugins,
-                      const std::string& config_file) {
-  auto registry = pixline::builtin_registry();
-  for (auto& p : pixline::load_plugins(registry, plugins, config_file))
-    spdlog::debug("plugin {} ({}): stages {}", p.name, p.path,
-                  fmt::join(p.stages, ", "));
-  return registry;
-}
-
-int cmd_run(const std::string& file, pixline::run_options options,
-            const std::vector<std::string>& workers, bool quiet,
-            bool force_watch, signal_stopper* stopper,
-            const std::string& events_target, bool cli_log_level,
-            const std::string& chain, const std::string& metrics_listen,
-            const std::vector<std::string>& plugins, input_flags inputs) {
-  auto registry = registry_with_plugins(plugins, file);
-  if (file.empty() && chain.empty())
-    throw std::invalid_argument("give a pipeline config file, or --chain "
-                                "(see --help)");
-  // With only --chain, the inputs come from --input and the rest from the
-  // chain and the defaults.
-  pixline::pipeline_config config;
-  config.file = "--chain";
-  if (!file.empty())
-    config = pixline::load_config(file, registry);
-  if (!chain.empty())
-    pixline::apply_chain(chain, config, registry);
-  if (!cli_log_level && !config.pipeline.log_level.empty())
-    spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
-  if (force_watch)
-    config.source.kind = "watch";
-  if (inputs.recursive)
-    config.source.recursive = true;
-  if (stopper) {
-    options.on_watching = [stopper](std::function<void()> stop) {
-      stopper->set(std::move(stop));
-    };
-    std::vector<std::string> roots;
-    if (!options.output.empty())
-      roots.push_back(options.output);
-    for (auto& sink : config.sinks)
-      roots.push_back(pixline::writer_spec().decode(sink.options).path);
-    stopper->on_abort([roots] {
-      for (auto& root : roots)
-        pixline::remove_stale_temporaries(root);
-    });
-  }
-  options.workers = parse_workers(workers);
-  auto metrics = start_metrics(metrics_listen, config, options);
-  std::unique_ptr<pixline::event_log> events;
-  if (!events_target.empty())
-    events = std::make_unique<pixline::event_log>(events_target);
-  bool quarantine = config.source.on_failure == "quarantine";
-  bool watch_mode = force_watch || config.source.kind == "watch";
-  progress_line progress{!quiet && !watch_mode && events_target != "-"
-                         && ::isatty(STDOUT_FILENO)};
-  options.on_listed = [&progress](std::size_t total) { progress.start(total); };
-  // At a terminal the summary lists the failures, in input order, once:
-  // the per-image lines would say it all again above the progress line.
-  auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
-                         ? spdlog::level::debug
-                         : spdlog::level::err;
-  options.on_finished = [&events, &progress, quarantine, force_watch,
-                         &config, failure_level](const pixline::job& j) {
-    progress.tick(j.failed());
-    if (events)
-      events->finished_job(j, j.failed() && quarantine
-                                && (force_watch
-                                    || config.source.kind == "watch"));
-    if (j.failed())
-      spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
-                  j.failed_stage, j.error);
-    else if (j.skipped)
-      spdlog::debug("{}: skipped, output exists", j.path);
-    else
-      for (auto& out : j.outputs)
-        spdlog::debug("{} -> {}", j.path, out);
-  };
-  auto start = std::chrono::steady_clock::now();
-  bool watching = config.source.kind == "watch";
-  if (events)
-    events->started(config.pipeline.name, watching ? "watch" : "batch",
-                    pixline::resolved_max_in_flight(config));
-  if (watching)
-    spdlog::info("watching {} (Ctrl-C to stop)",
-                 options.input.empty() ? config.source.path : options.input);
-  struct unhook {
-    ~unhook() {
-      live_progress = nullptr;
-    }
-  } unhook_progress;
-  if (progress.enabled())
-    live_progress = &progress;
-  auto report = watching ? pixline::run_watch(config, registry, options)
-                         : pixline::run_pipeline(config, registry, options);
-  live_progress = nullptr;
-  // From here on a signal ends the process at once.
-  if (stopper)
-    stopper->set({});
-  std::sort(report.failures.begin(), report.failures.end(),
-            [](const pixline::job& a, const pixline::job& b) {
-              return a.id < b.id;
-            });
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  progress.finish();
-  if (events)
-    events->finished(report, took.count());
-  if (!quiet) {
-    // With events on stdout, the summary goes to stderr.
-    auto* out = events_target == "-" ? stderr : stdout;
-    fmt::print(out, "{}: {} images: {} written, {} skipped, {} failed in {:.2f} s "
-               "({:.1f} images/s); at most {} in flight (budget {})\n",
-               config.pipeline.name, report.total, report.succeeded,
-               report.skipped, report.failures.size(), took.count(),
-               took.count() > 0 ? double(report.total) / took.count() : 0.0,
-               report.peak_in_flight, report.max_in_flight);
-    if (watching && report.already_done > 0)
-      fmt::print(out, "{} files were already done in an earlier run\n",
-                 report.already_done);
-    if (!report.failures.empty()) {
-      fmt::print(out, "failed:\n");
-      for (auto& j : report.failures)
-        fmt::print(out, "  {} [{}]: {}\n", j.path, j.failed_stage, j.error);
-    }
-    if (report.interrupted)
-      fmt::print(out, "interrupted: {} input{} not started\n",
-                 report.not_started, report.not_started == 1 ? "" : "s");
-  }
-  // A batch stopped by a signal: every image it started is finished, and
-  // the shell learns it was interrupted (128 + the signal, as it would be
-  // without the summary).
-  if (!watching && report.interrupted)
-    return 128 + (stopper && stopper->received() ? stopper->received()
-                                                 : SIGINT);
-  // A watch that stopped on request has done its job: its failures were
-  // logged (and quarantined, if so configured) as they happened.
-  if (watching)
-    return exit_ok;
-  // A mistyped folder or glob, or a folder of the wrong files, is not a
-  // job well done.
-  if (report.total == 0 && !inputs.allow_empty) {
-    const auto& given = options.input.empty() ? config.source.path
-                                              : options.input;
-    fmt::print(stderr,
-               "pixline: no inputs: {} (--allow-empty makes this a "
-               "success)\n",
-               given.find_first_of("*?[") != std::string::npos
-                 ? fmt::format("'{}' matches no file", given)
-                 : fmt::format("no image files in '{}'{}", given,
-                               config.source.recursive
-                                 ? ""
-                                 : " (sub-folders need --recursive)"));
-    return exit_no_inputs;
-  }
-  return report.failures.empty() ? exit_ok : exit_images_failed;
-}
-
-int cmd_validate(const std::string& file,
-                 const std::vector<std::string>& plugins,
-                 const pixline::run_options& options) {
-  auto registry = registry_with_plugins(plugins, file);
-  auto config = pixline::load_config(file, registry);
-  // `run` would stop at once with no inputs: say so now.
-  const auto& src = config.source;
-  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
-    std::string what = "[source] path is not set, so `pixline run` has no "
-                       "inputs: set it, or give --input (to run and to "
-                       "validate)";
-    if (src.configured)
-      throw pixline::config_error(src.where, what);
-    throw std::invalid_argument(fmt::format("{}: {}", file, what));
-  }
-  auto stages = pixline::build_stages(config, registry);
-  std::vector<std::string> names;
-  for (auto& s : stages) {
-    std::string placed;
-    for (auto& p : s.remote)
-      placed += fmt::format(" + {} x{}", p.node, p.workers);
-    // A worker process runs its chain of stages itself.
-    auto chain = s.chain.empty()
-                   ? std::string{}
-                   : fmt::format(": {}", fmt::join(s.chain, " -> "));
-    names.push_back(
-      fmt::format("{}(x{}{}{})", s.name, s.workers, placed, chain));
-  }
-  pixline::check_output_folder(config, options);
-  for (auto& warning : pixline::config_warnings(config))
-    fmt::print(stderr, "warning: {}\n", warning);
-  // A misspelt host is only a warning: the name may resolve where and when
-  // the pipeline runs.
-  for (auto& n : config.nodes) {
-    auto address = std::get<pixline::listen_address>(
-      pixline::parse_listen_address(n.address));
-    if (auto why = pixline::resolve_problem(address.host); !why.empty())
-      fmt::print(stderr, "pixline: warning: {}:{}: [[node]] \"{}\": {}\n",
-                 file, n.where.line, n.name, why);
-  }
-  fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
-  return exit_ok;
-}
-
-/// True for an address that only this machine can reach.
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-int cmd_node(const std::string& listen, pixline::node_options options,
-             bool insecure, const std::vector<std::string>& plugins,
-             signal_stopper* stopper) {
-  // Port 0 lets the OS choose (the log says which), for tests and scripts.
-  bool any_port = listen.size() > 2 && listen.compare(listen.size() - 2, 2, ":0") == 0;
-  auto parsed = pixline::parse_listen_address(
-    any_port ? listen.substr(0, listen.size() - 1) + "1" : listen);
-  if (auto err = std::get_if<std::string>(&parsed))
-    throw std::invalid_argument(fmt::format("--listen {}: {}", listen, *err));
-  auto address = std::get<pixline::listen_address>(parsed);
-  options.host = address.host;
-  options.port = any_port ? 0 : address.port;
-  int given = int(!options.tls_certificate.empty()) + int(!options.tls_key.empty())
-              + int(!options.tls_ca.empty());
-  if (given != 0 && given != 3)
-    throw std::invalid_argument(
-      "--tls-cert, --tls-key and --tls-ca go together: the node proves who it "
-      "is and checks who connects");
-  bool tls = given == 3;
-  if (!tls && !is_loopback(options.host)) {
-    if (!insecure)
-      throw std::invalid_argument(fmt::format(
-        "--listen {}: a node that listens beyond loopback needs TLS "
-        "(--tls-cert, --tls-key, --tls-ca; docs/distributed.md has a recipe), "
-        "or --insecure on a network you trust completely: without TLS anyone "
-        "who can reach the port can run pipelines here",
-        listen));
-    spdlog::warn("listening on {} without TLS (--insecure): anyone who can "
-                 "reach this port can run pipelines here "
-                 "(docs/distributed.md)",
-                 options.host);
-  }
-  auto registry = registry_with_plugins(plugins, "");
-  static_cast<void>(pixline::orc_guarded_calls());
-  vips_concurrency_set(1);
-  vips_cache_set_max(0);
-  options.on_listening = [&](int port) {
-    spdlog::info("node listening on {}:{} ({})", options.host, port,
-                 tls ? "TLS, peers must present a certificate the CA signed"
-                     : "plain TCP");
-  };
-  options.on_running = [stopper](std::function<void()> stop) {
-    stopper->set(std::move(stop));
-  };
-  pixline::run_node(options, registry);
-  spdlog::info("node stopped");
-  return exit_ok;
-}
-
-int cmd_stages(const std::string& name, bool markdown,
-               const std::vector<std::string>& plugins) {
-  auto registry = registry_with_plugins(plugins, "");
-  if (markdown) {
-    fmt::print("{}", pixline::stage_reference_markdown(registry));
-    return exit_ok;
-  }
-  if (name.empty()) {
-    fmt::print("{}", pixline::stage_list(registry));
-    return exit_ok;
-  }
-  auto spec = registry.find(name);
-  if (!spec) {
-    fmt::print(stderr, "pixline: no stage '{}'; `pixline stages` lists them\n",
-               name);
-    return exit_config;
-  }
-  fmt::print("{}", pixline::stage_help(*spec));
-  return exit_ok;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
+  using namespace pixline::app;
   // Before any thread exists (see pipeline/memory.hpp).
   const auto malloc_tuning = pixline::tune_malloc();
   // A worker process of a running pipeline (isolation = "process") is this
@@ -640,124 +50,19 @@ int main(int argc, char** argv) {
     "                             more arenas wait less for locks on many "
     "cores, but\n"
     "                             let a long batch's peak memory creep up");
-  std::string log_level;
-  app.add_option("--log-level", log_level,
+  global_options globals;
+  app.add_option("--log-level", globals.log_level,
                  "trace, debug, info, warn, error, off (default: the "
                  "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  std::vector<std::string> plugins;
-  app.add_option("--plugin", plugins,
+  app.add_option("--plugin", globals.plugins,
                  "Load stages from a plugin (a shared library; repeatable), "
                  "besides the config's plugins = [...]");
 
-  const char* workers_help = "Workers of a stage, STAGE=N (repeatable), e.g. "
-                             "save=4; STAGE is load, a filter, save or commit";
-  std::string config_file;
-  pixline::run_options run_opts;
-  std::vector<std::string> workers;
-  bool quiet = false;
-  auto run = app.add_subcommand("run", "Run a pipeline over its inputs");
-  run->add_option("config", config_file,
-                  "Pipeline config (TOML); optional with --chain");
-  run->add_option("-i,--input", run_opts.input,
-                  "Input folder, file or glob (replaces [source])");
-  run->add_option("-o,--output", run_opts.output,
-                  "Output folder (replaces [sink] path)");
-  run->add_option("-w,--workers", workers, workers_help);
-  run->add_flag("-q,--quiet", quiet, "Print no summary");
-  input_flags inputs;
-  run->add_flag("-r,--recursive", inputs.recursive,
-                "Take the input folder's sub-folders too (as [source] "
-                "recursive = true)");
-  run->add_flag("--allow-empty", inputs.allow_empty,
-                "No inputs is a success (exit 0) instead of exit 5");
-  std::string chain;
-  run->add_option("-c,--chain", chain,
-                  "Filters and sink inline, replacing the config's: "
-                  "'autorotate ! thumbnail width=256 ! save format=webp'");
-  std::string events_target;
-  run->add_option("--events", events_target,
-                  "Write JSON lines (started, written, skipped, failed, "
-                  "finished) to FILE, or - for stdout");
-  std::string metrics_listen;
-  run->add_option("--metrics", metrics_listen,
-                  "Serve Prometheus metrics on HOST:PORT (/metrics, "
-                  "/healthz), e.g. 127.0.0.1:9464; replaces [metrics] listen");
-
-  auto watch = app.add_subcommand(
-    "watch", "Watch the source folder and process every file that lands "
-             "there (same as [source] kind = \"watch\")");
-  watch->add_option("config", config_file, "Pipeline config (TOML)")
-    ->required();
-  watch->add_option("-i,--input", run_opts.input,
-                    "Folder to watch (replaces [source] path)");
-  watch->add_option("-o,--output", run_opts.output,
-                    "Output folder (replaces [sink] path)");
-  watch->add_option("-w,--workers", workers, workers_help);
-  watch->add_flag("-q,--quiet", quiet, "Print no summary");
-  watch->add_flag("-r,--recursive", inputs.recursive,
-                  "Watch the folder's sub-folders too (as [source] "
-                  "recursive = true)");
-  watch->add_option("-c,--chain", chain,
-                    "Filters and sink inline, replacing the config's");
-  watch->add_option("--events", events_target,
-                    "Write JSON lines (started, written, skipped, failed, "
-                    "finished) to FILE, or - for stdout");
-  watch->add_option("--metrics", metrics_listen,
-                    "Serve Prometheus metrics on HOST:PORT (/metrics, "
-                    "/healthz); replaces [metrics] listen");
-
-  auto validate = app.add_subcommand(
-    "validate", "Check a pipeline config without reading any image");
-  validate->add_option("config", config_file, "Pipeline config (TOML)")
-    ->required();
-  validate->add_option("-i,--input", run_opts.input,
-                       "Input folder, file or glob, as run's --input");
-
-  std::string node_listen = "127.0.0.1:7400";
-  pixline::node_options node_opts;
-  auto node = app.add_subcommand(
-    "node", "Run a worker node: stages of other machines' pipelines place "
-            "workers here ([[node]] in their config; docs/distributed.md)");
-  node->add_option("--listen", node_listen,
-                   "HOST:PORT to listen on (default 127.0.0.1:7400; without "
-                   "TLS keep it on loopback or a private network)");
-  node->add_option("--tls-cert", node_opts.tls_certificate,
-                   "This node's certificate (PEM)");
-  node->add_option("--tls-key", node_opts.tls_key,
-                   "This node's private key (PEM)");
-  node->add_option("--tls-ca", node_opts.tls_ca,
-                   "CA certificate (PEM): only peers it signed may connect");
-  node->add_option("--connection-timeout", node_opts.connection_timeout,
-                   "Seconds without a complete message before a coordinator "
-                   "counts as gone (default 5; on a slow link, more than "
-                   "the longest transfer)")
-    ->check(CLI::Range(1, 3600));
-  node->add_option("--isolation", node_opts.isolation,
-                   "process (default): each worker runs its stage in a "
-                   "sandboxed worker process; thread: in the node's own "
-                   "process (docs/operations.md, \"Isolation\")")
-    ->check(CLI::IsMember({"process", "thread"}));
-  node->add_option("--image-timeout", node_opts.image_timeout,
-                   "With process isolation: seconds one image may take in a "
-                   "stage before its worker process is killed (default 120; "
-                   "0: no limit)")
-    ->check(CLI::Range(0.0, 86400.0));
-  node->add_option("--worker-memory-mib", node_opts.worker_memory_mib,
-                   "With process isolation: each worker process's "
-                   "address-space limit in MiB (default 0: none)")
-    ->check(CLI::Range(0, 1 << 24));
-  bool node_insecure = false;
-  node->add_flag("--insecure", node_insecure,
-                 "Listen beyond loopback without TLS (anyone who can reach "
-                 "the port can run pipelines here)");
-
-  std::string stage_name;
-  bool markdown = false;
-  auto stages = app.add_subcommand("stages", "List stages or describe one");
-  stages->add_option("name", stage_name, "Stage to describe");
-  stages->add_flag("--markdown", markdown,
-                   "Print the whole reference as Markdown (docs/stages.md)");
+  const std::vector<command> commands{
+    add_run_command(app, globals), add_watch_command(app, globals),
+    add_validate_command(app, globals), add_node_command(app, globals),
+    add_stages_command(app, globals)};
 
   try {
     app.parse(argc, argv);
@@ -765,18 +70,24 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_config;
   }
+  const command* chosen = nullptr;
+  for (auto& c : commands)
+    if (*c.cli)
+      chosen = &c;
+  if (!chosen)
+    return exit_config; // require_subcommand(1) makes this unreachable
 
-  // Watch mode may be chosen by the config, so take the signals for any run.
+  // Before any other thread exists, so they all inherit its signal mask.
   std::unique_ptr<signal_stopper> stopper;
-  if (*run || *watch || *node)
+  if (chosen->takes_signals)
     stopper = std::make_unique<signal_stopper>();
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
-                                                              : log_level));
+  spdlog::set_level(spdlog::level::from_str(
+    globals.log_level.empty() ? "info" : globals.log_level));
   spdlog::debug("malloc: {}", pixline::describe(malloc_tuning));
 
   // libvips reports recoverable oddities ("ignoring nclx profile") as GLib
@@ -795,19 +106,12 @@ int main(int argc, char** argv) {
   }
   int rc = exit_ok;
   try {
-    if (*run || *watch)
-      rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
-                   stopper.get(), events_target, !log_level.empty(), chain,
-                   metrics_listen, plugins, inputs);
-    else if (*node)
-      rc = cmd_node(node_listen, node_opts, node_insecure, plugins,
-                    stopper.get());
-    else if (*validate)
-      rc = cmd_validate(config_file, plugins, run_opts);
-    else if (*stages)
-      rc = cmd_stages(stage_name, markdown, plugins);
+    rc = chosen->run(stopper.get());
   } catch (const pixline::config_error& e) {
     fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    rc = exit_config;
+  } catch (const pixline::usage_error& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_config;
   } catch (const pixline::plugin_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
@@ -815,20 +119,19 @@ int main(int argc, char** argv) {
   } catch (const pixline::chain_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_config;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
-    rc = exit_config;
   } catch (const pixline::node_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_node;
   } catch (const std::exception& e) {
+    // Anything else is pixline's failure, not the user's: a stray
+    // std::invalid_argument included.
     fmt::print(stderr, "pixline: fatal: {}\n", e.what());
     rc = exit_fatal;
   }
   if (pixline::network_abandoned()) {
     // CAF's network thread still waits on a connection to a node that is
-    // gone (actors/net/remote.hpp); outputs, journal and summary are done and
-    // their files closed, so leave without the static destructors that
+    // gone (actors/net/remote.hpp); outputs, journal and summary are done
+    // and their files closed, so leave without the static destructors that
     // would run under its feet.
     spdlog::default_logger()->flush();
     std::fflush(nullptr);

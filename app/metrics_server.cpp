@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "config/usage.hpp"
+
 namespace pixline {
 
 metrics_server::metrics_server(const listen_address& address,
@@ -42,7 +44,7 @@ metrics_server::metrics_server(const listen_address& address,
   errno = 0;
   if (!server_->bind_to_port(address.host, address.port)) {
     int err = errno;
-    throw std::invalid_argument(fmt::format(
+    throw usage_error(fmt::format(
       "{} {}:{}: cannot listen for metrics{}", origin, address.host,
       address.port,
       err != 0 ? fmt::format(": {}", std::strerror(err))

@@ -24,6 +24,7 @@
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
 #include "actors/run/stages.hpp"
+#include "config/usage.hpp"
 #include "actors/run/watch.hpp"
 
 namespace fs = std::filesystem;
@@ -252,11 +253,11 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     for (auto& f : config.filters)
       known = known || f.type == name;
     if (!known)
-      throw std::invalid_argument(
+      throw usage_error(
         fmt::format("--workers {}={}: the pipeline has no stage '{}'", name,
                     count, name));
     if (count < 1 || count > 1024)
-      throw std::invalid_argument(fmt::format(
+      throw usage_error(fmt::format(
         "--workers {}={}: workers must be between 1 and 1024", name, count));
   }
   std::vector<const stage_spec*> filter_specs;
@@ -399,7 +400,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   bool commit_stage = durable || !sink_remote.empty();
   for (auto& [name, count] : options.workers)
     if (name == "commit" && !commit_stage)
-      throw std::invalid_argument(fmt::format(
+      throw usage_error(fmt::format(
         "--workers commit={}: the pipeline has no stage 'commit' (no sink "
         "fsyncs its outputs, so the save workers rename them into place "
         "themselves)",

@@ -1,0 +1,94 @@
+// `pixline validate`: checks a pipeline config, and what `run` would do with
+// it, without reading any image.
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "actors/net/remote.hpp"
+#include "actors/run/run.hpp"
+#include "actors/run/stages.hpp"
+#include "app/command.hpp"
+#include "config/config.hpp"
+#include "config/usage.hpp"
+#include "pipeline/metrics.hpp"
+
+namespace pixline::app {
+
+namespace {
+
+/// What `validate` parses.
+struct validate_args {
+  std::string config_file;
+  /// --input, as run's.
+  run_options options;
+};
+
+int validate_command(const validate_args& args,
+                     const global_options& globals) {
+  const auto& file = args.config_file;
+  const auto& options = args.options;
+  auto registry = registry_with_plugins(globals, file);
+  auto config = pixline::load_config(file, registry);
+  // `run` would stop at once with no inputs: say so now.
+  const auto& src = config.source;
+  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
+    std::string what = "[source] path is not set, so `pixline run` has no "
+                       "inputs: set it, or give --input (to run and to "
+                       "validate)";
+    if (src.configured)
+      throw pixline::config_error(src.where, what);
+    throw usage_error(fmt::format("{}: {}", file, what));
+  }
+  auto stages = pixline::build_stages(config, registry);
+  std::vector<std::string> names;
+  for (auto& s : stages) {
+    std::string placed;
+    for (auto& p : s.remote)
+      placed += fmt::format(" + {} x{}", p.node, p.workers);
+    // A worker process runs its chain of stages itself.
+    auto chain = s.chain.empty()
+                   ? std::string{}
+                   : fmt::format(": {}", fmt::join(s.chain, " -> "));
+    names.push_back(
+      fmt::format("{}(x{}{}{})", s.name, s.workers, placed, chain));
+  }
+  pixline::check_output_folder(config, options);
+  for (auto& warning : pixline::config_warnings(config))
+    fmt::print(stderr, "warning: {}\n", warning);
+  // A misspelt host is only a warning: the name may resolve where and when
+  // the pipeline runs.
+  for (auto& n : config.nodes) {
+    auto address = std::get<pixline::listen_address>(
+      pixline::parse_listen_address(n.address));
+    if (auto why = pixline::resolve_problem(address.host); !why.empty())
+      fmt::print(stderr, "pixline: warning: {}:{}: [[node]] \"{}\": {}\n",
+                 file, n.where.line, n.name, why);
+  }
+  fmt::print("{}: ok: {}\n", file, fmt::join(names, " -> "));
+  return exit_ok;
+}
+
+} // namespace
+
+command add_validate_command(CLI::App& app, const global_options& globals) {
+  auto args = std::make_shared<validate_args>();
+  command result;
+  result.cli = app.add_subcommand(
+    "validate", "Check a pipeline config without reading any image");
+  result.cli->add_option("config", args->config_file, "Pipeline config (TOML)")
+    ->required();
+  result.cli->add_option("-i,--input", args->options.input,
+                         "Input folder, file or glob, as run's --input");
+  result.run = [args, &globals](signal_stopper*) {
+    return validate_command(*args, globals);
+  };
+  return result;
+}
+
+} // namespace pixline::app

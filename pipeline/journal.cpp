@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <memory>
 #include <mutex>
+#include <new>
 
 #include <cerrno>
 #include <cstring>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 namespace fs = std::filesystem;
 
@@ -22,13 +25,91 @@ namespace pixline {
 
 namespace {
 
-/// FNV-1a, 64 bits: stable across runs and machines, needs no library.
+/// The first line of a journal in format 2, whose hashes are XXH3-64
+/// (libxxhash). A journal without it is in format 1, whose hashes are
+/// FNV-1a: it is re-hashed when opened (journal::upgrade).
+constexpr char format_line[] = "pixline-journal\t2\txxh3\t\n";
+
+/// FNV-1a, 64 bits: the hash of format 1, kept only to read such journals.
 std::uint64_t fnv1a(const char* p, size_t n, std::uint64_t h) {
   for (size_t i = 0; i < n; ++i) {
     h ^= static_cast<unsigned char>(p[i]);
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+/// The key of the file at `path`: XXH3-64 of its bytes, and, when `fnv`
+/// is given, also their FNV-1a (format 1's hash) into it. Nothing if the
+/// file cannot be read.
+std::optional<file_key> hashed_key(const fs::path& path, std::uint64_t* fnv) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  file_key k;
+  k.path = path.string();
+  k.size = std::uint64_t(st.st_size);
+  k.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000LL
+               + st.st_mtim.tv_nsec;
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state{
+    XXH3_createState(), &XXH3_freeState};
+  if (!state || XXH3_64bits_reset(state.get()) != XXH_OK) {
+    ::close(fd);
+    throw std::bad_alloc();
+  }
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0)
+      break;
+    XXH3_64bits_update(state.get(), buf.data(), size_t(n));
+    if (fnv)
+      h = fnv1a(buf.data(), size_t(n), h);
+  }
+  ::close(fd);
+  k.hash = XXH3_64bits_digest(state.get());
+  if (fnv)
+    *fnv = h;
+  return k;
+}
+
+/// The format-2 key of a file recorded in a format-1 journal as `old`: when
+/// the file is still there, of the same size and time, and with the same
+/// FNV-1a hash, that version's key with its XXH3 hash; else nothing (the
+/// file changed or went, and is new if it comes back).
+std::optional<file_key> rehashed(const file_key& old) {
+  std::uint64_t fnv = 0;
+  auto k = hashed_key(old.path, &fnv);
+  if (!k || k->size != old.size || k->mtime_ns != old.mtime_ns
+      || fnv != old.hash)
+    return std::nullopt;
+  return k;
+}
+
+/// Re-keys each value's `key` of `by_path` with rehashed(); drops those
+/// whose file changed or went.
+template <typename Map> void rehash_all(Map& by_path) {
+  for (auto it = by_path.begin(); it != by_path.end();) {
+    auto key = rehashed(it->second.key);
+    if (!key) {
+      it = by_path.erase(it);
+      continue;
+    }
+    it->second.key = *key;
+    ++it;
+  }
 }
 
 /// Paths may hold any byte but NUL; escape the ones that break a line.
@@ -93,36 +174,7 @@ std::string line_of(const file_key& k, char outcome) {
 } // namespace
 
 std::optional<file_key> key_of(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return std::nullopt;
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  file_key k;
-  k.path = path.string();
-  k.size = std::uint64_t(st.st_size);
-  k.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000LL
-               + st.st_mtim.tv_nsec;
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    auto n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      ::close(fd);
-      return std::nullopt;
-    }
-    if (n == 0)
-      break;
-    h = fnv1a(buf.data(), size_t(n), h);
-  }
-  ::close(fd);
-  k.hash = h;
-  return k;
+  return hashed_key(path, nullptr);
 }
 
 namespace {
@@ -170,6 +222,7 @@ std::string read_all(int fd, const fs::path& path) {
 } // namespace
 
 journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
+  bool upgraded = false;
   std::error_code ec;
   if (!dir.parent_path().empty())
     fs::create_directories(dir.parent_path(), ec);
@@ -196,6 +249,9 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
                                            std::strerror(errno)));
     check_trusted(fd_, file_, "journal");
     load(read_all(fd_, file_));
+    upgraded = legacy_;
+    if (legacy_)
+      upgrade();
   } catch (...) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -205,10 +261,10 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
   }
   if (lines_ > 1024 && lines_ > 2 * entries_.size())
     compact();
-  open_crash_log();
+  open_crash_log(upgraded);
 }
 
-void journal::open_crash_log() {
+void journal::open_crash_log(bool upgraded) {
   crash_log_ = ::openat(dir_fd_, "crashes.log",
                         O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
                         0600);
@@ -267,7 +323,11 @@ void journal::open_crash_log() {
     if (auto c = crashes_.find(path); c != crashes_.end() && c->second.key == e.key)
       crashes_.erase(c);
   open_.clear();
-  if (crash_lines_ > 1024)
+  if (upgraded) {
+    // Its hashes are format 1's too.
+    rehash_all(crashes_);
+  }
+  if (upgraded || crash_lines_ > 1024)
     compact_crash_log();
   append_crash_log("R\t\n");
 }
@@ -297,6 +357,9 @@ void journal::load(const std::string& text) {
   size_t keep = complete == std::string::npos ? 0 : complete + 1;
   std::istringstream lines(text.substr(0, keep));
   std::string line;
+  legacy_ = keep > 0 && text.compare(0, sizeof format_line - 1, format_line) != 0;
+  if (!legacy_ && keep > 0)
+    std::getline(lines, line); // the format line
   while (std::getline(lines, line)) {
     ++lines_;
     std::vector<std::string> parts;
@@ -327,7 +390,19 @@ void journal::load(const std::string& text) {
   if (::ftruncate(fd_, off_t(keep)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
     throw std::runtime_error(fmt::format("cannot repair journal {}: {}",
                                          file_.string(), std::strerror(errno)));
+  // An empty journal gets its format line with its first entry, in the
+  // same write.
+  fresh_ = keep == 0;
   ::fsync(dir_fd_);
+}
+
+void journal::upgrade() {
+  rehash_all(entries_);
+  if (!compact())
+    throw std::runtime_error(fmt::format(
+      "cannot rewrite journal {} in format 2 (its hashes from XXH3)",
+      file_.string()));
+  legacy_ = false;
 }
 
 journal::~journal() {
@@ -389,8 +464,9 @@ void journal::mark_crashes() {
 }
 
 void journal::append(const std::string& line, bool sync) {
-  const char* p = line.data();
-  size_t left = line.size();
+  const std::string text = fresh_ ? format_line + line : line;
+  const char* p = text.data();
+  size_t left = text.size();
   while (left > 0) {
     auto n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR)
@@ -405,6 +481,7 @@ void journal::append(const std::string& line, bool sync) {
   if (sync && ::fdatasync(fd_) != 0)
     throw std::runtime_error(fmt::format("cannot sync journal {}: {}",
                                          file_.string(), std::strerror(errno)));
+  fresh_ = false;
   ++lines_;
 }
 
@@ -438,12 +515,12 @@ std::size_t journal::size() const {
   return entries_.size();
 }
 
-void journal::compact() {
+bool journal::compact() {
   // Write the live entries to a new file, sync it, and rename it over the
   // old log: a crash leaves either the old log or the new one. Both names
   // are relative to the state folder's descriptor.
   const char* tmp = "journal.log.compact";
-  std::string text;
+  std::string text = format_line;
   for (auto& [path, e] : entries_)
     text += line_of(e.key, char(e.outcome));
 
@@ -451,19 +528,21 @@ void journal::compact() {
   int fd = ::openat(dir_fd_, tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
-    return;
+    return false;
   bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size())
             && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::renameat(dir_fd_, tmp, dir_fd_, "journal.log") != 0) {
     ::unlinkat(dir_fd_, tmp, 0);
-    return;
+    return false;
   }
   ::fsync(dir_fd_);
   ::close(fd_);
   fd_ = ::openat(dir_fd_, "journal.log",
                  O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   lines_ = entries_.size();
+  fresh_ = false;
+  return true;
 }
 
 } // namespace pixline

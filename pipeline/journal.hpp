@@ -94,19 +94,31 @@ private:
     journal_outcome outcome;
   };
 
-  /// Reads the log's text into entries_ and cuts off a torn last line.
+  /// Reads the log's text into entries_ and cuts off a torn last line;
+  /// sets legacy_ for a journal in format 1.
   void load(const std::string& text);
-  /// Appends a line; `sync`, it is on the disk when this returns.
+  /// Re-hashes a format-1 journal's entries (FNV-1a) with XXH3 and
+  /// rewrites it in format 2: an entry whose file changed or went is
+  /// dropped.
+  void upgrade();
+  /// Appends a line (after the format line, into an empty journal); `sync`,
+  /// it is on the disk when this returns.
   void append(const std::string& line, bool sync = true);
   /// A crash mark: every file open in the run being read crashed it.
   void count_crash();
-  /// Opens crashes.log beside the journal, reads it, starts this run in it.
-  void open_crash_log();
+  /// Opens crashes.log beside the journal, reads it, starts this run in it;
+  /// `upgraded`, its hashes are format 1's and are re-hashed.
+  void open_crash_log(bool upgraded);
   void append_crash_log(const std::string& line);
   void compact_crash_log();
   int crash_log_ = -1;
   std::size_t crash_lines_ = 0;
-  void compact();
+  /// Rewrites the log with the live entries; false when it could not.
+  bool compact();
+  /// The log was in format 1 (FNV-1a hashes) when read.
+  bool legacy_ = false;
+  /// The log is empty: the next append writes the format line first.
+  bool fresh_ = false;
 
   std::filesystem::path file_;
   int dir_fd_ = -1;

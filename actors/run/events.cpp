@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <glib.h>
 #include <nlohmann/json.hpp>
@@ -19,16 +20,11 @@ namespace {
 /// UTC time with milliseconds, ISO 8601.
 std::string now_iso() {
   auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
               now.time_since_epoch())
               .count()
             % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03}Z", buf, ms);
+  return fmt::format("{:%FT%T}.{:03}Z", fmt::gmtime(now), ms);
 }
 
 nlohmann::json event(const char* name) {

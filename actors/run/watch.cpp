@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -460,12 +461,11 @@ void watch_feed::after_failure(const job& j) {
       [](const safe_dir& d, const std::string& n) {
         return !d.has(sidecar_of(n));
       });
-    auto now = std::time(nullptr);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     write_new_file(dir, sidecar_of(name),
-                   fmt::format("file: {}\nstage: {}\nerror: {}\ntime: {}\n",
-                               j.path, j.failed_stage, j.error, when));
+                   fmt::format("file: {}\nstage: {}\nerror: {}\ntime: "
+                               "{:%FT%T}Z\n",
+                               j.path, j.failed_stage, j.error,
+                               fmt::gmtime(std::time(nullptr))));
   } catch (const std::exception& e) {
     spdlog::error("{}: failed, and cannot move it to quarantine {}: {}",
                   j.path, source_.quarantine_dir, e.what());

@@ -175,3 +175,74 @@ TEST_CASE("the journal counts the crashes a file was in flight for",
   journal reopened{dir / "state"};
   CHECK(reopened.crashed_with(a) == 0);
 }
+
+namespace {
+
+/// FNV-1a, 64 bits: the content hash of a format-1 journal (before XXH3).
+std::uint64_t fnv1a_of(const std::string& bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/// A format-1 journal line for the file at `path` holding `bytes`.
+std::string format1_line(char outcome, const fs::path& path,
+                         const std::string& bytes) {
+  auto k = *key_of(path);
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx",
+                static_cast<unsigned long long>(fnv1a_of(bytes)));
+  return std::string(1, outcome) + "\t" + std::to_string(k.size) + "\t"
+         + std::to_string(k.mtime_ns) + "\t" + hash + "\t" + path.string()
+         + "\n";
+}
+
+} // namespace
+
+TEST_CASE("a format-1 journal (FNV-1a hashes) is re-hashed when opened",
+          "[journal]") {
+  temp_dir dir;
+  write_file(dir / "in" / "same.jpg", "unchanged bytes");
+  write_file(dir / "in" / "failed.jpg", "bad bytes");
+  write_file(dir / "in" / "swapped.jpg", "old bytes");
+  write_file(dir / "in" / "gone.jpg", "gone");
+  fs::create_directories(dir / "state");
+  fs::permissions(dir / "state", fs::perms::owner_all);
+  {
+    std::ofstream out(dir / "state" / "journal.log");
+    out << format1_line('D', dir / "in" / "same.jpg", "unchanged bytes")
+        << format1_line('F', dir / "in" / "failed.jpg", "bad bytes")
+        << format1_line('D', dir / "in" / "swapped.jpg", "old bytes")
+        << format1_line('D', dir / "in" / "gone.jpg", "gone");
+  }
+  fs::permissions(dir / "state" / "journal.log",
+                  fs::perms::owner_read | fs::perms::owner_write);
+  // Other bytes of the same size and time: the recorded hash no longer
+  // matches, so it is a new version.
+  auto mtime = fs::last_write_time(dir / "in" / "swapped.jpg");
+  write_file(dir / "in" / "swapped.jpg", "new bytes");
+  fs::last_write_time(dir / "in" / "swapped.jpg", mtime);
+  fs::remove(dir / "in" / "gone.jpg");
+
+  {
+    journal j{dir / "state"};
+    CHECK(j.lookup(*key_of(dir / "in" / "same.jpg")) == journal_outcome::done);
+    CHECK(j.lookup(*key_of(dir / "in" / "failed.jpg"))
+          == journal_outcome::failed);
+    CHECK_FALSE(j.lookup(*key_of(dir / "in" / "swapped.jpg")));
+    CHECK(j.size() == 2);
+  }
+  // Rewritten in format 2: its first line says so, and it reads back as is.
+  std::ifstream in(dir / "state" / "journal.log");
+  std::string first;
+  std::getline(in, first);
+  CHECK(first == "pixline-journal\t2\txxh3\t");
+  journal again{dir / "state"};
+  CHECK(again.lookup(*key_of(dir / "in" / "same.jpg"))
+        == journal_outcome::done);
+  CHECK(again.size() == 2);
+  CHECK(again.lines() == 2);
+}

@@ -1,5 +1,6 @@
 #include "actors/run/run.hpp"
 #include "actors/run/stages.hpp"
+#include "config/usage.hpp"
 
 #include <sched.h>
 
@@ -102,8 +103,9 @@ TEST_CASE("worker overrides must name a stage of the pipeline", "[run]") {
   CHECK(stages[3].workers == 7);
   o.workers = {{"resize", 2}};
   CHECK_THROWS_WITH(build_stages(c, reg, o), Catch::Contains("no stage 'resize'"));
+  CHECK_THROWS_AS(build_stages(c, reg, o), usage_error);
   o.workers = {{"save", 0}};
-  CHECK_THROWS_AS(build_stages(c, reg, o), std::invalid_argument);
+  CHECK_THROWS_AS(build_stages(c, reg, o), usage_error);
 }
 
 TEST_CASE("a batch writes every good image and names every bad one",

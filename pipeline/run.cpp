@@ -66,7 +66,7 @@ int default_workers(const std::string& stage_type) {
   // them, so that is where the cores go: one save worker per core. Waiting
   // for the disk is the commit stage's: its workers fsync and rename the
   // outputs, several at once so the file system can commit them together,
-  // while the save workers compute the next images (docs/performance.md).
+  // while the save workers compute the next images (bench/HISTORY.md).
   if (stage_type == "save")
     return hardware_threads();
   if (stage_type == "commit")
@@ -391,7 +391,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
   // the save worker makes it itself, in the same order, and the job skips
-  // a hop through two more actors (docs/performance.md).
+  // a hop through two more actors (bench/HISTORY.md).
   bool durable = std::any_of(plans.begin(), plans.end(), [](auto& plan) {
     return plan.write.fsync;
   });
@@ -609,7 +609,7 @@ run_report run_pipeline(const pipeline_config& config,
   // Tallied as they finish, as in a watch: keeping every finished job
   // until the end made the batch's memory grow with its length, and its
   // small records, allocated all through the run between the images'
-  // large blocks, kept the heap from shrinking back (docs/performance.md).
+  // large blocks, kept the heap from shrinking back (bench/HISTORY.md).
   flow.keep_finished = false;
   flow.on_finished = [&](const job& j) {
     if (options.on_finished)

@@ -50,7 +50,7 @@ vips::VImage resize_image(const vips::VImage& in, double hscale,
 /// goes down first. libvips' vertical reduction keeps caches of whole
 /// input rows, which for a wide float image hold most of it: a 1600x1600
 /// RGBA PNG premultiplied and reduced to 256 px took 33 MB of libvips'
-/// buffers down first and 13 MB across first (docs/performance.md, "PNGs
+/// buffers down first and 13 MB across first (bench/HISTORY.md, "PNGs
 /// with alpha"). In float the two orders differ by rounding only. 8-bit
 /// images keep libvips' order, and its pixels exactly.
 bool across_first(const VipsImage* in);

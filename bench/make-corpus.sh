@@ -208,6 +208,6 @@ rm -rf "$corpus/.src" "$tasks"
   for p in sbase sprog spng swebp; do
     printf '  %s\t%s\n' "$p" "$(find "$corpus/small" -name "${p}_*" | wc -l)"
   done
-  echo "w3: $(vipsheader "$corpus/w3/large.jpg")"
+  echo "w3: $(cd "$corpus" && vipsheader w3/large.jpg)"
 } | tee "$corpus/SUMMARY.txt"
 touch "$stamp"

@@ -2,7 +2,7 @@
 # THE benchmark command: pixline against Pillow, vipsthumbnail, ImageMagick
 # and plain-libvips floors, on the same files, alternating, several times.
 #
-#   bash bench/run.sh                 # from any folder; ~40 min on 2 quiet cores
+#   bash bench/run.sh                 # from any folder; ~25-30 min on 2 quiet cores
 #   BENCH_REPS=3 bash bench/run.sh    # quicker
 #   BENCH_WORKLOADS=small BENCH_REPS=1 bash bench/run.sh   # a smoke run, ~2 min
 #

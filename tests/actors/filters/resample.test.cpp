@@ -3,6 +3,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <vips/vector.h>
 
 #include "pipeline/orc_guard.hpp"
 #include "support/images.hpp"

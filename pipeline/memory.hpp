@@ -80,7 +80,8 @@ unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts
 /// free chunks whether or not their pages were handed back already), at
-/// most once per `every`. Lowers the peak memory by what glibc would keep
+/// most once per `every`; a check that finds too little free is not
+/// repeated for a quarter of `every`. Lowers the peak memory by what glibc would keep
 /// of freed image buffers; the pages then have to be faulted in again,
 /// which costs speed. Safe to call from any thread.
 class memory_trimmer {
@@ -99,6 +100,8 @@ private:
   std::size_t above_;
   std::chrono::milliseconds every_;
   std::atomic<std::int64_t> last_ms_;
+  /// When a check last found no more than `above_` free.
+  std::atomic<std::int64_t> checked_ms_;
   std::atomic<bool> busy_{false};
 };
 

@@ -89,9 +89,14 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
         // refused at set-up.
         make = node_worker_factory(recipe, *registry);
         if (options->isolation == "process" && worker_entry_installed()) {
+          // The files the recipe carries go to each worker process as
+          // sealed memfds, as a local run's do.
+          auto carried = unpack_files(recipe, *registry);
           worker_process_settings settings;
           settings.mode = "node";
-          settings.recipe = recipe;
+          settings.recipe = std::move(carried.recipe);
+          settings.file_names = std::move(carried.names);
+          settings.files = std::move(carried.files);
           settings.stages = {stage_of_recipe(recipe)};
           settings.plugins = registry->plugins();
           settings.image_timeout = options->image_timeout;

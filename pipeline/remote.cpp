@@ -419,7 +419,7 @@ void each_file_option(json& recipe, const stage_registry& registry, F fn) {
       auto* option = spec->find(name);
       if (!option || !option->names_file || !value.is_string())
         continue;
-      auto& text = value.get_ref<const std::string&>();
+      auto& text = value.template get_ref<const std::string&>();
       if (!text.empty() && !option->is_builtin_name(text))
         fn(type, *option, value);
     }

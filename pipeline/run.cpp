@@ -278,6 +278,20 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   bool fuse_first = !config.filters.empty()
                     && filter_specs[0]->make(config.filters[0].options)->fuses_load();
 
+  // A stage placed on nodes carries the files its options name (an
+  // overlay, a profile), read here: a node opens no file of its own for a
+  // coordinator (docs/distributed.md).
+  auto carrying = [&](const std::string& recipe,
+                      const std::vector<remote_placement>& placed) {
+    if (placed.empty())
+      return recipe;
+    try {
+      return with_files(recipe, registry);
+    } catch (const std::runtime_error& e) {
+      throw config_error({config.file, 0, 0}, e.what());
+    }
+  };
+
   std::vector<stage_runtime> stages;
   auto& src = config.source;
   auto load_opts = loader_spec().decode(src.load_options);
@@ -293,8 +307,10 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     return [l](job& j) { l->load(j); };
   };
   load.remote = src.remote;
-  load.recipe = load_recipe(src.load_options, params,
-                            first ? config.filters[0].type : "", first_opts);
+  load.recipe = carrying(load_recipe(src.load_options, params,
+                                     first ? config.filters[0].type : "",
+                                     first_opts),
+                         src.remote);
   load.make_remote_half = [max_mib = load_opts.max_file_mib] {
     return load_half(max_mib);
   };
@@ -313,7 +329,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       return [s](job& j) { s->process(*j.img); };
     };
     rt.remote = f.remote;
-    rt.recipe = filter_recipe(f.type, f.options);
+    rt.recipe = carrying(filter_recipe(f.type, f.options), f.remote);
     rt.make_remote_half = [] { return filter_half(); };
     stages.push_back(std::move(rt));
   }
@@ -427,7 +443,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     };
   };
   save.remote = sink_remote;
-  save.recipe = save_recipe(recipes, memory_limit);
+  save.recipe = carrying(save_recipe(recipes, memory_limit), sink_remote);
   // What names and writes outputs encoded elsewhere (on a node, in a worker
   // process): writers without filters.
   auto make_store = [sinks = plans.size(), manifest, writer_for] {

@@ -23,7 +23,7 @@ packages=(
   libcpp-httplib-dev             # metrics endpoint (--metrics)
   libssl-dev                     # OpenSSL headers CAF's TLS module includes (nodes)
   openssl                        # the TLS tests make their certificates with it
-  iproute2                       # the [netns] test: a node behind a cut link
+  iproute2                       # the [netns] tests: ip (a cut link), tc (a slow one)
   catch2                         # tests (Catch2 v2)
   clang libclang-rt-14-dev       # fuzzers (scripts/fuzz.sh): libFuzzer runtime
   # demo

@@ -28,7 +28,10 @@
 
 #include "actors/writer.hpp"
 #include "app/metrics_server.hpp"
+#include "app/json_log.hpp"
+#include "app/test_command.hpp"
 #include "config/chain.hpp"
+#include "pipeline/log_context.hpp"
 #include "config/config.hpp"
 #include "actors/remote.hpp"
 #include "pipeline/memory.hpp"
@@ -350,8 +353,13 @@ int cmd_run(const std::string& file, pixline::run_options options,
             bool force_watch, signal_stopper* stopper,
             const std::string& events_target, bool cli_log_level,
             const std::string& chain, const std::string& metrics_listen,
-            const std::vector<std::string>& plugins, input_flags inputs) {
+            const std::vector<std::string>& plugins, input_flags inputs,
+            const std::vector<std::string>& sets) {
   auto registry = registry_with_plugins(plugins, file);
+  if (file.empty() && !sets.empty())
+    throw std::invalid_argument("--set changes a config file's values: give "
+                                "the config file (with --chain alone, put "
+                                "the options in the chain)");
   if (file.empty() && chain.empty())
     throw std::invalid_argument("give a pipeline config file, or --chain "
                                 "(see --help)");
@@ -360,7 +368,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
   pixline::pipeline_config config;
   config.file = "--chain";
   if (!file.empty())
-    config = pixline::load_config(file, registry);
+    config = pixline::load_config(file, registry, sets);
   if (!chain.empty())
     pixline::apply_chain(chain, config, registry);
   if (!cli_log_level && !config.pipeline.log_level.empty())
@@ -405,6 +413,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
       events->finished_job(j, j.failed() && quarantine
                                 && (force_watch
                                     || config.source.kind == "watch"));
+    pixline::log_about about{j.path, j.failed_stage};
     if (j.failed())
       spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
                   j.failed_stage, j.error);
@@ -495,9 +504,10 @@ int cmd_run(const std::string& file, pixline::run_options options,
 
 int cmd_validate(const std::string& file,
                  const std::vector<std::string>& plugins,
-                 const pixline::run_options& options) {
+                 const pixline::run_options& options,
+                 const std::vector<std::string>& sets) {
   auto registry = registry_with_plugins(plugins, file);
-  auto config = pixline::load_config(file, registry);
+  auto config = pixline::load_config(file, registry, sets);
   // `run` would stop at once with no inputs: say so now.
   const auto& src = config.source;
   if (options.input.empty() && src.kind != "list" && src.path.empty()) {
@@ -643,6 +653,12 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, off (default: the "
                  "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text (default) or json: one JSON object per line (time, "
+                 "level, message, input and stage where known) for "
+                 "journald, Loki or Vector")
+    ->check(CLI::IsMember({"text", "json"}));
   std::vector<std::string> plugins;
   app.add_option("--plugin", plugins,
                  "Load stages from a plugin (a shared library; repeatable), "
@@ -705,8 +721,17 @@ int main(int argc, char** argv) {
                     "Serve Prometheus metrics on HOST:PORT (/metrics, "
                     "/healthz); replaces [metrics] listen");
 
+  std::vector<std::string> sets;
+  const char* set_help = "Change a config value, PATH=VALUE (repeatable): "
+                         "pipeline.max_in_flight=8, filter.2.width=512, "
+                         "filter.thumbnail.width=512, sink.quality=80; "
+                         "checked like the file";
+  run->add_option("--set", sets, set_help);
+  watch->add_option("--set", sets, set_help);
+
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
+  validate->add_option("--set", sets, set_help);
   validate->add_option("config", config_file, "Pipeline config (TOML)")
     ->required();
   validate->add_option("-i,--input", run_opts.input,
@@ -750,6 +775,15 @@ int main(int argc, char** argv) {
                  "Listen beyond loopback without TLS (anyone who can reach "
                  "the port can run pipelines here)");
 
+  pixline::test_command_options test_opts;
+  auto test = app.add_subcommand(
+    "test", "Run a pipeline's fixture cases ([[test]] in the config or in "
+            "NAME_test.toml beside it) into a temporary folder");
+  test->add_option("files", test_opts.files,
+                   "Pipeline configs or NAME_test.toml files (default: "
+                   "every *_test.toml under the working directory)");
+  test->add_option("--set", test_opts.sets, set_help);
+
   std::string stage_name;
   bool markdown = false;
   auto stages = app.add_subcommand("stages", "List stages or describe one");
@@ -771,7 +805,10 @@ int main(int argc, char** argv) {
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
-  logger->set_pattern("%^%l%$: %v");
+  if (log_format == "json")
+    logger->set_formatter(pixline::make_json_log_formatter());
+  else
+    logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
                                                               : log_level));
@@ -791,36 +828,49 @@ int main(int argc, char** argv) {
                vips_error_buffer());
     return exit_fatal;
   }
+  // Errors that end the command: a log line when logs are JSON (a log
+  // collector reads nothing else), else a plain line on stderr.
+  auto say = [json = log_format == "json"](const std::string& text) {
+    if (json)
+      spdlog::error("{}", text);
+    else
+      fmt::print(stderr, "pixline: {}\n", text);
+  };
   int rc = exit_ok;
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
-                   metrics_listen, plugins, inputs);
+                   metrics_listen, plugins, inputs, sets);
     else if (*node)
       rc = cmd_node(node_listen, node_opts, node_insecure, plugins,
                     stopper.get());
     else if (*validate)
-      rc = cmd_validate(config_file, plugins, run_opts);
+      rc = cmd_validate(config_file, plugins, run_opts, sets);
+    else if (*test) {
+      test_opts.plugins = plugins;
+      test_opts.keep_log_level = !log_level.empty();
+      rc = pixline::run_test_command(test_opts);
+    }
     else if (*stages)
       rc = cmd_stages(stage_name, markdown, plugins);
   } catch (const pixline::config_error& e) {
-    fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    say(fmt::format("config error: {}", e.what()));
     rc = exit_config;
   } catch (const pixline::plugin_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::chain_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::node_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_node;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pixline: fatal: {}\n", e.what());
+    say(fmt::format("fatal: {}", e.what()));
     rc = exit_fatal;
   }
   if (pixline::network_abandoned()) {

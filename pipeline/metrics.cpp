@@ -116,6 +116,18 @@ bool metrics_registry::running() const {
   return running_.load(relaxed);
 }
 
+void metrics_registry::set_draining(bool draining) {
+  draining_.store(draining, relaxed);
+}
+
+bool metrics_registry::ready() const {
+  return running_.load(relaxed) && !draining_.load(relaxed);
+}
+
+void metrics_registry::config_reloaded(bool ok) {
+  (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, relaxed);
+}
+
 std::string metrics_registry::render() const {
   writer w;
   std::vector<std::pair<std::string, const stage_metrics*>> stages;
@@ -180,6 +192,14 @@ std::string metrics_registry::render() const {
            skipped_.load(relaxed));
   w.sample("pixline_images_finished_total", "outcome=\"failed\"",
            failed_.load(relaxed));
+
+  w.family("pixline_config_reloads_total", "counter",
+           "Config reloads of a watch (SIGHUP or --watch-config), by "
+           "result: applied (ok) or refused as invalid (error).");
+  w.sample("pixline_config_reloads_total", "result=\"ok\"",
+           reloads_ok_.load(relaxed));
+  w.sample("pixline_config_reloads_total", "result=\"error\"",
+           reloads_failed_.load(relaxed));
 
   constexpr std::string_view latency = "pixline_image_latency_seconds";
   w.family(latency, "histogram",

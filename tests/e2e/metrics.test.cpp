@@ -68,7 +68,7 @@ int unused_port() {
 int health(int port) {
   httplib::Client client{"127.0.0.1", port};
   client.set_connection_timeout(2);
-  auto res = client.Get("/healthz");
+  auto res = client.Get("/readyz");
   return res ? res->status : -1;
 }
 

@@ -85,6 +85,9 @@ public:
   /// What `/readyz` reports: a flow runs and takes work.
   bool ready() const;
 
+  /// Watch mode: files found and not yet admitted.
+  void set_backlog(std::int64_t files);
+
   /// A config reload (watch mode: SIGHUP or --watch-config) was applied
   /// (`ok`) or refused.
   void config_reloaded(bool ok);
@@ -105,6 +108,9 @@ private:
   std::atomic<std::uint64_t> latency_sum_ns_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> draining_{false};
+  std::atomic<std::uint64_t> bytes_read_{0};
+  std::atomic<std::uint64_t> bytes_written_{0};
+  std::atomic<std::int64_t> backlog_{0};
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
 };

@@ -28,7 +28,11 @@
 
 #include "actors/writer.hpp"
 #include "app/metrics_server.hpp"
+#include "app/json_log.hpp"
+#include "app/reload.hpp"
+#include "app/test_command.hpp"
 #include "config/chain.hpp"
+#include "pipeline/log_context.hpp"
 #include "config/config.hpp"
 #include "actors/remote.hpp"
 #include "pipeline/memory.hpp"
@@ -56,6 +60,8 @@ struct input_flags {
   bool recursive = false;
   /// --allow-empty: no inputs is a success.
   bool allow_empty = false;
+  /// --watch-config: a watch reloads its config when the file changes.
+  bool watch_config = false;
 };
 
 /// Parses `--workers STAGE=N`.
@@ -117,6 +123,7 @@ public:
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
     // Before any other thread exists, so they all inherit the mask.
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     std::thread([this] { wait(); }).detach();
@@ -125,6 +132,13 @@ public:
   void set(std::function<void()> stop) {
     std::lock_guard<std::mutex> guard{mutex_};
     stop_ = std::move(stop);
+  }
+
+  /// Called for SIGHUP (a watch reloads its config); without it SIGHUP is
+  /// logged and ignored.
+  void on_hangup(std::function<void()> reload) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    hangup_ = std::move(reload);
   }
 
   /// Called before the process exits at once (a second signal).
@@ -144,6 +158,19 @@ private:
       int sig = 0;
       if (sigwait(&set_, &sig) != 0)
         return;
+      if (sig == SIGHUP) {
+        --count; // not a stop
+        std::function<void()> reload;
+        {
+          std::lock_guard<std::mutex> guard{mutex_};
+          reload = hangup_;
+        }
+        if (reload)
+          reload();
+        else
+          spdlog::info("SIGHUP ignored: only a watch reloads its config");
+        continue;
+      }
       if (count == 0)
         first_ = sig;
       bool can_stop;
@@ -184,6 +211,7 @@ private:
   std::mutex mutex_;
   std::function<void()> stop_;
   std::function<void()> cleanup_;
+  std::function<void()> hangup_;
 };
 
 /// The live progress line of a batch on a terminal: done/total, images/s,
@@ -350,25 +378,35 @@ int cmd_run(const std::string& file, pixline::run_options options,
             bool force_watch, signal_stopper* stopper,
             const std::string& events_target, bool cli_log_level,
             const std::string& chain, const std::string& metrics_listen,
-            const std::vector<std::string>& plugins, input_flags inputs) {
+            const std::vector<std::string>& plugins, input_flags inputs,
+            const std::vector<std::string>& sets) {
   auto registry = registry_with_plugins(plugins, file);
+  if (file.empty() && !sets.empty())
+    throw std::invalid_argument("--set changes a config file's values: give "
+                                "the config file (with --chain alone, put "
+                                "the options in the chain)");
   if (file.empty() && chain.empty())
     throw std::invalid_argument("give a pipeline config file, or --chain "
                                 "(see --help)");
   // With only --chain, the inputs come from --input and the rest from the
   // chain and the defaults.
-  pixline::pipeline_config config;
-  config.file = "--chain";
-  if (!file.empty())
-    config = pixline::load_config(file, registry);
-  if (!chain.empty())
-    pixline::apply_chain(chain, config, registry);
+  // Built again, the same way, for a watch's config reload.
+  auto make_config = [&] {
+    pixline::pipeline_config config;
+    config.file = "--chain";
+    if (!file.empty())
+      config = pixline::load_config(file, registry, sets);
+    if (!chain.empty())
+      pixline::apply_chain(chain, config, registry);
+    if (force_watch)
+      config.source.kind = "watch";
+    if (inputs.recursive)
+      config.source.recursive = true;
+    return config;
+  };
+  auto config = make_config();
   if (!cli_log_level && !config.pipeline.log_level.empty())
     spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
-  if (force_watch)
-    config.source.kind = "watch";
-  if (inputs.recursive)
-    config.source.recursive = true;
   if (stopper) {
     options.on_watching = [stopper](std::function<void()> stop) {
       stopper->set(std::move(stop));
@@ -388,7 +426,6 @@ int cmd_run(const std::string& file, pixline::run_options options,
   std::unique_ptr<pixline::event_log> events;
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
-  bool quarantine = config.source.on_failure == "quarantine";
   bool watch_mode = force_watch || config.source.kind == "watch";
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
@@ -398,13 +435,17 @@ int cmd_run(const std::string& file, pixline::run_options options,
   auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
                          ? spdlog::level::debug
                          : spdlog::level::err;
-  options.on_finished = [&events, &progress, quarantine, force_watch,
-                         &config, failure_level](const pixline::job& j) {
+  // `config` is the running pipeline's (a watch's reload replaces it
+  // between two pipelines, while no image is in flight).
+  options.on_finished = [&events, &progress, force_watch, &config,
+                         failure_level](const pixline::job& j) {
     progress.tick(j.failed());
+    bool quarantine = config.source.on_failure == "quarantine";
     if (events)
       events->finished_job(j, j.failed() && quarantine
                                 && (force_watch
                                     || config.source.kind == "watch"));
+    pixline::log_about about{j.path, j.failed_stage};
     if (j.failed())
       spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
                   j.failed_stage, j.error);
@@ -429,8 +470,75 @@ int cmd_run(const std::string& file, pixline::run_options options,
   } unhook_progress;
   if (progress.enabled())
     live_progress = &progress;
-  auto report = watching ? pixline::run_watch(config, registry, options)
-                         : pixline::run_pipeline(config, registry, options);
+  pixline::run_report report;
+  if (!watching) {
+    report = pixline::run_pipeline(config, registry, options);
+  } else if (file.empty()) {
+    if (inputs.watch_config)
+      throw std::invalid_argument("--watch-config needs a config file");
+    report = pixline::run_watch(config, registry, options);
+  } else {
+    // SIGHUP or --watch-config: a valid new config replaces the pipeline
+    // once the images in flight finish under the old one (app/reload.hpp).
+    auto reloader = std::make_shared<pixline::config_reloader>(
+      file, make_config, options.metrics, events.get());
+    auto on_watching = options.on_watching;
+    options.on_watching = [on_watching, reloader](std::function<void()> stop) {
+      reloader->set_stop(stop);
+      if (on_watching)
+        on_watching(std::move(stop));
+    };
+    if (stopper)
+      stopper->on_hangup([reloader] { reloader->request("SIGHUP"); });
+    if (inputs.watch_config)
+      reloader->watch_file(std::chrono::seconds(1));
+    std::optional<pixline::pipeline_config> previous;
+    for (;;) {
+      pixline::run_report part;
+      try {
+        part = pixline::run_watch(config, registry, options);
+      } catch (const pixline::config_error& e) {
+        if (!previous)
+          throw; // the first pipeline: a plain config error
+        // Found only when the new pipeline's stages were built.
+        reloader->refused(e.what());
+        config = std::move(*previous);
+        previous.reset();
+        if (options.metrics)
+          options.metrics->set_draining(false);
+        continue;
+      }
+      report.total += part.total;
+      report.succeeded += part.succeeded;
+      report.skipped += part.skipped;
+      report.failures.insert(report.failures.end(), part.failures.begin(),
+                             part.failures.end());
+      report.peak_in_flight = std::max(report.peak_in_flight,
+                                       part.peak_in_flight);
+      report.peak_live_images = std::max(report.peak_live_images,
+                                         part.peak_live_images);
+      report.max_in_flight = part.max_in_flight;
+      report.already_done += part.already_done;
+      report.retried += part.retried;
+      reloader->set_stop({});
+      auto next = reloader->take();
+      if (options.metrics)
+        options.metrics->set_draining(false);
+      // A signal to stop wins over a reload that came with it.
+      if (!next || (stopper && stopper->received() != 0))
+        break;
+      previous = config;
+      config = std::move(*next);
+      if (events)
+        events->started(config.pipeline.name, "watch",
+                        pixline::resolved_max_in_flight(config));
+      spdlog::info("config reloaded; watching {}",
+                   options.input.empty() ? config.source.path
+                                         : options.input);
+    }
+    if (stopper)
+      stopper->on_hangup({});
+  }
   live_progress = nullptr;
   // From here on a signal ends the process at once.
   if (stopper)
@@ -495,9 +603,10 @@ int cmd_run(const std::string& file, pixline::run_options options,
 
 int cmd_validate(const std::string& file,
                  const std::vector<std::string>& plugins,
-                 const pixline::run_options& options) {
+                 const pixline::run_options& options,
+                 const std::vector<std::string>& sets) {
   auto registry = registry_with_plugins(plugins, file);
-  auto config = pixline::load_config(file, registry);
+  auto config = pixline::load_config(file, registry, sets);
   // `run` would stop at once with no inputs: say so now.
   const auto& src = config.source;
   if (options.input.empty() && src.kind != "list" && src.path.empty()) {
@@ -643,6 +752,12 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, off (default: the "
                  "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text (default) or json: one JSON object per line (time, "
+                 "level, message, input and stage where known) for "
+                 "journald, Loki or Vector")
+    ->check(CLI::IsMember({"text", "json"}));
   std::vector<std::string> plugins;
   app.add_option("--plugin", plugins,
                  "Load stages from a plugin (a shared library; repeatable), "
@@ -680,7 +795,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   run->add_option("--metrics", metrics_listen,
                   "Serve Prometheus metrics on HOST:PORT (/metrics, "
-                  "/healthz), e.g. 127.0.0.1:9464; replaces [metrics] listen");
+                  "/healthz, /readyz), e.g. 127.0.0.1:9464; replaces [metrics] listen");
 
   auto watch = app.add_subcommand(
     "watch", "Watch the source folder and process every file that lands "
@@ -693,6 +808,9 @@ int main(int argc, char** argv) {
                     "Output folder (replaces [sink] path)");
   watch->add_option("-w,--workers", workers, workers_help);
   watch->add_flag("-q,--quiet", quiet, "Print no summary");
+  watch->add_flag("--watch-config", inputs.watch_config,
+                  "Reload the config when its file changes, as on SIGHUP "
+                  "(docs/watch.md, \"Reloading the config\")");
   watch->add_flag("-r,--recursive", inputs.recursive,
                   "Watch the folder's sub-folders too (as [source] "
                   "recursive = true)");
@@ -703,10 +821,19 @@ int main(int argc, char** argv) {
                     "finished) to FILE, or - for stdout");
   watch->add_option("--metrics", metrics_listen,
                     "Serve Prometheus metrics on HOST:PORT (/metrics, "
-                    "/healthz); replaces [metrics] listen");
+                    "/healthz, /readyz); replaces [metrics] listen");
+
+  std::vector<std::string> sets;
+  const char* set_help = "Change a config value, PATH=VALUE (repeatable): "
+                         "pipeline.max_in_flight=8, filter.2.width=512, "
+                         "filter.thumbnail.width=512, sink.quality=80; "
+                         "checked like the file";
+  run->add_option("--set", sets, set_help);
+  watch->add_option("--set", sets, set_help);
 
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
+  validate->add_option("--set", sets, set_help);
   validate->add_option("config", config_file, "Pipeline config (TOML)")
     ->required();
   validate->add_option("-i,--input", run_opts.input,
@@ -750,6 +877,15 @@ int main(int argc, char** argv) {
                  "Listen beyond loopback without TLS (anyone who can reach "
                  "the port can run pipelines here)");
 
+  pixline::test_command_options test_opts;
+  auto test = app.add_subcommand(
+    "test", "Run a pipeline's fixture cases ([[test]] in the config or in "
+            "NAME_test.toml beside it) into a temporary folder");
+  test->add_option("files", test_opts.files,
+                   "Pipeline configs or NAME_test.toml files (default: "
+                   "every *_test.toml under the working directory)");
+  test->add_option("--set", test_opts.sets, set_help);
+
   std::string stage_name;
   bool markdown = false;
   auto stages = app.add_subcommand("stages", "List stages or describe one");
@@ -771,7 +907,10 @@ int main(int argc, char** argv) {
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
-  logger->set_pattern("%^%l%$: %v");
+  if (log_format == "json")
+    logger->set_formatter(pixline::make_json_log_formatter());
+  else
+    logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? "info"
                                                               : log_level));
@@ -791,36 +930,49 @@ int main(int argc, char** argv) {
                vips_error_buffer());
     return exit_fatal;
   }
+  // Errors that end the command: a log line when logs are JSON (a log
+  // collector reads nothing else), else a plain line on stderr.
+  auto say = [json = log_format == "json"](const std::string& text) {
+    if (json)
+      spdlog::error("{}", text);
+    else
+      fmt::print(stderr, "pixline: {}\n", text);
+  };
   int rc = exit_ok;
   try {
     if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
-                   metrics_listen, plugins, inputs);
+                   metrics_listen, plugins, inputs, sets);
     else if (*node)
       rc = cmd_node(node_listen, node_opts, node_insecure, plugins,
                     stopper.get());
     else if (*validate)
-      rc = cmd_validate(config_file, plugins, run_opts);
+      rc = cmd_validate(config_file, plugins, run_opts, sets);
+    else if (*test) {
+      test_opts.plugins = plugins;
+      test_opts.keep_log_level = !log_level.empty();
+      rc = pixline::run_test_command(test_opts);
+    }
     else if (*stages)
       rc = cmd_stages(stage_name, markdown, plugins);
   } catch (const pixline::config_error& e) {
-    fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    say(fmt::format("config error: {}", e.what()));
     rc = exit_config;
   } catch (const pixline::plugin_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::chain_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::node_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_node;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pixline: fatal: {}\n", e.what());
+    say(fmt::format("fatal: {}", e.what()));
     rc = exit_fatal;
   }
   if (pixline::network_abandoned()) {

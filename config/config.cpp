@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "config/overrides.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -199,7 +200,8 @@ option_spec boolean_key(std::string name) {
 }
 
 const std::vector<std::string> top_level_keys = {
-  "pipeline", "source", "filter", "sink", "metrics", "node", "tls", "plugins"};
+  "pipeline", "source", "filter", "sink", "metrics",
+  "node",     "tls",    "plugins", "test"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
@@ -253,6 +255,8 @@ public:
         config.nodes = read_nodes(*key, *value);
       } else if (name == "tls") {
         config.tls = read_tls(table_of(*key, *value));
+      } else if (name == "test") {
+        // Fixture cases, read by `pixline test` (app/test_command.hpp).
       } else {
         unknown_top_level(*key, *value);
       }
@@ -287,6 +291,9 @@ public:
 
 private:
   source_location at(const toml::source_region& r) const {
+    // A value from `--set` names the override instead of a line.
+    if (r.path && *r.path != file_)
+      return {*r.path, 0, 0};
     return {file_, std::max(1, int(r.begin.line)),
             std::max(1, int(r.begin.column))};
   }
@@ -941,12 +948,13 @@ toml::table parse_toml(const std::string& text, const std::string& name) {
   // depending on how it is compiled; Debian's build uses exceptions.
 #if TOML_EXCEPTIONS
   try {
-    return toml::parse(text, std::string_view{name});
+    return toml::parse(expand_variables(text, name), std::string_view{name});
   } catch (const toml::parse_error& e) {
     throw syntax_error(e);
   }
 #else
-  auto result = toml::parse(text, std::string_view{name});
+  auto result = toml::parse(expand_variables(text, name),
+                            std::string_view{name});
   if (!result)
     throw syntax_error(result.error());
   return std::move(result).table();
@@ -956,8 +964,10 @@ toml::table parse_toml(const std::string& text, const std::string& name) {
 } // namespace
 
 pipeline_config parse_config(const std::string& text, const std::string& name,
-                             const stage_registry& registry) {
+                             const stage_registry& registry,
+                             const std::vector<std::string>& overrides) {
   auto root = parse_toml(text, name);
+  apply_overrides(root, overrides);
   return reader{name, registry}.read(root);
 }
 
@@ -1001,8 +1011,10 @@ std::string read_config_text(const std::filesystem::path& file) {
 } // namespace
 
 pipeline_config load_config(const std::filesystem::path& file,
-                            const stage_registry& registry) {
-  return parse_config(read_config_text(file), file.string(), registry);
+                            const stage_registry& registry,
+                            const std::vector<std::string>& overrides) {
+  return parse_config(read_config_text(file), file.string(), registry,
+                      overrides);
 }
 
 std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file) {

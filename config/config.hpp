@@ -254,12 +254,17 @@ std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file);
 /// Parses and checks a TOML config file against `registry`. Throws
 /// config_error (with file, line and column) for syntax errors, unknown keys,
 /// wrong types, out-of-range values and unknown stages. Reads no image.
+/// `${VAR}` in the text is replaced from the environment first, and the
+/// `--set PATH=VALUE` overrides are applied before anything is checked
+/// (config/overrides.hpp).
 pipeline_config load_config(const std::filesystem::path& file,
-                            const stage_registry& registry);
+                            const stage_registry& registry,
+                            const std::vector<std::string>& overrides = {});
 
 /// Same for config text; `name` stands in for the file name in errors.
 pipeline_config parse_config(const std::string& text, const std::string& name,
-                             const stage_registry& registry);
+                             const stage_registry& registry,
+                             const std::vector<std::string>& overrides = {});
 
 /// The rules that tie [source] to the sinks, checked by parse_config and
 /// again by apply_chain (a chain replaces the sinks): on_success = "delete"

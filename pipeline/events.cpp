@@ -135,4 +135,13 @@ void event_log::finished(const run_report& report, double seconds) {
   write(e.dump());
 }
 
+void event_log::reloaded(const std::string& file, const std::string& error) {
+  auto e = event("reloaded");
+  put_name(e, "config", file);
+  e["result"] = error.empty() ? "ok" : "error";
+  if (!error.empty())
+    e["error"] = error;
+  write(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 } // namespace pixline

@@ -31,6 +31,10 @@ public:
 
   void finished(const run_report& report, double seconds);
 
+  /// A watch re-read its config (SIGHUP or --watch-config): applied, or
+  /// refused with `error` (the old pipeline keeps running).
+  void reloaded(const std::string& file, const std::string& error);
+
 private:
   void write(const std::string& line);
 

@@ -672,6 +672,10 @@ run_report run_watch(const pipeline_config& config,
   if (source.on_failure == "quarantine")
     remove_stale_temporaries(source.quarantine_dir);
   watch_feed feed{source, output_root};
+  if (options.metrics)
+    feed.on_backlog([metrics = options.metrics](std::int64_t files) {
+      metrics->set_backlog(files);
+    });
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;

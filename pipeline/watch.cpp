@@ -199,6 +199,10 @@ void watch_feed::scan(const fs::path& dir, bool recursive) {
 void watch_feed::note(const fs::path& path, bool closed_now) {
   auto now = clock_type::now();
   auto& c = candidates_[path];
+  if (settling_.exchange(candidates_.size()) != candidates_.size()) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    publish_backlog();
+  }
   c.last_activity = now;
   if (auto st = size_and_mtime(path)) {
     c.size = st->first;
@@ -270,6 +274,8 @@ void watch_feed::take(const fs::path& path) {
     keys_[j.id] = *key;
     queued_or_running_.insert(j.path);
     ready_.push_back(std::move(j));
+    settling_ = candidates_.size();
+    publish_backlog();
   }
   notify();
 }
@@ -381,6 +387,7 @@ std::optional<job> watch_feed::next() {
     return std::nullopt;
   auto j = std::move(ready_.front());
   ready_.pop_front();
+  publish_backlog();
   // The journal says which files were in flight, should pixline end
   // abnormally (take() counts those).
   if (auto key = keys_.find(j.id); key != keys_.end() && !j.failed()
@@ -400,6 +407,16 @@ std::optional<job> watch_feed::next() {
 bool watch_feed::closed() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return stopping_;
+}
+
+void watch_feed::on_backlog(std::function<void(std::int64_t)> report) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  on_backlog_ = std::move(report);
+}
+
+void watch_feed::publish_backlog() {
+  if (on_backlog_)
+    on_backlog_(std::int64_t(ready_.size() + settling_.load()));
 }
 
 std::size_t watch_feed::queued() const {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -56,6 +57,10 @@ public:
   /// Files queued and not yet handed out.
   std::size_t queued() const;
 
+  /// Called with the backlog (files settling plus files queued) whenever
+  /// it changes, from the feed's threads; for the metrics' gauge.
+  void on_backlog(std::function<void(std::int64_t)> report);
+
   watch_counts counts() const;
 
   /// Why the journal could not be written, when that stopped the watch;
@@ -104,6 +109,10 @@ private:
 
   mutable std::mutex mutex_;
   std::deque<job> ready_;
+  std::function<void(std::int64_t)> on_backlog_;
+  std::atomic<std::size_t> settling_{0};
+  /// Reports the backlog; mutex_ held.
+  void publish_backlog();
   std::set<std::string> queued_or_running_;
   std::unordered_map<std::uint64_t, file_key> keys_;
   /// File versions this run recorded as started (journal::started), once

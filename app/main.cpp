@@ -49,6 +49,7 @@ constexpr int exit_config = 2;
 constexpr int exit_fatal = 3;
 constexpr int exit_node = 4;
 constexpr int exit_no_inputs = 5;
+constexpr int exit_busy = 6;
 
 /// Command-line switches about the set of inputs.
 struct input_flags {
@@ -819,6 +820,9 @@ int main(int argc, char** argv) {
   } catch (const pixline::node_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_node;
+  } catch (const pixline::folder_busy& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
+    rc = exit_busy;
   } catch (const std::exception& e) {
     fmt::print(stderr, "pixline: fatal: {}\n", e.what());
     rc = exit_fatal;

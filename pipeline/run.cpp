@@ -243,9 +243,10 @@ stage_runtime process_stage(const pipeline_config& config,
 
 } // namespace
 
-std::vector<stage_runtime> build_stages(const pipeline_config& config,
-                                        const stage_registry& registry,
-                                        const run_options& options) {
+std::vector<stage_runtime> build_stages(
+  const pipeline_config& config, const stage_registry& registry,
+  const run_options& options,
+  const std::vector<std::pair<std::string, std::string>>& claimed) {
   for (auto& [name, count] : options.workers) {
     bool known = pipeline_stage_settings(name).has_value();
     for (auto& f : config.filters)
@@ -378,6 +379,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   // One table for every writer of the run, local or for a node, and each
   // sink's folder opened once for all of them.
   auto claims = std::make_shared<output_claims>();
+  for (auto& [output, input] : claimed)
+    claims->claim(output, input);
   std::vector<std::shared_ptr<output_root>> roots;
   for (auto& plan : plans)
     roots.push_back(std::make_shared<output_root>(plan.write.path));
@@ -552,6 +555,29 @@ std::vector<std::string> config_warnings(const pipeline_config& config) {
 
 namespace {
 
+/// Locks every sink's output folder (created when missing) for this run,
+/// so a second pixline process writing to one of them stops at its start
+/// (folder_busy) instead of naming images over this one's.
+std::vector<folder_lock> lock_output_folders(const pipeline_config& config,
+                                             const run_options& options) {
+  std::vector<folder_lock> locks;
+  std::vector<fs::path> seen;
+  for (auto& sink : config.sinks) {
+    fs::path path = options.output.empty()
+                      ? fs::path(writer_spec().decode(sink.options).path)
+                      : fs::path(options.output);
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    if (std::any_of(seen.begin(), seen.end(), [&](const fs::path& p) {
+          return fs::equivalent(p, path, ec);
+        }))
+      continue;
+    seen.push_back(path);
+    locks.push_back(folder_lock::take(path, "output folder", true));
+  }
+  return locks;
+}
+
 /// Sets libvips up for a run and returns the resolved budget.
 int prepare(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
@@ -600,6 +626,10 @@ run_report run_pipeline(const pipeline_config& config,
   drop_outputs(inputs, output_root);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  // Held until the run returns; a batch with nothing to do takes none.
+  std::vector<folder_lock> locks;
+  if (!inputs.empty())
+    locks = lock_output_folders(config, options);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
   if (options.on_listed)
@@ -642,13 +672,13 @@ run_report run_watch(const pipeline_config& config,
   run_report report;
   report.max_in_flight = prepare(config, options);
   check_output_folder(config, options);
-  auto stages = build_stages(config, registry, options);
   auto source = config.source;
   if (!options.input.empty())
     source.path = options.input;
   auto output_root = output_root_of(config, options);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  auto locks = lock_output_folders(config, options);
   remove_stale_temporaries(output_root);
   // Moves across file systems copy through temporaries there too.
   if (source.on_success == "move")
@@ -656,6 +686,10 @@ run_report run_watch(const pipeline_config& config,
   if (source.on_failure == "quarantine")
     remove_stale_temporaries(source.quarantine_dir);
   watch_feed feed{source, output_root};
+  // The names earlier runs of this watch gave their outputs are still
+  // theirs.
+  auto stages = build_stages(config, registry, options,
+                             feed.claimed_outputs());
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;

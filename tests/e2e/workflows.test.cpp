@@ -363,22 +363,23 @@ TEST_CASE("smart crop works in a watch", "[cli][workflows][crop][watch]") {
   CHECK(img.height() == 100);
 }
 
-TEST_CASE("thumbnail with a height alone bounds the height only, on every "
-          "loading path",
-          "[cli][workflows][thumbnail]") {
+namespace {
+
+/// `image` as JPEG (DCT shrink-on-load), PNG (no shrink-on-load) and WebP
+/// (libvips' thumbnail), through `thumbnail ARGS`: every output must be
+/// `width` x `height`.
+void check_thumbnails(const vips::VImage& image, const std::string& args,
+                      int width, int height) {
   temp_dir dir;
   fs::create_directories(dir / "in");
-  // JPEG (DCT shrink-on-load), PNG (no shrink-on-load), WebP (libvips'
-  // thumbnail).
-  auto strip = noisy_card(1600, 200);
-  strip.jpegsave((dir / "in" / "jpeg.jpg").c_str());
-  strip.pngsave((dir / "in" / "png.png").c_str());
-  strip.webpsave((dir / "in" / "webp.webp").c_str());
+  image.jpegsave((dir / "in" / "jpeg.jpg").c_str());
+  image.pngsave((dir / "in" / "png.png").c_str());
+  image.webpsave((dir / "in" / "webp.webp").c_str());
   std::string out;
   REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'thumbnail "
-                                  "width=0 height=50 ! save format=png'",
+                                  "{} ! save format=png'",
                                   pixline_binary(), (dir / "in").string(),
-                                  (dir / "out").string()),
+                                  (dir / "out").string(), args),
                       &out)
           == 0);
   INFO(out);
@@ -387,7 +388,32 @@ TEST_CASE("thumbnail with a height alone bounds the height only, on every "
   for (auto& name : files_in(dir / "out")) {
     INFO(name);
     auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
-    CHECK(img.width() == 400);
-    CHECK(img.height() == 50);
+    CHECK(img.width() == width);
+    CHECK(img.height() == height);
   }
+}
+
+} // namespace
+
+TEST_CASE("thumbnail with a height alone bounds the height only, on every "
+          "loading path",
+          "[cli][workflows][thumbnail]") {
+  check_thumbnails(noisy_card(1600, 200), "width=0 height=50", 400, 50);
+}
+
+TEST_CASE("thumbnail with a width alone bounds the width only (the height "
+          "follows), on every loading path",
+          "[cli][workflows][thumbnail]") {
+  struct want {
+    const char* args;
+    int width;
+    int height;
+  };
+  // Width alone: the height follows. Neither: a 256x256 box. A crop with
+  // width alone: a square.
+  auto w = GENERATE(values<want>({{"width=50", 50, 400},
+                                  {"", 32, 256},
+                                  {"width=50 crop=centre", 50, 50}}));
+  CAPTURE(w.args);
+  check_thumbnails(noisy_card(200, 1600), w.args, w.width, w.height);
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -20,6 +22,7 @@
 #include "actors/process/worker_process.hpp"
 #include "actors/writer.hpp"
 #include "pipeline/cpu_policy.hpp"
+#include "pipeline/manifest.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
@@ -324,6 +327,8 @@ std::vector<stage_runtime> build_stages(
   struct sink_plan {
     writer_options write;
     std::vector<std::pair<const stage_spec*, option_map>> filters;
+    int matrix = 0;
+    int matrix_width = 0;
   };
   std::vector<sink_plan> plans;
   int sink_workers = 0;
@@ -341,11 +346,13 @@ std::vector<stage_runtime> build_stages(
       else
         same->workers = std::max(same->workers, p.workers);
     }
-    sink_recipe recipe{sink.options, {}};
+    sink_recipe recipe{sink.options, {}, sink.matrix, sink.matrix_width};
     for (auto& f : sink.filters)
       recipe.filters.emplace_back(f.type, f.options);
     recipes.push_back(std::move(recipe));
     sink_plan plan;
+    plan.matrix = sink.matrix;
+    plan.matrix_width = sink.matrix_width;
     plan.write = writer_spec().decode(sink.options);
     if (!options.output.empty())
       plan.write.path = options.output;
@@ -358,7 +365,9 @@ std::vector<stage_runtime> build_stages(
     for (auto& other : plans)
       if (other.write.path == plan.write.path
           && other.write.naming == plan.write.naming
-          && other.write.format == plan.write.format)
+          && other.write.format == plan.write.format
+          && (other.matrix != plan.matrix
+              || other.matrix_width == plan.matrix_width))
         throw config_error(sink.where,
                            fmt::format("this sink writes the same files as an "
                                        "earlier one (path \"{}\", naming "
@@ -390,7 +399,11 @@ std::vector<stage_runtime> build_stages(
     w->share_root(roots[i]);
     return w;
   };
-  auto manifest = config.pipeline.manifest;
+  // A template: a manifest per input, which the save stage writes. A plain
+  // file is the run's one manifest (run_manifest), written at the end.
+  auto manifest = config.pipeline.manifest.find('{') != std::string::npos
+                    ? config.pipeline.manifest
+                    : std::string{};
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
   // the save worker makes it itself, in the same order, and the job skips
@@ -416,6 +429,8 @@ std::vector<stage_runtime> build_stages(
       for (auto& [spec, opts] : plan.filters)
         branch.filters.push_back(spec->make(opts));
       branch.out = writer_for(i);
+      branch.matrix = plan.matrix;
+      branch.matrix_width = plan.matrix_width;
       timeout = std::max(timeout, plan.write.timeout);
       branches.push_back(std::move(branch));
     }
@@ -433,11 +448,13 @@ std::vector<stage_runtime> build_stages(
   save.recipe = save_recipe(recipes, memory_limit);
   // What names and writes outputs encoded elsewhere (on a node, in a worker
   // process): writers without filters.
-  auto make_store = [sinks = plans.size(), manifest, writer_for] {
+  auto make_store = [plans, manifest, writer_for] {
     std::vector<sink_branch> branches;
-    for (size_t i = 0; i < sinks; ++i) {
+    for (size_t i = 0; i < plans.size(); ++i) {
       sink_branch branch;
       branch.out = writer_for(i);
+      branch.matrix = plans[i].matrix;
+      branch.matrix_width = plans[i].matrix_width;
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
@@ -578,6 +595,48 @@ std::vector<folder_lock> lock_output_folders(const pipeline_config& config,
   return locks;
 }
 
+/// The run's one manifest, when `[pipeline] manifest` names a file (not a
+/// per-input template).
+std::unique_ptr<run_manifest> manifest_of(const pipeline_config& config) {
+  auto& file = config.pipeline.manifest;
+  if (file.empty() || file.find('{') != std::string::npos)
+    return nullptr;
+  return std::make_unique<run_manifest>(file, config.pipeline.base_url);
+}
+
+/// Calls `fn` every second on a thread of its own until destroyed (a
+/// watch's manifest catches up with what finished meanwhile).
+class every_second {
+public:
+  explicit every_second(std::function<void()> fn)
+    : thread_([this, fn = std::move(fn)] {
+        std::unique_lock<std::mutex> lock{mutex_};
+        while (!done_) {
+          wake_.wait_for(lock, std::chrono::seconds(1));
+          lock.unlock();
+          fn();
+          lock.lock();
+        }
+      }) {
+  }
+  ~every_second() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  every_second(const every_second&) = delete;
+  every_second& operator=(const every_second&) = delete;
+
+private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 /// Sets libvips up for a run and returns the resolved budget.
 int prepare(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
@@ -641,7 +700,10 @@ run_report run_pipeline(const pipeline_config& config,
   // small records, allocated all through the run between the images'
   // large blocks, kept the heap from shrinking back (docs/performance.md).
   flow.keep_finished = false;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     tally(report, j);
@@ -659,6 +721,9 @@ run_report run_pipeline(const pipeline_config& config,
     });
   image_tally::reset_peak();
   auto result = run_flow(stages, *feed, flow);
+  // After every output it lists is in place.
+  if (manifest)
+    manifest->write();
   report.interrupted = feed->stopped();
   report.not_started = feed->left();
   report.peak_in_flight = result.peak_in_flight;
@@ -696,9 +761,12 @@ run_report run_watch(const pipeline_config& config,
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))
       return; // tried again later
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     ++report.total;
@@ -709,7 +777,19 @@ run_report run_watch(const pipeline_config& config,
   if (options.on_watching)
     options.on_watching([&feed] { feed.stop(); });
   image_tally::reset_peak();
+  std::optional<every_second> flush;
+  if (manifest)
+    flush.emplace([&manifest] {
+      try {
+        manifest->write();
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+      }
+    });
   auto result = run_flow(stages, feed, flow);
+  flush.reset();
+  if (manifest)
+    manifest->write();
   if (auto error = feed.journal_error(); !error.empty())
     throw std::runtime_error(fmt::format(
       "the watch stopped: {}; the originals of the files in flight were left "

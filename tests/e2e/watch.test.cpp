@@ -329,13 +329,20 @@ TEST_CASE("killed at any moment and restarted, every input ends with "
     CHECK(img.width() == 32);
     CHECK_NOTHROW(img.avg());
   }
-  // The journal finished each input once: one line per file.
+  // The journal finished each input once: one outcome line per file, and
+  // it knows whose each output is (a run killed between an output's line
+  // and its input's may write the output's again).
   std::map<std::string, int> lines;
+  std::set<std::string> claimed;
   std::ifstream log(dir / "state" / "journal.log");
   std::string line;
   while (std::getline(log, line))
-    ++lines[line.substr(line.rfind('\t') + 1)];
+    if (line[0] == 'O')
+      claimed.insert(line.substr(line.rfind('\t') + 1));
+    else
+      ++lines[line.substr(line.rfind('\t') + 1)];
   CHECK(lines.size() == size_t(files));
+  CHECK(claimed.size() == size_t(files));
   for (auto& [path, count] : lines) {
     CAPTURE(path);
     CHECK(count == 1);

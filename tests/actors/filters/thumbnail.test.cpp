@@ -82,8 +82,9 @@ option_map box(int width, int height) {
 
 TEST_CASE("thumbnail: decoding no options gives the documented defaults",
           "[stage][thumbnail]") {
+  // Neither side: the stage uses a 256x256 box.
   auto d = thumbnail_spec().decode({});
-  CHECK(d.width == 256);
+  CHECK(d.width == 0);
   CHECK(d.height == 0);
   CHECK(d.size == "both");
   CHECK(d.crop == "none");
@@ -495,12 +496,16 @@ TEST_CASE("thumbnail: turns the image upright unless no_rotate",
   card.set(VIPS_META_ORIENTATION, 6);
   auto file = dir / "sideways.jpg";
   save(card, file);
-  auto fused = load_fused({{"width", i(100)}}, file);
+  auto fused = load_fused(box(100, 100), file);
   CHECK(fused.width() == 75);
   CHECK(fused.height() == 100);
-  auto processed = load_then_process({{"width", i(100)}}, file);
+  auto processed = load_then_process(box(100, 100), file);
   CHECK(processed.width() == 75);
   CHECK(processed.height() == 100);
+  // Width alone bounds the upright width.
+  auto by_width = load_fused({{"width", i(100)}}, file);
+  CHECK(by_width.width() == 100);
+  CHECK(by_width.height() == 133);
   // Box 100x40 on the upright 300x400 image: 30x40.
   auto boxed = load_fused(box(100, 40), file);
   CHECK(boxed.width() == 30);

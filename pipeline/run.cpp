@@ -572,28 +572,57 @@ std::vector<std::string> config_warnings(const pipeline_config& config) {
 
 namespace {
 
-/// Locks every sink's output folder (created when missing) for this run,
+/// Each sink's output folder (created when missing), locked for this run,
 /// so a second pixline process writing to one of them stops at its start
-/// (folder_busy) instead of naming images over this one's.
-std::vector<folder_lock> lock_output_folders(const pipeline_config& config,
-                                             const run_options& options) {
-  std::vector<folder_lock> locks;
-  std::vector<fs::path> seen;
-  for (auto& sink : config.sinks) {
-    fs::path path = options.output.empty()
-                      ? fs::path(writer_spec().decode(sink.options).path)
-                      : fs::path(options.output);
-    std::error_code ec;
-    fs::create_directories(path, ec);
-    if (std::any_of(seen.begin(), seen.end(), [&](const fs::path& p) {
-          return fs::equivalent(p, path, ec);
-        }))
-      continue;
-    seen.push_back(path);
-    locks.push_back(folder_lock::take(path, "output folder", true));
+/// (folder_busy) instead of naming images over this one's. A folder made
+/// here and still empty at the end (the run failed at its start, or wrote
+/// nothing) is removed again, before the locks go, as if it had been
+/// created on the first output.
+class output_folder_locks {
+public:
+  output_folder_locks(const pipeline_config& config,
+                      const run_options& options) {
+    std::vector<fs::path> seen;
+    for (auto& sink : config.sinks) {
+      fs::path path = options.output.empty()
+                        ? fs::path(writer_spec().decode(sink.options).path)
+                        : fs::path(options.output);
+      std::error_code ec;
+      if (!fs::exists(path, ec)) {
+        fs::create_directories(path, ec);
+        if (!ec)
+          created_.push_back(path);
+      }
+      if (std::any_of(seen.begin(), seen.end(), [&](const fs::path& p) {
+            return fs::equivalent(p, path, ec);
+          }))
+        continue;
+      seen.push_back(path);
+      try {
+        locks_.push_back(folder_lock::take(path, "output folder", true));
+      } catch (...) {
+        remove_empty();
+        throw;
+      }
+    }
   }
-  return locks;
-}
+  ~output_folder_locks() {
+    remove_empty();
+  }
+  output_folder_locks(const output_folder_locks&) = delete;
+  output_folder_locks& operator=(const output_folder_locks&) = delete;
+
+private:
+  void remove_empty() noexcept {
+    // rmdir removes a folder only when it is empty.
+    for (auto& path : created_)
+      ::rmdir(path.c_str());
+    created_.clear();
+  }
+
+  std::vector<folder_lock> locks_;
+  std::vector<fs::path> created_;
+};
 
 /// The run's one manifest, when `[pipeline] manifest` names a file (not a
 /// per-input template).
@@ -686,9 +715,9 @@ run_report run_pipeline(const pipeline_config& config,
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
   // Held until the run returns; a batch with nothing to do takes none.
-  std::vector<folder_lock> locks;
+  std::optional<output_folder_locks> locks;
   if (!inputs.empty())
-    locks = lock_output_folders(config, options);
+    locks.emplace(config, options);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
   if (options.on_listed)
@@ -743,7 +772,7 @@ run_report run_watch(const pipeline_config& config,
   auto output_root = output_root_of(config, options);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
-  auto locks = lock_output_folders(config, options);
+  output_folder_locks locks{config, options};
   remove_stale_temporaries(output_root);
   // Moves across file systems copy through temporaries there too.
   if (source.on_success == "move")

@@ -48,6 +48,7 @@ path = "unused"
 [[filter]]
 type = "thumbnail"
 width = 64
+height = 64
 
 [sink]
 path = "unused"

@@ -53,6 +53,7 @@ constexpr int exit_config = 2;
 constexpr int exit_fatal = 3;
 constexpr int exit_node = 4;
 constexpr int exit_no_inputs = 5;
+constexpr int exit_busy = 6;
 
 /// Command-line switches about the set of inputs.
 struct input_flags {
@@ -429,7 +430,15 @@ int cmd_run(const std::string& file, pixline::run_options options,
   bool watch_mode = force_watch || config.source.kind == "watch";
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
-  options.on_listed = [&progress](std::size_t total) { progress.start(total); };
+  bool watching = config.source.kind == "watch";
+  // A batch says it started once it knows how many inputs it has, so a
+  // program reading the events can draw a progress bar; a watch at once.
+  options.on_listed = [&progress, &events, &config](std::size_t total) {
+    if (events)
+      events->started(config.pipeline.name, "batch",
+                      pixline::resolved_max_in_flight(config), total);
+    progress.start(total);
+  };
   // At a terminal the summary lists the failures, in input order, once:
   // the per-image lines would say it all again above the progress line.
   auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
@@ -456,9 +465,8 @@ int cmd_run(const std::string& file, pixline::run_options options,
         spdlog::debug("{} -> {}", j.path, out);
   };
   auto start = std::chrono::steady_clock::now();
-  bool watching = config.source.kind == "watch";
-  if (events)
-    events->started(config.pipeline.name, watching ? "watch" : "batch",
+  if (events && watching)
+    events->started(config.pipeline.name, "watch",
                     pixline::resolved_max_in_flight(config));
   if (watching)
     spdlog::info("watching {} (Ctrl-C to stop)",
@@ -971,6 +979,9 @@ int main(int argc, char** argv) {
   } catch (const pixline::node_error& e) {
     say(e.what());
     rc = exit_node;
+  } catch (const pixline::folder_busy& e) {
+    fmt::print(stderr, "pixline: {}\n", e.what());
+    rc = exit_busy;
   } catch (const std::exception& e) {
     say(fmt::format("fatal: {}", e.what()));
     rc = exit_fatal;

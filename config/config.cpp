@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -205,7 +206,8 @@ const std::vector<std::string> top_level_keys = {
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
-  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries"};
+  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries",
+  "base_url"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",      "include",
   "exclude", "workers", "max_in_flight", "case_sensitive"};
@@ -407,11 +409,19 @@ private:
       }
       else if (name == "manifest") {
         p.manifest = text(name, *value);
-        if (auto err = check_name_template(p.manifest))
-          fail(value->source(), fmt::format("manifest: {}", *err));
-        if (uses_hash(p.manifest))
-          fail(value->source(), "manifest: {hash} names outputs, not the "
-                                "manifest; use {stem} and {dir}");
+        // A template names one manifest per input, below the first sink's
+        // folder; a plain path is the run's one manifest.
+        if (p.manifest.find('{') != std::string::npos) {
+          if (auto err = check_name_template(p.manifest))
+            fail(value->source(), fmt::format("manifest: {}", *err));
+          if (uses_hash(p.manifest))
+            fail(value->source(), "manifest: {hash} names outputs, not the "
+                                  "manifest; use {stem} and {dir}");
+        } else if (p.manifest.empty() || p.manifest.back() == '/')
+          fail(value->source(), "manifest: name a file (\"out/manifest.json\"), "
+                                "or a per-input template (\"{dir}/{stem}.json\")");
+      } else if (name == "base_url") {
+        p.base_url = text(name, *value);
       } else if (name == "cpu_policy") {
         option_spec spec{name, option_type::choice, std::string{"batch"},
                          {},   {}, cpu_policy_names(), {}};
@@ -839,14 +849,21 @@ private:
   std::vector<sink_section> read_sinks(const toml::key& key,
                                        const toml::node& value) const {
     std::vector<sink_section> sinks;
+    int matrices = 0;
+    auto add = [&](const toml::table& table) {
+      for (auto& s : read_sink(table, matrices + 1))
+        sinks.push_back(std::move(s));
+      if (sinks.back().matrix > 0)
+        ++matrices;
+    };
     if (auto array = value.as_array()) {
       for (auto& item : *array)
-        sinks.push_back(read_sink(item_table(item, "sink")));
+        add(item_table(item, "sink"));
       if (sinks.empty())
         fail(key.source(), "'sink' is an empty array: give at least one "
                            "[[sink]]");
     } else if (auto table = value.as_table()) {
-      sinks.push_back(read_sink(*table));
+      add(*table);
     } else {
       fail(key.source(), fmt::format("'sink' must be a table ([sink]) or an "
                                      "array of tables ([[sink]]), got {}",
@@ -855,13 +872,77 @@ private:
     return sinks;
   }
 
-  sink_section read_sink(const toml::table& table) const {
+  /// One `[sink]` table: one sink, or with `widths` / `formats` one per
+  /// combination, numbered `matrix`.
+  std::vector<sink_section> read_sink(const toml::table& table,
+                                      int matrix) const {
     sink_section s;
     s.where = at(table.source());
     auto save = stage_or_empty("save");
+    std::vector<int> widths;
+    std::vector<std::string> formats;
+    const toml::node* widths_at = nullptr;
+    const toml::node* formats_at = nullptr;
+    // Per-format options: [sink.webp] quality = 70.
+    std::map<std::string, std::pair<option_map, const toml::node*>> per_format;
+    std::vector<std::string> format_names;
+    if (auto format = save.find("format"))
+      for (auto& f : format->choices)
+        if (f != "auto")
+          format_names.push_back(f);
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (name == "filter") {
+      if (name == "widths") {
+        widths_at = value;
+        auto array = value->as_array();
+        if (!array || array->empty())
+          fail(value->source(), fmt::format("option 'widths' must be a "
+                                            "non-empty array of widths "
+                                            "([480, 960]), got {}",
+                                            describe(*value)));
+        auto spec = integer_key("widths", 1, 100000);
+        for (auto& item : *array) {
+          int w = integer(spec, item);
+          if (std::find(widths.begin(), widths.end(), w) != widths.end())
+            fail(item.source(), fmt::format("width {} is in 'widths' twice",
+                                            w));
+          widths.push_back(w);
+        }
+        std::sort(widths.begin(), widths.end());
+      } else if (name == "formats") {
+        formats_at = value;
+        formats = strings(name, *value);
+        if (formats.empty())
+          fail(value->source(), "option 'formats' must not be empty");
+        for (size_t i = 0; i < formats.size(); ++i) {
+          if (std::find(format_names.begin(), format_names.end(), formats[i])
+              == format_names.end())
+            fail(value->source(),
+                 fmt::format("'formats' has \"{}\", which is not a format "
+                             "(formats: {})",
+                             formats[i], fmt::join(format_names, ", ")));
+          if (std::find(formats.begin(), formats.begin() + long(i),
+                        formats[i])
+              != formats.begin() + long(i))
+            fail(value->source(), fmt::format("format \"{}\" is in "
+                                              "'formats' twice",
+                                              formats[i]));
+        }
+      } else if (value->is_table()
+                 && std::find(format_names.begin(), format_names.end(), name)
+                      != format_names.end()) {
+        auto& [options, where] = per_format[name];
+        where = value;
+        for (auto [k, v] : in_order(*value->as_table())) {
+          std::string option{k->str()};
+          if (option == "path" || option == "naming" || option == "format")
+            fail(k->source(), fmt::format("[sink.{}] sets how that format "
+                                          "is encoded; '{}' belongs to the "
+                                          "sink itself",
+                                          name, option));
+          options[option] = stage_option(save, *k, *v, {});
+        }
+      } else if (name == "filter") {
         s.filters = read_filters(*key, *value,
                                  "a sink's 'filter' must be an array of "
                                  "tables (write [[sink.filter]])");
@@ -878,7 +959,76 @@ private:
             fail(value->source(), fmt::format("option 'naming': {}", *err));
       }
     }
-    return s;
+    for (auto& [format, options] : per_format)
+      if (std::find(formats.begin(), formats.end(), format) == formats.end())
+        fail(options.second->source(),
+             fmt::format("[sink.{0}] gives options for {0}, but 'formats' "
+                         "does not list it",
+                         format));
+    if (widths.empty() && formats.empty())
+      return {s};
+    return expand_matrix(s, matrix, widths, formats, per_format, widths_at,
+                         formats_at);
+  }
+
+  /// One sink per width and format of a matrix sink `s`: each with its
+  /// format and that format's options, its width made by a `thumbnail`
+  /// (width alone, never enlarging) before the sink's own filters.
+  std::vector<sink_section> expand_matrix(
+    const sink_section& s, int matrix, const std::vector<int>& widths,
+    const std::vector<std::string>& formats,
+    const std::map<std::string, std::pair<option_map, const toml::node*>>&
+      per_format,
+    const toml::node* widths_at, const toml::node* formats_at) const {
+    auto naming = s.options.find("naming");
+    if (!formats.empty() && s.options.count("format"))
+      fail(formats_at->source(), "a sink has 'format' or 'formats', not "
+                                 "both");
+    // Every combination needs a name of its own.
+    std::string tmpl = naming != s.options.end()
+                         ? std::get<std::string>(naming->second)
+                         : widths.size() > 1 ? "{dir}/{stem}-{width}.{ext}"
+                                             : "{dir}/{stem}.{ext}";
+    if (widths.size() > 1 && tmpl.find("{width}") == std::string::npos)
+      fail(widths_at->source(),
+           fmt::format("'widths' makes several outputs per format, but "
+                       "naming \"{}\" has no {{width}}: they would have one "
+                       "name",
+                       tmpl));
+    if (formats.size() > 1 && tmpl.find("{format}") == std::string::npos
+        && tmpl.find("{ext}") == std::string::npos)
+      fail(formats_at->source(),
+           fmt::format("'formats' makes an output per format, but naming "
+                       "\"{}\" has neither {{format}} nor {{ext}}: they "
+                       "would have one name",
+                       tmpl));
+    std::vector<sink_section> result;
+    auto each_width = widths.empty() ? std::vector<int>{0} : widths;
+    auto each_format = formats.empty() ? std::vector<std::string>{""}
+                                       : formats;
+    for (int w : each_width)
+      for (auto& f : each_format) {
+        sink_section one = s;
+        one.matrix = matrix;
+        one.matrix_width = w;
+        one.options["naming"] = tmpl;
+        if (!f.empty()) {
+          one.options["format"] = f;
+          if (auto it = per_format.find(f); it != per_format.end())
+            for (auto& [k, v] : it->second.first)
+              one.options[k] = v;
+        }
+        if (w > 0) {
+          filter_section resize;
+          resize.type = "thumbnail";
+          resize.options["width"] = std::int64_t{w};
+          resize.options["size"] = std::string{"down"};
+          resize.where = s.where;
+          one.filters.insert(one.filters.begin(), std::move(resize));
+        }
+        result.push_back(std::move(one));
+      }
+    return result;
   }
 
   /// Checks one option of a stage table; `extra` are the table's other keys.

@@ -108,10 +108,15 @@ struct pipeline_section {
   /// in memory up to this size (MiB, decoded), else in a temporary file
   /// (libvips' TMPDIR), so a huge image costs disk, not RAM.
   int fanout_memory_mib = 256;
-  /// A naming template ("{dir}/{stem}.json") under the first sink's folder:
-  /// per input, a JSON file listing every output written for it (path,
-  /// format, width, height, bytes). Empty: no manifest.
+  /// A file ("out/manifest.json"): one JSON manifest for the run, every
+  /// input with its outputs (path relative to the manifest's folder, url,
+  /// format, width, height, bytes). A naming template instead
+  /// ("{dir}/{stem}.json", with a placeholder): a manifest per input under
+  /// the first sink's folder. Empty: no manifest.
   std::string manifest;
+  /// The URL of the manifest's folder: each output's `url` is this and its
+  /// path. Empty: the url is the path (relative).
+  std::string base_url;
   /// Where images are decoded, filtered and encoded: "process" (sandboxed
   /// worker processes, docs/operations.md "Isolation") or "thread" (in
   /// pixline's own process).
@@ -195,6 +200,12 @@ struct sink_section {
   std::vector<remote_placement> remote;
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
+  /// One `[[sink]]` with `widths` or `formats` (a matrix) is read as one
+  /// sink per combination: these share a number (1, 2...; 0: an ordinary
+  /// sink), and each has its width (0: no `widths`), made by a `thumbnail`
+  /// first among its filters.
+  int matrix = 0;
+  int matrix_width = 0;
 };
 
 /// `[metrics]`: the Prometheus endpoint (docs/operations.md, "Metrics").

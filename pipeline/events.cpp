@@ -96,11 +96,13 @@ void event_log::write(const std::string& line) {
 }
 
 void event_log::started(const std::string& pipeline, const std::string& mode,
-                        int max_in_flight) {
+                        int max_in_flight, std::optional<std::size_t> total) {
   auto e = event("started");
   e["pipeline"] = pipeline;
   e["mode"] = mode;
   e["max_in_flight"] = max_in_flight;
+  if (total)
+    e["total"] = *total;
   write(e.dump());
 }
 

@@ -151,6 +151,8 @@ std::shared_ptr<fanout> fanout_of_recipe(const json& recipe,
       branch.filters.push_back(filter_of_recipe(f, registry));
     auto opts = writer_spec().decode(from_json(sink.at("options")));
     branch.out = std::make_shared<writer>(opts);
+    branch.matrix = sink.value("matrix", 0);
+    branch.matrix_width = sink.value("matrix_width", 0);
     branches.push_back(std::move(branch));
   }
   return std::make_shared<fanout>(std::move(branches),
@@ -319,7 +321,10 @@ std::string save_recipe(const std::vector<sink_recipe>& sinks,
     auto filters = json::array();
     for (auto& [type, opts] : sink.filters)
       filters.push_back({{"type", type}, {"options", to_json(opts)}});
-    list.push_back({{"options", to_json(sink.options)}, {"filters", filters}});
+    list.push_back({{"options", to_json(sink.options)},
+                    {"filters", filters},
+                    {"matrix", sink.matrix},
+                    {"matrix_width", sink.matrix_width}});
     timeout = std::max(timeout, writer_spec().decode(sink.options).timeout);
   }
   return json{{"kind", "save"},

@@ -87,6 +87,9 @@ std::string filter_recipe(const std::string& type, const option_map& options);
 struct sink_recipe {
   option_map options;
   std::vector<std::pair<std::string, option_map>> filters;
+  /// sink_branch::matrix and matrix_width.
+  int matrix = 0;
+  int matrix_width = 0;
 };
 std::string save_recipe(const std::vector<sink_recipe>& sinks,
                         std::int64_t memory_limit);

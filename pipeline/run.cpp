@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -20,6 +22,7 @@
 #include "actors/process/worker_process.hpp"
 #include "actors/writer.hpp"
 #include "pipeline/cpu_policy.hpp"
+#include "pipeline/manifest.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/registry.hpp"
@@ -243,9 +246,10 @@ stage_runtime process_stage(const pipeline_config& config,
 
 } // namespace
 
-std::vector<stage_runtime> build_stages(const pipeline_config& config,
-                                        const stage_registry& registry,
-                                        const run_options& options) {
+std::vector<stage_runtime> build_stages(
+  const pipeline_config& config, const stage_registry& registry,
+  const run_options& options,
+  const std::vector<std::pair<std::string, std::string>>& claimed) {
   for (auto& [name, count] : options.workers) {
     bool known = pipeline_stage_settings(name).has_value();
     for (auto& f : config.filters)
@@ -339,6 +343,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   struct sink_plan {
     writer_options write;
     std::vector<std::pair<const stage_spec*, option_map>> filters;
+    int matrix = 0;
+    int matrix_width = 0;
   };
   std::vector<sink_plan> plans;
   int sink_workers = 0;
@@ -356,11 +362,13 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       else
         same->workers = std::max(same->workers, p.workers);
     }
-    sink_recipe recipe{sink.options, {}};
+    sink_recipe recipe{sink.options, {}, sink.matrix, sink.matrix_width};
     for (auto& f : sink.filters)
       recipe.filters.emplace_back(f.type, f.options);
     recipes.push_back(std::move(recipe));
     sink_plan plan;
+    plan.matrix = sink.matrix;
+    plan.matrix_width = sink.matrix_width;
     plan.write = writer_spec().decode(sink.options);
     if (!options.output.empty())
       plan.write.path = options.output;
@@ -373,7 +381,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     for (auto& other : plans)
       if (other.write.path == plan.write.path
           && other.write.naming == plan.write.naming
-          && other.write.format == plan.write.format)
+          && other.write.format == plan.write.format
+          && (other.matrix != plan.matrix
+              || other.matrix_width == plan.matrix_width))
         throw config_error(sink.where,
                            fmt::format("this sink writes the same files as an "
                                        "earlier one (path \"{}\", naming "
@@ -394,6 +404,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   // One table for every writer of the run, local or for a node, and each
   // sink's folder opened once for all of them.
   auto claims = std::make_shared<output_claims>();
+  for (auto& [output, input] : claimed)
+    claims->claim(output, input);
   std::vector<std::shared_ptr<output_root>> roots;
   for (auto& plan : plans)
     roots.push_back(std::make_shared<output_root>(plan.write.path));
@@ -403,7 +415,11 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     w->share_root(roots[i]);
     return w;
   };
-  auto manifest = config.pipeline.manifest;
+  // A template: a manifest per input, which the save stage writes. A plain
+  // file is the run's one manifest (run_manifest), written at the end.
+  auto manifest = config.pipeline.manifest.find('{') != std::string::npos
+                    ? config.pipeline.manifest
+                    : std::string{};
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
   // the save worker makes it itself, in the same order, and the job skips
@@ -429,6 +445,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       for (auto& [spec, opts] : plan.filters)
         branch.filters.push_back(spec->make(opts));
       branch.out = writer_for(i);
+      branch.matrix = plan.matrix;
+      branch.matrix_width = plan.matrix_width;
       timeout = std::max(timeout, plan.write.timeout);
       branches.push_back(std::move(branch));
     }
@@ -446,11 +464,13 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   save.recipe = carrying(save_recipe(recipes, memory_limit), sink_remote);
   // What names and writes outputs encoded elsewhere (on a node, in a worker
   // process): writers without filters.
-  auto make_store = [sinks = plans.size(), manifest, writer_for] {
+  auto make_store = [plans, manifest, writer_for] {
     std::vector<sink_branch> branches;
-    for (size_t i = 0; i < sinks; ++i) {
+    for (size_t i = 0; i < plans.size(); ++i) {
       sink_branch branch;
       branch.out = writer_for(i);
+      branch.matrix = plans[i].matrix;
+      branch.matrix_width = plans[i].matrix_width;
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
@@ -568,6 +588,100 @@ std::vector<std::string> config_warnings(const pipeline_config& config) {
 
 namespace {
 
+/// Each sink's output folder (created when missing), locked for this run,
+/// so a second pixline process writing to one of them stops at its start
+/// (folder_busy) instead of naming images over this one's. A folder made
+/// here and still empty at the end (the run failed at its start, or wrote
+/// nothing) is removed again, before the locks go, as if it had been
+/// created on the first output.
+class output_folder_locks {
+public:
+  output_folder_locks(const pipeline_config& config,
+                      const run_options& options) {
+    std::vector<fs::path> seen;
+    for (auto& sink : config.sinks) {
+      fs::path path = options.output.empty()
+                        ? fs::path(writer_spec().decode(sink.options).path)
+                        : fs::path(options.output);
+      std::error_code ec;
+      if (!fs::exists(path, ec)) {
+        fs::create_directories(path, ec);
+        if (!ec)
+          created_.push_back(path);
+      }
+      if (std::any_of(seen.begin(), seen.end(), [&](const fs::path& p) {
+            return fs::equivalent(p, path, ec);
+          }))
+        continue;
+      seen.push_back(path);
+      try {
+        locks_.push_back(folder_lock::take(path, "output folder", true));
+      } catch (...) {
+        remove_empty();
+        throw;
+      }
+    }
+  }
+  ~output_folder_locks() {
+    remove_empty();
+  }
+  output_folder_locks(const output_folder_locks&) = delete;
+  output_folder_locks& operator=(const output_folder_locks&) = delete;
+
+private:
+  void remove_empty() noexcept {
+    // rmdir removes a folder only when it is empty.
+    for (auto& path : created_)
+      ::rmdir(path.c_str());
+    created_.clear();
+  }
+
+  std::vector<folder_lock> locks_;
+  std::vector<fs::path> created_;
+};
+
+/// The run's one manifest, when `[pipeline] manifest` names a file (not a
+/// per-input template).
+std::unique_ptr<run_manifest> manifest_of(const pipeline_config& config) {
+  auto& file = config.pipeline.manifest;
+  if (file.empty() || file.find('{') != std::string::npos)
+    return nullptr;
+  return std::make_unique<run_manifest>(file, config.pipeline.base_url);
+}
+
+/// Calls `fn` every second on a thread of its own until destroyed (a
+/// watch's manifest catches up with what finished meanwhile).
+class every_second {
+public:
+  explicit every_second(std::function<void()> fn)
+    : thread_([this, fn = std::move(fn)] {
+        std::unique_lock<std::mutex> lock{mutex_};
+        while (!done_) {
+          wake_.wait_for(lock, std::chrono::seconds(1));
+          lock.unlock();
+          fn();
+          lock.lock();
+        }
+      }) {
+  }
+  ~every_second() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  every_second(const every_second&) = delete;
+  every_second& operator=(const every_second&) = delete;
+
+private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 /// Sets libvips up for a run and returns the resolved budget.
 int prepare(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
@@ -616,6 +730,10 @@ run_report run_pipeline(const pipeline_config& config,
   drop_outputs(inputs, output_root);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  // Held until the run returns; a batch with nothing to do takes none.
+  std::optional<output_folder_locks> locks;
+  if (!inputs.empty())
+    locks.emplace(config, options);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
   if (options.on_listed)
@@ -627,7 +745,10 @@ run_report run_pipeline(const pipeline_config& config,
   // small records, allocated all through the run between the images'
   // large blocks, kept the heap from shrinking back (bench/HISTORY.md).
   flow.keep_finished = false;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     tally(report, j);
@@ -645,6 +766,9 @@ run_report run_pipeline(const pipeline_config& config,
     });
   image_tally::reset_peak();
   auto result = run_flow(stages, *feed, flow);
+  // After every output it lists is in place.
+  if (manifest)
+    manifest->write();
   report.interrupted = feed->stopped();
   report.not_started = feed->left();
   report.peak_in_flight = result.peak_in_flight;
@@ -658,13 +782,13 @@ run_report run_watch(const pipeline_config& config,
   run_report report;
   report.max_in_flight = prepare(config, options);
   check_output_folder(config, options);
-  auto stages = build_stages(config, registry, options);
   auto source = config.source;
   if (!options.input.empty())
     source.path = options.input;
   auto output_root = output_root_of(config, options);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  output_folder_locks locks{config, options};
   remove_stale_temporaries(output_root);
   // Moves across file systems copy through temporaries there too.
   if (source.on_success == "move")
@@ -676,15 +800,22 @@ run_report run_watch(const pipeline_config& config,
     feed.on_backlog([metrics = options.metrics](std::int64_t files) {
       metrics->set_backlog(files);
     });
+  // The names earlier runs of this watch gave their outputs are still
+  // theirs.
+  auto stages = build_stages(config, registry, options,
+                             feed.claimed_outputs());
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))
       return; // tried again later
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     ++report.total;
@@ -695,7 +826,19 @@ run_report run_watch(const pipeline_config& config,
   if (options.on_watching)
     options.on_watching([&feed] { feed.stop(); });
   image_tally::reset_peak();
+  std::optional<every_second> flush;
+  if (manifest)
+    flush.emplace([&manifest] {
+      try {
+        manifest->write();
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+      }
+    });
   auto result = run_flow(stages, feed, flow);
+  flush.reset();
+  if (manifest)
+    manifest->write();
   if (auto error = feed.journal_error(); !error.empty())
     throw std::runtime_error(fmt::format(
       "the watch stopped: {}; the originals of the files in flight were left "

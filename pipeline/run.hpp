@@ -89,9 +89,12 @@ std::vector<std::string> config_warnings(const pipeline_config& config);
 
 /// The stage chain a config describes, as the transport runs it (exposed for
 /// tests and tools).
-std::vector<stage_runtime> build_stages(const pipeline_config& config,
-                                        const stage_registry& registry,
-                                        const run_options& options = {});
+/// `claimed` are outputs earlier runs wrote (output path -> input path, from
+/// a watch's journal): on_collision treats them as this run's own claims.
+std::vector<stage_runtime> build_stages(
+  const pipeline_config& config, const stage_registry& registry,
+  const run_options& options = {},
+  const std::vector<std::pair<std::string, std::string>>& claimed = {});
 
 /// True when images run in worker processes (docs/operations.md,
 /// "Isolation"): isolation = "process", no stage placed on a node, and a

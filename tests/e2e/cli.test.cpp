@@ -51,6 +51,7 @@ path = "unused"
 [[filter]]
 type = "thumbnail"
 width = 64
+height = 64
 
 [sink]
 path = "unused"

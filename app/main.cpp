@@ -28,11 +28,13 @@
 
 #include "actors/writer.hpp"
 #include "app/metrics_server.hpp"
+#include "app/queue_commands.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
 #include "actors/remote.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "pipeline/amqp.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/metrics.hpp"
 #include "actors/process/worker_main.hpp"
@@ -378,6 +380,10 @@ int cmd_run(const std::string& file, pixline::run_options options,
       roots.push_back(options.output);
     for (auto& sink : config.sinks)
       roots.push_back(pixline::writer_spec().decode(sink.options).path);
+    // A queue's outputs are on storage other machines write too, where a
+    // dead pid of this machine may be a live worker's elsewhere.
+    if (config.source.kind == "queue")
+      roots.clear();
     stopper->on_abort([roots] {
       for (auto& root : roots)
         pixline::remove_stale_temporaries(root);
@@ -388,8 +394,11 @@ int cmd_run(const std::string& file, pixline::run_options options,
   std::unique_ptr<pixline::event_log> events;
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
-  bool quarantine = config.source.on_failure == "quarantine";
-  bool watch_mode = force_watch || config.source.kind == "watch";
+  // A queue's failures reach the end only once dead-lettered.
+  bool quarantine = config.source.on_failure == "quarantine"
+                    || config.source.kind == "queue";
+  bool watch_mode = force_watch || config.source.kind == "watch"
+                    || config.source.kind == "queue";
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
   options.on_listed = [&progress](std::size_t total) { progress.start(total); };
@@ -398,13 +407,12 @@ int cmd_run(const std::string& file, pixline::run_options options,
   auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
                          ? spdlog::level::debug
                          : spdlog::level::err;
-  options.on_finished = [&events, &progress, quarantine, force_watch,
-                         &config, failure_level](const pixline::job& j) {
+  options.on_finished = [&events, &progress, quarantine,
+                         watch_mode, failure_level](const pixline::job& j) {
     progress.tick(j.failed());
     if (events)
       events->finished_job(j, j.failed() && quarantine
-                                && (force_watch
-                                    || config.source.kind == "watch"));
+                                && watch_mode);
     if (j.failed())
       spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
                   j.failed_stage, j.error);
@@ -415,11 +423,12 @@ int cmd_run(const std::string& file, pixline::run_options options,
         spdlog::debug("{} -> {}", j.path, out);
   };
   auto start = std::chrono::steady_clock::now();
-  bool watching = config.source.kind == "watch";
+  bool watching = config.source.kind == "watch"
+                  || (config.source.kind == "queue" && options.input.empty());
   if (events)
     events->started(config.pipeline.name, watching ? "watch" : "batch",
                     pixline::resolved_max_in_flight(config));
-  if (watching)
+  if (watching && config.source.kind == "watch")
     spdlog::info("watching {} (Ctrl-C to stop)",
                  options.input.empty() ? config.source.path : options.input);
   struct unhook {
@@ -429,8 +438,9 @@ int cmd_run(const std::string& file, pixline::run_options options,
   } unhook_progress;
   if (progress.enabled())
     live_progress = &progress;
-  auto report = watching ? pixline::run_watch(config, registry, options)
-                         : pixline::run_pipeline(config, registry, options);
+  auto report = config.source.kind == "watch"
+                   ? pixline::run_watch(config, registry, options)
+                   : pixline::run_pipeline(config, registry, options);
   live_progress = nullptr;
   // From here on a signal ends the process at once.
   if (stopper)
@@ -472,8 +482,12 @@ int cmd_run(const std::string& file, pixline::run_options options,
                                                  : SIGINT);
   // A watch that stopped on request has done its job: its failures were
   // logged (and quarantined, if so configured) as they happened.
-  if (watching)
+  if (watching && !options.until_empty)
     return exit_ok;
+  // A queue worker that stopped once the queue was empty: its
+  // quarantined messages are its failures.
+  if (options.until_empty)
+    return report.failures.empty() ? exit_ok : exit_images_failed;
   // A mistyped folder or glob, or a folder of the wrong files, is not a
   // job well done.
   if (report.total == 0 && !inputs.allow_empty) {
@@ -677,6 +691,9 @@ int main(int argc, char** argv) {
   run->add_option("--events", events_target,
                   "Write JSON lines (started, written, skipped, failed, "
                   "finished) to FILE, or - for stdout");
+  run->add_flag("--until-empty", run_opts.until_empty,
+                "A queue source: stop once the queue stays empty (without "
+                "it, a queue worker serves until SIGTERM)");
   std::string metrics_listen;
   run->add_option("--metrics", metrics_listen,
                   "Serve Prometheus metrics on HOST:PORT (/metrics, "
@@ -704,6 +721,36 @@ int main(int argc, char** argv) {
   watch->add_option("--metrics", metrics_listen,
                     "Serve Prometheus metrics on HOST:PORT (/metrics, "
                     "/healthz); replaces [metrics] listen");
+  bool watch_enqueue = false;
+  watch->add_flag("--enqueue", watch_enqueue,
+                  "A queue source: publish each file that lands below the "
+                  "root (or --input) to the queue instead of processing it");
+
+  auto enqueue = app.add_subcommand(
+    "enqueue", "Publish every input below a queue source's root to its "
+               "queue, each confirmed by the broker (docs/scale-out.md)");
+  enqueue->add_option("config", config_file, "Pipeline config (TOML) with "
+                                             "[source] kind = \"queue\"")
+    ->required();
+  enqueue->add_option("-i,--input", run_opts.input,
+                      "Folder below the root to publish (default: the root)");
+  enqueue->add_flag("-r,--recursive", inputs.recursive,
+                    "Take the folder's sub-folders too");
+  enqueue->add_flag("-q,--quiet", quiet, "Print no summary");
+
+  auto queue = app.add_subcommand("queue", "Look at a queue source's queue");
+  queue->require_subcommand(1);
+  auto queue_status = queue->add_subcommand(
+    "status", "Ready, unacknowledged, consumers and dead-lettered counts");
+  queue_status->add_option("config", config_file,
+                           "Pipeline config (TOML) with [source] kind = "
+                           "\"queue\"")
+    ->required();
+  int show_dead = 0;
+  queue_status->add_option("--dead", show_dead,
+                           "Also list up to N dead-lettered messages with "
+                           "their last error")
+    ->check(CLI::Range(0, 100000));
 
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
@@ -768,6 +815,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<signal_stopper> stopper;
   if (*run || *watch || *node)
     stopper = std::make_unique<signal_stopper>();
+  // Loads a config for the queue commands.
+  auto queue_config = [&] {
+    auto registry = registry_with_plugins(plugins, config_file);
+    auto config = pixline::load_config(config_file, registry);
+    if (inputs.recursive)
+      config.source.recursive = true;
+    return config;
+  };
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
@@ -793,7 +848,18 @@ int main(int argc, char** argv) {
   }
   int rc = exit_ok;
   try {
-    if (*run || *watch)
+    if (*watch && watch_enqueue) {
+      rc = pixline::enqueue_watch(queue_config(), run_opts.input,
+                                  [&stopper](std::function<void()> stop) {
+                                    stopper->set(std::move(stop));
+                                  });
+      // From here on a signal ends the process at once.
+      stopper->set({});
+    } else if (*enqueue)
+      rc = pixline::enqueue_folder(queue_config(), run_opts.input, quiet);
+    else if (*queue_status)
+      rc = pixline::queue_status(queue_config(), show_dead);
+    else if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
                    metrics_listen, plugins, inputs);
@@ -819,6 +885,9 @@ int main(int argc, char** argv) {
   } catch (const pixline::node_error& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_node;
+  } catch (const pixline::amqp_error& e) {
+    fmt::print(stderr, "pixline: broker: {}\n", e.what());
+    rc = exit_fatal;
   } catch (const std::exception& e) {
     fmt::print(stderr, "pixline: fatal: {}\n", e.what());
     rc = exit_fatal;

@@ -22,6 +22,7 @@
 #include "pipeline/cpu_policy.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "pipeline/queue_source.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/watch.hpp"
 
@@ -550,10 +551,7 @@ std::vector<std::string> config_warnings(const pipeline_config& config) {
   return warnings;
 }
 
-namespace {
-
-/// Sets libvips up for a run and returns the resolved budget.
-int prepare(const pipeline_config& config, const run_options& options) {
+int prepare_run(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
     throw config_error({config.file, 0, 0},
                        "the config has no [source]: name the inputs with "
@@ -574,6 +572,8 @@ int prepare(const pipeline_config& config, const run_options& options) {
   return resolved_max_in_flight(config);
 }
 
+namespace {
+
 /// Counts `j`; only a failure is kept (the summary names it).
 void tally(run_report& report, const job& j) {
   if (j.failed())
@@ -591,8 +591,10 @@ run_report run_pipeline(const pipeline_config& config,
                         const run_options& options) {
   if (config.source.kind == "watch" && options.input.empty())
     return run_watch(config, registry, options);
+  if (config.source.kind == "queue" && options.input.empty())
+    return run_queue(config, registry, options);
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto inputs = list_inputs(with_input(config.source, options.input));
@@ -640,7 +642,7 @@ run_report run_watch(const pipeline_config& config,
                      const stage_registry& registry,
                      const run_options& options) {
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto source = config.source;

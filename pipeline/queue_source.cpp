@@ -148,11 +148,16 @@ bool queue_feed::closed() const {
 }
 
 void queue_feed::stop() {
+  std::function<void()> wake;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     stopping_ = true;
+    wake = wake_;
   }
   poke();
+  // Without a connection the feed is closed at once: the flow must look.
+  if (wake)
+    wake();
 }
 
 void queue_feed::poke() {
@@ -520,6 +525,8 @@ run_report run_queue(const pipeline_config& given,
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;
   flow.metrics = options.metrics;
+  flow.nodes = config.nodes;
+  flow.tls = config.tls;
   flow.on_finished = [&](const job& finished) {
     job j = finished;
     if (feed.finish(j) == queue_outcome::retried)

@@ -839,7 +839,8 @@ address = "127.0.0.1:7400"
   CHECK_THAT(f.reason, Catch::Contains("raw") && Catch::Contains("png"));
 }
 
-TEST_CASE("a queue source: url, queue, root and max_deliveries", "[config]") {
+TEST_CASE("a queue source takes url and queue and root and max_deliveries",
+          "[config]") {
   auto c = parse(R"([source]
 kind = "queue"
 url = "amqp://w:p@broker:5672/photos"

@@ -41,8 +41,8 @@ TEST_CASE("check_queue_path refuses every way out of the root", "[queue]") {
   fs::create_symlink("ok.jpg", dir / "root/a/inner-link.jpg");
   REQUIRE(::mkfifo((dir / "root/a/fifo.jpg").c_str(), 0600) == 0);
   auto root = safe_dir::open_root(dir / "root", false);
-  for (std::string bad :
-       {"", "/etc/passwd", "../outside.jpg", "a/../../outside.jpg",
+  for (std::string bad : std::vector<std::string>{
+         "", "/etc/passwd", "../outside.jpg", "a/../../outside.jpg",
         "a/../a/ok.jpg", "./a/ok.jpg", "a//ok.jpg", "a/ok.jpg/",
         ".hidden.jpg", "a/.pixline-1-abc.tmp", "a/link.jpg",
         "up/outside.jpg", "a/inner-link.jpg", "a/fifo.jpg", "a",

@@ -18,6 +18,7 @@ images=${IMAGES:-240}
 size=${SIZE:-1600}
 
 work=$(mktemp -d /tmp/pixline-queue-bench-XXXXXX)
+chmod 755 "$work"  # the broker runs as the rabbitmq user
 epmd_port=0
 cleanup() {
   if [[ -n ${node:-} ]]; then
@@ -49,7 +50,11 @@ broker_env=(RABBITMQ_NODENAME=$node RABBITMQ_NODE_PORT=$port
   RABBITMQ_ENABLED_PLUGINS_FILE=$work/broker/plugins
   ERL_EPMD_PORT=$epmd_port HOME=$work/broker)
 env "${broker_env[@]}" rabbitmq-server > "$work/broker/server.out" 2>&1 &
-env "${broker_env[@]}" rabbitmqctl -n "$node" await_startup >/dev/null
+# await_startup fails at once while the node is not registered with epmd.
+for _ in $(seq 60); do
+  env "${broker_env[@]}" rabbitmqctl -n "$node" await_startup >/dev/null 2>&1 && break
+  sleep 1
+done
 
 # -- the files: distinct photo-like JPEGs, copied to make $images ----------------
 root=$work/root
@@ -110,7 +115,7 @@ echo "| pair | local batch (images/s) | queue worker (images/s) | queue / local 
 echo "| --- | --- | --- | --- |"
 ratios=()
 for pair in $(seq 1 "$pairs"); do
-  rm -rf "$root/out-local" "$root/out-queue"
+  rm -rf "$root/out-local" "$root/out-queue" "$work"/*.events
   "$pixline" run "$work/local.toml" -q --events "$work/local.events" >/dev/null
   read -r local_rate local_n < <(rate "$work/local.events")
   "$pixline" enqueue "$work/queue.toml" -i "$root/in" -q

@@ -514,7 +514,11 @@ int cmd_validate(const std::string& file,
   auto config = pixline::load_config(file, registry);
   // `run` would stop at once with no inputs: say so now.
   const auto& src = config.source;
-  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
+  // A queue's url is checked here; the broker is not asked.
+  if (src.kind == "queue")
+    pixline::parse_amqp_url(src.url, src.password_env);
+  if (options.input.empty() && src.kind != "list" && src.kind != "queue"
+      && src.path.empty()) {
     std::string what = "[source] path is not set, so `pixline run` has no "
                        "inputs: set it, or give --input (to run and to "
                        "validate)";

@@ -387,6 +387,10 @@ TEST_CASE("queue: run --until-empty stops once the queue is empty",
   temp_dir dir;
   auto expected = make_inputs(dir / "root", 20);
   write_file(dir / "q.toml", queue_config(broker, dir.path()));
+  // validate takes a queue source (it has no path) without asking the broker.
+  auto valid = run_pixline(fmt::format("validate '{}'", (dir / "q.toml").string()));
+  INFO(valid.output);
+  CHECK(valid.status == 0);
   REQUIRE(run_pixline(fmt::format("enqueue '{}' -r", (dir / "q.toml").string()))
             .status
           == 0);

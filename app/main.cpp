@@ -31,12 +31,14 @@
 #include "app/json_log.hpp"
 #include "app/reload.hpp"
 #include "app/test_command.hpp"
+#include "app/queue_commands.hpp"
 #include "config/chain.hpp"
 #include "pipeline/log_context.hpp"
 #include "config/config.hpp"
 #include "actors/remote.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "pipeline/amqp.hpp"
 #include "pipeline/events.hpp"
 #include "pipeline/metrics.hpp"
 #include "actors/process/worker_main.hpp"
@@ -417,6 +419,10 @@ int cmd_run(const std::string& file, pixline::run_options options,
       roots.push_back(options.output);
     for (auto& sink : config.sinks)
       roots.push_back(pixline::writer_spec().decode(sink.options).path);
+    // A queue's outputs are on storage other machines write too, where a
+    // dead pid of this machine may be a live worker's elsewhere.
+    if (config.source.kind == "queue")
+      roots.clear();
     stopper->on_abort([roots] {
       for (auto& root : roots)
         pixline::remove_stale_temporaries(root);
@@ -427,10 +433,12 @@ int cmd_run(const std::string& file, pixline::run_options options,
   std::unique_ptr<pixline::event_log> events;
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
-  bool watch_mode = force_watch || config.source.kind == "watch";
+  bool watch_mode = force_watch || config.source.kind == "watch"
+                    || config.source.kind == "queue";
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
-  bool watching = config.source.kind == "watch";
+  bool watching = config.source.kind == "watch"
+                  || (config.source.kind == "queue" && options.input.empty());
   // A batch says it started once it knows how many inputs it has, so a
   // program reading the events can draw a progress bar; a watch at once.
   options.on_listed = [&progress, &events, &config](std::size_t total) {
@@ -446,14 +454,15 @@ int cmd_run(const std::string& file, pixline::run_options options,
                          : spdlog::level::err;
   // `config` is the running pipeline's (a watch's reload replaces it
   // between two pipelines, while no image is in flight).
-  options.on_finished = [&events, &progress, force_watch, &config,
+  options.on_finished = [&events, &progress, watch_mode, &config,
                          failure_level](const pixline::job& j) {
     progress.tick(j.failed());
-    bool quarantine = config.source.on_failure == "quarantine";
+    // A queue's failures reach the end only once dead-lettered.
+    bool quarantine = config.source.on_failure == "quarantine"
+                      || config.source.kind == "queue";
     if (events)
       events->finished_job(j, j.failed() && quarantine
-                                && (force_watch
-                                    || config.source.kind == "watch"));
+                                && watch_mode);
     pixline::log_about about{j.path, j.failed_stage};
     if (j.failed())
       spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
@@ -468,7 +477,7 @@ int cmd_run(const std::string& file, pixline::run_options options,
   if (events && watching)
     events->started(config.pipeline.name, "watch",
                     pixline::resolved_max_in_flight(config));
-  if (watching)
+  if (watching && config.source.kind == "watch")
     spdlog::info("watching {} (Ctrl-C to stop)",
                  options.input.empty() ? config.source.path : options.input);
   struct unhook {
@@ -479,7 +488,8 @@ int cmd_run(const std::string& file, pixline::run_options options,
   if (progress.enabled())
     live_progress = &progress;
   pixline::run_report report;
-  if (!watching) {
+  if (config.source.kind != "watch") {
+    // A batch, or a queue (run_pipeline serves it).
     report = pixline::run_pipeline(config, registry, options);
   } else if (file.empty()) {
     if (inputs.watch_config)
@@ -588,8 +598,12 @@ int cmd_run(const std::string& file, pixline::run_options options,
                                                  : SIGINT);
   // A watch that stopped on request has done its job: its failures were
   // logged (and quarantined, if so configured) as they happened.
-  if (watching)
+  if (watching && !options.until_empty)
     return exit_ok;
+  // A queue worker that stopped once the queue was empty: its
+  // quarantined messages are its failures.
+  if (options.until_empty)
+    return report.failures.empty() ? exit_ok : exit_images_failed;
   // A mistyped folder or glob, or a folder of the wrong files, is not a
   // job well done.
   if (report.total == 0 && !inputs.allow_empty) {
@@ -617,7 +631,11 @@ int cmd_validate(const std::string& file,
   auto config = pixline::load_config(file, registry, sets);
   // `run` would stop at once with no inputs: say so now.
   const auto& src = config.source;
-  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
+  // A queue's url is checked here; the broker is not asked.
+  if (src.kind == "queue")
+    pixline::parse_amqp_url(src.url, src.password_env);
+  if (options.input.empty() && src.kind != "list" && src.kind != "queue"
+      && src.path.empty()) {
     std::string what = "[source] path is not set, so `pixline run` has no "
                        "inputs: set it, or give --input (to run and to "
                        "validate)";
@@ -800,6 +818,9 @@ int main(int argc, char** argv) {
   run->add_option("--events", events_target,
                   "Write JSON lines (started, written, skipped, failed, "
                   "finished) to FILE, or - for stdout");
+  run->add_flag("--until-empty", run_opts.until_empty,
+                "A queue source: stop once the queue stays empty (without "
+                "it, a queue worker serves until SIGTERM)");
   std::string metrics_listen;
   run->add_option("--metrics", metrics_listen,
                   "Serve Prometheus metrics on HOST:PORT (/metrics, "
@@ -838,6 +859,36 @@ int main(int argc, char** argv) {
                          "checked like the file";
   run->add_option("--set", sets, set_help);
   watch->add_option("--set", sets, set_help);
+  bool watch_enqueue = false;
+  watch->add_flag("--enqueue", watch_enqueue,
+                  "A queue source: publish each file that lands below the "
+                  "root (or --input) to the queue instead of processing it");
+
+  auto enqueue = app.add_subcommand(
+    "enqueue", "Publish every input below a queue source's root to its "
+               "queue, each confirmed by the broker (docs/scale-out.md)");
+  enqueue->add_option("config", config_file, "Pipeline config (TOML) with "
+                                             "[source] kind = \"queue\"")
+    ->required();
+  enqueue->add_option("-i,--input", run_opts.input,
+                      "Folder below the root to publish (default: the root)");
+  enqueue->add_flag("-r,--recursive", inputs.recursive,
+                    "Take the folder's sub-folders too");
+  enqueue->add_flag("-q,--quiet", quiet, "Print no summary");
+
+  auto queue = app.add_subcommand("queue", "Look at a queue source's queue");
+  queue->require_subcommand(1);
+  auto queue_status = queue->add_subcommand(
+    "status", "Ready, unacknowledged, consumers and dead-lettered counts");
+  queue_status->add_option("config", config_file,
+                           "Pipeline config (TOML) with [source] kind = "
+                           "\"queue\"")
+    ->required();
+  int show_dead = 0;
+  queue_status->add_option("--dead", show_dead,
+                           "Also list up to N dead-lettered messages with "
+                           "their last error")
+    ->check(CLI::Range(0, 100000));
 
   auto validate = app.add_subcommand(
     "validate", "Check a pipeline config without reading any image");
@@ -912,6 +963,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<signal_stopper> stopper;
   if (*run || *watch || *node)
     stopper = std::make_unique<signal_stopper>();
+  // Loads a config for the queue commands.
+  auto queue_config = [&] {
+    auto registry = registry_with_plugins(plugins, config_file);
+    auto config = pixline::load_config(config_file, registry);
+    if (inputs.recursive)
+      config.source.recursive = true;
+    return config;
+  };
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
@@ -948,7 +1007,18 @@ int main(int argc, char** argv) {
   };
   int rc = exit_ok;
   try {
-    if (*run || *watch)
+    if (*watch && watch_enqueue) {
+      rc = pixline::enqueue_watch(queue_config(), run_opts.input,
+                                  [&stopper](std::function<void()> stop) {
+                                    stopper->set(std::move(stop));
+                                  });
+      // From here on a signal ends the process at once.
+      stopper->set({});
+    } else if (*enqueue)
+      rc = pixline::enqueue_folder(queue_config(), run_opts.input, quiet);
+    else if (*queue_status)
+      rc = pixline::queue_status(queue_config(), show_dead);
+    else if (*run || *watch)
       rc = cmd_run(config_file, run_opts, workers, quiet, bool(*watch),
                    stopper.get(), events_target, !log_level.empty(), chain,
                    metrics_listen, plugins, inputs, sets);
@@ -982,6 +1052,9 @@ int main(int argc, char** argv) {
   } catch (const pixline::folder_busy& e) {
     fmt::print(stderr, "pixline: {}\n", e.what());
     rc = exit_busy;
+  } catch (const pixline::amqp_error& e) {
+    fmt::print(stderr, "pixline: broker: {}\n", e.what());
+    rc = exit_fatal;
   } catch (const std::exception& e) {
     say(fmt::format("fatal: {}", e.what()));
     rc = exit_fatal;

@@ -216,7 +216,10 @@ const std::vector<std::string> watch_keys = {
   "settle_ms",  "state_dir",      "on_success", "done_dir",
   "on_failure", "quarantine_dir", "retries"};
 const std::vector<std::string> source_kinds = {"directory", "list", "glob",
-                                               "watch"};
+                                               "watch", "queue"};
+// Keys only a queue takes (docs/scale-out.md).
+const std::vector<std::string> queue_keys = {
+  "url", "password_env", "queue", "root", "max_deliveries", "management_url"};
 
 // Stage tables share these keys with the stage's own options.
 const option_spec workers_key = integer_key("workers", 1, 1024);
@@ -452,6 +455,7 @@ private:
     const toml::key* on_success = nullptr;
     const toml::key* on_failure = nullptr;
     std::vector<const toml::key*> watch_only;
+    std::vector<const toml::key*> queue_only;
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
       if (name == "kind") {
@@ -508,12 +512,16 @@ private:
       } else if (name == "retries") {
         s.retries = integer(integer_key(name, 0, 100), *value);
         watch_only.push_back(key);
+      } else if (read_queue_key(name, *value, s)) {
+        queue_only.push_back(key);
       } else if (auto opt = load.find(name)) {
         s.load_options[name] = checked(*opt, *value);
       } else {
         auto candidates = source_keys;
         candidates.insert(candidates.end(), watch_keys.begin(),
                           watch_keys.end());
+        candidates.insert(candidates.end(), queue_keys.begin(),
+                          queue_keys.end());
         for (auto& o : load.options)
           candidates.push_back(o.name);
         auto hint = closest(name, candidates);
@@ -528,7 +536,13 @@ private:
       }
     }
     auto kind_is = fmt::format("kind = \"{}\"", s.kind);
-    if (s.kind == "list") {
+    if (s.kind != "queue" && !queue_only.empty())
+      fail(queue_only.front()->source(),
+           fmt::format("option '{}' is only for kind = \"queue\"",
+                       queue_only.front()->str()));
+    if (s.kind == "queue") {
+      check_queue_source(table, s, path, files);
+    } else if (s.kind == "list") {
       if (!files)
         fail(table.source(),
              fmt::format("[source] with {} needs 'files' (the input files, in "
@@ -566,12 +580,55 @@ private:
     if (on_failure && s.on_failure == "quarantine" && s.quarantine_dir.empty())
       fail(on_failure->source(), "on_failure = \"quarantine\" needs "
                                  "'quarantine_dir' (where bad files go)");
-    if (recursive && s.kind != "directory" && s.kind != "watch")
+    if (recursive && s.kind != "directory" && s.kind != "watch"
+        && s.kind != "queue")
       fail(recursive->source(),
-           fmt::format("option 'recursive' is only for kind = \"directory\" or \"watch\"{}",
+           fmt::format("option 'recursive' is only for kind = \"directory\", \"watch\" or \"queue\"{}",
                        s.kind == "glob" ? " (a glob pattern recurses with **)"
                                         : ""));
     return s;
+  }
+
+  /// Reads a key only a queue source takes; false for other keys.
+  bool read_queue_key(const std::string& name, const toml::node& value,
+                      source_section& s) const {
+    if (name == "url")
+      s.url = text(name, value);
+    else if (name == "password_env")
+      s.password_env = text(name, value);
+    else if (name == "queue")
+      s.queue = text(name, value);
+    else if (name == "root")
+      s.root = text(name, value);
+    else if (name == "management_url")
+      s.management_url = text(name, value);
+    else if (name == "max_deliveries")
+      s.max_deliveries = integer(integer_key(name, 1, 1000), value);
+    else
+      return false;
+    return true;
+  }
+
+  void check_queue_source(const toml::table& table, const source_section& s,
+                          const toml::key* path, const toml::key* files) const {
+    for (auto* key : {path, files})
+      if (key)
+        fail(key->source(),
+             fmt::format("option '{}' is not used with kind = \"queue\": "
+                         "messages name the inputs, relative to 'root'",
+                         key->str()));
+    if (s.url.empty())
+      fail(table.source(), "[source] with kind = \"queue\" needs 'url' "
+                           "(amqp://USER:PASS@HOST:5672/VHOST)");
+    if (s.root.empty())
+      fail(table.source(), "[source] with kind = \"queue\" needs 'root' (the "
+                           "shared folder the messages' paths are relative "
+                           "to)");
+    // Queue names the broker takes: up to 255 bytes, and "amq." is its own.
+    if (s.queue.empty() || s.queue.size() > 250 || s.queue.rfind("amq.", 0) == 0)
+      fail(table.get("queue") ? table.get("queue")->source() : table.source(),
+           "option 'queue' must be 1 to 250 characters and not start with "
+           "\"amq.\"");
   }
 
   /// `workers = 4`, or `workers = { local = 2, a = 4 }`: local workers

@@ -138,7 +138,7 @@ struct source_section {
   /// False when the config has no [source] table; the inputs must then come
   /// from the command line (`pixline run --input`).
   bool configured = false;
-  /// "directory", "list", "glob" or "watch".
+  /// "directory", "list", "glob", "watch" or "queue".
   std::string kind = "directory";
   /// directory: the folder; glob: the pattern (e.g. "photos/**/*.jpg").
   std::string path;
@@ -168,6 +168,21 @@ struct source_section {
   /// watch: how often a file that could not be read (vanished, locked,
   /// still empty) is tried again before it counts as failed.
   int retries = 2;
+  /// queue: the broker, "amqp://USER:PASS@HOST:5672/VHOST"; the password
+  /// may come from the environment variable `password_env` instead.
+  std::string url;
+  std::string password_env = "PIXLINE_AMQP_PASSWORD";
+  /// queue: the work queue's name (its dead letters go to "<queue>.dead").
+  std::string queue = "pixline";
+  /// queue: the folder every message's path is relative to (the shared
+  /// mount); a relative sink path is below it too.
+  std::string root;
+  /// queue: RabbitMQ's management API, for the unacknowledged count in
+  /// `pixline queue status`; empty: http://HOST:15672 of `url`.
+  std::string management_url;
+  /// queue: deliveries without an acknowledgement (a failure, a crash)
+  /// before a message is dead-lettered.
+  int max_deliveries = 3;
   /// Options of the `load` stage (e.g. fail_on), checked against its spec.
   option_map load_options;
   int workers = 0;       // 0: default

@@ -25,6 +25,7 @@
 #include "pipeline/manifest.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "pipeline/queue_source.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/watch.hpp"
 
@@ -682,8 +683,9 @@ private:
   std::thread thread_;
 };
 
-/// Sets libvips up for a run and returns the resolved budget.
-int prepare(const pipeline_config& config, const run_options& options) {
+} // namespace
+
+int prepare_run(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
     throw config_error({config.file, 0, 0},
                        "the config has no [source]: name the inputs with "
@@ -704,6 +706,8 @@ int prepare(const pipeline_config& config, const run_options& options) {
   return resolved_max_in_flight(config);
 }
 
+namespace {
+
 /// Counts `j`; only a failure is kept (the summary names it).
 void tally(run_report& report, const job& j) {
   if (j.failed())
@@ -721,8 +725,10 @@ run_report run_pipeline(const pipeline_config& config,
                         const run_options& options) {
   if (config.source.kind == "watch" && options.input.empty())
     return run_watch(config, registry, options);
+  if (config.source.kind == "queue" && options.input.empty())
+    return run_queue(config, registry, options);
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto inputs = list_inputs(with_input(config.source, options.input));
@@ -780,7 +786,7 @@ run_report run_watch(const pipeline_config& config,
                      const stage_registry& registry,
                      const run_options& options) {
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
   auto source = config.source;
   if (!options.input.empty())

@@ -21,6 +21,8 @@ packages=(
   libcli11-dev                   # command line
   nlohmann-json3-dev             # --events JSON lines
   libcpp-httplib-dev             # metrics endpoint (--metrics)
+  librabbitmq-dev                # queue source, enqueue (RabbitMQ's C client)
+  rabbitmq-server                # the broker the queue tests start privately
   libssl-dev                     # OpenSSL headers CAF's TLS module includes (nodes)
   openssl                        # the TLS tests make their certificates with it
   iproute2                       # the [netns] tests: ip (a cut link), tc (a slow one)

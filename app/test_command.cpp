@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 #include <vips/vips8>
 
@@ -39,6 +40,13 @@ struct output_check {
   double max_mean_diff = 1.0;
 };
 
+/// What the run manifest must say of the inputs matching `input`.
+struct manifest_check {
+  std::string input;
+  std::optional<int64_t> outputs;
+  std::vector<std::string> urls;
+};
+
 struct test_case {
   std::string name;
   source_location where;
@@ -46,6 +54,7 @@ struct test_case {
   std::vector<std::string> sets;
   std::optional<int64_t> outputs;
   std::vector<output_check> checks;
+  std::vector<manifest_check> manifest;
   bool expect_failure = false;
   std::string fail_stage;
   std::string fail_message;
@@ -138,9 +147,9 @@ private:
   }
 
   test_case read_case(const toml::table& table) const {
-    static const std::vector<std::string> keys{"name", "inputs", "input",
-                                               "set",  "outputs", "output",
-                                               "fail"};
+    static const std::vector<std::string> keys{
+      "name", "inputs", "input", "set", "outputs", "output", "fail",
+      "manifest"};
     test_case c;
     c.where = at(table.source());
     for (auto&& [key, value] : table) {
@@ -167,6 +176,17 @@ private:
         } else {
           fail(value.source(), "'output' must be a table ([test.output] or "
                                "[[test.output]])");
+        }
+      } else if (name == "manifest") {
+        auto a = value.as_array();
+        if (!a)
+          fail(value.source(), "'manifest' must be an array of tables "
+                               "([[test.manifest]])");
+        for (auto& item : *a) {
+          auto t = item.as_table();
+          if (!t)
+            fail(item.source(), "each [[test.manifest]] must be a table");
+          c.manifest.push_back(read_manifest(*t));
         }
       } else if (name == "fail") {
         auto t = value.as_table();
@@ -198,6 +218,25 @@ private:
                                        "one",
                                        c.name));
     return c;
+  }
+
+  manifest_check read_manifest(const toml::table& table) const {
+    manifest_check m;
+    for (auto&& [key, value] : table) {
+      std::string name{key.str()};
+      if (name == "input")
+        m.input = string(value, "input");
+      else if (name == "outputs")
+        m.outputs = natural(value, "outputs");
+      else if (name == "urls")
+        m.urls = strings(value, "urls");
+      else
+        unknown(key, "[[test.manifest]]", {"input", "outputs", "urls"});
+    }
+    if (m.input.empty())
+      fail(table.source(), "a [[test.manifest]] needs input = \"NAME\" (an "
+                           "input's file name, or a pattern)");
+    return m;
   }
 
   output_check read_output(const toml::table& table) const {
@@ -482,6 +521,61 @@ void check_output(const fs::path& output, const test_case& c,
   }
 }
 
+/// Compares the run manifest with the case's [[test.manifest]] entries.
+void check_manifest(const pipeline_config& config, const test_case& c,
+                    std::vector<std::string>& problems) {
+  auto& file = config.pipeline.manifest;
+  if (file.empty() || file.find('{') != std::string::npos) {
+    problems.push_back("[[test.manifest]] needs the pipeline's run manifest "
+                       "([pipeline] manifest = \"FILE.json\")");
+    return;
+  }
+  nlohmann::json manifest;
+  try {
+    std::ifstream in(file);
+    manifest = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    problems.push_back(fmt::format("cannot read the run manifest: {}",
+                                   e.what()));
+    return;
+  }
+  auto& images = manifest["images"];
+  for (auto& m : c.manifest) {
+    bool any = false;
+    for (auto& [input, outputs] : images.items()) {
+      auto name = fs::path(input).filename().string();
+      if (::fnmatch(m.input.c_str(), name.c_str(), 0) != 0
+          && ::fnmatch(m.input.c_str(), input.c_str(), 0) != 0)
+        continue;
+      any = true;
+      if (m.outputs && int64_t(outputs.size()) != *m.outputs)
+        problems.push_back(fmt::format("manifest: {} has {} outputs, "
+                                       "expected {}",
+                                       input, outputs.size(), *m.outputs));
+      for (auto& pattern : m.urls) {
+        bool found = false;
+        for (auto& o : outputs)
+          found = found
+                  || ::fnmatch(pattern.c_str(),
+                               o.value("url", std::string{}).c_str(), 0)
+                       == 0;
+        if (!found) {
+          std::vector<std::string> urls;
+          for (auto& o : outputs)
+            urls.push_back(o.value("url", std::string{}));
+          problems.push_back(fmt::format("manifest: no url of {} matches "
+                                         "'{}' (urls: {})",
+                                         input, pattern,
+                                         fmt::join(urls, ", ")));
+        }
+      }
+    }
+    if (!any)
+      problems.push_back(fmt::format("manifest: no input matches '{}'",
+                                     m.input));
+  }
+}
+
 /// The config a case runs: the pipeline's, with the case's overrides, its
 /// fixtures as the only inputs and every output in `scratch`. Nothing of
 /// the configured source or sinks is touched, and nothing runs on nodes.
@@ -492,6 +586,7 @@ pipeline_config case_config(const test_suite& suite, const test_case& c,
   auto sets = global_sets;
   sets.insert(sets.end(), c.sets.begin(), c.sets.end());
   auto config = load_config(suite.pipeline, registry, sets);
+  config.source.configured = true;
   config.source.kind = "list";
   config.source.files.clear();
   for (auto& input : c.inputs)
@@ -504,6 +599,11 @@ pipeline_config case_config(const test_suite& suite, const test_case& c,
   config.source.state_dir = (scratch / "state").string();
   config.source.remote.clear();
   config.metrics.configured = false;
+  // The run's manifest goes beside the sinks' folders; a per-input one
+  // ("{stem}.json") is already below the first sink's.
+  auto& manifest = config.pipeline.manifest;
+  if (!manifest.empty() && manifest.find('{') == std::string::npos)
+    manifest = (scratch / "manifest.json").string();
   config.nodes.clear();
   for (auto& f : config.filters)
     f.remote.clear();
@@ -591,6 +691,8 @@ std::vector<std::string> run_case(const test_suite& suite, const test_case& c,
     for (auto& output : j.outputs)
       all_outputs.push_back(fs::path(output).filename().string());
   }
+  if (!c.expect_failure && !c.manifest.empty())
+    check_manifest(config, c, problems);
   // Each check applies to some output of the case.
   if (!c.expect_failure && problems.empty())
     for (auto& check : c.checks)

@@ -61,8 +61,8 @@ name = "portrait, smaller with set"
 inputs = ["fixtures/tall.png"]
 set = ["filter.thumbnail.width=100"]
 [test.output]
-width = 50
-height = 100
+width = 100
+height = 200
 
 [[test]]
 name = "junk fails in load"
@@ -218,4 +218,47 @@ TEST_CASE("${VAR} in a config file comes from the environment",
   CHECK(status == 0);
   auto img = vips::VImage::new_from_file((dir / "out" / "a.jpg").c_str());
   CHECK(img.width() == 32);
+}
+
+TEST_CASE("pixline test checks the run manifest's entries",
+          "[e2e][test-command]") {
+  temp_dir dir;
+  write_file(dir / "cdn.toml", fmt::format(R"(
+[pipeline]
+manifest = "{0}/configured-out/manifest.json"
+base_url = "https://cdn.example.com/img/"
+
+[[sink]]
+path = "{0}/configured-out"
+widths = [100, 200]
+formats = ["webp", "jpeg"]
+)",
+                                           dir.path().string()));
+  save(test_card(800, 600), dir / "fixtures" / "card.jpg");
+  write_file(dir / "cdn_test.toml", R"(
+[[test]]
+name = "four sizes in the manifest"
+inputs = ["fixtures/card.jpg"]
+outputs = 4
+[[test.manifest]]
+input = "card.jpg"
+outputs = 4
+urls = ["https://cdn.example.com/img/*card-100.webp",
+        "https://cdn.example.com/img/*card-200.jpg"]
+
+[[test]]
+name = "a url that is not there"
+inputs = ["fixtures/card.jpg"]
+[[test.manifest]]
+input = "card.jpg"
+outputs = 3
+urls = ["*card-300.webp"]
+)");
+  auto r = run_pixline("test '" + (dir / "cdn.toml").string() + "'");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("ok    four sizes in the manifest"));
+  CHECK_THAT(r.output, Catch::Contains("has 4 outputs, expected 3"));
+  CHECK_THAT(r.output, Catch::Contains("matches '*card-300.webp'"));
+  CHECK_FALSE(fs::exists(dir / "configured-out"));
 }

@@ -4,7 +4,8 @@
 //
 // Exit codes: 0 every image succeeded, 1 some images failed, 2 config or
 // usage error, 3 fatal runtime error, 4 a node was lost, 5 a batch with no
-// inputs, 128 + the signal for a batch stopped by SIGINT/SIGTERM.
+// inputs, 6 another pixline process uses the output or state folder,
+// 128 + the signal for a batch stopped by SIGINT/SIGTERM.
 
 #include <functional>
 #include <string>
@@ -22,6 +23,13 @@ constexpr int exit_config = 2;
 constexpr int exit_fatal = 3;
 constexpr int exit_node = 4;
 constexpr int exit_no_inputs = 5;
+constexpr int exit_busy = 6;
+
+/// The help of `--set`, the same on every command that takes it.
+constexpr const char* set_option_help =
+  "Change a config value, PATH=VALUE (repeatable): "
+  "pipeline.max_in_flight=8, filter.2.width=512, "
+  "filter.thumbnail.width=512, sink.quality=80; checked like the file";
 
 class signal_stopper;
 
@@ -31,6 +39,8 @@ struct global_options {
   std::string log_level;
   /// --plugin, each.
   std::vector<std::string> plugins;
+  /// --log-format: "text" or "json".
+  std::string log_format = "text";
 };
 
 /// One command as main() sees it.
@@ -53,6 +63,9 @@ command add_watch_command(CLI::App& app, const global_options& globals);
 command add_validate_command(CLI::App& app, const global_options& globals);
 command add_node_command(CLI::App& app, const global_options& globals);
 command add_stages_command(CLI::App& app, const global_options& globals);
+command add_test_command(CLI::App& app, const global_options& globals);
+command add_enqueue_command(CLI::App& app, const global_options& globals);
+command add_queue_command(CLI::App& app, const global_options& globals);
 
 /// The built-in stages plus those of the plugins given with --plugin and
 /// in the config file's `plugins` array (none when `config_file` is empty).

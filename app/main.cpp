@@ -16,7 +16,9 @@
 
 #include "actors/net/remote.hpp"
 #include "actors/process/worker_main.hpp"
+#include "actors/run/amqp.hpp"
 #include "app/command.hpp"
+#include "app/json_log.hpp"
 #include "app/progress.hpp"
 #include "app/signals.hpp"
 #include "config/chain.hpp"
@@ -24,6 +26,7 @@
 #include "config/usage.hpp"
 #include "pipeline/memory.hpp"
 #include "pipeline/plugin.hpp"
+#include "pipeline/safe_fs.hpp"
 
 int main(int argc, char** argv) {
   using namespace pixline::app;
@@ -55,6 +58,11 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, off (default: the "
                  "config's [pipeline] log_level, else info)")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--log-format", globals.log_format,
+                 "text (default) or json: one JSON object per line (time, "
+                 "level, message, input and stage where known) for "
+                 "journald, Loki or Vector")
+    ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--plugin", globals.plugins,
                  "Load stages from a plugin (a shared library; repeatable), "
                  "besides the config's plugins = [...]");
@@ -62,7 +70,8 @@ int main(int argc, char** argv) {
   const std::vector<command> commands{
     add_run_command(app, globals), add_watch_command(app, globals),
     add_validate_command(app, globals), add_node_command(app, globals),
-    add_stages_command(app, globals)};
+    add_stages_command(app, globals),   add_test_command(app, globals),
+    add_enqueue_command(app, globals),  add_queue_command(app, globals)};
 
   try {
     app.parse(argc, argv);
@@ -84,7 +93,10 @@ int main(int argc, char** argv) {
 
   auto logger = std::make_shared<spdlog::logger>(
     "pixline", std::make_shared<progress_sink>());
-  logger->set_pattern("%^%l%$: %v");
+  if (globals.log_format == "json")
+    logger->set_formatter(pixline::make_json_log_formatter());
+  else
+    logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(
     globals.log_level.empty() ? "info" : globals.log_level));
@@ -104,28 +116,42 @@ int main(int argc, char** argv) {
                vips_error_buffer());
     return exit_fatal;
   }
+  // Errors that end the command: a log line when logs are JSON (a log
+  // collector reads nothing else), else a plain line on stderr.
+  auto say = [json = globals.log_format == "json"](const std::string& text) {
+    if (json)
+      spdlog::error("{}", text);
+    else
+      fmt::print(stderr, "pixline: {}\n", text);
+  };
   int rc = exit_ok;
   try {
     rc = chosen->run(stopper.get());
   } catch (const pixline::config_error& e) {
-    fmt::print(stderr, "pixline: config error: {}\n", e.what());
+    say(fmt::format("config error: {}", e.what()));
     rc = exit_config;
   } catch (const pixline::usage_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::plugin_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::chain_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_config;
   } catch (const pixline::node_error& e) {
-    fmt::print(stderr, "pixline: {}\n", e.what());
+    say(e.what());
     rc = exit_node;
+  } catch (const pixline::folder_busy& e) {
+    say(e.what());
+    rc = exit_busy;
+  } catch (const pixline::amqp_error& e) {
+    say(fmt::format("broker: {}", e.what()));
+    rc = exit_fatal;
   } catch (const std::exception& e) {
     // Anything else is pixline's failure, not the user's: a stray
     // std::invalid_argument included.
-    fmt::print(stderr, "pixline: fatal: {}\n", e.what());
+    say(fmt::format("fatal: {}", e.what()));
     rc = exit_fatal;
   }
   if (pixline::network_abandoned()) {

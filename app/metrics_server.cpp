@@ -26,11 +26,17 @@ metrics_server::metrics_server(const listen_address& address,
                                       httplib::Response& res) {
     res.set_content(registry->render(), std::string{metrics_content_type});
   });
-  server_->Get("/healthz", [registry](const httplib::Request&,
-                                      httplib::Response& res) {
-    bool up = registry->running();
-    res.status = up ? 200 : 503;
-    res.set_content(up ? "ok\n" : "not running\n", "text/plain");
+  // Alive: the process serves requests.
+  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  // Ready: the pipeline is built and takes work (not while it starts,
+  // drains for a reload or a signal, or has finished).
+  server_->Get("/readyz", [registry](const httplib::Request&,
+                                     httplib::Response& res) {
+    bool ready = registry->ready();
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
   });
   // httplib's default sets SO_REUSEPORT, with which a second run (or any
   // program doing the same) binds the same port and Linux shares the

@@ -14,7 +14,8 @@ namespace pixline {
 
 /// The HTTP endpoint of a run (docs/operations.md, "Metrics"): `/metrics`
 /// renders `metrics` in Prometheus' text format, `/healthz` answers 200 "ok"
-/// while a pipeline runs and 503 otherwise. Serves on its own threads from
+/// while the process answers, `/readyz` 200 while a pipeline runs and takes
+/// work and 503 otherwise. Serves on its own threads from
 /// construction to destruction.
 class metrics_server {
 public:

@@ -19,12 +19,15 @@
 #include "actors/run/events.hpp"
 #include "actors/run/run.hpp"
 #include "app/command.hpp"
+#include "app/queue_commands.hpp"
+#include "app/reload.hpp"
 #include "app/metrics_server.hpp"
 #include "app/progress.hpp"
 #include "app/signals.hpp"
 #include "config/chain.hpp"
 #include "config/config.hpp"
 #include "config/usage.hpp"
+#include "pipeline/log_context.hpp"
 #include "pipeline/metrics.hpp"
 
 namespace pixline::app {
@@ -50,6 +53,12 @@ struct run_args {
   std::string events;
   /// --metrics HOST:PORT.
   std::string metrics;
+  /// --set PATH=VALUE, each.
+  std::vector<std::string> sets;
+  /// --watch-config (watch only): reload when the config file changes.
+  bool watch_config = false;
+  /// --enqueue (watch only): publish each file to a queue source's queue.
+  bool enqueue = false;
 };
 
 /// Parses `--workers STAGE=N`.
@@ -107,27 +116,38 @@ int run_command(const run_args& args, bool force_watch,
   const auto& file = args.config_file;
   const auto& chain = args.chain;
   const auto& events_target = args.events;
+  const auto& metrics_listen = args.metrics;
+  const auto& sets = args.sets;
   const bool quiet = args.quiet;
   const bool cli_log_level = !globals.log_level.empty();
   auto options = args.options;
   auto registry = registry_with_plugins(globals, file);
+  if (file.empty() && !sets.empty())
+    throw usage_error("--set changes a config file's values: give "
+                                "the config file (with --chain alone, put "
+                                "the options in the chain)");
   if (file.empty() && chain.empty())
     throw usage_error("give a pipeline config file, or --chain "
                                 "(see --help)");
   // With only --chain, the inputs come from --input and the rest from the
   // chain and the defaults.
-  pixline::pipeline_config config;
-  config.file = "--chain";
-  if (!file.empty())
-    config = pixline::load_config(file, registry);
-  if (!chain.empty())
-    pixline::apply_chain(chain, config, registry);
+  // Built again, the same way, for a watch's config reload.
+  auto make_config = [&] {
+    pixline::pipeline_config config;
+    config.file = "--chain";
+    if (!file.empty())
+      config = pixline::load_config(file, registry, sets);
+    if (!chain.empty())
+      pixline::apply_chain(chain, config, registry);
+    if (force_watch)
+      config.source.kind = "watch";
+    if (args.recursive)
+      config.source.recursive = true;
+    return config;
+  };
+  auto config = make_config();
   if (!cli_log_level && !config.pipeline.log_level.empty())
     spdlog::set_level(spdlog::level::from_str(config.pipeline.log_level));
-  if (force_watch)
-    config.source.kind = "watch";
-  if (args.recursive)
-    config.source.recursive = true;
   if (stopper) {
     options.on_watching = [stopper](std::function<void()> stop) {
       stopper->set(std::move(stop));
@@ -137,33 +157,51 @@ int run_command(const run_args& args, bool force_watch,
       roots.push_back(options.output);
     for (auto& sink : config.sinks)
       roots.push_back(pixline::writer_spec().decode(sink.options).path);
+    // A queue's outputs are on storage other machines write too, where a
+    // dead pid of this machine may be a live worker's elsewhere.
+    if (config.source.kind == "queue")
+      roots.clear();
     stopper->on_abort([roots] {
       for (auto& root : roots)
         pixline::remove_stale_temporaries(root);
     });
   }
   options.workers = parse_workers(args.workers);
-  auto metrics = start_metrics(args.metrics, config, options);
+  auto metrics = start_metrics(metrics_listen, config, options);
   std::unique_ptr<pixline::event_log> events;
   if (!events_target.empty())
     events = std::make_unique<pixline::event_log>(events_target);
-  bool quarantine = config.source.on_failure == "quarantine";
-  bool watch_mode = force_watch || config.source.kind == "watch";
+  bool watch_mode = force_watch || config.source.kind == "watch"
+                    || config.source.kind == "queue";
   progress_line progress{!quiet && !watch_mode && events_target != "-"
                          && ::isatty(STDOUT_FILENO)};
-  options.on_listed = [&progress](std::size_t total) { progress.start(total); };
+  bool watching = config.source.kind == "watch"
+                  || (config.source.kind == "queue" && options.input.empty());
+  // A batch says it started once it knows how many inputs it has, so a
+  // program reading the events can draw a progress bar; a watch at once.
+  options.on_listed = [&progress, &events, &config](std::size_t total) {
+    if (events)
+      events->started(config.pipeline.name, "batch",
+                      pixline::resolved_max_in_flight(config), total);
+    progress.start(total);
+  };
   // At a terminal the summary lists the failures, in input order, once:
   // the per-image lines would say it all again above the progress line.
   auto failure_level = progress.enabled() && ::isatty(STDERR_FILENO)
                          ? spdlog::level::debug
                          : spdlog::level::err;
-  options.on_finished = [&events, &progress, quarantine, force_watch,
-                         &config, failure_level](const pixline::job& j) {
+  // `config` is the running pipeline's (a watch's reload replaces it
+  // between two pipelines, while no image is in flight).
+  options.on_finished = [&events, &progress, watch_mode, &config,
+                         failure_level](const pixline::job& j) {
     progress.tick(j.failed());
+    // A queue's failures reach the end only once dead-lettered.
+    bool quarantine = config.source.on_failure == "quarantine"
+                      || config.source.kind == "queue";
     if (events)
       events->finished_job(j, j.failed() && quarantine
-                                && (force_watch
-                                    || config.source.kind == "watch"));
+                                && watch_mode);
+    pixline::log_about about{j.path, j.failed_stage};
     if (j.failed())
       spdlog::log(failure_level, "{}: failed in stage '{}': {}", j.path,
                   j.failed_stage, j.error);
@@ -174,11 +212,10 @@ int run_command(const run_args& args, bool force_watch,
         spdlog::debug("{} -> {}", j.path, out);
   };
   auto start = std::chrono::steady_clock::now();
-  bool watching = config.source.kind == "watch";
-  if (events)
-    events->started(config.pipeline.name, watching ? "watch" : "batch",
+  if (events && watching)
+    events->started(config.pipeline.name, "watch",
                     pixline::resolved_max_in_flight(config));
-  if (watching)
+  if (watching && config.source.kind == "watch")
     spdlog::info("watching {} (Ctrl-C to stop)",
                  options.input.empty() ? config.source.path : options.input);
   struct unhook {
@@ -188,8 +225,76 @@ int run_command(const run_args& args, bool force_watch,
   } unhook_progress;
   if (progress.enabled())
     live_progress = &progress;
-  auto report = watching ? pixline::run_watch(config, registry, options)
-                         : pixline::run_pipeline(config, registry, options);
+  pixline::run_report report;
+  if (config.source.kind != "watch") {
+    // A batch, or a queue (run_pipeline serves it).
+    report = pixline::run_pipeline(config, registry, options);
+  } else if (file.empty()) {
+    if (args.watch_config)
+      throw usage_error("--watch-config needs a config file");
+    report = pixline::run_watch(config, registry, options);
+  } else {
+    // SIGHUP or --watch-config: a valid new config replaces the pipeline
+    // once the images in flight finish under the old one (app/reload.hpp).
+    auto reloader = std::make_shared<pixline::config_reloader>(
+      file, make_config, options.metrics, events.get());
+    auto on_watching = options.on_watching;
+    options.on_watching = [on_watching, reloader](std::function<void()> stop) {
+      reloader->set_stop(stop);
+      if (on_watching)
+        on_watching(std::move(stop));
+    };
+    if (stopper)
+      stopper->on_hangup([reloader] { reloader->request("SIGHUP"); });
+    if (args.watch_config)
+      reloader->watch_file(std::chrono::seconds(1));
+    std::optional<pixline::pipeline_config> previous;
+    for (;;) {
+      pixline::run_report part;
+      try {
+        part = pixline::run_watch(config, registry, options);
+      } catch (const pixline::config_error& e) {
+        if (!previous)
+          throw; // the first pipeline: a plain config error
+        // Found only when the new pipeline's stages were built.
+        reloader->refused(e.what());
+        config = std::move(*previous);
+        previous.reset();
+        if (options.metrics)
+          options.metrics->set_draining(false);
+        continue;
+      }
+      report.total += part.total;
+      report.succeeded += part.succeeded;
+      report.skipped += part.skipped;
+      report.failures.insert(report.failures.end(), part.failures.begin(),
+                             part.failures.end());
+      report.peak_in_flight = std::max(report.peak_in_flight,
+                                       part.peak_in_flight);
+      report.peak_live_images = std::max(report.peak_live_images,
+                                         part.peak_live_images);
+      report.max_in_flight = part.max_in_flight;
+      report.already_done += part.already_done;
+      report.retried += part.retried;
+      reloader->set_stop({});
+      auto next = reloader->take();
+      if (options.metrics)
+        options.metrics->set_draining(false);
+      // A signal to stop wins over a reload that came with it.
+      if (!next || (stopper && stopper->received() != 0))
+        break;
+      previous = config;
+      config = std::move(*next);
+      if (events)
+        events->started(config.pipeline.name, "watch",
+                        pixline::resolved_max_in_flight(config));
+      spdlog::info("config reloaded; watching {}",
+                   options.input.empty() ? config.source.path
+                                         : options.input);
+    }
+    if (stopper)
+      stopper->on_hangup({});
+  }
   live_progress = nullptr;
   // From here on a signal ends the process at once.
   if (stopper)
@@ -231,8 +336,12 @@ int run_command(const run_args& args, bool force_watch,
                                                  : SIGINT);
   // A watch that stopped on request has done its job: its failures were
   // logged (and quarantined, if so configured) as they happened.
-  if (watching)
+  if (watching && !options.until_empty)
     return exit_ok;
+  // A queue worker that stopped once the queue was empty: its
+  // quarantined messages are its failures.
+  if (options.until_empty)
+    return report.failures.empty() ? exit_ok : exit_images_failed;
   // A mistyped folder or glob, or a folder of the wrong files, is not a
   // job well done.
   if (report.total == 0 && !args.allow_empty) {
@@ -251,6 +360,7 @@ int run_command(const run_args& args, bool force_watch,
   }
   return report.failures.empty() ? exit_ok : exit_images_failed;
 }
+
 
 /// The options of `run` or (`watch`) of `watch`, on `cmd`.
 void add_run_options(CLI::App* cmd, run_args& args, bool watch) {
@@ -285,7 +395,17 @@ void add_run_options(CLI::App* cmd, run_args& args, bool watch) {
                   "finished) to FILE, or - for stdout");
   cmd->add_option("--metrics", args.metrics,
                   "Serve Prometheus metrics on HOST:PORT (/metrics, "
-                  "/healthz), e.g. 127.0.0.1:9464; replaces [metrics] listen");
+                  "/healthz, /readyz), e.g. 127.0.0.1:9464; replaces "
+                  "[metrics] listen");
+  cmd->add_option("--set", args.sets, set_option_help);
+  if (watch) {
+    cmd->add_flag("--watch-config", args.watch_config,
+                  "Reload the config when its file changes, as on SIGHUP "
+                  "(docs/watch.md, \"Reloading the config\")");
+    cmd->add_flag("--enqueue", args.enqueue,
+                  "A queue source: publish each file that lands below the "
+                  "root (or --input) to the queue instead of processing it");
+  }
 }
 
 command add_command(CLI::App& app, const global_options& globals,
@@ -303,6 +423,20 @@ command add_command(CLI::App& app, const global_options& globals,
   // too.
   result.takes_signals = true;
   result.run = [args, &globals, watch](signal_stopper* stopper) {
+    if (watch && args->enqueue) {
+      auto registry = registry_with_plugins(globals, args->config_file);
+      auto config = pixline::load_config(args->config_file, registry,
+                                         args->sets);
+      if (args->recursive)
+        config.source.recursive = true;
+      int rc = pixline::enqueue_watch(config, args->options.input,
+                                      [stopper](std::function<void()> stop) {
+                                        stopper->set(std::move(stop));
+                                      });
+      // From here on a signal ends the process at once.
+      stopper->set({});
+      return rc;
+    }
     return run_command(*args, watch, globals, stopper);
   };
   return result;

@@ -24,6 +24,7 @@ public:
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
     // Before any other thread exists, so they all inherit the mask.
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     std::thread([this] { wait(); }).detach();
@@ -32,6 +33,13 @@ public:
   void set(std::function<void()> stop) {
     std::lock_guard<std::mutex> guard{mutex_};
     stop_ = std::move(stop);
+  }
+
+  /// Called for SIGHUP (a watch reloads its config); without it SIGHUP is
+  /// logged and ignored.
+  void on_hangup(std::function<void()> reload) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    hangup_ = std::move(reload);
   }
 
   /// Called before the process exits at once (a second signal).
@@ -51,6 +59,19 @@ private:
       int sig = 0;
       if (sigwait(&set_, &sig) != 0)
         return;
+      if (sig == SIGHUP) {
+        --count; // not a stop
+        std::function<void()> reload;
+        {
+          std::lock_guard<std::mutex> guard{mutex_};
+          reload = hangup_;
+        }
+        if (reload)
+          reload();
+        else
+          spdlog::info("SIGHUP ignored: only a watch reloads its config");
+        continue;
+      }
       if (count == 0)
         first_ = sig;
       bool can_stop;
@@ -91,6 +112,7 @@ private:
   std::mutex mutex_;
   std::function<void()> stop_;
   std::function<void()> cleanup_;
+  std::function<void()> hangup_;
 };
 
 } // namespace pixline::app

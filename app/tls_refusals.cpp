@@ -9,10 +9,7 @@
 // dlsym(RTLD_NEXT). Only a node accepts TLS connections; a coordinator
 // never calls it.
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -23,29 +20,9 @@
 
 #include <spdlog/spdlog.h>
 
-namespace {
+#include "app/peer_address.hpp"
 
-/// "10.0.0.2:51234" for the peer of `fd`.
-std::string peer_of(int fd) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
-  if (fd < 0
-      || ::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length)
-           != 0)
-    return "an unknown peer";
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (address.ss_family == AF_INET) {
-    auto& in = reinterpret_cast<sockaddr_in&>(address);
-    ::inet_ntop(AF_INET, &in.sin_addr, host, sizeof host);
-    port = ntohs(in.sin_port);
-    return std::string{host} + ":" + std::to_string(port);
-  }
-  auto& in6 = reinterpret_cast<sockaddr_in6&>(address);
-  ::inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
-  port = ntohs(in6.sin6_port);
-  return "[" + std::string{host} + "]:" + std::to_string(port);
-}
+namespace {
 
 /// What this file keeps on each SSL object of CAF's (OpenSSL frees it with
 /// the object): the peer, read while it is connected, and whether the
@@ -75,7 +52,7 @@ extern "C" int SSL_accept(SSL* ssl) {
   auto* current = static_cast<handshake*>(
     SSL_get_ex_data(ssl, handshake_index()));
   if (current == nullptr) {
-    current = new handshake{peer_of(SSL_get_fd(ssl)), false};
+    current = new handshake{pixline::peer_address(SSL_get_fd(ssl)), false};
     SSL_set_ex_data(ssl, handshake_index(), current);
   }
   int rc = real(ssl);

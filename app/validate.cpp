@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "actors/net/remote.hpp"
+#include "actors/run/amqp.hpp"
 #include "actors/run/run.hpp"
 #include "actors/run/stages.hpp"
 #include "app/command.hpp"
@@ -27,6 +28,8 @@ struct validate_args {
   std::string config_file;
   /// --input, as run's.
   run_options options;
+  /// --set PATH=VALUE, each.
+  std::vector<std::string> sets;
 };
 
 int validate_command(const validate_args& args,
@@ -34,10 +37,14 @@ int validate_command(const validate_args& args,
   const auto& file = args.config_file;
   const auto& options = args.options;
   auto registry = registry_with_plugins(globals, file);
-  auto config = pixline::load_config(file, registry);
+  auto config = pixline::load_config(file, registry, args.sets);
   // `run` would stop at once with no inputs: say so now.
   const auto& src = config.source;
-  if (options.input.empty() && src.kind != "list" && src.path.empty()) {
+  // A queue's url is checked here; the broker is not asked.
+  if (src.kind == "queue")
+    pixline::parse_amqp_url(src.url, src.password_env);
+  if (options.input.empty() && src.kind != "list" && src.kind != "queue"
+      && src.path.empty()) {
     std::string what = "[source] path is not set, so `pixline run` has no "
                        "inputs: set it, or give --input (to run and to "
                        "validate)";
@@ -85,6 +92,7 @@ command add_validate_command(CLI::App& app, const global_options& globals) {
     ->required();
   result.cli->add_option("-i,--input", args->options.input,
                          "Input folder, file or glob, as run's --input");
+  result.cli->add_option("--set", args->sets, set_option_help);
   result.run = [args, &globals](signal_stopper*) {
     return validate_command(*args, globals);
   };

@@ -13,8 +13,14 @@ Environment:
   BENCH_EXP_REPS=2         repetitions of the experiments
   BENCH_FLAT_REPS=2        repetitions of the 3,490-image memory run
   BENCH_PAIR_REPS=10       pairs in the W1 floor comparison (w1floor)
-  BENCH_WORKLOADS=w1,w1floor,w1x10,w2,w3,exp   which parts to run
+  BENCH_WORKLOADS=w1,small,w1floor,w2,w3,w1x10,exp   which parts to run
+                           (small: the W1 contenders on the small-image
+                           corpus, bench/.cache/corpus/small)
   PIXLINE, FLOOR           the binaries (run.sh sets them)
+
+Every setting that differs from these defaults, and the pixline binary
+(its path in the repository, the commit it was built from, its SHA-256),
+is printed in the generated header.
 
   bench.py --render        only re-render the documents from
                            bench/results/latest.json (after a change to
@@ -57,7 +63,15 @@ REPS = int(os.environ.get("BENCH_REPS", "5"))
 EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
 FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "2"))
 PAIR_REPS = int(os.environ.get("BENCH_PAIR_REPS", "10"))
-PARTS = os.environ.get("BENCH_WORKLOADS", "w1,w1floor,w1x10,w2,w3,exp").split(",")
+DEFAULT_PARTS = "w1,small,w1floor,w2,w3,w1x10,exp"
+PARTS = os.environ.get("BENCH_WORKLOADS", DEFAULT_PARTS).split(",")
+# The knobs and their defaults, for the generated header.
+KNOBS = {"BENCH_REPS": "5", "BENCH_EXP_REPS": "2", "BENCH_FLAT_REPS": "2", "BENCH_PAIR_REPS": "10",
+         "BENCH_WORKLOADS": DEFAULT_PARTS}
+# Contenders that write no outputs (the decode floor).
+NO_OUTPUTS = {"decode"}
+# W1 on each corpus: workload name -> corpus folder.
+W1_CORPORA = {"w1": "w1", "small": "small"}
 W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
 BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
 
@@ -122,20 +136,20 @@ def xargs(ind, per_call):
 # (not the heap trimming, which is pixline code).
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
                 "MALLOC_ARENA_MAX": str(max(1, NPROC // 4))}
-# The arenas and the mmap threshold it set before 2026-12-02.
+# An arena per core and a 4 MiB mmap threshold: the alternative settings.
 PER_CORE_ARENAS = max(2, NPROC)
 PER_CORE = {"MALLOC_ARENA_MAX": str(PER_CORE_ARENAS)}
 MMAP_4MIB = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}
 
-# pixline without its heap trimming (on by default since 2026-12-03) and with
-# its malloc settings before 2026-12-02, as W1's experiments and the
+# pixline without its heap trimming and with an arena per core and a 4 MiB
+# mmap threshold, as W1's experiments and the
 # 3,490-image runs measure them: (name, label, env).
-NO_TRIM = ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0, the default before 2026-12-03)",
+NO_TRIM = ("notrim", "pixline without heap trimming (PIXLINE_MALLOC_TRIM_MIB=0)",
            {"PIXLINE_MALLOC_TRIM_MIB": "0"})
-BEFORE = ("percore4", f"pixline with the malloc settings before 2026-12-02 ({PER_CORE_ARENAS} arenas, mmap threshold 4 MiB)",
+BEFORE = ("percore4", f"pixline with {PER_CORE_ARENAS} malloc arenas and a 4 MiB mmap threshold",
           {**TUNED_MALLOC, **PER_CORE, **MMAP_4MIB})
 # glibc's transparent huge pages for what malloc maps, with blocks from 4 MiB
-# mapped (pixline's default for an hour on 2026-12-02, a76776c; reverted):
+# mapped (tried as pixline's default and reverted, bench/HISTORY.md):
 # on a machine whose kernel has huge pages, the heap stays small and a long
 # run's peak where a short run's is, but every pass maps its large blocks
 # again.
@@ -176,8 +190,12 @@ def w1_contenders(ind):
         ("pixline", "pixline", lambda i, o: pixline(f"{CFG}/w1-thumbnail.toml", i, o), {}),
         in_threads("w1-thumbnail.toml", "pixline_thread"),
         nofsync,
-        ("floor", "floor (libvips, threads)", lambda i, o: [FLOOR, i, o], {}),
+        ("floor", "floor: libvips' thumbnail_image", lambda i, o: [FLOOR, i, o], {}),
         floor_tuned,
+        ("floor_pixline", "floor: pixline's resize, pixline's malloc settings",
+         lambda i, o: [FLOOR, i, o], {**TUNED_MALLOC, "FLOOR_RESIZE": "pixline"}),
+        ("decode", "decode floor: decode only, at pixline's shrink-on-load",
+         lambda i, o: [FLOOR, i, o], {"FLOOR_MODE": "decode"}),
         ("pillow", "Pillow pool", lambda i, o: [PY, f"{HERE}/competitors/pillow_pool.py", "w1", i, o], {}),
         ("vipsthumbnail1", "xargs vipsthumbnail (one process per image)",
          lambda i, o: sh(xargs(i, 1) + f"vipsthumbnail -s 256 -o {q(o + '/%s.jpg[Q=80,strip]')}"),
@@ -236,7 +254,7 @@ def expected_outputs(workload, ind):
         if key not in _sizes:
             _sizes[key] = displayed_size(key)
         w, h = _sizes[key]
-        if workload in ("w1", "w1floor", "w1x10"):
+        if workload in ("w1", "small", "w1floor", "w1x10"):
             s = 256 / max(w, h)
             exp[stem(f) + ".jpg"] = (round(w * s), round(h * s))
         elif workload == "w2":
@@ -300,6 +318,8 @@ def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=F
     if shell_vars:
         env.update(IN=ind, OUT=out)
     argv = argv_fn(ind, out)
+    if name in NO_OUTPUTS:
+        exp = {}
     logf = os.path.join(out_root, f"{workload}-{name}.log")
     with open("/proc/loadavg") as f:
         load = float(f.read().split()[0])
@@ -319,7 +339,7 @@ def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=F
     )
     r["ok"] = r["returncode"] == 0 and not missing and not bad
     log(f"  {workload:6} {name:28} {r['wall_s']:7.2f} s  {r['images_per_s']:7.2f} img/s  "
-        f"{r['cpu_s_per_image'] * 1000:6.1f} ms CPU/img  {r['rss_sum_peak_mb']:7.1f} MB  "
+        f"{r['cpu_s_per_image'] * 1000:6.1f} ms CPU/img  {r.get('pss_sum_peak_mb') or 0:7.1f} MB PSS  "
         f"other-cpu {r['other_cpu_s']:5.1f} s  {'ok' if r['ok'] else 'FAILED ' + str(r['problems'][:2]) + ' rc=' + str(r['returncode'])}")
     shutil.rmtree(out, ignore_errors=True)
     return r
@@ -355,7 +375,8 @@ def summarize(runs, contenders):
         if ok:
             med = lambda k: statistics.median(r[k] for r in ok)  # noqa: E731
             d.update(
-                wall_s=med("wall_s"), images_per_s=med("images_per_s"),
+                wall_s=med("wall_s"), images_per_s=med("images_per_s"), cpu_s=med("cpu_s"),
+                cores_busy=statistics.median(r["cpu_s"] / r["wall_s"] for r in ok),
                 cpu_s_per_image=med("cpu_s_per_image"), user_s=med("user_s"), sys_s=med("sys_s"),
                 rss_sum_peak_mb=med("rss_sum_peak_mb"),
                 pss_sum_peak_mb=med("pss_sum_peak_mb") if all("pss_sum_peak_mb" in r for r in ok) else None,
@@ -374,21 +395,25 @@ def fmt(x, nd=2):
 
 
 def table(summary, ref="pixline", per_output=None):
-    ref_ips = summary.get(ref, {}).get("images_per_s")
-    lines = ["| contender | runs ok | seconds (median) | images/s (median) | pixline ÷ it | CPU s / image | "
-             "peak RSS, summed over processes (MB, median / max) | largest single process (MB) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ref_d = summary.get(ref, {})
+    ref_ips, ref_cpu = ref_d.get("images_per_s"), ref_d.get("cpu_s")
+    lines = ["| contender | runs ok | seconds (median) | images/s (median) | pixline ÷ it | CPU s (median) | "
+             "its CPU ÷ pixline's | cores busy | peak PSS, summed over processes (MB, median) | "
+             "largest single process RSS (MB) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, d in summary.items():
         status = f"{d['ok_runs']}/{d['runs']}"
         if d["ok_runs"] < d["runs"]:
             status += " **(failed runs: see below)**"
         if "images_per_s" not in d:
-            lines.append(f"| {d['label']} | {status} | FAILED | — | — | — | — | — |")
+            lines.append(f"| {d['label']} | {status} | FAILED | — | — | — | — | — | — | — |")
             continue
         ratio = "1.00" if name == ref else (fmt(ref_ips / d["images_per_s"]) if ref_ips else "—")
+        cpu = d.get("cpu_s")
+        cpu_ratio = fmt(cpu / ref_cpu) if cpu and ref_cpu else "—"
         lines.append(f"| {d['label']} | {status} | {fmt(d['wall_s'])} | {fmt(d['images_per_s'])} | {ratio} | "
-                     f"{fmt(d['cpu_s_per_image'], 3)} | {fmt(d['rss_sum_peak_mb'], 0)} / "
-                     f"{fmt(d['rss_sum_peak_mb_max'], 0)} | {fmt(d['rss_max_proc_mb'], 0)} |")
+                     f"{fmt(cpu)} | {cpu_ratio} | {fmt(d.get('cores_busy'))} | "
+                     f"{fmt(d.get('pss_sum_peak_mb'), 0)} | {fmt(d['rss_max_proc_mb'], 0)} |")
     fails = [(d["label"], f) for d in summary.values() for f in d["failures"]]
     for label, f in fails:
         tail = " ".join(f["log_tail"].split())[-300:]
@@ -421,11 +446,35 @@ def targets(res):
     # The floor target from the pairs when they ran (BENCH_WORKLOADS), else
     # from W1's rounds.
     pairs = "w1floor" in res
+    for w in W1_CORPORA:
+        if w not in res:
+            continue
+        corpus = corpus_name(res, w)
+        for mine, other, goal, label in (
+                ("pixline", "pillow", 1.05, "pixline ≥ 1.05× Pillow pool"),
+                ("pixline_thread", "pillow", 1.05, "pixline, isolation = \"thread\", ≥ 1.05× Pillow pool"),
+                ("pixline_nofsync", "floor_pixline", 0.97,
+                 "pixline, fsync = false ≥ 0.97× the floor with pixline's resize (orchestration only)")):
+            a, b = ips(w, mine), ips(w, other)
+            if a and b:
+                rounds = per_round_ratios(res[w].get("runs", []), other, mine)
+                shown = f"{a / b:.2f}×" + (f" (per round: {', '.join(f'{r:.2f}×' for r in rounds)})" if rounds else "")
+                add(f"{corpus}: {label}", shown, f"≥ {goal}×", a / b >= goal, "ratio of median images/s")
+            else:
+                add(f"{corpus}: {label}", "no data", f"≥ {goal}×", None, "a contender failed or was not run")
+        for mine in ("pixline", "pixline_thread"):
+            a = res[w]["summary"].get(mine, {}).get("cpu_s")
+            b = res[w]["summary"].get("decode", {}).get("cpu_s")
+            who = "pixline" if mine == "pixline" else 'pixline, isolation = "thread",'
+            label = f"{corpus}: {who} CPU within 10% of the decode floor"
+            if a and b:
+                add(label, f"{a:.2f} CPU-s vs {b:.2f} = {a / b:.2f}×", "≤ 1.10×", a / b <= 1.10, "ratio of median CPU seconds")
+            else:
+                add(label, "no data", "≤ 1.10×", None, "a contender failed or was not run")
     for w, mine, other, goal, label in (
-            ("w1", "pixline", "pillow", 1.0, "W1 pixline ≥ 1.0× Pillow pool"),
             ("w1", "pixline", "vipsthumbnail1", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail (a process per image)"),
             ("w1", "pixline", "vipsthumbnail", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail -n16 (16 images per process; our extra row, the issue's target is the row above)"),
-            ("w1", "pixline", "floor", 0.97, "W1 pixline ≥ 0.97× floor"),
+            ("w1", "pixline", "floor", 0.97, "W1 pixline ≥ 0.97× floor (libvips' thumbnail_image)"),
             ("w1", "pixline", "pixline_thread", 0.97,
              "W1 worker processes (isolation = \"process\", the default) ≥ 0.97× isolation = \"thread\""),
             ("w1", "pixline", "floor_tuned", 0.97,
@@ -450,17 +499,18 @@ def targets(res):
         else:
             add(label, "no data", f"≥ {goal}×", None, "a contender failed or was not run")
     w3 = res.get("w3", {}).get("summary", {}).get("pixline", {})
-    if "rss_sum_peak_mb" in w3:
-        frac = w3["rss_sum_peak_mb"] * 2**20 / W3_DECODED
-        add("W3 pixline peak RSS < 25% of the decoded image (453 MB)", f"{w3['rss_sum_peak_mb']:.0f} MB = {frac * 100:.0f}%",
-            "< 25% (108 MiB)", frac < 0.25, "median of summed-RSS peaks")
+    if w3.get("pss_sum_peak_mb"):
+        frac = w3["pss_sum_peak_mb"] * 2**20 / W3_DECODED
+        add("W3 pixline peak memory (PSS) < 25% of the decoded image (453 MB)",
+            f"{w3['pss_sum_peak_mb']:.0f} MB = {frac * 100:.0f}%",
+            "< 25% (108 MiB)", frac < 0.25, "median of summed-PSS peaks")
     w1p = res.get("w1", {}).get("summary", {}).get("pixline", {})
     flat = res.get("w1x10", {}).get("summary", {}).get("pixline", {})
-    if "rss_sum_peak_mb" in w1p and "rss_sum_peak_mb" in flat:
-        r = flat["rss_sum_peak_mb"] / w1p["rss_sum_peak_mb"]
-        add("W1 memory: peak over 3,490 images within 10% of the peak over 349",
-            f"{flat['rss_sum_peak_mb']:.0f} MB vs {w1p['rss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.10×",
-            r <= 1.10, "medians of summed-RSS peaks")
+    if w1p.get("pss_sum_peak_mb") and flat.get("pss_sum_peak_mb"):
+        r = flat["pss_sum_peak_mb"] / w1p["pss_sum_peak_mb"]
+        add(f"W1 memory: peak over {inputs_of(res, 'w1x10')} images within 10% of the peak over {inputs_of(res, 'w1')}",
+            f"{flat['pss_sum_peak_mb']:.0f} MB vs {w1p['pss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.10×",
+            r <= 1.10, "medians of summed-PSS peaks")
     # Worker processes against threads, memory counted as PSS: pages the
     # processes share (the program, the libraries) count once.
     for w in ("w1", "w2"):
@@ -471,12 +521,36 @@ def targets(res):
             add(f"{w.upper()} memory: worker processes within 30% of isolation = \"thread\" (PSS)",
                 f"{mine['pss_sum_peak_mb']:.0f} MB vs {threads['pss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.30×",
                 r <= 1.30, "medians of summed-PSS peaks")
-    pil = res.get("w1", {}).get("summary", {}).get("pillow", {})
-    if "rss_sum_peak_mb" in w1p and "rss_sum_peak_mb" in pil:
-        add("W1 memory: pixline peak below the Pillow pool's summed peak",
-            f"{w1p['rss_sum_peak_mb']:.0f} MB vs {pil['rss_sum_peak_mb']:.0f} MB", "pixline lower",
-            w1p["rss_sum_peak_mb"] < pil["rss_sum_peak_mb"], "medians of summed-RSS peaks")
+    for w in W1_CORPORA:
+        mine = res.get(w, {}).get("summary", {}).get("pixline", {})
+        pil = res.get(w, {}).get("summary", {}).get("pillow", {})
+        if mine.get("pss_sum_peak_mb") and pil.get("pss_sum_peak_mb"):
+            add(f"{corpus_name(res, w)} memory: pixline's peak below the Pillow pool's (PSS)",
+                f"{mine['pss_sum_peak_mb']:.0f} MB vs {pil['pss_sum_peak_mb']:.0f} MB", "pixline lower",
+                mine["pss_sum_peak_mb"] < pil["pss_sum_peak_mb"], "medians of summed-PSS peaks")
     return t
+
+
+def inputs_of(res, w):
+    runs = res.get(w, {}).get("runs", [])
+    return f"{runs[0]['inputs']:,}" if runs else "?"
+
+
+def corpus_name(res, w):
+    return {"w1": f"W1 ({inputs_of(res, 'w1')} photos, corpus w1)",
+            "small": f"W1 on small images ({inputs_of(res, 'small')}, corpus small)"}.get(w, w)
+
+
+def input_formats(d):
+    """How many files of a folder are JPEG, PNG, WebP (by their first bytes)."""
+    n = {"JPEG": 0, "PNG": 0, "WebP": 0, "other": 0}
+    for f in inputs(d):
+        with open(os.path.join(d, f), "rb") as fh:
+            head = fh.read(12)
+        kind = ("JPEG" if head[:2] == b"\xff\xd8" else "PNG" if head[:4] == b"\x89PNG"
+                else "WebP" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else "other")
+        n[kind] += 1
+    return n
 
 
 def versions():
@@ -497,17 +571,33 @@ def versions():
                 break
     git = out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+                           capture_output=True, text=True).stdout
+    changed = [line[3:] for line in dirty.splitlines() if line.strip()]
     with open("/proc/meminfo") as f:
         mem = f.readline().split()[1]
     return {
         "nproc": NPROC, "cpu": cpu, "mem_gib": round(int(mem) / 2**20, 1), "kernel": platform.release(),
-        "pixline": out([PIXLINE, "--version"]).replace("pixline ", ""), "pixline_git": git + (" (work tree modified)" if dirty else ""),
-        "pixline_build": "Release (-O3), bench/.cache/build" if PIXLINE.startswith(CACHE) else PIXLINE,
+        "pixline": out([PIXLINE, "--version"]).replace("pixline ", ""), "pixline_git": git,
+        "pixline_changed": changed,
+        "pixline_binary": binary_description(PIXLINE),
         "libvips": dpkg("libvips42"), "caf": dpkg("libcaf-dev"), "pillow": dpkg("python3-pil"),
         "python": platform.python_version(), "imagemagick": dpkg("imagemagick"),
         "libjpeg_turbo": dpkg("libjpeg62-turbo"), "libwebp": dpkg("libwebp7"), "gcc": out(["g++", "--version"]),
     }
+
+
+def binary_description(path):
+    """The binary as the header names it: its path inside the repository
+    (or only its name, for one outside), how it was built, its SHA-256."""
+    import hashlib
+    real = os.path.realpath(path)
+    with open(real, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    inside = real.startswith(os.path.realpath(ROOT) + os.sep)
+    where = os.path.relpath(real, ROOT) if inside else f"{os.path.basename(real)} from outside the repository (PIXLINE)"
+    how = ("Release, built by bench/run.sh from the work tree" if real == os.path.realpath(os.path.join(CACHE, "build", "pixline"))
+           else "given by PIXLINE")
+    return {"path": where, "build": how, "sha256": digest}
 
 
 def plot(res):
@@ -517,10 +607,12 @@ def plot(res):
     d = os.path.join(CACHE, "plot")
     os.makedirs(d, exist_ok=True)
     panels = []
-    for w, title, key, ylabel in (("w1", "W1 thumbnails: images/s (median)", "images_per_s", "images/s"),
-                                  ("w1", "W1: peak RSS summed over processes", "rss_sum_peak_mb", "MB"),
+    for w, title, key, ylabel in (("w1", "W1 thumbnails, corpus w1: images/s (median)", "images_per_s", "images/s"),
+                                  ("small", "W1 thumbnails, corpus small: images/s (median)", "images_per_s", "images/s"),
+                                  ("w1", "W1, corpus w1: peak PSS summed over processes", "pss_sum_peak_mb", "MB"),
+                                  ("small", "W1, corpus small: CPU seconds (median)", "cpu_s", "CPU s"),
                                   ("w2", "W2 web publish: input images/s", "images_per_s", "images/s"),
-                                  ("w3", "W3 12288² image: peak RSS summed", "rss_sum_peak_mb", "MB")):
+                                  ("w3", "W3 12288² image: peak PSS summed", "pss_sum_peak_mb", "MB")):
         s = res.get(w, {}).get("summary")
         if not s:
             continue
@@ -530,11 +622,11 @@ def plot(res):
                 val = v.get(key)
                 label = v["label"].replace('"', "'") + ("" if val is not None else " (failed)")
                 f.write(f'{i} "{label}" {val if val is not None else 0}\n')
-        panels.append((path, title, ylabel, w == "w3" and key == "rss_sum_peak_mb"))
+        panels.append((path, title, ylabel, w == "w3" and key == "pss_sum_peak_mb"))
     if not panels:
         return False
-    gp = ["set terminal pngcairo size 1400,900 font 'sans,10'" if _has_cairo() else "set terminal png size 1400,900",
-          f"set output '{PLOT}'", "set multiplot layout 2,2", "set style fill solid 0.8 border -1",
+    gp = ["set terminal pngcairo size 1800,1100 font 'sans,9'" if _has_cairo() else "set terminal png size 1800,1100",
+          f"set output '{PLOT}'", "set multiplot layout 2,3", "set style fill solid 0.8 border -1",
           "set boxwidth 0.6", "set grid ytics", "set yrange [0:*]", "set xtics rotate by -20 scale 0",
           "unset key"]
     for path, title, ylabel, w3mem in panels:
@@ -565,48 +657,8 @@ def _has_cairo():
 
 def corpus_summary():
     p = os.path.join(CORPUS, "SUMMARY.txt")
-    return open(p).read().strip() if os.path.exists(p) else "?"
-
-
-NOTES = {
-    "w1": ("Every contender writes a 256×256-box thumbnail (upright from EXIF), JPEG q80, no metadata, "
-           "for each of the 349 inputs; all use both cores with image-level parallelism and one thread "
-           "per image. pixline writes each output to a temporary file, **fsyncs it** and renames it; "
-           "the competitors and the floor write directly without fsync; pixline also runs with its "
-           "sink's `fsync = false` (the same config with that line added), which does the "
-           "same work as the floor. The floor runs twice: as built "
-           "(glibc malloc defaults) and with the malloc settings pixline sets for itself "
-           "(`pipeline/memory.hpp`), which isolates pixline's orchestration cost. vipsthumbnail runs "
-           "one process per image (as GNU parallel or `xargs -n1` would) and 16 images per process; "
-           "mogrify 16 per process, with `-define jpeg:size=512x512` (its shrink-on-load) and one "
-           "thread per process; always 2 processes at a time. pixline and the floor shrink JPEGs on load "
-           "to the smallest DCT scale that stays at least 256 px (pixline's default, "
-           "`fast_shrink_on_load`), as Pillow's `draft()` does; the experiments below also run both with "
-           "libvips' own choice, which decodes up to twice as large."),
-    "w2": ("Three outputs per input: 1600 px wide, sharpened (an unsharp mask on each RGB band, radius 1, "
-           "amount 0.8, threshold 2: Pillow's `UnsharpMask(1, 80, 2)` and pixline's `unsharp` stage), WebP q80 and JPEG q85, and a 400 px wide "
-           "JPEG q80 thumbnail made from the sharpened 1600 px image (lanczos3; pixline without a box "
-           "shrink first, `gap = 0`, Pillow with its `reducing_gap=2.0`). pixline runs "
-           "`bench/configs/w2-fanout.toml`: three `[[sink]]`s, so each input is decoded once and the "
-           "1600 px result is kept in memory for the three encodes. For comparison it also runs as "
-           "three separate runs with one sink each (`bench/configs/w2-{webp,jpeg,thumb}.toml`), decoding "
-           "every input three times. Pillow decodes once (reduced by `draft()` where the JPEG is ≥ 3200 px "
-           "wide), makes the 1600 px image, saves it twice and makes the thumbnail from it. images/s "
-           "counts inputs."),
-    "w3": ("One 12288×12288 JPEG (453 MB decoded as 8-bit RGB): half size, sharpened (the same unsharp "
-           "mask as W2), JPEG q85. pixline "
-           "uses its defaults (`vips_concurrency` 1, sequential access). Pillow (one process) uses "
-           "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
-           "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
-           "disk, which this image exceeds."),
-    "w1floor": ("pixline and the floor on the W1 inputs doing the same work, alternating (which of the two "
-                "goes first swaps every repetition), BENCH_PAIR_REPS times: more rounds than the main table can "
-                "afford, because the two are close and single runs on this machine spread by ±10% or more. "
-                "pixline runs the W1 config with its sink's `fsync = false` (the floor does not fsync either), "
-                "the floor runs with the malloc settings pixline gives itself. The floor target in the targets "
-                "table is decided here; the same two contenders also run in the W1 table above, once per round."),
-    "w1x10": "pixline on 3,490 inputs (the 349 of W1 ten times under new names), for the memory-flatness target, alternating with pixline without its heap trimming (`PIXLINE_MALLOC_TRIM_MIB=0`) and with pixline with glibc's huge pages for malloc and a 4 MiB mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables).",
-}
+    # Names inside the corpus only: no path of this machine in the page.
+    return open(p).read().strip().replace(CORPUS + os.sep, "") if os.path.exists(p) else "?"
 
 
 def experiments_md(res):
@@ -616,7 +668,7 @@ def experiments_md(res):
     lines = [f"All on the W1 inputs unless noted, {res.get('meta', {}).get('exp_reps', EXP_REPS)} repetitions each, alternating with each other "
              f"in the same way as the main runs; the baseline is pixline with its defaults, measured again "
              f"in the same rounds.", "",
-             "| variant | runs ok | images/s (median) | ÷ baseline | CPU s / image | user / sys s (median) | peak RSS summed (MB) |",
+             "| variant | runs ok | images/s (median) | ÷ baseline | CPU s / image | user / sys s (median) | peak PSS summed (MB) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     s = e["summary"]
     base = s.get("base", {}).get("images_per_s")
@@ -628,28 +680,28 @@ def experiments_md(res):
             continue
         lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['images_per_s'])} | "
                      f"{fmt(d['images_per_s'] / base) if base else '—'} | {fmt(d['cpu_s_per_image'], 3)} | "
-                     f"{fmt(d['user_s'], 1)} / {fmt(d['sys_s'], 1)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+                     f"{fmt(d['user_s'], 1)} / {fmt(d['sys_s'], 1)} | {fmt(d.get('pss_sum_peak_mb'), 0)} |")
     w2 = res.get("exp_w2", {}).get("summary")
     if w2:
-        lines += ["", "W2 (41 inputs, three outputs each), pixline:", "",
-                  "| variant | runs ok | images/s (median) | ÷ first row | CPU s / image | peak RSS summed (MB) |",
+        lines += ["", f"W2 ({inputs_of(res, 'exp_w2')} inputs, three outputs each), pixline:", "",
+                  "| variant | runs ok | images/s (median) | ÷ first row | CPU s / image | peak PSS summed (MB) |",
                   "| --- | --- | --- | --- | --- | --- |"]
         base2 = w2.get("w2base", {}).get("images_per_s")
         for name, d in w2.items():
             if "images_per_s" in d:
                 lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['images_per_s'])} | "
                              f"{fmt(d['images_per_s'] / base2) if base2 else '—'} | "
-                             f"{fmt(d['cpu_s_per_image'], 3)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+                             f"{fmt(d['cpu_s_per_image'], 3)} | {fmt(d.get('pss_sum_peak_mb'), 0)} |")
             else:
                 lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | FAILED | — | — | — |")
     w3 = res.get("exp_w3", {}).get("summary")
     if w3:
         lines += ["", "W3 (the 12288² image), pixline, `[pipeline] vips_concurrency`:", "",
-                  "| variant | runs ok | seconds (median) | CPU s | peak RSS summed (MB) |", "| --- | --- | --- | --- | --- |"]
+                  "| variant | runs ok | seconds (median) | CPU s | peak PSS summed (MB) |", "| --- | --- | --- | --- | --- |"]
         for name, d in w3.items():
             if "wall_s" in d:
                 lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | {fmt(d['wall_s'])} | "
-                             f"{fmt(d['cpu_s_per_image'], 2)} | {fmt(d['rss_sum_peak_mb'], 0)} |")
+                             f"{fmt(d['cpu_s_per_image'], 2)} | {fmt(d.get('pss_sum_peak_mb'), 0)} |")
             else:
                 lines.append(f"| {d['label']} | {d['ok_runs']}/{d['runs']} | FAILED | — | — |")
     return "\n".join(lines)
@@ -657,25 +709,39 @@ def experiments_md(res):
 
 def markdown(res, meta):
     v = meta["versions"]
-    out = [f"_Generated by `bench/run.sh` on {meta['finished']} in {meta['minutes']:.1f} minutes; "
-           f"BENCH_REPS={meta.get('reps', REPS)}, BENCH_EXP_REPS={meta.get('exp_reps', EXP_REPS)}. Numbers are copied by the script from "
-           f"`bench/results/latest.json`._", "",
+    knobs = meta.get("knobs", {})
+    shown_knobs = ", ".join(f"{k}={val}" for k, val in sorted(knobs.items())) or "none (every BENCH_* at its default)"
+    b = v.get("pixline_binary", {})
+    changed = v.get("pixline_changed", [])
+    tree = (f"at commit {v['pixline_git']}" + (f", with {len(changed)} file(s) changed from it: "
+                                                 + ", ".join(f"`{c}`" for c in changed[:8]) + (", …" if len(changed) > 8 else "")
+                                                 if changed else ", unmodified"))
+    out = [f"_Generated by `bench/run.sh` on {meta['finished']} in {meta['minutes']:.1f} minutes. "
+           f"Non-default settings: {shown_knobs}. Every number below is copied by the script from "
+           f"`bench/results/latest.json` (committed; `bench/bench.py --render` rewrites this block from it)._", "",
            "### Machine and versions", "",
            f"- {v['nproc']} cores ({v['cpu']}), {v['mem_gib']} GiB RAM, Linux {v['kernel']}",
-           f"- pixline {v['pixline']} at {v['pixline_git']}, {v['pixline_build']}",
+           f"- pixline {v['pixline']}: `{b.get('path', '?')}`, {b.get('build', '?')} {tree}; SHA-256 {b.get('sha256', '?')}…",
            f"- libvips {v['libvips']}, CAF {v['caf']}, libjpeg-turbo {v['libjpeg_turbo']}, libwebp {v['libwebp']}",
            f"- Pillow {v['pillow']} (Python {v['python']}), ImageMagick {v['imagemagick']}, {v['gcc']}",
-           f"- memory measured by {meta['mem_method']}; load average before the runs: "
+           f"- memory: the peak of the proportional set size (PSS) summed over every process of a run "
+           f"(a page shared by several processes counts once in all), sampled; load average before the runs: "
            f"{meta['load_min']:.2f} to {meta['load_max']:.2f}; CPU time of other processes during a run: "
            f"median {meta['other_cpu_median']:.1f} s, max {meta['other_cpu_max']:.1f} s (see `other_cpu_s` in the JSON)",
            "", "### Corpus", "", "```", corpus_summary(), "```", ""]
-    titles = {"w1": "W1 thumbnail (349 images)", "w2": "W2 web publish (41 images, three outputs each)",
-              "w3": "W3 large image (one 12288×12288 JPEG)", "w1x10": "W1 over 3,490 images (memory)",
+    titles = {"w1": f"W1 thumbnail, corpus w1 ({inputs_of(res, 'w1')} photos)",
+              "small": f"W1 thumbnail, corpus small ({inputs_of(res, 'small')} small images)",
+              "w2": f"W2 web publish ({inputs_of(res, 'w2')} images, three outputs each)",
+              "w3": "W3 large image (one 12288×12288 JPEG)",
+              "w1x10": f"W1 over {inputs_of(res, 'w1x10')} images (memory)",
               "w1floor": "W1, pixline against the floor (the same work)"}
-    for w in ("w1", "w1floor", "w2", "w3", "w1x10"):
+    for w in ("w1", "small", "w1floor", "w2", "w3", "w1x10"):
         if w in res:
             ref = "pixline_nofsync" if w == "w1floor" else "pixline"
-            out += [f"### {titles[w]}", "", NOTES[w], "", table(res[w]["summary"], ref), ""]
+            out += [f"### {titles[w]}", "", notes(w, res, meta), ""]
+            if res[w].get("formats"):
+                out += [shrink_on_load(res[w]["formats"], w), ""]
+            out += [table(res[w]["summary"], ref), ""]
     out += ["### Targets", "", "| target | measured | goal | met? |", "| --- | --- | --- | --- |"]
     for t in res.get("targets", []):
         m = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
@@ -683,6 +749,73 @@ def markdown(res, meta):
     out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing or failed, or no W1, W2 or W3 results)_", "",
             "### Experiments", "", experiments_md(res), ""]
     return "\n".join(out)
+
+
+def shrink_on_load(formats, w):
+    """What each contender decodes at, for this corpus's formats."""
+    parts = [f"{n} {k}" for k, n in formats.items() if n]
+    text = f"Inputs: {', '.join(parts)}. Shrink-on-load differs between contenders: "
+    if w == "w2":
+        return text + ("pixline decodes JPEGs at the largest DCT scale that keeps 1600 px, as Pillow's "
+                       "`draft()` does; WebP inputs are decoded full size by both.")
+    text += ("JPEGs are decoded at a reduced DCT scale by every contender (pixline, the floors and Pillow's "
+             "`draft()`: the smallest of 1/2, 1/4, 1/8 that stays at least 256 px; vipsthumbnail: libvips' "
+             "choice, up to twice as large; mogrify: `jpeg:size=512x512`). ")
+    if formats.get("WebP"):
+        text += (f"The {formats['WebP']} WebP inputs are decoded at reduced size by pixline, the floors and "
+                 "vipsthumbnail (libwebp's scaled decode) but **full size by Pillow and mogrify**: "
+                 "there pixline does less work than Pillow. ")
+    if formats.get("PNG"):
+        text += f"The {formats['PNG']} PNG inputs are decoded full size by everyone."
+    return text
+
+
+def notes(w, res, meta):
+    """The description of a workload, with this run's facts."""
+    n = inputs_of(res, w)
+    cores = meta["versions"]["nproc"]
+    if w in W1_CORPORA:
+        return ("Every contender writes a 256×256-box thumbnail (upright from EXIF), JPEG q80, no metadata, "
+                f"for each of the {n} inputs, with {cores} images at a time (one per core) and one thread per image. "
+                "pixline writes each output to a temporary file, **fsyncs it** and renames it; the competitors "
+                "and the floors write directly without fsync; pixline also runs with its sink's `fsync = false`, "
+                "which does the same work as the floors, and with `isolation = \"thread\"` (images in pixline's "
+                "own process instead of its sandboxed worker processes). Three floors (bench/floor.cpp, a plain "
+                "libvips program with a thread per core and no actors): libvips' `thumbnail_image` after the "
+                "same shrink-on-load as pixline, as built and with the malloc settings pixline sets for itself "
+                "(`pipeline/memory.hpp`); **pixline's own resize** (its resample code compiled in, the same "
+                "pixels as pixline), so that pixline against it measures orchestration only; and the **decode "
+                "floor**, which decodes every input at pixline's shrink-on-load size (JPEGs by libjpeg-turbo "
+                "directly) and does nothing else: the physical limit. vipsthumbnail runs one process per image "
+                "(as `xargs -n1` would) and 16 images per process; mogrify 16 per process, one thread each. "
+                "*cores busy* is CPU seconds over wall seconds.")
+    return {
+        "w2": ("Three outputs per input: 1600 px wide, sharpened (an unsharp mask on each RGB band, radius 1, "
+               "amount 0.8, threshold 2: Pillow's `UnsharpMask(1, 80, 2)` and pixline's `unsharp` stage), WebP q80 and JPEG q85, and a 400 px wide "
+               "JPEG q80 thumbnail made from the sharpened 1600 px image (lanczos3; pixline without a box "
+               "shrink first, `gap = 0`, Pillow with its `reducing_gap=2.0`). pixline runs "
+               "`bench/configs/w2-fanout.toml`: three `[[sink]]`s, so each input is decoded once and the "
+               "1600 px result is kept in memory for the three encodes. For comparison it also runs as "
+               "three separate runs with one sink each (`bench/configs/w2-{webp,jpeg,thumb}.toml`), decoding "
+               "every input three times. Pillow decodes once (reduced by `draft()` where the JPEG is ≥ 3200 px "
+               "wide), makes the 1600 px image, saves it twice and makes the thumbnail from it. images/s "
+               "counts inputs."),
+        "w3": ("One 12288×12288 JPEG (453 MB decoded as 8-bit RGB): half size, sharpened (the same unsharp "
+               "mask as W2), JPEG q85. pixline "
+               "uses its defaults (`vips_concurrency` 1, sequential access). Pillow (one process) uses "
+               "`draft()`, i.e. libjpeg decodes directly at half size, then sharpens. ImageMagick's `convert` "
+               "is run as Debian ships it: its policy.xml caps the pixel cache at 128 megapixels and 1 GiB of "
+               "disk, which this image exceeds."),
+        "w1floor": ("pixline and the floor on the W1 inputs doing the same work, alternating (which of the two "
+                    f"goes first swaps every repetition), {meta.get('pair_reps', PAIR_REPS)} times: more rounds than the main table can "
+                    "afford, because the two are close. "
+                    "pixline runs the W1 config with its sink's `fsync = false` (the floor does not fsync either), "
+                    "the floor runs with the malloc settings pixline gives itself."),
+        "w1x10": (f"pixline on {n} inputs (the {inputs_of(res, 'w1')} of W1 ten times under new names), for the "
+                  "memory-flatness target, alternating with pixline without its heap trimming "
+                  "(`PIXLINE_MALLOC_TRIM_MIB=0`) and with pixline with glibc's huge pages for malloc and a 4 MiB "
+                  "mmap threshold (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` and glibc variables)."),
+    }[w]
 
 
 def write_doc(md):
@@ -711,13 +844,14 @@ def publish(res):
 
 
 def render():
-    """Re-renders docs/performance.md's generated block and latest.md from
+    """Re-renders docs/performance.md's generated block, the plot and latest.md from
     bench/results/latest.json, as they were measured (nothing is rerun)."""
     with open(os.path.join(RESULTS, "latest.json")) as f:
         res = json.load(f)
     res["targets"] = targets(res)
+    res["meta"]["plot"] = plot(res)
     publish(res)
-    log("bench: rendered docs/performance.md from bench/results/latest.json")
+    log("bench: rendered docs/performance.md and docs/performance.png from bench/results/latest.json")
 
 
 def main():
@@ -731,10 +865,12 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     res = {}
     w1 = os.path.join(CORPUS, "w1")
-    if "w1" in PARTS:
-        c = w1_contenders(w1)
-        runs = run_workload("w1", c, w1, REPS)
-        res["w1"] = {"runs": runs, "summary": summarize(runs, c)}
+    for w, folder in W1_CORPORA.items():
+        if w in PARTS:
+            ind = os.path.join(CORPUS, folder)
+            c = w1_contenders(ind)
+            runs = run_workload(w, c, ind, REPS)
+            res[w] = {"runs": runs, "summary": summarize(runs, c), "formats": input_formats(ind)}
     if "w1floor" in PARTS:
         c = w1_floor_pair()
         runs = run_workload("w1floor", c, w1, PAIR_REPS)
@@ -743,7 +879,7 @@ def main():
         c = w2_contenders()
         ind = os.path.join(CORPUS, "w2")
         runs = run_workload("w2", c, ind, REPS)
-        res["w2"] = {"runs": runs, "summary": summarize(runs, c)}
+        res["w2"] = {"runs": runs, "summary": summarize(runs, c), "formats": input_formats(ind)}
     if "w3" in PARTS:
         c = w3_contenders()
         ind = os.path.join(CORPUS, "w3")
@@ -762,10 +898,10 @@ def main():
         c = [
             ("base", f"pixline, defaults (save workers {NPROC}, commit workers 4, max_in_flight {4 * NPROC})",
              lambda i, o: pixline(w1cfg, i, o), {}),
-            ("normal", "pixline, [pipeline] cpu_policy = \"normal\" (SCHED_OTHER, as before 2026-12-03)",
+            ("normal", "pixline, [pipeline] cpu_policy = \"normal\" (SCHED_OTHER)",
              lambda i, o: pixline(normal, i, o), {}),
             ("save1", "pixline --workers save=1", lambda i, o: pixline(w1cfg, i, o, "--workers", "save=1"), {}),
-            ("save_plus1", f"pixline --workers save={NPROC + 1} (the default from 2026-11-29 to 2026-12-02)",
+            ("save_plus1", f"pixline --workers save={NPROC + 1}",
              lambda i, o: pixline(w1cfg, i, o, "--workers", f"save={NPROC + 1}"), {}),
             ("commit1", "pixline --workers commit=1 (one fsync at a time)",
              lambda i, o: pixline(w1cfg, i, o, "--workers", "commit=1"), {}),
@@ -781,7 +917,7 @@ def main():
             pixline_with_env(HUGE4, w1cfg),
             ("mmap4", "pixline's malloc settings with the mmap threshold at 4 MiB",
              lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **MMAP_4MIB}),
-            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({PER_CORE_ARENAS}, as before 2026-11-30)",
+            ("percore32", f"pixline's mmap threshold (32 MiB) with an arena per core ({PER_CORE_ARENAS})",
              lambda i, o: pixline(w1cfg, i, o), {**TUNED_MALLOC, **PER_CORE}),
             ("jemalloc", "pixline with jemalloc (LD_PRELOAD, libjemalloc2)",
              lambda i, o: pixline(w1cfg, i, o), {"LD_PRELOAD": JEMALLOC} if JEMALLOC else {}),
@@ -843,6 +979,7 @@ def main():
     meta = {
         "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "minutes": (time.time() - t0) / 60, "reps": REPS, "exp_reps": EXP_REPS, "pair_reps": PAIR_REPS,
+        "knobs": {k: os.environ[k] for k in KNOBS if k in os.environ and os.environ[k] != KNOBS[k]},
         "versions": versions(),
         "mem_method": sorted({r["mem_method"] for r in all_runs}) and ", ".join(sorted({r["mem_method"] for r in all_runs})),
         "load_min": min((r["loadavg_before"] for r in all_runs), default=0),

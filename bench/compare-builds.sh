@@ -4,7 +4,7 @@
 # seconds, user and system CPU seconds, maximum RSS (KiB) and minor page
 # faults per run (/usr/bin/time), then the medians of each and AFTER's
 # speed over BEFORE's in each round (bench/medians.awk). The benchmark
-# (bench/run.sh) measures one binary; this is how docs/performance.md
+# (bench/run.sh) measures one binary; this is how bench/HISTORY.md
 # compares a change with the code before it on the same machine, in the
 # same minutes.
 #

@@ -1,26 +1,44 @@
-// The floor for workload W1: what libvips alone does, with no actors.
+// The floors for workload W1: what libvips alone does, with no actors,
+// no worker processes and no protocol.
 //
 //   floor INPUT_DIR OUTPUT_DIR [THREADS]
 //
 // N threads (default: hardware threads) each take the next file from one
-// atomic index, make a 256x256-box thumbnail turned upright from its EXIF
-// orientation, and write OUTPUT_DIR/STEM.jpg at Q80 with metadata stripped.
-// JPEGs are shrunk on load the way pixline's thumbnail stage does it by
-// default (fast_shrink_on_load): libjpeg decodes at the smallest scale, 1/2,
-// 1/4 or 1/8, that is still at least 256 px, then thumbnail_image resizes.
-// Everything else, and every file with FLOOR_SHRINK=libvips, goes through
-// VImage::thumbnail, i.e. libvips' own choice of shrink-on-load. With
-// FLOOR_LOADER=direct, a file starting with a JPEG signature is opened with
-// jpegload directly rather than libvips' format search (as pixline's loader
-// does since 2026-12-02); by default the floor opens files as a minimal
-// libvips program does, with new_from_file. libvips' own
-// threading is 1 per image and its operation cache is off, as in pixline.
-// Files are written directly (no temporary file, no fsync).
+// atomic index and, in the default mode, make a 256x256-box thumbnail
+// turned upright from its EXIF orientation and write OUTPUT_DIR/STEM.jpg at
+// Q80 with metadata stripped. JPEGs are shrunk on load the way pixline's
+// thumbnail stage does it by default (fast_shrink_on_load): libjpeg decodes
+// at the smallest scale, 1/2, 1/4 or 1/8, that is still at least 256 px.
+// libvips' own threading is 1 per image and its operation cache is off, as
+// in pixline. Files are written directly (no temporary file, no fsync).
+//
+// FLOOR_RESIZE picks the resize after that shrink:
+//   libvips  (default) libvips' thumbnail_image, as a minimal libvips
+//            program would; everything but a JPEG goes through
+//            VImage::thumbnail (libvips' shrink-on-load, WebP included).
+//   pixline  pixline's own resize (actors/filters/resample.cpp, compiled
+//            in: the same kernels and the same pixels as pixline's
+//            thumbnail stage), for JPEGs and PNGs; WebP through
+//            VImage::thumbnail, as pixline's thumbnail stage does. The
+//            pair pixline / this floor then differs by orchestration only.
+// FLOOR_MODE=decode: the decode floor, no resize and no encode. JPEGs are
+// decoded by libjpeg-turbo directly at the DCT scale above, scanlines
+// thrown away; other files are decoded by libvips as pixline's loader opens
+// them (WebP shrunk on load), their pixels summed (vips_avg) so that every
+// one is computed. No output is written.
+// FLOOR_SHRINK=libvips: libvips' own choice of shrink-on-load for every
+// file (VImage::thumbnail). FLOOR_LOADER=direct: a file starting with a
+// JPEG signature is opened with jpegload directly rather than through
+// libvips' format search.
 //
 // Built by bench/run.sh:
-//   g++ -O2 -std=c++20 bench/floor.cpp -o floor $(pkg-config --cflags --libs vips-cpp) -pthread
+//   g++ -O2 -std=c++20 -I. bench/floor.cpp actors/filters/resample.cpp -o floor \
+//     $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
 // Not part of the pixline library.
 #include <vips/vips8>
+
+#include <jpeglib.h>
+#include <csetjmp>
 
 #include <algorithm>
 #include <atomic>
@@ -32,7 +50,87 @@
 #include <thread>
 #include <vector>
 
+#include "actors/filters/resample.hpp"
+
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The DCT scale pixline's thumbnail stage picks for a 256 px box:
+/// the largest of 8, 4, 2 that keeps both sides at least the target.
+int dct_scale(int width, int height) {
+  double long_edge = std::max(width, height);
+  double target_w = width * 256.0 / long_edge, target_h = height * 256.0 / long_edge;
+  double shrink = std::min(width / target_w, height / target_h);
+  for (int n : {8, 4, 2})
+    if (n <= shrink) return n;
+  return 1;
+}
+
+struct jpeg_failure {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+};
+
+/// Decodes a JPEG with libjpeg-turbo at pixline's DCT scale, scanlines
+/// thrown away. False when libjpeg fails.
+bool decode_jpeg(const char* file) {
+  FILE* f = std::fopen(file, "rb");
+  if (!f) return false;
+  jpeg_decompress_struct cinfo;
+  jpeg_failure err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = [](j_common_ptr c) {
+    std::longjmp(reinterpret_cast<jpeg_failure*>(c->err)->jump, 1);
+  };
+  std::vector<unsigned char> row;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    std::fclose(f);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_stdio_src(&cinfo, f);
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = unsigned(dct_scale(int(cinfo.image_width), int(cinfo.image_height)));
+  jpeg_start_decompress(&cinfo);
+  row.resize(std::size_t(cinfo.output_width) * std::size_t(cinfo.output_components));
+  JSAMPROW rows[1] = {row.data()};
+  while (cinfo.output_scanline < cinfo.output_height) jpeg_read_scanlines(&cinfo, rows, 1);
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  std::fclose(f);
+  return true;
+}
+
+/// pixline's thumbnail resize (thumbnail_stage::resize_upright) to a 256 px
+/// box for an image of `orig_w` x `orig_h` (as stored) already shrunk on
+/// load: sRGB, premultiplied when it has alpha, resize_image with lanczos3
+/// and gap 2, then turned upright.
+vips::VImage pixline_resize(const vips::VImage& loaded, int orig_w, int orig_h, int orientation) {
+  auto in = loaded.sequential(vips::VImage::option()->set("tile_height", 16));
+  auto space = [](const vips::VImage& x) {
+    return x.colourspace(x.bands() < 3 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB);
+  };
+  in = space(in);
+  // The planned size from the file's own size, as pixline's plan().
+  double shrink = std::max(orig_w, orig_h) / 256.0;
+  int tw = std::max(1, int(std::lround(orig_w / shrink)));
+  int th = std::max(1, int(std::lround(orig_h / shrink)));
+  double hshrink = std::min(double(in.width()) / tw, double(in.width()));
+  double vshrink = std::min(double(in.height()) / th, double(in.height()));
+  auto format = in.format();
+  bool premultiply = in.has_alpha() && hshrink != 1.0 && vshrink != 1.0;
+  if (premultiply) in = in.premultiply();
+  in = pixline::resize_image(in, 1.0 / hshrink, 1.0 / vshrink, VIPS_KERNEL_LANCZOS3, 2.0);
+  if (premultiply) in = in.unpremultiply().cast(format);
+  in = space(in);
+  if (orientation != 1) in = in.copy_memory().autorot();
+  return in;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -70,21 +168,46 @@ int main(int argc, char** argv) {
     if (direct && is_jpeg(file)) return vips::VImage::jpegload(file, options);
     return vips::VImage::new_from_file(file, options);
   };
-  auto thumbnail = [fast, open](const char* file) {
+  const char* resize_mode = std::getenv("FLOOR_RESIZE");
+  const bool ours = resize_mode && std::strcmp(resize_mode, "pixline") == 0;
+  const char* floor_mode = std::getenv("FLOOR_MODE");
+  const bool decode_only = floor_mode && std::strcmp(floor_mode, "decode") == 0;
+  auto loader_of = [](const vips::VImage& header) -> std::string {
+    return header.get_typeof("vips-loader") ? header.get_string("vips-loader") : "";
+  };
+  auto thumbnail = [fast, ours, open, loader_of](const char* file) {
     if (fast) {
       auto header = open(file, vips::VImage::option());
-      if (header.get_typeof("vips-loader")
-          && std::strncmp(header.get_string("vips-loader"), "jpegload", 8) == 0) {
-        double shrink = std::max(header.width(), header.height()) / 256.0;
-        int n = 1;
-        for (int f : {8, 4, 2})
-          if (f <= shrink) { n = f; break; }
+      auto loader = loader_of(header);
+      int orientation = vips_image_get_orientation(header.get_image());
+      if (loader.rfind("jpegload", 0) == 0) {
+        int n = dct_scale(header.width(), header.height());
+        if (ours)
+          return pixline_resize(
+            open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL)),
+            header.width(), header.height(), orientation);
         if (n > 1)
           return open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
             .thumbnail_image(256);
+      } else if (ours && loader.rfind("pngload", 0) == 0) {
+        return pixline_resize(open(file, vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL)),
+                              header.width(), header.height(), orientation);
       }
     }
     return vips::VImage::thumbnail(file, 256);
+  };
+  // The decode floor: nothing but the decode, at the size pixline decodes.
+  auto decode = [open, loader_of](const char* file) {
+    auto header = open(file, vips::VImage::option());
+    auto loader = loader_of(header);
+    if (loader.rfind("jpegload", 0) == 0) {
+      if (!decode_jpeg(file)) throw vips::VError("libjpeg failed");
+      return;
+    }
+    auto options = vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL);
+    if (loader.rfind("webpload", 0) == 0)
+      options->set("scale", std::min(1.0, 256.0 / std::max(header.width(), header.height())));
+    static_cast<void>(open(file, options).avg());
   };
 
   std::atomic<size_t> next{0};
@@ -94,6 +217,10 @@ int main(int argc, char** argv) {
       const auto& in = files[i];
       const auto out = (out_dir / in.stem()).string() + ".jpg";
       try {
+        if (decode_only) {
+          decode(in.c_str());
+          continue;
+        }
         auto thumb = thumbnail(in.c_str());
         thumb.jpegsave(out.c_str(), vips::VImage::option()->set("Q", 80)->set("strip", true));
       } catch (const vips::VError& e) {
@@ -107,9 +234,10 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
-  std::printf("floor: %zu files, %d failed, %u threads, %s shrink-on-load, %s\n", files.size(),
-              failed.load(), threads, fast ? "fast" : "libvips'",
-              direct ? "jpegload called directly" : "libvips' format search");
+  std::printf("floor: %zu files, %d failed, %u threads, %s, %s shrink-on-load, %s\n", files.size(),
+              failed.load(), threads,
+              decode_only ? "decode only" : ours ? "pixline's resize" : "libvips' thumbnail_image",
+              fast ? "fast" : "libvips'", direct ? "jpegload called directly" : "libvips' format search");
   vips_shutdown();
   return failed ? 1 : 0;
 }

@@ -11,7 +11,9 @@
 #
 # and the pictures of the corpus: the wallpaper packages gnome-backgrounds
 # (4096x4096 WebP, mostly rendered art) and mate-backgrounds (JPEG photographs
-# of nature, 1280 to 5640 pixels wide, and PNGs) are fetched with
+# of nature, 1280 to 5640 pixels wide, and PNGs) for w1, w2 and w3, and
+# lomiri-wallpapers-16.04/-20.04 (photographs) and ukui-wallpapers (rendered
+# art, JPEG and PNG) for the small-image set, are fetched with
 # `apt-get download` and unpacked with `dpkg -x` into bench/.cache/debs
 # (they are NOT installed system-wide).
 #
@@ -30,7 +32,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 pkgs=(python3-pil imagemagick libvips-tools gnuplot-nox time libjemalloc2)
-wallpapers=(gnome-backgrounds mate-backgrounds)
+wallpapers=(gnome-backgrounds mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 ukui-wallpapers)
 
 # apt-get update only when a package is unknown to the current lists.
 need_update=0

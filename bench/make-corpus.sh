@@ -16,6 +16,14 @@
 #           (hard links)
 #   w3/     large.jpg: 12288x12288 baseline JPEG q90, a 3x3 tiling of nine
 #           4096x4096 gnome wallpapers (decoded: 453 MB as 8-bit RGB)
+#   small/  small images, where the cost per image (not per pixel) decides:
+#           ten versions of each picture of three OTHER packages
+#           (lomiri-wallpapers-16.04 and -20.04: photographs; ukui-wallpapers:
+#           rendered art), long edge 400 .. 1000 px, every name unique:
+#             sbase_*  baseline JPEG q85, 400, 520, 680, 840, 1000 px
+#             sprog_*  progressive JPEG q85, 440 and 760 px
+#             spng_*   PNG (RGB, no alpha), 600 px
+#             swebp_*  WebP q80, 480 and 900 px
 #
 #   bash bench/make-corpus.sh [--force]
 #
@@ -24,7 +32,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$here/.cache
 corpus=$cache/corpus
-stamp=$corpus/.complete-v2
+stamp=$corpus/.complete-v3
 
 if [[ ${1:-} == --force ]]; then rm -rf "$corpus"; fi
 if [[ -f $stamp ]]; then
@@ -36,6 +44,10 @@ for tool in vips vipsheader /usr/bin/python3; do
 done
 gnome=$cache/debs/gnome-backgrounds/usr/share/backgrounds/gnome
 mate=$cache/debs/mate-backgrounds/usr/share/backgrounds/mate
+small_pkgs=(lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 ukui-wallpapers)
+for p in "${small_pkgs[@]}"; do
+  [[ -d $cache/debs/$p/usr/share/backgrounds ]] || gnome=/nonexistent
+done
 if [[ ! -d $gnome || ! -d $mate ]]; then
   echo "make-corpus: wallpapers missing; run bench/install-bench-deps.sh" >&2
   exit 1
@@ -45,7 +57,7 @@ fi
 # under .src/ and moved into place, so none is half-written); the rest is
 # made afresh.
 rm -rf "$corpus"/{w1x10,w2,.src}
-mkdir -p "$corpus"/{w1,w1x10,w2,w3} "$corpus/.src"
+mkdir -p "$corpus"/{w1,w1x10,w2,w3,small} "$corpus/.src"
 export VIPS_CONCURRENCY=1
 
 # Sources: the JPEG photographs of mate-backgrounds (nature/ and the largest
@@ -76,13 +88,37 @@ for src in "${sources[@]}"; do
   for s in 1600 3000; do (( s <= long )) && echo "exif $src exif_${b}_$s.jpg $s" >>"$tasks"; done
   for s in 320 600; do echo "tiny $src tiny_${b}_$s.jpg $s" >>"$tasks"; done
 done
+# small/: the pictures of the other packages (none of them is in w1).
+nsmall=0
+for p in "${small_pkgs[@]}"; do
+  for src in "$cache/debs/$p"/usr/share/backgrounds/*.{jpg,png}; do
+    [[ -f $src ]] || continue
+    b=$(basename "$src"); b=${b%.*}; b=${b//[^A-Za-z0-9]/}; b=${b,,}
+    for s in 400 520 680 840 1000; do echo "sbase $src sbase_${b}_$s.jpg $s" >>"$tasks"; done
+    for s in 440 760; do echo "sprog $src sprog_${b}_$s.jpg $s" >>"$tasks"; done
+    echo "spng $src spng_${b}_600.png 600" >>"$tasks"
+    for s in 480 900; do echo "swebp $src swebp_${b}_$s.webp $s" >>"$tasks"; done
+    nsmall=$((nsmall + 1))
+  done
+done
+echo "make-corpus: $nsmall source pictures for small/"
 
 make_one() {
   local kind=$1 src=$2 name=$3 size=$4 final=$CORPUS/w1/$3
+  [[ $kind == s* ]] && final=$CORPUS/small/$3
   [[ -f $final ]] && return 0
   local out=$CORPUS/.src/out_$name
   case $kind in
     base | tiny) vips thumbnail "$src" "$out[Q=90,strip]" "$size" ;;
+    sbase) vips thumbnail "$src" "$out[Q=85,strip]" "$size" ;;
+    sprog) vips thumbnail "$src" "$out[Q=85,strip,interlace]" "$size" ;;
+    spng)
+      # flattened: some of the art has an alpha band, these PNGs have none
+      vips thumbnail "$src" "$CORPUS/.src/$name.v" "$size"
+      vips flatten "$CORPUS/.src/$name.v" "$out[compression=6,strip]"
+      rm -f "$CORPUS/.src/$name.v"
+      ;;
+    swebp) vips thumbnail "$src" "$out[Q=80,strip]" "$size" ;;
     prog) vips thumbnail "$src" "$out[Q=90,strip,interlace]" "$size" ;;
     webp) vips thumbnail "$src" "$out[Q=85,strip]" "$size" ;;
     alpha)
@@ -122,7 +158,7 @@ export -f make_one
 export CORPUS=$corpus
 xargs -P "$(nproc)" -L 1 bash -c 'make_one "$@"' _ <"$tasks"
 
-n1=$(find "$corpus/w1" -type f | wc -l)
+n1=$(( $(find "$corpus/w1" -type f | wc -l) + $(find "$corpus/small" -type f | wc -l) ))
 expected=$(wc -l <"$tasks")
 if (( n1 != expected )); then
   echo "make-corpus: made $n1 of $expected files" >&2
@@ -160,7 +196,7 @@ fi
 rm -rf "$corpus/.src" "$tasks"
 
 {
-  for d in w1 w1x10 w2 w3; do
+  for d in w1 w1x10 w2 w3 small; do
     printf '%s\t%s files\t%s\n' "$d" "$(find "$corpus/$d" -type f | wc -l)" \
       "$(du -sh --apparent-size "$corpus/$d" | cut -f1)"
   done
@@ -168,6 +204,10 @@ rm -rf "$corpus/.src" "$tasks"
   for p in base prog webp alpha exif tiny; do
     printf '  %s\t%s\n' "$p" "$(find "$corpus/w1" -name "${p}_*" | wc -l)"
   done
-  echo "w3: $(vipsheader "$corpus/w3/large.jpg")"
+  echo "small by subset:"
+  for p in sbase sprog spng swebp; do
+    printf '  %s\t%s\n' "$p" "$(find "$corpus/small" -name "${p}_*" | wc -l)"
+  done
+  echo "w3: $(cd "$corpus" && vipsheader w3/large.jpg)"
 } | tee "$corpus/SUMMARY.txt"
 touch "$stamp"

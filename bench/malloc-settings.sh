@@ -3,7 +3,7 @@
 # 349 W1 inputs ten times), alternating, ROUNDS rounds: wall seconds, user
 # and system CPU seconds, maximum RSS (KiB) and minor page faults per run
 # (/usr/bin/time), then the medians of each and each setting's speed over
-# the defaults in each round (bench/medians.awk). docs/performance.md, "malloc
+# the defaults in each round (bench/medians.awk). bench/HISTORY.md, "malloc
 # settings on this machine", quotes runs of it.
 #
 #   bash bench/malloc-settings.sh [ROUNDS]

@@ -2,7 +2,7 @@
 # What each input costs in memory: runs pixline on every file of a corpus
 # folder alone and prints its peak RSS (/usr/bin/time), the extra over the
 # smallest run, and that extra per pixel of the file's full size, then the
-# range per subset (the name's prefix before "_"). docs/performance.md,
+# range per subset (the name's prefix before "_"). bench/HISTORY.md,
 # "What pixline's peak memory is made of", quotes a run of this.
 #
 #   bash bench/memory-per-input.sh [DIR] [CONFIG]

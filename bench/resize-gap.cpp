@@ -6,7 +6,7 @@
 //
 //   resize-gap IMAGE [CALLS]      (CALLS per measurement, default 10)
 //
-// docs/performance.md quotes a run of this on a 1600x1600 W2 image; the
+// bench/HISTORY.md quotes a run of this on a 1600x1600 W2 image; the
 // `gap` option of pixline's `resize` stage documents the result. Built
 // with pixline (target pixline_resize_gap, build/bench/resize-gap); not
 // part of the pixline library.

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # THE benchmark command: pixline against Pillow, vipsthumbnail, ImageMagick
-# and a plain-libvips floor, on the same files, alternating, several times.
+# and plain-libvips floors, on the same files, alternating, several times.
 #
-#   bash bench/run.sh                 # from any folder; ~25 min on 2 cores
+#   bash bench/run.sh                 # from any folder; ~25-30 min on 2 quiet cores
 #   BENCH_REPS=3 bash bench/run.sh    # quicker
+#   BENCH_WORKLOADS=small BENCH_REPS=1 bash bench/run.sh   # a smoke run, ~2 min
 #
 # 1. installs the Debian packages it needs and unpacks the wallpapers
 #    (bench/install-bench-deps.sh; skips what is there),
 # 2. builds pixline in Release into bench/.cache/build (incremental; set
 #    PIXLINE=/path/to/pixline to use another binary) and the floor program
-#    bench/floor.cpp into bench/.cache/floor,
+#    bench/floor.cpp (with pixline's actors/filters/resample.cpp compiled in)
+#    into bench/.cache/floor,
 # 3. makes the corpus in bench/.cache/corpus when missing (bench/make-corpus.sh),
 # 4. runs bench/bench.py: every workload, every contender, BENCH_REPS times,
-#    each run under bench/measure.py; writes bench/results/latest.{json,md},
-#    docs/performance.png and the generated part of docs/performance.md.
+#    each run under bench/measure.py; writes bench/results/latest.{json,md}
+#    (both committed), docs/performance.png and the generated part of
+#    docs/performance.md.
 #
 # Environment: BENCH_REPS (5), BENCH_EXP_REPS (2), BENCH_FLAT_REPS (2),
-# BENCH_PAIR_REPS (10), BENCH_WORKLOADS (w1,w1floor,w1x10,w2,w3,exp),
+# BENCH_PAIR_REPS (10), BENCH_WORKLOADS (w1,small,w1floor,w2,w3,w1x10,exp),
 # PIXLINE, BENCH_SKIP_DEPS=1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,10 +40,13 @@ if [[ -z ${PIXLINE:-} ]]; then
 fi
 
 floor=$cache/floor
-if [[ ! -x $floor || $here/floor.cpp -nt $floor ]]; then
+resample=$root/actors/filters/resample.cpp
+if [[ ! -x $floor || $here/floor.cpp -nt $floor || $resample -nt $floor \
+      || $root/actors/filters/resample.hpp -nt $floor ]]; then
   echo "run: building the floor program"
   # shellcheck disable=SC2046
-  g++ -O2 -std=c++20 "$here/floor.cpp" -o "$floor" $(pkg-config --cflags --libs vips-cpp) -pthread
+  g++ -O3 -std=c++20 -I"$root" "$here/floor.cpp" "$resample" -o "$floor" \
+    $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
 fi
 export FLOOR=$floor
 

@@ -1,10 +1,12 @@
 #include "config/config.hpp"
+#include "config/overrides.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -199,11 +201,13 @@ option_spec boolean_key(std::string name) {
 }
 
 const std::vector<std::string> top_level_keys = {
-  "pipeline", "source", "filter", "sink", "metrics", "node", "tls", "plugins"};
+  "pipeline", "source", "filter", "sink", "metrics",
+  "node",     "tls",    "plugins", "test"};
 const std::vector<std::string> pipeline_keys = {
   "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
   "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
-  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries"};
+  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries",
+  "base_url"};
 const std::vector<std::string> source_keys = {
   "kind",    "path",    "files",   "recursive",      "include",
   "exclude", "workers", "max_in_flight", "case_sensitive"};
@@ -212,7 +216,10 @@ const std::vector<std::string> watch_keys = {
   "settle_ms",  "state_dir",      "on_success", "done_dir",
   "on_failure", "quarantine_dir", "retries"};
 const std::vector<std::string> source_kinds = {"directory", "list", "glob",
-                                               "watch"};
+                                               "watch", "queue"};
+// Keys only a queue takes (docs/scale-out.md).
+const std::vector<std::string> queue_keys = {
+  "url", "password_env", "queue", "root", "max_deliveries", "management_url"};
 
 // Stage tables share these keys with the stage's own options.
 const option_spec workers_key = integer_key("workers", 1, 1024);
@@ -253,6 +260,8 @@ public:
         config.nodes = read_nodes(*key, *value);
       } else if (name == "tls") {
         config.tls = read_tls(table_of(*key, *value));
+      } else if (name == "test") {
+        // Fixture cases, read by `pixline test` (app/test_command.hpp).
       } else {
         unknown_top_level(*key, *value);
       }
@@ -287,6 +296,9 @@ public:
 
 private:
   source_location at(const toml::source_region& r) const {
+    // A value from `--set` names the override instead of a line.
+    if (r.path && *r.path != file_)
+      return {*r.path, 0, 0};
     return {file_, std::max(1, int(r.begin.line)),
             std::max(1, int(r.begin.column))};
   }
@@ -400,11 +412,19 @@ private:
       }
       else if (name == "manifest") {
         p.manifest = text(name, *value);
-        if (auto err = check_name_template(p.manifest))
-          fail(value->source(), fmt::format("manifest: {}", *err));
-        if (uses_hash(p.manifest))
-          fail(value->source(), "manifest: {hash} names outputs, not the "
-                                "manifest; use {stem} and {dir}");
+        // A template names one manifest per input, below the first sink's
+        // folder; a plain path is the run's one manifest.
+        if (p.manifest.find('{') != std::string::npos) {
+          if (auto err = check_name_template(p.manifest))
+            fail(value->source(), fmt::format("manifest: {}", *err));
+          if (uses_hash(p.manifest))
+            fail(value->source(), "manifest: {hash} names outputs, not the "
+                                  "manifest; use {stem} and {dir}");
+        } else if (p.manifest.empty() || p.manifest.back() == '/')
+          fail(value->source(), "manifest: name a file (\"out/manifest.json\"), "
+                                "or a per-input template (\"{dir}/{stem}.json\")");
+      } else if (name == "base_url") {
+        p.base_url = text(name, *value);
       } else if (name == "cpu_policy") {
         option_spec spec{name, option_type::choice, std::string{"batch"},
                          {},   {}, cpu_policy_names(), {}};
@@ -435,6 +455,7 @@ private:
     const toml::key* on_success = nullptr;
     const toml::key* on_failure = nullptr;
     std::vector<const toml::key*> watch_only;
+    std::vector<const toml::key*> queue_only;
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
       if (name == "kind") {
@@ -491,12 +512,16 @@ private:
       } else if (name == "retries") {
         s.retries = integer(integer_key(name, 0, 100), *value);
         watch_only.push_back(key);
+      } else if (read_queue_key(name, *value, s)) {
+        queue_only.push_back(key);
       } else if (auto opt = load.find(name)) {
         s.load_options[name] = checked(*opt, *value);
       } else {
         auto candidates = source_keys;
         candidates.insert(candidates.end(), watch_keys.begin(),
                           watch_keys.end());
+        candidates.insert(candidates.end(), queue_keys.begin(),
+                          queue_keys.end());
         for (auto& o : load.options)
           candidates.push_back(o.name);
         auto hint = closest(name, candidates);
@@ -511,7 +536,13 @@ private:
       }
     }
     auto kind_is = fmt::format("kind = \"{}\"", s.kind);
-    if (s.kind == "list") {
+    if (s.kind != "queue" && !queue_only.empty())
+      fail(queue_only.front()->source(),
+           fmt::format("option '{}' is only for kind = \"queue\"",
+                       queue_only.front()->str()));
+    if (s.kind == "queue") {
+      check_queue_source(table, s, path, files);
+    } else if (s.kind == "list") {
       if (!files)
         fail(table.source(),
              fmt::format("[source] with {} needs 'files' (the input files, in "
@@ -549,12 +580,55 @@ private:
     if (on_failure && s.on_failure == "quarantine" && s.quarantine_dir.empty())
       fail(on_failure->source(), "on_failure = \"quarantine\" needs "
                                  "'quarantine_dir' (where bad files go)");
-    if (recursive && s.kind != "directory" && s.kind != "watch")
+    if (recursive && s.kind != "directory" && s.kind != "watch"
+        && s.kind != "queue")
       fail(recursive->source(),
-           fmt::format("option 'recursive' is only for kind = \"directory\" or \"watch\"{}",
+           fmt::format("option 'recursive' is only for kind = \"directory\", \"watch\" or \"queue\"{}",
                        s.kind == "glob" ? " (a glob pattern recurses with **)"
                                         : ""));
     return s;
+  }
+
+  /// Reads a key only a queue source takes; false for other keys.
+  bool read_queue_key(const std::string& name, const toml::node& value,
+                      source_section& s) const {
+    if (name == "url")
+      s.url = text(name, value);
+    else if (name == "password_env")
+      s.password_env = text(name, value);
+    else if (name == "queue")
+      s.queue = text(name, value);
+    else if (name == "root")
+      s.root = text(name, value);
+    else if (name == "management_url")
+      s.management_url = text(name, value);
+    else if (name == "max_deliveries")
+      s.max_deliveries = integer(integer_key(name, 1, 1000), value);
+    else
+      return false;
+    return true;
+  }
+
+  void check_queue_source(const toml::table& table, const source_section& s,
+                          const toml::key* path, const toml::key* files) const {
+    for (auto* key : {path, files})
+      if (key)
+        fail(key->source(),
+             fmt::format("option '{}' is not used with kind = \"queue\": "
+                         "messages name the inputs, relative to 'root'",
+                         key->str()));
+    if (s.url.empty())
+      fail(table.source(), "[source] with kind = \"queue\" needs 'url' "
+                           "(amqp://USER:PASS@HOST:5672/VHOST)");
+    if (s.root.empty())
+      fail(table.source(), "[source] with kind = \"queue\" needs 'root' (the "
+                           "shared folder the messages' paths are relative "
+                           "to)");
+    // Queue names the broker takes: up to 255 bytes, and "amq." is its own.
+    if (s.queue.empty() || s.queue.size() > 250 || s.queue.rfind("amq.", 0) == 0)
+      fail(table.get("queue") ? table.get("queue")->source() : table.source(),
+           "option 'queue' must be 1 to 250 characters and not start with "
+           "\"amq.\"");
   }
 
   /// `workers = 4`, or `workers = { local = 2, a = 4 }`: local workers
@@ -832,14 +906,21 @@ private:
   std::vector<sink_section> read_sinks(const toml::key& key,
                                        const toml::node& value) const {
     std::vector<sink_section> sinks;
+    int matrices = 0;
+    auto add = [&](const toml::table& table) {
+      for (auto& s : read_sink(table, matrices + 1))
+        sinks.push_back(std::move(s));
+      if (sinks.back().matrix > 0)
+        ++matrices;
+    };
     if (auto array = value.as_array()) {
       for (auto& item : *array)
-        sinks.push_back(read_sink(item_table(item, "sink")));
+        add(item_table(item, "sink"));
       if (sinks.empty())
         fail(key.source(), "'sink' is an empty array: give at least one "
                            "[[sink]]");
     } else if (auto table = value.as_table()) {
-      sinks.push_back(read_sink(*table));
+      add(*table);
     } else {
       fail(key.source(), fmt::format("'sink' must be a table ([sink]) or an "
                                      "array of tables ([[sink]]), got {}",
@@ -848,13 +929,77 @@ private:
     return sinks;
   }
 
-  sink_section read_sink(const toml::table& table) const {
+  /// One `[sink]` table: one sink, or with `widths` / `formats` one per
+  /// combination, numbered `matrix`.
+  std::vector<sink_section> read_sink(const toml::table& table,
+                                      int matrix) const {
     sink_section s;
     s.where = at(table.source());
     auto save = stage_or_empty("save");
+    std::vector<int> widths;
+    std::vector<std::string> formats;
+    const toml::node* widths_at = nullptr;
+    const toml::node* formats_at = nullptr;
+    // Per-format options: [sink.webp] quality = 70.
+    std::map<std::string, std::pair<option_map, const toml::node*>> per_format;
+    std::vector<std::string> format_names;
+    if (auto format = save.find("format"))
+      for (auto& f : format->choices)
+        if (f != "auto")
+          format_names.push_back(f);
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (name == "filter") {
+      if (name == "widths") {
+        widths_at = value;
+        auto array = value->as_array();
+        if (!array || array->empty())
+          fail(value->source(), fmt::format("option 'widths' must be a "
+                                            "non-empty array of widths "
+                                            "([480, 960]), got {}",
+                                            describe(*value)));
+        auto spec = integer_key("widths", 1, 100000);
+        for (auto& item : *array) {
+          int w = integer(spec, item);
+          if (std::find(widths.begin(), widths.end(), w) != widths.end())
+            fail(item.source(), fmt::format("width {} is in 'widths' twice",
+                                            w));
+          widths.push_back(w);
+        }
+        std::sort(widths.begin(), widths.end());
+      } else if (name == "formats") {
+        formats_at = value;
+        formats = strings(name, *value);
+        if (formats.empty())
+          fail(value->source(), "option 'formats' must not be empty");
+        for (size_t i = 0; i < formats.size(); ++i) {
+          if (std::find(format_names.begin(), format_names.end(), formats[i])
+              == format_names.end())
+            fail(value->source(),
+                 fmt::format("'formats' has \"{}\", which is not a format "
+                             "(formats: {})",
+                             formats[i], fmt::join(format_names, ", ")));
+          if (std::find(formats.begin(), formats.begin() + long(i),
+                        formats[i])
+              != formats.begin() + long(i))
+            fail(value->source(), fmt::format("format \"{}\" is in "
+                                              "'formats' twice",
+                                              formats[i]));
+        }
+      } else if (value->is_table()
+                 && std::find(format_names.begin(), format_names.end(), name)
+                      != format_names.end()) {
+        auto& [options, where] = per_format[name];
+        where = value;
+        for (auto [k, v] : in_order(*value->as_table())) {
+          std::string option{k->str()};
+          if (option == "path" || option == "naming" || option == "format")
+            fail(k->source(), fmt::format("[sink.{}] sets how that format "
+                                          "is encoded; '{}' belongs to the "
+                                          "sink itself",
+                                          name, option));
+          options[option] = stage_option(save, *k, *v, {});
+        }
+      } else if (name == "filter") {
         s.filters = read_filters(*key, *value,
                                  "a sink's 'filter' must be an array of "
                                  "tables (write [[sink.filter]])");
@@ -871,7 +1016,76 @@ private:
             fail(value->source(), fmt::format("option 'naming': {}", *err));
       }
     }
-    return s;
+    for (auto& [format, options] : per_format)
+      if (std::find(formats.begin(), formats.end(), format) == formats.end())
+        fail(options.second->source(),
+             fmt::format("[sink.{0}] gives options for {0}, but 'formats' "
+                         "does not list it",
+                         format));
+    if (widths.empty() && formats.empty())
+      return {s};
+    return expand_matrix(s, matrix, widths, formats, per_format, widths_at,
+                         formats_at);
+  }
+
+  /// One sink per width and format of a matrix sink `s`: each with its
+  /// format and that format's options, its width made by a `thumbnail`
+  /// (width alone, never enlarging) before the sink's own filters.
+  std::vector<sink_section> expand_matrix(
+    const sink_section& s, int matrix, const std::vector<int>& widths,
+    const std::vector<std::string>& formats,
+    const std::map<std::string, std::pair<option_map, const toml::node*>>&
+      per_format,
+    const toml::node* widths_at, const toml::node* formats_at) const {
+    auto naming = s.options.find("naming");
+    if (!formats.empty() && s.options.count("format"))
+      fail(formats_at->source(), "a sink has 'format' or 'formats', not "
+                                 "both");
+    // Every combination needs a name of its own.
+    std::string tmpl = naming != s.options.end()
+                         ? std::get<std::string>(naming->second)
+                         : widths.size() > 1 ? "{dir}/{stem}-{width}.{ext}"
+                                             : "{dir}/{stem}.{ext}";
+    if (widths.size() > 1 && tmpl.find("{width}") == std::string::npos)
+      fail(widths_at->source(),
+           fmt::format("'widths' makes several outputs per format, but "
+                       "naming \"{}\" has no {{width}}: they would have one "
+                       "name",
+                       tmpl));
+    if (formats.size() > 1 && tmpl.find("{format}") == std::string::npos
+        && tmpl.find("{ext}") == std::string::npos)
+      fail(formats_at->source(),
+           fmt::format("'formats' makes an output per format, but naming "
+                       "\"{}\" has neither {{format}} nor {{ext}}: they "
+                       "would have one name",
+                       tmpl));
+    std::vector<sink_section> result;
+    auto each_width = widths.empty() ? std::vector<int>{0} : widths;
+    auto each_format = formats.empty() ? std::vector<std::string>{""}
+                                       : formats;
+    for (int w : each_width)
+      for (auto& f : each_format) {
+        sink_section one = s;
+        one.matrix = matrix;
+        one.matrix_width = w;
+        one.options["naming"] = tmpl;
+        if (!f.empty()) {
+          one.options["format"] = f;
+          if (auto it = per_format.find(f); it != per_format.end())
+            for (auto& [k, v] : it->second.first)
+              one.options[k] = v;
+        }
+        if (w > 0) {
+          filter_section resize;
+          resize.type = "thumbnail";
+          resize.options["width"] = std::int64_t{w};
+          resize.options["size"] = std::string{"down"};
+          resize.where = s.where;
+          one.filters.insert(one.filters.begin(), std::move(resize));
+        }
+        result.push_back(std::move(one));
+      }
+    return result;
   }
 
   /// Checks one option of a stage table; `extra` are the table's other keys.
@@ -941,12 +1155,13 @@ toml::table parse_toml(const std::string& text, const std::string& name) {
   // depending on how it is compiled; Debian's build uses exceptions.
 #if TOML_EXCEPTIONS
   try {
-    return toml::parse(text, std::string_view{name});
+    return toml::parse(expand_variables(text, name), std::string_view{name});
   } catch (const toml::parse_error& e) {
     throw syntax_error(e);
   }
 #else
-  auto result = toml::parse(text, std::string_view{name});
+  auto result = toml::parse(expand_variables(text, name),
+                            std::string_view{name});
   if (!result)
     throw syntax_error(result.error());
   return std::move(result).table();
@@ -956,8 +1171,10 @@ toml::table parse_toml(const std::string& text, const std::string& name) {
 } // namespace
 
 pipeline_config parse_config(const std::string& text, const std::string& name,
-                             const stage_registry& registry) {
+                             const stage_registry& registry,
+                             const std::vector<std::string>& overrides) {
   auto root = parse_toml(text, name);
+  apply_overrides(root, overrides);
   return reader{name, registry}.read(root);
 }
 
@@ -1001,8 +1218,10 @@ std::string read_config_text(const std::filesystem::path& file) {
 } // namespace
 
 pipeline_config load_config(const std::filesystem::path& file,
-                            const stage_registry& registry) {
-  return parse_config(read_config_text(file), file.string(), registry);
+                            const stage_registry& registry,
+                            const std::vector<std::string>& overrides) {
+  return parse_config(read_config_text(file), file.string(), registry,
+                      overrides);
 }
 
 std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file) {

@@ -108,10 +108,15 @@ struct pipeline_section {
   /// in memory up to this size (MiB, decoded), else in a temporary file
   /// (libvips' TMPDIR), so a huge image costs disk, not RAM.
   int fanout_memory_mib = 256;
-  /// A naming template ("{dir}/{stem}.json") under the first sink's folder:
-  /// per input, a JSON file listing every output written for it (path,
-  /// format, width, height, bytes). Empty: no manifest.
+  /// A file ("out/manifest.json"): one JSON manifest for the run, every
+  /// input with its outputs (path relative to the manifest's folder, url,
+  /// format, width, height, bytes). A naming template instead
+  /// ("{dir}/{stem}.json", with a placeholder): a manifest per input under
+  /// the first sink's folder. Empty: no manifest.
   std::string manifest;
+  /// The URL of the manifest's folder: each output's `url` is this and its
+  /// path. Empty: the url is the path (relative).
+  std::string base_url;
   /// Where images are decoded, filtered and encoded: "process" (sandboxed
   /// worker processes, docs/operations.md "Isolation") or "thread" (in
   /// pixline's own process).
@@ -133,7 +138,7 @@ struct source_section {
   /// False when the config has no [source] table; the inputs must then come
   /// from the command line (`pixline run --input`).
   bool configured = false;
-  /// "directory", "list", "glob" or "watch".
+  /// "directory", "list", "glob", "watch" or "queue".
   std::string kind = "directory";
   /// directory: the folder; glob: the pattern (e.g. "photos/**/*.jpg").
   std::string path;
@@ -163,6 +168,21 @@ struct source_section {
   /// watch: how often a file that could not be read (vanished, locked,
   /// still empty) is tried again before it counts as failed.
   int retries = 2;
+  /// queue: the broker, "amqp://USER:PASS@HOST:5672/VHOST"; the password
+  /// may come from the environment variable `password_env` instead.
+  std::string url;
+  std::string password_env = "PIXLINE_AMQP_PASSWORD";
+  /// queue: the work queue's name (its dead letters go to "<queue>.dead").
+  std::string queue = "pixline";
+  /// queue: the folder every message's path is relative to (the shared
+  /// mount); a relative sink path is below it too.
+  std::string root;
+  /// queue: RabbitMQ's management API, for the unacknowledged count in
+  /// `pixline queue status`; empty: http://HOST:15672 of `url`.
+  std::string management_url;
+  /// queue: deliveries without an acknowledgement (a failure, a crash)
+  /// before a message is dead-lettered.
+  int max_deliveries = 3;
   /// Options of the `load` stage (e.g. fail_on), checked against its spec.
   option_map load_options;
   int workers = 0;       // 0: default
@@ -195,6 +215,12 @@ struct sink_section {
   std::vector<remote_placement> remote;
   int max_in_flight = 0; // 0: default (2 x workers)
   source_location where;
+  /// One `[[sink]]` with `widths` or `formats` (a matrix) is read as one
+  /// sink per combination: these share a number (1, 2...; 0: an ordinary
+  /// sink), and each has its width (0: no `widths`), made by a `thumbnail`
+  /// first among its filters.
+  int matrix = 0;
+  int matrix_width = 0;
 };
 
 /// `[metrics]`: the Prometheus endpoint (docs/operations.md, "Metrics").
@@ -254,12 +280,17 @@ std::vector<plugin_entry> plugins_of_config(const std::filesystem::path& file);
 /// Parses and checks a TOML config file against `registry`. Throws
 /// config_error (with file, line and column) for syntax errors, unknown keys,
 /// wrong types, out-of-range values and unknown stages. Reads no image.
+/// `${VAR}` in the text is replaced from the environment first, and the
+/// `--set PATH=VALUE` overrides are applied before anything is checked
+/// (config/overrides.hpp).
 pipeline_config load_config(const std::filesystem::path& file,
-                            const stage_registry& registry);
+                            const stage_registry& registry,
+                            const std::vector<std::string>& overrides = {});
 
 /// Same for config text; `name` stands in for the file name in errors.
 pipeline_config parse_config(const std::string& text, const std::string& name,
-                             const stage_registry& registry);
+                             const stage_registry& registry,
+                             const std::vector<std::string>& overrides = {});
 
 /// The rules that tie [source] to the sinks, checked by parse_config and
 /// again by apply_chain (a chain replaces the sinks): on_success = "delete"

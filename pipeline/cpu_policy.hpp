@@ -1,6 +1,6 @@
 #pragma once
 // How the kernel schedules pixline's threads (`[pipeline] cpu_policy`;
-// measured in docs/performance.md, "SCHED_BATCH").
+// measured in bench/HISTORY.md, "SCHED_BATCH").
 
 #include <string>
 #include <vector>

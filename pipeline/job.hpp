@@ -37,6 +37,16 @@ struct tracked_image : image {
   image_tally tally;
 };
 
+/// One output written for a job: what a run's manifest lists.
+struct output_info {
+  std::string path;
+  /// "jpeg", "webp"...
+  std::string format;
+  int width = 0;
+  int height = 0;
+  std::uintmax_t bytes = 0;
+};
+
 /// One input file on its way through the pipeline, from the source to the
 /// end of the last stage. Failed jobs keep travelling (untouched by later
 /// stages) so every stage's credit accounting stays exact.
@@ -54,6 +64,9 @@ struct job {
   std::string failed_stage;
   /// Files written for it.
   std::vector<std::string> outputs;
+  /// The images among them (not a per-input manifest), with their format,
+  /// size and bytes.
+  std::vector<output_info> written;
   /// Outputs in temporary files that the commit stage still has to make
   /// durable and rename into place (actors/io/writer.hpp); empty after it.
   std::vector<std::shared_ptr<staged_file>> staged;

@@ -42,8 +42,9 @@ std::uint64_t fnv1a(const char* p, size_t n, std::uint64_t h) {
 /// The key of the file at `path`: XXH3-64 of its bytes, and, when `fnv`
 /// is given, also their FNV-1a (format 1's hash) into it. Nothing if the
 /// file cannot be read.
-std::optional<file_key> hashed_key(const fs::path& path, std::uint64_t* fnv) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+std::optional<file_key> hashed_key(const fs::path& path, std::uint64_t* fnv,
+                                   int flags = 0) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
   if (fd < 0)
     return std::nullopt;
   struct stat st;
@@ -171,10 +172,25 @@ std::string line_of(const file_key& k, char outcome) {
                      k.hash, escape(k.path));
 }
 
+/// An output's line: its size and hash, its input's version hash, the
+/// input, the output. Escaped paths hold no tab, so a tab splits them.
+std::string output_line(const std::string& input, std::uint64_t input_hash,
+                        const output_key& out) {
+  return fmt::format("O\t{}\t{:016x}\t{:016x}\t{}\t{}\n", out.size, out.hash,
+                     input_hash, escape(input), escape(out.path));
+}
+
 } // namespace
 
 std::optional<file_key> key_of(const fs::path& path) {
   return hashed_key(path, nullptr);
+}
+
+std::optional<output_key> output_key_of(const fs::path& path) {
+  auto k = hashed_key(path, nullptr, O_NOFOLLOW);
+  if (!k)
+    return std::nullopt;
+  return output_key{k->path, k->size, k->hash};
 }
 
 namespace {
@@ -259,7 +275,7 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
       ::close(dir_fd_);
     throw;
   }
-  if (lines_ > 1024 && lines_ > 2 * entries_.size())
+  if (lines_ > 1024 && lines_ > 2 * (entries_.size() + claims_.size()))
     compact();
   open_crash_log(upgraded);
 }
@@ -373,6 +389,24 @@ void journal::load(const std::string& text) {
     }
     if (parts.size() != 4 || parts[0].size() != 1)
       continue;
+    if (parts[0][0] == 'O') {
+      auto rest = line.substr(start);
+      auto tab = rest.find('\t');
+      if (tab == std::string::npos)
+        continue;
+      claim c;
+      try {
+        c.key.size = std::stoull(parts[1]);
+        c.key.hash = std::stoull(parts[2], nullptr, 16);
+        c.input_hash = std::stoull(parts[3], nullptr, 16);
+      } catch (const std::exception&) {
+        continue;
+      }
+      c.input = unescape(rest.substr(0, tab));
+      c.key.path = unescape(rest.substr(tab + 1));
+      claims_[c.key.path] = std::move(c);
+      continue;
+    }
     file_key k;
     try {
       k.size = std::stoull(parts[1]);
@@ -385,8 +419,13 @@ void journal::load(const std::string& text) {
     if (parts[0][0] == 'X')
       entries_.erase(k.path);
     else
-      entries_[k.path] = entry{k, journal_outcome(parts[0][0])};
+      entries_[k.path] = entry{k, journal_outcome(parts[0][0]), {}};
   }
+  // Each version's outputs are those still claimed by it.
+  for (auto& [output, c] : claims_)
+    if (auto e = entries_.find(c.input);
+        e != entries_.end() && e->second.key.hash == c.input_hash)
+      e->second.outputs.push_back(output);
   if (::ftruncate(fd_, off_t(keep)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
     throw std::runtime_error(fmt::format("cannot repair journal {}: {}",
                                          file_.string(), std::strerror(errno)));
@@ -397,6 +436,23 @@ void journal::load(const std::string& text) {
 }
 
 void journal::upgrade() {
+  // Outputs first: a claim follows its input's version by hash.
+  for (auto it = claims_.begin(); it != claims_.end();) {
+    auto& c = it->second;
+    std::uint64_t fnv = 0;
+    auto out = hashed_key(c.key.path, &fnv, O_NOFOLLOW);
+    auto input = entries_.find(c.input);
+    if (!out || out->size != c.key.size || fnv != c.key.hash) {
+      it = claims_.erase(it); // changed or gone: no longer this input's
+      continue;
+    }
+    c.key.hash = out->hash;
+    if (input != entries_.end() && input->second.key.hash == c.input_hash) {
+      auto key = rehashed(input->second.key);
+      c.input_hash = key ? key->hash : 0;
+    }
+    ++it;
+  }
   rehash_all(entries_);
   if (!compact())
     throw std::runtime_error(fmt::format(
@@ -485,15 +541,67 @@ void journal::append(const std::string& line, bool sync) {
   ++lines_;
 }
 
-void journal::record(const file_key& key, journal_outcome outcome) {
+void journal::record(const file_key& key, journal_outcome outcome,
+                     const std::vector<output_key>& outputs) {
   std::lock_guard<std::mutex> guard{mutex_};
+  // The outputs first, unsynced: the outcome's sync takes them along, and
+  // a crash before it leaves claims without an outcome, which only keep
+  // their names.
+  entry e{key, outcome, {}};
+  for (auto& out : outputs) {
+    append(output_line(key.path, key.hash, out), false);
+    claims_[out.path] = claim{key.path, key.hash, out};
+    e.outputs.push_back(out.path);
+  }
   append(line_of(key, char(outcome)));
-  entries_[key.path] = entry{key, outcome};
+  entries_[key.path] = std::move(e);
   if (open_.erase(key.path) > 0)
     append_crash_log(line_of(key, 'E'));
   crashes_.erase(key.path);
-  if (lines_ > 1024 && lines_ > 2 * entries_.size())
+  if (lines_ > 1024 && lines_ > 2 * (entries_.size() + claims_.size()))
     compact();
+}
+
+std::vector<std::pair<std::string, std::string>> journal::claims() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto& [output, c] : claims_)
+    result.emplace_back(output, c.input);
+  return result;
+}
+
+std::string journal::check_outputs(const file_key& key) const {
+  std::vector<output_key> expected;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto it = entries_.find(key.path);
+    if (it == entries_.end() || !(it->second.key == key)
+        || it->second.outcome != journal_outcome::done)
+      return "the journal does not record this version as done";
+    for (auto& output : it->second.outputs) {
+      auto c = claims_.find(output);
+      if (c == claims_.end())
+        return fmt::format("its output {} is not in the journal", output);
+      if (c->second.input != key.path || c->second.input_hash != key.hash)
+        return fmt::format("its output {} was written since for {}", output,
+                           c->second.input);
+      expected.push_back(c->second.key);
+    }
+  }
+  if (expected.empty())
+    return "the journal lists no output written for it";
+  // Read outside the lock: outputs may be large.
+  for (auto& want : expected) {
+    auto have = output_key_of(want.path);
+    if (!have)
+      return fmt::format("its output {} is missing (or not a regular file)",
+                         want.path);
+    if (have->size != want.size || have->hash != want.hash)
+      return fmt::format("its output {} is not the file written for it "
+                         "({} bytes, {} recorded)",
+                         want.path, have->size, want.size);
+  }
+  return {};
 }
 
 void journal::forget(const std::string& path) {
@@ -521,6 +629,8 @@ bool journal::compact() {
   // are relative to the state folder's descriptor.
   const char* tmp = "journal.log.compact";
   std::string text = format_line;
+  for (auto& [output, c] : claims_)
+    text += output_line(c.input, c.input_hash, c.key);
   for (auto& [path, e] : entries_)
     text += line_of(e.key, char(e.outcome));
 
@@ -540,7 +650,7 @@ bool journal::compact() {
   ::close(fd_);
   fd_ = ::openat(dir_fd_, "journal.log",
                  O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  lines_ = entries_.size();
+  lines_ = claims_.size() + entries_.size();
   fresh_ = false;
   return true;
 }

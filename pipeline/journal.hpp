@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace pixline {
 
@@ -24,6 +25,20 @@ struct file_key {
 
 /// Reads `path` and returns its key; nothing if the file cannot be read.
 std::optional<file_key> key_of(const std::filesystem::path& path);
+
+/// An output as the journal knows it: where, how big, and a hash of its
+/// bytes (FNV-1a 64, as for inputs).
+struct output_key {
+  std::string path;
+  std::uint64_t size = 0;
+  std::uint64_t hash = 0;
+
+  bool operator==(const output_key&) const = default;
+};
+
+/// Reads the output `path` (never through a symlink at its name) and
+/// returns its key; nothing if it is not a regular file that can be read.
+std::optional<output_key> output_key_of(const std::filesystem::path& path);
 
 /// Thrown when the state folder or the journal is not this user's alone
 /// (owned by another user, or writable by the group or others, or a
@@ -56,8 +71,23 @@ public:
   /// The recorded outcome for exactly this version of the file, if any.
   std::optional<journal_outcome> lookup(const file_key& key) const;
 
-  /// Records and fsyncs an outcome. Throws std::runtime_error on I/O errors.
-  void record(const file_key& key, journal_outcome outcome);
+  /// Records and fsyncs an outcome, with the outputs written for this
+  /// version (each claimed for its input from now on, across restarts).
+  /// Throws std::runtime_error on I/O errors.
+  void record(const file_key& key, journal_outcome outcome,
+              const std::vector<output_key>& outputs = {});
+
+  /// Every output the journal names, with the input it belongs to
+  /// (output path -> input path): what a restarted watch still owes
+  /// `on_collision`. Outputs forgotten inputs wrote are kept: their names
+  /// stay theirs.
+  std::vector<std::pair<std::string, std::string>> claims() const;
+
+  /// Checks the outputs recorded with the done version `key` against the
+  /// disk: empty when there is at least one and every one is there, a
+  /// regular file with its recorded size and hash; else why not. What must
+  /// hold before the original is deleted or moved.
+  std::string check_outputs(const file_key& key) const;
 
   /// Forgets the file at `path` (it was moved or deleted after success).
   void forget(const std::string& path);
@@ -92,6 +122,14 @@ private:
   struct entry {
     file_key key;
     journal_outcome outcome;
+    /// The outputs recorded with this version (keys of claims_).
+    std::vector<std::string> outputs;
+  };
+  /// An output: its input (the path and that version's hash) and key.
+  struct claim {
+    std::string input;
+    std::uint64_t input_hash = 0;
+    output_key key;
   };
 
   /// Reads the log's text into entries_ and cuts off a torn last line;
@@ -125,6 +163,8 @@ private:
   int fd_ = -1;
   std::size_t lines_ = 0;
   std::unordered_map<std::string, entry> entries_;
+  /// Output path -> what the journal knows of it.
+  std::unordered_map<std::string, claim> claims_;
   /// Files in flight when pixline crashed: the version, and how often.
   struct start {
     file_key key;

@@ -129,15 +129,23 @@ unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
 memory_trimmer::memory_trimmer(std::size_t above,
                                std::chrono::milliseconds every)
     : above_(above), every_(every),
-      last_ms_(std::numeric_limits<std::int64_t>::min() / 2) {}
+      last_ms_(std::numeric_limits<std::int64_t>::min() / 2),
+      checked_ms_(std::numeric_limits<std::int64_t>::min() / 2) {}
 
 bool memory_trimmer::maybe_trim() {
-  if (now_ms() - last_ms_.load(std::memory_order_relaxed) < every_.count())
+  const std::int64_t now = now_ms();
+  if (now - last_ms_.load(std::memory_order_relaxed) < every_.count())
     return false;
-  // mallinfo2 walks every arena's free lists: microseconds, and only once
-  // the interval has passed.
-  if (mallinfo2().fordblks <= above_)
+  // mallinfo2 walks every free chunk of every arena: with a heap of many
+  // small free chunks that is more than a small image's share of the work,
+  // so a check that found too little free is not repeated for a quarter of
+  // the interval, however many images finish meanwhile.
+  if (now - checked_ms_.load(std::memory_order_relaxed) < every_.count() / 4)
     return false;
+  if (mallinfo2().fordblks <= above_) {
+    checked_ms_.store(now, std::memory_order_relaxed);
+    return false;
+  }
   if (busy_.exchange(true, std::memory_order_acquire))
     return false;
   // Another thread may have trimmed between the check above and here.

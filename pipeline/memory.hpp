@@ -1,6 +1,6 @@
 #pragma once
 // glibc malloc settings for an image pipeline (measured in
-// docs/performance.md, "malloc").
+// bench/HISTORY.md, "malloc").
 
 #include <atomic>
 #include <chrono>
@@ -42,7 +42,7 @@ std::string describe(const malloc_tuning& tuning);
 ///   landed on it at once and keeps it, so with an arena per core a long
 ///   batch's peak crept above a short one's; one arena for 2 cores keeps it
 ///   flat and, with the 32 MiB threshold, was also faster than an arena per
-///   core with a 4 MiB threshold (docs/performance.md). More arenas mean
+///   core with a 4 MiB threshold (bench/HISTORY.md). More arenas mean
 ///   less waiting for an arena's lock on a machine with many cores; a
 ///   malformed value is reported on stderr.
 /// - Heap trimming, malloc_trim_mib(PIXLINE_MALLOC_TRIM_MIB): by default
@@ -57,18 +57,17 @@ malloc_tuning tune_malloc();
 /// malformed `setting` also fills `error` with a message naming it.
 std::size_t malloc_trim_mib(const char* setting, std::string& error);
 
-/// Trimming above 64 MiB free kept a 3,490-image run's peak within a few
-/// per cent of a 349-image run's, where without it the two were up to 10%
-/// apart with which images were worked on together, for a few per cent of
-/// speed (docs/performance.md, "Heap trimming on by default").
+/// Trimming when more than this is free keeps the peak of a long batch
+/// close to a short one's: without it, which images happen to be worked on
+/// together decides how much freed memory glibc keeps. It costs a little
+/// speed, since trimmed pages are faulted in again (bench/HISTORY.md,
+/// "Heap trimming on by default").
 inline constexpr std::size_t default_trim_mib = 64;
 
-/// How often, at most, release_idle_memory() trims. Every 2 s (until
-/// 2026-12-06) let a 3,490-image run's peak reach 157 MiB on a machine
-/// fast enough to do 150 images in those 2 s, against 143 for 349 images
-/// (1.10x); every 500 ms held it at 139-142 MiB for the same speed in
-/// alternating runs, and every 250 ms gained no memory for 3% of speed
-/// (docs/performance.md, "Heap trimmed every 500 ms").
+/// How often, at most, release_idle_memory() trims: often enough that a
+/// fast machine does not finish many images between two trims (the peak of
+/// a long run creeps up then), rarely enough that faulting the pages in
+/// again costs little (bench/HISTORY.md, "Heap trimmed every 500 ms").
 inline constexpr std::chrono::milliseconds trim_interval{500};
 
 /// How many malloc arenas tune_malloc() allows: `setting` (the value of
@@ -81,7 +80,8 @@ unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
 /// Hands the heap's free pages back to the kernel (malloc_trim) when more
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts
 /// free chunks whether or not their pages were handed back already), at
-/// most once per `every`. Lowers the peak memory by what glibc would keep
+/// most once per `every`; a check that finds too little free is not
+/// repeated for a quarter of `every`. Lowers the peak memory by what glibc would keep
 /// of freed image buffers; the pages then have to be faulted in again,
 /// which costs speed. Safe to call from any thread.
 class memory_trimmer {
@@ -100,6 +100,8 @@ private:
   std::size_t above_;
   std::chrono::milliseconds every_;
   std::atomic<std::int64_t> last_ms_;
+  /// When a check last found no more than `above_` free.
+  std::atomic<std::int64_t> checked_ms_;
   std::atomic<bool> busy_{false};
 };
 

@@ -1,6 +1,7 @@
 #include "pipeline/metrics.hpp"
 
 #include <charconv>
+#include <sys/stat.h>
 #include <map>
 
 #include <fmt/format.h>
@@ -92,6 +93,16 @@ void metrics_registry::admitted() {
 void metrics_registry::finished(const job& j,
                                 std::chrono::steady_clock::duration latency) {
   in_flight_.fetch_sub(1, relaxed);
+  // Bytes read and written, from the files themselves: the input is still
+  // where it was (a watch moves or deletes it after this), the outputs
+  // are in place.
+  struct stat st {};
+  if (::stat(j.path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    bytes_read_.fetch_add(std::uint64_t(st.st_size), relaxed);
+  if (!j.failed() && !j.skipped)
+    for (auto& output : j.outputs)
+      if (::stat(output.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        bytes_written_.fetch_add(std::uint64_t(st.st_size), relaxed);
   if (j.failed())
     failed_.fetch_add(1, relaxed);
   else if (j.skipped)
@@ -114,6 +125,22 @@ void metrics_registry::set_running(bool running) {
 
 bool metrics_registry::running() const {
   return running_.load(relaxed);
+}
+
+void metrics_registry::set_draining(bool draining) {
+  draining_.store(draining, relaxed);
+}
+
+bool metrics_registry::ready() const {
+  return running_.load(relaxed) && !draining_.load(relaxed);
+}
+
+void metrics_registry::set_backlog(std::int64_t files) {
+  backlog_.store(files, relaxed);
+}
+
+void metrics_registry::config_reloaded(bool ok) {
+  (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, relaxed);
 }
 
 std::string metrics_registry::render() const {
@@ -180,6 +207,26 @@ std::string metrics_registry::render() const {
            skipped_.load(relaxed));
   w.sample("pixline_images_finished_total", "outcome=\"failed\"",
            failed_.load(relaxed));
+
+  w.family("pixline_input_bytes_total", "counter",
+           "Bytes of the input files the pipeline finished (written, "
+           "skipped or failed).");
+  w.sample("pixline_input_bytes_total", "", bytes_read_.load(relaxed));
+  w.family("pixline_output_bytes_total", "counter",
+           "Bytes of the outputs written.");
+  w.sample("pixline_output_bytes_total", "", bytes_written_.load(relaxed));
+  w.family("pixline_watch_backlog_files", "gauge",
+           "Watch mode: files found in the folder and not yet admitted "
+           "(settling, or waiting for room in the pipeline).");
+  w.sample("pixline_watch_backlog_files", "", backlog_.load(relaxed));
+
+  w.family("pixline_config_reloads_total", "counter",
+           "Config reloads of a watch (SIGHUP or --watch-config), by "
+           "result: applied (ok) or refused as invalid (error).");
+  w.sample("pixline_config_reloads_total", "result=\"ok\"",
+           reloads_ok_.load(relaxed));
+  w.sample("pixline_config_reloads_total", "result=\"error\"",
+           reloads_failed_.load(relaxed));
 
   constexpr std::string_view latency = "pixline_image_latency_seconds";
   w.family(latency, "histogram",

@@ -74,9 +74,23 @@ public:
   /// it was admitted.
   void finished(const job& j, std::chrono::steady_clock::duration latency);
 
-  /// Whether a flow is running (what `/healthz` reports).
+  /// Whether a flow is running.
   void set_running(bool running);
   bool running() const;
+
+  /// Whether the pipeline is stopping (finishing the images in flight for
+  /// a reload or a signal): it takes no new work then.
+  void set_draining(bool draining);
+
+  /// What `/readyz` reports: a flow runs and takes work.
+  bool ready() const;
+
+  /// Watch mode: files found and not yet admitted.
+  void set_backlog(std::int64_t files);
+
+  /// A config reload (watch mode: SIGHUP or --watch-config) was applied
+  /// (`ok`) or refused.
+  void config_reloaded(bool ok);
 
   /// Every metric in the Prometheus text exposition format 0.0.4.
   std::string render() const;
@@ -93,6 +107,12 @@ private:
     latency_counts_{};
   std::atomic<std::uint64_t> latency_sum_ns_{0};
   std::atomic<bool> running_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<std::uint64_t> bytes_read_{0};
+  std::atomic<std::uint64_t> bytes_written_{0};
+  std::atomic<std::int64_t> backlog_{0};
+  std::atomic<std::uint64_t> reloads_ok_{0};
+  std::atomic<std::uint64_t> reloads_failed_{0};
 };
 
 /// The content type of `metrics_registry::render()`'s text.

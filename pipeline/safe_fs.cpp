@@ -5,11 +5,15 @@
 #include <cstdio>
 #include <cstring>
 #include <regex>
+#include <sstream>
 #include <vector>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fstream>
 #include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace fs = std::filesystem;
 
@@ -437,6 +442,69 @@ std::size_t remove_temporaries_in(int dirfd, int depth) {
 }
 
 } // namespace
+
+namespace {
+
+/// The process holding a flock() on the file `st` names, from
+/// /proc/locks ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF").
+std::optional<pid_t> flock_holder(const struct stat& st) {
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  auto file = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev),
+                          minor(st.st_dev), st.st_ino);
+  while (std::getline(locks, line)) {
+    std::istringstream fields(line);
+    std::string id, kind, mode, access, pid, where;
+    fields >> id >> kind;
+    if (kind == "->") // a waiter: "1: -> FLOCK ..."
+      continue;
+    fields >> mode >> access >> pid >> where;
+    if (kind == "FLOCK" && where == file)
+      try {
+        return pid_t(std::stol(pid));
+      } catch (const std::exception&) {
+      }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+folder_lock folder_lock::take(const fs::path& path, const std::string& what,
+                              bool create) {
+  if (create) {
+    std::error_code ec;
+    fs::create_directories(path, ec);
+  }
+  unique_fd fd{::open(path.c_str(), dir_flags)};
+  if (!fd)
+    throw std::runtime_error(fmt::format("cannot open the {} {}: {}", what,
+                                         path.string(), error_text(errno)));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+    return folder_lock{std::move(fd)};
+  int err = errno;
+  if (err != EWOULDBLOCK) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      spdlog::warn("cannot lock the {} {} ({}): another pixline process "
+                   "writing to it at the same time would not be noticed",
+                   what, path.string(), error_text(err));
+    return folder_lock{unique_fd{}};
+  }
+  struct stat st;
+  std::optional<pid_t> holder;
+  if (::fstat(fd.get(), &st) == 0)
+    holder = flock_holder(st);
+  auto why = what == "state folder"
+               ? "two watches would each miss the other's journal lines and "
+                 "could take one file twice"
+               : "two at once could name two images to one file";
+  throw folder_busy(fmt::format(
+    "another pixline process{} is writing to the {} {}: {}; wait for it to "
+    "finish, or give this run another folder",
+    holder ? fmt::format(" (pid {})", *holder) : std::string(), what,
+    path.string(), why));
+}
 
 std::size_t remove_stale_temporaries(const fs::path& root) {
   unique_fd fd{::open(root.c_str(), dir_flags)};

@@ -113,6 +113,34 @@ private:
   std::filesystem::path path_;
 };
 
+/// Thrown when another process holds a folder's lock (folder_lock).
+class folder_busy : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An exclusive lock on a folder, held until the object dies (or the
+/// process ends, however it ends): flock() on the folder's own descriptor,
+/// so nothing is created in it. One per output folder and per watch state
+/// folder, so two pixline processes never write one folder at once.
+class folder_lock {
+public:
+  /// Opens `path` (creating it when `create`) and locks it without
+  /// waiting. Throws folder_busy naming it, `what` it is ("output folder",
+  /// "state folder"), the process that holds it when the kernel says, and
+  /// why two at once would be wrong;
+  /// std::runtime_error when it cannot be opened. Where the file system
+  /// has no locks (some network file systems) it warns once and holds
+  /// none.
+  static folder_lock take(const std::filesystem::path& path,
+                          const std::string& what, bool create);
+
+private:
+  explicit folder_lock(unique_fd fd) : fd_(std::move(fd)) {
+  }
+  unique_fd fd_;
+};
+
 /// Whether safe_dir tries openat2 first (the default where the kernel has
 /// it); false walks one O_NOFOLLOW component at a time, as on kernels
 /// without openat2. For tests of that path.

@@ -1,6 +1,7 @@
 #include "pipeline/spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -45,6 +46,20 @@ const option_spec* stage_spec::find(const std::string& key) const {
   auto it = std::find_if(options.begin(), options.end(),
                          [&](const option_spec& o) { return o.name == key; });
   return it == options.end() ? nullptr : &*it;
+}
+
+bool option_spec::is_builtin_name(const std::string& value) const {
+  return std::any_of(builtin_names.begin(), builtin_names.end(),
+                     [&](const std::string& name) {
+                       return name.size() == value.size()
+                              && std::equal(name.begin(), name.end(),
+                                            value.begin(), [](char a, char b) {
+                                              return std::tolower(
+                                                       (unsigned char)a)
+                                                     == std::tolower(
+                                                       (unsigned char)b);
+                                            });
+                     });
 }
 
 namespace {

@@ -44,8 +44,15 @@ struct option_spec {
   std::string doc;
   /// A string option whose value may name a file the stage reads (an
   /// overlay image, an ICC profile). Worker processes cannot open files
-  /// (docs/operations.md, "Isolation"): pixline reads it for them.
+  /// (docs/operations.md, "Isolation"): pixline reads it for them. On a
+  /// node, the coordinator sends the file's bytes (docs/distributed.md).
   bool names_file = false;
+  /// Values of a names_file option that name no file: the stage's built-in
+  /// resources ("srgb"), matched ignoring case. Any other value is a file.
+  std::vector<std::string> builtin_names{};
+
+  /// True when `value` is one of builtin_names.
+  bool is_builtin_name(const std::string& value) const;
 };
 
 /// What a stage is: the single source of truth for validation, `pixline
@@ -144,9 +151,11 @@ public:
   }
 
   /// Marks the option added last as naming a file the stage reads
-  /// (option_spec::names_file).
-  spec_builder& names_file() {
+  /// (option_spec::names_file); `builtins` are values that name a
+  /// resource of the stage's own instead (option_spec::builtin_names).
+  spec_builder& names_file(std::vector<std::string> builtins = {}) {
     spec_.options.back().names_file = true;
+    spec_.options.back().builtin_names = std::move(builtins);
     return *this;
   }
 

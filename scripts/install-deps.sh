@@ -22,9 +22,11 @@ packages=(
   libcli11-dev                   # command line
   nlohmann-json3-dev             # --events JSON lines
   libcpp-httplib-dev             # metrics endpoint (--metrics)
+  librabbitmq-dev                # queue source, enqueue (RabbitMQ's C client)
+  rabbitmq-server                # the broker the queue tests start privately
   libssl-dev                     # OpenSSL headers CAF's TLS module includes (nodes)
   openssl                        # the TLS tests make their certificates with it
-  iproute2                       # the [netns] test: a node behind a cut link
+  iproute2                       # the [netns] tests: ip (a cut link), tc (a slow one)
   catch2                         # tests (Catch2 v2)
   clang libclang-rt-14-dev       # fuzzers (scripts/fuzz.sh): libFuzzer runtime
   # demo

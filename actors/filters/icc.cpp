@@ -70,12 +70,12 @@ const spec_builder<icc_options>& icc_spec() {
               "path of an .icc file (checked when the config is read). "
               "save's strip = true drops the attached profile: set "
               "strip = false to keep it in the file")
-        .names_file()
+        .names_file({std::begin(builtin_profiles), std::end(builtin_profiles)})
         .text("input_profile", &icc_options::input_profile, "srgb",
               "Profile assumed for images that embed none: built-in name or "
               "path, as for profile. Grey images without a profile are "
               "taken as sRGB grey")
-        .names_file()
+        .names_file({std::begin(builtin_profiles), std::end(builtin_profiles)})
         .choice("intent", &icc_options::intent, "relative",
                 choice_names(intent_names), "Rendering intent")
         .boolean("black_point_compensation",

@@ -12,6 +12,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <vips/vector.h>
+
 #include "actors/filters/pixels.hpp"
 
 namespace pixline {
@@ -242,6 +244,130 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
   return 0;
 }
 
+/// Everything reducev_generate needs, fixed when the image is built.
+struct reducev_plan {
+  double vshrink = 1;
+  /// Where output row 0 starts in the (extended) input.
+  double voffset = 0;
+  int n_point = 0;
+  /// The taps in libvips' 2.6 fixed point (its orc path's matrixo) for each
+  /// of VIPS_TRANSFORM_SCALE + 1 sub-pixel positions.
+  std::array<std::vector<std::int16_t>, VIPS_TRANSFORM_SCALE + 1> taps;
+};
+
+/// vips_vector_to_fixed_point(): `in` (summing to 1) scaled by `scale` and
+/// rounded so that the integers sum to exactly what the doubles do, the
+/// rounding error spread one unit at a time from the first tap on.
+std::vector<int> to_fixed_point(const std::vector<double>& in, int scale) {
+  const int n = int(in.size());
+  double fsum = 0.0;
+  for (double v : in)
+    fsum += v;
+  const int target = int(std::rint(fsum * scale));
+  // A guess of the scale whose rounded taps sum to target: bisection from
+  // n/2 either side of `scale`, as far as 0.01.
+  double high = scale + (n + 1) / 2;
+  double low = scale - (n + 1) / 2;
+  std::vector<int> out(in.size());
+  int sum = 0;
+  do {
+    const double guess = (high + low) / 2.0;
+    sum = 0;
+    for (int i = 0; i < n; i++) {
+      out[std::size_t(i)] = int(std::rint(in[std::size_t(i)] * guess));
+      sum += out[std::size_t(i)];
+    }
+    if (sum == target)
+      break;
+    if (sum < target)
+      low = guess;
+    else
+      high = guess;
+  } while (high - low > 0.01);
+  if (sum != target) {
+    const int each_error = (target - sum) / n;
+    const int extra_error = (target - sum) % n;
+    const int direction = extra_error > 0 ? 1 : -1;
+    for (int i = 0; i < n; i++) {
+      out[std::size_t(i)] += each_error;
+      if (i < std::abs(extra_error))
+        out[std::size_t(i)] += direction;
+    }
+  }
+  return out;
+}
+
+/// One output row of libvips' vertical reduce for 8-bit images, as its orc
+/// program computes it: per band value, a 16-bit sum starting at 32, each
+/// tap's pixel × 2.6 coefficient (low 16 bits) added with signed
+/// saturation, then shifted right by 6 and clipped to 0..255.
+void reducev_row(const std::uint8_t* p, std::ptrdiff_t lskip, std::uint8_t* q,
+                 int ne, const std::int16_t* c, int n) {
+  int z = 0;
+#ifdef __SSE2__
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i start = _mm_set1_epi16(32);
+  for (; z + 16 <= ne; z += 16) {
+    __m128i lo = start;
+    __m128i hi = start;
+    const std::uint8_t* pz = p + z;
+    for (int i = 0; i < n; i++, pz += lskip) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pz));
+      const __m128i k = _mm_set1_epi16(c[i]);
+      lo = _mm_adds_epi16(lo, _mm_mullo_epi16(_mm_unpacklo_epi8(v, zero), k));
+      hi = _mm_adds_epi16(hi, _mm_mullo_epi16(_mm_unpackhi_epi8(v, zero), k));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + z),
+                     _mm_packus_epi16(_mm_srai_epi16(lo, 6),
+                                      _mm_srai_epi16(hi, 6)));
+  }
+#endif
+  for (; z < ne; z++) {
+    int sum = 32;
+    const std::uint8_t* pz = p + z;
+    for (int i = 0; i < n; i++, pz += lskip) {
+      const auto product = std::int16_t(std::uint16_t(*pz * c[i]));
+      sum = std::clamp(sum + product, -32768, 32767);
+    }
+    q[z] = std::uint8_t(std::clamp(sum >> 6, 0, 255));
+  }
+}
+
+/// vips_reducev_vector_gen() for 8-bit images.
+int reducev_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const reducev_plan*>(b);
+  const VipsRect* r = &out->valid;
+  const int ne = r->width * out->im->Bands;
+
+  VipsRect s;
+  s.left = r->left;
+  s.top = int(r->top * plan.vshrink - plan.voffset);
+  s.width = r->width;
+  s.height = int(r->height * plan.vshrink + plan.n_point);
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+  const std::ptrdiff_t lskip = VIPS_REGION_LSKIP(ir);
+  double Y = (r->top + 0.5) * plan.vshrink - 0.5 - plan.voffset;
+  for (int y = 0; y < r->height; y++) {
+    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+    const int py = int(Y);
+    const auto* p = VIPS_REGION_ADDR(ir, r->left, py);
+    const int sy = int(Y * VIPS_TRANSFORM_SCALE * 2);
+    const int siy = sy & (VIPS_TRANSFORM_SCALE * 2 - 1);
+    const int ty = (siy + 1) >> 1;
+    reducev_row(p, lskip, q, ne, plan.taps[std::size_t(ty)].data(),
+                plan.n_point);
+    Y += plan.vshrink;
+  }
+  return 0;
+}
+
+/// libvips 8.14 runs its vertical reduce of 8-bit images as orc programs
+/// of five taps each, at most ten: longer masks take its C loop.
+constexpr int max_vector_points = 50;
+
 } // namespace
 
 vips::VImage reduce_width(const vips::VImage& original, double hshrink,
@@ -318,6 +444,71 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
   return out;
 }
 
+vips::VImage reduce_height(const vips::VImage& original, double vshrink,
+                           VipsKernel kernel, double gap) {
+  const double requested = vshrink;
+  auto libvips = [&] {
+    return original.reducev(requested, vips::VImage::option()
+                                         ->set("kernel", kernel)
+                                         ->set("gap", gap));
+  };
+  VipsImage* raw = original.get_image();
+  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
+      || kernel == VIPS_KERNEL_NEAREST || !(vshrink >= 1.0)
+      || (gap > 0.0 && gap < 1.0) || !vips_vector_isenabled())
+    return libvips();
+  // Output size: round to nearest, as libvips.
+  const int height = VIPS_ROUND_UINT(double(raw->Ysize) / vshrink);
+  if (height <= 0)
+    return libvips();
+  double extra_pixels = height * vshrink - raw->Ysize;
+
+  vips::VImage in = original;
+  if (gap > 0.0) {
+    // The whole part of the reduction, with a box filter.
+    int int_vshrink = int(
+      std::max(1.0, std::floor(double(raw->Ysize) / height / gap)));
+    if (int_vshrink > 1) {
+      in = in.shrinkv(int_vshrink, vips::VImage::option()->set("ceil", true));
+      vshrink /= int_vshrink;
+      extra_pixels /= int_vshrink;
+    }
+  }
+  if (vshrink == 1.0)
+    return in;
+
+  reducev_plan plan;
+  plan.vshrink = vshrink;
+  plan.n_point = points_of(kernel, vshrink);
+  if (plan.n_point > max_vector_points)
+    return libvips();
+  // Discard (or invent) input rows equally at the top and the bottom.
+  plan.voffset = (1 + extra_pixels) / 2.0 - 1;
+  std::vector<double> mask(std::size_t(plan.n_point));
+  for (int y = 0; y < VIPS_TRANSFORM_SCALE + 1; y++) {
+    make_mask(mask, kernel, vshrink, double(float(y) / VIPS_TRANSFORM_SCALE));
+    for (int t : to_fixed_point(mask, 64))
+      plan.taps[std::size_t(y)].push_back(std::int16_t(t));
+  }
+
+  // Copies of the edge rows around the input, for the taps past its ends.
+  auto extended = in.embed(
+    0, int(std::ceil(plan.n_point / 2.0)) - 1, in.width(),
+    in.height() + plan.n_point,
+    vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+
+  const int n_point = plan.n_point;
+  auto out = generated_image(extended, std::move(plan), in.width(), height,
+                             VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
+                             reducev_generate, vips_stop_one);
+  vips_reorder_margin_hint(out.get_image(), n_point);
+  // As libvips: a line cache after a large reduce of a sequential image,
+  // so that a stalled tile still finds its input rows.
+  if (vips_image_get_typeof(out.get_image(), VIPS_META_SEQUENTIAL))
+    out = out.sequential(vips::VImage::option()->set("tile_height", 10));
+  return out;
+}
+
 vips::VImage resize_image(const vips::VImage& in, double hscale, double vscale,
                           VipsKernel kernel, double gap) {
   VipsImage* raw = in.get_image();
@@ -332,9 +523,7 @@ vips::VImage resize_image(const vips::VImage& in, double hscale, double vscale,
   hscale = std::max(hscale, 1.0 / raw->Xsize);
   vscale = std::max(vscale, 1.0 / raw->Ysize);
   auto down = [&](const vips::VImage& x) {
-    return x.reducev(
-      1.0 / vscale,
-      vips::VImage::option()->set("kernel", kernel)->set("gap", gap));
+    return reduce_height(x, 1.0 / vscale, kernel, gap);
   };
   auto across = [&](const vips::VImage& x) {
     return reduce_width(x, 1.0 / hscale, kernel, gap);

@@ -27,9 +27,19 @@ extern const choice_table<VipsKernel, 6> kernel_table;
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 
+/// libvips 8.14's reducev: shrinks `in` vertically by `vshrink` (>= 1), the
+/// same pixels as libvips' vector (orc) path for 8-bit images, which is what
+/// libvips runs for them, but without compiling orc programs for every
+/// image: for a small image that compile cost more CPU than the reduce
+/// itself. Other formats and codings, the nearest kernel, masks longer than
+/// libvips' vector path takes, arguments libvips rejects and a libvips with
+/// vector code turned off (VIPS_NOVECTOR) go to libvips.
+vips::VImage reduce_height(const vips::VImage& in, double vshrink,
+                           VipsKernel kernel, double gap);
+
 /// libvips 8.14's resize(in, hscale, vscale = `vscale`, kernel, gap): the
-/// same pixels, with the horizontal reduction done by reduce_width when
-/// neither axis is enlarged. Enlarging and the nearest kernel go to libvips.
+/// same pixels, with the reductions done by reduce_width and reduce_height
+/// when neither axis is enlarged. Enlarging and the nearest kernel go to libvips.
 /// A float image reduced on both axes (an image with alpha, premultiplied)
 /// is reduced across first (across_first()): within one level of libvips
 /// once cast back to 8 bits.
@@ -40,7 +50,7 @@ vips::VImage resize_image(const vips::VImage& in, double hscale,
 /// goes down first. libvips' vertical reduction keeps caches of whole
 /// input rows, which for a wide float image hold most of it: a 1600x1600
 /// RGBA PNG premultiplied and reduced to 256 px took 33 MB of libvips'
-/// buffers down first and 13 MB across first (docs/performance.md, "PNGs
+/// buffers down first and 13 MB across first (bench/HISTORY.md, "PNGs
 /// with alpha"). In float the two orders differ by rounding only. 8-bit
 /// images keep libvips' order, and its pixels exactly.
 bool across_first(const VipsImage* in);

@@ -53,7 +53,7 @@ const spec_builder<resize_options>& resize_spec() {
                 "kernel (libvips' reducing gap). 0 turns the box shrink off: "
                 "the kernel does the whole reduction, which filters best; "
                 "with libvips 8.14 that was faster for reductions by 4 to 8 "
-                "and far slower by 16 (docs/performance.md)");
+                "and far slower by 16 (bench/HISTORY.md)");
   return spec;
 }
 

@@ -48,12 +48,17 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
         "(libvips thumbnail)")
         .example("[[filter]]\ntype = \"thumbnail\"\nwidth = 320\n"
                  "height = 240\ncrop = \"centre\"")
-        .integer("width", &thumbnail_options::width, 256, 0, 100000,
-                 "Width of the box to fit into, in pixels; 0 with a height "
-                 "leaves the width unbounded: the height alone bounds the "
-                 "image (vipsthumbnail's --size xH)")
+        .integer("width", &thumbnail_options::width, 0, 0, 100000,
+                 "Width of the box to fit into, in pixels. A side left 0 is "
+                 "unbounded: width alone bounds the width and the height "
+                 "follows from the aspect ratio (vipsthumbnail's --size Wx, "
+                 "sharp's resize({width})); with crop or size = 'force', "
+                 "which need a whole box, the missing side equals the given "
+                 "one (a square). Neither set: a 256x256 box")
         .integer("height", &thumbnail_options::height, 0, 0, 100000,
-                 "Height of the box, in pixels; 0 means the same as width")
+                 "Height of the box, in pixels; alone, it bounds the height "
+                 "and the width follows (--size xH); 0 is unbounded, as "
+                 "for width")
         .choice("size", &thumbnail_options::size, "both", choice_names(size_names),
                 "'both' shrinks or enlarges to fit, 'down' only shrinks, 'up' "
                 "only enlarges, 'force' fills the box exactly, changing the "
@@ -96,15 +101,19 @@ thumbnail_stage::thumbnail_stage(thumbnail_options opts)
     size_(choice_value("size", size_names, opts_.size)),
     crop_(choice_value("crop", crop_names, opts_.crop)),
     kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
-  if (opts_.width < 0 || opts_.height < 0
-      || (opts_.width == 0 && opts_.height == 0))
+  if (opts_.width < 0 || opts_.height < 0)
     throw std::invalid_argument(
-      fmt::format("box {}x{} is invalid: set width, or height alone to "
-                  "bound the height only",
+      fmt::format("box {}x{} is invalid: sizes are 0 (unbounded) or more",
                   opts_.width, opts_.height));
-  if (opts_.width == 0 && size_ == VIPS_SIZE_FORCE)
-    throw std::invalid_argument(
-      "size = \"force\" needs a width: it fills the box exactly");
+  box_width_ = opts_.width;
+  box_height_ = opts_.height;
+  if (box_width_ == 0 && box_height_ == 0)
+    box_width_ = box_height_ = 256;
+  // A crop and "force" fill a whole box: one side given is a square.
+  if (crop_ != VIPS_INTERESTING_NONE || size_ == VIPS_SIZE_FORCE) {
+    box_width_ = box_width_ > 0 ? box_width_ : box_height_;
+    box_height_ = box_height_ > 0 ? box_height_ : box_width_;
+  }
   // Both send every image to libvips' thumbnail, which has no kernel.
   if ((opts_.linear || !opts_.fast_shrink_on_load)
       && kernel_ != VIPS_KERNEL_LANCZOS3)
@@ -123,19 +132,19 @@ thumbnail_geometry thumbnail_stage::plan(int width, int height,
   bool swap = !opts_.no_rotate && orientation >= 5 && orientation <= 8;
   double in_w = swap ? height : width;
   double in_h = swap ? width : height;
-  // Width 0: unbounded, as libvips' thumbnail takes VIPS_MAX_COORD.
-  int box_w = opts_.width > 0 ? opts_.width : VIPS_MAX_COORD;
-  int box_h = opts_.height > 0 ? opts_.height : opts_.width;
+  // A side 0: unbounded, as libvips' thumbnail takes VIPS_MAX_COORD.
+  int box_w = box_width_ > 0 ? box_width_ : VIPS_MAX_COORD;
+  int box_h = box_height_ > 0 ? box_height_ : VIPS_MAX_COORD;
   bool cropping = crop_ != VIPS_INTERESTING_NONE;
 
   double hshrink = in_w / box_w;
   double vshrink = in_h / box_h;
   if (size_ != VIPS_SIZE_FORCE) {
-    // With the width unbounded there is nothing to fill across: the
-    // height alone sets the scale, cropping or not.
-    double shrink = opts_.width == 0 ? vshrink
-                    : cropping       ? std::min(hshrink, vshrink)
-                                     : std::max(hshrink, vshrink);
+    // One side bounded: it alone sets the scale (a crop always has both).
+    double shrink = box_width_ == 0    ? vshrink
+                    : box_height_ == 0 ? hshrink
+                    : cropping         ? std::min(hshrink, vshrink)
+                                       : std::max(hshrink, vshrink);
     hshrink = vshrink = shrink;
   }
   if (size_ == VIPS_SIZE_UP) {

@@ -13,9 +13,10 @@ class stage_registry;
 /// Options of the `thumbnail` stage (libvips `thumbnail`: fit into a box,
 /// with shrink-on-load when it comes first after the loader).
 struct thumbnail_options {
-  /// 0 (with a height) leaves the width unbounded.
+  /// The box: a side left 0 is unbounded (the other one alone sets the
+  /// scale and the aspect ratio is kept), except with `crop` or size
+  /// "force", where it is the other side (a square). Both 0: 256x256.
   int width;
-  /// 0 means "same as width".
   int height;
   /// "both", "up", "down" or "force" (libvips VipsSize).
   std::string size;
@@ -94,6 +95,9 @@ private:
                        const thumbnail_geometry& g) const;
 
   thumbnail_options opts_;
+  /// The box as it applies: a side 0 is unbounded.
+  int box_width_ = 0;
+  int box_height_ = 0;
   VipsSize size_;
   VipsInteresting crop_;
   VipsKernel kernel_;

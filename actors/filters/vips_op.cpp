@@ -134,6 +134,13 @@ std::optional<std::pair<option_spec, argument>> option_of(GParamSpec* pspec,
     o.type = option_type::string;
     auto d = G_PARAM_SPEC_STRING(pspec)->default_value;
     o.default_value = std::string{d ? d : ""};
+    // The string arguments of libvips' one-image operations are ICC
+    // profiles (icc_transform's input-profile, thumbnail_image's
+    // export-profile...): libvips' built-in names, or a file it reads.
+    if (a.name.ends_with("profile")) {
+      o.names_file = true;
+      o.builtin_names = {"srgb", "p3", "cmyk", "none"};
+    }
   } else if (G_IS_PARAM_SPEC_ENUM(pspec)) {
     auto* p = G_PARAM_SPEC_ENUM(pspec);
     o.type = option_type::choice;

@@ -590,7 +590,7 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     // threads are plenty, and they must sleep when idle: CAF's default
     // work-stealing policy polls for work before sleeping, on max(cores, 4)
     // threads, and that spinning took CPU from libvips
-    // (docs/performance.md, "scheduler").
+    // (bench/HISTORY.md, "scheduler").
     cfg.set("scheduler.policy", caf::atom("sharing"));
     cfg.set("scheduler.max-threads", size_t{2});
   }

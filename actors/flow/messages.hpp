@@ -58,6 +58,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
   /// check, actors/flow/credit.cpp).
   CAF_ADD_ATOM(pixline, pixline, audit_atom, "audit")
 
+  /// Courier <-> node worker: one part of a job or result sent in parts
+  /// (actors/remote.cpp), so a big image does not starve the connection's
+  /// liveness check.
+  CAF_ADD_ATOM(pixline, pixline, part_atom, "part")
+
 CAF_END_TYPE_ID_BLOCK(pixline)
 
 // A job holds a vips::VImage, which only makes sense inside this process; it

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -47,6 +48,24 @@ vips::VImage fanout::keep(const vips::VImage& img) const {
   }
 }
 
+std::vector<bool> fanout::applicable(int width) const {
+  std::map<int, int> smallest;
+  for (auto& b : branches_)
+    if (b.matrix > 0) {
+      auto [it, added] = smallest.try_emplace(b.matrix, b.matrix_width);
+      if (!added)
+        it->second = std::min(it->second, b.matrix_width);
+    }
+  std::vector<bool> use(branches_.size(), true);
+  for (size_t i = 0; i < branches_.size(); ++i) {
+    auto& b = branches_[i];
+    if (b.matrix > 0 && b.matrix_width > width
+        && b.matrix_width != smallest[b.matrix])
+      use[i] = false;
+  }
+  return use;
+}
+
 void fanout::defer_commits(bool on) {
   defer_ = on;
   for (auto& branch : branches_)
@@ -62,9 +81,10 @@ void fanout::write(job& j) {
     return;
   }
   image base = *j.img;
+  auto use = applicable(base.pixels.width());
   if (keeps_image())
     base.pixels = keep(base.pixels);
-  each_sink(j, [&](size_t i) {
+  each_sink(j, use, [&](size_t i) {
     image img = base;
     for (auto& filter : branches_[i].filters)
       filter->process(img);
@@ -78,10 +98,16 @@ std::string fanout::sink_failure(size_t index, const std::exception& e) {
 
 std::vector<wire_output> fanout::encode(const image& img) const {
   image base = img;
+  auto use = applicable(base.pixels.width());
   if (keeps_image())
     base.pixels = keep(base.pixels);
   std::vector<wire_output> result;
   for (size_t i = 0; i < branches_.size(); ++i) {
+    if (!use[i]) {
+      // No format and no error: this sink makes nothing of this image.
+      result.emplace_back();
+      continue;
+    }
     try {
       image one = base;
       for (auto& filter : branches_[i].filters)
@@ -100,7 +126,10 @@ void fanout::store(job& j, const std::vector<wire_output>& outputs) {
   if (outputs.size() != branches_.size())
     throw stage_error(fmt::format("a node returned {} outputs for {} sinks",
                                   outputs.size(), branches_.size()));
-  each_sink(j, [&](size_t i) -> std::optional<output_record> {
+  std::vector<bool> use;
+  for (auto& out : outputs)
+    use.push_back(!out.format.empty() || !out.error.empty());
+  each_sink(j, use, [&](size_t i) -> std::optional<output_record> {
     if (!outputs[i].error.empty())
       throw sink_error(outputs[i].error);
     return branches_[i].out->store(j, outputs[i]);
@@ -108,7 +137,8 @@ void fanout::store(job& j, const std::vector<wire_output>& outputs) {
 }
 
 void fanout::each_sink(
-  job& j, const std::function<std::optional<output_record>(size_t)>& write) {
+  job& j, const std::vector<bool>& use,
+  const std::function<std::optional<output_record>(size_t)>& write) {
   // Claimed first: an input whose manifest name another input has fails
   // before any of its outputs is made.
   fs::path manifest;
@@ -119,6 +149,10 @@ void fanout::each_sink(
   std::vector<output_record> written;
   size_t skipped = 0;
   for (size_t i = 0; i < branches_.size(); ++i) {
+    if (!use[i]) {
+      ++skipped;
+      continue;
+    }
     try {
       if (auto out = write(i))
         written.push_back(std::move(*out));
@@ -146,6 +180,7 @@ void fanout::finish(job& j, const std::vector<std::string>& errors,
                     size_t skipped, const fs::path& manifest) const {
   for (auto& out : written) {
     j.outputs.push_back(out.path);
+    j.written.push_back(out);
     if (out.staged)
       j.staged.push_back(out.staged);
   }

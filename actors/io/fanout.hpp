@@ -22,6 +22,11 @@ namespace pixline {
 struct sink_branch {
   std::vector<std::shared_ptr<stage>> filters;
   std::shared_ptr<writer> out;
+  /// Branches made from one matrix sink (`widths`) share a number (1,
+  /// 2...); 0: an ordinary sink.
+  int matrix = 0;
+  /// The width this branch of a matrix resizes to (its first filter).
+  int matrix_width = 0;
 };
 
 /// Writes every sink's output of an image. libvips images are lazy, so
@@ -65,6 +70,10 @@ public:
 
 private:
   vips::VImage keep(const vips::VImage& img) const;
+  /// Which branches make an output of an image `width` pixels wide: a
+  /// matrix width wider than the image is left out (no enlarged copies),
+  /// except the matrix's smallest, so every image gets at least one.
+  std::vector<bool> applicable(int width) const;
   /// A sink's failure already worded (by a node), passed on as is.
   struct sink_error : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -72,7 +81,8 @@ private:
   /// Runs `write` for each sink; collects what they wrote, skipped and
   /// failed, then finish().
   void each_sink(
-    job& j, const std::function<std::optional<output_record>(size_t)>& write);
+    job& j, const std::vector<bool>& use,
+    const std::function<std::optional<output_record>(size_t)>& write);
   static std::string sink_failure(size_t index, const std::exception& e);
   /// Records what the sinks wrote in `j` and writes the manifest; throws
   /// with every failed sink's reason.

@@ -65,7 +65,7 @@ bool take_decode_failure(std::string& error);
 /// WebP file goes straight to its loader (loader_for_signature of its first
 /// bytes) instead of through libvips' format search, which asks every
 /// loader in turn whether the file is theirs and costs several times a
-/// JPEG's header read (docs/performance.md); any file is opened by its
+/// JPEG's header read (bench/HISTORY.md); any file is opened by its
 /// own name, even one with an option suffix. `options` is consumed.
 /// `opened_with`, when given, is the "vips-loader" of an earlier open of
 /// the same file; when it is one of loader_for_signature's loaders, the

@@ -408,8 +408,12 @@ void commit_outputs(job& j) {
         errors.push_back(e.what());
       }
     }
-    if (!committed)
+    if (!committed) {
       std::erase(j.outputs, file->target().string());
+      std::erase_if(j.written, [&](const output_info& o) {
+        return o.path == file->target().string();
+      });
+    }
   }
   // Uncommitted ones remove their temporary files here.
   j.staged.clear();
@@ -435,6 +439,7 @@ void writer::write(job& j) {
     throw stage_error("no image to write");
   if (auto written = save(*j.img, j)) {
     j.outputs.push_back(written->path);
+    j.written.push_back(*written);
     if (written->staged)
       j.staged.push_back(std::move(written->staged));
   } else
@@ -506,8 +511,9 @@ std::optional<output_record> writer::write_claimed(
       return std::nullopt;
     auto [data, size] = bytes();
     auto staged = place(rel, data, size);
-    return output_record{(fs::path(opts_.path) / rel).string(), format, width,
-                         height, size, std::move(staged)};
+    return output_record{{(fs::path(opts_.path) / rel).string(), format,
+                          width, height, size},
+                         std::move(staged)};
   } catch (...) {
     // A name this image took and never used is free for the next one.
     if (fresh)

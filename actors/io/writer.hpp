@@ -128,14 +128,8 @@ private:
   bool manifest_ = false;
 };
 
-/// One file a writer wrote, for the manifest.
-struct output_record {
-  std::string path;
-  /// Output format name ("jpeg", "webp").
-  std::string format;
-  int width = 0;
-  int height = 0;
-  std::uintmax_t bytes = 0;
+/// One file a writer wrote, for the manifests.
+struct output_record : output_info {
   /// When the writer defers commits: the file, still to be committed.
   std::shared_ptr<staged_file> staged;
 };

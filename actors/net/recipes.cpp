@@ -5,17 +5,21 @@
 #include <string_view>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <glib.h>
 #include <nlohmann/json.hpp>
 
 #include "actors/io/fanout.hpp"
 #include "actors/io/loader.hpp"
 #include "actors/io/writer.hpp"
+#include "actors/process/channel.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/registry.hpp"
 
@@ -147,6 +151,8 @@ std::shared_ptr<fanout> fanout_of_recipe(const json& recipe,
       branch.filters.push_back(filter_of_recipe(f, registry));
     auto opts = writer_spec().decode(from_json(sink.at("options")));
     branch.out = std::make_shared<writer>(opts);
+    branch.matrix = sink.value("matrix", 0);
+    branch.matrix_width = sink.value("matrix_width", 0);
     branches.push_back(std::move(branch));
   }
   return std::make_shared<fanout>(std::move(branches),
@@ -241,7 +247,7 @@ wire_job send_image(job& j, const std::string& encoding) {
 
 } // namespace
 
-std::function<node_work_fn()> node_worker_factory(
+std::function<node_work_fn()> node_worker_factory_of_paths(
   const std::string& recipe, const stage_registry& registry) {
   json r;
   try {
@@ -267,6 +273,26 @@ std::function<node_work_fn()> node_worker_factory(
     throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
   }
   return make;
+}
+
+std::function<node_work_fn()> node_worker_factory(
+  const std::string& recipe, const stage_registry& registry) {
+  auto carried = std::make_shared<carried_files>(unpack_files(recipe, registry));
+  auto paths = carried->paths();
+  std::function<node_work_fn()> make;
+  try {
+    make = node_worker_factory_of_paths(put_back_files(carried->recipe, paths),
+                                        registry);
+  } catch (const std::exception& e) {
+    // "cannot read the overlay image /proc/self/fd/9" names the file.
+    std::string why = e.what();
+    for (size_t i = 0; i < paths.size(); ++i)
+      why = replaced(why, paths[i], carried->names[i]);
+    throw std::runtime_error(why);
+  }
+  // The workers' stages read the files whenever they like: they stay open
+  // as long as a worker can be made.
+  return [make, carried] { return make(); };
 }
 
 std::string load_recipe(const option_map& load_options,
@@ -295,7 +321,10 @@ std::string save_recipe(const std::vector<sink_recipe>& sinks,
     auto filters = json::array();
     for (auto& [type, opts] : sink.filters)
       filters.push_back({{"type", type}, {"options", to_json(opts)}});
-    list.push_back({{"options", to_json(sink.options)}, {"filters", filters}});
+    list.push_back({{"options", to_json(sink.options)},
+                    {"filters", filters},
+                    {"matrix", sink.matrix},
+                    {"matrix_width", sink.matrix_width}});
     timeout = std::max(timeout, writer_spec().decode(sink.options).timeout);
   }
   return json{{"kind", "save"},
@@ -353,19 +382,71 @@ std::string chain_recipe(const std::string& load,
 
 namespace {
 
-/// Calls `fn` on every stage table (type and options) of a chain recipe.
+/// Calls `fn` on every stage table (type and options) of a recipe: a
+/// chain's, or a node's (load, filter or save).
 template <class F>
-void each_stage_of_chain(json& chain, F fn) {
-  if (chain.at("load").contains("fused"))
-    fn(chain["load"]["fused"]);
-  for (auto& f : chain.at("filters"))
-    fn(f);
-  for (auto& sink : chain.at("save").at("sinks"))
-    for (auto& f : sink.at("filters"))
+void each_stage(json& recipe, F fn) {
+  auto kind = recipe.value("kind", "");
+  auto load = [&](json& l) {
+    if (l.contains("fused"))
+      fn(l["fused"]);
+  };
+  auto save = [&](json& s) {
+    for (auto& sink : s.at("sinks"))
+      for (auto& f : sink.at("filters"))
+        fn(f);
+  };
+  if (kind == "chain") {
+    load(recipe.at("load"));
+    for (auto& f : recipe.at("filters"))
       fn(f);
+    save(recipe.at("save"));
+  } else if (kind == "load") {
+    load(recipe);
+  } else if (kind == "filter") {
+    fn(recipe);
+  } else if (kind == "save") {
+    save(recipe);
+  }
+}
+
+/// Calls `fn(type, option, value)` on every option of a recipe's stages
+/// that names a file (option_spec::names_file) with a value that is not
+/// empty nor a built-in name.
+template <class F>
+void each_file_option(json& recipe, const stage_registry& registry, F fn) {
+  each_stage(recipe, [&](json& stage) {
+    auto type = stage.at("type").get<std::string>();
+    auto* spec = registry.find(type);
+    if (!spec)
+      return; // refused when the stage is built
+    for (auto& [name, value] : stage.at("options").items()) {
+      auto* option = spec->find(name);
+      if (!option || !option->names_file || !value.is_string())
+        continue;
+      auto& text = value.template get_ref<const std::string&>();
+      if (!text.empty() && !option->is_builtin_name(text))
+        fn(type, *option, value);
+    }
+  });
 }
 
 constexpr std::string_view file_placeholder = "pixline-file:";
+
+/// The K of a "pixline-file:K" value, or nothing.
+std::optional<std::size_t> placeholder_index(std::string_view text) {
+  if (!text.starts_with(file_placeholder))
+    return std::nullopt;
+  auto digits = text.substr(file_placeholder.size());
+  if (digits.empty() || digits.size() > 9
+      || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  return std::stoul(std::string(digits));
+}
+
+/// Files carried in a node recipe larger than this are refused (a logo or
+/// a profile is kilobytes to a few megabytes).
+constexpr std::size_t max_carried_file = std::size_t(64) << 20;
 
 } // namespace
 
@@ -378,45 +459,138 @@ std::string replaced(std::string text, const std::string& from,
 }
 
 std::vector<std::string> take_out_files(std::string& recipe,
-                                        const stage_registry& registry) {
-  auto chain = json::parse(recipe);
+                                        const stage_registry& registry,
+                                        bool strict) {
+  auto r = json::parse(recipe);
   std::vector<std::string> paths;
-  each_stage_of_chain(chain, [&](json& stage) {
-    auto* spec = registry.find(stage.at("type").get<std::string>());
-    if (!spec)
-      return;
-    for (auto& [name, value] : stage.at("options").items()) {
-      auto* option = spec->find(name);
-      if (!option || !option->names_file || !value.is_string())
-        continue;
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(value.get<std::string>(), ec))
-        continue; // a built-in name ("srgb"), not a file
-      paths.push_back(value.get<std::string>());
-      value = fmt::format("{}{}", file_placeholder, paths.size() - 1);
+  each_file_option(r, registry, [&](const std::string& type,
+                                    const option_spec& option, json& value) {
+    auto path = value.get<std::string>();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      if (strict)
+        throw std::runtime_error(fmt::format(
+          "{}: option '{}': \"{}\" is not a file{}", type, option.name, path,
+          option.builtin_names.empty()
+            ? std::string{}
+            : fmt::format(" nor one of {}",
+                          fmt::join(option.builtin_names, ", "))));
+      return; // the stage says what is wrong with it
     }
+    paths.push_back(path);
+    value = fmt::format("{}{}", file_placeholder, paths.size() - 1);
   });
-  recipe = chain.dump();
+  recipe = r.dump();
   return paths;
 }
 
 std::string put_back_files(const std::string& recipe,
                            const std::vector<std::string>& paths) {
-  auto chain = json::parse(recipe);
-  each_stage_of_chain(chain, [&](json& stage) {
+  auto r = json::parse(recipe);
+  each_stage(r, [&](json& stage) {
     for (auto& [name, value] : stage.at("options").items()) {
       if (!value.is_string())
         continue;
       std::string_view text = value.get_ref<const std::string&>();
       if (!text.starts_with(file_placeholder))
         continue;
-      auto k = std::stoul(std::string(text.substr(file_placeholder.size())));
-      if (k >= paths.size())
+      auto k = placeholder_index(text);
+      if (!k || *k >= paths.size())
         throw std::runtime_error("recipe names a file it was not given");
-      value = paths[k];
+      value = paths[*k];
     }
   });
-  return chain.dump();
+  return r.dump();
+}
+
+std::vector<std::string> carried_files::paths() const {
+  std::vector<std::string> result;
+  if (files)
+    for (auto& fd : *files)
+      result.push_back(fmt::format("/proc/self/fd/{}", fd.get()));
+  return result;
+}
+
+std::string with_files(const std::string& recipe,
+                       const stage_registry& registry) {
+  auto text = recipe;
+  auto paths = take_out_files(text, registry, true);
+  if (paths.empty())
+    return recipe;
+  auto r = json::parse(text);
+  auto files = json::array();
+  for (auto& path : paths) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size > max_carried_file)
+      throw std::runtime_error(fmt::format(
+        "{}: {} MiB, more than the {} MiB a file named by a stage on a node "
+        "may have",
+        path, size >> 20, max_carried_file >> 20));
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+      throw std::runtime_error(
+        fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    std::string bytes((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+    if (in.bad())
+      throw std::runtime_error(fmt::format("{}: cannot read it", path));
+    std::unique_ptr<gchar, decltype(&g_free)> encoded(
+      g_base64_encode(reinterpret_cast<const guchar*>(bytes.data()),
+                      bytes.size()),
+      &g_free);
+    files.push_back({{"name", path}, {"base64", encoded.get()}});
+  }
+  r["files"] = std::move(files);
+  return r.dump();
+}
+
+carried_files unpack_files(const std::string& recipe,
+                           const stage_registry& registry) {
+  json r;
+  try {
+    r = json::parse(recipe);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  carried_files result;
+  result.files = std::make_shared<std::vector<unique_fd>>();
+  try {
+    auto files = r.contains("files") ? r.at("files") : json::array();
+    r.erase("files");
+    each_file_option(r, registry, [&](const std::string& type,
+                                      const option_spec& option,
+                                      json& value) {
+      auto k = placeholder_index(value.get_ref<const std::string&>());
+      if (k && *k < files.size())
+        return;
+      // Never looked up here: the answer must not tell whether the node
+      // has such a file.
+      throw std::runtime_error(fmt::format(
+        "{}: option '{}' names a file the coordinator did not send (a node "
+        "never opens a file a coordinator names; a coordinator sends the "
+        "files' bytes)",
+        type, option.name));
+    });
+    for (auto& file : files) {
+      auto name = file.at("name").get<std::string>();
+      auto& encoded = file.at("base64").get_ref<const std::string&>();
+      if (encoded.size() / 4 * 3 > max_carried_file)
+        throw std::runtime_error(
+          fmt::format("the file {} is larger than {} MiB", name,
+                      max_carried_file >> 20));
+      gsize size = 0;
+      std::unique_ptr<guchar, decltype(&g_free)> bytes(
+        g_base64_decode(encoded.c_str(), &size), &g_free);
+      result.files->push_back(
+        memfd_with("pixline-resource", bytes.get(), size, true));
+      result.names.push_back(std::move(name));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("malformed recipe: {}", e.what()));
+  }
+  result.recipe = r.dump();
+  return result;
 }
 
 struct chain_worker::parts {

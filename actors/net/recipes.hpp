@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/net/wire.hpp"
+#include "pipeline/safe_fs.hpp"
 #include "config/config.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"
@@ -35,11 +36,46 @@ struct remote_half {
 /// the result's error.
 using node_work_fn = std::function<wire_result(wire_job&)>;
 
-/// Makes one node worker per call, from a recipe. Throws std::runtime_error
-/// when the recipe names a stage this node does not have (a plugin not
-/// loaded here) or is malformed.
+/// Makes one node worker per call, from a recipe as a coordinator sent it
+/// (with the files its options name, carried_files). Throws
+/// std::runtime_error when the recipe names a stage this node does not have
+/// (a plugin not loaded here), an option names a file the recipe does not
+/// carry, or it is malformed.
 std::function<node_work_fn()> node_worker_factory(
   const std::string& recipe, const stage_registry& registry);
+
+/// The same for a recipe whose files are already paths this process may
+/// open (a node's worker process, which got them from the node).
+std::function<node_work_fn()> node_worker_factory_of_paths(
+  const std::string& recipe, const stage_registry& registry);
+
+/// A node recipe with the files it carries, taken out: the recipe names
+/// the K-th as "pixline-file:K".
+struct carried_files {
+  std::string recipe;
+  /// The coordinator's names of the files, for messages.
+  std::vector<std::string> names;
+  /// Their bytes, in sealed memfds.
+  std::shared_ptr<std::vector<unique_fd>> files;
+
+  /// Paths to the files for this process (/proc/self/fd/N).
+  std::vector<std::string> paths() const;
+};
+
+/// On a node: takes the files out of a coordinator's recipe (see
+/// with_files). Throws std::runtime_error when an option that names a file
+/// (option_spec::names_file) names anything but a file the recipe carries
+/// or a built-in name: a node never opens a path a coordinator names, so
+/// the answer is the same whether such a file exists on the node or not.
+carried_files unpack_files(const std::string& recipe,
+                           const stage_registry& registry);
+
+/// On the coordinator: the recipe of a stage placed on nodes with the
+/// files its options name read here and carried in it as bytes, each
+/// option naming its file by "pixline-file:K". Throws std::runtime_error
+/// naming a file that cannot be read.
+std::string with_files(const std::string& recipe,
+                       const stage_registry& registry);
 
 /// Recipes, as build_stages makes them.
 std::string load_recipe(const option_map& load_options,
@@ -51,6 +87,9 @@ std::string filter_recipe(const std::string& type, const option_map& options);
 struct sink_recipe {
   option_map options;
   std::vector<std::pair<std::string, option_map>> filters;
+  /// sink_branch::matrix and matrix_width.
+  int matrix = 0;
+  int matrix_width = 0;
 };
 std::string save_recipe(const std::vector<sink_recipe>& sinks,
                         std::int64_t memory_limit);
@@ -74,12 +113,15 @@ std::string chain_recipe(const std::string& load,
 std::string replaced(std::string text, const std::string& from,
                      const std::string& to);
 
-/// Replaces in a chain recipe the value of every option that names a file
-/// (option_spec::names_file) and is one by "pixline-file:K"; returns the
-/// files' paths, the K-th at index K. A worker process, which cannot open
-/// files, gets them from pixline as open files instead.
+/// Replaces in a recipe (a chain's or a node's) the value of every option
+/// that names a file (option_spec::names_file) and is one by
+/// "pixline-file:K"; returns the files' paths, the K-th at index K. A
+/// worker process, which cannot open files, gets them from pixline as open
+/// files instead. Built-in names stay; with `strict`, so does nothing
+/// else: a value that is not a regular file throws std::runtime_error.
 std::vector<std::string> take_out_files(std::string& recipe,
-                                        const stage_registry& registry);
+                                        const stage_registry& registry,
+                                        bool strict = false);
 
 /// The reverse, in the worker process: each "pixline-file:K" becomes
 /// `paths[K]`.

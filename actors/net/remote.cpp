@@ -45,10 +45,71 @@ using namespace std::chrono_literals;
 
 // -- the node -------------------------------------------------------------------
 
-/// One worker on a node: a job in, its result out.
-caf::behavior node_worker(caf::event_based_actor*, node_work_fn fn) {
+/// Jobs and results travel in parts of at most this many bytes. CAF counts
+/// a message as a sign of life only once its last byte arrived, so a whole
+/// image in one message (13.5 MB: 5.4 s at 20 Mbit/s) would outlast the
+/// connection timeout on a slow link and the connection would be dropped
+/// for ever; a part takes 0.1 s at 20 Mbit/s, 2 s at 1 Mbit/s.
+constexpr std::size_t part_bytes = 256 * 1024;
+
+/// Sends all but the last part of `bytes` to `to` as (part_atom, id,
+/// part) messages; returns the last part (maybe empty).
+std::string send_parts(caf::event_based_actor* self, const caf::actor& to,
+                       std::uint64_t id, const std::vector<char>& bytes) {
+  std::size_t at = 0;
+  while (bytes.size() - at > part_bytes) {
+    self->send(to, part_atom::value, id,
+               std::string(bytes.data() + at, part_bytes));
+    at += part_bytes;
+  }
+  return std::string(bytes.data() + at, bytes.size() - at);
+}
+
+struct parts_state {
+  /// The job (or result) whose parts are arriving, and those parts.
+  std::uint64_t id = 0;
+  std::string bytes;
+
+  void add(std::uint64_t part_of, const std::string& part) {
+    if (part_of != id) {
+      id = part_of;
+      bytes.clear();
+    }
+    bytes += part;
+  }
+  /// Everything received for `whole`, with its last part; empty again.
+  std::string take(std::uint64_t whole, std::string& last) {
+    if (whole != id)
+      bytes.clear();
+    bytes += last;
+    id = 0;
+    return std::exchange(bytes, std::string{});
+  }
+};
+
+/// One worker on a node: a job in, its result out, each in parts (see
+/// part_bytes): the coordinator's courier sends (part_atom, id, part)
+/// messages and then asks with (id, last part); the answer goes back the
+/// same way.
+caf::behavior node_worker(caf::event_based_actor* self, node_work_fn fn) {
+  auto st = std::make_shared<parts_state>();
   return {
-    [fn](wire_job& in) -> wire_result { return fn(in); },
+    [=](part_atom, std::uint64_t id, std::string& part) { st->add(id, part); },
+    [=](std::uint64_t id, std::string& last) -> std::string {
+      auto whole = st->take(id, last);
+      wire_result result;
+      try {
+        wire_job in;
+        deserialize(reinterpret_cast<const unsigned char*>(whole.data()),
+                    whole.size(), in);
+        whole = std::string{};
+        result = fn(in);
+      } catch (const std::exception& e) {
+        result.error = e.what();
+      }
+      auto to = caf::actor_cast<caf::actor>(self->current_sender());
+      return send_parts(self, to, id, serialized(result));
+    },
   };
 }
 
@@ -89,9 +150,14 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
         // refused at set-up.
         make = node_worker_factory(recipe, *registry);
         if (options->isolation == "process" && worker_entry_installed()) {
+          // The files the recipe carries go to each worker process as
+          // sealed memfds, as a local run's do.
+          auto carried = unpack_files(recipe, *registry);
           worker_process_settings settings;
           settings.mode = "node";
-          settings.recipe = recipe;
+          settings.recipe = std::move(carried.recipe);
+          settings.file_names = std::move(carried.names);
+          settings.files = std::move(carried.files);
           settings.stages = {stage_of_recipe(recipe)};
           settings.plugins = registry->plugins();
           settings.image_timeout = options->image_timeout;
@@ -255,13 +321,38 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
       self->send(proxy, lost_atom::value,
                  loss_reason(self->system(), m.reason));
   });
+  // The answer's parts, and the number of the job it is for: parts of an
+  // answer given up on (timeout) are dropped.
+  auto st = std::make_shared<parts_state>();
+  auto next = std::make_shared<std::uint64_t>(0);
   return {
     [=](wire_job& job) -> caf::result<wire_result> {
       auto rp = self->make_response_promise<wire_result>();
-      self->request(remote, timeout, std::move(job))
-        .then([rp](wire_result& r) mutable { rp.deliver(std::move(r)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      auto id = ++*next;
+      st->id = id;
+      st->bytes.clear();
+      auto last = send_parts(self, remote, id, serialized(job));
+      self->request(remote, timeout, id, std::move(last))
+        .then(
+          [=](std::string& last) mutable {
+            auto whole = st->take(id, last);
+            wire_result r;
+            try {
+              deserialize(reinterpret_cast<const unsigned char*>(whole.data()),
+                          whole.size(), r);
+            } catch (const std::exception& e) {
+              r = wire_result{};
+              r.error = fmt::format("malformed answer from the node: {}",
+                                    e.what());
+            }
+            rp.deliver(std::move(r));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return rp;
+    },
+    [=](part_atom, std::uint64_t id, std::string& part) {
+      if (id == st->id)
+        st->add(id, part);
     },
   };
 }

@@ -102,13 +102,12 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
           "first",
           threads));
     }
+    auto recipe
+      = put_back_files(settings.at("recipe").get<std::string>(), file_paths);
     if (settings.value("mode", "chain") == "node")
-      node = node_worker_factory(settings.at("recipe").get<std::string>(),
-                                 registry)();
+      node = node_worker_factory_of_paths(recipe, registry)();
     else
-      chain = std::make_unique<chain_worker>(
-        put_back_files(settings.at("recipe").get<std::string>(), file_paths),
-        registry);
+      chain = std::make_unique<chain_worker>(recipe, registry);
   } catch (const std::exception& e) {
     std::string error = e.what();
     for (size_t i = 0; i < file_paths.size(); ++i)

@@ -92,11 +92,13 @@ void event_log::write(const std::string& line) {
 }
 
 void event_log::started(const std::string& pipeline, const std::string& mode,
-                        int max_in_flight) {
+                        int max_in_flight, std::optional<std::size_t> total) {
   auto e = event("started");
   e["pipeline"] = pipeline;
   e["mode"] = mode;
   e["max_in_flight"] = max_in_flight;
+  if (total)
+    e["total"] = *total;
   write(e.dump());
 }
 
@@ -129,6 +131,15 @@ void event_log::finished(const run_report& report, double seconds) {
   e["seconds"] = seconds;
   e["peak_in_flight"] = report.peak_in_flight;
   write(e.dump());
+}
+
+void event_log::reloaded(const std::string& file, const std::string& error) {
+  auto e = event("reloaded");
+  put_name(e, "config", file);
+  e["result"] = error.empty() ? "ok" : "error";
+  if (!error.empty())
+    e["error"] = error;
+  write(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 } // namespace pixline

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -20,8 +22,10 @@
 #include "actors/process/worker_process.hpp"
 #include "actors/io/writer.hpp"
 #include "pipeline/cpu_policy.hpp"
+#include "actors/io/manifest.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "actors/run/queue_source.hpp"
 #include "pipeline/registry.hpp"
 #include "actors/run/stages.hpp"
 #include "config/usage.hpp"
@@ -68,7 +72,7 @@ int default_workers(const std::string& stage_type) {
   // them, so that is where the cores go: one save worker per core. Waiting
   // for the disk is the commit stage's: its workers fsync and rename the
   // outputs, several at once so the file system can commit them together,
-  // while the save workers compute the next images (docs/performance.md).
+  // while the save workers compute the next images (bench/HISTORY.md).
   if (stage_type == "save")
     return hardware_threads();
   if (stage_type == "commit")
@@ -245,9 +249,10 @@ stage_runtime process_stage(const pipeline_config& config,
 
 } // namespace
 
-std::vector<stage_runtime> build_stages(const pipeline_config& config,
-                                        const stage_registry& registry,
-                                        const run_options& options) {
+std::vector<stage_runtime> build_stages(
+  const pipeline_config& config, const stage_registry& registry,
+  const run_options& options,
+  const std::vector<std::pair<std::string, std::string>>& claimed) {
   for (auto& [name, count] : options.workers) {
     bool known = pipeline_stage_settings(name).has_value();
     for (auto& f : config.filters)
@@ -280,6 +285,20 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   bool fuse_first = !config.filters.empty()
                     && filter_specs[0]->make(config.filters[0].options)->fuses_load();
 
+  // A stage placed on nodes carries the files its options name (an
+  // overlay, a profile), read here: a node opens no file of its own for a
+  // coordinator (docs/distributed.md).
+  auto carrying = [&](const std::string& recipe,
+                      const std::vector<remote_placement>& placed) {
+    if (placed.empty())
+      return recipe;
+    try {
+      return with_files(recipe, registry);
+    } catch (const std::runtime_error& e) {
+      throw config_error({config.file, 0, 0}, e.what());
+    }
+  };
+
   std::vector<stage_runtime> stages;
   auto& src = config.source;
   auto load_opts = loader_spec().decode(src.load_options);
@@ -295,8 +314,10 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     return [l](job& j) { l->load(j); };
   };
   load.remote = src.remote;
-  load.recipe = load_recipe(src.load_options, params,
-                            first ? config.filters[0].type : "", first_opts);
+  load.recipe = carrying(load_recipe(src.load_options, params,
+                                     first ? config.filters[0].type : "",
+                                     first_opts),
+                         src.remote);
   load.make_remote_half = [max_mib = load_opts.max_file_mib] {
     return load_half(max_mib);
   };
@@ -315,7 +336,7 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       return [s](job& j) { s->process(*j.img); };
     };
     rt.remote = f.remote;
-    rt.recipe = filter_recipe(f.type, f.options);
+    rt.recipe = carrying(filter_recipe(f.type, f.options), f.remote);
     rt.make_remote_half = [] { return filter_half(); };
     stages.push_back(std::move(rt));
   }
@@ -325,6 +346,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   struct sink_plan {
     writer_options write;
     std::vector<std::pair<const stage_spec*, option_map>> filters;
+    int matrix = 0;
+    int matrix_width = 0;
   };
   std::vector<sink_plan> plans;
   int sink_workers = 0;
@@ -342,11 +365,13 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       else
         same->workers = std::max(same->workers, p.workers);
     }
-    sink_recipe recipe{sink.options, {}};
+    sink_recipe recipe{sink.options, {}, sink.matrix, sink.matrix_width};
     for (auto& f : sink.filters)
       recipe.filters.emplace_back(f.type, f.options);
     recipes.push_back(std::move(recipe));
     sink_plan plan;
+    plan.matrix = sink.matrix;
+    plan.matrix_width = sink.matrix_width;
     plan.write = writer_spec().decode(sink.options);
     if (!options.output.empty())
       plan.write.path = options.output;
@@ -359,7 +384,9 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     for (auto& other : plans)
       if (other.write.path == plan.write.path
           && other.write.naming == plan.write.naming
-          && other.write.format == plan.write.format)
+          && other.write.format == plan.write.format
+          && (other.matrix != plan.matrix
+              || other.matrix_width == plan.matrix_width))
         throw config_error(sink.where,
                            fmt::format("this sink writes the same files as an "
                                        "earlier one (path \"{}\", naming "
@@ -380,6 +407,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
   // One table for every writer of the run, local or for a node, and each
   // sink's folder opened once for all of them.
   auto claims = std::make_shared<output_claims>();
+  for (auto& [output, input] : claimed)
+    claims->claim(output, input);
   std::vector<std::shared_ptr<output_root>> roots;
   for (auto& plan : plans)
     roots.push_back(std::make_shared<output_root>(plan.write.path));
@@ -389,11 +418,15 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     w->share_root(roots[i]);
     return w;
   };
-  auto manifest = config.pipeline.manifest;
+  // A template: a manifest per input, which the save stage writes. A plain
+  // file is the run's one manifest (run_manifest), written at the end.
+  auto manifest = config.pipeline.manifest.find('{') != std::string::npos
+                    ? config.pipeline.manifest
+                    : std::string{};
   // The commit stage is there to wait for fsyncs while the save workers
   // encode the next images. When no sink fsyncs, a commit is a rename:
   // the save worker makes it itself, in the same order, and the job skips
-  // a hop through two more actors (docs/performance.md).
+  // a hop through two more actors (bench/HISTORY.md).
   bool durable = std::any_of(plans.begin(), plans.end(), [](auto& plan) {
     return plan.write.fsync;
   });
@@ -415,6 +448,8 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
       for (auto& [spec, opts] : plan.filters)
         branch.filters.push_back(spec->make(opts));
       branch.out = writer_for(i);
+      branch.matrix = plan.matrix;
+      branch.matrix_width = plan.matrix_width;
       timeout = std::max(timeout, plan.write.timeout);
       branches.push_back(std::move(branch));
     }
@@ -429,14 +464,16 @@ std::vector<stage_runtime> build_stages(const pipeline_config& config,
     };
   };
   save.remote = sink_remote;
-  save.recipe = save_recipe(recipes, memory_limit);
+  save.recipe = carrying(save_recipe(recipes, memory_limit), sink_remote);
   // What names and writes outputs encoded elsewhere (on a node, in a worker
   // process): writers without filters.
-  auto make_store = [sinks = plans.size(), manifest, writer_for] {
+  auto make_store = [plans, manifest, writer_for] {
     std::vector<sink_branch> branches;
-    for (size_t i = 0; i < sinks; ++i) {
+    for (size_t i = 0; i < plans.size(); ++i) {
       sink_branch branch;
       branch.out = writer_for(i);
+      branch.matrix = plans[i].matrix;
+      branch.matrix_width = plans[i].matrix_width;
       branches.push_back(std::move(branch));
     }
     auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
@@ -554,8 +591,103 @@ std::vector<std::string> config_warnings(const pipeline_config& config) {
 
 namespace {
 
-/// Sets libvips up for a run and returns the resolved budget.
-int prepare(const pipeline_config& config, const run_options& options) {
+/// Each sink's output folder (created when missing), locked for this run,
+/// so a second pixline process writing to one of them stops at its start
+/// (folder_busy) instead of naming images over this one's. A folder made
+/// here and still empty at the end (the run failed at its start, or wrote
+/// nothing) is removed again, before the locks go, as if it had been
+/// created on the first output.
+class output_folder_locks {
+public:
+  output_folder_locks(const pipeline_config& config,
+                      const run_options& options) {
+    std::vector<fs::path> seen;
+    for (auto& sink : config.sinks) {
+      fs::path path = options.output.empty()
+                        ? fs::path(writer_spec().decode(sink.options).path)
+                        : fs::path(options.output);
+      std::error_code ec;
+      if (!fs::exists(path, ec)) {
+        fs::create_directories(path, ec);
+        if (!ec)
+          created_.push_back(path);
+      }
+      if (std::any_of(seen.begin(), seen.end(), [&](const fs::path& p) {
+            return fs::equivalent(p, path, ec);
+          }))
+        continue;
+      seen.push_back(path);
+      try {
+        locks_.push_back(folder_lock::take(path, "output folder", true));
+      } catch (...) {
+        remove_empty();
+        throw;
+      }
+    }
+  }
+  ~output_folder_locks() {
+    remove_empty();
+  }
+  output_folder_locks(const output_folder_locks&) = delete;
+  output_folder_locks& operator=(const output_folder_locks&) = delete;
+
+private:
+  void remove_empty() noexcept {
+    // rmdir removes a folder only when it is empty.
+    for (auto& path : created_)
+      ::rmdir(path.c_str());
+    created_.clear();
+  }
+
+  std::vector<folder_lock> locks_;
+  std::vector<fs::path> created_;
+};
+
+/// The run's one manifest, when `[pipeline] manifest` names a file (not a
+/// per-input template).
+std::unique_ptr<run_manifest> manifest_of(const pipeline_config& config) {
+  auto& file = config.pipeline.manifest;
+  if (file.empty() || file.find('{') != std::string::npos)
+    return nullptr;
+  return std::make_unique<run_manifest>(file, config.pipeline.base_url);
+}
+
+/// Calls `fn` every second on a thread of its own until destroyed (a
+/// watch's manifest catches up with what finished meanwhile).
+class every_second {
+public:
+  explicit every_second(std::function<void()> fn)
+    : thread_([this, fn = std::move(fn)] {
+        std::unique_lock<std::mutex> lock{mutex_};
+        while (!done_) {
+          wake_.wait_for(lock, std::chrono::seconds(1));
+          lock.unlock();
+          fn();
+          lock.lock();
+        }
+      }) {
+  }
+  ~every_second() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  every_second(const every_second&) = delete;
+  every_second& operator=(const every_second&) = delete;
+
+private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+} // namespace
+
+int prepare_run(const pipeline_config& config, const run_options& options) {
   if (!config.source.configured && options.input.empty())
     throw config_error({config.file, 0, 0},
                        "the config has no [source]: name the inputs with "
@@ -576,6 +708,8 @@ int prepare(const pipeline_config& config, const run_options& options) {
   return resolved_max_in_flight(config);
 }
 
+namespace {
+
 /// Counts `j`; only a failure is kept (the summary names it).
 void tally(run_report& report, const job& j) {
   if (j.failed())
@@ -593,8 +727,10 @@ run_report run_pipeline(const pipeline_config& config,
                         const run_options& options) {
   if (config.source.kind == "watch" && options.input.empty())
     return run_watch(config, registry, options);
+  if (config.source.kind == "queue" && options.input.empty())
+    return run_queue(config, registry, options);
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
   auto stages = build_stages(config, registry, options);
   auto inputs = list_inputs(with_input(config.source, options.input));
@@ -602,6 +738,10 @@ run_report run_pipeline(const pipeline_config& config,
   drop_outputs(inputs, output_root);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  // Held until the run returns; a batch with nothing to do takes none.
+  std::optional<output_folder_locks> locks;
+  if (!inputs.empty())
+    locks.emplace(config, options);
   remove_stale_temporaries(output_root);
   report.total = inputs.size();
   if (options.on_listed)
@@ -611,9 +751,12 @@ run_report run_pipeline(const pipeline_config& config,
   // Tallied as they finish, as in a watch: keeping every finished job
   // until the end made the batch's memory grow with its length, and its
   // small records, allocated all through the run between the images'
-  // large blocks, kept the heap from shrinking back (docs/performance.md).
+  // large blocks, kept the heap from shrinking back (bench/HISTORY.md).
   flow.keep_finished = false;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     tally(report, j);
@@ -631,6 +774,9 @@ run_report run_pipeline(const pipeline_config& config,
     });
   image_tally::reset_peak();
   auto result = run_flow(stages, *feed, flow);
+  // After every output it lists is in place.
+  if (manifest)
+    manifest->write();
   report.interrupted = feed->stopped();
   report.not_started = feed->left();
   report.peak_in_flight = result.peak_in_flight;
@@ -642,15 +788,15 @@ run_report run_watch(const pipeline_config& config,
                      const stage_registry& registry,
                      const run_options& options) {
   run_report report;
-  report.max_in_flight = prepare(config, options);
+  report.max_in_flight = prepare_run(config, options);
   check_output_folder(config, options);
-  auto stages = build_stages(config, registry, options);
   auto source = config.source;
   if (!options.input.empty())
     source.path = options.input;
   auto output_root = output_root_of(config, options);
   for (auto& warning : config_warnings(config))
     spdlog::warn("{}", warning);
+  output_folder_locks locks{config, options};
   remove_stale_temporaries(output_root);
   // Moves across file systems copy through temporaries there too.
   if (source.on_success == "move")
@@ -658,15 +804,26 @@ run_report run_watch(const pipeline_config& config,
   if (source.on_failure == "quarantine")
     remove_stale_temporaries(source.quarantine_dir);
   watch_feed feed{source, output_root};
+  if (options.metrics)
+    feed.on_backlog([metrics = options.metrics](std::int64_t files) {
+      metrics->set_backlog(files);
+    });
+  // The names earlier runs of this watch gave their outputs are still
+  // theirs.
+  auto stages = build_stages(config, registry, options,
+                             feed.claimed_outputs());
   flow_options flow;
   flow.max_in_flight = report.max_in_flight;
   flow.keep_finished = false;
   flow.metrics = options.metrics;
   flow.nodes = config.nodes;
   flow.tls = config.tls;
+  auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))
       return; // tried again later
+    if (manifest)
+      manifest->add(j);
     if (options.on_finished)
       options.on_finished(j);
     ++report.total;
@@ -677,7 +834,19 @@ run_report run_watch(const pipeline_config& config,
   if (options.on_watching)
     options.on_watching([&feed] { feed.stop(); });
   image_tally::reset_peak();
+  std::optional<every_second> flush;
+  if (manifest)
+    flush.emplace([&manifest] {
+      try {
+        manifest->write();
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+      }
+    });
   auto result = run_flow(stages, feed, flow);
+  flush.reset();
+  if (manifest)
+    manifest->write();
   if (auto error = feed.journal_error(); !error.empty())
     throw std::runtime_error(fmt::format(
       "the watch stopped: {}; the originals of the files in flight were left "

@@ -35,6 +35,9 @@ struct run_options {
   /// report then says it was interrupted). Safe to call from any thread,
   /// e.g. a signal handler's thread, until the run returns.
   std::function<void(std::function<void()> stop)> on_watching;
+  /// A queue source: stop once the queue stays empty instead of serving
+  /// until stopped.
+  bool until_empty = false;
   /// Where the run counts images, time and queues (for `/metrics`); none
   /// when null.
   std::shared_ptr<metrics_registry> metrics;
@@ -91,6 +94,10 @@ std::vector<std::string> config_warnings(const pipeline_config& config);
 /// "Isolation"): isolation = "process", no stage placed on a node, and a
 /// program that can start workers of itself (run_worker_if_asked).
 bool isolated(const pipeline_config& config);
+
+/// Sets the process up for a run of `config` (scheduling policy, libvips)
+/// and returns its pipeline-wide budget.
+int prepare_run(const pipeline_config& config, const run_options& options);
 
 /// The pipeline-wide budget a run of `config` uses.
 int resolved_max_in_flight(const pipeline_config& config);

@@ -99,6 +99,15 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
   output_root_ = fs::weakly_canonical(output_root, ec);
   fs::path state = source.state_dir.empty() ? root_ / ".pixline"
                                             : fs::path(source.state_dir);
+  // One watch per state folder: a second one would append to (and
+  // compact) the journal under the first one's feet. Locked before the
+  // journal is read; created private, as the journal wants it.
+  fs::create_directories(state.parent_path().empty() ? fs::path(".")
+                                                     : state.parent_path(),
+                         ec);
+  ::mkdir(state.c_str(), 0700);
+  state_lock_ = std::make_unique<folder_lock>(
+    folder_lock::take(state, "state folder", false));
   try {
     journal_ = std::make_unique<journal>(state);
     journal_->mark_crashes();
@@ -200,6 +209,10 @@ void watch_feed::scan(const fs::path& dir, bool recursive) {
 void watch_feed::note(const fs::path& path, bool closed_now) {
   auto now = clock_type::now();
   auto& c = candidates_[path];
+  if (settling_.exchange(candidates_.size()) != candidates_.size()) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    publish_backlog();
+  }
   c.last_activity = now;
   if (auto st = size_and_mtime(path)) {
     c.size = st->first;
@@ -244,13 +257,18 @@ void watch_feed::take(const fs::path& path) {
     return;
   if (auto outcome = journal_->lookup(*key)) {
     // Finished before (perhaps just before a crash): only what comes after
-    // success may still be owed.
+    // success may still be owed. Outputs that are not what the journal
+    // says (deleted, replaced, or a stale or forged entry) do not let the
+    // original go: it is processed again.
+    bool owed = true;
     if (*outcome == journal_outcome::done)
-      after_success(path.string(),
-                    path.lexically_relative(root_).generic_string());
-    std::lock_guard<std::mutex> guard{mutex_};
-    ++counts_.skipped_known;
-    return;
+      owed = after_success(
+        *key, path.lexically_relative(root_).generic_string(), true);
+    if (owed) {
+      std::lock_guard<std::mutex> guard{mutex_};
+      ++counts_.skipped_known;
+      return;
+    }
   }
   job j;
   j.path = path.string();
@@ -271,6 +289,8 @@ void watch_feed::take(const fs::path& path) {
     keys_[j.id] = *key;
     queued_or_running_.insert(j.path);
     ready_.push_back(std::move(j));
+    settling_ = candidates_.size();
+    publish_backlog();
   }
   notify();
 }
@@ -382,6 +402,7 @@ std::optional<job> watch_feed::next() {
     return std::nullopt;
   auto j = std::move(ready_.front());
   ready_.pop_front();
+  publish_backlog();
   // The journal says which files were in flight, should pixline end
   // abnormally (take() counts those).
   if (auto key = keys_.find(j.id); key != keys_.end() && !j.failed()
@@ -401,6 +422,16 @@ std::optional<job> watch_feed::next() {
 bool watch_feed::closed() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return stopping_;
+}
+
+void watch_feed::on_backlog(std::function<void(std::int64_t)> report) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  on_backlog_ = std::move(report);
+}
+
+void watch_feed::publish_backlog() {
+  if (on_backlog_)
+    on_backlog_(std::int64_t(ready_.size() + settling_.load()));
 }
 
 std::size_t watch_feed::queued() const {
@@ -432,23 +463,31 @@ void watch_feed::stop() {
   notify();
 }
 
-void watch_feed::after_success(const std::string& path,
-                               const std::string& relative) {
+bool watch_feed::after_success(const file_key& key,
+                               const std::string& relative, bool again) {
+  const auto& path = key.path;
+  if (source_.on_success != "delete" && source_.on_success != "move")
+    return true;
+  if (auto wrong = journal_->check_outputs(key); !wrong.empty()) {
+    spdlog::warn("{}: not {} it: {}; {}", path,
+                 source_.on_success == "delete" ? "deleting" : "moving",
+                 wrong, again ? "processing it again" : "it stays where it is");
+    return false;
+  }
   std::error_code ec;
   if (source_.on_success == "delete") {
     fs::remove(path, ec);
-  } else if (source_.on_success == "move") {
+  } else {
     try {
       move_keeping_versions(path, source_.done_dir, relative);
     } catch (const std::exception& e) {
       spdlog::error("{}: written, but cannot move the original to {}: {}",
                     path, source_.done_dir, e.what());
-      return;
+      return true;
     }
-  } else {
-    return;
   }
   write_journal([&] { journal_->forget(path); });
+  return true;
 }
 
 void watch_feed::after_failure(const job& j) {
@@ -490,6 +529,17 @@ bool watch_feed::write_journal(const std::function<void()>& write) {
     stop();
     return false;
   }
+}
+
+std::vector<std::pair<std::string, std::string>>
+watch_feed::claimed_outputs() const {
+  auto claims = journal_->claims();
+  // A name whose output is gone is free again: nothing can be lost there.
+  std::erase_if(claims, [](const auto& c) {
+    struct stat st;
+    return ::lstat(c.first.c_str(), &st) != 0;
+  });
+  return claims;
 }
 
 std::string watch_feed::journal_error() const {
@@ -539,14 +589,20 @@ bool watch_feed::finish(const job& j) {
     return true;
   }
   auto outcome = j.failed() ? journal_outcome::failed : journal_outcome::done;
-  if (!write_journal([&] { journal_->record(key, outcome); }))
+  // Each output as it is on the disk now, so a restart knows whose name it
+  // is and can check it before the original goes.
+  std::vector<output_key> outputs;
+  for (auto& out : j.outputs)
+    if (auto k = output_key_of(out))
+      outputs.push_back(std::move(*k));
+  if (!write_journal([&] { journal_->record(key, outcome, outputs); }))
     return true;
   if (j.failed()) {
     after_failure(j);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.failed;
   } else {
-    after_success(j.path, j.relative);
+    after_success(key, j.relative, false);
     std::lock_guard<std::mutex> guard{mutex_};
     ++counts_.done;
   }

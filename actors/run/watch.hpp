@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "config/config.hpp"
 #include "actors/run/inputs.hpp"
 #include "pipeline/journal.hpp"
+#include "pipeline/safe_fs.hpp"
 
 namespace pixline {
 
@@ -56,7 +58,17 @@ public:
   /// Files queued and not yet handed out.
   std::size_t queued() const;
 
+  /// Called with the backlog (files settling plus files queued) whenever
+  /// it changes, from the feed's threads; for the metrics' gauge.
+  void on_backlog(std::function<void(std::int64_t)> report);
+
   watch_counts counts() const;
+
+  /// The outputs earlier runs wrote that are still there, with the input
+  /// each belongs to (output path -> input path), from the journal: a
+  /// restarted watch claims them again, so on_collision holds across
+  /// restarts.
+  std::vector<std::pair<std::string, std::string>> claimed_outputs() const;
 
   /// Why the journal could not be written, when that stopped the watch;
   /// empty otherwise.
@@ -79,7 +91,12 @@ private:
   bool wanted(const std::filesystem::path& path) const;
   /// The output and state folders, when inside the watched folder.
   bool excluded(const std::filesystem::path& path) const;
-  void after_success(const std::string& path, const std::string& relative);
+  /// Moves or deletes the original of the done version `key`, once its
+  /// recorded outputs are checked on the disk. Returns false (and leaves
+  /// it, saying so; `again`: saying it is processed again) when they are
+  /// not what the journal says.
+  bool after_success(const file_key& key, const std::string& relative,
+                     bool again);
   void after_failure(const job& j);
   /// Runs a journal write; when it throws (a full or failing disk), logs
   /// it, keeps the reason for journal_error() and stops the watch. Returns
@@ -93,6 +110,7 @@ private:
   std::filesystem::path state_root_;
   name_filter filter_;
   std::chrono::milliseconds settle_;
+  std::unique_ptr<folder_lock> state_lock_;
   std::unique_ptr<journal> journal_;
 
   int inotify_fd_ = -1;
@@ -104,6 +122,10 @@ private:
 
   mutable std::mutex mutex_;
   std::deque<job> ready_;
+  std::function<void(std::int64_t)> on_backlog_;
+  std::atomic<std::size_t> settling_{0};
+  /// Reports the backlog; mutex_ held.
+  void publish_backlog();
   std::set<std::string> queued_or_running_;
   std::unordered_map<std::uint64_t, file_key> keys_;
   /// File versions this run recorded as started (journal::started), once

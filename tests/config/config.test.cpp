@@ -838,3 +838,54 @@ address = "127.0.0.1:7400"
                  "wire = \"jpeg\"\n");
   CHECK_THAT(f.reason, Catch::Contains("raw") && Catch::Contains("png"));
 }
+
+TEST_CASE("a queue source takes url and queue and root and max_deliveries",
+          "[config]") {
+  auto c = parse(R"([source]
+kind = "queue"
+url = "amqp://w:p@broker:5672/photos"
+queue = "thumbs"
+root = "/shared/photos"
+max_deliveries = 5
+password_env = "BROKER_PASSWORD"
+
+[sink]
+path = "out"
+)");
+  CHECK(c.source.kind == "queue");
+  CHECK(c.source.url == "amqp://w:p@broker:5672/photos");
+  CHECK(c.source.queue == "thumbs");
+  CHECK(c.source.root == "/shared/photos");
+  CHECK(c.source.max_deliveries == 5);
+  CHECK(c.source.password_env == "BROKER_PASSWORD");
+  auto defaults = parse("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
+                        "root = \"/r\"\n[sink]\npath = \"out\"\n");
+  CHECK(defaults.source.queue == "pixline");
+  CHECK(defaults.source.max_deliveries == 3);
+  CHECK(defaults.source.password_env == "PIXLINE_AMQP_PASSWORD");
+}
+
+TEST_CASE("a queue source's mistakes are config errors", "[config]") {
+  auto sink = std::string("\n[sink]\npath = \"out\"\n");
+  CHECK(failure_of("[source]\nkind = \"queue\"\nroot = \"/r\"\n" + sink)
+          .reason.find("needs 'url'")
+        != std::string::npos);
+  CHECK(failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n" + sink)
+          .reason.find("needs 'root'")
+        != std::string::npos);
+  auto f = failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
+                      "root = \"/r\"\npath = \"/in\"\n" + sink);
+  CHECK(f.line == 5);
+  CHECK(f.reason.find("not used with kind = \"queue\"") != std::string::npos);
+  f = failure_of("[source]\npath = \"/in\"\nqueue = \"q\"\n" + sink);
+  CHECK(f.line == 3);
+  CHECK(f.reason == "option 'queue' is only for kind = \"queue\"");
+  CHECK(failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
+                   "root = \"/r\"\nmax_deliveries = 0\n" + sink)
+          .line
+        == 5);
+  CHECK(failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
+                   "root = \"/r\"\nqueue = \"amq.x\"\n" + sink)
+          .reason.find("amq.")
+        != std::string::npos);
+}

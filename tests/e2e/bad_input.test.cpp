@@ -65,6 +65,7 @@ path = "unused"
 [[filter]]
 type = "thumbnail"
 width = 48
+height = 48
 [sink]
 format = "png"
 naming = "{stem}.{ext}"

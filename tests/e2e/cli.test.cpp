@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <sstream>
 
 #include "support/images.hpp"
 
@@ -48,6 +51,7 @@ path = "unused"
 [[filter]]
 type = "thumbnail"
 width = 64
+height = 64
 
 [sink]
 path = "unused"
@@ -231,4 +235,48 @@ TEST_CASE("run --chain without a config file", "[cli][chain]") {
                     && Catch::Contains("\n            ^^^^^\n"));
   CHECK(run_command(pixline_binary() + " run", &out) == 2);
   CHECK_THAT(out, Catch::Contains("--chain"));
+}
+
+TEST_CASE("log format json writes one JSON object per log line",
+          "[e2e][cli]") {
+  temp_dir dir;
+  save(test_card(64, 64), dir / "in" / "good.jpg");
+  write_file(dir / "in" / "bad.jpg", "not an image");
+  std::string err;
+  auto status = run_command(
+    fmt::format("{{ '{}' --log-format json run -q --chain 'save format=png' "
+                "-i '{}' -o '{}' 2>'{}' >/dev/null; }}",
+                pixline_binary(), (dir / "in").string(),
+                (dir / "out").string(), (dir / "err.log").string()),
+    nullptr);
+  CHECK(status == 1);
+  auto text = read_file(dir / "err.log");
+  INFO(text);
+  bool found = false;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line); // every line is JSON
+    CHECK(j.contains("time"));
+    CHECK(j["time"].get<std::string>().size() == 24); // ...T..:..:..SSSZ
+    if (j["level"] == "error" && j.value("input", "").find("bad.jpg")
+                                   != std::string::npos) {
+      CHECK(j["stage"] == "load");
+      CHECK_THAT(j["message"].get<std::string>(),
+                 Catch::Contains("failed in stage 'load'"));
+      found = true;
+    }
+  }
+  CHECK(found);
+  // Errors that end the command are log lines too.
+  auto bad = run_command(fmt::format("{{ '{}' --log-format json validate "
+                                     "'{}' 2>'{}'; }}",
+                                     pixline_binary(),
+                                     (dir / "missing.toml").string(),
+                                     (dir / "err2.log").string()),
+                         nullptr);
+  CHECK(bad == 2);
+  auto j = nlohmann::json::parse(read_file(dir / "err2.log"));
+  CHECK(j["level"] == "error");
+  CHECK_THAT(j["message"].get<std::string>(),
+             Catch::Contains("config file not found"));
 }

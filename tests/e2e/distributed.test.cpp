@@ -2,6 +2,7 @@
 // files as a local run, a node killed mid-run (and restarted), and TLS
 // peers checked against the configured CA.
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -35,12 +37,17 @@ std::string slow_plugin() {
 /// A `pixline node` on a port of the OS's choosing (or `port`).
 class node {
 public:
-  node(const fs::path& log, std::vector<std::string> extra = {}, int port = 0)
+  /// In `cwd` when given (the current folder otherwise).
+  node(const fs::path& log, std::vector<std::string> extra = {}, int port = 0,
+       const fs::path& cwd = {})
     : log_(log) {
     std::vector<std::string> args{pixline_binary(), "--plugin", slow_plugin(),
                                   "node", "--listen",
                                   fmt::format("127.0.0.1:{}", port)};
     args.insert(args.end(), extra.begin(), extra.end());
+    if (!cwd.empty())
+      args.insert(args.begin(),
+                  {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string()});
     process_ = std::make_unique<child_process>(args, log);
     std::regex listening{"listening on 127\\.0\\.0\\.1:([0-9]+)"};
     std::smatch m;
@@ -126,6 +133,19 @@ std::vector<std::string> written_outputs(const fs::path& events) {
         result.push_back(out.get<std::string>());
   }
   return result;
+}
+
+/// Checks that `local` holds `n` files and `remote` the same ones, byte
+/// for byte.
+void check_same_files(const fs::path& local, const fs::path& remote,
+                      size_t n) {
+  auto files = files_in(local);
+  REQUIRE(files.size() == n);
+  CHECK(files_in(remote) == files);
+  for (auto& f : files) {
+    INFO(f);
+    CHECK(read_file(remote / f) == read_file(local / f));
+  }
 }
 
 /// Waits until the --events file lists at least `n` written outputs.
@@ -250,17 +270,75 @@ width = 64
   INFO(remote.output);
   REQUIRE(remote.status == 0);
   CHECK_THAT(remote.output, Catch::Contains("9 written"));
-  auto files = files_in(dir.path() / "local");
-  REQUIRE(files.size() == 18);
-  CHECK(files_in(dir.path() / "remote") == files);
-  for (auto& f : files) {
-    INFO(f);
-    CHECK(read_file(dir.path() / "remote" / f)
-          == read_file(dir.path() / "local" / f));
-  }
+  check_same_files(dir.path() / "local", dir.path() / "remote", 18);
   // The work happened on the nodes.
   CHECK_THAT(a.log(), Catch::Contains("started 2 workers"));
   CHECK_THAT(b.log(), Catch::Contains("started 2 workers"));
+}
+
+TEST_CASE("a stage on a node reads the coordinator's files, never the "
+          "node's",
+          "[distributed]") {
+  // The overlay is "logo.png", relative: the coordinator's folder has a
+  // blue one, the folder the nodes run in a red one of the same name.
+  temp_dir dir;
+  make_inputs(dir.path() / "in", 4);
+  auto here = dir.path() / "coordinator";
+  auto there = dir.path() / "nodes";
+  fs::create_directories(here);
+  fs::create_directories(there);
+  save(solid(40, 20, 0, 0, 255), here / "logo.png");
+  save(solid(40, 20, 255, 0, 0), there / "logo.png");
+  // One node runs stages in sandboxed worker processes, one in its own
+  // process.
+  node a{dir.path() / "a.log", {}, 0, there};
+  node b{dir.path() / "b.log", {"--isolation", "thread"}, 0, there};
+  auto pipeline = [&](const std::string& out, const std::string& workers) {
+    return fmt::format(R"([source]
+path = "{0}/in"
+[[filter]]
+type = "watermark"
+image = "logo.png"
+gravity = "centre"
+workers = {2}
+[sink]
+path = "{0}/{1}"
+format = "png"
+workers = {2}
+[[sink.filter]]
+type = "icc"
+profile = "p3"
+)",
+                       dir.path().string(), out, workers);
+  };
+  write_file(dir.path() / "local.toml", pipeline("local", "1"));
+  write_file(dir.path() / "remote.toml",
+             pipeline("remote", "{ a = 1, b = 1 }")
+               + nodes_toml({{"a", &a}, {"b", &b}}));
+  auto in_here = [&](const std::string& args) {
+    command_result r;
+    r.status = run_command(fmt::format("cd '{}' && {} {}", here.string(),
+                                       pixline_binary(), args),
+                           &r.output);
+    return r;
+  };
+  auto local = in_here("run -q " + (dir.path() / "local.toml").string());
+  INFO(local.output);
+  REQUIRE(local.status == 0);
+  auto remote = in_here("run " + (dir.path() / "remote.toml").string());
+  INFO(remote.output << a.log() << b.log());
+  REQUIRE(remote.status == 0);
+  check_same_files(dir.path() / "local", dir.path() / "remote", 4);
+  CHECK_THAT(a.log(), Catch::Contains("started 1 workers"));
+  CHECK_THAT(b.log(), Catch::Contains("started 1 workers"));
+
+  // An overlay the coordinator cannot read stops the run here, before any
+  // node is asked, naming the file.
+  fs::remove(here / "logo.png");
+  auto missing = in_here("run " + (dir.path() / "remote.toml").string());
+  INFO(missing.output);
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.output, Catch::Contains("logo.png"));
 }
 
 TEST_CASE("a node killed mid-run loses no image, and a restarted node "
@@ -684,6 +762,17 @@ public:
   namespace_link(const namespace_link&) = delete;
   namespace_link& operator=(const namespace_link&) = delete;
 
+  /// Limits both directions of the link to `mbit` Mbit/s (tc tbf; this
+  /// kernel has no netem).
+  void limit(int mbit) {
+    for (auto& [prefix, dev] :
+         std::vector<std::pair<std::string, std::string>>{
+           {"", host_if_}, {fmt::format("ip netns exec {} ", name_), "px30n"}})
+      REQUIRE(run_command(fmt::format("{}tc qdisc add dev {} root tbf rate "
+                                      "{}mbit burst 64kb latency 400ms",
+                                      prefix, dev, mbit))
+              == 0);
+  }
   void cut() {
     REQUIRE(run_command(fmt::format("ip netns exec {} ip route add blackhole "
                                     "{}/32",
@@ -701,10 +790,26 @@ public:
   const std::string& there() const {
     return there_;
   }
+  /// A `pixline node` inside the namespace on port 7400, logging to `log`.
+  std::unique_ptr<child_process> start_node(const fs::path& log) const {
+    auto node = std::make_unique<child_process>(
+      inside({pixline_binary(), "--plugin", slow_plugin(), "node", "--listen",
+              there_ + ":7400", "--insecure"}),
+      log);
+    REQUIRE(wait_for_line(log, "listening on"));
+    return node;
+  }
 
 private:
   std::string name_, host_if_, here_, there_;
 };
+
+/// `count` PNGs of `width` x `height` in `in` (big0.png, ...).
+void big_inputs(const fs::path& in, int count, int width, int height) {
+  fs::create_directories(in);
+  for (int i = 0; i < count; ++i)
+    save(test_card(width, height), in / fmt::format("big{}.png", i));
+}
 
 /// Time of the moment the --events file first lists `n` written outputs.
 std::optional<std::chrono::steady_clock::time_point>
@@ -728,15 +833,9 @@ TEST_CASE("a run whose node's link is cut exits within 10 s of its last "
   // does not fit in the kernel's send buffer: CAF keeps the rest and, when
   // stopping, waits to send it (issue 30: up to 987 s).
   const int images = 4;
-  fs::create_directories(dir.path() / "in");
-  for (int i = 0; i < images; ++i)
-    save(test_card(3000, 2000), dir.path() / "in" / fmt::format("big{}.png", i));
+  big_inputs(dir.path() / "in", images, 3000, 2000);
   namespace_link link;
-  child_process node_process{
-    link.inside({pixline_binary(), "--plugin", slow_plugin(), "node",
-                 "--listen", link.there() + ":7400", "--insecure"}),
-    dir.path() / "n.log"};
-  REQUIRE(wait_for_line(dir.path() / "n.log", "listening on"));
+  auto node_process = link.start_node(dir.path() / "n.log");
   auto config = dir.path() / "c.toml";
   write_file(config, slow_pipeline(dir.path(), 100, "{ local = 1, n = 2 }")
                        + fmt::format(R"([[node]]
@@ -777,6 +876,137 @@ connect_timeout = 2
                              + ":7400): cannot connect: no answer within 2 s"));
 }
 
+namespace {
+
+/// Opens `count` connections to a node on loopback, each opening with a CAF
+/// protocol header (32 bytes, big-endian): a client handshake announcing a
+/// 512 MiB payload, or (`message`) a message to actor 1 announcing as
+/// much. CAF alone would allocate that much for each.
+std::vector<int> forged_handshakes(int port, int count, bool message = false) {
+  std::vector<int> sockets;
+  for (int i = 0; i < count; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockets.push_back(fd);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(std::uint16_t(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+    unsigned char header[32] = {0x01, 0, 0, 0, 0x20, 0x00, 0x00, 0x00};
+    if (message) {
+      header[0] = 0x02;
+      header[31] = 1;
+    }
+    REQUIRE(::send(fd, header, sizeof header, MSG_NOSIGNAL) == 32);
+  }
+  return sockets;
+}
+
+/// True when the peer of `fd` closes the connection within 5 s (what it
+/// sent before is read and dropped).
+bool closed_by_peer(int fd) {
+  timeval limit{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  char buf[4096];
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0)
+      return true;
+    if (n < 0)
+      return errno == ECONNRESET;
+  }
+}
+
+} // namespace
+
+TEST_CASE("a forged message header cannot make a node without TLS "
+          "allocate memory before CAF's handshake",
+          "[distributed]") {
+  temp_dir dir;
+  make_inputs(dir.path() / "in", 2);
+  node a{dir.path() / "a.log"};
+  auto before = a.rss_kib();
+  REQUIRE(before > 0);
+  auto sockets = forged_handshakes(a.port(), 4);
+  auto messages = forged_handshakes(a.port(), 2, true);
+  sockets.insert(sockets.end(), messages.begin(), messages.end());
+  // The node closes each connection at once rather than wait for 512 MiB.
+  for (int fd : sockets)
+    CHECK(closed_by_peer(fd));
+  auto after = a.rss_kib();
+  for (int fd : sockets)
+    ::close(fd);
+  INFO("RSS before " << before << " KiB, after " << after << " KiB");
+  CHECK(after - before < 4 * 1024);
+  INFO(a.log());
+  CHECK_THAT(a.log(),
+             Catch::Contains("refused a connection from 127.0.0.1:")
+               && Catch::Contains("its handshake announces a payload of "
+                                  "536870912 bytes (at most 1048576)"));
+  // And the node still serves its coordinators.
+  write_file(dir.path() / "c.toml",
+             fmt::format(R"([source]
+path = "{0}/in"
+[[filter]]
+type = "sharpen"
+workers = {{ a = 1 }}
+[sink]
+path = "{0}/out"
+format = "png"
+)",
+                         dir.path().string())
+               + nodes_toml({{"a", &a}}));
+  auto r = run_pixline("run " + (dir.path() / "c.toml").string());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(files_in(dir.path() / "out").size() == 2);
+}
+
+TEST_CASE("images larger than a slow link carries within the connection "
+          "timeout go through, near the link's rate",
+          "[distributed][netns]") {
+  // Raw pixels both ways, 13.5 MB each (3000 x 1500 x 3), over 20 Mbit/s:
+  // 5.4 s per message, more than the connection timeout (5 s). Sent whole,
+  // the node dropped the coordinator each time and the image went round
+  // for ever (issue 30).
+  temp_dir dir;
+  const int images = 2;
+  big_inputs(dir.path() / "in", images, 3000, 1500);
+  namespace_link link;
+  const int mbit = 20;
+  link.limit(mbit);
+  auto node_process = link.start_node(dir.path() / "n.log");
+  auto config = dir.path() / "c.toml";
+  write_file(config, slow_pipeline(dir.path(), 0, "{ n = 1 }")
+                       + fmt::format("[[node]]\nname = \"n\"\naddress = "
+                                     "\"{}:7400\"\n",
+                                     link.there()));
+  auto events = dir.path() / "events.jsonl";
+  auto started = std::chrono::steady_clock::now();
+  child_process run{{pixline_binary(), "run", config.string(), "--events",
+                     events.string()},
+                    dir.path() / "run.log"};
+  auto status = ended_within(run, 120);
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                            - started)
+                .count();
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log << read_file(dir.path() / "n.log"));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  check_each_written_once(events, images);
+  CHECK_THAT(log, !Catch::Contains("lost"));
+  // What the link can carry for those bytes: each image there and back.
+  double bytes = images * 2 * 3000.0 * 1500 * 3;
+  double link_seconds = bytes * 8 / (mbit * 1e6);
+  WARN(fmt::format("{:.1f} MB over {} Mbit/s in {:.1f} s: {:.0f}% of the "
+                   "link's rate (the run's start and the local decode and "
+                   "encode included)",
+                   bytes / 1e6, mbit, took, 100 * link_seconds / took));
+  CHECK(link_seconds / took >= 0.7);
+}
+
 TEST_CASE("a forged message header cannot make a TLS node allocate memory "
           "before the TLS handshake",
           "[distributed]") {
@@ -786,22 +1016,7 @@ TEST_CASE("a forged message header cannot make a TLS node allocate memory "
   node a{dir.path() / "a.log", certs.node_options()};
   auto before = a.rss_kib();
   REQUIRE(before > 0);
-  // Four connections, each opening with a CAF protocol header (32 bytes,
-  // big-endian) of a client handshake that announces a 512 MiB payload: a
-  // node without TLS would allocate that much for each.
-  std::vector<int> sockets;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockets.push_back(fd);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(std::uint16_t(a.port()));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
-    unsigned char header[32] = {0x01, 0, 0, 0, 0x20, 0x00, 0x00, 0x00};
-    REQUIRE(::send(fd, header, sizeof header, MSG_NOSIGNAL) == 32);
-  }
+  auto sockets = forged_handshakes(a.port(), 4);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   auto after = a.rss_kib();
   for (int fd : sockets)

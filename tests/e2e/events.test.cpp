@@ -1,6 +1,8 @@
 // --events: JSON lines another program can follow.
 
+#include <csignal>
 #include <sstream>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -9,6 +11,7 @@
 #include "support/images.hpp"
 
 using namespace pixline::test;
+namespace fs = std::filesystem;
 
 TEST_CASE("events: --events FILE writes one JSON object per line", "[events]") {
   temp_dir dir;
@@ -33,6 +36,8 @@ TEST_CASE("events: --events FILE writes one JSON object per line", "[events]") {
   REQUIRE(events.size() == 5);
   CHECK(events.front()["event"] == "started");
   CHECK(events.front()["mode"] == "batch");
+  // The number of inputs, known before the first image, for a progress bar.
+  CHECK(events.front()["total"] == 3);
   CHECK(events.back()["event"] == "finished");
   CHECK(events.back()["total"] == 3);
   CHECK(events.back()["written"] == 2);
@@ -75,4 +80,32 @@ TEST_CASE("events: --events - keeps stdout for events only", "[events]") {
     ++n;
   }
   CHECK(n == 3);
+}
+
+TEST_CASE("events: a watch's started event has no total", "[events][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "p.toml",
+             fmt::format("[source]\nkind = \"watch\"\npath = \"{}\"\n"
+                         "state_dir = \"{}\"\n[sink]\npath = \"{}\"\n",
+                         (dir / "in").string(), (dir / "state").string(),
+                         (dir / "out").string()));
+  child_process watch{{pixline_binary(), "watch", (dir / "p.toml").string(),
+                       "--events", (dir / "events.jsonl").string()},
+                      dir / "watch.log"};
+  REQUIRE(wait_until(
+    [&] {
+      return read_file(dir / "events.jsonl").find('\n') != std::string::npos;
+    },
+    20));
+  // Stopped once it watches (a signal before that ends it at once).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  watch.signal(SIGINT);
+  CHECK(watch.wait() == 0);
+  auto first = read_file(dir / "events.jsonl");
+  auto started = nlohmann::json::parse(first.substr(0, first.find('\n')));
+  CHECK(started["event"] == "started");
+  CHECK(started["mode"] == "watch");
+  // Its inputs keep coming: no total.
+  CHECK_FALSE(started.contains("total"));
 }

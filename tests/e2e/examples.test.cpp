@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 TEST_CASE("every example config runs end to end", "[examples]") {
   std::vector<fs::path> configs;
   for (auto& e : fs::directory_iterator(source_dir() / "examples"))
-    if (e.path().extension() == ".toml")
+    if (e.path().extension() == ".toml"
+        && e.path().stem().string().find("_test") == std::string::npos)
       configs.push_back(e.path());
   REQUIRE(configs.size() >= 3);
   temp_dir dir;
@@ -73,4 +74,17 @@ TEST_CASE("the C++ custom-stage example builds a pipeline in code and runs",
                          &out);
   CHECK(bad == 2);
   CHECK_THAT(out, Catch::Contains("between 2 and 128"));
+}
+
+TEST_CASE("the examples' fixture cases pass under pixline test",
+          "[examples]") {
+  std::string out;
+  auto status = run_command(fmt::format("cd '{}' && '{}' test",
+                                        (source_dir() / "examples").string(),
+                                        pixline_binary()),
+                            &out);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("demo_test.toml"));
+  CHECK_THAT(out, Catch::Contains(" 0 failed"));
 }

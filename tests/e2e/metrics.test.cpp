@@ -68,7 +68,7 @@ int unused_port() {
 int health(int port) {
   httplib::Client client{"127.0.0.1", port};
   client.set_connection_timeout(2);
-  auto res = client.Get("/healthz");
+  auto res = client.Get("/readyz");
   return res ? res->status : -1;
 }
 
@@ -132,6 +132,15 @@ TEST_CASE("pixline watch --metrics serves counts that match the images",
   CHECK(scrape(port, R"(pixline_images_finished_total{outcome="written"})")
         == std::to_string(images));
   CHECK(scrape(port, "pixline_images_in_flight_budget") == "4");
+  // Bytes, from the files themselves; nothing is waiting in the folder.
+  std::uintmax_t read = 0, written = 0;
+  for (auto& f : files_in(dir / "in"))
+    read += fs::file_size(dir / "in" / f);
+  for (auto& f : files_in(dir / "out"))
+    written += fs::file_size(dir / "out" / f);
+  CHECK(scrape(port, "pixline_input_bytes_total") == std::to_string(read));
+  CHECK(scrape(port, "pixline_output_bytes_total") == std::to_string(written));
+  CHECK(scrape(port, "pixline_watch_backlog_files") == "0");
 
   proc.signal(SIGTERM);
   CHECK(proc.wait() == 0);

@@ -49,6 +49,15 @@ naming = "{{dir}}/{{stem}}.{{ext}}"
                      fmt::arg("extra", extra));
 }
 
+/// watch_config's pipeline as a batch (a directory source).
+std::string batch_config(const fs::path& dir) {
+  auto config = watch_config(dir);
+  config.replace(config.find("kind = \"watch\""), 14, "kind = \"directory\"");
+  for (auto key : {"settle_ms = 100\n", "state_dir = "})
+    config.insert(config.find(key), "# ");
+  return config;
+}
+
 /// Output names only, without pixline's temporary files.
 std::set<std::string> outputs(const fs::path& dir) {
   std::set<std::string> result;
@@ -232,7 +241,7 @@ TEST_CASE("done_dir and quarantine keep every version of a name, each "
   auto stale = dir / "done" / ".pixline-2147483000-0123456789abcdef.tmp";
   write_file(stale, "half a copy");
   auto proc = start_moving_watch(dir.path());
-  CHECK_FALSE(fs::exists(stale));
+  CHECK(wait_until([&] { return !fs::exists(stale); }, 10));
   auto first = jpeg_bytes(100);
   auto second = jpeg_bytes(120);
   write_file(dir / "in" / "photo.jpg", first);
@@ -320,14 +329,22 @@ TEST_CASE("killed at any moment and restarted, every input ends with "
     CHECK(img.width() == 32);
     CHECK_NOTHROW(img.avg());
   }
-  // The journal finished each input once: one line per file.
+  // The journal finished each input once: one outcome line per file, and
+  // it knows whose each output is (a run killed between an output's line
+  // and its input's may write the output's again).
   std::map<std::string, int> lines;
+  std::set<std::string> claimed;
   std::ifstream log(dir / "state" / "journal.log");
   std::string line;
   while (std::getline(log, line))
-    if (line.rfind("pixline-journal\t", 0) != 0) // the format line
+    if (line.rfind("pixline-journal\t", 0) == 0)
+      continue; // the format line
+    else if (line[0] == 'O')
+      claimed.insert(line.substr(line.rfind('\t') + 1));
+    else
       ++lines[line.substr(line.rfind('\t') + 1)];
   CHECK(lines.size() == size_t(files));
+  CHECK(claimed.size() == size_t(files));
   for (auto& [path, count] : lines) {
     CAPTURE(path);
     CHECK(count == 1);
@@ -346,12 +363,7 @@ TEST_CASE("a burst of 2,000 files is queued by path and memory stays at a "
     write_file(dir / "staging" / fmt::format("img{:04}.jpg", i), bytes);
 
   // The same files as a batch, for the memory bound to compare with.
-  auto batch_config = watch_config(dir.path());
-  batch_config.replace(batch_config.find("kind = \"watch\""), 14,
-                       "kind = \"directory\"");
-  for (auto key : {"settle_ms = 100\n", "state_dir = "})
-    batch_config.insert(batch_config.find(key), "# ");
-  write_file(dir / "batch.toml", batch_config);
+  write_file(dir / "batch.toml", batch_config(dir.path()));
   child_process batch{{pixline_binary(), "run", (dir / "batch.toml").string(),
                        "--input", (dir / "staging").string(), "--output",
                        (dir / "batch-out").string()},
@@ -627,4 +639,200 @@ TEST_CASE("an output that finds the disk full is tried again later, never "
   CHECK(wait_until([&] { return fs::exists(dir / "out" / "a.png"); }, 20));
   proc->signal(SIGTERM);
   CHECK(proc->wait() == 0);
+}
+
+namespace {
+
+/// A watch of `dir` with `config` (a file in `dir`), logging to `log`.
+std::unique_ptr<child_process> start_watch_of(const fs::path& dir,
+                                              const std::string& config,
+                                              const std::string& log) {
+  return std::make_unique<child_process>(
+    std::vector<std::string>{pixline_binary(), "watch",
+                             (dir / config).string()},
+    dir / log);
+}
+
+int height_of(const fs::path& file) {
+  return vips::VImage::new_from_file(file.c_str()).height();
+}
+
+} // namespace
+
+TEST_CASE("a restarted watch still knows whose each output name is",
+          "[watch][safe][collision]") {
+  temp_dir dir;
+  std::string policy = GENERATE("fail", "suffix");
+  CAPTURE(policy);
+  fs::create_directories(dir / "in");
+  // [sink] is the config's last table: these lines are the sink's.
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(), "on_success = \"delete\"")
+               + fmt::format("on_collision = \"{}\"\n", policy));
+  save(test_card(64, 64), dir / "in" / "photo.jpg");
+  auto first = start_watch_of(dir.path(), "watch.toml", "first.log");
+  REQUIRE(wait_until(
+    [&] {
+      return fs::exists(dir / "out" / "photo.png")
+             && !fs::exists(dir / "in" / "photo.jpg");
+    },
+    20));
+  first->signal(SIGINT);
+  REQUIRE(first->wait() == 0);
+  // The original of out/photo.png is gone: that output is all that is left
+  // of it. Another input named to it while no watch runs...
+  auto kept = read_file(dir / "out" / "photo.png");
+  save(test_card(64, 32), dir / "in" / "photo.png");
+  auto second = start_watch_of(dir.path(), "watch.toml", "second.log");
+  if (policy == "fail") {
+    // ...fails, naming the input that has the name, and stays.
+    CHECK(wait_until(
+      [&] {
+        return read_file(dir / "second.log")
+                 .find("already the output of "
+                       + (dir / "in" / "photo.jpg").string())
+               != std::string::npos;
+      },
+      20));
+    CHECK(fs::exists(dir / "in" / "photo.png"));
+    CHECK(outputs(dir / "out") == std::set<std::string>{"photo.png"});
+  } else {
+    // ...gets the next free name.
+    CHECK(wait_until([&] { return !fs::exists(dir / "in" / "photo.png"); },
+                     20));
+    CHECK(outputs(dir / "out")
+          == std::set<std::string>{"photo.1.png", "photo.png"});
+    CHECK(height_of(dir / "out" / "photo.1.png") == 16);
+  }
+  CHECK(read_file(dir / "out" / "photo.png") == kept);
+  // A new version of the input that owns the name replaces its output.
+  save(test_card(64, 48), dir / "in" / "photo.jpg");
+  CHECK(wait_until(
+    [&] {
+      return !fs::exists(dir / "in" / "photo.jpg")
+             && height_of(dir / "out" / "photo.png") == 24;
+    },
+    20));
+  second->signal(SIGINT);
+  CHECK(second->wait() == 0);
+  INFO(read_file(dir / "second.log"));
+}
+
+TEST_CASE("a journal entry whose outputs are not on the disk never lets an "
+          "original go",
+          "[watch][safe]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(), "on_success = \"delete\""));
+  // A done line with no output (forged, or from a journal whose outputs
+  // never reached the disk) and one whose output was replaced since.
+  save(test_card(64, 64), dir / "in" / "victim.jpg");
+  save(test_card(64, 64), dir / "in" / "stale.jpg");
+  write_file(dir / "out" / "stale.png", "not the output that was written");
+  auto victim = *pixline::key_of(dir / "in" / "victim.jpg");
+  auto stale = *pixline::key_of(dir / "in" / "stale.jpg");
+  fs::create_directories(dir / "state");
+  fs::permissions(dir / "state", fs::perms::owner_all);
+  auto line = [](const pixline::file_key& k) {
+    return fmt::format("D\t{}\t{}\t{:016x}\t{}\n", k.size, k.mtime_ns, k.hash,
+                       k.path);
+  };
+  write_file(dir / "state" / "journal.log",
+             line(victim)
+               + fmt::format("O\t1234\t{:016x}\t{:016x}\t{}\t{}\n", 42,
+                             stale.hash, stale.path,
+                             (dir / "out" / "stale.png").string())
+               + line(stale));
+  fs::permissions(dir / "state" / "journal.log",
+                  fs::perms::owner_read | fs::perms::owner_write);
+  auto proc = start_watch(dir.path());
+  // Processed again, and only then deleted.
+  CHECK(wait_until([&] { return files_in(dir / "in").empty(); }, 20));
+  proc->signal(SIGINT);
+  CHECK(proc->wait() == 0);
+  auto log = read_file(dir / "pixline.log");
+  INFO(log);
+  CHECK(outputs(dir / "out")
+        == std::set<std::string>{"stale.png", "victim.png"});
+  CHECK(height_of(dir / "out" / "victim.png") == 32);
+  CHECK(height_of(dir / "out" / "stale.png") == 32);
+  CHECK_THAT(log, Catch::Contains(victim.path + ": not deleting it: the "
+                                  "journal lists no output written for it; "
+                                  "processing it again"));
+  CHECK_THAT(log, Catch::Contains(stale.path + ": not deleting it: its "
+                                  "output "
+                                  + (dir / "out" / "stale.png").string()
+                                  + " is not the file written for it"));
+}
+
+TEST_CASE("two pixline processes never write one folder at once",
+          "[watch][safe][lock]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  save(test_card(64, 64), dir / "other" / "b.jpg");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  // The same pipeline as a batch.
+  write_file(dir / "batch.toml", batch_config(dir.path()));
+  auto batch = [&] {
+    return run_pixline(fmt::format(
+      "run '{}' --input '{}' --output '{}'", (dir / "batch.toml").string(),
+      (dir / "other").string(), (dir / "out").string()));
+  };
+  auto first = start_watch_of(dir.path(), "watch.toml", "first.log");
+  save(test_card(64, 64), dir / "in" / "a.jpg");
+  REQUIRE(wait_until([&] { return fs::exists(dir / "out" / "a.png"); }, 20));
+  auto busy = [&](const std::string& config, const std::string& what,
+                  const std::string& folder) {
+    auto second = start_watch_of(dir.path(), config, "second.log");
+    auto status = second->wait_for(20);
+    auto log = read_file(dir / "second.log");
+    INFO(log);
+    CHECK(status == 6);
+    CHECK_THAT(log, Catch::Contains(
+                      fmt::format("another pixline process (pid {}) is "
+                                  "writing to the {} {}",
+                                  first->pid(), what, folder)));
+    if (!status)
+      second->signal(SIGKILL);
+  };
+  SECTION("a batch into the same output folder") {
+    auto r = batch();
+    INFO(r.output);
+    CHECK(r.status == 6);
+    CHECK_THAT(r.output,
+               Catch::Contains(fmt::format("another pixline process (pid {}) "
+                                           "is writing to the output folder "
+                                           "{}",
+                                           first->pid(),
+                                           (dir / "out").string())));
+    CHECK(outputs(dir / "out") == std::set<std::string>{"a.png"});
+  }
+  SECTION("a watch with the same state folder") {
+    auto config = watch_config(dir.path());
+    auto at = config.find((dir / "out").string());
+    config.replace(at, (dir / "out").string().size(),
+                   (dir / "out2").string());
+    write_file(dir / "same-state.toml", config);
+    busy("same-state.toml", "state folder", (dir / "state").string());
+    CHECK_FALSE(fs::exists(dir / "out2" / "a.png"));
+  }
+  SECTION("a watch of another folder into the same output folder") {
+    auto config = watch_config(dir.path());
+    config.replace(config.find((dir / "state").string()),
+                   (dir / "state").string().size(),
+                   (dir / "state2").string());
+    config.replace(config.find((dir / "in").string()),
+                   (dir / "in").string().size(), (dir / "other").string());
+    write_file(dir / "same-out.toml", config);
+    busy("same-out.toml", "output folder", (dir / "out").string());
+    CHECK(outputs(dir / "out") == std::set<std::string>{"a.png"});
+  }
+  // Once the first is gone, killed even, the folders are free.
+  first->signal(SIGKILL);
+  CHECK(first->wait() == 128 + SIGKILL);
+  auto r = batch();
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(outputs(dir / "out") == std::set<std::string>{"a.png", "b.png"});
 }

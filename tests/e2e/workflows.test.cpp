@@ -1,11 +1,13 @@
 // Everyday workflows of the real binary (issue 33): the commands people
 // type first must work the first time.
 
+#include <algorithm>
 #include <csignal>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <vips/vips8>
 
@@ -363,22 +365,23 @@ TEST_CASE("smart crop works in a watch", "[cli][workflows][crop][watch]") {
   CHECK(img.height() == 100);
 }
 
-TEST_CASE("thumbnail with a height alone bounds the height only, on every "
-          "loading path",
-          "[cli][workflows][thumbnail]") {
+namespace {
+
+/// `image` as JPEG (DCT shrink-on-load), PNG (no shrink-on-load) and WebP
+/// (libvips' thumbnail), through `thumbnail ARGS`: every output must be
+/// `width` x `height`.
+void check_thumbnails(const vips::VImage& image, const std::string& args,
+                      int width, int height) {
   temp_dir dir;
   fs::create_directories(dir / "in");
-  // JPEG (DCT shrink-on-load), PNG (no shrink-on-load), WebP (libvips'
-  // thumbnail).
-  auto strip = noisy_card(1600, 200);
-  strip.jpegsave((dir / "in" / "jpeg.jpg").c_str());
-  strip.pngsave((dir / "in" / "png.png").c_str());
-  strip.webpsave((dir / "in" / "webp.webp").c_str());
+  image.jpegsave((dir / "in" / "jpeg.jpg").c_str());
+  image.pngsave((dir / "in" / "png.png").c_str());
+  image.webpsave((dir / "in" / "webp.webp").c_str());
   std::string out;
   REQUIRE(run_command(fmt::format("{} run -i '{}' -o '{}' --chain 'thumbnail "
-                                  "width=0 height=50 ! save format=png'",
+                                  "{} ! save format=png'",
                                   pixline_binary(), (dir / "in").string(),
-                                  (dir / "out").string()),
+                                  (dir / "out").string(), args),
                       &out)
           == 0);
   INFO(out);
@@ -387,7 +390,192 @@ TEST_CASE("thumbnail with a height alone bounds the height only, on every "
   for (auto& name : files_in(dir / "out")) {
     INFO(name);
     auto img = vips::VImage::new_from_file((dir / "out" / name).c_str());
-    CHECK(img.width() == 400);
-    CHECK(img.height() == 50);
+    CHECK(img.width() == width);
+    CHECK(img.height() == height);
   }
+}
+
+} // namespace
+
+TEST_CASE("thumbnail with a height alone bounds the height only, on every "
+          "loading path",
+          "[cli][workflows][thumbnail]") {
+  check_thumbnails(noisy_card(1600, 200), "width=0 height=50", 400, 50);
+}
+
+TEST_CASE("thumbnail with a width alone bounds the width only (the height "
+          "follows), on every loading path",
+          "[cli][workflows][thumbnail]") {
+  struct want {
+    const char* args;
+    int width;
+    int height;
+  };
+  // Width alone: the height follows. Neither: a 256x256 box. A crop with
+  // width alone: a square.
+  auto w = GENERATE(values<want>({{"width=50", 50, 400},
+                                  {"", 32, 256},
+                                  {"width=50 crop=centre", 50, 50}}));
+  CAPTURE(w.args);
+  check_thumbnails(noisy_card(200, 1600), w.args, w.width, w.height);
+}
+
+namespace {
+
+/// `dir`/matrix.toml: one [[sink]] with 3 widths x 3 formats and a run
+/// manifest, from `in` to `out`.
+void write_matrix_config(const fs::path& dir, const std::string& isolation,
+                         const fs::path& in, const fs::path& out,
+                         const std::string& source_extra = "") {
+  write_file(dir / "matrix.toml",
+             fmt::format(R"([pipeline]
+isolation = "{iso}"
+manifest = "{out}/manifest.json"
+base_url = "https://cdn.example.com/img"
+
+[source]
+path = "{in}"
+recursive = true
+{extra}
+
+[[sink]]
+path = "{out}"
+widths = [640, 160, 320]
+formats = ["webp", "avif", "jpeg"]
+
+[sink.jpeg]
+progressive = true
+quality = 70
+
+[sink.avif]
+effort = 0
+)",
+                         fmt::arg("iso", isolation),
+                         fmt::arg("out", out.string()),
+                         fmt::arg("in", in.string()),
+                         fmt::arg("extra", source_extra)));
+}
+
+} // namespace
+
+TEST_CASE("a sink matrix: every width in every format from one sink, and "
+          "one manifest for the run",
+          "[cli][workflows][matrix]") {
+  temp_dir dir;
+  auto isolation = GENERATE(std::string("process"), std::string("thread"));
+  CAPTURE(isolation);
+  fs::create_directories(dir / "in" / "sub dir");
+  noisy_card(800, 600).jpegsave((dir / "in" / "big.jpg").c_str());
+  noisy_card(400, 300).pngsave((dir / "in" / "sub dir" / "mid.png").c_str());
+  noisy_card(100, 50).jpegsave((dir / "in" / "tiny.jpg").c_str());
+  write_matrix_config(dir.path(), isolation, dir / "in", dir / "out");
+  std::string out;
+  auto status = run_command(fmt::format("{} run '{}'", pixline_binary(),
+                                        (dir / "matrix.toml").string()),
+                            &out);
+  INFO(out);
+  REQUIRE(status == 0);
+  // Widths wider than an image are left out (never enlarged), except the
+  // smallest: tiny.jpg comes out once per format, at its own width.
+  std::vector<std::string> expected;
+  for (std::string ext : {"avif", "jpg", "webp"}) {
+    for (auto w : {"160", "320", "640"})
+      expected.push_back(fmt::format("big-{}.{}", w, ext));
+    for (auto w : {"160", "320"})
+      expected.push_back(fmt::format("sub dir/mid-{}.{}", w, ext));
+    expected.push_back(fmt::format("tiny-100.{}", ext));
+  }
+  expected.push_back("manifest.json");
+  std::sort(expected.begin(), expected.end());
+  CHECK(files_in(dir / "out") == expected);
+  // The per-format table applies: progressive JPEG (SOF2).
+  CHECK(has(dir / "out" / "big-640.jpg", "\xff\xc2"));
+
+  auto manifest = nlohmann::json::parse(read_file(dir / "out" / "manifest.json"));
+  CHECK(manifest["base_url"] == "https://cdn.example.com/img/");
+  auto& images = manifest["images"];
+  REQUIRE(images.size() == 3);
+  CHECK(images["big.jpg"].size() == 9);
+  CHECK(images["sub dir/mid.png"].size() == 6);
+  CHECK(images["tiny.jpg"].size() == 3);
+  int listed = 0;
+  for (auto& [input, outputs] : images.items())
+    for (auto& o : outputs) {
+      ++listed;
+      std::string path = o["path"];
+      CAPTURE(input, path);
+      REQUIRE(fs::exists(dir / "out" / path));
+      auto img = vips::VImage::new_from_file((dir / "out" / path).c_str());
+      CHECK(o["width"] == img.width());
+      CHECK(o["height"] == img.height());
+      CHECK(o["bytes"] == fs::file_size(dir / "out" / path));
+      CHECK_THAT(path, Catch::EndsWith(
+                         "-" + std::to_string(img.width()) + "."
+                         + (o["format"] == "jpeg" ? std::string("jpg")
+                                                  : std::string(o["format"]))));
+      auto url = "https://cdn.example.com/img/"
+                 + (path.rfind("sub dir/", 0) == 0
+                      ? "sub%20dir/" + path.substr(8)
+                      : path);
+      CHECK(o["url"] == url);
+    }
+  CHECK(listed == 18);
+}
+
+TEST_CASE("a watch keeps its run manifest up to date, across restarts",
+          "[cli][workflows][matrix][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_matrix_config(dir.path(), "process", dir / "in", dir / "out",
+                      fmt::format("kind = \"watch\"\nstate_dir = \"{}\"",
+                                  (dir / "state").string()));
+  auto listed = [&](const std::string& input) -> std::size_t {
+    try {
+      auto m = nlohmann::json::parse(read_file(dir / "out" / "manifest.json"));
+      return m["images"].contains(input) ? m["images"][input].size() : 0;
+    } catch (const std::exception&) {
+      return 0;
+    }
+  };
+  auto start = [&] {
+    return std::make_unique<child_process>(
+      std::vector<std::string>{pixline_binary(), "watch",
+                               (dir / "matrix.toml").string()},
+      dir / "watch.log");
+  };
+  auto watch = start();
+  noisy_card(400, 300).jpegsave((dir / "in" / "a.jpg").c_str());
+  // Listed within seconds of its outputs, while the watch goes on.
+  CHECK(wait_until([&] { return listed("a.jpg") == 6; }, 30));
+  watch->signal(SIGINT);
+  CHECK(watch->wait() == 0);
+  auto again = start();
+  noisy_card(200, 100).jpegsave((dir / "in" / "b.jpg").c_str());
+  CHECK(wait_until([&] { return listed("b.jpg") == 3; }, 30));
+  again->signal(SIGINT);
+  CHECK(again->wait() == 0);
+  INFO(read_file(dir / "watch.log"));
+  // The first run's input is still listed.
+  CHECK(listed("a.jpg") == 6);
+}
+
+TEST_CASE("a sink matrix whose outputs would share a name is refused",
+          "[cli][workflows][matrix]") {
+  temp_dir dir;
+  auto check = [&](const std::string& sink, const std::string& why) {
+    write_file(dir / "p.toml",
+               "[source]\npath = \".\"\n[[sink]]\npath = \"out\"\n" + sink);
+    auto r = run_pixline("validate '" + (dir / "p.toml").string() + "'");
+    INFO(sink);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains(why));
+  };
+  check("widths = [100, 200]\nnaming = \"{stem}.{ext}\"\n", "has no {width}");
+  check("formats = [\"png\", \"webp\"]\nnaming = \"{stem}-{width}.png\"\n",
+        "neither {format} nor {ext}");
+  check("formats = [\"png\"]\nformat = \"webp\"\n", "not both");
+  check("formats = [\"png\"]\n[sink.webp]\nquality = 50\n",
+        "'formats' does not list it");
+  check("widths = [100, 100]\n", "twice");
+  check("formats = [\"bmp\"]\n", "not a format");
 }

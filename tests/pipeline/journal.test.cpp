@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "support/images.hpp"
 
@@ -245,4 +247,101 @@ TEST_CASE("a format-1 journal (FNV-1a hashes) is re-hashed when opened",
         == journal_outcome::done);
   CHECK(again.size() == 2);
   CHECK(again.lines() == 2);
+}
+
+TEST_CASE("the journal keeps which input each output belongs to, across "
+          "reopening and compaction",
+          "[journal][claims]") {
+  temp_dir dir;
+  write_file(dir / "in" / "a.jpg", "aaa");
+  write_file(dir / "in" / "b\tc.jpg", "bbb");
+  write_file(dir / "out" / "a.png", "A output");
+  write_file(dir / "out" / "b\tc.png", "B output");
+  auto a = *key_of(dir / "in" / "a.jpg");
+  auto b = *key_of(dir / "in" / "b\tc.jpg");
+  auto a_out = *output_key_of(dir / "out" / "a.png");
+  auto b_out = *output_key_of(dir / "out" / "b\tc.png");
+  CHECK(a_out.size == 8);
+  {
+    journal j{dir / "state"};
+    j.record(a, journal_outcome::done, {a_out});
+    j.record(b, journal_outcome::failed, {b_out});
+    CHECK(j.check_outputs(a).empty());
+    // A forgotten input (its original moved or deleted) keeps its names.
+    j.forget(a.path);
+  }
+  using claim_list = std::vector<std::pair<std::string, std::string>>;
+  auto sorted = [](claim_list c) {
+    std::sort(c.begin(), c.end());
+    return c;
+  };
+  claim_list want{{a_out.path, a.path}, {b_out.path, b.path}};
+  journal j{dir / "state"};
+  CHECK(sorted(j.claims()) == sorted(want));
+  CHECK_FALSE(j.lookup(a));
+  // Many versions later, compacted, still there.
+  auto c = b;
+  for (int i = 0; i < 1500; ++i) {
+    c.path = (dir / "in" / "c.jpg").string();
+    c.hash = std::uint64_t(i);
+    j.record(c, journal_outcome::failed);
+  }
+  CHECK(j.lines() < 1100);
+  journal k{dir / "state"};
+  CHECK(sorted(k.claims()) == sorted(want));
+}
+
+TEST_CASE("an original may go only when the journal's outputs for it are on "
+          "the disk as written",
+          "[journal][claims]") {
+  temp_dir dir;
+  write_file(dir / "in" / "a.jpg", "aaa");
+  write_file(dir / "out" / "a.png", "A output");
+  write_file(dir / "out" / "a.webp", "A webp");
+  auto a = *key_of(dir / "in" / "a.jpg");
+  auto png = *output_key_of(dir / "out" / "a.png");
+  auto webp = *output_key_of(dir / "out" / "a.webp");
+  {
+    journal j{dir / "state"};
+    CHECK_THAT(j.check_outputs(a), Catch::Contains("does not record"));
+    j.record(a, journal_outcome::done, {png, webp});
+    CHECK(j.check_outputs(a).empty());
+  }
+  journal j{dir / "state"};
+  CHECK(j.check_outputs(a).empty());
+  SECTION("an output replaced by other bytes") {
+    write_file(dir / "out" / "a.webp", "other bytes");
+    CHECK_THAT(j.check_outputs(a),
+               Catch::Contains(webp.path) && Catch::Contains("not the file"));
+  }
+  SECTION("an output deleted") {
+    fs::remove(dir / "out" / "a.png");
+    CHECK_THAT(j.check_outputs(a),
+               Catch::Contains(png.path) && Catch::Contains("missing"));
+  }
+  SECTION("a symlink at an output's name") {
+    fs::rename(dir / "out" / "a.png", dir / "elsewhere.png");
+    fs::create_symlink(dir / "elsewhere.png", dir / "out" / "a.png");
+    CHECK_THAT(j.check_outputs(a), Catch::Contains("missing"));
+  }
+  SECTION("an output written since for another input") {
+    write_file(dir / "in" / "a.gif", "ggg");
+    auto gif = *key_of(dir / "in" / "a.gif");
+    j.record(gif, journal_outcome::done, {png});
+    CHECK_THAT(j.check_outputs(a), Catch::Contains("written since for "
+                                                   + gif.path));
+  }
+  SECTION("a done line with no outputs, as a forger would write it") {
+    write_file(dir / "in" / "victim.jpg", "upload");
+    auto victim = *key_of(dir / "in" / "victim.jpg");
+    {
+      std::ofstream log(dir / "state" / "journal.log", std::ios::app);
+      log << fmt::format("D\t{}\t{}\t{:016x}\t{}\n", victim.size,
+                         victim.mtime_ns, victim.hash, victim.path);
+    }
+    journal forged{dir / "state"};
+    CHECK(forged.lookup(victim) == journal_outcome::done);
+    CHECK_THAT(forged.check_outputs(victim),
+               Catch::Contains("lists no output"));
+  }
 }

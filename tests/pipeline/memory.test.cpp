@@ -136,6 +136,20 @@ TEST_CASE("memory_trimmer hands free heap pages back to the kernel",
     CHECK(resident_bytes() < before - (128l << 20));
     delete again;
   }
+  SECTION("a check that found too little free waits before the next") {
+    // What is free now is below this threshold; 200 MiB free (the 160
+    // reused and 40 more) is above it, but the heap is not looked at again
+    // within a quarter of the interval.
+    const std::size_t threshold = mallinfo2().fordblks + (std::size_t(20) << 20);
+    memory_trimmer trimmer(threshold, 1h);
+    CHECK_FALSE(trimmer.maybe_trim());
+    auto again = leave_free_heap(200);
+    REQUIRE(mallinfo2().fordblks > threshold);
+    CHECK_FALSE(trimmer.maybe_trim());
+    // An hour-long interval with no check in between: trim_now still works.
+    CHECK(trimmer.trim_now() > threshold);
+    delete again;
+  }
   SECTION("again once the interval has passed") {
     memory_trimmer trimmer(std::size_t(64) << 20, 0ms);
     CHECK(trimmer.maybe_trim());

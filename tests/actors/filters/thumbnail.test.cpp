@@ -82,8 +82,9 @@ option_map box(int width, int height) {
 
 TEST_CASE("thumbnail: decoding no options gives the documented defaults",
           "[stage][thumbnail]") {
+  // Neither side: the stage uses a 256x256 box.
   auto d = thumbnail_spec().decode({});
-  CHECK(d.width == 256);
+  CHECK(d.width == 0);
   CHECK(d.height == 0);
   CHECK(d.size == "both");
   CHECK(d.crop == "none");
@@ -103,14 +104,12 @@ TEST_CASE("thumbnail: the spec rejects out-of-range and unknown values",
           "[stage][thumbnail]") {
   CHECK(option_error(spec(), box(100, 0)).empty());
   CHECK_THAT(option_error(spec(), {{"width", i(-1)}}), Contains("'width'"));
-  // 0 is a valid width, but needs a height.
+  // 0 is a valid width (unbounded); neither side is the default box.
   CHECK(option_error(spec(), {{"width", i(0)}}).empty());
-  CHECK_THROWS_WITH(spec().make({{"width", i(0)}}),
-                    Contains("height alone"));
-  CHECK_THROWS_WITH(spec().make({{"width", i(0)},
-                                 {"height", i(50)},
-                                 {"size", std::string{"force"}}}),
-                    Contains("needs a width"));
+  CHECK_NOTHROW(spec().make({{"width", i(0)}}));
+  CHECK_NOTHROW(spec().make({{"width", i(0)},
+                             {"height", i(50)},
+                             {"size", std::string{"force"}}}));
   CHECK_THAT(option_error(spec(), {{"width", i(100001)}}), Contains("'width'"));
   CHECK_THAT(option_error(spec(), {{"height", i(-1)}}), Contains("'height'"));
   CHECK_THAT(option_error(spec(), {{"size", std::string{"sideways"}}}),
@@ -186,9 +185,18 @@ TEST_CASE("thumbnail: fits the image inside the box", "[stage][thumbnail]") {
   auto square = thumbnail({{"width", i(100)}}, card);
   CHECK(square.width() == 100);
   CHECK(square.height() == 75);
+  // Width alone bounds the width only: the height follows, as with
+  // sharp's resize({width}) and vipsthumbnail's --size 100x.
   auto tall = thumbnail({{"width", i(100)}}, test_card(300, 400));
-  CHECK(tall.width() == 75);
-  CHECK(tall.height() == 100);
+  CHECK(tall.width() == 100);
+  CHECK(tall.height() == 133);
+  auto panorama = thumbnail({{"width", i(100)}}, test_card(100, 2000));
+  CHECK(panorama.width() == 100);
+  CHECK(panorama.height() == 2000);
+  // Neither side: a 256x256 box.
+  auto neither = thumbnail({}, test_card(300, 600));
+  CHECK(neither.width() == 128);
+  CHECK(neither.height() == 256);
   auto wide_box = thumbnail(box(100, 50), card);
   CHECK(wide_box.width() == 67);
   CHECK(wide_box.height() == 50);
@@ -196,12 +204,18 @@ TEST_CASE("thumbnail: fits the image inside the box", "[stage][thumbnail]") {
   auto by_height = thumbnail(box(0, 50), test_card(800, 100));
   CHECK(by_height.width() == 400);
   CHECK(by_height.height() == 50);
+  // A crop needs a whole box: one side given is a square.
   auto cropped = thumbnail({{"width", i(0)},
                             {"height", i(50)},
                             {"crop", std::string{"centre"}}},
                            test_card(800, 100));
-  CHECK(cropped.width() == 400);
+  CHECK(cropped.width() == 50);
   CHECK(cropped.height() == 50);
+  auto cropped_by_width = thumbnail(
+    {{"width", i(60)}, {"crop", std::string{"attention"}}},
+    test_card(300, 400));
+  CHECK(cropped_by_width.width() == 60);
+  CHECK(cropped_by_width.height() == 60);
   // The whole card is there: the ramps run from edge to edge.
   CHECK(pixel(square, 0, 0)[0] < 16);
   CHECK(pixel(square, 99, 74)[0] > 239);
@@ -482,12 +496,16 @@ TEST_CASE("thumbnail: turns the image upright unless no_rotate",
   card.set(VIPS_META_ORIENTATION, 6);
   auto file = dir / "sideways.jpg";
   save(card, file);
-  auto fused = load_fused({{"width", i(100)}}, file);
+  auto fused = load_fused(box(100, 100), file);
   CHECK(fused.width() == 75);
   CHECK(fused.height() == 100);
-  auto processed = load_then_process({{"width", i(100)}}, file);
+  auto processed = load_then_process(box(100, 100), file);
   CHECK(processed.width() == 75);
   CHECK(processed.height() == 100);
+  // Width alone bounds the upright width.
+  auto by_width = load_fused({{"width", i(100)}}, file);
+  CHECK(by_width.width() == 100);
+  CHECK(by_width.height() == 133);
   // Box 100x40 on the upright 300x400 image: 30x40.
   auto boxed = load_fused(box(100, 40), file);
   CHECK(boxed.width() == 30);

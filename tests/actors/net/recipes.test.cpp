@@ -1,6 +1,7 @@
 #include "actors/net/recipes.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "actors/io/loader.hpp"
 #include "actors/io/writer.hpp"
@@ -122,4 +123,101 @@ TEST_CASE("a recipe naming a stage the node lacks is refused at setup",
                     Catch::Contains("malformed recipe"));
   CHECK_THROWS_WITH(node_worker_factory(R"({"kind":"load"})", registry()),
                     Catch::Contains("malformed recipe"));
+}
+
+namespace {
+
+/// Largest difference between two images' band values (same size, bands).
+double difference(const vips::VImage& a, const vips::VImage& b) {
+  return (a.cast(VIPS_FORMAT_DOUBLE) - b.cast(VIPS_FORMAT_DOUBLE)).abs().max();
+}
+
+} // namespace
+
+TEST_CASE("a file a stage on a node names travels in its recipe, and the "
+          "node opens none of its own",
+          "[remote]") {
+  temp_dir dir;
+  auto logo = (dir / "logo.png").string();
+  save(solid(24, 12, 10, 200, 30), logo);
+  option_map options{{"image", logo}, {"gravity", std::string{"centre"}}};
+  auto card = test_card(100, 70);
+  auto local = apply_stage(*registry().find("watermark"), options, card);
+  auto recipe = with_files(filter_recipe("watermark", options), registry());
+  // The option names the carried file, not the coordinator's path.
+  auto parsed = nlohmann::json::parse(recipe);
+  CHECK(parsed["options"]["image"] == "pixline-file:0");
+  CHECK(parsed["files"][0]["name"] == logo);
+
+  // Gone from this disk: the node works from the bytes.
+  fs::remove(logo);
+  auto work = node_worker_factory(recipe, registry())();
+  wire_job in;
+  in.name = "card.png";
+  in.image = to_wire(card, "png");
+  auto r = work(in);
+  REQUIRE(r.error.empty());
+  CHECK(difference(from_wire(r.image), local) == 0);
+
+  SECTION("a coordinator's file that cannot be read fails here, named") {
+    CHECK_THROWS_WITH(with_files(filter_recipe("watermark", options),
+                                 registry()),
+                      Catch::Contains(logo)
+                        && Catch::Contains("is not a file"));
+  }
+}
+
+TEST_CASE("a node refuses a path a coordinator names alike whether the file "
+          "exists there or not",
+          "[remote]") {
+  auto refusal = [](const std::string& recipe) -> std::string {
+    try {
+      node_worker_factory(recipe, registry());
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  // A coordinator (not pixline's, or an older one) that sends paths: a
+  // file the node has, one it lacks and a folder get the same answer.
+  for (auto& [type, option] :
+       std::vector<std::pair<std::string, std::string>>{
+         {"watermark", "image"},
+         {"icc", "profile"},
+         {"icc", "input_profile"},
+         {"vips:icc_transform", "output_profile"},
+         {"vips:icc_transform", "input_profile"},
+         {"vips:thumbnail_image", "export_profile"}}) {
+    INFO(type << " " << option);
+    option_map base;
+    if (type == "vips:thumbnail_image")
+      base["width"] = std::int64_t{10};
+    if (type == "vips:icc_transform")
+      base["output_profile"] = std::string{"srgb"};
+    auto with = [&](const std::string& value) {
+      auto o = base;
+      o[option] = value;
+      return filter_recipe(type, o);
+    };
+    auto exists = refusal(with("/etc/passwd"));
+    CHECK_THAT(exists, Catch::Contains("names a file the coordinator did "
+                                       "not send"));
+    CHECK(refusal(with("/no/such/file")) == exists);
+    CHECK(refusal(with("/etc")) == exists);
+    CHECK(refusal(with("relative.icc")) == exists);
+    // A placeholder for a file the recipe does not carry.
+    CHECK(refusal(with("pixline-file:0")) == exists);
+  }
+  // Inside a fused load and a sink's own filters too.
+  option_map wm{{"image", std::string{"/etc/passwd"}}};
+  CHECK_THAT(refusal(save_recipe({{defaults_of(*registry().find("save")),
+                                   {{"watermark", wm}}}},
+                                 1 << 20)),
+             Catch::Contains("names a file the coordinator did not send"));
+  // Built-in profiles are names, not files, in any case.
+  CHECK(refusal(filter_recipe("icc", {{"profile", std::string{"SRGB"}}}))
+        == "accepted");
+  CHECK(refusal(filter_recipe("vips:icc_transform",
+                              {{"output_profile", std::string{"p3"}}}))
+        == "accepted");
 }

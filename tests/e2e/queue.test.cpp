@@ -1,0 +1,431 @@
+// The queue source against a real RabbitMQ broker (a private one per test,
+// support/broker.hpp): several `pixline run` workers on one queue, killed,
+// poisoned, and the broker restarted under them.
+
+#include <csignal>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "actors/run/amqp.hpp"
+#include "support/broker.hpp"
+#include "support/images.hpp"
+
+using namespace pixline::test;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A pipeline whose source is `broker`'s queue "work" below `dir`/root;
+/// outputs go to root/out (a relative sink path is below the root).
+std::string queue_config(const test_broker& broker, const fs::path& dir,
+                         const std::string& pipeline_extra = "",
+                         const std::string& filters = "") {
+  return fmt::format(R"(
+[pipeline]
+name = "queue-test"
+{pipeline}
+
+[source]
+kind = "queue"
+url = "{url}"
+queue = "work"
+root = "{root}"
+management_url = "{management}"
+
+{filters}
+[[filter]]
+type = "thumbnail"
+width = 8
+
+[sink]
+path = "out"
+format = "png"
+naming = "{{dir}}/{{stem}}.{{ext}}"
+)",
+                     fmt::arg("pipeline", pipeline_extra),
+                     fmt::arg("url", broker.url()),
+                     fmt::arg("management", broker.management_url()),
+                     fmt::arg("root", (dir / "root").string()),
+                     fmt::arg("filters", filters));
+}
+
+/// `count` small JPEGs below root/in, spread over a few folders; returns
+/// the output names they must get.
+std::set<std::string> make_inputs(const fs::path& root, int count,
+                                  const std::string& prefix = "img") {
+  std::set<std::string> expected;
+  auto bytes = [] {
+    temp_dir tmp;
+    save(test_card(12, 10), tmp / "x.jpg");
+    return read_file(tmp / "x.jpg");
+  }();
+  for (int i = 0; i < count; ++i) {
+    auto folder = fmt::format("in/f{}", i % 5);
+    fs::create_directories(root / folder);
+    auto name = fmt::format("{}{:04}", prefix, i);
+    write_file(root / folder / (name + ".jpg"), bytes);
+    expected.insert(fmt::format("{}/{}.png", folder, name));
+  }
+  return expected;
+}
+
+/// Output files below `dir`, pixline's hidden temporaries included.
+std::vector<std::string> outputs(const fs::path& dir) {
+  return files_in(dir);
+}
+
+std::set<std::string> output_set(const fs::path& dir) {
+  auto files = files_in(dir);
+  return {files.begin(), files.end()};
+}
+
+std::size_t visible_outputs(const fs::path& dir) {
+  std::size_t n = 0;
+  for (auto& f : files_in(dir))
+    n += fs::path(f).filename().string()[0] != '.';
+  return n;
+}
+
+struct status {
+  long ready = -1;
+  long unacked = -1;
+  long consumers = -1;
+  long dead = -1;
+};
+
+/// `pixline queue status`, parsed.
+status queue_status(const fs::path& config, const std::string& options = "") {
+  auto r = run_pixline(
+    fmt::format("{} queue status '{}'", options, config.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  status s;
+  auto field = [&](const std::string& name) -> long {
+    auto at = r.output.find(name + ":");
+    if (at == std::string::npos)
+      return -1;
+    return std::stol(r.output.substr(at + name.size() + 1));
+  };
+  s.ready = field("ready");
+  s.unacked = field("unacknowledged");
+  s.consumers = field("consumers");
+  s.dead = field("dead-lettered");
+  return s;
+}
+
+std::unique_ptr<child_process> start_worker(const fs::path& config,
+                                            const fs::path& log,
+                                            std::vector<std::string> extra
+                                            = {}) {
+  std::vector<std::string> args{pixline_binary()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back("run");
+  args.push_back(config.string());
+  return std::make_unique<child_process>(args, log);
+}
+
+/// Publishes `body` to the queue as any client could.
+void publish_raw(const test_broker& broker, const std::string& body) {
+  pixline::amqp_connection conn{pixline::parse_amqp_url(broker.url(), "")};
+  conn.declare({"work", "work.dead", 3});
+  conn.confirm_select();
+  auto seq = conn.publish("work", body);
+  for (;;) {
+    auto ev = conn.wait(5000ms);
+    REQUIRE(ev.kind != pixline::amqp_connection::event::none);
+    if (ev.kind == pixline::amqp_connection::event::confirm_ack
+        && ev.seq >= seq)
+      return;
+  }
+}
+
+} // namespace
+
+TEST_CASE("queue: 3 workers and 500 images with one worker killed twice "
+          "give every input exactly one output",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 500);
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(),
+                          "max_in_flight = 4\nisolation = \"thread\""));
+  auto enq = run_pixline(fmt::format("enqueue '{}' -r -i '{}'",
+                                     (dir / "q.toml").string(),
+                                     (dir / "root/in").string()));
+  INFO(enq.output);
+  REQUIRE(enq.status == 0);
+  REQUIRE(enq.output.find("enqueued 500 of 500") != std::string::npos);
+  CHECK(queue_status(dir / "q.toml").ready == 500);
+
+  std::vector<std::unique_ptr<child_process>> workers;
+  for (int i = 0; i < 3; ++i)
+    workers.push_back(start_worker(dir / "q.toml",
+                                   dir / fmt::format("w{}.log", i)));
+  auto out = dir / "root/out";
+  // Killed with SIGKILL mid-run, twice, and started again each time.
+  for (std::size_t at : {100u, 250u}) {
+    REQUIRE(wait_until([&] { return visible_outputs(out) >= at; }, 60));
+    workers[0]->signal(SIGKILL);
+    CHECK(workers[0]->wait() == 128 + SIGKILL);
+    workers[0] = start_worker(dir / "q.toml", dir / "w0-again.log");
+  }
+  REQUIRE(wait_until(
+    [&] {
+      if (visible_outputs(out) < 500)
+        return false;
+      auto s = queue_status(dir / "q.toml");
+      return s.ready == 0 && s.unacked == 0;
+    },
+    120));
+  // SIGTERM: each finishes what it holds, acknowledges it, exits 0.
+  for (auto& w : workers)
+    w->signal(SIGTERM);
+  for (auto& w : workers)
+    CHECK(w->wait_for(30) == 0);
+
+  // The killed worker may leave temporary files of the images it was
+  // writing (hidden, never an output); everything else is one output per
+  // input.
+  std::set<std::string> got;
+  for (auto& f : outputs(out)) {
+    auto name = fs::path(f).filename().string();
+    if (name[0] == '.') {
+      INFO(f);
+      CHECK(name.rfind(".pixline-", 0) == 0);
+      continue;
+    }
+    got.insert(f);
+  }
+  CHECK(got == expected);
+  auto s = queue_status(dir / "q.toml");
+  CHECK(s.ready == 0);
+  CHECK(s.unacked == 0);
+  CHECK(s.dead == 0);
+  CHECK(s.consumers == 0);
+}
+
+TEST_CASE("queue: a poison input is dead-lettered after 3 deliveries while "
+          "the rest complete",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 30);
+  // One that fails every worker it reaches (not an image), one that kills
+  // the worker process it runs in (isolation = "thread": the worker is
+  // pixline itself), as a decoder crash would.
+  write_file(dir / "root/in/f0/broken.jpg", "not a jpeg at all");
+  save(test_card(12, 10), dir / "root/in/f1/poison-abort.jpg");
+  auto plugin = fmt::format("{}/libplugin_poison.so", PIXLINE_TEST_PLUGIN_DIR);
+  // One image at a time per worker: a worker's crash returns only the
+  // poison to the queue, not innocent images along with it.
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(),
+                          "max_in_flight = 1\nisolation = \"thread\"",
+                          "[[filter]]\ntype = \"poison\"\n"));
+  auto enq = run_pixline(fmt::format("--plugin '{}' enqueue '{}' -r", plugin,
+                                     (dir / "q.toml").string()));
+  INFO(enq.output);
+  REQUIRE(enq.status == 0);
+  REQUIRE(enq.output.find("enqueued 32 of 32") != std::string::npos);
+
+  // Two workers, started again whenever the poison kills one (as systemd's
+  // Restart= would), until the queue is done.
+  std::vector<std::unique_ptr<child_process>> workers;
+  int started = 0;
+  auto start = [&] {
+    return start_worker(dir / "q.toml",
+                        dir / fmt::format("w{}.log", started++),
+                        {"--plugin", plugin});
+  };
+  workers.push_back(start());
+  workers.push_back(start());
+  int deaths = 0;
+  REQUIRE(wait_until(
+    [&] {
+      for (auto& w : workers)
+        if (auto rc = w->wait_for(0)) {
+          ++deaths;
+          w = start();
+        }
+      auto s = queue_status(dir / "q.toml", "--plugin '" + plugin + "'");
+      return s.ready == 0 && s.unacked == 0 && s.dead == 2;
+    },
+    120));
+  for (auto& w : workers)
+    w->signal(SIGTERM);
+  for (auto& w : workers)
+    w->wait_for(30);
+  // Killed three times: the broker dead-letters it after its third
+  // delivery without an acknowledgement.
+  CHECK(deaths == 3);
+  CHECK(output_set(dir / "root/out") == expected);
+
+  auto dead = run_pixline(fmt::format("--plugin '{}' queue status '{}' "
+                                      "--dead 10",
+                                      plugin, (dir / "q.toml").string()));
+  INFO(dead.output);
+  CHECK(dead.output.find("dead-lettered:   2") != std::string::npos);
+  // The failing one carries its last error and its 3 deliveries...
+  CHECK(dead.output.find("in/f0/broken.jpg (3 deliveries, last on")
+        != std::string::npos);
+  // ...the crashing one, what the broker knows.
+  CHECK(dead.output.find("in/f1/poison-abort.jpg (3 deliveries): delivered "
+                         "without an acknowledgement")
+        != std::string::npos);
+  std::string logs;
+  for (int i = 0; i < started; ++i)
+    logs += read_file(dir / fmt::format("w{}.log", i));
+  CHECK(logs.find("quarantined after 3 deliveries") != std::string::npos);
+}
+
+TEST_CASE("queue: the broker restarted mid-run: workers reconnect and "
+          "nothing is lost",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 300);
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(),
+                          "max_in_flight = 2\nisolation = \"thread\""));
+  REQUIRE(run_pixline(fmt::format("enqueue '{}' -r", (dir / "q.toml").string()))
+            .status
+          == 0);
+  std::vector<std::unique_ptr<child_process>> workers;
+  for (int i = 0; i < 2; ++i)
+    workers.push_back(start_worker(dir / "q.toml",
+                                   dir / fmt::format("w{}.log", i)));
+  auto out = dir / "root/out";
+  REQUIRE(wait_until([&] { return visible_outputs(out) >= 30; }, 60));
+  // Stopped while the broker restarts, so most messages are still in the
+  // queue across the restart, whatever the machine's speed; they find
+  // their connections gone when they go on.
+  for (auto& w : workers)
+    w->signal(SIGSTOP);
+  auto before = visible_outputs(out);
+  broker.restart();
+  for (auto& w : workers)
+    w->signal(SIGCONT);
+  CHECK(before < 300);
+  REQUIRE(wait_until(
+    [&] {
+      return read_file(dir / "w0.log").find("connected again")
+               != std::string::npos
+             && read_file(dir / "w1.log").find("connected again")
+                  != std::string::npos;
+    },
+    60));
+  REQUIRE(wait_until(
+    [&] {
+      if (visible_outputs(out) < 300)
+        return false;
+      auto s = queue_status(dir / "q.toml");
+      return s.ready == 0 && s.unacked == 0;
+    },
+    120));
+  for (auto& w : workers)
+    w->signal(SIGTERM);
+  INFO(read_file(dir / "w0.log") + "---\n" + read_file(dir / "w1.log"));
+  for (auto& w : workers)
+    CHECK(w->wait_for(30) == 0);
+  CHECK(output_set(out) == expected);
+  for (int i = 0; i < 2; ++i)
+    CHECK(read_file(dir / fmt::format("w{}.log", i)).find("connected again")
+          != std::string::npos);
+  CHECK(queue_status(dir / "q.toml").dead == 0);
+}
+
+TEST_CASE("queue: messages naming paths outside the root are dead-lettered "
+          "at once",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  make_inputs(dir / "root", 2);
+  write_file(dir / "secret.jpg", read_file(dir / "root/in/f0/img0000.jpg"));
+  fs::create_symlink(dir / "secret.jpg", dir / "root/in/link.jpg");
+  fs::create_symlink(dir.path(), dir / "root/up");
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(), "isolation = \"thread\""));
+  std::vector<std::string> attacks{
+    "../secret.jpg",       "/etc/passwd",         "in/../../secret.jpg",
+    "in/link.jpg",         "up/secret.jpg",       "in//f0/img0000.jpg",
+    "in/./f0/img0000.jpg", ".hidden/x.jpg",       "in/f0",
+    "in/f0/img0000.jpg\nx", std::string("in/f0/img0000.jpg\0x", 20)};
+  for (auto& a : attacks)
+    publish_raw(broker, a);
+  publish_raw(broker, "in/f0/img0000.jpg");
+  auto worker = start_worker(dir / "q.toml", dir / "w.log",
+                             {"--log-level", "debug"});
+  REQUIRE(wait_until(
+    [&] {
+      auto s = queue_status(dir / "q.toml");
+      return s.ready == 0 && s.unacked == 0
+             && s.dead == long(attacks.size());
+    },
+    60));
+  worker->signal(SIGTERM);
+  CHECK(worker->wait_for(30) == 0);
+  // Only the honest message made an output; nothing was read from outside.
+  CHECK(outputs(dir / "root/out") == std::vector<std::string>{"in/f0/img0000.png"});
+  auto dead = run_pixline(
+    fmt::format("queue status '{}' --dead 20", (dir / "q.toml").string()));
+  INFO(dead.output);
+  // Refused at the first delivery.
+  CHECK(dead.output.find("(1 deliveries") != std::string::npos);
+  CHECK(dead.output.find("(2 deliveries") == std::string::npos);
+  CHECK(dead.output.find("refusing to follow symlink") != std::string::npos);
+}
+
+TEST_CASE("queue: run --until-empty stops once the queue is empty",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 20);
+  write_file(dir / "q.toml", queue_config(broker, dir.path()));
+  // validate takes a queue source (it has no path) without asking the broker.
+  auto valid = run_pixline(fmt::format("validate '{}'", (dir / "q.toml").string()));
+  INFO(valid.output);
+  CHECK(valid.status == 0);
+  REQUIRE(run_pixline(fmt::format("enqueue '{}' -r", (dir / "q.toml").string()))
+            .status
+          == 0);
+  auto r = run_pixline(
+    fmt::format("run '{}' --until-empty", (dir / "q.toml").string()));
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(output_set(dir / "root/out") == expected);
+  auto s = queue_status(dir / "q.toml");
+  CHECK(s.ready == 0);
+  CHECK(s.unacked == 0);
+}
+
+TEST_CASE("queue: watch --enqueue publishes each file that lands",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  fs::create_directories(dir / "root/hot");
+  write_file(dir / "q.toml", queue_config(broker, dir.path()));
+  child_process watch{{pixline_binary(), "watch", (dir / "q.toml").string(),
+                       "--enqueue", "-r", "-i", (dir / "root/hot").string()},
+                      dir / "watch.log"};
+  std::this_thread::sleep_for(500ms);
+  auto expected = make_inputs(dir / "root/hot", 10);
+  REQUIRE(wait_until([&] { return queue_status(dir / "q.toml").ready == 10; },
+                     30));
+  watch.signal(SIGTERM);
+  CHECK(watch.wait_for(30) == 0);
+  // A worker processes what was published, relative to the root.
+  auto r = run_pixline(
+    fmt::format("run '{}' --until-empty", (dir / "q.toml").string()));
+  INFO(r.output);
+  CHECK(r.status == 0);
+  std::set<std::string> want;
+  for (auto& e : expected)
+    want.insert("hot/" + e);
+  CHECK(output_set(dir / "root/out") == want);
+}

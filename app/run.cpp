@@ -384,9 +384,13 @@ void add_run_options(CLI::App* cmd, run_args& args, bool watch) {
                         "recursive = true)"
                       : "Take the input folder's sub-folders too (as "
                         "[source] recursive = true)");
-  if (!watch)
+  if (!watch) {
     cmd->add_flag("--allow-empty", args.allow_empty,
                   "No inputs is a success (exit 0) instead of exit 5");
+    cmd->add_flag("--until-empty", args.options.until_empty,
+                  "A queue source: stop once the queue stays empty (without "
+                  "it, a queue worker serves until SIGTERM)");
+  }
   cmd->add_option("-c,--chain", args.chain,
                   "Filters and sink inline, replacing the config's: "
                   "'autorotate ! thumbnail width=256 ! save format=webp'");

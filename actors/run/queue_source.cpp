@@ -1,4 +1,5 @@
 #include "actors/run/queue_source.hpp"
+#include "actors/run/stages.hpp"
 
 #include <algorithm>
 #include <cerrno>

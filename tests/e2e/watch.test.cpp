@@ -739,7 +739,7 @@ TEST_CASE("a journal entry whose outputs are not on the disk never lets an "
                        k.path);
   };
   write_file(dir / "state" / "journal.log",
-             line(victim)
+             "pixline-journal\t2\txxh3\t\n" + line(victim)
                + fmt::format("O\t1234\t{:016x}\t{:016x}\t{}\t{}\n", 42,
                              stale.hash, stale.path,
                              (dir / "out" / "stale.png").string())

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <stdexcept>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -32,8 +33,15 @@ config_reloader::~config_reloader() {
 }
 
 void config_reloader::set_stop(std::function<void()> stop) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  stop_ = std::move(stop);
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    started = stop && std::exchange(applying_, false);
+    stop_ = std::move(stop);
+  }
+  // The new pipeline runs: only now is the reload applied.
+  if (started)
+    count(true, {});
 }
 
 void config_reloader::count(bool ok, const std::string& error) {
@@ -73,8 +81,7 @@ std::optional<pipeline_config> config_reloader::take() {
   std::lock_guard<std::mutex> guard{mutex_};
   auto next = std::move(pending_);
   pending_.reset();
-  if (next)
-    count(true, {});
+  applying_ = next.has_value();
   return next;
 }
 
@@ -82,11 +89,11 @@ void config_reloader::refused(const std::string& error) {
   spdlog::error("config reload refused, going back to the previous "
                 "pipeline: {}",
                 error);
-  // take() counted it as applied; it was not.
-  if (metrics_)
-    metrics_->config_reloaded(false);
-  if (events_)
-    events_->reloaded(file_, error);
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    applying_ = false;
+  }
+  count(false, error);
 }
 
 namespace {

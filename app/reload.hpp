@@ -46,7 +46,8 @@ public:
   /// thread.
   void request(const std::string& why);
 
-  /// The new config a reload left, once the watch it stopped has returned.
+  /// The new config a reload left, once the watch it stopped has returned;
+  /// counted as applied once its pipeline starts (set_stop).
   std::optional<pipeline_config> take();
 
   /// A new pipeline failed to start (an error found only when its stages
@@ -70,6 +71,9 @@ private:
   std::mutex mutex_;
   std::function<void()> stop_;
   std::optional<pipeline_config> pending_;
+  /// A config taken by take() whose pipeline has not started yet: counted
+  /// as applied when it starts (set_stop), as refused if it cannot.
+  bool applying_ = false;
 
   std::mutex poll_mutex_;
   std::condition_variable poll_wake_;

@@ -26,7 +26,7 @@ packages=(
   rabbitmq-server                # the broker the queue tests start privately
   libssl-dev                     # OpenSSL headers CAF's TLS module includes (nodes)
   openssl                        # the TLS tests make their certificates with it
-  iproute2                       # the [netns] tests: ip (a cut link), tc (a slow one)
+  iproute2                       # the [netns] tests: ip (cut, lossy links), tc (a slow one)
   catch2                         # tests (Catch2 v2)
   clang libclang-rt-14-dev       # fuzzers (scripts/fuzz.sh): libFuzzer runtime
   # demo

@@ -28,11 +28,13 @@ void must(const std::string& command) {
   REQUIRE(rc == 0);
 }
 
-/// Waits until `log` contains `text`, REQUIREs it within 10 s.
+/// Waits until `log` contains `text`, REQUIREs it within 10 s (the log
+/// goes with the failure).
 void wait_for(const fs::path& log, const std::string& text) {
-  INFO(log.string());
-  REQUIRE(wait_until(
-    [&] { return read_file(log).find(text) != std::string::npos; }, 10));
+  bool seen = wait_until(
+    [&] { return read_file(log).find(text) != std::string::npos; }, 10);
+  INFO(log.string() << ":\n" << read_file(log));
+  REQUIRE(seen);
 }
 
 } // namespace

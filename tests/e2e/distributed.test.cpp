@@ -341,6 +341,119 @@ profile = "p3"
   CHECK_THAT(missing.output, Catch::Contains("logo.png"));
 }
 
+TEST_CASE("consecutive stages on one node run there as one job: the image "
+          "crosses once, and the outputs are those of a local run",
+          "[distributed]") {
+  temp_dir dir;
+  constexpr int images = 4;
+  constexpr int width = 640;
+  constexpr int height = 480;
+  fs::create_directories(dir.path() / "in");
+  for (int i = 0; i < images; ++i)
+    save(test_card(width + i, height),
+         dir.path() / "in" / fmt::format("n{}.png", i));
+  // Decoded, an input is about this many bytes (3 bands of 8 bits).
+  const double raw = 3.0 * width * height;
+  node a{dir.path() / "a.log"};
+  auto pipeline = [&](const std::string& out, const std::string& load,
+                      const std::string& filters, const std::string& save) {
+    // Watched, but for the local run, which is a batch.
+    auto watched
+      = out == "local"
+          ? std::string{}
+          : fmt::format("kind = \"watch\"\nstate_dir = \"{}/state-{}\"",
+                        dir.path().string(), out);
+    return fmt::format(R"([source]
+path = "{0}/in"
+{5}
+workers = {2}
+[[filter]]
+type = "sharpen"
+workers = {3}
+[[filter]]
+type = "flip"
+direction = "horizontal"
+workers = {3}
+[[filter]]
+type = "invert"
+workers = {3}
+[sink]
+path = "{0}/{1}"
+format = "png"
+workers = {4}
+)",
+                       dir.path().string(), out, load, filters, save, watched);
+  };
+  write_file(dir.path() / "local.toml", pipeline("local", "1", "1", "1"));
+  auto local = run_pixline("run -q " + (dir.path() / "local.toml").string());
+  INFO(local.output);
+  REQUIRE(local.status == 0);
+  // The coordinator's count of bytes to and from nodes per image, for the
+  // pipeline placed so: a watch of the inputs, scraped once every output
+  // is written.
+  auto measured = [&](const std::string& name, const std::string& load,
+                      const std::string& filters, const std::string& save) {
+    auto config = dir.path() / (name + ".toml");
+    write_file(config, pipeline(name, load, filters, save)
+                         + nodes_toml({{"a", &a}}));
+    port_holder metrics;
+    metrics.release();
+    child_process watch{{pixline_binary(), "watch", config.string(),
+                         "--metrics",
+                         fmt::format("127.0.0.1:{}", metrics.port())},
+                        dir.path() / (name + ".log")};
+    INFO(read_file(dir.path() / (name + ".log")) << a.log());
+    REQUIRE(wait_until(
+      [&] {
+        return fs::exists(dir.path() / name)
+               && files_in(dir.path() / name).size() == size_t(images);
+      },
+      60));
+    httplib::Client scrape("127.0.0.1", metrics.port());
+    auto page = scrape.Get("/metrics");
+    watch.signal(SIGINT);
+    CHECK(watch.wait() == 0);
+    REQUIRE(page);
+    auto sum = [&](const std::string& family) {
+      double total = 0;
+      std::regex sample{family + "\\{stage=\"[^\"]*\"\\} ([0-9.e+]+)"};
+      for (std::sregex_iterator m{page->body.begin(), page->body.end(),
+                                  sample},
+           end;
+           m != end; ++m)
+        total += std::stod((*m)[1].str());
+      return total / images;
+    };
+    check_same_files(dir.path() / "local", dir.path() / name, images);
+    return std::pair<double, double>{sum("pixline_node_bytes_sent_total"),
+                                     sum("pixline_node_bytes_received_total")};
+  };
+  // The three filters on the node: each image goes there once, decoded,
+  // and comes back once (one hop each way, not one per stage).
+  auto [sent, received] = measured("filters", "1", "{ a = 2 }", "1");
+  INFO("per image: " << sent << " bytes to the node, " << received
+                     << " back; decoded " << raw);
+  CHECK(sent > raw);
+  CHECK(sent < 1.5 * raw);
+  CHECK(received > raw);
+  CHECK(received < 1.5 * raw);
+  // The filters and the save stage on the node: the image goes there, the
+  // encoded outputs come back.
+  std::tie(sent, received) = measured("to-save", "1", "{ a = 2 }", "{ a = 2 }");
+  CHECK(sent > raw);
+  CHECK(sent < 1.5 * raw);
+  CHECK(received > 0);
+  CHECK(received < 0.5 * raw);
+  // Every stage on the node: the file goes there, the outputs come back;
+  // no decoded image crosses at all.
+  std::tie(sent, received) = measured("all", "{ a = 2 }", "{ a = 2 }",
+                                      "{ a = 2 }");
+  CHECK(sent > 0);
+  CHECK(sent < 0.5 * raw);
+  CHECK(received > 0);
+  CHECK(received < 0.5 * raw);
+}
+
 TEST_CASE("a node killed mid-run loses no image, and a restarted node "
           "rejoins",
           "[distributed]") {

@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/flow/finish.hpp"
 #include "actors/flow/messages.hpp"
 #include "pipeline/registry.hpp"
 
@@ -386,9 +387,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
   auto st = std::make_shared<proxy_state>();
   constexpr auto relaxed = std::memory_order_relaxed;
   auto fail = [=](job& j, std::string reason) {
-    j.error = reason.empty() ? "unknown error" : std::move(reason);
-    j.failed_stage = stage;
-    j.img.reset();
+    fail_job(j, stage, std::move(reason));
   };
   // Linked, so it ends when the stage ends the proxy; a proxy that retires
   // ends it explicitly.
@@ -426,20 +425,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     }
     self->send_exit(link, caf::exit_reason::user_shutdown);
   };
-  // Passes a job on and tells the stage this worker is free.
   auto finish = [=](job& j) {
-    if (metrics) {
-      auto took = std::chrono::steady_clock::now() - st->started;
-      metrics->busy_ns.fetch_add(
-        std::uint64_t(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
-        relaxed);
-      (j.failed() ? metrics->images_failed : metrics->images_out)
-        .fetch_add(1, relaxed);
-      metrics->busy_workers.fetch_sub(1, relaxed);
-    }
-    self->send(downstream, std::move(j));
-    self->send(dispatcher, demand_atom::value, index);
+    finish_job(self, j, downstream, dispatcher, index, metrics, st->started);
   };
   return {
     [=](lost_atom, std::string& why) { lose(why); },
@@ -453,11 +440,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
                    std::move(j));
         return;
       }
-      if (metrics) {
-        metrics->busy_workers.fetch_add(1, relaxed);
-        metrics->images_in.fetch_add(1, relaxed);
-      }
-      st->started = std::chrono::steady_clock::now();
+      st->started = start_job(metrics);
       wire_job message;
       try {
         message = half.send(j, encoding);

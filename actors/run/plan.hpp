@@ -93,8 +93,9 @@ struct stage_plan {
 };
 
 /// The plan of `config`'s pipeline, with `overrides`' `--workers` and
-/// `--output`. Builds no stage and reads no image (a stage whose spec does
-/// not say whether it opens files itself is asked once, without input).
+/// `--output`. Reads no image; the only stage it builds is the first
+/// filter, once, to ask whether it opens the file itself
+/// (stage::fuses_load, which a plugin's stage may answer from its options).
 /// Throws usage_error for a bad override and config_error for an unknown
 /// stage or two sinks writing the same files.
 stage_plan plan_stages(const pipeline_config& config,

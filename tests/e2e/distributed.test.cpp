@@ -497,6 +497,61 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
   CHECK_THAT(again.log(), Catch::Contains("started 2 workers"));
 }
 
+TEST_CASE("a job fused on a node that is killed goes back whole and is "
+          "done again, the same as a local run",
+          "[distributed]") {
+  temp_dir dir;
+  const int images = 24;
+  make_inputs(dir.path() / "in", images);
+  node a{dir.path() / "a.log"};
+  node b{dir.path() / "b.log"};
+  // The slow stage, a flip and the save stage on the same nodes: one job
+  // each image, from the decoded image to the encoded output.
+  auto pipeline = [&](const std::string& out, const std::string& workers) {
+    return fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = 150
+workers = {3}
+[[filter]]
+type = "flip"
+workers = {3}
+[sink]
+path = "{0}/{2}"
+format = "png"
+workers = {3}
+)",
+                       dir.path().string(), slow_plugin(), out, workers);
+  };
+  write_file(dir.path() / "local.toml", pipeline("local", "2"));
+  auto local = run_pixline("run -q " + (dir.path() / "local.toml").string());
+  INFO(local.output);
+  REQUIRE(local.status == 0);
+  auto events = dir.path() / "events.jsonl";
+  write_file(dir.path() / "remote.toml",
+             pipeline("remote", "{ a = 2, b = 2 }")
+               + nodes_toml({{"a", &a}, {"b", &b}}));
+  child_process run{{pixline_binary(), "run",
+                     (dir.path() / "remote.toml").string(), "--events",
+                     events.string()},
+                    dir.path() / "run.log"};
+  REQUIRE(wait_for_written(events, 4));
+  a.kill();
+  auto status = ended_within(run, 60);
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  // The jobs node a had went to node b as a whole: the fused stage lost
+  // them, and every output is written once, as a local run writes it.
+  CHECK_THAT(log, Catch::Contains("slow+flip+save: "));
+  CHECK_THAT(log, Catch::Contains("lost on a node"));
+  check_each_written_once(events, images);
+  check_same_files(dir.path() / "local", dir.path() / "remote", images);
+}
+
 TEST_CASE("a node killed at any moment loses no image and never hangs the "
           "run",
           "[distributed]") {

@@ -10,6 +10,9 @@
 # photo-like 3000 x 2000 JPEGs (quality 90); the pipeline is
 # load -> thumbnail 1600 (fused into load) -> sharpen -> save (WebP).
 # Prints a Markdown table: bytes per image each way, and the run's time.
+# Consecutive stages on the node run there as one job ("sharpen and save",
+# "every stage"), so only the first one's input and the last one's output
+# cross.
 set -euo pipefail
 pixline=$(realpath "${1:-build/pixline}")
 images=${2:-8}
@@ -96,5 +99,6 @@ run "nothing (local run)" 1 1 1
 run "load (with the fused thumbnail)" "{ n = 1 }" 1 1
 run "sharpen" 1 "{ n = 1 }" 1
 run "save" 1 1 "{ n = 1 }"
+run "sharpen and save" 1 "{ n = 1 }" "{ n = 1 }"
 run "load and save" "{ n = 1 }" 1 "{ n = 1 }"
 run "every stage" "{ n = 1 }" "{ n = 1 }" "{ n = 1 }"

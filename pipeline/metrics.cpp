@@ -171,6 +171,14 @@ std::string metrics_registry::render() const {
             "Images a remote worker of the stage had when its node was lost "
             "(each went to another worker).",
             [](auto& s) { return s.images_lost.load(relaxed); });
+  per_stage("pixline_node_bytes_sent_total", "counter",
+            "Bytes of images and files the stage's remote workers sent to "
+            "their nodes.",
+            [](auto& s) { return s.node_bytes_sent.load(relaxed); });
+  per_stage("pixline_node_bytes_received_total", "counter",
+            "Bytes of images and outputs the stage's remote workers got back "
+            "from their nodes.",
+            [](auto& s) { return s.node_bytes_received.load(relaxed); });
   per_stage("pixline_stage_busy_seconds_total", "counter",
             "Time the stage's workers spent on images.",
             [](auto& s) { return seconds(s.busy_ns.load(relaxed)); });

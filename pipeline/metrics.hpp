@@ -34,6 +34,10 @@ struct stage_metrics {
   /// Jobs a remote worker had when its node was lost (sent again to
   /// another worker, so also counted again in images_in).
   std::atomic<std::uint64_t> images_lost{0};
+  /// Bytes of jobs this stage's remote workers sent to their nodes, and of
+  /// results they got back (the messages' serialized size).
+  std::atomic<std::uint64_t> node_bytes_sent{0};
+  std::atomic<std::uint64_t> node_bytes_received{0};
   /// Time workers spent on jobs, in nanoseconds.
   std::atomic<std::uint64_t> busy_ns{0};
   /// Jobs waiting at the stage for an idle worker or downstream credit.

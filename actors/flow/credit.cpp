@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <vips/vips8>
 
+#include "actors/flow/finish.hpp"
 #include "actors/flow/messages.hpp"
 #include "actors/net/remote.hpp"
 #include "pipeline/memory.hpp"
@@ -26,31 +27,11 @@ namespace {
 void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
   try {
     fn(j);
-    return;
   } catch (const std::exception& e) {
-    j.error = failure_text(e);
+    fail_job(j, stage, failure_text(e));
   } catch (...) {
-    j.error = "unknown error";
+    fail_job(j, stage, "unknown error");
   }
-  j.failed_stage = stage;
-  j.img.reset();
-}
-
-/// Runs `fn` on `j` and counts it in `m`.
-void run_counted(const std::string& stage, const work_fn& fn, job& j,
-                 stage_metrics& m) {
-  constexpr auto relaxed = std::memory_order_relaxed;
-  m.images_in.fetch_add(1, relaxed);
-  auto start = std::chrono::steady_clock::now();
-  run_guarded(stage, fn, j);
-  auto took = std::chrono::steady_clock::now() - start;
-  m.busy_ns.fetch_add(
-    std::uint64_t(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
-    relaxed);
-  // Counted before the job moves on, so a scrape never sees a stage put
-  // out more than the one before it.
-  (j.failed() ? m.images_failed : m.images_out).fetch_add(1, relaxed);
 }
 
 /// A worker does one job at a time: works on it, hands it to the next stage,
@@ -61,19 +42,10 @@ caf::behavior worker(caf::event_based_actor* self, std::string stage,
                      stage_metrics* metrics) {
   return {
     [=](job& j) {
-      if (metrics) {
-        // The worker keeps the busy gauge itself, so it reads 0 by the time
-        // the job reaches the end of the pipeline (the dispatcher learns
-        // that the worker is free only later, from its demand).
-        metrics->busy_workers.fetch_add(1, std::memory_order_relaxed);
-        run_counted(stage, *fn, j, *metrics);
-        metrics->busy_workers.fetch_sub(1, std::memory_order_relaxed);
-      } else {
-        run_guarded(stage, *fn, j);
-      }
-      self->send(downstream, std::move(j));
+      auto started = start_job(metrics);
+      run_guarded(stage, *fn, j);
+      finish_job(self, j, downstream, dispatcher, index, metrics, started);
       release_idle_memory();
-      self->send(dispatcher, demand_atom::value, index);
     },
   };
 }

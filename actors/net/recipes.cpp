@@ -208,6 +208,70 @@ node_work_fn save_worker(const json& recipe, const stage_registry& registry) {
   };
 }
 
+/// Consecutive stages as one job (segment_recipe): the image stays here
+/// from the first to the last.
+node_work_fn segment_worker(const json& recipe,
+                            const stage_registry& registry) {
+  auto& parts = recipe.at("stages");
+  if (parts.size() < 2)
+    throw std::runtime_error("a segment of fewer than two stages");
+  std::shared_ptr<loader> load;
+  std::vector<std::shared_ptr<stage>> filters;
+  std::shared_ptr<fanout> save;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto& part = parts[i];
+    auto kind = part.value("kind", "");
+    if (kind == "load" && i == 0)
+      load = loader_of_recipe(part, registry);
+    else if (kind == "filter")
+      filters.push_back(filter_of_recipe(part, registry));
+    else if (kind == "save" && i + 1 == parts.size())
+      save = fanout_of_recipe(part, registry);
+    else
+      throw std::runtime_error(fmt::format(
+        "a segment's stage {} is of kind '{}' (a load comes first, a save "
+        "last, filters anywhere)",
+        i, kind));
+  }
+  auto last = std::int32_t(parts.size()) - 1;
+  return [load, filters, save, last](wire_job& in) {
+    std::optional<memory_file> file;
+    std::int32_t at = 0;
+    auto r = guarded([&](wire_result& r) {
+      job j;
+      if (load) {
+        file.emplace(in.file);
+        j.id = in.id;
+        j.path = file->path();
+        j.relative = in.name;
+        load->load(j);
+        ++at;
+      } else {
+        auto img = std::make_shared<tracked_image>();
+        static_cast<image&>(*img) = received_image(in);
+        j.img = std::move(img);
+      }
+      for (auto& f : filters) {
+        f->process(*j.img);
+        ++at;
+      }
+      if (save)
+        r.outputs = save->encode(*j.img);
+      else
+        r.image = to_wire(j.img->pixels, j.img->input_format, in.encoding);
+    });
+    if (!r.error.empty()) {
+      // A damaged file read in full only by a later stage is still the
+      // decode's failure.
+      bool decode = take_decode_failure(r.error);
+      r.stage = load && decode ? 0 : std::min(at, last);
+      if (file)
+        r.error = replaced(std::move(r.error), file->path(), in.name);
+    }
+    return r;
+  };
+}
+
 /// A job's image as a message (computing it here).
 wire_image image_of(job& j, const std::string& encoding) {
   if (!j.img)
@@ -265,6 +329,8 @@ std::function<node_work_fn()> node_worker_factory_of_paths(
       return filter_worker(r, registry);
     if (kind == "save")
       return save_worker(r, registry);
+    if (kind == "segment")
+      return segment_worker(r, registry);
     throw std::runtime_error(fmt::format("recipe of unknown kind '{}'", kind));
   };
   try {
@@ -314,9 +380,8 @@ std::string filter_recipe(const std::string& type, const option_map& options) {
 }
 
 std::string save_recipe(const std::vector<sink_recipe>& sinks,
-                        std::int64_t memory_limit) {
+                        std::int64_t memory_limit, double timeout) {
   auto list = json::array();
-  double timeout = 0;
   for (auto& sink : sinks) {
     auto filters = json::array();
     for (auto& [type, opts] : sink.filters)
@@ -325,7 +390,6 @@ std::string save_recipe(const std::vector<sink_recipe>& sinks,
                     {"filters", filters},
                     {"matrix", sink.matrix},
                     {"matrix_width", sink.matrix_width}});
-    timeout = std::max(timeout, writer_spec().decode(sink.options).timeout);
   }
   return json{{"kind", "save"},
               {"sinks", list},
@@ -350,7 +414,8 @@ remote_half load_half(int max_file_mib) {
       img->input_format = r.image.input_format;
       img->pixels = from_wire(r.image);
       j.img = std::move(img);
-    }};
+    },
+    {}};
 }
 
 remote_half filter_half() {
@@ -358,13 +423,22 @@ remote_half filter_half() {
           [](job& j, wire_result& r) {
             j.img->pixels = from_wire(r.image);
             j.img->input_format = r.image.input_format;
-          }};
+          },
+          {}};
 }
 
 remote_half save_half(
   std::function<void(job&, const std::vector<wire_output>&)> store) {
   return {send_image,
-          [store](job& j, wire_result& r) { store(j, r.outputs); }};
+          [store](job& j, wire_result& r) { store(j, r.outputs); },
+          {}};
+}
+
+std::string segment_recipe(const std::vector<std::string>& stages) {
+  auto list = json::array();
+  for (auto& s : stages)
+    list.push_back(json::parse(s));
+  return json{{"kind", "segment"}, {"stages", list}}.dump();
 }
 
 std::string chain_recipe(const std::string& load,
@@ -407,6 +481,9 @@ void each_stage(json& recipe, F fn) {
     fn(recipe);
   } else if (kind == "save") {
     save(recipe);
+  } else if (kind == "segment") {
+    for (auto& part : recipe.at("stages"))
+      each_stage(part, fn);
   }
 }
 

@@ -30,6 +30,10 @@ struct remote_half {
   /// `encoding`: how to send the image ("" raw, "png"; `[[node]] wire`).
   std::function<wire_job(job&, const std::string& encoding)> send;
   std::function<void(job&, wire_result&)> receive;
+  /// The stages the node runs for one job, when more than one (a segment,
+  /// segment_recipe): a failure names the one it happened in
+  /// (wire_result::stage).
+  std::vector<std::string> stages;
 };
 
 /// What a node runs for one job of one stage. Never throws: a failure is
@@ -91,8 +95,16 @@ struct sink_recipe {
   int matrix = 0;
   int matrix_width = 0;
 };
+/// `timeout`: seconds one image may take to save (the most any sink
+/// allows).
 std::string save_recipe(const std::vector<sink_recipe>& sinks,
-                        std::int64_t memory_limit);
+                        std::int64_t memory_limit, double timeout);
+
+/// Consecutive stages a node runs as one job (a fusion, actors/run/plan.hpp),
+/// from their node recipes: a load first takes the file's bytes, a save
+/// last sends back the encoded outputs; otherwise images go in and out.
+/// The node keeps the image between them.
+std::string segment_recipe(const std::vector<std::string>& stages);
 
 /// The coordinator's halves of each kind of stage.
 remote_half load_half(int max_file_mib);

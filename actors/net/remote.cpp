@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/flow/finish.hpp"
 #include "actors/flow/messages.hpp"
 #include "pipeline/registry.hpp"
 
@@ -125,6 +126,16 @@ std::string stage_of_recipe(const std::string& recipe) {
   if (r.is_discarded())
     return "stage";
   auto kind = r.value("kind", "stage");
+  if (kind == "segment" && r.contains("stages") && r["stages"].is_array()) {
+    std::string names;
+    for (auto& part : r["stages"])
+      if (part.is_object()) {
+        auto one = part.value("kind", "stage");
+        names += (names.empty() ? "" : "+")
+                 + (one == "filter" ? part.value("type", "filter") : one);
+      }
+    return names;
+  }
   return kind == "filter" ? r.value("type", "filter") : kind;
 }
 
@@ -314,7 +325,8 @@ std::string loss_reason(caf::actor_system& sys, const caf::error& reason) {
 /// released, so a detached proxy with a 300 s timeout pending would hold up
 /// the end of the run by up to 300 s.
 caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
-                      caf::actor proxy, caf::timespan timeout) {
+                      caf::actor proxy, caf::timespan timeout,
+                      stage_metrics* metrics) {
   self->monitor(remote);
   self->set_down_handler([=](caf::down_msg& m) {
     if (m.source == remote.address())
@@ -331,11 +343,18 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
       auto id = ++*next;
       st->id = id;
       st->bytes.clear();
-      auto last = send_parts(self, remote, id, serialized(job));
+      auto bytes = serialized(job);
+      if (metrics)
+        metrics->node_bytes_sent.fetch_add(bytes.size(),
+                                           std::memory_order_relaxed);
+      auto last = send_parts(self, remote, id, bytes);
       self->request(remote, timeout, id, std::move(last))
         .then(
           [=](std::string& last) mutable {
             auto whole = st->take(id, last);
+            if (metrics)
+              metrics->node_bytes_received.fetch_add(
+                whole.size(), std::memory_order_relaxed);
             wire_result r;
             try {
               deserialize(reinterpret_cast<const unsigned char*>(whole.data()),
@@ -368,15 +387,13 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
   auto st = std::make_shared<proxy_state>();
   constexpr auto relaxed = std::memory_order_relaxed;
   auto fail = [=](job& j, std::string reason) {
-    j.error = reason.empty() ? "unknown error" : std::move(reason);
-    j.failed_stage = stage;
-    j.img.reset();
+    fail_job(j, stage, std::move(reason));
   };
   // Linked, so it ends when the stage ends the proxy; a proxy that retires
   // ends it explicitly.
   auto link = self->spawn<caf::linked>(courier, remote,
                                        caf::actor_cast<caf::actor>(self),
-                                       timeout);
+                                       timeout, metrics);
   // Gives the stage back this worker's job (if any). The proxy stays until
   // the stage answers retire_atom: a job the stage sent before it heard of
   // the loss still arrives here, and goes back too (see below).
@@ -408,20 +425,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
     }
     self->send_exit(link, caf::exit_reason::user_shutdown);
   };
-  // Passes a job on and tells the stage this worker is free.
   auto finish = [=](job& j) {
-    if (metrics) {
-      auto took = std::chrono::steady_clock::now() - st->started;
-      metrics->busy_ns.fetch_add(
-        std::uint64_t(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
-        relaxed);
-      (j.failed() ? metrics->images_failed : metrics->images_out)
-        .fetch_add(1, relaxed);
-      metrics->busy_workers.fetch_sub(1, relaxed);
-    }
-    self->send(downstream, std::move(j));
-    self->send(dispatcher, demand_atom::value, index);
+    finish_job(self, j, downstream, dispatcher, index, metrics, st->started);
   };
   return {
     [=](lost_atom, std::string& why) { lose(why); },
@@ -435,11 +440,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
                    std::move(j));
         return;
       }
-      if (metrics) {
-        metrics->busy_workers.fetch_add(1, relaxed);
-        metrics->images_in.fetch_add(1, relaxed);
-      }
-      st->started = std::chrono::steady_clock::now();
+      st->started = start_job(metrics);
       wire_job message;
       try {
         message = half.send(j, encoding);
@@ -462,6 +463,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
             job done = std::move(st->pending);
             if (!r.error.empty()) {
               fail(done, std::move(r.error));
+              if (r.stage >= 0 && std::size_t(r.stage) < half.stages.size())
+                done.failed_stage = half.stages[std::size_t(r.stage)];
             } else {
               try {
                 half.receive(done, r);

@@ -104,11 +104,15 @@ struct wire_result {
   wire_image image;
   /// Each sink's output after the `save` stage, in sink order.
   std::vector<wire_output> outputs;
+  /// With an error, the stage that failed, counted from 0 in a segment of
+  /// stages (recipes.hpp, segment_recipe); 0 for a single stage.
+  std::int32_t stage = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_result& x) {
-  return f(caf::meta::type_name("wire_result"), x.error, x.image, x.outputs);
+  return f(caf::meta::type_name("wire_result"), x.error, x.image, x.outputs,
+           x.stage);
 }
 
 /// Computes `img` (a lazy graph is evaluated here) and copies its pixels,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <vips/vips8>
 
@@ -25,6 +26,7 @@
 #include "actors/io/manifest.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/orc_guard.hpp"
+#include "actors/run/plan.hpp"
 #include "actors/run/queue_source.hpp"
 #include "pipeline/registry.hpp"
 #include "actors/run/stages.hpp"
@@ -82,28 +84,6 @@ int default_workers(const std::string& stage_type) {
   return 1;
 }
 
-namespace {
-
-/// Local workers of a stage: as configured, else the default; a stage
-/// placed on nodes has exactly the local workers it names (maybe none).
-int workers_for(const std::string& type, int configured, bool remote,
-                const run_options& options) {
-  int n = configured > 0 || remote ? configured : default_workers(type);
-  for (auto& [name, count] : options.workers)
-    if (name == type)
-      n = count;
-  return n;
-}
-
-/// A stage's budget: as configured, else two jobs per worker, local or
-/// remote.
-int budget_for(int configured, int workers,
-               const std::vector<remote_placement>& remote = {}) {
-  return configured > 0 ? configured
-                        : 2 * (workers + remote_workers(remote));
-}
-
-} // namespace
 
 namespace {
 
@@ -172,16 +152,15 @@ void count_chain(const std::vector<stage_metrics*>& metrics,
 /// process names, writes and commits what they encode.
 stage_runtime process_stage(const pipeline_config& config,
                             const stage_registry& registry,
-                            const std::vector<stage_runtime>& chain,
+                            const std::vector<std::string>& recipes,
+                            const std::vector<std::string>& names,
+                            int workers, int max_in_flight,
                             const std::function<std::shared_ptr<fanout>()>&
                               make_store,
                             bool commit_stage) {
-  auto& save = chain.back();
   worker_process_settings settings;
-  std::vector<std::string> filters;
-  for (size_t i = 1; i + 1 < chain.size(); ++i)
-    filters.push_back(chain[i].recipe);
-  settings.recipe = chain_recipe(chain.front().recipe, filters, save.recipe);
+  std::vector<std::string> filters(recipes.begin() + 1, recipes.end() - 1);
+  settings.recipe = chain_recipe(recipes.front(), filters, recipes.back());
   // The files stages read (an overlay, a profile) are read here, once: a
   // worker process cannot open them.
   settings.file_names = take_out_files(settings.recipe, registry);
@@ -194,13 +173,12 @@ stage_runtime process_stage(const pipeline_config& config,
                          fmt::format("{}: {}", path, e.code().message()));
     }
   settings.files = std::move(files);
-  for (auto& s : chain)
-    settings.stages.push_back(s.name);
+  settings.stages = names;
   settings.plugins = registry.plugins();
   settings.image_timeout = config.pipeline.image_timeout;
   settings.memory_mib = config.pipeline.worker_memory_mib > 0
                           ? config.pipeline.worker_memory_mib
-                          : default_worker_memory_mib(save.workers);
+                          : default_worker_memory_mib(workers);
   settings.crash_retries = config.pipeline.crash_retries;
   settings.max_file_mib
     = loader_spec().decode(config.source.load_options).max_file_mib;
@@ -209,8 +187,8 @@ stage_runtime process_stage(const pipeline_config& config,
   remove_stale_scratch();
   stage_runtime rt;
   rt.name = "process";
-  rt.workers = save.workers;
-  rt.max_in_flight = save.max_in_flight;
+  rt.workers = workers;
+  rt.max_in_flight = max_in_flight;
   rt.chain = settings.stages;
   rt.make_chain_worker = [settings, make_store, commit_stage](
                            const std::vector<stage_metrics*>& metrics)
@@ -249,257 +227,287 @@ stage_runtime process_stage(const pipeline_config& config,
 
 } // namespace
 
+namespace {
+
+/// Instantiates a plan's stages (actors/run/plan.hpp) as the transport runs
+/// them: each worker's function for local threads, the recipe and the
+/// coordinator's half for workers on nodes.
+class stage_factory {
+public:
+  stage_factory(const pipeline_config& config, const stage_registry& registry,
+                const stage_plan& plan,
+                const std::vector<std::pair<std::string, std::string>>&
+                  claimed)
+    : config_(config), registry_(registry), plan_(plan),
+      claims_(std::make_shared<output_claims>()) {
+    for (auto& [output, input] : claimed)
+      claims_->claim(output, input);
+    for (auto& sink : plan.sinks) {
+      writes_.push_back(writer_spec().decode(sink.options));
+      // One table for every writer of the run, local or for a node, and
+      // each sink's folder opened once for all of them.
+      roots_.push_back(std::make_shared<output_root>(writes_.back().path));
+    }
+  }
+
+  /// The stage as it runs on this machine's threads (and on nodes, when
+  /// placed there alone).
+  stage_runtime make(const planned_stage& s) const {
+    switch (s.kind) {
+    case stage_kind::load:
+      return load(s);
+    case stage_kind::filter:
+      return filter(s);
+    case stage_kind::save:
+      return save(s);
+    case stage_kind::commit:
+      break;
+    }
+    stage_runtime commit = basics(s);
+    commit.make_worker = []() -> work_fn { return commit_outputs; };
+    return commit;
+  }
+
+  /// Stages `fusion.first` to `fusion.last`, run by each worker as one job
+  /// on its node: what crosses the network is the first stage's input and
+  /// the last stage's output.
+  stage_runtime fused(const node_fusion& fusion) const {
+    std::vector<std::string> recipes;
+    std::vector<std::string> names;
+    for (auto i = fusion.first; i <= fusion.last; ++i) {
+      auto& s = plan_.stages[i];
+      recipes.push_back(recipe_of(s));
+      names.push_back(s.name);
+    }
+    auto& first = plan_.stages[fusion.first];
+    auto& last = plan_.stages[fusion.last];
+    stage_runtime rt;
+    rt.name = fmt::format("{}", fmt::join(names, "+"));
+    rt.workers = 0;
+    rt.max_in_flight = fusion.max_in_flight;
+    rt.remote = fusion.remote;
+    rt.recipe = carrying(segment_recipe(recipes));
+    rt.make_remote_half = [send = half_of(first), receive = half_of(last),
+                           starts = first.kind, ends = last.kind,
+                           names]() {
+      auto in = send();
+      auto out = receive();
+      remote_half half;
+      half.send = std::move(in.send);
+      // A segment that ends before the save stage sends back an image; one
+      // that started with the file has no image of the job's to update.
+      half.receive = ends == stage_kind::save || starts != stage_kind::load
+                       ? std::move(out.receive)
+                       : std::move(in.receive);
+      half.stages = names;
+      return half;
+    };
+    return rt;
+  }
+
+  /// What names and writes outputs encoded elsewhere (on a node, in a
+  /// worker process): writers without filters.
+  std::function<std::shared_ptr<fanout>()> store_maker() const {
+    return [plan = plan_, writer_for = writer_maker()] {
+      std::vector<sink_branch> branches;
+      for (size_t i = 0; i < plan.sinks.size(); ++i) {
+        sink_branch branch;
+        branch.out = writer_for(i);
+        branch.matrix = plan.sinks[i].matrix;
+        branch.matrix_width = plan.sinks[i].matrix_width;
+        branches.push_back(std::move(branch));
+      }
+      auto f = std::make_shared<fanout>(std::move(branches), 0, 0,
+                                        plan.manifest_template);
+      f->defer_commits(true);
+      return f;
+    };
+  }
+
+  /// The stage's recipe for a node or a worker process, with file names
+  /// as configured.
+  std::string recipe_of(const planned_stage& s) const {
+    switch (s.kind) {
+    case stage_kind::load:
+      return load_recipe(plan_.load_options, plan_.params, s.filter.type,
+                         s.filter.options);
+    case stage_kind::filter:
+      return filter_recipe(s.filter.type, s.filter.options);
+    case stage_kind::save: {
+      std::vector<sink_recipe> sinks;
+      for (auto& sink : plan_.sinks) {
+        sink_recipe r{sink.options, {}, sink.matrix, sink.matrix_width};
+        for (auto& f : sink.filters)
+          r.filters.emplace_back(f.type, f.options);
+        sinks.push_back(std::move(r));
+      }
+      return save_recipe(sinks, plan_.fanout_memory, plan_.save_timeout);
+    }
+    case stage_kind::commit:
+      break;
+    }
+    return {};
+  }
+
+private:
+  stage_runtime basics(const planned_stage& s) const {
+    stage_runtime rt;
+    rt.name = s.name;
+    rt.workers = s.workers;
+    rt.max_in_flight = s.max_in_flight;
+    rt.remote = s.remote;
+    if (!s.remote.empty()) {
+      rt.recipe = carrying(recipe_of(s));
+      rt.make_remote_half = half_of(s);
+    } else {
+      rt.recipe = recipe_of(s);
+    }
+    return rt;
+  }
+
+  /// A recipe for nodes, with the files its options name (an overlay, a
+  /// profile) read here: a node opens no file of its own for a coordinator
+  /// (docs/distributed.md).
+  std::string carrying(const std::string& recipe) const {
+    try {
+      return with_files(recipe, registry_);
+    } catch (const std::runtime_error& e) {
+      throw config_error({config_.file, 0, 0}, e.what());
+    }
+  }
+
+  std::function<remote_half()> half_of(const planned_stage& s) const {
+    switch (s.kind) {
+    case stage_kind::load:
+      return [max_mib = loader_spec().decode(plan_.load_options).max_file_mib] {
+        return load_half(max_mib);
+      };
+    case stage_kind::filter:
+      return [] { return filter_half(); };
+    case stage_kind::save:
+    case stage_kind::commit:
+      break;
+    }
+    return [make_store = store_maker()]() {
+      auto f = make_store();
+      return save_half([f](job& j, const std::vector<wire_output>& outputs) {
+        f->store(j, outputs);
+      });
+    };
+  }
+
+  stage_runtime load(const planned_stage& s) const {
+    auto rt = basics(s);
+    const stage_spec* first
+      = s.filter.type.empty() ? nullptr : registry_.find(s.filter.type);
+    rt.make_worker = [opts = loader_spec().decode(plan_.load_options),
+                      params = plan_.params, first,
+                      first_opts = s.filter.options]() -> work_fn {
+      auto l = std::make_shared<loader>(
+        opts, params, first ? first->make(first_opts) : nullptr);
+      return [l](job& j) { l->load(j); };
+    };
+    return rt;
+  }
+
+  stage_runtime filter(const planned_stage& s) const {
+    auto rt = basics(s);
+    rt.make_worker = [spec = registry_.find(s.filter.type),
+                      opts = s.filter.options]() -> work_fn {
+      std::shared_ptr<stage> st = spec->make(opts);
+      return [st](job& j) { st->process(*j.img); };
+    };
+    return rt;
+  }
+
+  std::function<std::shared_ptr<writer>(size_t)> writer_maker() const {
+    return [writes = writes_, claims = claims_, roots = roots_](size_t i) {
+      auto w = std::make_shared<writer>(writes[i]);
+      w->share_claims(claims);
+      w->share_root(roots[i]);
+      return w;
+    };
+  }
+
+  stage_runtime save(const planned_stage& s) const {
+    auto rt = basics(s);
+    std::vector<std::vector<std::pair<const stage_spec*, option_map>>> filters;
+    for (auto& sink : plan_.sinks) {
+      filters.emplace_back();
+      for (auto& f : sink.filters)
+        filters.back().emplace_back(registry_.find(f.type), f.options);
+    }
+    rt.make_worker = [plan = plan_, filters,
+                      writer_for = writer_maker()]() -> work_fn {
+      std::vector<sink_branch> branches;
+      for (size_t i = 0; i < plan.sinks.size(); ++i) {
+        sink_branch branch;
+        for (auto& [spec, opts] : filters[i])
+          branch.filters.push_back(spec->make(opts));
+        branch.out = writer_for(i);
+        branch.matrix = plan.sinks[i].matrix;
+        branch.matrix_width = plan.sinks[i].matrix_width;
+        branches.push_back(std::move(branch));
+      }
+      auto f = std::make_shared<fanout>(std::move(branches),
+                                        plan.fanout_memory, plan.save_timeout,
+                                        plan.manifest_template);
+      f->defer_commits(true);
+      if (plan.commit_stage)
+        return [f](job& j) { f->write(j); };
+      return [f](job& j) {
+        f->write(j);
+        commit_outputs(j);
+      };
+    };
+    return rt;
+  }
+
+  const pipeline_config& config_;
+  const stage_registry& registry_;
+  const stage_plan& plan_;
+  std::shared_ptr<output_claims> claims_;
+  std::vector<writer_options> writes_;
+  std::vector<std::shared_ptr<output_root>> roots_;
+};
+
+} // namespace
+
 std::vector<stage_runtime> build_stages(
   const pipeline_config& config, const stage_registry& registry,
   const run_options& options,
   const std::vector<std::pair<std::string, std::string>>& claimed) {
-  for (auto& [name, count] : options.workers) {
-    bool known = pipeline_stage_settings(name).has_value();
-    for (auto& f : config.filters)
-      known = known || f.type == name;
-    if (!known)
-      throw usage_error(
-        fmt::format("--workers {}={}: the pipeline has no stage '{}'", name,
-                    count, name));
-    if (count < 1 || count > 1024)
-      throw usage_error(fmt::format(
-        "--workers {}={}: workers must be between 1 and 1024", name, count));
-  }
-  std::vector<const stage_spec*> filter_specs;
-  load_params params;
-  for (auto& f : config.filters) {
-    auto spec = registry.find(f.type);
-    if (!spec || !spec->make)
-      throw config_error(f.where, fmt::format("unknown stage '{}'", f.type));
-    filter_specs.push_back(spec);
-    if (spec->random_access)
-      params.sequential = false;
-  }
-  // A sink's own filters read the image as the pipeline's filters left it,
-  // which (with one sink) is still the file being decoded.
-  for (auto& sink : config.sinks)
-    for (auto& f : sink.filters)
-      if (auto spec = registry.find(f.type); spec && spec->random_access)
-        params.sequential = false;
-  // Let the first filter open the file itself when it can (shrink-on-load).
-  bool fuse_first = !config.filters.empty()
-                    && filter_specs[0]->make(config.filters[0].options)->fuses_load();
-
-  // A stage placed on nodes carries the files its options name (an
-  // overlay, a profile), read here: a node opens no file of its own for a
-  // coordinator (docs/distributed.md).
-  auto carrying = [&](const std::string& recipe,
-                      const std::vector<remote_placement>& placed) {
-    if (placed.empty())
-      return recipe;
-    try {
-      return with_files(recipe, registry);
-    } catch (const std::runtime_error& e) {
-      throw config_error({config.file, 0, 0}, e.what());
-    }
-  };
-
+  auto plan = plan_stages(config, registry, options);
+  stage_factory factory{config, registry, plan, claimed};
   std::vector<stage_runtime> stages;
-  auto& src = config.source;
-  auto load_opts = loader_spec().decode(src.load_options);
-  stage_runtime load;
-  load.name = "load";
-  load.workers = workers_for("load", src.workers, !src.remote.empty(), options);
-  load.max_in_flight = budget_for(src.max_in_flight, load.workers, src.remote);
-  const stage_spec* first = fuse_first ? filter_specs[0] : nullptr;
-  option_map first_opts = fuse_first ? config.filters[0].options : option_map{};
-  load.make_worker = [load_opts, params, first, first_opts]() -> work_fn {
-    auto l = std::make_shared<loader>(
-      load_opts, params, first ? first->make(first_opts) : nullptr);
-    return [l](job& j) { l->load(j); };
-  };
-  load.remote = src.remote;
-  load.recipe = carrying(load_recipe(src.load_options, params,
-                                     first ? config.filters[0].type : "",
-                                     first_opts),
-                         src.remote);
-  load.make_remote_half = [max_mib = load_opts.max_file_mib] {
-    return load_half(max_mib);
-  };
-  stages.push_back(std::move(load));
-
-  for (size_t i = fuse_first ? 1 : 0; i < config.filters.size(); ++i) {
-    auto& f = config.filters[i];
-    auto spec = filter_specs[i];
-    stage_runtime rt;
-    rt.name = f.type;
-    rt.workers = workers_for(f.type, f.workers, !f.remote.empty(), options);
-    rt.max_in_flight = budget_for(f.max_in_flight, rt.workers, f.remote);
-    auto opts = f.options;
-    rt.make_worker = [spec, opts]() -> work_fn {
-      std::shared_ptr<stage> s = spec->make(opts);
-      return [s](job& j) { s->process(*j.img); };
-    };
-    rt.remote = f.remote;
-    rt.recipe = carrying(filter_recipe(f.type, f.options), f.remote);
-    rt.make_remote_half = [] { return filter_half(); };
-    stages.push_back(std::move(rt));
-  }
-
-  // Every sink: its writer options (`--output` replaces each one's path)
-  // and its own filters.
-  struct sink_plan {
-    writer_options write;
-    std::vector<std::pair<const stage_spec*, option_map>> filters;
-    int matrix = 0;
-    int matrix_width = 0;
-  };
-  std::vector<sink_plan> plans;
-  int sink_workers = 0;
-  int sink_budget = 0;
-  std::vector<remote_placement> sink_remote;
-  std::vector<sink_recipe> recipes;
-  for (auto& sink : config.sinks) {
-    // Placements of several sinks merge: the most workers any sink gives
-    // a node.
-    for (auto& p : sink.remote) {
-      auto same = std::find_if(sink_remote.begin(), sink_remote.end(),
-                               [&](auto& q) { return q.node == p.node; });
-      if (same == sink_remote.end())
-        sink_remote.push_back(p);
-      else
-        same->workers = std::max(same->workers, p.workers);
-    }
-    sink_recipe recipe{sink.options, {}, sink.matrix, sink.matrix_width};
-    for (auto& f : sink.filters)
-      recipe.filters.emplace_back(f.type, f.options);
-    recipes.push_back(std::move(recipe));
-    sink_plan plan;
-    plan.matrix = sink.matrix;
-    plan.matrix_width = sink.matrix_width;
-    plan.write = writer_spec().decode(sink.options);
-    if (!options.output.empty())
-      plan.write.path = options.output;
-    for (auto& f : sink.filters) {
-      auto spec = registry.find(f.type);
-      if (!spec || !spec->make)
-        throw config_error(f.where, fmt::format("unknown stage '{}'", f.type));
-      plan.filters.emplace_back(spec, f.options);
-    }
-    for (auto& other : plans)
-      if (other.write.path == plan.write.path
-          && other.write.naming == plan.write.naming
-          && other.write.format == plan.write.format
-          && (other.matrix != plan.matrix
-              || other.matrix_width == plan.matrix_width))
-        throw config_error(sink.where,
-                           fmt::format("this sink writes the same files as an "
-                                       "earlier one (path \"{}\", naming "
-                                       "\"{}\", format {}): give it another "
-                                       "path, naming or format",
-                                       plan.write.path, plan.write.naming,
-                                       plan.write.format));
-    sink_workers = std::max(sink_workers, sink.workers);
-    sink_budget = std::max(sink_budget, sink.max_in_flight);
-    plans.push_back(std::move(plan));
-  }
-  stage_runtime save;
-  save.name = "save";
-  save.workers = workers_for("save", sink_workers, !sink_remote.empty(),
-                             options);
-  save.max_in_flight = budget_for(sink_budget, save.workers, sink_remote);
-  auto memory_limit = std::int64_t(config.pipeline.fanout_memory_mib) << 20;
-  // One table for every writer of the run, local or for a node, and each
-  // sink's folder opened once for all of them.
-  auto claims = std::make_shared<output_claims>();
-  for (auto& [output, input] : claimed)
-    claims->claim(output, input);
-  std::vector<std::shared_ptr<output_root>> roots;
-  for (auto& plan : plans)
-    roots.push_back(std::make_shared<output_root>(plan.write.path));
-  auto writer_for = [plans, claims, roots](size_t i) {
-    auto w = std::make_shared<writer>(plans[i].write);
-    w->share_claims(claims);
-    w->share_root(roots[i]);
-    return w;
-  };
-  // A template: a manifest per input, which the save stage writes. A plain
-  // file is the run's one manifest (run_manifest), written at the end.
-  auto manifest = config.pipeline.manifest.find('{') != std::string::npos
-                    ? config.pipeline.manifest
-                    : std::string{};
-  // The commit stage is there to wait for fsyncs while the save workers
-  // encode the next images. When no sink fsyncs, a commit is a rename:
-  // the save worker makes it itself, in the same order, and the job skips
-  // a hop through two more actors (bench/HISTORY.md).
-  bool durable = std::any_of(plans.begin(), plans.end(), [](auto& plan) {
-    return plan.write.fsync;
-  });
-  bool commit_stage = durable || !sink_remote.empty();
-  for (auto& [name, count] : options.workers)
-    if (name == "commit" && !commit_stage)
-      throw usage_error(fmt::format(
-        "--workers commit={}: the pipeline has no stage 'commit' (no sink "
-        "fsyncs its outputs, so the save workers rename them into place "
-        "themselves)",
-        count));
-  save.make_worker = [plans, memory_limit, manifest, commit_stage,
-                      writer_for]() -> work_fn {
-    std::vector<sink_branch> branches;
-    double timeout = 0;
-    for (size_t i = 0; i < plans.size(); ++i) {
-      auto& plan = plans[i];
-      sink_branch branch;
-      for (auto& [spec, opts] : plan.filters)
-        branch.filters.push_back(spec->make(opts));
-      branch.out = writer_for(i);
-      branch.matrix = plan.matrix;
-      branch.matrix_width = plan.matrix_width;
-      timeout = std::max(timeout, plan.write.timeout);
-      branches.push_back(std::move(branch));
-    }
-    auto f = std::make_shared<fanout>(std::move(branches), memory_limit,
-                                      timeout, manifest);
-    f->defer_commits(true);
-    if (commit_stage)
-      return [f](job& j) { f->write(j); };
-    return [f](job& j) {
-      f->write(j);
-      commit_outputs(j);
-    };
-  };
-  save.remote = sink_remote;
-  save.recipe = carrying(save_recipe(recipes, memory_limit), sink_remote);
-  // What names and writes outputs encoded elsewhere (on a node, in a worker
-  // process): writers without filters.
-  auto make_store = [plans, manifest, writer_for] {
-    std::vector<sink_branch> branches;
-    for (size_t i = 0; i < plans.size(); ++i) {
-      sink_branch branch;
-      branch.out = writer_for(i);
-      branch.matrix = plans[i].matrix;
-      branch.matrix_width = plans[i].matrix_width;
-      branches.push_back(std::move(branch));
-    }
-    auto f = std::make_shared<fanout>(std::move(branches), 0, 0, manifest);
-    f->defer_commits(true);
-    return f;
-  };
-  save.make_remote_half = [make_store]() {
-    auto f = make_store();
-    return save_half([f](job& j, const std::vector<wire_output>& outputs) {
-      f->store(j, outputs);
-    });
-  };
-  stages.push_back(std::move(save));
-
-  if (isolated(config))
-    stages = {process_stage(config, registry, stages, make_store,
-                            commit_stage)};
-  if (!commit_stage)
+  if (plan.isolated) {
+    // Load to save in worker processes; the commit stage (if any) here.
+    std::vector<std::string> recipes;
+    std::vector<std::string> names;
+    int workers = 0;
+    int budget = 0;
+    for (auto& s : plan.stages)
+      if (s.kind != stage_kind::commit) {
+        recipes.push_back(factory.recipe_of(s));
+        names.push_back(s.name);
+        workers = s.workers; // the save stage's, last
+        budget = s.max_in_flight;
+      }
+    stages.push_back(process_stage(config, registry, recipes, names, workers,
+                                   budget, factory.store_maker(),
+                                   plan.commit_stage));
+    if (plan.commit_stage)
+      stages.push_back(factory.make(plan.stages.back()));
     return stages;
-  // Local: outputs are written where the pipeline runs.
-  stage_runtime commit;
-  commit.name = "commit";
-  commit.workers = workers_for("commit", 0, false, options);
-  commit.max_in_flight = budget_for(0, commit.workers);
-  commit.make_worker = []() -> work_fn { return commit_outputs; };
-  stages.push_back(std::move(commit));
+  }
+  for (std::size_t i = 0; i < plan.stages.size(); ++i) {
+    if (auto* fusion = fusion_of(plan, i)) {
+      stages.push_back(factory.fused(*fusion));
+      i = fusion->last;
+    } else {
+      stages.push_back(factory.make(plan.stages[i]));
+    }
+  }
   return stages;
 }
 

@@ -342,6 +342,119 @@ profile = "p3"
   CHECK_THAT(missing.output, Catch::Contains("logo.png"));
 }
 
+TEST_CASE("consecutive stages on one node run there as one job: the image "
+          "crosses once, and the outputs are those of a local run",
+          "[distributed]") {
+  temp_dir dir;
+  constexpr int images = 4;
+  constexpr int width = 640;
+  constexpr int height = 480;
+  fs::create_directories(dir.path() / "in");
+  for (int i = 0; i < images; ++i)
+    save(test_card(width + i, height),
+         dir.path() / "in" / fmt::format("n{}.png", i));
+  // Decoded, an input is about this many bytes (3 bands of 8 bits).
+  const double raw = 3.0 * width * height;
+  node a{dir.path() / "a.log"};
+  auto pipeline = [&](const std::string& out, const std::string& load,
+                      const std::string& filters, const std::string& save) {
+    // Watched, but for the local run, which is a batch.
+    auto watched
+      = out == "local"
+          ? std::string{}
+          : fmt::format("kind = \"watch\"\nstate_dir = \"{}/state-{}\"",
+                        dir.path().string(), out);
+    return fmt::format(R"([source]
+path = "{0}/in"
+{5}
+workers = {2}
+[[filter]]
+type = "sharpen"
+workers = {3}
+[[filter]]
+type = "flip"
+direction = "horizontal"
+workers = {3}
+[[filter]]
+type = "invert"
+workers = {3}
+[sink]
+path = "{0}/{1}"
+format = "png"
+workers = {4}
+)",
+                       dir.path().string(), out, load, filters, save, watched);
+  };
+  write_file(dir.path() / "local.toml", pipeline("local", "1", "1", "1"));
+  auto local = run_pixline("run -q " + (dir.path() / "local.toml").string());
+  INFO(local.output);
+  REQUIRE(local.status == 0);
+  // The coordinator's count of bytes to and from nodes per image, for the
+  // pipeline placed so: a watch of the inputs, scraped once every output
+  // is written.
+  auto measured = [&](const std::string& name, const std::string& load,
+                      const std::string& filters, const std::string& save) {
+    auto config = dir.path() / (name + ".toml");
+    write_file(config, pipeline(name, load, filters, save)
+                         + nodes_toml({{"a", &a}}));
+    port_holder metrics;
+    metrics.release();
+    child_process watch{{pixline_binary(), "watch", config.string(),
+                         "--metrics",
+                         fmt::format("127.0.0.1:{}", metrics.port())},
+                        dir.path() / (name + ".log")};
+    INFO(read_file(dir.path() / (name + ".log")) << a.log());
+    REQUIRE(wait_until(
+      [&] {
+        return fs::exists(dir.path() / name)
+               && files_in(dir.path() / name).size() == size_t(images);
+      },
+      60));
+    httplib::Client scrape("127.0.0.1", metrics.port());
+    auto page = scrape.Get("/metrics");
+    watch.signal(SIGINT);
+    CHECK(watch.wait() == 0);
+    REQUIRE(page);
+    auto sum = [&](const std::string& family) {
+      double total = 0;
+      std::regex sample{family + "\\{stage=\"[^\"]*\"\\} ([0-9.e+]+)"};
+      for (std::sregex_iterator m{page->body.begin(), page->body.end(),
+                                  sample},
+           end;
+           m != end; ++m)
+        total += std::stod((*m)[1].str());
+      return total / images;
+    };
+    check_same_files(dir.path() / "local", dir.path() / name, images);
+    return std::pair<double, double>{sum("pixline_node_bytes_sent_total"),
+                                     sum("pixline_node_bytes_received_total")};
+  };
+  // The three filters on the node: each image goes there once, decoded,
+  // and comes back once (one hop each way, not one per stage).
+  auto [sent, received] = measured("filters", "1", "{ a = 2 }", "1");
+  INFO("per image: " << sent << " bytes to the node, " << received
+                     << " back; decoded " << raw);
+  CHECK(sent > raw);
+  CHECK(sent < 1.5 * raw);
+  CHECK(received > raw);
+  CHECK(received < 1.5 * raw);
+  // The filters and the save stage on the node: the image goes there, the
+  // encoded outputs come back.
+  std::tie(sent, received) = measured("to-save", "1", "{ a = 2 }", "{ a = 2 }");
+  CHECK(sent > raw);
+  CHECK(sent < 1.5 * raw);
+  CHECK(received > 0);
+  CHECK(received < 0.5 * raw);
+  // Every stage on the node: the file goes there, the outputs come back;
+  // no decoded image crosses at all.
+  std::tie(sent, received) = measured("all", "{ a = 2 }", "{ a = 2 }",
+                                      "{ a = 2 }");
+  CHECK(sent > 0);
+  CHECK(sent < 0.5 * raw);
+  CHECK(received > 0);
+  CHECK(received < 0.5 * raw);
+}
+
 TEST_CASE("a node killed mid-run loses no image, and a restarted node "
           "rejoins",
           "[distributed]") {
@@ -383,6 +496,61 @@ TEST_CASE("a node killed mid-run loses no image, and a restarted node "
   // The restarted node came back and got workers.
   CHECK_THAT(log, Catch::Contains("is back"));
   CHECK_THAT(again.log(), Catch::Contains("started 2 workers"));
+}
+
+TEST_CASE("a job fused on a node that is killed goes back whole and is "
+          "done again, the same as a local run",
+          "[distributed]") {
+  temp_dir dir;
+  const int images = 24;
+  make_inputs(dir.path() / "in", images);
+  node a{dir.path() / "a.log"};
+  node b{dir.path() / "b.log"};
+  // The slow stage, a flip and the save stage on the same nodes: one job
+  // each image, from the decoded image to the encoded output.
+  auto pipeline = [&](const std::string& out, const std::string& workers) {
+    return fmt::format(R"(plugins = ["{1}"]
+[source]
+path = "{0}/in"
+[[filter]]
+type = "slow"
+ms = 150
+workers = {3}
+[[filter]]
+type = "flip"
+workers = {3}
+[sink]
+path = "{0}/{2}"
+format = "png"
+workers = {3}
+)",
+                       dir.path().string(), slow_plugin(), out, workers);
+  };
+  write_file(dir.path() / "local.toml", pipeline("local", "2"));
+  auto local = run_pixline("run -q " + (dir.path() / "local.toml").string());
+  INFO(local.output);
+  REQUIRE(local.status == 0);
+  auto events = dir.path() / "events.jsonl";
+  write_file(dir.path() / "remote.toml",
+             pipeline("remote", "{ a = 2, b = 2 }")
+               + nodes_toml({{"a", &a}, {"b", &b}}));
+  child_process run{{pixline_binary(), "run",
+                     (dir.path() / "remote.toml").string(), "--events",
+                     events.string()},
+                    dir.path() / "run.log"};
+  REQUIRE(wait_for_written(events, 4));
+  a.kill();
+  auto status = ended_within(run, 60);
+  auto log = read_file(dir.path() / "run.log");
+  INFO(log);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  // The jobs node a had went to node b as a whole: the fused stage lost
+  // them, and every output is written once, as a local run writes it.
+  CHECK_THAT(log, Catch::Contains("slow+flip+save: "));
+  CHECK_THAT(log, Catch::Contains("lost on a node"));
+  check_each_written_once(events, images);
+  check_same_files(dir.path() / "local", dir.path() / "remote", images);
 }
 
 TEST_CASE("a node killed at any moment loses no image and never hangs the "

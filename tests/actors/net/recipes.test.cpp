@@ -83,7 +83,7 @@ TEST_CASE("a node's save worker encodes what the coordinator's writer "
   sink["format"] = std::string{"jpeg"};
   sink["naming"] = std::string{"{stem}-{hash}.{ext}"};
   auto work
-    = node_worker_factory(save_recipe({{sink, {}}}, 1 << 20), registry())();
+    = node_worker_factory(save_recipe({{sink, {}}}, 1 << 20, 0), registry())();
   wire_job in;
   in.name = "card.png";
   in.image = to_wire(test_card(100, 70), "png");
@@ -212,7 +212,7 @@ TEST_CASE("a node refuses a path a coordinator names alike whether the file "
   option_map wm{{"image", std::string{"/etc/passwd"}}};
   CHECK_THAT(refusal(save_recipe({{defaults_of(*registry().find("save")),
                                    {{"watermark", wm}}}},
-                                 1 << 20)),
+                                 1 << 20, 0)),
              Catch::Contains("names a file the coordinator did not send"));
   // Built-in profiles are names, not files, in any case.
   CHECK(refusal(filter_recipe("icc", {{"profile", std::string{"SRGB"}}}))

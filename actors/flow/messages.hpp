@@ -63,6 +63,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(pixline, caf::first_custom_type_id)
   /// liveness check.
   CAF_ADD_ATOM(pixline, pixline, part_atom, "part")
 
+  /// Node worker -> courier: "part N of job id arrived" (and "the whole job
+  /// arrived, working on it"): progress that keeps the job's silence limit
+  /// (the node's timeout) from running out while bytes are still moving.
+  CAF_ADD_ATOM(pixline, pixline, got_atom, "got")
+
+  /// Courier -> itself: "check whether the node has been silent too long".
+  CAF_ADD_ATOM(pixline, pixline, tick_atom, "tick")
+
 CAF_END_TYPE_ID_BLOCK(pixline)
 
 // A job holds a vips::VImage, which only makes sense inside this process; it

@@ -95,8 +95,16 @@ struct parts_state {
 caf::behavior node_worker(caf::event_based_actor* self, node_work_fn fn) {
   auto st = std::make_shared<parts_state>();
   return {
-    [=](part_atom, std::uint64_t id, std::string& part) { st->add(id, part); },
+    [=](part_atom, std::uint64_t id, std::string& part) {
+      st->add(id, part);
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 got_atom::value, id);
+    },
     [=](std::uint64_t id, std::string& last) -> std::string {
+      // Before the work: the courier's silence limit starts again here, so
+      // it limits the work, not the transfer that came before.
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 got_atom::value, id);
       auto whole = st->take(id, last);
       wire_result result;
       try {
@@ -318,12 +326,27 @@ std::string loss_reason(caf::actor_system& sys, const caf::error& reason) {
   return sys.render(reason);
 }
 
+/// The courier's silence limit for the job in hand: the node's `timeout`
+/// counts from the last sign of progress (a part of the job acknowledged by
+/// the node, the node starting the work, a part of the answer), so a big
+/// image on a slow link is never given up on while its bytes still move,
+/// and `timeout` limits the node's work, not the transfers.
+struct silence_limit {
+  std::uint64_t id = 0;
+  /// A job is in hand and its answer not delivered yet.
+  bool open = false;
+  /// A tick_atom is on its way (at most one at a time).
+  bool ticking = false;
+  std::chrono::steady_clock::time_point last;
+  caf::response_promise answer;
+};
+
 /// Carries one remote worker's requests for its proxy. A scheduled actor,
 /// not a detached one: CAF 0.17's clock keeps a strong reference to an
-/// actor until each of its request timeouts fires (even after the answer
-/// came), and the actor system waits at exit until every detached actor is
-/// released, so a detached proxy with a 300 s timeout pending would hold up
-/// the end of the run by up to 300 s.
+/// actor until each of its delayed messages fires, and the actor system
+/// waits at exit until every detached actor is released, so a detached
+/// actor with a 300 s tick pending would hold up the end of the run by up
+/// to 300 s.
 caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
                       caf::actor proxy, caf::timespan timeout,
                       stage_metrics* metrics) {
@@ -337,20 +360,40 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
   // answer given up on (timeout) are dropped.
   auto st = std::make_shared<parts_state>();
   auto next = std::make_shared<std::uint64_t>(0);
+  auto limit = std::make_shared<silence_limit>();
+  auto progress = [=](std::uint64_t id) {
+    if (limit->open && id == limit->id)
+      limit->last = std::chrono::steady_clock::now();
+  };
+  auto arm = [=](caf::timespan after) {
+    if (limit->ticking)
+      return;
+    limit->ticking = true;
+    self->delayed_send(self, after, tick_atom::value);
+  };
   return {
     [=](wire_job& job) -> caf::result<wire_result> {
       auto rp = self->make_response_promise<wire_result>();
       auto id = ++*next;
       st->id = id;
       st->bytes.clear();
+      limit->id = id;
+      limit->open = true;
+      limit->answer = rp;
+      limit->last = std::chrono::steady_clock::now();
+      arm(timeout);
       auto bytes = serialized(job);
       if (metrics)
         metrics->node_bytes_sent.fetch_add(bytes.size(),
                                            std::memory_order_relaxed);
       auto last = send_parts(self, remote, id, bytes);
-      self->request(remote, timeout, id, std::move(last))
+      // No request timeout: the silence limit above is the timeout.
+      self->request(remote, caf::infinite, id, std::move(last))
         .then(
           [=](std::string& last) mutable {
+            if (!limit->open || limit->id != id)
+              return;
+            limit->open = false;
             auto whole = st->take(id, last);
             if (metrics)
               metrics->node_bytes_received.fetch_add(
@@ -366,12 +409,33 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
             }
             rp.deliver(std::move(r));
           },
-          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          [=](caf::error& e) mutable {
+            if (!limit->open || limit->id != id)
+              return;
+            limit->open = false;
+            rp.deliver(std::move(e));
+          });
       return rp;
     },
     [=](part_atom, std::uint64_t id, std::string& part) {
-      if (id == st->id)
+      if (id == st->id) {
         st->add(id, part);
+        progress(id);
+      }
+    },
+    [=](got_atom, std::uint64_t id) { progress(id); },
+    [=](tick_atom) {
+      limit->ticking = false;
+      if (!limit->open)
+        return;
+      auto quiet = std::chrono::steady_clock::now() - limit->last;
+      if (quiet >= timeout) {
+        limit->open = false;
+        st->id = 0;
+        limit->answer.deliver(caf::make_error(caf::sec::request_timeout));
+        return;
+      }
+      arm(std::chrono::duration_cast<caf::timespan>(timeout - quiet));
     },
   };
 }
@@ -476,7 +540,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
           },
           [=](caf::error& e) {
             lose(e == caf::sec::request_timeout
-                   ? fmt::format("no answer within the node's timeout ({} s)",
+                   ? fmt::format("nothing from the node for its timeout ({} s)",
                                  std::chrono::duration_cast<std::chrono::seconds>(
                                    timeout)
                                    .count())

@@ -636,7 +636,7 @@ TEST_CASE("an image lost on nodes three times is not sent to a node again",
   // No local worker: the image fails, naming why, instead of waiting.
   CHECK(*status == 1);
   CHECK_THAT(log, Catch::Contains("lost on nodes 3 times (the last time: "
-                                  "node a: no answer within the node's "
+                                  "node a: nothing from the node for its "
                                   "timeout (1 s)); not sent again"));
 }
 
@@ -1313,7 +1313,12 @@ format = "png"
   auto config = dir.path() / "remote.toml";
   write_file(config, pipeline("remote", "{ n = 1 }")
                        + fmt::format("[[node]]\nname = \"n\"\naddress = "
-                                     "\"{}:7400\"\n",
+                                     "\"{}:7400\"\n"
+                                     // Far below the ~35 s the big image
+                                     // takes to cross: the node's timeout
+                                     // is a silence limit, and a transfer
+                                     // that moves is not silence.
+                                     "timeout = 10\n",
                                      link.b()));
   auto events = dir.path() / "events.jsonl";
   auto before = link.bytes();

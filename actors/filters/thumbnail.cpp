@@ -276,13 +276,20 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
   // would not shrink either, and resize_upright is faster than
   // libvips' thumbnail.
   if (int shrink = fast_jpeg_shrink(header, g); shrink >= 1) {
-    auto shrunk = open_image_file(
-      path, vips::VImage::option()
-              ->set("shrink", shrink)
-              ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
+    // At shrink 1 the loader's image is the one a new open would give (the
+    // same loader, access and fail_on): building and reading the header a
+    // second time is a good part of a small image's cost.
+    auto shrunk
+      = shrink == 1
+          ? header
+          : open_image_file(path,
+                            vips::VImage::option()
+                              ->set("shrink", shrink)
+                              ->set("access", params.sequential
+                                                ? VIPS_ACCESS_SEQUENTIAL
                                                 : VIPS_ACCESS_RANDOM)
-              ->set("fail_on", fail_on),
-      loader_of(header));
+                              ->set("fail_on", fail_on),
+                            loader_of(header));
     return finish(resize_upright(shrunk, g), g);
   }
   auto options = resize_options(g)->set("fail_on", fail_on);

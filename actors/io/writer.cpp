@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -46,10 +47,11 @@ const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
 const spec_builder<writer_options>& writer_spec() {
   static const auto spec
     = spec_builder<writer_options>("save",
-                                   "Encode each image into a temporary file "
-                                   "beside its final name, which the commit "
-                                   "stage then makes durable and visible; "
-                                   "options go in [sink]")
+                                   "Encode each image and name its output, "
+                                   "which the commit stage then writes to a "
+                                   "temporary file beside its final name, "
+                                   "makes durable and visible; options go "
+                                   "in [sink]")
         .example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
                  "naming = \"{stem}_{width}x{height}.{ext}\"")
         .text("path", &writer_options::path, "out",
@@ -142,10 +144,11 @@ const spec_builder<commit_options>& commit_spec() {
   static const auto spec
     = spec_builder<commit_options>(
         "commit",
-        "Make each output durable and visible: fsync its temporary file "
-        "(unless its sink sets fsync = false), rename it into place (a "
-        "manifest last); the last stage, no options. A pipeline in which "
-        "no sink fsyncs has no commit stage: its save workers rename");
+        "Make each output durable and visible: write it to a temporary "
+        "file beside its final name, fsync it (unless its sink sets fsync = "
+        "false), rename it into place (a manifest last); the last stage, no "
+        "options. A pipeline in which no sink fsyncs has no commit stage: "
+        "its save workers write and rename");
   return spec;
 }
 
@@ -303,19 +306,32 @@ staged_file::staged_file(safe_dir dir, std::string temp, std::string name,
     target_(std::move(target)), fd_(std::move(fd)), durable_(durable) {
 }
 
+staged_file::staged_file(std::shared_ptr<const safe_dir> root, fs::path rel,
+                         output_bytes bytes, bool durable)
+  : target_(root->path() / rel), durable_(durable),
+    pending_(std::make_unique<pending_write>(
+      pending_write{std::move(root), std::move(rel), std::move(bytes)})) {
+}
+
 staged_file::~staged_file() {
-  if (done_)
+  if (done_ || !dir_)
     return;
   fd_.close();
-  dir_.remove(temp_);
+  dir_->remove(temp_);
 }
 
 void staged_file::commit() {
   if (done_)
     return;
   done_ = true;
+  if (pending_) {
+    auto p = std::move(pending_);
+    stage_file(*p->root, p->rel, p->bytes.data, p->bytes.size, durable_)
+      ->commit();
+    return;
+  }
   auto fail = [&](const char* what, int err) {
-    dir_.remove(temp_);
+    dir_->remove(temp_);
     throw stage_error(fmt::format("{}: {}: {}", target_.string(), what,
                                   std::strerror(err)));
   };
@@ -328,7 +344,7 @@ void staged_file::commit() {
     fail("close failed", errno);
   // Both names relative to the folder's descriptor: a symlink at the final
   // name is replaced, never followed.
-  if (int err = dir_.rename(temp_, name_))
+  if (int err = dir_->rename(temp_, name_))
     fail("rename failed", err);
 }
 
@@ -454,10 +470,12 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
   fields.ext = extension_of(format);
   fields.width = img.pixels.width();
   fields.height = img.pixels.height();
-  encoded_file encoded{nullptr, &g_free};
+  std::shared_ptr<void> encoded;
   size_t size = 0;
   auto encode_now = [&] {
-    std::tie(encoded, size) = encode_guarded(img.pixels, format);
+    auto [buf, n] = encode_guarded(img.pixels, format);
+    encoded = std::shared_ptr<void>(buf.release(), &g_free);
+    size = n;
   };
   // A name with the output's hash in it exists only once the output does.
   if (uses_hash(opts_.naming)) {
@@ -470,8 +488,7 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
                        [&] {
                          if (!encoded)
                            encode_now();
-                         return std::pair<const void*, size_t>{encoded.get(),
-                                                               size};
+                         return output_bytes{encoded, encoded.get(), size};
                        });
 }
 
@@ -498,19 +515,24 @@ std::optional<output_record> writer::store(const job& j,
   bool fresh = false;
   auto rel = target_for(fields, j, &fresh);
   return write_claimed(rel, fresh, j, out.format, out.width, out.height, [&] {
-    return std::pair<const void*, size_t>{out.bytes.data(), out.bytes.size()};
+    if (!defer_)
+      return output_bytes{nullptr, out.bytes.data(), out.bytes.size()};
+    // `out` is gone by the time a deferred output is written.
+    auto copy = std::make_shared<const std::vector<std::uint8_t>>(out.bytes);
+    return output_bytes{copy, copy->data(), copy->size()};
   });
 }
 
 std::optional<output_record> writer::write_claimed(
   const fs::path& rel, bool fresh, const job& j, const std::string& format,
   int width, int height,
-  const std::function<std::pair<const void*, size_t>()>& bytes) {
+  const std::function<output_bytes()>& bytes) {
   try {
     if (skips(rel))
       return std::nullopt;
-    auto [data, size] = bytes();
-    auto staged = place(rel, data, size);
+    auto data = bytes();
+    auto size = data.size;
+    auto staged = place(rel, std::move(data));
     return output_record{{(fs::path(opts_.path) / rel).string(), format,
                           width, height, size},
                          std::move(staged)};
@@ -613,12 +635,15 @@ bool writer::skips(const fs::path& rel) const {
 }
 
 std::shared_ptr<staged_file> writer::place(const fs::path& rel,
-                                           const void* data,
-                                           size_t size) const {
-  auto staged = stage_file(*root(), rel, data, size, opts_.fsync);
+                                           output_bytes data) const {
+  // Deferred, the temporary file is made by whoever commits: creating a
+  // file costs the file system more than writing a thumbnail to it, and
+  // the commit stage's workers pay that while this worker encodes the next
+  // image (bench/HISTORY.md).
   if (defer_)
-    return staged;
-  staged->commit();
+    return std::make_shared<staged_file>(root(), rel, std::move(data),
+                                         opts_.fsync);
+  stage_file(*root(), rel, data.data, data.size, opts_.fsync)->commit();
   return nullptr;
 }
 

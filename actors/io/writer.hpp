@@ -76,11 +76,21 @@ void register_commit(stage_registry& registry);
 /// File extension (without dot) of an output format ("jpeg" -> "jpg").
 std::string extension_of(const std::string& format);
 
-/// An output written to a temporary file in its final folder, not yet
-/// durable nor visible. commit() fsyncs it (when `durable`) and renames it
-/// into place; dropped without a commit, it removes the temporary file. The
-/// `commit` stage does this for the save stage, so a save worker does not
-/// wait for the disk (docs/architecture.md).
+/// The encoded bytes of an output, kept alive by `owner` until they are
+/// written.
+struct output_bytes {
+  std::shared_ptr<const void> owner;
+  const void* data = nullptr;
+  size_t size = 0;
+};
+
+/// An output on its way to its final name, not yet durable nor visible:
+/// either written to a temporary file in its final folder, or (deferred)
+/// only its bytes, which commit() writes to that temporary file first.
+/// commit() fsyncs it (when `durable`) and renames it into place; dropped
+/// without a commit, it removes the temporary file. The `commit` stage does
+/// this for the save stage, so a save worker waits neither for the disk nor
+/// for the file system's bookkeeping (docs/architecture.md).
 class staged_file {
 public:
   /// `temp`, open as `fd`, is a file in `dir` that commit() renames to
@@ -89,13 +99,17 @@ public:
   staged_file(safe_dir dir, std::string temp, std::string name,
               std::filesystem::path target, unique_fd fd,
               bool durable = true);
+  /// Deferred: commit() writes `bytes` as stage_file(*root, rel, ...) would,
+  /// then commits; dropped without a commit, it leaves nothing.
+  staged_file(std::shared_ptr<const safe_dir> root, std::filesystem::path rel,
+              output_bytes bytes, bool durable = true);
   ~staged_file();
   staged_file(const staged_file&) = delete;
   staged_file& operator=(const staged_file&) = delete;
 
-  /// fsync (when durable), close, rename over the target. Throws
-  /// stage_error naming the target, leaving nothing behind; a second call
-  /// does nothing.
+  /// Writes the file when deferred, then fsync (when durable), close,
+  /// rename over the target. Throws stage_error naming the target, leaving
+  /// nothing behind; a second call does nothing.
   void commit();
 
   const std::filesystem::path& target() const {
@@ -118,7 +132,14 @@ public:
   }
 
 private:
-  safe_dir dir_;
+  /// What a deferred file still has to write.
+  struct pending_write {
+    std::shared_ptr<const safe_dir> root;
+    std::filesystem::path rel;
+    output_bytes bytes;
+  };
+
+  std::optional<safe_dir> dir_;
   std::string temp_;
   std::string name_;
   std::filesystem::path target_;
@@ -126,6 +147,7 @@ private:
   bool durable_;
   bool done_ = false;
   bool manifest_ = false;
+  std::unique_ptr<pending_write> pending_;
 };
 
 /// One file a writer wrote, for the manifests.
@@ -277,15 +299,15 @@ private:
                                              bool fresh, const job& j,
                                              const std::string& format,
                                              int width, int height,
-                                             const std::function<std::pair<
-                                               const void*, size_t>()>& bytes);
+                                             const std::function<
+                                               output_bytes()>& bytes);
   /// True when the output `rel` exists and overwrite = "skip"; throws when
   /// it exists and overwrite = "error".
   bool skips(const std::filesystem::path& rel) const;
   /// Creates the folder and writes the file: committed, or staged and
   /// returned when commits are deferred.
   std::shared_ptr<staged_file> place(const std::filesystem::path& rel,
-                                     const void* data, size_t size) const;
+                                     output_bytes data) const;
 
   writer_options opts_;
   bool defer_ = false;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -502,6 +504,78 @@ TEST_CASE("a writer that defers commits leaves its output to commit_outputs",
   CHECK(j.outputs == std::vector<std::string>{expected});
   CHECK(vips::VImage::new_from_file(expected.c_str()).width() == 20);
   CHECK(files_in(dir.path()) == std::vector<std::string>{"photo.png"});
+}
+
+TEST_CASE("a deferred output touches the output folder only when committed",
+          "[writer][commit]") {
+  temp_dir dir;
+  fs::create_directories(dir / "out");
+  auto naming = option_map{{"naming", std::string{"{dir}/{stem}.{ext}"}}};
+  writer w{options_in(dir / "out", naming)};
+  w.defer_commits(true);
+  auto nothing_written = [&] {
+    // No temporary file, no folder: the save worker did not wait for them.
+    CHECK(files_in(dir / "out").empty());
+    CHECK_FALSE(fs::exists(dir / "out" / "a"));
+  };
+  SECTION("written at the commit, in a folder made then") {
+    auto j = job_with(test_card(20, 10), "a/b/photo.png");
+    w.write(j);
+    REQUIRE(j.staged.size() == 1);
+    nothing_written();
+    commit_outputs(j);
+    CHECK(j.outputs
+          == std::vector<std::string>{(dir / "out" / "a/b/photo.png").string()});
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"a/b/photo.png"});
+    CHECK(vips::VImage::new_from_file((dir / "out" / "a/b/photo.png").c_str())
+            .width()
+          == 20);
+    auto mask = ::umask(0);
+    ::umask(mask);
+    CHECK(int(fs::status(dir / "out" / "a/b/photo.png").permissions())
+          == int(0644 & ~mask));
+  }
+  SECTION("dropped without a commit, it leaves nothing") {
+    job j = job_with(test_card(20, 10), "a/photo.png");
+    w.write(j);
+    j.staged.clear();
+    nothing_written();
+  }
+  SECTION("a symlink in the way fails the commit, naming the output, and "
+          "nothing is written through it") {
+    fs::create_directories(dir / "elsewhere");
+    fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "sub");
+    auto j = job_with(test_card(10, 10), "sub/y.png");
+    w.write(j);
+    CHECK_THROWS_WITH(commit_outputs(j),
+                      Catch::Contains("refusing to follow symlink "
+                                      + (dir / "out" / "sub").string()));
+    CHECK(j.outputs.empty());
+    CHECK(j.written.empty());
+    CHECK(files_in(dir / "elsewhere").empty());
+  }
+}
+
+TEST_CASE("a deferred output from encoded bytes outlives the bytes it was "
+          "stored from",
+          "[writer][commit]") {
+  temp_dir dir;
+  writer w{options_in(dir.path())};
+  w.defer_commits(true);
+  auto j = job_with(test_card(20, 10));
+  std::optional<output_record> record;
+  {
+    // What a worker process or a node sends: gone once store() returns.
+    auto encoded = w.encode(*j.img);
+    record = w.store(j, encoded);
+    std::fill(encoded.bytes.begin(), encoded.bytes.end(), std::uint8_t(0));
+  }
+  REQUIRE(record);
+  REQUIRE(record->staged);
+  record->staged->commit();
+  auto out = vips::VImage::new_from_file((dir / "photo.png").c_str());
+  CHECK(out.width() == 20);
+  CHECK(out.height() == 10);
 }
 
 TEST_CASE("commit_outputs drops an output that fails and the manifest after "

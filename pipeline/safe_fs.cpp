@@ -177,6 +177,17 @@ void use_openat2(bool on) {
   no_openat2.store(!on, std::memory_order_relaxed);
 }
 
+unique_fd reopen_read(int fd) {
+  auto link = fmt::format("/proc/self/fd/{}", fd);
+  unique_fd again{
+    ::open(link.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+  if (!again)
+    throw std::runtime_error(fmt::format(
+      "cannot open the checked input file again through {}: {}", link,
+      error_text(errno)));
+  return again;
+}
+
 int write_all(int fd, const void* data, std::size_t size) {
   auto p = static_cast<const char*>(data);
   while (size > 0) {

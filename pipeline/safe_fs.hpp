@@ -146,6 +146,13 @@ private:
 /// without openat2. For tests of that path.
 void use_openat2(bool on);
 
+/// A new read-only open of the very file `fd` is open on, with a file
+/// offset of its own, whatever its path names now (through the magic link
+/// /proc/self/fd/N, which reaches the open file, not a path). What a
+/// reader of a checked file uses, so a file swapped in at the checked path
+/// afterwards is never read. Throws std::runtime_error (no /proc).
+unique_fd reopen_read(int fd);
+
 /// Writes all of `data` to `fd`, retrying after EINTR and short writes.
 /// Returns 0, or the errno of the write that failed.
 int write_all(int fd, const void* data, std::size_t size);

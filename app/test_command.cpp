@@ -19,6 +19,7 @@
 #include <vips/vips8>
 
 #include "config/config.hpp"
+#include "config/overrides.hpp"
 #include "pipeline/job.hpp"
 #include "config/plugins.hpp"
 #include "pipeline/plugin.hpp"
@@ -284,23 +285,7 @@ toml::table parse_file(const fs::path& file) {
     throw config_error({file.string(), 0, 0}, "cannot open the test file");
   std::ostringstream text;
   text << in.rdbuf();
-  auto name = file.string();
-#if TOML_EXCEPTIONS
-  try {
-    return toml::parse(text.str(), std::string_view{name});
-  } catch (const toml::parse_error& e) {
-    throw config_error({name, int(e.source().begin.line),
-                        int(e.source().begin.column)},
-                       std::string{e.description()});
-  }
-#else
-  auto result = toml::parse(text.str(), std::string_view{name});
-  if (!result)
-    throw config_error({name, int(result.error().source().begin.line),
-                        int(result.error().source().begin.column)},
-                       std::string{result.error().description()});
-  return std::move(result).table();
-#endif
+  return parse_toml_text(text.str(), file.string());
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {

@@ -1145,6 +1145,12 @@ private:
 };
 
 toml::table parse_toml(const std::string& text, const std::string& name) {
+  return parse_toml_text(expand_variables(text, name), name);
+}
+
+} // namespace
+
+toml::table parse_toml_text(const std::string& text, const std::string& name) {
   auto syntax_error = [&](const toml::parse_error& e) {
     auto& begin = e.source().begin;
     return config_error({name, std::max(1, int(begin.line)),
@@ -1155,20 +1161,17 @@ toml::table parse_toml(const std::string& text, const std::string& name) {
   // depending on how it is compiled; Debian's build uses exceptions.
 #if TOML_EXCEPTIONS
   try {
-    return toml::parse(expand_variables(text, name), std::string_view{name});
+    return toml::parse(text, std::string_view{name});
   } catch (const toml::parse_error& e) {
     throw syntax_error(e);
   }
 #else
-  auto result = toml::parse(expand_variables(text, name),
-                            std::string_view{name});
+  auto result = toml::parse(text, std::string_view{name});
   if (!result)
     throw syntax_error(result.error());
   return std::move(result).table();
 #endif
 }
-
-} // namespace
 
 pipeline_config parse_config(const std::string& text, const std::string& name,
                              const stage_registry& registry,

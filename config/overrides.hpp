@@ -15,6 +15,12 @@
 
 namespace pixline {
 
+/// Parses TOML text as it is (no `${VAR}`), `name` naming it in messages.
+/// Throws config_error at the line and column (from 1) of a syntax error,
+/// with toml++'s description of it. What every pixline TOML file (configs,
+/// test files) is read with.
+toml::table parse_toml_text(const std::string& text, const std::string& name);
+
 /// Looks a variable up: its value, or nullptr when it is not set.
 using variable_lookup = std::function<const char*(const std::string&)>;
 

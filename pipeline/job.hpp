@@ -13,6 +13,7 @@
 namespace pixline {
 
 class staged_file;
+class unique_fd;
 
 /// Counts images alive in the process (between the loader creating one and
 /// the last stage dropping it), so tests and metrics can measure the real
@@ -56,6 +57,11 @@ struct job {
   std::string path;
   /// The input file relative to the input root.
   std::string relative;
+  /// The input file as its source opened it when it checked it (a queue
+  /// message's file, opened below the queue's root without following a
+  /// symlink): readers open this very file again (reopen_read), never
+  /// `path`, which may name another file by then. Null: read `path`.
+  std::shared_ptr<const unique_fd> input_file;
   /// The image, once loaded; dropped when the job fails or is written.
   std::shared_ptr<tracked_image> img;
   /// Why the job failed; empty while it is fine.

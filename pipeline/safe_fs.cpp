@@ -4,6 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
 #include <regex>
 #include <sstream>
 #include <vector>
@@ -175,6 +178,17 @@ int unique_fd::close() {
 
 void use_openat2(bool on) {
   no_openat2.store(!on, std::memory_order_relaxed);
+}
+
+unique_fd reopen_read(int fd) {
+  auto link = fmt::format("/proc/self/fd/{}", fd);
+  unique_fd again{
+    ::open(link.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+  if (!again)
+    throw std::runtime_error(fmt::format(
+      "cannot open the checked input file again through {}: {}", link,
+      error_text(errno)));
+  return again;
 }
 
 int write_all(int fd, const void* data, std::size_t size) {
@@ -445,13 +459,47 @@ std::size_t remove_temporaries_in(int dirfd, int depth) {
 
 namespace {
 
-/// The process holding a flock() on the file `st` names, from
-/// /proc/locks ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF").
-std::optional<pid_t> flock_holder(const struct stat& st) {
+using folder_key = std::pair<dev_t, ino_t>;
+
+folder_key key_of(const struct stat& st) {
+  return {st.st_dev, st.st_ino};
+}
+
+/// The folders this process holds a folder_lock on (its own or a shared
+/// one above an output folder), with how many locks hold each: another of
+/// this process's output folders may lie below or above them.
+std::mutex held_mutex;
+std::map<folder_key, int> held_here;
+
+void hold(const folder_key& key) {
+  std::lock_guard<std::mutex> guard{held_mutex};
+  ++held_here[key];
+}
+
+bool held(const folder_key& key) {
+  std::lock_guard<std::mutex> guard{held_mutex};
+  return held_here.count(key) != 0;
+}
+
+void unhold(const folder_key& key) {
+  std::lock_guard<std::mutex> guard{held_mutex};
+  auto it = held_here.find(key);
+  if (it != held_here.end() && --it->second == 0)
+    held_here.erase(it);
+}
+
+/// A flock() on a file, from /proc/locks
+/// ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF").
+struct flock_line {
+  pid_t pid = 0;
+  bool exclusive = false;
+  std::string file;
+};
+
+std::vector<flock_line> flocks() {
+  std::vector<flock_line> found;
   std::ifstream locks("/proc/locks");
   std::string line;
-  auto file = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev),
-                          minor(st.st_dev), st.st_ino);
   while (std::getline(locks, line)) {
     std::istringstream fields(line);
     std::string id, kind, mode, access, pid, where;
@@ -459,16 +507,94 @@ std::optional<pid_t> flock_holder(const struct stat& st) {
     if (kind == "->") // a waiter: "1: -> FLOCK ..."
       continue;
     fields >> mode >> access >> pid >> where;
-    if (kind == "FLOCK" && where == file)
-      try {
-        return pid_t(std::stol(pid));
-      } catch (const std::exception&) {
-      }
+    if (kind != "FLOCK")
+      continue;
+    try {
+      found.push_back({pid_t(std::stol(pid)), access == "WRITE", where});
+    } catch (const std::exception&) {
+    }
   }
-  return std::nullopt;
+  return found;
+}
+
+std::string proc_locks_name(const struct stat& st) {
+  return fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
+                     st.st_ino);
+}
+
+/// The process holding a flock() on the file `st` names, an exclusive
+/// holder first.
+std::optional<flock_line> flock_holder(const struct stat& st) {
+  std::optional<flock_line> holder;
+  auto file = proc_locks_name(st);
+  for (auto& l : flocks())
+    if (l.file == file && (!holder || (l.exclusive && !holder->exclusive)))
+      holder = l;
+  return holder;
+}
+
+/// The folder below `inside` that process `pid` holds an exclusive
+/// flock() on (its output folder), from its open descriptors; "" when it
+/// cannot be told.
+std::string locked_below(pid_t pid, const fs::path& inside) {
+  std::set<std::string> exclusive;
+  for (auto& l : flocks())
+    if (l.pid == pid && l.exclusive)
+      exclusive.insert(l.file);
+  auto prefix = inside.string();
+  if (prefix.empty() || prefix.back() != '/')
+    prefix += '/';
+  std::error_code ec;
+  std::string found;
+  for (fs::directory_iterator it{fmt::format("/proc/{}/fd", pid), ec}, end;
+       !ec && it != end; it.increment(ec)) {
+    struct stat st;
+    if (::stat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)
+        || !exclusive.count(proc_locks_name(st)))
+      continue;
+    auto target = fs::read_symlink(it->path(), ec).string();
+    if (!ec && target.compare(0, prefix.size(), prefix) == 0)
+      found = target;
+  }
+  return found;
+}
+
+std::string holder_text(const std::optional<flock_line>& holder) {
+  return holder ? fmt::format(" (pid {})", holder->pid) : std::string();
 }
 
 } // namespace
+
+folder_lock::folder_lock(folder_lock&& other) noexcept
+  : fd_(std::move(other.fd_)), above_(std::move(other.above_)),
+    held_(std::move(other.held_)) {
+  other.above_.clear();
+  other.held_.clear();
+}
+
+folder_lock& folder_lock::operator=(folder_lock&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = std::move(other.fd_);
+    above_ = std::move(other.above_);
+    held_ = std::move(other.held_);
+    other.above_.clear();
+    other.held_.clear();
+  }
+  return *this;
+}
+
+folder_lock::~folder_lock() {
+  release();
+}
+
+void folder_lock::release() noexcept {
+  for (auto& key : held_)
+    unhold(key);
+  held_.clear();
+  above_.clear();
+  fd_.close();
+}
 
 folder_lock folder_lock::take(const fs::path& path, const std::string& what,
                               bool create) {
@@ -476,12 +602,61 @@ folder_lock folder_lock::take(const fs::path& path, const std::string& what,
     std::error_code ec;
     fs::create_directories(path, ec);
   }
-  unique_fd fd{::open(path.c_str(), dir_flags)};
-  if (!fd)
+  folder_lock lock;
+  lock.fd_.reset(::open(path.c_str(), dir_flags));
+  if (!lock.fd_)
     throw std::runtime_error(fmt::format("cannot open the {} {}: {}", what,
                                          path.string(), error_text(errno)));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
-    return folder_lock{std::move(fd)};
+  struct stat st;
+  if (::fstat(lock.fd_.get(), &st) != 0)
+    throw std::runtime_error(fmt::format("cannot open the {} {}: {}", what,
+                                         path.string(), error_text(errno)));
+  std::error_code ec;
+  auto shown = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec)
+    shown = path;
+  const auto why_tree = "two runs writing into one folder tree could name "
+                        "two images to one file; wait for it to finish, or "
+                        "give this run a folder outside the other's";
+  if (what == "output folder") {
+    // Up through "..", the folder's real parents whatever path named it:
+    // a shared lock on each, unless this process holds it already (its
+    // own output folders may nest). Stops where a folder cannot be opened
+    // (no permission) or has no locks.
+    auto above_name = shown;
+    int at = lock.fd_.get();
+    struct stat below = st;
+    for (;;) {
+      unique_fd up{::openat(at, "..", dir_flags)};
+      struct stat up_st;
+      if (!up || ::fstat(up.get(), &up_st) != 0
+          || key_of(up_st) == key_of(below))
+        break;
+      above_name = above_name.has_relative_path() ? above_name.parent_path()
+                                                  : above_name;
+      below = up_st;
+      if (!held(key_of(up_st))) {
+        if (::flock(up.get(), LOCK_SH | LOCK_NB) != 0) {
+          if (errno != EWOULDBLOCK)
+            break;
+          throw folder_busy(fmt::format(
+            "another pixline process{} is writing to {}, and this run's {} "
+            "{} is inside it: {}",
+            holder_text(flock_holder(up_st)), above_name.string(), what,
+            shown.string(), why_tree));
+        }
+        hold(key_of(up_st));
+        lock.held_.push_back(key_of(up_st));
+      }
+      lock.above_.push_back(std::move(up));
+      at = lock.above_.back().get();
+    }
+  }
+  if (::flock(lock.fd_.get(), LOCK_EX | LOCK_NB) == 0) {
+    hold(key_of(st));
+    lock.held_.push_back(key_of(st));
+    return lock;
+  }
   int err = errno;
   if (err != EWOULDBLOCK) {
     static std::atomic<bool> warned{false};
@@ -489,12 +664,19 @@ folder_lock folder_lock::take(const fs::path& path, const std::string& what,
       spdlog::warn("cannot lock the {} {} ({}): another pixline process "
                    "writing to it at the same time would not be noticed",
                    what, path.string(), error_text(err));
-    return folder_lock{unique_fd{}};
+    return lock;
   }
-  struct stat st;
-  std::optional<pid_t> holder;
-  if (::fstat(fd.get(), &st) == 0)
-    holder = flock_holder(st);
+  auto holder = flock_holder(st);
+  if (holder && !holder->exclusive) {
+    // Shared: another process's output folder is below this one.
+    auto inner = locked_below(holder->pid, shown);
+    throw folder_busy(fmt::format(
+      "another pixline process{} is writing to {}, which is inside this "
+      "run's {} {}: {}",
+      holder_text(holder),
+      inner.empty() ? std::string("a folder") : inner, what, shown.string(),
+      why_tree));
+  }
   auto why = what == "state folder"
                ? "two watches would each miss the other's journal lines and "
                  "could take one file twice"
@@ -502,8 +684,7 @@ folder_lock folder_lock::take(const fs::path& path, const std::string& what,
   throw folder_busy(fmt::format(
     "another pixline process{} is writing to the {} {}: {}; wait for it to "
     "finish, or give this run another folder",
-    holder ? fmt::format(" (pid {})", *holder) : std::string(), what,
-    path.string(), why));
+    holder_text(holder), what, path.string(), why));
 }
 
 std::size_t remove_stale_temporaries(const fs::path& root) {

@@ -5,6 +5,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
+
 #include <sys/types.h>
 
 namespace pixline {
@@ -122,29 +125,55 @@ public:
 /// An exclusive lock on a folder, held until the object dies (or the
 /// process ends, however it ends): flock() on the folder's own descriptor,
 /// so nothing is created in it. One per output folder and per watch state
-/// folder, so two pixline processes never write one folder at once.
+/// folder, so two pixline processes never write one folder at once: not
+/// through another path to it either (a symlink, a bind mount), since the
+/// lock is the folder's own. An output folder's lock also holds a shared
+/// lock on each folder above it (walked up through "..", whatever path
+/// named it), so another process's output folder can be neither inside
+/// it (it cannot share-lock this one) nor above it (it cannot lock a folder
+/// this one share-locks); one process's own output folders may nest.
 class folder_lock {
 public:
   /// Opens `path` (creating it when `create`) and locks it without
   /// waiting. Throws folder_busy naming it, `what` it is ("output folder",
   /// "state folder"), the process that holds it when the kernel says, and
-  /// why two at once would be wrong;
+  /// why two at once would be wrong; for an output folder inside another
+  /// process's, or containing one, it names both folders.
   /// std::runtime_error when it cannot be opened. Where the file system
   /// has no locks (some network file systems) it warns once and holds
   /// none.
   static folder_lock take(const std::filesystem::path& path,
                           const std::string& what, bool create);
 
+  folder_lock(folder_lock&& other) noexcept;
+  folder_lock& operator=(folder_lock&& other) noexcept;
+  folder_lock(const folder_lock&) = delete;
+  folder_lock& operator=(const folder_lock&) = delete;
+  ~folder_lock();
+
 private:
-  explicit folder_lock(unique_fd fd) : fd_(std::move(fd)) {
-  }
+  folder_lock() = default;
+  void release() noexcept;
+
   unique_fd fd_;
+  /// The shared locks on the folders above an output folder.
+  std::vector<unique_fd> above_;
+  /// The folders (device, inode) this lock holds, in this process's list
+  /// of folders it holds itself.
+  std::vector<std::pair<dev_t, ino_t>> held_;
 };
 
 /// Whether safe_dir tries openat2 first (the default where the kernel has
 /// it); false walks one O_NOFOLLOW component at a time, as on kernels
 /// without openat2. For tests of that path.
 void use_openat2(bool on);
+
+/// A new read-only open of the very file `fd` is open on, with a file
+/// offset of its own, whatever its path names now (through the magic link
+/// /proc/self/fd/N, which reaches the open file, not a path). What a
+/// reader of a checked file uses, so a file swapped in at the checked path
+/// afterwards is never read. Throws std::runtime_error (no /proc).
+unique_fd reopen_read(int fd);
 
 /// Writes all of `data` to `fd`, retrying after EINTR and short writes.
 /// Returns 0, or the errno of the write that failed.

@@ -32,6 +32,9 @@ struct load_params {
   bool sequential = true;
   /// libvips `fail_on` level: "none", "truncated", "error" or "warning".
   std::string fail_on = "error";
+  /// When >= 0, the job's checked input file (job::input_file): a fused
+  /// load reads it (reopen_read), never the file by its path.
+  int input_fd = -1;
 };
 
 /// An error raised by stage code; the adapter adds the stage and file names.

@@ -11,6 +11,7 @@
 #include "actors/filters/resample.hpp"
 #include "actors/io/loader.hpp"
 #include "pipeline/registry.hpp"
+#include "pipeline/safe_fs.hpp"
 
 namespace pixline {
 
@@ -289,11 +290,16 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
                                                 ? VIPS_ACCESS_SEQUENTIAL
                                                 : VIPS_ACCESS_RANDOM)
                               ->set("fail_on", fail_on),
-                            loader_of(header));
+                            loader_of(header), params.input_fd);
     return finish(resize_upright(shrunk, g), g);
   }
   auto options = resize_options(g)->set("fail_on", fail_on);
-  auto thumb = has_option_suffix(path)
+  auto thumb = params.input_fd >= 0
+                 ? vips::VImage::thumbnail_source(
+                     vips::VSource::new_from_descriptor(
+                       reopen_read(params.input_fd).get()),
+                     g.resize_width, options)
+               : has_option_suffix(path)
                  ? vips::VImage::thumbnail_source(
                      vips::VSource::new_from_file(path.c_str()),
                      g.resize_width, options)

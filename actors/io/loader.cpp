@@ -7,11 +7,13 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "pipeline/registry.hpp"
+#include "pipeline/safe_fs.hpp"
 
 namespace pixline {
 
@@ -119,22 +121,42 @@ bool has_option_suffix(const std::string& path) {
 
 namespace {
 
-// The first 12 bytes of `path`, fewer when it is shorter or unreadable.
-std::string first_bytes(const std::string& path) {
+// The first 12 bytes of `path` (of the file `fd` when >= 0), fewer when
+// it is shorter or unreadable.
+std::string first_bytes(const std::string& path, int fd) {
   char buf[12];
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return "";
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
+  ssize_t n;
+  if (fd >= 0) {
+    n = ::pread(fd, buf, sizeof buf, 0);
+  } else {
+    int own = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (own < 0)
+      return "";
+    n = ::read(own, buf, sizeof buf);
+    ::close(own);
+  }
   return n > 0 ? std::string(buf, std::size_t(n)) : "";
 }
 
-// Whether some libvips loader takes the file, by its own name.
-bool has_loader(const std::string& path) {
-  if (!has_option_suffix(path))
+// A libvips source reading the checked input file `fd` through an open of
+// its own (own file offset: several sources may read it at once).
+vips::VSource source_of(int fd) {
+  auto again = reopen_read(fd);
+  // libvips keeps a duplicate of the descriptor.
+  return vips::VSource::new_from_descriptor(again.get());
+}
+
+// Whether some libvips loader takes the file, by its own name (or the
+// file `fd` when >= 0).
+bool has_loader(const std::string& path, int fd) {
+  if (fd < 0 && !has_option_suffix(path))
     return vips_foreign_find_load(path.c_str()) != nullptr;
-  VipsSource* source = vips_source_new_from_file(path.c_str());
+  VipsSource* source = fd >= 0 ? nullptr
+                               : vips_source_new_from_file(path.c_str());
+  if (fd >= 0) {
+    auto again = reopen_read(fd);
+    source = vips_source_new_from_descriptor(again.get());
+  }
   if (!source)
     return false;
   bool found = vips_foreign_find_load_source(source) != nullptr;
@@ -145,10 +167,21 @@ bool has_loader(const std::string& path) {
 } // namespace
 
 vips::VImage open_image_file(const std::string& path, vips::VOption* options,
-                             const std::string& opened_with) {
-  bool known = opened_with == "jpegload" || opened_with == "pngload"
-               || opened_with == "webpload";
-  auto loader = known ? opened_with : loader_for_signature(first_bytes(path));
+                             const std::string& opened_with, int input_fd) {
+  auto base = opened_with.substr(0, opened_with.rfind("_source"));
+  bool known = base == "jpegload" || base == "pngload" || base == "webpload";
+  auto loader = known ? base
+                      : loader_for_signature(first_bytes(path, input_fd));
+  if (input_fd >= 0) {
+    // The checked file, never `path` again: libvips' source loaders.
+    auto source = source_of(input_fd);
+    if (loader.empty())
+      return vips::VImage::new_from_source(source, "", options);
+    vips::VImage out;
+    vips::VImage::call((loader + "_source").c_str(),
+                       options->set("source", source)->set("out", &out));
+    return out;
+  }
   if (loader.empty()) {
     if (has_option_suffix(path))
       return vips::VImage::new_from_source(
@@ -161,7 +194,24 @@ vips::VImage open_image_file(const std::string& path, vips::VOption* options,
   return out;
 }
 
-void check_input_file(const std::string& path, int max_file_mib) {
+void check_input_file(const std::string& path, int max_file_mib,
+                      int input_fd) {
+  if (input_fd >= 0) {
+    struct stat st{};
+    if (::fstat(input_fd, &st) != 0)
+      throw stage_error(
+        fmt::format("cannot read: {}", std::strerror(errno)));
+    if (!S_ISREG(st.st_mode))
+      throw stage_error("not a regular file");
+    if (st.st_size == 0)
+      throw stage_error("empty file (0 bytes)");
+    if (max_file_mib > 0
+        && std::uintmax_t(st.st_size) > std::uintmax_t(max_file_mib) * 1024
+                                            * 1024)
+      throw stage_error(fmt::format(
+        "file is {} bytes, over max_file_mib = {}", st.st_size, max_file_mib));
+    return;
+  }
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(st))
@@ -202,7 +252,8 @@ std::string format_of_loader(const std::string& loader) {
 }
 
 void loader::load(job& j) {
-  check_input_file(j.path, opts_.max_file_mib);
+  int input_fd = j.input_file ? j.input_file->get() : -1;
+  check_input_file(j.path, opts_.max_file_mib, input_fd);
   auto img = std::make_shared<tracked_image>();
   img->id = j.id;
   img->source = j.path;
@@ -225,11 +276,12 @@ void loader::load(job& j) {
         vips::VImage::option()
           ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
                                              : VIPS_ACCESS_RANDOM)
-          ->set("fail_on", fail_on));
+          ->set("fail_on", fail_on),
+        {}, input_fd);
     } catch (const vips::VError&) {
       // Say "not an image" rather than libvips' "is not a known file
       // format" with the path repeated.
-      if (!has_loader(j.path)) {
+      if (!has_loader(j.path, input_fd)) {
         vips_error_clear();
         throw stage_error("not an image file libvips can read");
       }
@@ -238,7 +290,9 @@ void loader::load(job& j) {
     img->input_format = format_of_loader(loader_of(opened));
     check_size(opened);
     if (fused_) {
-      if (auto pixels = fused_->load_fused(j.path, opened, params_)) {
+      auto params = params_;
+      params.input_fd = input_fd;
+      if (auto pixels = fused_->load_fused(j.path, opened, params)) {
         img->pixels = std::move(*pixels);
         j.img = std::move(img);
         return;

@@ -69,9 +69,12 @@ bool take_decode_failure(std::string& error);
 /// own name, even one with an option suffix. `options` is consumed.
 /// `opened_with`, when given, is the "vips-loader" of an earlier open of
 /// the same file; when it is one of loader_for_signature's loaders, the
-/// file's first bytes are not read again.
+/// file's first bytes are not read again. `input_fd`, when >= 0, is the
+/// job's checked input file (job::input_file): the file is read from it
+/// (reopen_read, libvips' source loaders), `path` is not opened.
 vips::VImage open_image_file(const std::string& path, vips::VOption* options,
-                             const std::string& opened_with = {});
+                             const std::string& opened_with = {},
+                             int input_fd = -1);
 
 /// True when libvips' file name functions (new_from_file, thumbnail,
 /// vips_foreign_find_load) would read the end of `path` as options:
@@ -82,7 +85,10 @@ bool has_option_suffix(const std::string& path);
 /// Checks an input file before libvips sees it, for errors that say more
 /// than "not a known file format": it exists, is a regular file, is not
 /// empty and (when max_file_mib > 0) not larger. Throws stage_error.
-void check_input_file(const std::string& path, int max_file_mib);
+/// `input_fd`, when >= 0, is the file to check (job::input_file), not
+/// `path`.
+void check_input_file(const std::string& path, int max_file_mib,
+                      int input_fd = -1);
 
 /// Opens input files as lazy libvips images. When the first filter can fuse
 /// with the load (thumbnail's shrink-on-load), the loader lets it open the
@@ -93,7 +99,8 @@ public:
   loader(loader_options opts, load_params params,
          std::unique_ptr<stage> fused = nullptr);
 
-  /// Loads `j.path` into `j.img`. Throws on a missing, empty or unreadable
+  /// Loads `j.path` (the file `j.input_file` when set) into `j.img`.
+  /// Throws on a missing, empty or unreadable
   /// file or one libvips cannot decode, with the file name in the message.
   void load(job& j);
 

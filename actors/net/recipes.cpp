@@ -22,6 +22,7 @@
 #include "actors/process/channel.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/registry.hpp"
+#include "pipeline/safe_fs.hpp"
 
 namespace pixline {
 
@@ -401,9 +402,14 @@ std::string save_recipe(const std::vector<sink_recipe>& sinks,
 remote_half load_half(int max_file_mib) {
   return {
     [max_file_mib](job& j, const std::string& encoding) {
-      check_input_file(j.path, max_file_mib);
+      int input_fd = j.input_file ? j.input_file->get() : -1;
+      check_input_file(j.path, max_file_mib, input_fd);
       auto w = header_of(j, encoding);
-      w.file = read_file(j.path);
+      // The checked file itself when the source opened it (a new open of
+      // it, as reopen_read), not the path.
+      w.file = read_file(input_fd >= 0
+                           ? fmt::format("/proc/self/fd/{}", input_fd)
+                           : j.path);
       return w;
     },
     [](job& j, wire_result& r) {

@@ -24,6 +24,7 @@
 
 #include "actors/io/loader.hpp"
 #include "pipeline/job.hpp"
+#include "pipeline/safe_fs.hpp"
 #include "actors/net/recipes.hpp"
 #include "actors/net/wire.hpp"
 
@@ -509,9 +510,14 @@ worker_result worker_process::run(const job& j) {
         start();
       if (!ready_)
         await_ready();
-      check_input_file(j.path, settings_.max_file_mib);
-      unique_fd input{
-        ::open(j.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+      int checked = j.input_file ? j.input_file->get() : -1;
+      check_input_file(j.path, settings_.max_file_mib, checked);
+      // The file the source checked when it opened one, never the path.
+      unique_fd input = checked >= 0
+                          ? reopen_read(checked)
+                          : unique_fd{::open(j.path.c_str(),
+                                             O_RDONLY | O_CLOEXEC | O_NONBLOCK
+                                               | O_NOCTTY)};
       if (!input)
         throw std::runtime_error(
           fmt::format("cannot open: {}", std::strerror(errno)));

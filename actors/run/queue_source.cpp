@@ -23,8 +23,8 @@ using namespace std::chrono_literals;
 
 namespace pixline {
 
-std::string check_queue_path(const safe_dir& root, const std::string& message) {
-  auto refuse = [&](const std::string& why) -> std::string {
+unique_fd check_queue_path(const safe_dir& root, const std::string& message) {
+  auto refuse = [&](const std::string& why) -> unique_fd {
     throw unsafe_path(fmt::format("refused message \"{}\": {}",
                                   message.substr(0, 200), why));
   };
@@ -80,7 +80,7 @@ std::string check_queue_path(const safe_dir& root, const std::string& message) {
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     throw unsafe_path(fmt::format("{}: not a regular file", full));
-  return message;
+  return fd;
 }
 
 namespace {
@@ -254,7 +254,8 @@ void queue_feed::take(const amqp_delivery& m, std::uint64_t generation) {
   j.relative = m.body;
   j.path = (root_path_ / m.body).string();
   try {
-    check_queue_path(*root_, m.body);
+    j.input_file = std::make_shared<const unique_fd>(
+      check_queue_path(*root_, m.body));
   } catch (const unsafe_path& e) {
     d.refused = true;
     j.error = e.what();

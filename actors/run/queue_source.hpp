@@ -27,10 +27,12 @@ namespace pixline {
 /// relative, no "..", ".", empty or hidden component, no control
 /// character, and nothing on the way (folders or the file) a symbolic
 /// link (safe_dir: openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). Returns
-/// the path normalised ("a/b.jpg"); throws unsafe_path for a path that
-/// could leave `root` or is not a plain file path, std::runtime_error when
-/// the file is missing or unreadable.
-std::string check_queue_path(const safe_dir& root, const std::string& message);
+/// the file, open read-only: the job reads this very file (job::input_file),
+/// never the path again, so a symlink or file swapped in at the path after
+/// the check is not read. Throws unsafe_path for a path that could leave
+/// `root` or is not a plain file path, std::runtime_error when the file is
+/// missing or unreadable.
+unique_fd check_queue_path(const safe_dir& root, const std::string& message);
 
 /// What became of a finished job's message.
 enum class queue_outcome {

@@ -609,11 +609,24 @@ class output_folder_locks {
 public:
   output_folder_locks(const pipeline_config& config,
                       const run_options& options) {
-    std::vector<fs::path> seen;
-    for (auto& sink : config.sinks) {
-      fs::path path = options.output.empty()
+    std::vector<fs::path> paths;
+    for (auto& sink : config.sinks)
+      paths.push_back(options.output.empty()
                         ? fs::path(writer_spec().decode(sink.options).path)
-                        : fs::path(options.output);
+                        : fs::path(options.output));
+    // Outer folders first: an output folder's lock share-locks the folders
+    // above it, which this run's own outer folder could not lock after.
+    auto depth = [](const fs::path& p) {
+      std::error_code ec;
+      auto full = fs::weakly_canonical(fs::absolute(p, ec), ec);
+      return std::distance(full.begin(), full.end());
+    };
+    std::stable_sort(paths.begin(), paths.end(),
+                     [&](const fs::path& a, const fs::path& b) {
+                       return depth(a) < depth(b);
+                     });
+    std::vector<fs::path> seen;
+    for (auto& path : paths) {
       std::error_code ec;
       if (!fs::exists(path, ec)) {
         fs::create_directories(path, ec);

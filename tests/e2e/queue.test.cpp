@@ -2,6 +2,7 @@
 // support/broker.hpp): several `pixline run` workers on one queue, killed,
 // poisoned, and the broker restarted under them.
 
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <set>
@@ -379,6 +380,94 @@ TEST_CASE("queue: messages naming paths outside the root are dead-lettered "
   CHECK(dead.output.find("(1 deliveries") != std::string::npos);
   CHECK(dead.output.find("(2 deliveries") == std::string::npos);
   CHECK(dead.output.find("refusing to follow symlink") != std::string::npos);
+}
+
+TEST_CASE("queue: a symlink swapped in between a message's check and its "
+          "load is never read",
+          "[e2e][queue]") {
+  test_broker broker;
+  temp_dir dir;
+  fs::create_directories(dir / "root/in");
+  // Inside the root green, outside red.
+  save(solid(64, 48, 0, 200, 0), dir / "inside.jpg");
+  save(solid(64, 48, 220, 0, 0), dir / "outside.jpg");
+  const int files = 400;
+  auto target = [&](int i) {
+    return dir / fmt::format("root/in/s{:03}.jpg", i);
+  };
+  for (int i = 0; i < files; ++i)
+    fs::create_hard_link(dir / "inside.jpg", target(i));
+  // One worker runs its stages in threads, one in worker processes: both
+  // read the input the message's check opened.
+  write_file(dir / "thread.toml",
+             queue_config(broker, dir.path(),
+                          "max_in_flight = 4\nisolation = \"thread\""));
+  write_file(dir / "process.toml",
+             queue_config(broker, dir.path(),
+                          "max_in_flight = 4\nisolation = \"process\""));
+  for (int i = 0; i < files; ++i)
+    publish_raw(broker, fmt::format("in/s{:03}.jpg", i));
+
+  // Each name is, in turn and atomically (rename), the inside file and a
+  // symlink to the outside one, over and over while the workers run.
+  std::atomic<bool> done{false};
+  std::atomic<long> swaps{0};
+  std::thread swapper([&] {
+    auto file = dir / "swap-file";
+    auto link = dir / "swap-link";
+    for (bool to_link = true; !done; to_link = !to_link) {
+      for (int i = 0; i < files && !done; ++i) {
+        std::error_code ec;
+        fs::remove(file, ec);
+        fs::remove(link, ec);
+        if (to_link)
+          fs::create_symlink(dir / "outside.jpg", link);
+        else
+          fs::create_hard_link(dir / "inside.jpg", file);
+        fs::rename(to_link ? link : file, target(i));
+        ++swaps;
+      }
+    }
+  });
+  auto thread_worker = start_worker(dir / "thread.toml", dir / "thread.log");
+  auto process_worker = start_worker(dir / "process.toml",
+                                     dir / "process.log");
+  auto out = dir / "root/out/in";
+  bool finished = wait_until(
+    [&] {
+      auto s = queue_status(dir / "thread.toml");
+      return s.ready == 0 && s.unacked == 0
+             && long(visible_outputs(out)) + s.dead == files;
+    },
+    180);
+  done = true;
+  swapper.join();
+  thread_worker->signal(SIGTERM);
+  process_worker->signal(SIGTERM);
+  CHECK(thread_worker->wait_for(30) == 0);
+  CHECK(process_worker->wait_for(30) == 0);
+  INFO(read_file(dir / "thread.log").substr(0, 4000));
+  REQUIRE(finished);
+  INFO(swaps.load() << " swaps");
+  // Each message either found a symlink at its check (dead-lettered) or
+  // made an output of the file it checked: the inside one, never red.
+  std::size_t green = 0;
+  for (auto& f : outputs(out)) {
+    if (f[0] == '.')
+      continue;
+    INFO(f);
+    auto img = vips::VImage::new_from_file((out / f).c_str());
+    auto p = pixel(img, img.width() / 2, img.height() / 2);
+    CHECK(p[0] < 40);
+    CHECK(p[1] > 160);
+    green += p[0] < 40 && p[1] > 160;
+  }
+  auto s = queue_status(dir / "thread.toml");
+  INFO(s.dead << " dead-lettered, " << green << " green outputs");
+  // The race really ran: many messages met each state of the path.
+  CHECK(green >= 40);
+  CHECK(s.dead >= 40);
+  CHECK(swaps.load() > files * 4);
 }
 
 TEST_CASE("queue: run --until-empty stops once the queue is empty",

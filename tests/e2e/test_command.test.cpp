@@ -162,6 +162,16 @@ TEST_CASE("pixline test: bad test files are config errors with a line",
   CHECK_THAT(r.output, Catch::Contains("web_test.toml:5:1: unknown key "
                                        "'widht' in [test.output] (did you "
                                        "mean 'width'?)"));
+  // A TOML syntax error: the line and column, as in a config file (one
+  // reader for both), and ${...} is not expanded in a test file.
+  write_file(dir / "web_test.toml", "[[test]]\nname = \"${NOPE}\"\n"
+                                    "inputs = [\"fixtures/card.jpg\"\n"
+                                    "outputs = 1\n");
+  auto syntax = run_pixline("test '" + (dir / "web_test.toml").string() + "'");
+  INFO(syntax.output);
+  CHECK(syntax.status == 2);
+  CHECK_THAT(syntax.output, Catch::Contains("web_test.toml:4:1: "));
+  CHECK_THAT(syntax.output, !Catch::Contains("NOPE"));
   temp_dir empty;
   std::string out;
   CHECK(run_command(fmt::format("cd '{}' && '{}' test", empty.path().string(),

@@ -659,6 +659,141 @@ int height_of(const fs::path& file) {
 
 } // namespace
 
+TEST_CASE("an output folder inside or around another run's is refused, "
+          "whatever path names it",
+          "[watch][safe][lock]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  save(test_card(64, 64), dir / "other" / "b.jpg");
+  auto tree = dir / "tree";
+  auto held = tree / "out";
+  auto config = watch_config(dir.path());
+  config.replace(config.find((dir / "out").string()),
+                 (dir / "out").string().size(), held.string());
+  write_file(dir / "watch.toml", config);
+  write_file(dir / "batch.toml", batch_config(dir.path()));
+  auto first = start_watch_of(dir.path(), "watch.toml", "first.log");
+  save(test_card(64, 64), dir / "in" / "a.jpg");
+  REQUIRE(wait_until([&] { return fs::exists(held / "a.png"); }, 20));
+  auto batch_into = [&](const fs::path& out) {
+    return run_pixline(fmt::format("run '{}' --input '{}' --output '{}'",
+                                   (dir / "batch.toml").string(),
+                                   (dir / "other").string(), out.string()));
+  };
+  auto refused = [&](const fs::path& out, const std::string& message) {
+    auto r = batch_into(out);
+    INFO(r.output);
+    CHECK(r.status == 6);
+    CHECK_THAT(r.output, Catch::Contains(message));
+    CHECK_FALSE(fs::exists(out / "b.png"));
+  };
+  auto pid = first->pid();
+  SECTION("a folder inside it") {
+    refused(held / "sub",
+            fmt::format("another pixline process (pid {}) is writing to {}, "
+                        "and this run's output folder {} is inside it",
+                        pid, held.string(), (held / "sub").string()));
+    refused(held / "a" / "b" / "c",
+            fmt::format("is writing to {}, and this run's output folder {} "
+                        "is inside it",
+                        held.string(), (held / "a/b/c").string()));
+  }
+  SECTION("a folder around it") {
+    refused(tree,
+            fmt::format("another pixline process (pid {}) is writing to {}, "
+                        "which is inside this run's output folder {}",
+                        pid, held.string(), tree.string()));
+  }
+  SECTION("the folder or one inside it through a symlink") {
+    fs::create_symlink(held, dir / "link");
+    refused(dir / "link",
+            fmt::format("another pixline process (pid {}) is writing to the "
+                        "output folder {}",
+                        pid, (dir / "link").string()));
+    fs::create_symlink(tree, dir / "tree-link");
+    refused(dir / "tree-link" / "out" / "sub",
+            fmt::format("is writing to {}, and this run's output folder {} "
+                        "is inside it",
+                        held.string(), (held / "sub").string()));
+  }
+  SECTION("the folder through a bind mount") {
+    fs::create_directories(dir / "mnt");
+    REQUIRE(run_command(fmt::format("mount --bind '{}' '{}'", tree.string(),
+                                    (dir / "mnt").string()))
+            == 0);
+    struct unmount {
+      fs::path at;
+      ~unmount() {
+        run_command(fmt::format("umount '{}'", at.string()));
+      }
+    } guard{dir / "mnt"};
+    refused(dir / "mnt" / "out", "another pixline process");
+    refused(dir / "mnt" / "out" / "sub", "is inside it");
+    refused(dir / "mnt", "which is inside this run's output folder");
+  }
+  SECTION("a folder beside it is not refused") {
+    auto r = batch_into(tree / "beside");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK(fs::exists(tree / "beside" / "b.png"));
+  }
+  first->signal(SIGTERM);
+  CHECK(first->wait_for(30) == 0);
+  // Once it is gone the whole tree is free again.
+  auto r = batch_into(tree);
+  INFO(r.output);
+  CHECK(r.status == 0);
+}
+
+TEST_CASE("two watches started at once into nested folders: exactly one "
+          "runs",
+          "[watch][safe][lock]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "in2");
+  auto outer = watch_config(dir.path());
+  auto inner = outer;
+  inner.replace(inner.find((dir / "out").string()),
+                (dir / "out").string().size(), (dir / "out/sub").string());
+  inner.replace(inner.find((dir / "state").string()),
+                (dir / "state").string().size(), (dir / "state2").string());
+  inner.replace(inner.find((dir / "in").string()),
+                (dir / "in").string().size(), (dir / "in2").string());
+  write_file(dir / "outer.toml", outer);
+  write_file(dir / "inner.toml", inner);
+  for (int round = 0; round < 6; ++round) {
+    INFO("round " << round);
+    auto a = start_watch_of(dir.path(), round % 2 ? "outer.toml" : "inner.toml",
+                            "a.log");
+    auto b = start_watch_of(dir.path(), round % 2 ? "inner.toml" : "outer.toml",
+                            "b.log");
+    // The one refused exits 6 at its start; the other keeps watching.
+    std::optional<int> ended[2];
+    child_process* procs[2] = {a.get(), b.get()};
+    auto poll = [&] {
+      for (int i = 0; i < 2; ++i)
+        if (!ended[i])
+          ended[i] = procs[i]->wait_for(0);
+      return int(bool(ended[0])) + int(bool(ended[1]));
+    };
+    REQUIRE(wait_until([&] { return poll() >= 1; }, 20));
+    // The other still runs a moment later: it holds its folder.
+    std::this_thread::sleep_for(500ms);
+    CHECK(poll() == 1);
+    for (int i = 0; i < 2; ++i) {
+      if (ended[i]) {
+        CHECK(*ended[i] == 6);
+      } else {
+        procs[i]->signal(SIGTERM);
+        CHECK(procs[i]->wait_for(30) == 0);
+      }
+    }
+    auto logs = read_file(dir / "a.log") + read_file(dir / "b.log");
+    INFO(logs);
+    CHECK_THAT(logs, Catch::Contains("another pixline process"));
+  }
+}
+
 TEST_CASE("a restarted watch still knows whose each output name is",
           "[watch][safe][collision]") {
   temp_dir dir;

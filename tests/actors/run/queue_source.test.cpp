@@ -4,8 +4,11 @@
 
 #include <sys/stat.h>
 
+#include "actors/filters/thumbnail.hpp"
+#include "actors/io/loader.hpp"
 #include "actors/run/amqp.hpp"
 #include "actors/run/queue_source.hpp"
+#include "pipeline/registry.hpp"
 #include "support/images.hpp"
 
 using namespace pixline;
@@ -19,8 +22,8 @@ TEST_CASE("check_queue_path takes plain relative paths to regular files",
   write_file(dir / "root/a/b/c.jpg", "x");
   write_file(dir / "root/top.jpg", "x");
   auto root = safe_dir::open_root(dir / "root", false);
-  CHECK(check_queue_path(root, "a/b/c.jpg") == "a/b/c.jpg");
-  CHECK(check_queue_path(root, "top.jpg") == "top.jpg");
+  CHECK(bool(check_queue_path(root, "a/b/c.jpg")));
+  CHECK(bool(check_queue_path(root, "top.jpg")));
   // Missing: not an attack, an error a later delivery may not have.
   CHECK_THROWS_AS(check_queue_path(root, "a/missing.jpg"), std::runtime_error);
   try {
@@ -51,6 +54,58 @@ TEST_CASE("check_queue_path refuses every way out of the root", "[queue]") {
     INFO(bad);
     CHECK_THROWS_AS(check_queue_path(root, bad), unsafe_path);
   }
+}
+
+TEST_CASE("a checked queue file is loaded even after a symlink replaced "
+          "its path",
+          "[queue]") {
+  temp_dir dir;
+  fs::create_directories(dir / "root/in");
+  // Inside green, outside red; big enough that thumbnail shrinks the JPEG
+  // on load (the fused path) and a PNG it resizes after loading.
+  save(solid(400, 300, 0, 200, 0), dir / "root/in/a.jpg");
+  save(solid(400, 300, 0, 200, 0), dir / "root/in/b.png");
+  save(solid(400, 300, 220, 0, 0), dir / "outside.jpg");
+  save(solid(400, 300, 220, 0, 0), dir / "outside.png");
+  auto root = safe_dir::open_root(dir / "root", false);
+  auto thumb = [] {
+    return thumbnail_spec().filter<thumbnail_stage>().make({{"width", std::int64_t(40)}});
+  };
+  for (std::string name : {"in/a.jpg", "in/b.png"}) {
+    for (bool fused : {false, true}) {
+      INFO(name << (fused ? " fused with thumbnail" : ""));
+      job j;
+      j.id = 1;
+      j.relative = name;
+      j.path = (dir / "root" / name).string();
+      j.input_file
+        = std::make_shared<const unique_fd>(check_queue_path(root, name));
+      // Swapped after the check: the path now leads outside the root.
+      auto moved = dir / ("kept-" + fs::path(name).filename().string());
+      fs::rename(j.path, moved);
+      fs::create_symlink(dir / ("outside" + fs::path(name).extension().string()),
+                         j.path);
+      loader l{loader_spec().decode({}), load_params{},
+               fused ? thumb() : nullptr};
+      l.load(j);
+      REQUIRE(j.img);
+      auto p = pixel(j.img->pixels, 5, 5);
+      CHECK(p[0] < 30);
+      CHECK(p[1] > 170);
+      fs::remove(j.path);
+      fs::rename(moved, j.path);
+    }
+  }
+  // The checked file gone from its path altogether: still the checked one.
+  job j;
+  j.id = 2;
+  j.path = (dir / "root/in/a.jpg").string();
+  j.input_file
+    = std::make_shared<const unique_fd>(check_queue_path(root, "in/a.jpg"));
+  fs::remove(j.path);
+  loader l{loader_spec().decode({}), load_params{}};
+  l.load(j);
+  CHECK(pixel(j.img->pixels, 1, 1)[1] > 170);
 }
 
 TEST_CASE("parse_amqp_url takes the password from the environment",

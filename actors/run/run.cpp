@@ -281,9 +281,9 @@ std::vector<stage_runtime> build_stages(
     for (auto& f : sink.filters)
       if (auto spec = registry.find(f.type); spec && spec->random_access)
         params.sequential = false;
-  // Let the first filter open the file itself when it can (shrink-on-load).
-  bool fuse_first = !config.filters.empty()
-                    && filter_specs[0]->make(config.filters[0].options)->fuses_load();
+  // Let the first filter open the file itself when it can (shrink-on-load);
+  // its spec says so, and nothing is built to ask.
+  bool fuse_first = !config.filters.empty() && filter_specs[0]->fuses_load;
 
   // A stage placed on nodes carries the files its options name (an
   // overlay, a profile), read here: a node opens no file of its own for a

@@ -43,7 +43,7 @@ TEST_CASE("validate opens no file an option names: a FIFO overlay does not "
   INFO(read_file(dir / "log"));
   REQUIRE(status.has_value());
   CHECK(*status == 0);
-  CHECK_THAT(read_file(dir / "log"), Contains("ok: load(") &&
+  CHECK_THAT(read_file(dir / "log"), Contains("p.toml: ok: ") &&
                                        Contains("watermark"));
 }
 

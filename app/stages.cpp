@@ -1,12 +1,15 @@
 // `pixline stages`: the stage reference, of one stage or all of them.
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "app/command.hpp"
+#include "config/schema.hpp"
 #include "pipeline/stage_docs.hpp"
 
 namespace pixline::app {
@@ -17,11 +20,25 @@ namespace {
 struct stages_args {
   std::string name;
   bool markdown = false;
+  /// --config-reference FILE: FILE (docs/config.md) with its option
+  /// reference regenerated.
+  std::string config_reference;
 };
 
 int stages_command(const stages_args& args, const global_options& globals) {
   const auto& name = args.name;
   const bool markdown = args.markdown;
+  if (!args.config_reference.empty()) {
+    std::ifstream in(args.config_reference, std::ios::binary);
+    if (!in) {
+      fmt::print(stderr, "pixline: cannot read {}\n", args.config_reference);
+      return exit_config;
+    }
+    std::ostringstream doc;
+    doc << in.rdbuf();
+    fmt::print("{}", pixline::with_config_reference(doc.str()));
+    return exit_ok;
+  }
   auto registry = registry_with_plugins(globals, "");
   if (markdown) {
     fmt::print("{}", pixline::stage_reference_markdown(registry));
@@ -51,6 +68,9 @@ command add_stages_command(CLI::App& app, const global_options& globals) {
   result.cli->add_flag("--markdown", args->markdown,
                        "Print the whole reference as Markdown "
                        "(docs/stages.md)");
+  result.cli->add_option("--config-reference", args->config_reference,
+                         "Print FILE (docs/config.md) with its option "
+                         "reference regenerated from the config schemas");
   result.run = [args, &globals](signal_stopper*) {
     return stages_command(*args, globals);
   };

@@ -2,6 +2,8 @@
 // it, without reading any image.
 
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 #include <memory>
 #include <string>
 #include <variant>
@@ -18,6 +20,7 @@
 #include "config/config.hpp"
 #include "config/usage.hpp"
 #include "pipeline/metrics.hpp"
+#include "pipeline/registry.hpp"
 
 namespace pixline::app {
 
@@ -31,6 +34,45 @@ struct validate_args {
   /// --set PATH=VALUE, each.
   std::vector<std::string> sets;
 };
+
+/// Each file an option names (an overlay, a profile) must exist. Only
+/// asked of the file system, never opened: a FIFO or a file on a stalled
+/// mount cannot block validate, and no image is decoded. Run opens them
+/// when the pipeline starts.
+void check_named_files(const pipeline_config& config,
+                       const stage_registry& registry) {
+  auto check = [&](const filter_section& f) {
+    auto spec = registry.find(f.type);
+    if (!spec)
+      return;
+    for (auto& [name, value] : f.options) {
+      auto opt = spec->find(name);
+      auto path = std::get_if<std::string>(&value);
+      if (!opt || !opt->names_file || !path || opt->is_builtin_name(*path))
+        continue;
+      std::error_code ec;
+      auto status = std::filesystem::status(*path, ec);
+      if (!std::filesystem::exists(status))
+        throw config_error(f.where,
+                           fmt::format("filter '{}': option '{}': no file "
+                                       "\"{}\"{}",
+                                       f.type, name, *path,
+                                       ec && ec != std::errc::no_such_file_or_directory
+                                         ? fmt::format(" ({})", ec.message())
+                                         : std::string{}));
+      if (std::filesystem::is_directory(status))
+        throw config_error(f.where,
+                           fmt::format("filter '{}': option '{}': \"{}\" is "
+                                       "a folder, not a file",
+                                       f.type, name, *path));
+    }
+  };
+  for (auto& f : config.filters)
+    check(f);
+  for (auto& sink : config.sinks)
+    for (auto& f : sink.filters)
+      check(f);
+}
 
 int validate_command(const validate_args& args,
                      const global_options& globals) {
@@ -52,6 +94,8 @@ int validate_command(const validate_args& args,
       throw pixline::config_error(src.where, what);
     throw usage_error(fmt::format("{}: {}", file, what));
   }
+  check_named_files(config, registry);
+  // Plans the stages from their specs: no stage is built, no file opened.
   auto stages = pixline::build_stages(config, registry);
   std::vector<std::string> names;
   for (auto& s : stages) {

@@ -275,16 +275,10 @@ private:
     f.type = name;
     f.where = {"--chain", 1, int(e.name.offset) + 1};
     read_options(e, *spec, f.options, f.workers, f.max_in_flight);
-    // Cross-field rules ("resize needs width, height or scale") live in the
-    // stage's constructor, as for a [[filter]] table.
-    try {
-      (void)spec->make(f.options);
-    } catch (const std::invalid_argument& ex) {
-      std::string why = ex.what();
-      if (why.rfind(name + ": ", 0) == 0)
-        why.erase(0, name.size() + 2);
-      fail(e.name, fmt::format("stage '{}': {}", name, why));
-    }
+    // Rules between options, as for a [[filter]] table: nothing is built.
+    if (auto problem = check_rules(*spec, f.options))
+      fail(e.name, fmt::format("stage '{}': {}", name,
+                               without_prefix(problem->reason, name)));
     return f;
   }
 
@@ -326,10 +320,10 @@ private:
       seen.push_back(key);
       if (key == "workers") {
         workers = int(std::get<std::int64_t>(
-          checked(t, generic_key(key, 1024), text)));
+          checked(t, placement_options()[0], text)));
       } else if (key == "max_in_flight") {
         max_in_flight = int(std::get<std::int64_t>(
-          checked(t, generic_key(key, 100000), text)));
+          checked(t, placement_options()[1], text)));
       } else if (auto opt = spec.find(key)) {
         auto value = checked(t, *opt, text);
         if (spec.name == "save" && key == "naming")
@@ -362,8 +356,8 @@ private:
     for (auto& o : spec.options)
       names.push_back(o.name);
     auto candidates = names;
-    candidates.push_back("workers");
-    candidates.push_back("max_in_flight");
+    for (auto& o : placement_options())
+      candidates.push_back(o.name);
     auto hint = closest(key, candidates);
     fail_key(t, hint ? fmt::format("stage '{}' has no option '{}' (did you "
                                    "mean '{}'?)",
@@ -375,11 +369,6 @@ private:
                                      ? std::string{"none"}
                                      : fmt::format("{}",
                                                    fmt::join(names, ", "))));
-  }
-
-  static option_spec generic_key(std::string name, int max) {
-    return {std::move(name), option_type::integer, std::int64_t{1}, 1.0,
-            double(max),     {},                   {}};
   }
 
   /// The value `text` stands for, checked and converted by `spec`.

@@ -1,11 +1,13 @@
 #include "config/config.hpp"
 #include "config/overrides.hpp"
+#include "config/schema.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string_view>
@@ -88,6 +90,13 @@ std::optional<std::string> closest(const std::string& word,
     }
   }
   return best;
+}
+
+std::string without_prefix(const std::string& reason,
+                           const std::string& stage) {
+  if (reason.rfind(stage + ": ", 0) == 0)
+    return reason.substr(stage.size() + 2);
+  return reason;
 }
 
 namespace {
@@ -196,34 +205,17 @@ option_spec string_key(std::string name) {
   return {std::move(name), option_type::string, std::string{}, {}, {}, {}, {}};
 }
 
-option_spec boolean_key(std::string name) {
-  return {std::move(name), option_type::boolean, false, {}, {}, {}, {}};
-}
-
 const std::vector<std::string> top_level_keys = {
   "pipeline", "source", "filter", "sink", "metrics",
   "node",     "tls",    "plugins", "test"};
-const std::vector<std::string> pipeline_keys = {
-  "name",       "max_in_flight", "vips_concurrency", "cpu_policy",
-  "vips_cache", "log_level",     "fanout_memory_mib", "manifest",
-  "isolation",  "image_timeout", "worker_memory_mib", "crash_retries",
-  "base_url"};
-const std::vector<std::string> source_keys = {
-  "kind",    "path",    "files",   "recursive",      "include",
-  "exclude", "workers", "max_in_flight", "case_sensitive"};
-// Keys only a watch takes (docs/watch.md).
-const std::vector<std::string> watch_keys = {
-  "settle_ms",  "state_dir",      "on_success", "done_dir",
-  "on_failure", "quarantine_dir", "retries"};
-const std::vector<std::string> source_kinds = {"directory", "list", "glob",
-                                               "watch", "queue"};
-// Keys only a queue takes (docs/scale-out.md).
-const std::vector<std::string> queue_keys = {
-  "url", "password_env", "queue", "root", "max_deliveries", "management_url"};
-
 // Stage tables share these keys with the stage's own options.
-const option_spec workers_key = integer_key("workers", 1, 1024);
-const option_spec max_in_flight_key = integer_key("max_in_flight", 1, 100000);
+const option_spec& workers_key() {
+  return placement_options()[0];
+}
+
+const option_spec& max_in_flight_key() {
+  return placement_options()[1];
+}
 
 // -- the reader --------------------------------------------------------------
 
@@ -383,63 +375,57 @@ private:
     return result;
   }
 
-  pipeline_section read_pipeline(const toml::table& table) const {
-    pipeline_section p;
+  /// Reads `table` against `schema` into `out`: each key is first offered
+  /// to `special` (keys that are not scalars; true when it took the key),
+  /// then checked against the schema's options; any other key goes to
+  /// `unknown`, or is an error with a "did you mean". Then the schema's
+  /// rules, reported at the option they name or at the table.
+  template <class Section>
+  void read_table(
+    const spec_builder<Section>& schema, const toml::table& table,
+    Section& out,
+    const std::function<bool(const toml::key&, const toml::node&)>& special
+    = {},
+    const std::function<void(const toml::key&, const toml::node&)>& unknown
+    = {}) const {
+    auto spec = schema.spec();
+    option_map given;
+    std::map<std::string, const toml::node*> values;
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (name == "name")
-        p.name = text(name, *value);
-      else if (name == "max_in_flight")
-        p.max_in_flight = integer(max_in_flight_key, *value);
-      else if (name == "vips_concurrency")
-        p.vips_concurrency = integer(integer_key(name, 1, 64), *value);
-      else if (name == "vips_cache")
-        p.vips_cache = std::get<bool>(checked(boolean_key(name), *value));
-      else if (name == "fanout_memory_mib")
-        p.fanout_memory_mib = integer(integer_key(name, 0, 1 << 20), *value);
-      else if (name == "worker_memory_mib")
-        p.worker_memory_mib = integer(integer_key(name, 0, 1 << 24), *value);
-      else if (name == "crash_retries")
-        p.crash_retries = integer(integer_key(name, 0, 10), *value);
-      else if (name == "image_timeout") {
-        option_spec spec{name, option_type::number, 120.0, 0.0, 86400.0,
-                         {},   {}};
-        p.image_timeout = std::get<double>(checked(spec, *value));
-      } else if (name == "isolation") {
-        option_spec spec{name, option_type::choice, std::string{"process"},
-                         {},   {}, {"process", "thread"}, {}};
-        p.isolation = std::get<std::string>(checked(spec, *value));
-      }
-      else if (name == "manifest") {
-        p.manifest = text(name, *value);
-        // A template names one manifest per input, below the first sink's
-        // folder; a plain path is the run's one manifest.
-        if (p.manifest.find('{') != std::string::npos) {
-          if (auto err = check_name_template(p.manifest))
-            fail(value->source(), fmt::format("manifest: {}", *err));
-          if (uses_hash(p.manifest))
-            fail(value->source(), "manifest: {hash} names outputs, not the "
-                                  "manifest; use {stem} and {dir}");
-        } else if (p.manifest.empty() || p.manifest.back() == '/')
-          fail(value->source(), "manifest: name a file (\"out/manifest.json\"), "
-                                "or a per-input template (\"{dir}/{stem}.json\")");
-      } else if (name == "base_url") {
-        p.base_url = text(name, *value);
-      } else if (name == "cpu_policy") {
-        option_spec spec{name, option_type::choice, std::string{"batch"},
-                         {},   {}, cpu_policy_names(), {}};
-        p.cpu_policy = std::get<std::string>(checked(spec, *value));
-      } else if (name == "log_level") {
-        option_spec spec{name, option_type::choice, std::string{"info"},
-                         {},   {}, {"trace", "debug", "info", "warn", "error",
-                                    "off"},
-                         {}};
-        p.log_level = std::get<std::string>(checked(spec, *value));
-      } else
+      if (special && special(*key, *value))
+        continue;
+      if (auto opt = spec.find(name)) {
+        given[name] = checked(*opt, *value);
+        values[name] = value;
+      } else if (unknown) {
+        unknown(*key, *value);
+      } else {
         fail(key->source(),
-             fmt::format("[pipeline] has no key '{}'{}", name,
-                         unknown_hint(name, pipeline_keys)));
+             fmt::format("{} has no key '{}'{}", spec.name, name,
+                         unknown_hint(name, names_of(spec.options))));
+      }
     }
+    if (auto problem = check_rules(spec, given)) {
+      auto at_value = values.find(problem->option);
+      fail(at_value != values.end() ? at_value->second->source()
+                                    : table.source(),
+           problem->reason);
+    }
+    schema.apply(out, given);
+  }
+
+  static std::vector<std::string>
+  names_of(const std::vector<option_spec>& options) {
+    std::vector<std::string> names;
+    for (auto& o : options)
+      names.push_back(o.name);
+    return names;
+  }
+
+  pipeline_section read_pipeline(const toml::table& table) const {
+    pipeline_section p;
+    read_table(pipeline_schema(), table, p);
     return p;
   }
 
@@ -448,98 +434,74 @@ private:
     s.configured = true;
     s.where = at(table.source());
     auto load = stage_or_empty("load");
-    const toml::node* kind = nullptr;
-    const toml::key* path = nullptr;
+    auto schema = source_schema().spec();
     const toml::key* files = nullptr;
-    const toml::key* recursive = nullptr;
-    const toml::key* on_success = nullptr;
-    const toml::key* on_failure = nullptr;
-    std::vector<const toml::key*> watch_only;
-    std::vector<const toml::key*> queue_only;
-    for (auto [key, value] : in_order(table)) {
-      std::string name{key->str()};
-      if (name == "kind") {
-        option_spec spec{name, option_type::choice, std::string{"directory"},
-                         {},   {},                  source_kinds,
-                         {}};
-        s.kind = std::get<std::string>(checked(spec, *value));
-        kind = value;
-      } else if (name == "path") {
-        s.path = text(name, *value);
-        if (s.path.empty())
-          fail(value->source(), "option 'path' must not be empty");
-        path = key;
-      } else if (name == "files") {
-        s.files = strings(name, *value);
-        files = key;
-      } else if (name == "recursive") {
-        s.recursive = std::get<bool>(checked(boolean_key(name), *value));
-        recursive = key;
+    auto special = [&](const toml::key& key, const toml::node& value) {
+      std::string name{key.str()};
+      if (name == "files") {
+        s.files = strings(name, value);
+        files = &key;
       } else if (name == "include") {
-        s.include = strings(name, *value);
+        s.include = strings(name, value);
       } else if (name == "exclude") {
-        s.exclude = strings(name, *value);
-      } else if (name == "case_sensitive") {
-        s.case_sensitive = std::get<bool>(checked(boolean_key(name), *value));
+        s.exclude = strings(name, value);
       } else if (name == "workers") {
-        read_workers(*value, s.workers, s.remote);
+        read_workers(value, s.workers, s.remote);
       } else if (name == "max_in_flight") {
-        s.max_in_flight = integer(max_in_flight_key, *value);
-      } else if (name == "settle_ms") {
-        s.settle_ms = integer(integer_key(name, 0, 600000), *value);
-        watch_only.push_back(key);
-      } else if (name == "state_dir") {
-        s.state_dir = text(name, *value);
-        watch_only.push_back(key);
-      } else if (name == "on_success") {
-        option_spec spec{name, option_type::choice, std::string{"keep"},
-                         {},   {}, {"keep", "move", "delete"}, {}};
-        s.on_success = std::get<std::string>(checked(spec, *value));
-        watch_only.push_back(key);
-        on_success = key;
-      } else if (name == "done_dir") {
-        s.done_dir = text(name, *value);
-        watch_only.push_back(key);
-      } else if (name == "on_failure") {
-        option_spec spec{name, option_type::choice, std::string{"keep"},
-                         {},   {}, {"keep", "quarantine"}, {}};
-        s.on_failure = std::get<std::string>(checked(spec, *value));
-        watch_only.push_back(key);
-        on_failure = key;
-      } else if (name == "quarantine_dir") {
-        s.quarantine_dir = text(name, *value);
-        watch_only.push_back(key);
-      } else if (name == "retries") {
-        s.retries = integer(integer_key(name, 0, 100), *value);
-        watch_only.push_back(key);
-      } else if (read_queue_key(name, *value, s)) {
-        queue_only.push_back(key);
-      } else if (auto opt = load.find(name)) {
-        s.load_options[name] = checked(*opt, *value);
+        s.max_in_flight = integer(max_in_flight_key(), value);
+      } else if (name == "path" && value.is_string()
+                 && value.as_string()->get().empty()) {
+        fail(value.source(), "option 'path' must not be empty");
       } else {
-        auto candidates = source_keys;
-        candidates.insert(candidates.end(), watch_keys.begin(),
-                          watch_keys.end());
-        candidates.insert(candidates.end(), queue_keys.begin(),
-                          queue_keys.end());
-        for (auto& o : load.options)
-          candidates.push_back(o.name);
-        auto hint = closest(name, candidates);
-        fail(key->source(),
-             hint ? fmt::format("[source] has no key '{}' (did you mean "
-                                "'{}'?)",
-                                name, *hint)
-                  : fmt::format("[source] has no key '{}' (keys: {}; options "
-                                "of stage 'load': {})",
-                                name, fmt::join(source_keys, ", "),
-                                option_names(load)));
+        return false;
       }
-    }
+      return true;
+    };
+    auto load_option = [&](const toml::key& key, const toml::node& value) {
+      std::string name{key.str()};
+      if (auto opt = load.find(name)) {
+        s.load_options[name] = checked(*opt, value);
+        return;
+      }
+      auto candidates = names_of(schema.options);
+      for (auto& o : load.options)
+        candidates.push_back(o.name);
+      auto hint = closest(name, candidates);
+      fail(key.source(),
+           hint ? fmt::format("[source] has no key '{}' (did you mean "
+                              "'{}'?)",
+                              name, *hint)
+                : fmt::format("[source] has no key '{}' (keys: {}; options "
+                              "of stage 'load': {})",
+                              name, fmt::join(names_of(schema.options), ", "),
+                              option_names(load)));
+    };
+    read_table(source_schema(), table, s, special, load_option);
+    auto given = [&](const char* name) -> const toml::key* {
+      auto it = table.find(name);
+      return it == table.end() ? nullptr : &it->first;
+    };
+    const toml::node* kind = table.get("kind");
+    const toml::key* path = given("path");
+    const toml::key* recursive = given("recursive");
+    const toml::key* on_success = given("on_success");
+    const toml::key* on_failure = given("on_failure");
+    // The first key (in the file) that only another kind takes.
+    auto only_for = [&](const char* other) -> const toml::key* {
+      const toml::key* first = nullptr;
+      for (auto& name : source_keys_only_for(other))
+        if (auto k = given(name.c_str());
+            k && (!first || before(k->source().begin, first->source().begin)))
+          first = k;
+      return first;
+    };
+    auto queue_only = only_for("queue");
+    auto watch_only = only_for("watch");
     auto kind_is = fmt::format("kind = \"{}\"", s.kind);
-    if (s.kind != "queue" && !queue_only.empty())
-      fail(queue_only.front()->source(),
+    if (s.kind != "queue" && queue_only)
+      fail(queue_only->source(),
            fmt::format("option '{}' is only for kind = \"queue\"",
-                       queue_only.front()->str()));
+                       queue_only->str()));
     if (s.kind == "queue") {
       check_queue_source(table, s, path, files);
     } else if (s.kind == "list") {
@@ -570,10 +532,10 @@ private:
                               : std::string{" (kind is \"directory\" when "
                                             "not set)"}));
     }
-    if (s.kind != "watch" && !watch_only.empty())
-      fail(watch_only.front()->source(),
+    if (s.kind != "watch" && watch_only)
+      fail(watch_only->source(),
            fmt::format("option '{}' is only for kind = \"watch\"",
-                       watch_only.front()->str()));
+                       watch_only->str()));
     if (on_success && s.on_success == "move" && s.done_dir.empty())
       fail(on_success->source(),
            "on_success = \"move\" needs 'done_dir' (where originals go)");
@@ -587,26 +549,6 @@ private:
                        s.kind == "glob" ? " (a glob pattern recurses with **)"
                                         : ""));
     return s;
-  }
-
-  /// Reads a key only a queue source takes; false for other keys.
-  bool read_queue_key(const std::string& name, const toml::node& value,
-                      source_section& s) const {
-    if (name == "url")
-      s.url = text(name, value);
-    else if (name == "password_env")
-      s.password_env = text(name, value);
-    else if (name == "queue")
-      s.queue = text(name, value);
-    else if (name == "root")
-      s.root = text(name, value);
-    else if (name == "management_url")
-      s.management_url = text(name, value);
-    else if (name == "max_deliveries")
-      s.max_deliveries = integer(integer_key(name, 1, 1000), value);
-    else
-      return false;
-    return true;
   }
 
   void check_queue_source(const toml::table& table, const source_section& s,
@@ -637,7 +579,7 @@ private:
                     std::vector<remote_placement>& remote) const {
     auto table = value.as_table();
     if (!table) {
-      local = integer(workers_key, value);
+      local = integer(workers_key(), value);
       return;
     }
     local = 0;
@@ -671,58 +613,13 @@ private:
       auto& table = *item.as_table();
       node_section n;
       n.where = at(table.source());
-      for (auto [k, v] : in_order(table)) {
-        std::string name{k->str()};
-        if (name == "name") {
-          n.name = text(name, *v);
-          if (n.name.empty() || n.name == "local"
-              || n.name.find_first_not_of(
-                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                   "0123456789_-")
-                   != std::string::npos)
-            fail(v->source(), fmt::format("node name \"{}\" must be letters, "
-                                          "digits, '_' or '-', and not "
-                                          "\"local\"",
-                                          n.name));
-          for (auto& other : nodes)
-            if (other.name == n.name)
-              fail(v->source(), fmt::format("a [[node]] named \"{}\" is "
-                                            "already defined at line {}",
-                                            n.name, other.where.line));
-        } else if (name == "address") {
-          n.address = text(name, *v);
-          auto parsed = parse_listen_address(n.address);
-          if (auto err = std::get_if<std::string>(&parsed))
-            fail(v->source(), fmt::format("option 'address': {}", *err));
-        } else if (name == "tls") {
-          n.tls = std::get<bool>(checked(boolean_key(name), *v));
-        } else if (name == "timeout") {
-          n.timeout = integer(integer_key(name, 1, 86400), *v);
-        } else if (name == "connect_timeout") {
-          n.connect_timeout = integer(integer_key(name, 1, 600), *v);
-        } else if (name == "connection_timeout") {
-          n.connection_timeout = integer(integer_key(name, 1, 3600), *v);
-        } else if (name == "wire") {
-          option_spec spec{name, option_type::choice, std::string{"raw"},
-                           {},   {},                  {"raw", "png"},
-                           {}};
-          n.wire = std::get<std::string>(checked(spec, *v));
-        } else {
-          fail(k->source(), fmt::format("[[node]] has no key '{}'{}", name,
-                                        unknown_hint(name, {"name", "address",
-                                                            "tls", "timeout",
-                                                            "connect_timeout",
-                                                            "connection_timeout",
-                                                            "wire"})));
-        }
-      }
-      if (n.name.empty())
-        fail(table.source(), "[[node]] needs a name (name = \"a\"), used in "
-                             "stages' workers = { a = 4 }");
-      if (n.address.empty())
-        fail(table.source(), fmt::format("[[node]] \"{}\" needs an address "
-                                         "(address = \"HOST:PORT\")",
-                                         n.name));
+      read_table(node_schema(), table, n);
+      for (auto& other : nodes)
+        if (other.name == n.name)
+          fail(table.get("name")->source(),
+               fmt::format("a [[node]] named \"{}\" is already defined at "
+                           "line {}",
+                           n.name, other.where.line));
       // Two names for one node would run twice its workers there, each
       // set believing it has the machine to itself.
       for (auto& other : nodes)
@@ -741,22 +638,7 @@ private:
     tls_section t;
     t.configured = true;
     t.where = at(table.source());
-    for (auto [key, value] : in_order(table)) {
-      std::string name{key->str()};
-      if (name == "certificate")
-        t.certificate = text(name, *value);
-      else if (name == "key")
-        t.key = text(name, *value);
-      else if (name == "ca")
-        t.ca = text(name, *value);
-      else
-        fail(key->source(),
-             fmt::format("[tls] has no key '{}'{}", name,
-                         unknown_hint(name, {"certificate", "key", "ca"})));
-    }
-    if (t.certificate.empty() || t.key.empty() || t.ca.empty())
-      fail(table.source(), "[tls] needs certificate, key and ca (PEM files): "
-                           "nodes and coordinator verify each other");
+    read_table(tls_schema(), table, t);
     return t;
   }
 
@@ -806,19 +688,10 @@ private:
     metrics_section m;
     m.configured = true;
     m.where = at(table.source());
-    for (auto [key, value] : in_order(table)) {
-      std::string name{key->str()};
-      if (name == "listen") {
-        m.listen = text(name, *value);
-        m.where = at(value->source());
-        auto parsed = parse_listen_address(m.listen);
-        if (auto err = std::get_if<std::string>(&parsed))
-          fail(value->source(), fmt::format("option 'listen': {}", *err));
-      } else {
-        fail(key->source(), fmt::format("[metrics] has no key '{}'{}", name,
-                                        unknown_hint(name, {"listen"})));
-      }
-    }
+    read_table(metrics_schema(), table, m);
+    // Errors about the address (it cannot be bound) point at the value.
+    if (auto listen = table.get("listen"))
+      m.where = at(listen->source());
     return m;
   }
 
@@ -856,24 +729,17 @@ private:
       if (name == "workers")
         read_workers(*value, f.workers, f.remote);
       else if (name == "max_in_flight")
-        f.max_in_flight = integer(max_in_flight_key, *value);
+        f.max_in_flight = integer(max_in_flight_key(), *value);
       else
         f.options[name] = stage_option(*spec, *key, *value,
                                        {"type", "workers", "max_in_flight"});
     }
-    // Cross-field rules ("resize needs width, height or scale") live in the
-    // stage's constructor; building it once here reports them before any
-    // image is read.
-    try {
-      (void)spec->make(f.options);
-    } catch (const std::invalid_argument& e) {
-      // Stages often name themselves in their messages ("resize: ..."); the
-      // prefix below already does.
-      std::string why = e.what();
-      if (why.rfind(f.type + ": ", 0) == 0)
-        why.erase(0, f.type.size() + 2);
-      fail(table.source(), fmt::format("filter '{}': {}", f.type, why));
-    }
+    // Rules between options ("resize needs width, height or scale") are
+    // the spec's: checked without building the stage or reading a file.
+    if (auto problem = check_rules(*spec, f.options))
+      fail(table.source(), fmt::format("filter '{}': {}", f.type,
+                                       without_prefix(problem->reason,
+                                                      f.type)));
     return f;
   }
 
@@ -1006,7 +872,7 @@ private:
       } else if (name == "workers") {
         read_workers(*value, s.workers, s.remote);
       } else if (name == "max_in_flight") {
-        s.max_in_flight = integer(max_in_flight_key, *value);
+        s.max_in_flight = integer(max_in_flight_key(), *value);
       } else {
         s.options[name] = stage_option(save, *key, *value,
                                       {"filter", "workers", "max_in_flight"});

@@ -265,6 +265,11 @@ struct pipeline_config {
 std::optional<std::string> closest(const std::string& word,
                                    const std::vector<std::string>& candidates);
 
+/// `reason` without a leading "STAGE: ": stages often name themselves in
+/// their messages, and the config's errors already name the stage.
+std::string without_prefix(const std::string& reason,
+                           const std::string& stage);
+
 /// One entry of a config's `plugins` array.
 struct plugin_entry {
   std::string path;

@@ -140,6 +140,37 @@ std::variant<option_value, std::string> check_option(const option_spec& spec,
   return wrong_type();
 }
 
+const std::vector<option_spec>& placement_options() {
+  static const std::vector<option_spec> options = [] {
+    option_spec workers{"workers", option_type::integer, std::int64_t{1},
+                        1.0, 1024.0, {},
+                        "How many workers run the stage; `{ local = N, "
+                        "NODE = M }` places some on [[node]]s "
+                        "(docs/distributed.md)"};
+    workers.type_text = "integer or table";
+    workers.default_text = "depends on the stage";
+    option_spec budget{"max_in_flight", option_type::integer,
+                       std::int64_t{1}, 1.0, 100000.0, {},
+                       "Images the stage may hold at once"};
+    budget.default_text = "2 x `workers`";
+    return std::vector<option_spec>{workers, budget};
+  }();
+  return options;
+}
+
+std::optional<option_problem> check_rules(const stage_spec& spec,
+                                          const option_map& values) {
+  for (auto& o : spec.options)
+    if (o.required && !values.count(o.name))
+      return option_problem{"", o.required_text.empty()
+                                  ? fmt::format("option '{}' is required",
+                                                o.name)
+                                  : o.required_text};
+  if (spec.rules)
+    return spec.rules(values);
+  return std::nullopt;
+}
+
 std::optional<std::string> check_options(const stage_spec& spec,
                                          option_map& values) {
   for (auto& [key, value] : values) {

@@ -53,7 +53,31 @@ struct option_spec {
 
   /// True when `value` is one of builtin_names.
   bool is_builtin_name(const std::string& value) const;
+
+  /// The option must be given: a table without it is an error (at the
+  /// table), found by check_rules without building anything.
+  bool required = false;
+  /// What a missing required option is reported as; empty: "option 'NAME'
+  /// is required".
+  std::string required_text{};
+  /// For references only: the default in words when the value alone says
+  /// too little ("4 x hardware threads" for a 0 meaning "automatic").
+  std::string default_text{};
+  /// For references only: the type in words when the value is not a
+  /// scalar ("array of strings", "integer or table").
+  std::string type_text{};
 };
+
+/// A rule between options that failed: the option it is best reported at
+/// (empty: the whole table) and why.
+struct option_problem {
+  std::string option;
+  std::string reason;
+};
+
+/// Options that several tables share, declared once: `workers` and
+/// `max_in_flight` of every stage table (docs/config.md).
+const std::vector<option_spec>& placement_options();
 
 /// What a stage is: the single source of truth for validation, `pixline
 /// stages` and the generated docs/stages.md.
@@ -74,6 +98,14 @@ struct stage_spec {
   /// Where the stage comes from: empty for pixline's own, "plugin NAME
   /// (PATH)" for a plugin's (set by load_plugin).
   std::string origin;
+  /// True when the stage, first after the loader, opens the file itself
+  /// (stage::fuses_load, thumbnail's shrink-on-load); declared here so the
+  /// pipeline is planned without building the stage.
+  bool fuses_load = false;
+  /// Rules between checked options ("width or scale, not both"): nothing
+  /// when they hold. Pure: reads no file, builds nothing, so `pixline
+  /// validate` checks every rule without constructing a stage.
+  std::function<std::optional<option_problem>(const option_map&)> rules;
 
   /// The option called `name`, or nullptr.
   const option_spec* find(const std::string& name) const;
@@ -89,6 +121,12 @@ std::variant<option_value, std::string> check_option(const option_spec& spec,
 /// and out-of-range values are errors. Returns the first error, or nothing.
 std::optional<std::string> check_options(const stage_spec& spec,
                                          option_map& values);
+
+/// Everything about `values` that needs no single option alone: required
+/// options that are missing, then the spec's rules. `values` must have
+/// passed check_options. Builds nothing and reads no file.
+std::optional<option_problem> check_rules(const stage_spec& spec,
+                                          const option_map& values);
 
 /// Builds a stage_spec whose options are fields of `Options`, so the spec and
 /// the typed struct cannot drift apart: each option names the member it fills.
@@ -107,6 +145,102 @@ public:
 
   spec_builder& random_access(bool value = true) {
     spec_.random_access = value;
+    return *this;
+  }
+
+  /// The stage opens the file itself when first (stage_spec::fuses_load).
+  spec_builder& fuses_load(bool value = true) {
+    spec_.fuses_load = value;
+    return *this;
+  }
+
+  /// Marks the option added last as required (option_spec::required);
+  /// `text`, when given, is what its absence is reported as.
+  spec_builder& required(std::string text = {}) {
+    spec_.options.back().required = true;
+    spec_.options.back().required_text = std::move(text);
+    return *this;
+  }
+
+  /// Documents the default of the option added last in words
+  /// (option_spec::default_text).
+  spec_builder& default_text(std::string text) {
+    spec_.options.back().default_text = std::move(text);
+    return *this;
+  }
+
+  /// Adds a rule between options, checked on the decoded `Options`:
+  /// `rule` returns a problem, or nothing when the options are fine.
+  /// Rules run in the order added; the first problem is reported.
+  spec_builder&
+  check(std::function<std::optional<option_problem>(const Options&)> rule) {
+    rules_.push_back([rule = std::move(rule)](const Options& o,
+                                              const option_map&) {
+      return rule(o);
+    });
+    return *this;
+  }
+
+  /// Adds a rule that also sees which options were given (`given`, as
+  /// checked), for rules on a value given explicitly, such as an empty
+  /// string where leaving the option out is fine.
+  spec_builder& check_given(
+    std::function<std::optional<option_problem>(const Options&,
+                                                 const option_map& given)>
+      rule) {
+    rules_.push_back(std::move(rule));
+    return *this;
+  }
+
+  /// Adds a rule that reports at the whole table: `rule` returns the reason,
+  /// or nothing.
+  spec_builder&
+  check(std::function<std::optional<std::string>(const Options&)> rule) {
+    return check([rule = std::move(rule)](const Options& o)
+                   -> std::optional<option_problem> {
+      if (auto why = rule(o))
+        return option_problem{"", std::move(*why)};
+      return std::nullopt;
+    });
+  }
+
+  /// Adds a rule written as code that throws std::invalid_argument (a
+  /// stage's constructor checks, moved out of it): its message is the
+  /// reason, reported at the whole table.
+  spec_builder& validate(std::function<void(const Options&)> rule) {
+    return check([rule = std::move(rule)](const Options& o)
+                   -> std::optional<option_problem> {
+      try {
+        rule(o);
+      } catch (const std::invalid_argument& e) {
+        return option_problem{"", e.what()};
+      }
+      return std::nullopt;
+    });
+  }
+
+  /// The first problem the rules find in `o`, or nothing; `given` are the
+  /// options `o` was decoded from.
+  std::optional<option_problem> problem(const Options& o,
+                                        const option_map& given = {}) const {
+    for (auto& rule : rules_)
+      if (auto p = rule(o, given))
+        return p;
+    return std::nullopt;
+  }
+
+  /// The same, for a stage's constructor: throws std::invalid_argument with
+  /// the reason, so code that builds a stage directly gets the rules too.
+  void enforce(const Options& o) const {
+    if (auto p = problem(o))
+      throw std::invalid_argument(p->reason);
+  }
+
+  /// Adds options declared elsewhere (a group several tables share), each
+  /// filling `member` through `set`.
+  spec_builder& option(option_spec opt,
+                       std::function<void(Options&, const option_value&)> set) {
+    add(std::move(opt), std::move(set));
     return *this;
   }
 
@@ -181,17 +315,35 @@ public:
     return result;
   }
 
+  /// Sets in `o` only the options `values` gives; the others keep what `o`
+  /// holds.
+  void apply(Options& o, const option_map& values) const {
+    for (size_t i = 0; i < spec_.options.size(); ++i)
+      if (auto it = values.find(spec_.options[i].name); it != values.end())
+        setters_[i](o, it->second);
+  }
+
   /// The spec of a stage that has no factory (loader, writer).
   stage_spec spec() const {
-    return spec_;
+    auto result = spec_;
+    if (!rules_.empty()) {
+      auto self = *this;
+      result.rules = [self](const option_map& values) {
+        return self.problem(self.decode(values), values);
+      };
+    }
+    return result;
   }
 
   /// The spec of a filter stage built as `Stage(Options)`.
   template <class Stage>
   stage_spec filter() const {
-    auto result = spec_;
+    auto result = spec();
     auto self = *this;
-    result.make = [self](const option_map& values) -> std::unique_ptr<stage> {
+    result.make = [self, checked = result](const option_map& values)
+      -> std::unique_ptr<stage> {
+      if (auto p = check_rules(checked, values))
+        throw std::invalid_argument(p->reason);
       return std::make_unique<Stage>(self.decode(values));
     };
     return result;
@@ -207,6 +359,9 @@ private:
 
   stage_spec spec_;
   std::vector<setter> setters_;
+  std::vector<std::function<std::optional<option_problem>(
+    const Options&, const option_map&)>>
+    rules_;
 };
 
 /// A choice option's table: each config name with the value it stands for.

@@ -54,7 +54,10 @@ const spec_builder<crop_options>& crop_spec() {
         .choice("gravity", &crop_options::gravity, "none", gravity_choices(),
                 "'none' places the box at left/top; otherwise the side or "
                 "corner of the image the box keeps to ('centre' keeps the "
-                "middle)");
+                "middle)")
+        .validate([](const crop_options& o) {
+          check_region(o.width, o.height, o.left, o.top);
+        });
   return spec;
 }
 
@@ -64,15 +67,7 @@ void register_crop(stage_registry& registry) {
 
 crop_stage::crop_stage(crop_options opts)
   : opts_(std::move(opts)), place_(placement_of(opts_.gravity)) {
-  if (opts_.width <= 0 || opts_.height <= 0)
-    throw std::invalid_argument(
-      fmt::format("'width' and 'height' are required and must be at "
-                  "least 1, got {}x{}",
-                  opts_.width, opts_.height));
-  if (opts_.left < 0 || opts_.top < 0)
-    throw std::invalid_argument(
-      fmt::format("'left' and 'top' must not be negative, got {}, {}",
-                  opts_.left, opts_.top));
+  crop_spec().enforce(opts_);
 }
 
 void crop_stage::process(image& img) {

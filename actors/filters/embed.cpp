@@ -53,7 +53,15 @@ const spec_builder<embed_options>& embed_spec() {
                 "it, 'background' uses the background colour, opaque")
         .text("background", &embed_options::background, "#000000",
               "Colour of the borders for extend 'background': \"#rrggbb\", "
-              "\"#rgb\", \"r,g,b\" or one grey value, each 0 .. 255");
+              "\"#rgb\", \"r,g,b\" or one grey value, each 0 .. 255")
+        .validate([](const embed_options& o) {
+          bool sides = o.top != 0 || o.right != 0 || o.bottom != 0
+                       || o.left != 0;
+          if (o.all != 0 && sides)
+            throw std::invalid_argument(
+              "set either 'all' or 'top'/'right'/'bottom'/'left', not both");
+          (void)parse_colour("background", o.background);
+        });
   return spec;
 }
 
@@ -68,10 +76,7 @@ embed_stage::embed_stage(embed_options opts)
     left_(opts.left),
     extend_(choice_value("extend", extend_names, opts.extend)),
     background_(parse_colour("background", opts.background)) {
-  bool sides = top_ != 0 || right_ != 0 || bottom_ != 0 || left_ != 0;
-  if (opts.all != 0 && sides)
-    throw std::invalid_argument(
-      "set either 'all' or 'top'/'right'/'bottom'/'left', not both");
+  embed_spec().enforce(opts);
   if (opts.all != 0)
     top_ = right_ = bottom_ = left_ = opts.all;
   if (top_ < 0 || right_ < 0 || bottom_ < 0 || left_ < 0)

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/pixels.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -25,7 +26,10 @@ const spec_builder<extract_options>& extract_spec() {
                  "Width of the rectangle; required (0, not set, is an error)")
         .integer("height", &extract_options::height, 0, 0, 100000,
                  "Height of the rectangle; required (0, not set, is an "
-                 "error)");
+                 "error)")
+        .validate([](const extract_options& o) {
+          check_region(o.width, o.height, o.left, o.top);
+        });
   return spec;
 }
 
@@ -34,15 +38,7 @@ void register_extract(stage_registry& registry) {
 }
 
 extract_stage::extract_stage(extract_options opts) : opts_(opts) {
-  if (opts_.width <= 0 || opts_.height <= 0)
-    throw std::invalid_argument(
-      fmt::format("'width' and 'height' are required and must be at least "
-                  "1, got {}x{}",
-                  opts_.width, opts_.height));
-  if (opts_.left < 0 || opts_.top < 0)
-    throw std::invalid_argument(
-      fmt::format("'left' and 'top' must not be negative, got {}, {}",
-                  opts_.left, opts_.top));
+  extract_spec().enforce(opts_);
 }
 
 void extract_stage::process(image& img) {

@@ -25,7 +25,13 @@ const spec_builder<median_options>& median_spec() {
         .example("[[filter]]\ntype = \"median\"\nsize = 3")
         .integer("size", &median_options::size, 3, min_size, max_size,
                  "Side of the square window in pixels, odd; the cost grows "
-                 "with its square");
+                 "with its square")
+        .validate([](const median_options& o) {
+          if (o.size < min_size || o.size > max_size || o.size % 2 == 0)
+            throw std::invalid_argument(fmt::format(
+              "option 'size' must be odd, between {} and {}, got {}",
+              min_size, max_size, o.size));
+        });
   return spec;
 }
 
@@ -34,10 +40,7 @@ void register_median(stage_registry& registry) {
 }
 
 median_stage::median_stage(median_options opts) : opts_(opts) {
-  if (opts_.size < min_size || opts_.size > max_size || opts_.size % 2 == 0)
-    throw std::invalid_argument(fmt::format(
-      "option 'size' must be odd, between {} and {}, got {}", min_size,
-      max_size, opts_.size));
+  median_spec().enforce(opts_);
 }
 
 void median_stage::process(image& img) {

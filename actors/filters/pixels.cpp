@@ -52,6 +52,18 @@ const choice_table<gravity, 9> gravity_table = {
   {"north-west", {0, 0}}, {"south-east", {2, 2}}, {"south-west", {0, 2}},
 };
 
+void check_region(int width, int height, int left, int top) {
+  if (width <= 0 || height <= 0)
+    throw std::invalid_argument(
+      fmt::format("'width' and 'height' are required and must be at least 1, "
+                  "got {}x{}",
+                  width, height));
+  if (left < 0 || top < 0)
+    throw std::invalid_argument(
+      fmt::format("'left' and 'top' must not be negative, got {}, {}", left,
+                  top));
+}
+
 rgb_colour parse_colour(const std::string& option, const std::string& text) {
   auto t = trimmed(text);
   if (!t.empty() && t[0] == '#')

@@ -26,6 +26,10 @@ using rgb_colour = std::array<double, 3>;
 /// grey value "v". Throws std::invalid_argument naming `option` and the text.
 rgb_colour parse_colour(const std::string& option, const std::string& text);
 
+/// Checks a region's options (crop, extract): a size of at least 1x1 and a
+/// corner that is not negative. Throws std::invalid_argument.
+void check_region(int width, int height, int left, int top);
+
 /// The value of a band at full intensity: 65535 for 16-bit RGB and grey,
 /// 1 for scRGB, 255 otherwise.
 double max_value_of(const vips::VImage& img);

@@ -18,6 +18,26 @@ constexpr double min_scale = 0.0001;
 constexpr double max_scale = 100.0;
 constexpr double max_gap = 1000000.0; // libvips' own bound
 
+/// The rules between resize's options; throws std::invalid_argument.
+void check_resize(const resize_options& o) {
+  bool by_size = o.width != 0 || o.height != 0;
+  bool by_scale = o.scale != 0;
+  if (by_size && by_scale)
+    throw std::invalid_argument(
+      "set either 'scale' or 'width'/'height', not both");
+  if (!by_size && !by_scale)
+    throw std::invalid_argument(
+      "set 'scale', or 'width' and/or 'height'");
+  if (by_scale && !(o.scale >= min_scale && o.scale <= max_scale))
+    throw std::invalid_argument(
+      fmt::format("option 'scale' must be between {} and {}, got {}",
+                  min_scale, max_scale, o.scale));
+  if (o.width < 0 || o.height < 0)
+    throw std::invalid_argument(
+      fmt::format("width and height must not be negative, got {}x{}",
+                  o.width, o.height));
+}
+
 } // namespace
 
 const spec_builder<resize_options>& resize_spec() {
@@ -53,7 +73,8 @@ const spec_builder<resize_options>& resize_spec() {
                 "kernel (libvips' reducing gap). 0 turns the box shrink off: "
                 "the kernel does the whole reduction, which filters best; "
                 "with libvips 8.14 that was faster for reductions by 4 to 8 "
-                "and far slower by 16 (bench/HISTORY.md)");
+                "and far slower by 16 (bench/HISTORY.md)")
+        .validate(check_resize);
   return spec;
 }
 
@@ -63,22 +84,7 @@ void register_resize(stage_registry& registry) {
 
 resize_stage::resize_stage(resize_options opts)
   : opts_(std::move(opts)), kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
-  bool by_size = opts_.width != 0 || opts_.height != 0;
-  bool by_scale = opts_.scale != 0;
-  if (by_size && by_scale)
-    throw std::invalid_argument(
-      "set either 'scale' or 'width'/'height', not both");
-  if (!by_size && !by_scale)
-    throw std::invalid_argument(
-      "set 'scale', or 'width' and/or 'height'");
-  if (by_scale && !(opts_.scale >= min_scale && opts_.scale <= max_scale))
-    throw std::invalid_argument(
-      fmt::format("option 'scale' must be between {} and {}, got {}",
-                  min_scale, max_scale, opts_.scale));
-  if (opts_.width < 0 || opts_.height < 0)
-    throw std::invalid_argument(
-      fmt::format("width and height must not be negative, got {}x{}",
-                  opts_.width, opts_.height));
+  check_resize(opts_);
 }
 
 void resize_stage::process(image& img) {

@@ -82,7 +82,10 @@ const spec_builder<rotate_options>& rotate_spec() {
               "Colour of the corners uncovered by angles other than "
               "multiples of 90: comma-separated band values; one value (or "
               "equal values) fills every band, and alpha, if not given, is "
-              "opaque");
+              "opaque")
+        .validate([](const rotate_options& o) {
+          (void)parse_background(o.background);
+        });
   return spec;
 }
 

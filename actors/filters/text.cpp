@@ -23,6 +23,7 @@ const spec_builder<text_options>& text_spec() {
         .text("text", &text_options::text, "",
               "The label; required. Pango markup such as <b>bold</b> is "
               "understood, so write & as &amp;")
+        .required()
         .text("font", &text_options::font, "sans 24",
               "Pango font description: family, style and size in points, "
               "e.g. \"DejaVu Sans Bold 18\"")
@@ -39,7 +40,12 @@ const spec_builder<text_options>& text_spec() {
                 "The side or corner of the image the label keeps to")
         .integer("margin", &text_options::margin, 10, 0, 100000,
                  "Distance in pixels between the label and the edges it "
-                 "keeps to (not used on a centred axis)");
+                 "keeps to (not used on a centred axis)")
+        .validate([](const text_options& o) {
+          if (o.text.empty())
+            throw std::invalid_argument("option 'text' is required");
+          (void)parse_colour("colour", o.colour);
+        });
   return spec;
 }
 
@@ -51,8 +57,7 @@ text_stage::text_stage(text_options opts)
   : opts_(std::move(opts)),
     colour_(parse_colour("colour", opts_.colour)),
     place_(choice_value("gravity", gravity_table, opts_.gravity)) {
-  if (opts_.text.empty())
-    throw std::invalid_argument("option 'text' is required");
+  text_spec().enforce(opts_);
 }
 
 void text_stage::process(image& img) {

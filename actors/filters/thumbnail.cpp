@@ -89,7 +89,23 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                 "fast_shrink_on_load = false. Formats that libvips shrinks "
                 "on load itself (WebP, HEIF, PDF, SVG, TIFF pyramids) and "
                 "multi-page images are resized by libvips' thumbnail, with "
-                "lanczos3 whatever this says");
+                "lanczos3 whatever this says")
+        .fuses_load()
+        .validate([](const thumbnail_options& o) {
+          if (o.width < 0 || o.height < 0)
+            throw std::invalid_argument(
+              fmt::format("box {}x{} is invalid: sizes are 0 (unbounded) or "
+                          "more",
+                          o.width, o.height));
+          // Both send every image to libvips' thumbnail, which has no
+          // kernel.
+          if ((o.linear || !o.fast_shrink_on_load) && o.kernel != "lanczos3")
+            throw std::invalid_argument(fmt::format(
+              "option 'kernel' must be \"lanczos3\" with {} (libvips' "
+              "thumbnail does that resize, with lanczos3 only), got \"{}\"",
+              o.linear ? "linear = true" : "fast_shrink_on_load = false",
+              o.kernel));
+        });
   return spec;
 }
 
@@ -102,10 +118,7 @@ thumbnail_stage::thumbnail_stage(thumbnail_options opts)
     size_(choice_value("size", size_names, opts_.size)),
     crop_(choice_value("crop", crop_names, opts_.crop)),
     kernel_(choice_value("kernel", kernel_table, opts_.kernel)) {
-  if (opts_.width < 0 || opts_.height < 0)
-    throw std::invalid_argument(
-      fmt::format("box {}x{} is invalid: sizes are 0 (unbounded) or more",
-                  opts_.width, opts_.height));
+  thumbnail_spec().enforce(opts_);
   box_width_ = opts_.width;
   box_height_ = opts_.height;
   if (box_width_ == 0 && box_height_ == 0)
@@ -115,14 +128,6 @@ thumbnail_stage::thumbnail_stage(thumbnail_options opts)
     box_width_ = box_width_ > 0 ? box_width_ : box_height_;
     box_height_ = box_height_ > 0 ? box_height_ : box_width_;
   }
-  // Both send every image to libvips' thumbnail, which has no kernel.
-  if ((opts_.linear || !opts_.fast_shrink_on_load)
-      && kernel_ != VIPS_KERNEL_LANCZOS3)
-    throw std::invalid_argument(fmt::format(
-      "option 'kernel' must be \"lanczos3\" with {} (libvips' thumbnail "
-      "does that resize, with lanczos3 only), got \"{}\"",
-      opts_.linear ? "linear = true" : "fast_shrink_on_load = false",
-      opts_.kernel));
 }
 
 // The same arithmetic as libvips' vips_thumbnail_calculate_shrink, but on

@@ -103,6 +103,7 @@ std::optional<std::pair<option_spec, argument>> option_of(GParamSpec* pspec,
       c = '_';
   a.option = o.name;
   a.required = required;
+  o.required = required;
   const char* blurb = g_param_spec_get_blurb(pspec);
   o.doc = blurb ? blurb : "";
   if (required)

@@ -32,6 +32,7 @@ const spec_builder<watermark_options>& watermark_spec() {
               "The overlay image file (a PNG with alpha, typically); read "
               "once, when the pipeline starts. Required")
         .names_file()
+        .required()
         .number("opacity", &watermark_options::opacity, 1.0, 0.0, 1.0,
                 "0 is invisible, 1 is the overlay's own alpha")
         .choice("gravity", &watermark_options::gravity, "south-east",
@@ -43,7 +44,12 @@ const spec_builder<watermark_options>& watermark_spec() {
                 "Overlay width as a fraction of each image's width (0.2: a "
                 "fifth); 0 keeps the overlay's own size")
         .boolean("tile", &watermark_options::tile, false,
-                 "Repeat the overlay over the whole image");
+                 "Repeat the overlay over the whole image")
+        .validate([](const watermark_options& o) {
+          if (o.image.empty())
+            throw std::invalid_argument("option 'image' is required (the "
+                                        "overlay image file)");
+        });
   return spec;
 }
 
@@ -54,9 +60,7 @@ void register_watermark(stage_registry& registry) {
 watermark_stage::watermark_stage(watermark_options opts)
   : opts_(std::move(opts)),
     place_(choice_value("gravity", gravity_table, opts_.gravity)) {
-  if (opts_.image.empty())
-    throw std::invalid_argument("option 'image' is required (the overlay "
-                                "image file)");
+  watermark_spec().enforce(opts_);
   try {
     auto in = vips::VImage::new_from_file(opts_.image.c_str());
     if (std::int64_t(in.width()) * in.height() > max_overlay_pixels)

@@ -130,10 +130,9 @@ stage_plan plan_stages(const pipeline_config& config,
     for (auto& f : sink.filters)
       if (auto spec = registry.find(f.type); spec && spec->random_access)
         plan.params.sequential = false;
-  // The first filter opens the file itself when it can (shrink-on-load).
-  // Whether it can depends on its options, so it is asked.
-  bool fuse_first = !config.filters.empty()
-                    && specs[0]->make(config.filters[0].options)->fuses_load();
+  // The first filter opens the file itself when it can (shrink-on-load);
+  // its spec says so, and nothing is built to ask.
+  bool fuse_first = !config.filters.empty() && specs[0]->fuses_load;
 
   auto& src = config.source;
   plan.load_options = src.load_options;

@@ -463,13 +463,13 @@ struct needs_x_options {
   int x = 0;
 };
 
+/// Counts constructions: checking a config must build no stage.
+int needs_x_built = 0;
+
 class needs_x_stage : public stage {
 public:
-  explicit needs_x_stage(needs_x_options o) {
-    if (o.x == 0)
-      throw std::invalid_argument("set x");
-    if (o.x == 1)
-      throw std::invalid_argument("needs_x: x must not be 1");
+  explicit needs_x_stage(needs_x_options) {
+    ++needs_x_built;
   }
   void process(image&) override {
   }
@@ -477,15 +477,22 @@ public:
 
 } // namespace
 
-TEST_CASE("cross-field errors from a stage's constructor point at its "
-          "[[filter]]",
+TEST_CASE("rules between a stage's options point at its [[filter]], and "
+          "no stage is built to check them",
           "[config]") {
   stage_registry reg;
   register_loader(reg);
   register_writer(reg);
   reg.add(spec_builder<needs_x_options>("needs_x", "test stage")
             .integer("x", &needs_x_options::x, 0, 0, 10, "x")
+            .validate([](const needs_x_options& o) {
+              if (o.x == 0)
+                throw std::invalid_argument("set x");
+              if (o.x == 1)
+                throw std::invalid_argument("needs_x: x must not be 1");
+            })
             .filter<needs_x_stage>());
+  needs_x_built = 0;
   auto f = failure_of("[sink]\n\n[[filter]]\ntype = \"needs_x\"\n", reg);
   CHECK(f.line == 3);
   CHECK(f.column == 1);
@@ -496,6 +503,12 @@ TEST_CASE("cross-field errors from a stage's constructor point at its "
   CHECK(g.reason == "filter 'needs_x': x must not be 1");
   auto ok = parse("[sink]\n[[filter]]\ntype = \"needs_x\"\nx = 2\n", reg);
   CHECK(value_of<std::int64_t>(ok.filters.at(0).options, "x") == 2);
+  CHECK(needs_x_built == 0);
+  // Building it from code applies the same rules.
+  CHECK_THROWS_WITH(reg.find("needs_x")->make({}), "set x");
+  CHECK(needs_x_built == 0);
+  CHECK(reg.find("needs_x")->make({{"x", std::int64_t{3}}}));
+  CHECK(needs_x_built == 1);
 }
 
 TEST_CASE("resize with nothing set is an error at its [[filter]]", "[config]") {

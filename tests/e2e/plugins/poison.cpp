@@ -132,7 +132,8 @@ void register_poison(pixline::stage_registry& registry) {
     "poison", "Misbehaves on inputs named poison-MODE (tests only)");
   registry.add(spec.filter<poison>());
   static const auto open_spec = pixline::spec_builder<poison_options>(
-    "poison_open", "Never finishes opening a 13x7 image (tests only)");
+    "poison_open", "Never finishes opening a 13x7 image (tests only)")
+    .fuses_load();
   registry.add(open_spec.filter<poison_open>());
 }
 

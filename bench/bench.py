@@ -707,7 +707,10 @@ def experiments_md(res):
     return "\n".join(lines)
 
 
-def markdown(res, meta):
+def markdown(res, meta, page=False):
+    """The results in markdown: in full for bench/results/latest.md; for the
+    page (`page`), without the corpus listing and the experiments, which the
+    page links to instead."""
     v = meta["versions"]
     knobs = meta.get("knobs", {})
     shown_knobs = ", ".join(f"{k}={val}" for k, val in sorted(knobs.items())) or "none (every BENCH_* at its default)"
@@ -728,7 +731,12 @@ def markdown(res, meta):
            f"(a page shared by several processes counts once in all), sampled; load average before the runs: "
            f"{meta['load_min']:.2f} to {meta['load_max']:.2f}; CPU time of other processes during a run: "
            f"median {meta['other_cpu_median']:.1f} s, max {meta['other_cpu_max']:.1f} s (see `other_cpu_s` in the JSON)",
-           "", "### Corpus", "", "```", corpus_summary(), "```", ""]
+           ""]
+    if page:
+        out += ["The corpus listing and the experiments of this run are in "
+                "[bench/results/latest.md](../bench/results/latest.md).", ""]
+    else:
+        out += ["### Corpus", "", "```", corpus_summary(), "```", ""]
     titles = {"w1": f"W1 thumbnail, corpus w1 ({inputs_of(res, 'w1')} photos)",
               "small": f"W1 thumbnail, corpus small ({inputs_of(res, 'small')} small images)",
               "w2": f"W2 web publish ({inputs_of(res, 'w2')} images, three outputs each)",
@@ -746,8 +754,9 @@ def markdown(res, meta):
     for t in res.get("targets", []):
         m = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
         out.append(f"| {t['target']} | {t['value']} | {t['goal']} | {m} |")
-    out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing or failed, or no W1, W2 or W3 results)_", "",
-            "### Experiments", "", experiments_md(res), ""]
+    out += ["", "![benchmark plot](performance.png)" if meta.get("plot") else "_(no plot: gnuplot missing or failed, or no W1, W2 or W3 results)_", ""]
+    if not page:
+        out += ["### Experiments", "", experiments_md(res), ""]
     return "\n".join(out)
 
 
@@ -839,7 +848,7 @@ def publish(res):
     md = markdown(res, res["meta"])
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(md + "\n")
-    write_doc(md)
+    write_doc(markdown(res, res["meta"], page=True))
     return md
 
 

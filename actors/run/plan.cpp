@@ -9,6 +9,7 @@
 #include "actors/run/run.hpp"
 #include "config/usage.hpp"
 #include "pipeline/registry.hpp"
+#include "pipeline/spec.hpp"
 
 namespace pixline {
 
@@ -50,9 +51,12 @@ void check_overrides(const pipeline_config& config,
       throw usage_error(
         fmt::format("--workers {}={}: the pipeline has no stage '{}'", name,
                     count, name));
-    if (count < 1 || count > 1024)
+    // The same range as `workers` in a config (one declaration).
+    auto& range = placement_options().front();
+    if (count < *range.min || count > *range.max)
       throw usage_error(fmt::format(
-        "--workers {}={}: workers must be between 1 and 1024", name, count));
+        "--workers {}={}: workers must be between {} and {}", name, count,
+        *range.min, *range.max));
   }
 }
 

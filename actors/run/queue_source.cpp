@@ -523,12 +523,7 @@ run_report run_queue(const pipeline_config& given,
   auto shared = std::make_shared<queue_feed>(
     config.source, report.max_in_flight, options.until_empty);
   auto& feed = *shared;
-  flow_options flow;
-  flow.max_in_flight = report.max_in_flight;
-  flow.keep_finished = false;
-  flow.metrics = options.metrics;
-  flow.nodes = config.nodes;
-  flow.tls = config.tls;
+  auto flow = source_flow_options(config, report.max_in_flight, options);
   flow.on_finished = [&](const job& finished) {
     job j = finished;
     if (feed.finish(j) == queue_outcome::retried)

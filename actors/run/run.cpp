@@ -473,6 +473,22 @@ private:
 
 } // namespace
 
+flow_options source_flow_options(const pipeline_config& config,
+                                 int max_in_flight,
+                                 const run_options& options) {
+  flow_options flow;
+  flow.max_in_flight = max_in_flight;
+  // Tallied as they finish: keeping every finished job until the end made
+  // a batch's memory grow with its length, and its small records,
+  // allocated all through the run between the images' large blocks, kept
+  // the heap from shrinking back (bench/HISTORY.md).
+  flow.keep_finished = false;
+  flow.metrics = options.metrics;
+  flow.nodes = config.nodes;
+  flow.tls = config.tls;
+  return flow;
+}
+
 std::vector<stage_runtime> build_stages(
   const pipeline_config& config, const stage_registry& registry,
   const run_options& options,
@@ -767,13 +783,7 @@ run_report run_pipeline(const pipeline_config& config,
   report.total = inputs.size();
   if (options.on_listed)
     options.on_listed(inputs.size());
-  flow_options flow;
-  flow.max_in_flight = report.max_in_flight;
-  // Tallied as they finish, as in a watch: keeping every finished job
-  // until the end made the batch's memory grow with its length, and its
-  // small records, allocated all through the run between the images'
-  // large blocks, kept the heap from shrinking back (bench/HISTORY.md).
-  flow.keep_finished = false;
+  auto flow = source_flow_options(config, report.max_in_flight, options);
   auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
     if (manifest)
@@ -782,9 +792,6 @@ run_report run_pipeline(const pipeline_config& config,
       options.on_finished(j);
     tally(report, j);
   };
-  flow.metrics = options.metrics;
-  flow.nodes = config.nodes;
-  flow.tls = config.tls;
   // Shared with the stop function, which a signal may call at any time,
   // even after this function returned: it then finds no feed.
   auto feed = std::make_shared<list_feed>(std::move(inputs));
@@ -833,12 +840,7 @@ run_report run_watch(const pipeline_config& config,
   // theirs.
   auto stages = build_stages(config, registry, options,
                              feed.claimed_outputs());
-  flow_options flow;
-  flow.max_in_flight = report.max_in_flight;
-  flow.keep_finished = false;
-  flow.metrics = options.metrics;
-  flow.nodes = config.nodes;
-  flow.tls = config.tls;
+  auto flow = source_flow_options(config, report.max_in_flight, options);
   auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {
     if (!feed.finish(j))

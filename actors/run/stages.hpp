@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/flow/credit.hpp"
 #include "actors/flow/stage_runtime.hpp"
 #include "actors/run/run.hpp"
 
@@ -20,5 +21,12 @@ std::vector<stage_runtime> build_stages(
   const pipeline_config& config, const stage_registry& registry,
   const run_options& options = {},
   const std::vector<std::pair<std::string, std::string>>& claimed = {});
+
+/// The flow settings every source (list, watch, queue) runs with: the
+/// pipeline's budget, finished jobs tallied rather than kept, the run's
+/// metrics, and the config's nodes and TLS files. The caller adds its own
+/// on_finished.
+flow_options source_flow_options(const pipeline_config& config,
+                                 int max_in_flight, const run_options& options);
 
 } // namespace pixline

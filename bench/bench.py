@@ -414,12 +414,19 @@ def table(summary, ref="pixline", per_output=None):
         lines.append(f"| {d['label']} | {status} | {fmt(d['wall_s'])} | {fmt(d['images_per_s'])} | {ratio} | "
                      f"{fmt(cpu)} | {cpu_ratio} | {fmt(d.get('cores_busy'))} | "
                      f"{fmt(d.get('pss_sum_peak_mb'), 0)} | {fmt(d['rss_max_proc_mb'], 0)} |")
-    fails = [(d["label"], f) for d in summary.values() for f in d["failures"]]
-    for label, f in fails:
-        tail = " ".join(f["log_tail"].split())[-300:]
+    # Identical failures of one contender (same exit code, same problems,
+    # same log) are listed once with the repetitions they happened in.
+    groups = {}
+    for d in summary.values():
+        for f in d["failures"]:
+            tail = " ".join(f["log_tail"].split()).replace(str(ROOT) + "/", "")[-300:]
+            key = (d["label"], f["returncode"], f["missing"], f["bad"], tuple(f["problems"][:3]), tail)
+            groups.setdefault(key, []).append(f["rep"] + 1)
+    for (label, code, missing, bad, problems, tail), reps in groups.items():
+        which = "repetition" + ("s " if len(reps) > 1 else " ") + ", ".join(map(str, sorted(reps)))
         lines.append("")
-        lines.append(f"- {label}, repetition {f['rep'] + 1}: exit code {f['returncode']}, "
-                     f"{f['missing']} outputs missing, {f['bad']} wrong; {', '.join(f['problems'][:3]) or ''}"
+        lines.append(f"- {label}, {which}: exit code {code}, "
+                     f"{missing} outputs missing, {bad} wrong; {', '.join(problems) or ''}"
                      + (f" — log: `{tail}`" if tail else ""))
     return "\n".join(lines)
 
@@ -784,6 +791,10 @@ def notes(w, res, meta):
     n = inputs_of(res, w)
     cores = meta["versions"]["nproc"]
     if w in W1_CORPORA:
+        first = next(c for c in W1_CORPORA if c in res)
+        if w != first:
+            return (f"The same work and contenders as on corpus {first} above, for each of the {n} inputs "
+                    f"of corpus {w}.")
         return ("Every contender writes a 256×256-box thumbnail (upright from EXIF), JPEG q80, no metadata, "
                 f"for each of the {n} inputs, with {cores} images at a time (one per core) and one thread per image. "
                 "pixline writes each output to a temporary file, **fsyncs it** and renames it; the competitors "

@@ -364,12 +364,8 @@ int run_command(const run_args& args, bool force_watch,
 
 /// The options of `run` or (`watch`) of `watch`, on `cmd`.
 void add_run_options(CLI::App* cmd, run_args& args, bool watch) {
-  auto config = cmd->add_option(
-    "config", args.config_file,
-    watch ? "Pipeline config (TOML)"
-          : "Pipeline config (TOML); optional with --chain");
-  if (watch)
-    config->required();
+  cmd->add_option("config", args.config_file,
+                  "Pipeline config (TOML); optional with --chain");
   cmd->add_option("-i,--input", args.options.input,
                   watch ? "Folder to watch (replaces [source] path)"
                         : "Input folder, file or glob (replaces [source])");
@@ -428,6 +424,9 @@ command add_command(CLI::App& app, const global_options& globals,
   result.takes_signals = true;
   result.run = [args, &globals, watch](signal_stopper* stopper) {
     if (watch && args->enqueue) {
+      if (args->config_file.empty())
+        throw usage_error("--enqueue needs a config file with a queue "
+                          "[source] (url, queue and root)");
       auto registry = registry_with_plugins(globals, args->config_file);
       auto config = pixline::load_config(args->config_file, registry,
                                          args->sets);

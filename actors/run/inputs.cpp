@@ -100,6 +100,14 @@ bool is_hidden(const fs::path& rel) {
 
 namespace {
 
+/// The first few of `names`, comma-separated, "..." when there are more.
+std::string abbreviated(const std::vector<std::string>& names) {
+  constexpr size_t shown = 5;
+  auto end = names.begin() + long(std::min(shown, names.size()));
+  return fmt::format("{}{}", fmt::join(names.begin(), end, ", "),
+                     names.size() > shown ? ", ..." : "");
+}
+
 /// True when `link` resolves to a file inside `real_root`.
 bool leads_inside(const fs::path& link, const fs::path& real_root) {
   std::error_code ec;
@@ -121,10 +129,18 @@ void walk(const fs::path& root, bool recursive, const name_filter& filter,
                                        "not a folder",
                                        root.string()));
   auto real_root = fs::canonical(root, ec);
+  // FIFOs, sockets, devices (or links to them) are never read: one line
+  // names them, so a user looking for a missing output finds why.
+  std::vector<std::string> special;
   auto visit = [&](const fs::directory_entry& e) {
     auto rel = e.path().lexically_relative(root);
-    if (is_hidden(rel) || !e.is_regular_file(ec))
+    if (is_hidden(rel))
       return;
+    if (!e.is_regular_file(ec)) {
+      if (!e.is_directory(ec))
+        special.push_back(rel.generic_string());
+      return;
+    }
     if (e.is_symlink(ec) && !leads_inside(e.path(), real_root)) {
       spdlog::warn("{}: skipped: a symbolic link out of the input folder",
                    e.path().string());
@@ -149,6 +165,13 @@ void walk(const fs::path& root, bool recursive, const name_filter& filter,
   } else {
     for (auto& e : fs::directory_iterator(root, opts, ec))
       visit(e);
+  }
+  if (!special.empty()) {
+    std::sort(special.begin(), special.end());
+    spdlog::warn("skipped {}: {} (not regular files: FIFOs, sockets, devices, "
+                 "links to them or dangling links)",
+                 special.size() == 1 ? "1 entry" : fmt::format("{} entries", special.size()),
+                 abbreviated(special));
   }
 }
 
@@ -188,15 +211,10 @@ std::vector<job> list_inputs(const source_section& src) {
          files);
     if (!others.empty()) {
       std::sort(others.begin(), others.end());
-      constexpr size_t shown = 5;
-      spdlog::warn("skipped {} {}: {}{}", others.size(),
+      spdlog::warn("skipped {} {}: {}", others.size(),
                    others.size() == 1 ? "file that is not an image"
                                       : "files that are not images",
-                   fmt::join(others.begin(),
-                             others.begin()
-                               + long(std::min(shown, others.size())),
-                             ", "),
-                   others.size() > shown ? ", ..." : "");
+                   abbreviated(others));
     }
   }
   std::sort(files.begin(), files.end(),

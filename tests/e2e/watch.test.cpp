@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -970,4 +972,26 @@ TEST_CASE("two pixline processes never write one folder at once",
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(outputs(dir / "out") == std::set<std::string>{"a.png", "b.png"});
+}
+
+TEST_CASE("watch needs no config file with --chain, and never opens a FIFO",
+          "[watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  child_process proc({pixline_binary(), "watch", "-i", (dir / "in").string(),
+                      "-o", (dir / "out").string(), "--chain",
+                      "thumbnail width=16 ! save format=png"},
+                     dir / "pixline.log");
+  REQUIRE(wait_until([&] { return log_says(dir.path(), "watching"); }, 20));
+  // A FIFO with no writer blocks whoever opens it for reading.
+  REQUIRE(mkfifo((dir / "in" / "pipe.jpg").c_str(), 0600) == 0);
+  write_file(dir / "in" / "a.jpg", jpeg_bytes(64));
+  REQUIRE(wait_until([&] { return outputs(dir / "out").size() == 1; }, 30));
+  write_file(dir / "in" / "b.jpg", jpeg_bytes(64));
+  CHECK(wait_until([&] { return outputs(dir / "out").size() == 2; }, 30));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait() == 0);
+  CHECK(outputs(dir / "out") == std::set<std::string>{"a.png", "b.png"});
+  // Its journal went to the default place beside the inputs.
+  CHECK(fs::exists(dir / "in" / ".pixline" / "journal.log"));
 }

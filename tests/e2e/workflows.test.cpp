@@ -11,6 +11,8 @@
 
 #include <vips/vips8>
 
+#include <sys/stat.h>
+
 #include "support/images.hpp"
 
 using namespace pixline::test;
@@ -90,6 +92,21 @@ TEST_CASE("the input set: non-images skipped with one line, --recursive, "
                                     "notes.md, readme.txt"));
     CHECK_THAT(out, Catch::Contains("2 written, 0 skipped, 0 failed")
                       && !Catch::Contains("failed in stage"));
+  }
+  SECTION("FIFOs, devices and dangling links are named, never opened") {
+    // A FIFO with no writer would block a reader forever.
+    REQUIRE(mkfifo((dir / "in" / "pipe.jpg").c_str(), 0600) == 0);
+    std::filesystem::create_symlink("/dev/zero", dir / "in" / "zero.jpg");
+    std::filesystem::create_symlink(dir / "nowhere.jpg",
+                                    dir / "in" / "gone.jpg");
+    CHECK(run(fmt::format("-i '{}' -o '{}'", (dir / "in").string(),
+                          (dir / "out").string()),
+              &out)
+          == 0);
+    INFO(out);
+    CHECK(files_in(dir / "out") == std::vector<std::string>{"C.png", "a.png"});
+    CHECK_THAT(out, Catch::Contains("skipped 3 entries: gone.jpg, pipe.jpg, "
+                                    "zero.jpg (not regular files"));
   }
   SECTION("--recursive takes the sub-folders") {
     CHECK(run(fmt::format("-r -i '{}' -o '{}'", (dir / "in").string(),

@@ -12,9 +12,15 @@
 // - the sender of a node worker's request, `current_sender()`: CAF hands it
 //   untyped, and the node worker casts it to `courier_inbox_actor`, the
 //   only actor that asks it;
+// - a proxy's request to its courier: it sends the wire_job message it
+//   keeps (a lost node's job takes its image back from it) without copying
+//   the pixels, and CAF 0.17's typed request takes values only;
 // - the middleman's connect reply and `caf::scoped_actor`s: CAF's own
 //   actors. A node's published actor comes with its interface's names, and
 //   a coordinator takes it only when they are `node_actor`'s.
+//
+// `job_sink_actor` and `worker_actor` are the same interface under two
+// names: a worker takes jobs as a stage does.
 
 #include <cstdint>
 #include <string>

@@ -847,7 +847,6 @@ node_keeper(node_keeper_actor::pointer self, node_section n,
     self->delayed_send(self, retry, retry_atom::value);
   });
   return {
-    // Answers why the node cannot take its stages, empty when it took them.
     [=](connect_atom) -> std::string {
       auto failure = attach();
       if (!failure.empty())

@@ -13,7 +13,7 @@
 #include <vips/vips8>
 
 #include "actors/flow/finish.hpp"
-#include "actors/flow/messages.hpp"
+#include "actors/flow/protocol.hpp"
 #include "actors/net/remote.hpp"
 #include "pipeline/memory.hpp"
 
@@ -36,10 +36,10 @@ void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
 
 /// A worker does one job at a time: works on it, hands it to the next stage,
 /// then tells its dispatcher it is free again.
-caf::behavior worker(caf::event_based_actor* self, std::string stage,
-                     std::shared_ptr<work_fn> fn, uint32_t index,
-                     caf::actor dispatcher, caf::actor downstream,
-                     stage_metrics* metrics) {
+worker_actor::behavior_type
+worker(worker_actor::pointer self, std::string stage,
+       std::shared_ptr<work_fn> fn, uint32_t index, dispatcher_actor dispatcher,
+       job_sink_actor downstream, stage_metrics* metrics) {
   return {
     [=](job& j) {
       auto started = start_job(metrics);
@@ -56,9 +56,12 @@ struct stage_state {
   static inline const char* name = "pixline.stage";
 
   std::string stage;
-  caf::actor upstream;
-  caf::actor downstream;
-  std::vector<caf::actor> workers;
+  credit_sink_actor upstream;
+  job_sink_actor downstream;
+  /// Local workers first, then remote workers' proxies.
+  std::vector<worker_actor> workers;
+  /// The proxies again, by index - local, for retire_atom.
+  std::vector<remote_worker_actor> proxies;
   /// Jobs each worker has (0 or 1).
   std::vector<int> assigned;
   /// The ticket of the job each worker has, while assigned is 1: what the
@@ -93,7 +96,7 @@ void publish(const stage_state& st) {
 
 /// Asks upstream for more jobs once the stage has room for at least half its
 /// budget (the low-water mark), so credit travels in batches.
-void request_more(caf::stateful_actor<stage_state>* self) {
+void request_more(stage_actor::stateful_pointer<stage_state> self) {
   auto& st = self->state;
   if (!st.upstream)
     return;
@@ -112,7 +115,7 @@ void request_more(caf::stateful_actor<stage_state>* self) {
 constexpr int max_node_losses = 3;
 
 /// Hands queued jobs to idle workers while the next stage has credit.
-void dispatch(caf::stateful_actor<stage_state>* self) {
+void dispatch(stage_actor::stateful_pointer<stage_state> self) {
   auto& st = self->state;
   while (!st.queue.empty() && st.downstream_credit > 0) {
     auto& front = st.queue.front();
@@ -158,13 +161,14 @@ void count_workers(const stage_state& st) {
 
 /// Stops choosing remote worker `index`, whose node was lost, and tells its
 /// proxy to stop once every job already sent to it has come back.
-void retire(caf::stateful_actor<stage_state>* self, uint32_t index) {
+void retire(stage_actor::stateful_pointer<stage_state> self, uint32_t index) {
   auto& s = self->state;
   if (s.gone[index])
     return;
   s.gone[index] = true;
   --s.live;
-  self->send(s.workers[index], retire_atom::value);
+  if (index >= s.local)
+    self->send(s.proxies[index - s.local], retire_atom::value);
   count_workers(s);
   if (s.live == 0)
     spdlog::warn("{}: no worker left; its images wait for a node to come "
@@ -172,22 +176,22 @@ void retire(caf::stateful_actor<stage_state>* self, uint32_t index) {
                  s.stage);
 }
 
-caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
-                          stage_runtime rt, caf::actor downstream,
-                          bool detached, stage_metrics* metrics) {
+stage_actor::behavior_type
+dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
+           job_sink_actor downstream, bool detached, stage_metrics* metrics) {
   auto& st = self->state;
   st.stage = rt.name;
   st.downstream = downstream;
   st.budget = std::max(1, rt.max_in_flight);
   st.metrics = metrics;
   st.make_remote_half = rt.make_remote_half;
-  auto me = caf::actor_cast<caf::actor>(self);
+  stage_actor me{self};
   // A stage placed on nodes may have no local worker at all.
   int local = rt.remote.empty() ? std::max(1, rt.workers) : rt.workers;
   for (int i = 0; i < local; ++i) {
     auto fn = std::make_shared<work_fn>(rt.make_worker());
     auto idx = uint32_t(i);
-    caf::actor w
+    worker_actor w
       = detached ? self->spawn<caf::detached + caf::linked>(
           worker, rt.name, fn, idx, me, downstream, metrics)
                  : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
@@ -223,7 +227,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
     }
   });
   return {
-    [=](connect_atom, caf::actor up) {
+    [=](connect_atom, credit_sink_actor up) {
       self->state.upstream = std::move(up);
       request_more(self);
       publish(self->state);
@@ -249,7 +253,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       dispatch(self);
     },
     // Workers on a node that (re)connected: each gets a local proxy.
-    [=](join_atom, std::vector<caf::actor>& remote, std::string& node,
+    [=](join_atom, std::vector<node_worker_actor>& remote, std::string& node,
         caf::timespan timeout, std::string& encoding) {
       auto& s = self->state;
       for (auto& r : remote) {
@@ -257,10 +261,12 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
         // Linked (one ends the other abnormally) and monitored: a proxy that
         // stops normally holding a job would otherwise leave it held here
         // for ever.
-        s.workers.push_back(self->spawn<caf::detached + caf::linked
-                                        + caf::monitored>(
+        auto proxy = self->spawn<caf::detached + caf::linked
+                                 + caf::monitored>(
           remote_proxy, s.stage, node, r, idx, me, s.downstream,
-          s.make_remote_half(), timeout, encoding, s.metrics));
+          s.make_remote_half(), timeout, encoding, s.metrics);
+        s.workers.push_back(proxy);
+        s.proxies.push_back(proxy);
         s.assigned.push_back(0);
         s.held.push_back(0);
         s.gone.push_back(false);
@@ -300,7 +306,8 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       retire(self, index);
       dispatch(self);
     },
-    [=](audit_atom, std::uint64_t round) {
+    [=](audit_atom, std::uint64_t round)
+      -> std::tuple<audit_atom, std::uint64_t, std::vector<std::uint64_t>> {
       auto& s = self->state;
       std::vector<std::uint64_t> tickets;
       for (auto& j : s.queue)
@@ -308,7 +315,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self,
       for (size_t i = 0; i < s.assigned.size(); ++i)
         if (s.assigned[i] > 0)
           tickets.push_back(s.held[i]);
-      return caf::make_message(audit_atom::value, round, std::move(tickets));
+      return {audit_atom::value, round, std::move(tickets)};
     },
   };
 }
@@ -320,9 +327,8 @@ struct controller_state {
 
   job_feed* feed = nullptr;
   bool keep_finished = true;
-  caf::actor first;
-  caf::actor last;
-  std::vector<caf::actor> stages;
+  /// The stages in order: jobs go to the first, credit to the last.
+  std::vector<stage_actor> stages;
   int credit = 0;
   int in_flight = 0;
   int max_in_flight = 1;
@@ -332,7 +338,7 @@ struct controller_state {
   std::shared_ptr<flow_report> report;
   std::function<void(const job&)> on_finished;
   std::shared_ptr<metrics_registry> metrics;
-  caf::response_promise waiter;
+  caf::typed_response_promise<std::string> waiter;
   bool waiting = false;
   bool finished = false;
   /// Why the run stopped before its jobs were done; empty while fine.
@@ -354,7 +360,7 @@ struct controller_state {
 
 /// Ends the run: stops the stages and answers the waiter (with `failure`,
 /// empty when every job finished).
-void end_run(caf::stateful_actor<controller_state>* self) {
+void end_run(controller_actor::stateful_pointer<controller_state> self) {
   auto& st = self->state;
   st.finished = true;
   for (auto& s : st.stages)
@@ -363,7 +369,7 @@ void end_run(caf::stateful_actor<controller_state>* self) {
   self->quit();
 }
 
-void finish_if_done(caf::stateful_actor<controller_state>* self) {
+void finish_if_done(controller_actor::stateful_pointer<controller_state> self) {
   auto& st = self->state;
   if (st.finished || !st.waiting)
     return;
@@ -374,7 +380,7 @@ void finish_if_done(caf::stateful_actor<controller_state>* self) {
 
 /// Stops the run with an error instead of waiting for jobs that cannot
 /// come.
-void fail_run(caf::stateful_actor<controller_state>* self, std::string why) {
+void fail_run(controller_actor::stateful_pointer<controller_state> self, std::string why) {
   auto& st = self->state;
   if (st.finished || !st.failure.empty())
     return;
@@ -390,7 +396,7 @@ constexpr int audit_misses = 3;
 constexpr std::chrono::milliseconds audit_every{1000};
 
 /// Compares the tickets the stages hold with the admitted jobs.
-void check_audit(caf::stateful_actor<controller_state>* self) {
+void check_audit(controller_actor::stateful_pointer<controller_state> self) {
   auto& st = self->state;
   for (auto& [ticket, a] : st.admitted) {
     if (st.audit_seen.count(ticket) > 0) {
@@ -411,9 +417,9 @@ void check_audit(caf::stateful_actor<controller_state>* self) {
 
 /// Lets jobs in while the first stage has credit and the pipeline-wide
 /// budget has room.
-void admit(caf::stateful_actor<controller_state>* self) {
+void admit(controller_actor::stateful_pointer<controller_state> self) {
   auto& st = self->state;
-  if (!st.first)
+  if (st.stages.empty())
     return;
   while (st.credit > 0 && st.in_flight < st.max_in_flight
          && st.failure.empty()) {
@@ -426,7 +432,7 @@ void admit(caf::stateful_actor<controller_state>* self) {
       = next->relative.empty() ? next->path : next->relative;
     if (st.metrics)
       st.metrics->admitted();
-    self->send(st.first, std::move(*next));
+    self->send(st.stages.front(), std::move(*next));
     --st.credit;
     ++st.in_flight;
     ++st.admissions;
@@ -435,9 +441,10 @@ void admit(caf::stateful_actor<controller_state>* self) {
   }
 }
 
-caf::behavior controller(caf::stateful_actor<controller_state>* self,
-                         job_feed* feed, flow_options options,
-                         std::shared_ptr<flow_report> report) {
+controller_actor::behavior_type
+controller(controller_actor::stateful_pointer<controller_state> self,
+           job_feed* feed, flow_options options,
+           std::shared_ptr<flow_report> report) {
   auto& st = self->state;
   st.feed = feed;
   st.max_in_flight = std::max(1, options.max_in_flight);
@@ -445,7 +452,7 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
   st.report = std::move(report);
   st.on_finished = std::move(options.on_finished);
   st.metrics = std::move(options.metrics);
-  auto me = caf::actor_cast<caf::actor>(self);
+  controller_actor me{self};
   feed->start([me] { caf::anon_send(me, wake_atom::value); });
   self->set_down_handler([=](caf::down_msg& m) {
     if (self->state.finished)
@@ -455,11 +462,8 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
                                self->system().render(m.reason)));
   });
   return {
-    [=](connect_atom, caf::actor first, caf::actor last,
-        std::vector<caf::actor> stages) {
+    [=](connect_atom, std::vector<stage_actor>& stages) {
       auto& s = self->state;
-      s.first = std::move(first);
-      s.last = std::move(last);
       s.stages = std::move(stages);
       // A stage that stops on its own (a worker failed in a way no job
       // could record) would leave its jobs waiting for ever.
@@ -467,7 +471,8 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
         self->monitor(stage);
       self->send(self, audit_atom::value);
       // The last stage can never hold more finished jobs than are in flight.
-      self->send(s.last, credit_atom::value, uint32_t(s.max_in_flight));
+      self->send(s.stages.back(), credit_atom::value,
+                 uint32_t(s.max_in_flight));
       admit(self);
     },
     [=](credit_atom, uint32_t n) {
@@ -486,7 +491,7 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
       ++s.report->finished_count;
       if (s.keep_finished)
         s.report->finished.push_back(std::move(j));
-      self->send(s.last, credit_atom::value, uint32_t{1});
+      self->send(s.stages.back(), credit_atom::value, uint32_t{1});
       admit(self);
       finish_if_done(self);
       // Drained but not done (a watch between bursts): hand the heap's free
@@ -529,9 +534,9 @@ caf::behavior controller(caf::stateful_actor<controller_state>* self,
       if (--s.audit_waiting == 0)
         check_audit(self);
     },
-    [=](wait_atom) -> caf::response_promise {
+    [=](wait_atom) -> caf::typed_response_promise<std::string> {
       auto& s = self->state;
-      s.waiter = self->make_response_promise();
+      s.waiter = self->make_response_promise<std::string>();
       s.waiting = true;
       auto rp = s.waiter;
       finish_if_done(self);
@@ -555,7 +560,7 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   auto report = std::make_shared<flow_report>();
   auto config = std::make_shared<caf::actor_system_config>();
   auto& cfg = *config;
-  cfg.add_message_types<caf::id_block::pixline>();
+  add_protocol_types(cfg);
   if (options.detached_workers) {
     // The scheduled actors (controller, stage dispatchers) only pass small
     // messages; image work runs on the detached workers. So two scheduler
@@ -603,25 +608,26 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   auto& sys = *owner.sys;
   auto ctrl = sys.spawn(controller, &feed, options, report);
   // Build back to front: each stage needs the actor it sends its output to.
-  std::vector<caf::actor> actors(stages.size());
-  caf::actor downstream = ctrl;
+  std::vector<stage_actor> actors(stages.size());
+  job_sink_actor downstream = ctrl;
   for (size_t i = stages.size(); i-- > 0;) {
     auto stage = stages[i];
     if (stage.make_chain_worker)
       stage.make_worker = [make = stage.make_chain_worker,
                            chain = chain_counters[i]] { return make(chain); };
-    actors[i] = sys.spawn(stage_actor, std::move(stage), downstream,
+    actors[i] = sys.spawn(dispatcher, std::move(stage), downstream,
                           options.detached_workers, counters[i]);
     downstream = actors[i];
   }
   for (size_t i = 0; i < actors.size(); ++i)
     caf::anon_send(actors[i], connect_atom::value,
-                   i == 0 ? ctrl : actors[i - 1]);
+                   i == 0 ? credit_sink_actor{ctrl}
+                          : credit_sink_actor{actors[i - 1]});
   caf::scoped_actor self{sys};
   std::string failure;
   // One keeper per node a stage is placed on; the run starts only once
   // every node took its stages.
-  std::vector<caf::actor> keepers;
+  std::vector<node_keeper_actor> keepers;
   for (auto& n : options.nodes) {
     std::vector<keeper_stage> placed;
     for (size_t i = 0; i < stages.size(); ++i)
@@ -656,8 +662,7 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
   // (and calls on_finished) as soon as it is connected.
   if (options.metrics)
     options.metrics->set_running(true);
-  caf::anon_send(ctrl, connect_atom::value, actors.front(), actors.back(),
-                 actors);
+  caf::anon_send(ctrl, connect_atom::value, actors);
   self->request(ctrl, caf::infinite, wait_atom::value)
     .receive([&](std::string& why) { failure = why; },
              [&](caf::error& err) {

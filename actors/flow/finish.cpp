@@ -1,7 +1,5 @@
 #include "actors/flow/finish.hpp"
 
-#include "actors/flow/messages.hpp"
-
 namespace pixline {
 
 void fail_job(job& j, const std::string& stage, std::string reason) {
@@ -22,10 +20,8 @@ std::chrono::steady_clock::time_point start_job(stage_metrics* metrics) {
   return std::chrono::steady_clock::now();
 }
 
-void finish_job(caf::event_based_actor* self, job& j,
-                const caf::actor& downstream, const caf::actor& dispatcher,
-                std::uint32_t index, stage_metrics* metrics,
-                std::chrono::steady_clock::time_point started) {
+void count_finished(const job& j, stage_metrics* metrics,
+                    std::chrono::steady_clock::time_point started) {
   if (metrics) {
     constexpr auto relaxed = std::memory_order_relaxed;
     auto took = std::chrono::steady_clock::now() - started;
@@ -37,8 +33,6 @@ void finish_job(caf::event_based_actor* self, job& j,
       .fetch_add(1, relaxed);
     metrics->busy_workers.fetch_sub(1, relaxed);
   }
-  self->send(downstream, std::move(j));
-  self->send(dispatcher, demand_atom::value, index);
 }
 
 } // namespace pixline

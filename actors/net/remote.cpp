@@ -35,7 +35,6 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/flow/finish.hpp"
-#include "actors/flow/messages.hpp"
 #include "pipeline/registry.hpp"
 
 namespace pixline {
@@ -53,10 +52,11 @@ using namespace std::chrono_literals;
 /// for ever; a part takes 0.1 s at 20 Mbit/s, 2 s at 1 Mbit/s.
 constexpr std::size_t part_bytes = 256 * 1024;
 
-/// Sends all but the last part of `bytes` to `to` as (part_atom, id,
-/// part) messages; returns the last part (maybe empty).
-std::string send_parts(caf::event_based_actor* self, const caf::actor& to,
-                       std::uint64_t id, const std::vector<char>& bytes) {
+/// Sends all but the last part of `bytes` to `to` (a node worker, or a
+/// courier) as part_atom messages; returns the last part (maybe empty).
+template <class Self, class To>
+std::string send_parts(Self* self, const To& to, std::uint64_t id,
+                       const std::vector<char>& bytes) {
   std::size_t at = 0;
   while (bytes.size() - at > part_bytes) {
     self->send(to, part_atom::value, id,
@@ -88,23 +88,27 @@ struct parts_state {
   }
 };
 
+/// The courier that sent the message in hand (the only actor that talks
+/// to a node worker; CAF hands the sender over untyped).
+courier_inbox_actor courier_of(node_worker_actor::pointer self) {
+  return caf::actor_cast<courier_inbox_actor>(self->current_sender());
+}
+
 /// One worker on a node: a job in, its result out, each in parts (see
-/// part_bytes): the coordinator's courier sends (part_atom, id, part)
-/// messages and then asks with (id, last part); the answer goes back the
-/// same way.
-caf::behavior node_worker(caf::event_based_actor* self, node_work_fn fn) {
+/// part_bytes).
+node_worker_actor::behavior_type node_worker(node_worker_actor::pointer self,
+                                             node_work_fn fn) {
   auto st = std::make_shared<parts_state>();
   return {
     [=](part_atom, std::uint64_t id, std::string& part) {
       st->add(id, part);
-      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 got_atom::value, id);
+      self->send(courier_of(self), got_atom::value, id);
     },
     [=](std::uint64_t id, std::string& last) -> std::string {
+      auto courier = courier_of(self);
       // Before the work: the courier's silence limit starts again here, so
       // it limits the work, not the transfer that came before.
-      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 got_atom::value, id);
+      self->send(courier, got_atom::value, id);
       auto whole = st->take(id, last);
       wire_result result;
       try {
@@ -116,8 +120,7 @@ caf::behavior node_worker(caf::event_based_actor* self, node_work_fn fn) {
       } catch (const std::exception& e) {
         result.error = e.what();
       }
-      auto to = caf::actor_cast<caf::actor>(self->current_sender());
-      return send_parts(self, to, id, serialized(result));
+      return send_parts(self, courier, id, serialized(result));
     },
   };
 }
@@ -125,7 +128,7 @@ caf::behavior node_worker(caf::event_based_actor* self, node_work_fn fn) {
 struct node_state {
   static inline const char* name = "pixline.node";
   /// Workers by the coordinator actor (a node keeper) that asked for them.
-  std::map<caf::actor_addr, std::vector<caf::actor>> workers;
+  std::map<caf::actor_addr, std::vector<node_worker_actor>> workers;
 };
 
 /// The name of the stage a node recipe runs, for messages.
@@ -147,9 +150,9 @@ std::string stage_of_recipe(const std::string& recipe) {
   return kind == "filter" ? r.value("type", "filter") : kind;
 }
 
-caf::behavior node_actor(caf::stateful_actor<node_state>* self,
-                         const stage_registry* registry,
-                         const node_options* options) {
+node_actor::behavior_type
+node_server(node_actor::stateful_pointer<node_state> self,
+            const stage_registry* registry, const node_options* options) {
   self->set_down_handler([=](caf::down_msg& m) {
     auto i = self->state.workers.find(m.source);
     if (i == self->state.workers.end())
@@ -162,7 +165,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
   });
   return {
     [=](setup_atom, const std::string& recipe, std::uint32_t count,
-        caf::actor owner) -> caf::result<std::vector<caf::actor>> {
+        caf::actor owner) -> caf::result<std::vector<node_worker_actor>> {
       std::function<node_work_fn()> make;
       try {
         // Checks the recipe here, in the node's process, so a bad one is
@@ -191,7 +194,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
         spdlog::warn("refused a stage: {}", e.what());
         return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
       }
-      std::vector<caf::actor> result;
+      std::vector<node_worker_actor> result;
       for (std::uint32_t i = 0; i < count; ++i)
         result.push_back(self->spawn<caf::detached>(node_worker, make()));
       auto& mine = self->state.workers[owner.address()];
@@ -263,7 +266,7 @@ bool network_abandoned() {
 void run_node(const node_options& options, const stage_registry& registry) {
   bool tls = !options.tls_certificate.empty();
   auto cfg = std::make_shared<caf::actor_system_config>();
-  cfg->add_message_types<caf::id_block::pixline>();
+  add_protocol_types(*cfg);
   cfg->set("scheduler.policy", caf::atom("sharing"));
   cfg->set("scheduler.max-threads", size_t{2});
   configure_network(*cfg, tls, options.tls_certificate, options.tls_key,
@@ -271,7 +274,7 @@ void run_node(const node_options& options, const stage_registry& registry) {
                     std::chrono::seconds(options.connection_timeout));
   network_system owner{cfg};
   auto& sys = *owner.sys;
-  auto node = sys.spawn(node_actor, &registry, &options);
+  auto node = sys.spawn(node_server, &registry, &options);
   auto port = tls ? caf::openssl::publish(node, std::uint16_t(options.port),
                                           options.host.c_str(), true)
                   : sys.middleman().publish(node, std::uint16_t(options.port),
@@ -347,9 +350,10 @@ struct silence_limit {
 /// waits at exit until every detached actor is released, so a detached
 /// actor with a 300 s tick pending would hold up the end of the run by up
 /// to 300 s.
-caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
-                      caf::actor proxy, caf::timespan timeout,
-                      stage_metrics* metrics) {
+courier_actor::behavior_type
+courier(courier_actor::pointer self, node_worker_actor remote,
+        remote_worker_actor proxy, caf::timespan timeout,
+        stage_metrics* metrics) {
   self->monitor(remote);
   self->set_down_handler([=](caf::down_msg& m) {
     if (m.source == remote.address())
@@ -442,12 +446,12 @@ caf::behavior courier(caf::event_based_actor* self, caf::actor remote,
 
 } // namespace
 
-caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
-                           std::string node, caf::actor remote,
-                           std::uint32_t index, caf::actor dispatcher,
-                           caf::actor downstream, remote_half half,
-                           caf::timespan timeout, std::string encoding,
-                           stage_metrics* metrics) {
+remote_worker_actor::behavior_type
+remote_proxy(remote_worker_actor::pointer self, std::string stage,
+             std::string node, node_worker_actor remote, std::uint32_t index,
+             remote_dispatcher_actor dispatcher, job_sink_actor downstream,
+             remote_half half, caf::timespan timeout, std::string encoding,
+             stage_metrics* metrics) {
   auto st = std::make_shared<proxy_state>();
   constexpr auto relaxed = std::memory_order_relaxed;
   auto fail = [=](job& j, std::string reason) {
@@ -456,8 +460,8 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
   // Linked, so it ends when the stage ends the proxy; a proxy that retires
   // ends it explicitly.
   auto link = self->spawn<caf::linked>(courier, remote,
-                                       caf::actor_cast<caf::actor>(self),
-                                       timeout, metrics);
+                                       remote_worker_actor{self}, timeout,
+                                       metrics);
   // Gives the stage back this worker's job (if any). The proxy stays until
   // the stage answers retire_atom: a job the stage sent before it heard of
   // the loss still arrives here, and goes back too (see below).
@@ -516,8 +520,12 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
       st->pending = std::move(j);
       st->busy = true;
       st->sent = caf::make_message(std::move(message));
-      // No timeout here (the courier has it): see courier().
-      self->request(link, caf::infinite, st->sent)
+      // No timeout here (the courier has it): see courier(). The message
+      // the proxy keeps goes as it is, without a copy of its pixels, which
+      // CAF 0.17 sends only through an untyped handle (a typed request
+      // takes values); courier_actor says what the courier answers.
+      self->request(caf::actor_cast<caf::actor>(link), caf::infinite,
+                    st->sent)
         .then(
           [=](wire_result& r) {
             if (st->dead)
@@ -553,7 +561,7 @@ caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
 namespace {
 
 struct keeper_state {
-  caf::actor node;
+  node_actor node;
 };
 
 std::string unresolved(const std::string& host, int rc) {
@@ -740,7 +748,7 @@ std::string explain_connect_error(caf::actor_system& sys,
 
 /// The node's actor, over TLS when the node asks for it, or why not within
 /// the node's connect_timeout.
-std::variant<caf::actor, std::string> reach(caf::actor_system& sys,
+std::variant<node_actor, std::string> reach(caf::actor_system& sys,
                                             const node_section& n) {
   auto address = std::get<listen_address>(parse_listen_address(n.address));
   auto limit = std::chrono::seconds(n.connect_timeout);
@@ -750,17 +758,22 @@ std::variant<caf::actor, std::string> reach(caf::actor_system& sys,
   // a wait without end for the handshake.
   auto mm = n.tls ? sys.openssl_manager().actor_handle()
                   : sys.middleman().actor_handle();
-  std::variant<caf::actor, std::string> result;
+  std::variant<node_actor, std::string> result;
   caf::scoped_actor ask{sys};
   ask->request(mm, limit, caf::connect_atom::value, address.host,
                std::uint16_t(address.port))
     .receive(
-      [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
-        if (ptr)
-          result = caf::actor_cast<caf::actor>(std::move(ptr));
-        else
+      [&](caf::node_id&, caf::strong_actor_ptr& ptr,
+          std::set<std::string>& interface) {
+        if (!ptr)
           result = std::string{"cannot connect: no pixline node at that "
                                "port"};
+        else if (!sys.assignable<node_actor>(interface))
+          result = std::string{"cannot connect: the actor at that port is "
+                               "not a pixline node of this version (its "
+                               "messages differ)"};
+        else
+          result = caf::actor_cast<node_actor>(std::move(ptr));
       },
       [&](caf::error& e) {
         result = "cannot connect: " + explain_connect_error(sys, n, e);
@@ -781,9 +794,9 @@ std::string resolve_problem(const std::string& host) {
   return {};
 }
 
-caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
-                          std::vector<keeper_stage> stages,
-                          caf::timespan retry) {
+node_keeper_actor::behavior_type
+node_keeper(node_keeper_actor::pointer self, node_section n,
+            std::vector<keeper_stage> stages, caf::timespan retry) {
   auto st = std::make_shared<keeper_state>();
   // What the node watches to know this coordinator is alive: a scheduled
   // actor that lives as long as the keeper. Not the keeper itself: the
@@ -799,8 +812,8 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
     auto reached = reach(sys, n);
     if (auto why = std::get_if<std::string>(&reached))
       return *why;
-    auto node = &std::get<caf::actor>(reached);
-    std::vector<std::vector<caf::actor>> started;
+    auto node = &std::get<node_actor>(reached);
+    std::vector<std::vector<node_worker_actor>> started;
     std::string failure;
     caf::scoped_actor ask{sys};
     for (auto& s : stages) {
@@ -808,7 +821,7 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
                    setup_atom::value,
                    s.recipe, std::uint32_t(s.workers), me)
         .receive(
-          [&](std::vector<caf::actor>& workers) {
+          [&](std::vector<node_worker_actor>& workers) {
             started.push_back(std::move(workers));
           },
           [&](caf::error& e) { failure = sys.render(e); });
@@ -834,7 +847,6 @@ caf::behavior node_keeper(caf::event_based_actor* self, node_section n,
     self->delayed_send(self, retry, retry_atom::value);
   });
   return {
-    // Answers why the node cannot take its stages, empty when it took them.
     [=](connect_atom) -> std::string {
       auto failure = attach();
       if (!failure.empty())

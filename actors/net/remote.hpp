@@ -14,6 +14,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/flow/protocol.hpp"
 #include "actors/net/recipes.hpp"
 #include "config/config.hpp"
 #include "pipeline/job.hpp"
@@ -112,26 +113,25 @@ std::string resolve_problem(const std::string& host);
 
 /// One stage as a node keeper sets it up on its node.
 struct keeper_stage {
-  caf::actor dispatcher;
+  stage_actor dispatcher;
   std::string recipe;
   int workers = 0;
 };
 
 /// Connects to `node`, starts the workers of `stages` there and hands them
-/// to the stages (join_atom); when the node is lost, says so and tries
-/// again every `retry` until it answers. Answers connect_atom with why the
-/// first attempt failed (empty when it succeeded). Runs detached
-/// (connecting blocks, up to the node's connect_timeout).
-caf::behavior node_keeper(caf::event_based_actor* self, node_section node,
-                          std::vector<keeper_stage> stages,
-                          caf::timespan retry);
+/// to the stages; when the node is lost, says so and tries again every
+/// `retry` until it answers. Runs detached (connecting blocks, up to the
+/// node's connect_timeout).
+node_keeper_actor::behavior_type
+node_keeper(node_keeper_actor::pointer self, node_section node,
+            std::vector<keeper_stage> stages, caf::timespan retry);
 
 /// The coordinator's stand-in for worker `index` of `stage` on `node`.
-caf::behavior remote_proxy(caf::event_based_actor* self, std::string stage,
-                           std::string node, caf::actor remote,
-                           std::uint32_t index, caf::actor dispatcher,
-                           caf::actor downstream, remote_half half,
-                           caf::timespan timeout, std::string encoding,
-                           stage_metrics* metrics);
+remote_worker_actor::behavior_type
+remote_proxy(remote_worker_actor::pointer self, std::string stage,
+             std::string node, node_worker_actor remote, std::uint32_t index,
+             remote_dispatcher_actor dispatcher, job_sink_actor downstream,
+             remote_half half, caf::timespan timeout, std::string encoding,
+             stage_metrics* metrics);
 
 } // namespace pixline

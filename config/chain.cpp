@@ -293,6 +293,9 @@ private:
     read_options(e, save, options, workers, max_in_flight);
     for (auto& [key, value] : options)
       sink.options[key] = value;
+    // As for a [sink] table: an option of another format is a mistake.
+    if (auto problem = check_rules(save, sink.options))
+      fail(e.name, fmt::format("stage 'save': {}", problem->reason));
     if (workers != 0)
       sink.workers = workers;
     if (max_in_flight != 0)

@@ -393,8 +393,14 @@ private:
     std::map<std::string, const toml::node*> values;
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (special && special(*key, *value))
+      if (special && special(*key, *value)) {
+        // Read by `special`; given, for the schema's conditions.
+        if (spec.find(name)) {
+          given[name] = true;
+          values[name] = value;
+        }
         continue;
+      }
       if (auto opt = spec.find(name)) {
         given[name] = checked(*opt, *value);
         values[name] = value;
@@ -406,6 +412,12 @@ private:
                          unknown_hint(name, names_of(spec.options))));
       }
     }
+    // An option given where its condition does not hold ([source]'s keys
+    // of another kind), at the first such key in the file.
+    for (auto [key, value] : in_order(table))
+      if (auto opt = spec.find(std::string{key->str()}))
+        if (auto problem = check_applies(spec, *opt, given))
+          fail(key->source(), problem->reason);
     if (auto problem = check_rules(spec, given)) {
       auto at_value = values.find(problem->option);
       fail(at_value != values.end() ? at_value->second->source()
@@ -435,12 +447,13 @@ private:
     s.where = at(table.source());
     auto load = stage_or_empty("load");
     auto schema = source_schema().spec();
-    const toml::key* files = nullptr;
     auto special = [&](const toml::key& key, const toml::node& value) {
       std::string name{key.str()};
       if (name == "files") {
         s.files = strings(name, value);
-        files = &key;
+        if (s.files.empty())
+          fail(value.source(),
+               "option 'files' is empty: list at least one input file");
       } else if (name == "include") {
         s.include = strings(name, value);
       } else if (name == "exclude") {
@@ -477,100 +490,7 @@ private:
                               option_names(load)));
     };
     read_table(source_schema(), table, s, special, load_option);
-    auto given = [&](const char* name) -> const toml::key* {
-      auto it = table.find(name);
-      return it == table.end() ? nullptr : &it->first;
-    };
-    const toml::node* kind = table.get("kind");
-    const toml::key* path = given("path");
-    const toml::key* recursive = given("recursive");
-    const toml::key* on_success = given("on_success");
-    const toml::key* on_failure = given("on_failure");
-    // The first key (in the file) that only another kind takes.
-    auto only_for = [&](const char* other) -> const toml::key* {
-      const toml::key* first = nullptr;
-      for (auto& name : source_keys_only_for(other))
-        if (auto k = given(name.c_str());
-            k && (!first || before(k->source().begin, first->source().begin)))
-          first = k;
-      return first;
-    };
-    auto queue_only = only_for("queue");
-    auto watch_only = only_for("watch");
-    auto kind_is = fmt::format("kind = \"{}\"", s.kind);
-    if (s.kind != "queue" && queue_only)
-      fail(queue_only->source(),
-           fmt::format("option '{}' is only for kind = \"queue\"",
-                       queue_only->str()));
-    if (s.kind == "queue") {
-      check_queue_source(table, s, path, files);
-    } else if (s.kind == "list") {
-      if (!files)
-        fail(table.source(),
-             fmt::format("[source] with {} needs 'files' (the input files, in "
-                         "order)",
-                         kind_is));
-      if (s.files.empty())
-        fail(table.get(files->str())->source(),
-             "option 'files' is empty: list at least one input file");
-      if (path)
-        fail(path->source(),
-             fmt::format("option 'path' is not used with {}; list the inputs "
-                         "in 'files'",
-                         kind_is));
-    } else {
-      if (!path)
-        fail(table.source(),
-             fmt::format("[source] with {} needs 'path' ({})", kind_is,
-                         s.kind == "glob"
-                           ? "the pattern, e.g. \"photos/**/*.jpg\""
-                           : "the folder to read"));
-      if (files)
-        fail(files->source(),
-             fmt::format("option 'files' is only for kind = \"list\"{}",
-                         kind ? fmt::format(" ({} here)", kind_is)
-                              : std::string{" (kind is \"directory\" when "
-                                            "not set)"}));
-    }
-    if (s.kind != "watch" && watch_only)
-      fail(watch_only->source(),
-           fmt::format("option '{}' is only for kind = \"watch\"",
-                       watch_only->str()));
-    if (on_success && s.on_success == "move" && s.done_dir.empty())
-      fail(on_success->source(),
-           "on_success = \"move\" needs 'done_dir' (where originals go)");
-    if (on_failure && s.on_failure == "quarantine" && s.quarantine_dir.empty())
-      fail(on_failure->source(), "on_failure = \"quarantine\" needs "
-                                 "'quarantine_dir' (where bad files go)");
-    if (recursive && s.kind != "directory" && s.kind != "watch"
-        && s.kind != "queue")
-      fail(recursive->source(),
-           fmt::format("option 'recursive' is only for kind = \"directory\", \"watch\" or \"queue\"{}",
-                       s.kind == "glob" ? " (a glob pattern recurses with **)"
-                                        : ""));
     return s;
-  }
-
-  void check_queue_source(const toml::table& table, const source_section& s,
-                          const toml::key* path, const toml::key* files) const {
-    for (auto* key : {path, files})
-      if (key)
-        fail(key->source(),
-             fmt::format("option '{}' is not used with kind = \"queue\": "
-                         "messages name the inputs, relative to 'root'",
-                         key->str()));
-    if (s.url.empty())
-      fail(table.source(), "[source] with kind = \"queue\" needs 'url' "
-                           "(amqp://USER:PASS@HOST:5672/VHOST)");
-    if (s.root.empty())
-      fail(table.source(), "[source] with kind = \"queue\" needs 'root' (the "
-                           "shared folder the messages' paths are relative "
-                           "to)");
-    // Queue names the broker takes: up to 255 bytes, and "amq." is its own.
-    if (s.queue.empty() || s.queue.size() > 250 || s.queue.rfind("amq.", 0) == 0)
-      fail(table.get("queue") ? table.get("queue")->source() : table.source(),
-           "option 'queue' must be 1 to 250 characters and not start with "
-           "\"amq.\"");
   }
 
   /// `workers = 4`, or `workers = { local = 2, a = 4 }`: local workers
@@ -809,6 +729,7 @@ private:
     // Per-format options: [sink.webp] quality = 70.
     std::map<std::string, std::pair<option_map, const toml::node*>> per_format;
     std::vector<std::string> format_names;
+    std::map<std::string, const toml::key*> option_keys;
     if (auto format = save.find("format"))
       for (auto& f : format->choices)
         if (f != "auto")
@@ -864,6 +785,10 @@ private:
                                           "sink itself",
                                           name, option));
           options[option] = stage_option(save, *k, *v, {});
+          // An option of another format is a mistake here.
+          if (auto p = check_applies(save, *save.find(option),
+                                     {{"format", name}, {option, true}}))
+            fail(k->source(), p->reason);
         }
       } else if (name == "filter") {
         s.filters = read_filters(*key, *value,
@@ -876,6 +801,7 @@ private:
       } else {
         s.options[name] = stage_option(save, *key, *value,
                                       {"filter", "workers", "max_in_flight"});
+        option_keys[name] = key;
         if (name == "naming")
           if (auto err = check_name_template(
                 std::get<std::string>(s.options[name])))
@@ -888,10 +814,60 @@ private:
              fmt::format("[sink.{0}] gives options for {0}, but 'formats' "
                          "does not list it",
                          format));
+    check_save_options(save, s.options, option_keys, formats, table);
     if (widths.empty() && formats.empty())
       return {s};
     return expand_matrix(s, matrix, widths, formats, per_format, widths_at,
                          formats_at);
+  }
+
+  /// The save stage's rules on a sink's own options: each must apply to
+  /// the sink's format (an option of another format is a mistake), or with
+  /// `formats` to one of them; reported at the first such key in the file.
+  void check_save_options(const stage_spec& save, const option_map& options,
+                          const std::map<std::string, const toml::key*>& keys,
+                          const std::vector<std::string>& formats,
+                          const toml::table& table) const {
+    std::vector<std::pair<const toml::key*, const option_spec*>> in_file;
+    for (auto& [name, key] : keys)
+      in_file.emplace_back(key, save.find(name));
+    std::sort(in_file.begin(), in_file.end(), [](auto& a, auto& b) {
+      return before(a.first->source().begin, b.first->source().begin);
+    });
+    for (auto& [key, opt] : in_file) {
+      if (!opt)
+        continue;
+      if (formats.empty()) {
+        if (auto p = check_applies(save, *opt, options))
+          fail(key->source(), p->reason);
+        continue;
+      }
+      auto& when = opt->only_when;
+      if (!when || when->option != "format")
+        continue;
+      bool any = std::any_of(formats.begin(), formats.end(),
+                             [&](const std::string& f) {
+                               return when->holds(save, {{"format", f}});
+                             });
+      if (!any) {
+        std::string list;
+        for (size_t i = 0; i < when->values.size(); ++i)
+          list += fmt::format("{}\"{}\"",
+                              i == 0                        ? ""
+                              : i + 1 == when->values.size() ? " or "
+                                                             : ", ",
+                              when->values[i]);
+        fail(key->source(),
+             fmt::format("option '{}' is only for format = {}, and "
+                         "'formats' has none of them",
+                         opt->name, list));
+      }
+    }
+    if (auto p = check_rules(save, options)) {
+      auto it = keys.find(p->option);
+      fail(it != keys.end() ? it->second->source() : table.source(),
+           p->reason);
+    }
   }
 
   /// One sink per width and format of a matrix sink `s`: each with its

@@ -173,6 +173,8 @@ const spec_builder<pipeline_section>& pipeline_schema() {
 
 const spec_builder<source_section>& source_schema() {
   static const auto spec = [] {
+    const std::string not_listed = "messages name the inputs, relative to "
+                                   "'root'";
     spec_builder<source_section> b("[source]", "Which files to read");
     b.choice("kind", &source_section::kind, "directory",
              {"directory", "list", "glob", "watch", "queue"},
@@ -181,13 +183,21 @@ const spec_builder<source_section>& source_schema() {
              "queue (see [scale-out.md](scale-out.md))")
       .text("path", &source_section::path, "",
             "`directory`, `watch`: the folder to read. `glob`: the pattern, "
-            "e.g. `\"photos/**/*.jpg\"`. Required with these kinds, not "
-            "allowed with `list` and `queue`; must not be empty.");
-    documented(b, listed("files", "required for `list`",
-                         "`list`: the input files. Not allowed with the "
-                         "other kinds; must not be empty."));
+            "e.g. `\"photos/**/*.jpg\"`. Must not be empty.")
+      .only_when("kind", {"directory", "glob", "watch"},
+                 {{"list", "list the inputs in 'files'"},
+                  {"queue", not_listed}})
+      .required_when("kind", {"directory", "watch"}, "the folder to read")
+      .required_when("kind", {"glob"},
+                     "the pattern, e.g. \"photos/**/*.jpg\"");
+    documented(b, listed("files", "", "The input files, in order; must not "
+                                      "be empty."))
+      .only_when("kind", {"list"}, {{"queue", not_listed}})
+      .required_when("kind", {"list"}, "the input files, in order");
     b.boolean("recursive", &source_section::recursive, false,
-              "`directory`, `watch` and `queue`: also read sub-folders.");
+              "Also read sub-folders.")
+      .only_when("kind", {"directory", "watch", "queue"},
+                 {{"glob", "a glob pattern recurses with **"}});
     documented(b, listed("include", "`[]` (every image file)",
                          "Only files matching one of these patterns (case "
                          "ignored)"));
@@ -204,66 +214,76 @@ const spec_builder<source_section>& source_schema() {
     documented(b, placement("max_in_flight", "2 × `workers`",
                             "Images the load stage may hold at once"));
     b.integer("settle_ms", &source_section::settle_ms, 100, 0, 600000,
-              "`watch` only: how long a file must stay unchanged before it "
-              "is taken")
+              "How long a file must stay unchanged before it is taken")
+      .only_when("kind", {"watch"})
       .text("state_dir", &source_section::state_dir, "",
-            "`watch` only: the folder of the journal; created with mode "
-            "0700, and refused (exit code 2) when another user owns it or "
-            "may write to it ([watch.md](watch.md#the-journal))")
+            "The folder of the journal; created with mode 0700, and refused "
+            "(exit code 2) when another user owns it or may write to it "
+            "([watch.md](watch.md#the-journal))")
+      .only_when("kind", {"watch"})
       .default_text("`\"<path>/.pixline\"`")
       .choice("on_success", &source_section::on_success, "keep",
               {"keep", "move", "delete"},
-              "`watch` only: what happens to an original once its outputs "
-              "are written; `move` needs `done_dir`; `delete` needs every "
-              "sink to keep `fsync = true`")
+              "What happens to an original once its outputs are written; "
+              "`delete` needs every sink to keep `fsync = true`")
+      .only_when("kind", {"watch"})
       .text("done_dir", &source_section::done_dir, "",
-            "`watch` only: where `on_success = \"move\"` puts originals "
-            "(same relative path)")
+            "Where `on_success = \"move\"` puts originals (same relative "
+            "path)")
+      .only_when("kind", {"watch"})
+      .required_when("on_success", {"move"}, "where originals go")
       .choice("on_failure", &source_section::on_failure, "keep",
-              {"keep", "quarantine"},
-              "`watch` only: what happens to a file that failed; "
-              "`quarantine` needs `quarantine_dir`")
+              {"keep", "quarantine"}, "What happens to a file that failed")
+      .only_when("kind", {"watch"})
       .text("quarantine_dir", &source_section::quarantine_dir, "",
-            "`watch` only: where failed files go, each with "
-            "`NAME.error.txt` beside it")
+            "Where failed files go, each with `NAME.error.txt` beside it")
+      .only_when("kind", {"watch"})
+      .required_when("on_failure", {"quarantine"}, "where bad files go")
       .integer("retries", &source_section::retries, 2, 0, 100,
-               "`watch` only: how often a file that could not be read yet is "
-               "tried again")
+               "How often a file that could not be read yet is tried again")
+      .only_when("kind", {"watch"})
       .text("url", &source_section::url, "",
-            "`queue` only, required: the broker, "
-            "`\"amqp://USER:PASS@HOST:5672/VHOST\"`")
+            "The broker, `\"amqp://USER:PASS@HOST:5672/VHOST\"`")
+      .only_when("kind", {"queue"})
+      .required_when("kind", {"queue"}, "amqp://USER:PASS@HOST:5672/VHOST")
       .text("password_env", &source_section::password_env,
             "PIXLINE_AMQP_PASSWORD",
-            "`queue` only: the environment variable holding the broker's "
-            "password when `url` has none")
+            "The environment variable holding the broker's password when "
+            "`url` has none")
+      .only_when("kind", {"queue"})
       .text("queue", &source_section::queue, "pixline",
-            "`queue` only: the work queue's name, 1 to 250 characters, not "
-            "starting with `amq.`; its dead letters go to `QUEUE.dead`")
+            "The work queue's name, 1 to 250 characters, not starting with "
+            "`amq.`; its dead letters go to `QUEUE.dead`")
+      .only_when("kind", {"queue"})
       .text("root", &source_section::root, "",
-            "`queue` only, required: the folder every message's path is "
-            "relative to (the shared mount); a relative sink path is below "
-            "it too")
+            "The folder every message's path is relative to (the shared "
+            "mount); a relative sink path is below it too")
+      .only_when("kind", {"queue"})
+      .required_when("kind", {"queue"},
+                     "the shared folder the messages' paths are relative to")
       .text("management_url", &source_section::management_url, "",
-            "`queue` only: RabbitMQ's management API, for the "
-            "unacknowledged count in `pixline queue status`")
+            "RabbitMQ's management API, for the unacknowledged count in "
+            "`pixline queue status`")
+      .only_when("kind", {"queue"})
       .default_text("`http://HOST:15672` of `url`")
       .integer("max_deliveries", &source_section::max_deliveries, 3, 1, 1000,
-               "`queue` only: deliveries without an acknowledgement (a "
-               "failure, a crash) before a message is dead-lettered");
+               "Deliveries without an acknowledgement (a failure, a crash) "
+               "before a message is dead-lettered")
+      .only_when("kind", {"queue"})
+      .check([](const source_section& s) -> std::optional<option_problem> {
+        // Queue names the broker takes: up to 255 bytes, and "amq." is
+        // its own.
+        if (s.kind == "queue"
+            && (s.queue.empty() || s.queue.size() > 250
+                || s.queue.rfind("amq.", 0) == 0))
+          return option_problem{"queue",
+                                "option 'queue' must be 1 to 250 characters "
+                                "and not start with \"amq.\""};
+        return std::nullopt;
+      });
     return b;
   }();
   return spec;
-}
-
-const std::vector<std::string>& source_keys_only_for(const std::string& kind) {
-  static const std::vector<std::string> watch = {
-    "settle_ms",  "state_dir",      "on_success", "done_dir",
-    "on_failure", "quarantine_dir", "retries"};
-  static const std::vector<std::string> queue = {
-    "url", "password_env", "queue", "root", "max_deliveries",
-    "management_url"};
-  static const std::vector<std::string> none;
-  return kind == "watch" ? watch : kind == "queue" ? queue : none;
 }
 
 const spec_builder<metrics_section>& metrics_schema() {
@@ -296,9 +316,12 @@ const spec_builder<node_section>& node_schema() {
         .boolean("tls", &node_section::tls, false,
                  "Connect with TLS using `[tls]`")
         .integer("timeout", &node_section::timeout, 300, 1, 86400,
-                 "Seconds one image may take there, transfers included, "
-                 "before that worker counts as lost and the image goes to "
-                 "another worker")
+                 "Seconds a worker's node may stay silent about the image "
+                 "in hand (no part of it acknowledged, no part of the "
+                 "answer, no start of the work) before that worker counts "
+                 "as lost and the image goes to another worker: it limits "
+                 "the node's work on one image, not the transfers, which "
+                 "count as progress part by part")
         .integer("connect_timeout", &node_section::connect_timeout, 5, 1, 600,
                  "Seconds one connection attempt may take (TCP, then TLS and "
                  "CAF's handshake) before the node counts as unreachable: at "
@@ -309,9 +332,10 @@ const spec_builder<node_section>& node_schema() {
                  "Seconds without a complete message from the node "
                  "(heartbeats come every 0.5 s) before it counts as lost. A "
                  "message counts only once its last byte arrived; images "
-                 "and files travel in parts of 256 KiB, so this only needs "
-                 "to exceed the time one part takes (0.1 s at 20 Mbit/s, "
-                 "2 s at 1 Mbit/s). CAF has one such timeout for all "
+                 "and files travel in parts of 256 KiB ([what crosses the "
+                 "network](distributed.md#what-crosses-the-network)), so "
+                 "this only needs to exceed the time one part takes (0.1 s "
+                 "at 20 Mbit/s, 2 s at 1 Mbit/s), however big the image. CAF has one such timeout for all "
                  "connections: the largest of all `[[node]]`s applies")
         .choice("wire", &node_section::wire, "raw", {"raw", "png"},
                 "How images between stages travel to and from that node: "
@@ -391,9 +415,12 @@ std::string range_of(const option_spec& o) {
 std::string table_markdown(const std::vector<option_spec>& options) {
   std::string out = "| key | type | default | range | what |\n"
                     "| --- | --- | --- | --- | --- |\n";
-  for (auto& o : options)
-    out += fmt::format("| `{}` | {} | {} | {} | {} |\n", o.name, type_of(o),
-                       default_of(o), range_of(o), o.doc);
+  for (auto& o : options) {
+    auto when = conditions_markdown(o);
+    out += fmt::format("| `{}` | {} | {} | {} | {}{} |\n", o.name, type_of(o),
+                       default_of(o), range_of(o), when.empty() ? "" : when + " ",
+                       o.doc);
+  }
   return out;
 }
 
@@ -409,6 +436,76 @@ std::string end_marker(const std::string& table) {
 
 } // namespace
 
+namespace {
+
+/// A key of a stage table besides the stage's options.
+option_spec table_key(std::string name, std::string type_text,
+                      std::string default_text, std::string doc) {
+  option_spec o{std::move(name), option_type::string, std::string{}, {}, {},
+                {},              std::move(doc)};
+  o.type_text = std::move(type_text);
+  o.default_text = std::move(default_text);
+  return o;
+}
+
+std::vector<option_spec> filter_table_keys() {
+  auto type = table_key(
+    "type", "string", "", "The stage: any registered stage other than "
+                          "`load`, `save` and `commit` (the pipeline places "
+                          "those): the built-in ones are in "
+                          "[stages.md](stages.md), `pixline stages` lists "
+                          "them with plugins' stages");
+  type.required = true;
+  return {type,
+          placement("workers", "`1`",
+                    "Actors that run this stage. Filters only build lazy "
+                    "libvips graphs (the pixels are computed when the sink "
+                    "writes), so one is usually enough. `{ local = N, NODE "
+                    "= M }` places some on [[node]]s "
+                    "([distributed.md](distributed.md))"),
+          placement("max_in_flight", "2 × `workers`",
+                    "Images this stage may hold at once")};
+}
+
+std::vector<option_spec> sink_table_keys() {
+  return {placement("workers", "hardware threads",
+                    "Actors that encode and write. This is where libvips "
+                    "computes the pixels, so this is where the cores go. "
+                    "They do not wait for the disk: the `commit` stage "
+                    "fsyncs and renames each output; when no sink fsyncs, "
+                    "there is no commit stage and they rename their outputs "
+                    "themselves "
+                    "([architecture.md](architecture.md#where-the-cpu-time-"
+                    "goes)). `{ local = N, NODE = M }` places some on "
+                    "[[node]]s ([distributed.md](distributed.md))"),
+          placement("max_in_flight", "2 × `workers`",
+                    "Images the save stage may hold at once"),
+          table_key("filter", "array of tables (`[[sink.filter]]`)", "`[]`",
+                    "Filters for this sink only, after the pipeline's own "
+                    "([below](#several-outputs-sink))")};
+}
+
+std::vector<option_spec> sink_matrix_keys() {
+  return {table_key("widths", "array of integers, 1 – 100000, each once", "",
+                    "One output per width: the image is resized to that "
+                    "width, the height following the aspect ratio (a "
+                    "`thumbnail` with `width` and `size = \"down\"` before "
+                    "the sink's own filters). A width wider than the image "
+                    "is left out, never enlarged; only when every width is "
+                    "wider does the image come out once, at its own width "
+                    "(so every input gets at least one output per format)."),
+          table_key("formats", "array of `save` formats, each once", "",
+                    "One output per format; a sink has `format` or "
+                    "`formats`, not both. An option of the sink itself "
+                    "must apply to at least one of them."),
+          table_key("[sink.FORMAT]", "table of `save` options", "",
+                    "Options for that format only: those its table in "
+                    "[stages.md](stages.md#save) lists, not `path`, "
+                    "`naming`, `format`; the format must be in `formats`.")};
+}
+
+} // namespace
+
 std::vector<std::pair<std::string, std::string>> config_reference() {
   std::vector<std::pair<std::string, std::string>> result;
   result.emplace_back("[pipeline]",
@@ -419,6 +516,17 @@ std::vector<std::pair<std::string, std::string>> config_reference() {
                     "stage, e.g. `fail_on = \"warning\"`; see "
                     "[stages.md#load](stages.md#load) |\n");
   result.emplace_back("stage tables", table_markdown(placement_options()));
+  result.emplace_back(
+    "[[filter]]",
+    table_markdown(filter_table_keys())
+      + "| *(any other key)* | | | | An option of the stage; see "
+        "[stages.md](stages.md) under the stage's name (e.g. "
+        "[stages.md#resize](stages.md#resize)) |\n");
+  result.emplace_back(
+    "[sink]", table_markdown(sink_table_keys())
+                + "| *(any other key)* | | | | An option of the `save` "
+                  "stage; see [stages.md#save](stages.md#save) |\n");
+  result.emplace_back("sink matrix", table_markdown(sink_matrix_keys()));
   result.emplace_back("[metrics]",
                       table_markdown(metrics_schema().spec().options));
   result.emplace_back("[[node]]", table_markdown(node_schema().spec().options));
@@ -428,19 +536,31 @@ std::vector<std::pair<std::string, std::string>> config_reference() {
 
 std::string with_config_reference(const std::string& doc) {
   std::string out = doc;
+  bool placed = false;
   for (auto& [table, text] : config_reference()) {
     auto begin = begin_marker(table);
     auto end = end_marker(table);
     auto b = out.find(begin);
-    auto e = b == std::string::npos ? b : out.find(end, b);
-    if (b == std::string::npos || e == std::string::npos)
+    if (b == std::string::npos)
+      continue;
+    auto e = out.find(end, b);
+    if (e == std::string::npos)
       throw std::runtime_error(
-        fmt::format("the reference of {} has no place: the text needs a line "
-                    "\"{}\" and, below it, \"{}\"",
-                    table, begin, end));
+        fmt::format("the reference of {} has no end: the text needs a line "
+                    "\"{}\" below \"{}\"",
+                    table, end, begin));
+    if (out.find(begin, b + begin.size()) != std::string::npos)
+      throw std::runtime_error(
+        fmt::format("the reference of {} has two places", table));
     b += begin.size();
     out.replace(b, e - b, "\n" + text);
+    placed = true;
   }
+  if (!placed)
+    throw std::runtime_error(fmt::format(
+      "the text has no place for a reference: a table's place is a line "
+      "\"{}\" and, below it, \"{}\"",
+      begin_marker("[pipeline]"), end_marker("[pipeline]")));
   return out;
 }
 

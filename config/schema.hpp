@@ -19,8 +19,9 @@ const spec_builder<pipeline_section>& pipeline_schema();
 
 /// [source]'s own options; any other key is an option of the `load` stage.
 /// The keys that are not scalars (files, include, exclude, workers,
-/// max_in_flight) are listed with their documentation and read by the
-/// config reader itself.
+/// max_in_flight) are listed with their documentation and conditions and
+/// read by the config reader itself. Which keys each `kind` takes, and
+/// needs, are the options' only_when and required_when.
 const spec_builder<source_section>& source_schema();
 
 const spec_builder<metrics_section>& metrics_schema();
@@ -29,18 +30,16 @@ const spec_builder<node_section>& node_schema();
 
 const spec_builder<tls_section>& tls_schema();
 
-/// Keys of [source] that only the kind `kind` takes ("watch", "queue").
-const std::vector<std::string>& source_keys_only_for(const std::string& kind);
-
 /// The option reference of docs/config.md: for each pipeline-wide table
 /// (and "stage tables", the keys every stage table shares) its Markdown
 /// table of options, generated from the schemas.
 std::vector<std::pair<std::string, std::string>> config_reference();
 
-/// `doc` (docs/config.md) with each table's reference replaced by the
-/// generated one: the text between "<!-- BEGIN options TABLE ... -->" and
-/// "<!-- END options TABLE -->". The prose around is kept as written. Throws
-/// std::runtime_error when a table's markers are missing.
+/// `doc` (docs/config.md, docs/distributed.md) with each table's reference
+/// it has a place for replaced by the generated one: the text between
+/// "<!-- BEGIN options TABLE ... -->" and "<!-- END options TABLE -->". The
+/// prose around is kept as written. Throws std::runtime_error when `doc`
+/// has no place at all, or a place without its end.
 std::string with_config_reference(const std::string& doc);
 
 } // namespace pixline

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,7 @@
 namespace pixline {
 
 class stage;
+struct stage_spec;
 
 /// A raw option value as it comes from a config file or a command line.
 using option_value = std::variant<bool, std::int64_t, double, std::string>;
@@ -32,6 +34,23 @@ std::string to_string(option_type t);
 
 /// Renders a value the way it would be written in TOML.
 std::string to_string(const option_value& v);
+
+/// A condition on another option of the same table: that option (a choice)
+/// has one of `values`, given or by default (`kind = "watch"`).
+struct option_condition {
+  std::string option;
+  std::vector<std::string> values;
+  /// For required_when: what the required option is, in the message
+  /// ("the folder to read"). For only_when: per value of `option` the
+  /// option does not apply to, a hint after the message ("list" ->
+  /// "list the inputs in 'files'").
+  std::string what{};
+  std::map<std::string, std::string> notes{};
+
+  /// True when `option`'s value in `given` (or its default in `spec`) is
+  /// one of `values`.
+  bool holds(const stage_spec& spec, const option_map& given) const;
+};
 
 /// One option of a stage: its name, type, default, range and documentation.
 struct option_spec {
@@ -60,6 +79,14 @@ struct option_spec {
   /// What a missing required option is reported as; empty: "option 'NAME'
   /// is required".
   std::string required_text{};
+  /// The option applies only when this holds (a [source] key that only
+  /// one `kind` takes): given otherwise, it is an error at the option.
+  std::optional<option_condition> only_when{};
+  /// The option must be given (and, a string, not be empty) when one of
+  /// these holds (`url` with `kind = "queue"`, `done_dir` with
+  /// `on_success = "move"`).
+  std::vector<option_condition> required_when{};
+
   /// For references only: the default in words when the value alone says
   /// too little ("4 x hardware threads" for a 0 meaning "automatic").
   std::string default_text{};
@@ -107,6 +134,12 @@ struct stage_spec {
   /// validate` checks every rule without constructing a stage.
   std::function<std::optional<option_problem>(const option_map&)> rules;
 
+  /// Parts of the stage, each with options of its own (the save stage's
+  /// formats: which of its options each takes, and what it does with
+  /// them), for references; `name` and `summary` are the part's. The
+  /// stage's own `options` hold every part's options too, once.
+  std::vector<stage_spec> parts{};
+
   /// The option called `name`, or nullptr.
   const option_spec* find(const std::string& name) const;
 };
@@ -122,9 +155,25 @@ std::variant<option_value, std::string> check_option(const option_spec& spec,
 std::optional<std::string> check_options(const stage_spec& spec,
                                          option_map& values);
 
+/// The problem with option `opt` being given in `values` when its only_when
+/// condition does not hold (at `opt`), or nothing. The message names the
+/// condition and the value that fails it: "option 'settle_ms' is only for
+/// kind = \"watch\" (here kind = \"directory\")".
+std::optional<option_problem> check_applies(const stage_spec& spec,
+                                            const option_spec& opt,
+                                            const option_map& values);
+
+/// The option's conditions for a reference, in Markdown: "**Only with
+/// `kind = "watch"`.**", "**Only with `kind = "queue"`; required.**",
+/// "**Required with `on_success = "move"`.**"; empty when it has none.
+std::string conditions_markdown(const option_spec& opt);
+
 /// Everything about `values` that needs no single option alone: required
-/// options that are missing, then the spec's rules. `values` must have
-/// passed check_options. Builds nothing and reads no file.
+/// options that are missing, options given where their only_when condition
+/// does not hold, options missing where a required_when condition holds
+/// (reported at the option of the condition when it is given), then the
+/// spec's rules. `values` must have passed check_options. Builds nothing
+/// and reads no file.
 std::optional<option_problem> check_rules(const stage_spec& spec,
                                           const option_map& values);
 
@@ -148,6 +197,13 @@ public:
     return *this;
   }
 
+  /// Adds a part with options of its own, for references
+  /// (stage_spec::parts).
+  spec_builder& part(stage_spec spec) {
+    spec_.parts.push_back(std::move(spec));
+    return *this;
+  }
+
   /// The stage opens the file itself when first (stage_spec::fuses_load).
   spec_builder& fuses_load(bool value = true) {
     spec_.fuses_load = value;
@@ -159,6 +215,29 @@ public:
   spec_builder& required(std::string text = {}) {
     spec_.options.back().required = true;
     spec_.options.back().required_text = std::move(text);
+    return *this;
+  }
+
+  /// The option added last applies only when `option` (a choice declared
+  /// before it) has one of `values`; `notes` give, per other value, a hint
+  /// why not (option_spec::only_when).
+  spec_builder& only_when(std::string option, std::vector<std::string> values,
+                          std::map<std::string, std::string> notes = {}) {
+    auto& o = spec_.options.back();
+    o.only_when = condition(std::move(option), std::move(values));
+    o.only_when->notes = std::move(notes);
+    return *this;
+  }
+
+  /// The option added last is required when `option` (a choice declared
+  /// before it) has one of `values`; `what` says what it is, in the
+  /// message (option_spec::required_when). May be given several times.
+  spec_builder& required_when(std::string option,
+                              std::vector<std::string> values,
+                              std::string what = {}) {
+    auto c = condition(std::move(option), std::move(values));
+    c.what = std::move(what);
+    spec_.options.back().required_when.push_back(std::move(c));
     return *this;
   }
 
@@ -351,6 +430,25 @@ public:
 
 private:
   using setter = std::function<void(Options&, const option_value&)>;
+
+  /// A condition on `option`, which must be a choice declared before and
+  /// take `values`: a mistake in a declaration fails at start-up, not as a
+  /// condition that never holds.
+  option_condition condition(std::string option,
+                             std::vector<std::string> values) const {
+    auto on = spec_.find(option);
+    if (!on || on->type != option_type::choice)
+      throw std::logic_error(
+        fmt::format("{}: a condition on '{}', which is not a choice declared "
+                    "before",
+                    spec_.name, option));
+    for (auto& v : values)
+      if (std::find(on->choices.begin(), on->choices.end(), v)
+          == on->choices.end())
+        throw std::logic_error(fmt::format(
+          "{}: '{}' has no choice \"{}\"", spec_.name, option, v));
+    return option_condition{std::move(option), std::move(values)};
+  }
 
   void add(option_spec opt, setter set) {
     spec_.options.push_back(std::move(opt));

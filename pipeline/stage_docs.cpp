@@ -1,5 +1,7 @@
 #include "pipeline/stage_docs.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "pipeline/registry.hpp"
@@ -15,6 +17,42 @@ std::string range_of(const option_spec& o, const char* separator = " | ") {
   if (o.min && o.max)
     return fmt::format("{} .. {}", *o.min, *o.max);
   return "";
+}
+
+/// Markdown's emphasis and code marks taken out, for a terminal.
+std::string plain(std::string text) {
+  text.erase(std::remove_if(text.begin(), text.end(),
+                            [](char c) { return c == '*' || c == '`'; }),
+             text.end());
+  return text;
+}
+
+/// A Markdown table of `options`.
+std::string options_markdown(const std::vector<option_spec>& options) {
+  std::string out = "| option | type | default | range | description |\n"
+                    "| --- | --- | --- | --- | --- |\n";
+  for (auto& o : options) {
+    // A '|' inside a Markdown table cell would split the cell.
+    auto range = range_of(o, ", ");
+    auto when = conditions_markdown(o);
+    out += fmt::format("| `{}` | {} | `{}` | {} | {}{} |\n", o.name,
+                       to_string(o.type), to_string(o.default_value),
+                       range.empty() ? "" : fmt::format("`{}`", range),
+                       when.empty() ? "" : when + " ", o.doc);
+  }
+  return out;
+}
+
+/// What a stage's parts are: the option whose choices name them
+/// ("format"), or "part".
+std::string part_kind(const stage_spec& spec) {
+  for (auto& o : spec.options)
+    if (o.type == option_type::choice
+        && std::find(o.choices.begin(), o.choices.end(),
+                     spec.parts.front().name)
+             != o.choices.end())
+      return o.name;
+  return "part";
 }
 
 /// Where a stage's settings are written.
@@ -40,9 +78,16 @@ std::string stage_help(const stage_spec& spec) {
     out += fmt::format("  {} ({}, default {}{})\n      {}\n", o.name,
                        to_string(o.type), to_string(o.default_value),
                        range.empty() ? "" : ", " + range, o.doc);
+    if (auto when = plain(conditions_markdown(o)); !when.empty())
+      out += fmt::format("      {}\n", when);
   }
   if (spec.name != "commit")
     out += "  workers, max_in_flight (integer): see docs/config.md\n";
+  for (auto& part : spec.parts) {
+    out += fmt::format("\n{}: {}\n", part.name, part.summary);
+    for (auto& o : part.options)
+      out += fmt::format("  {}: {}\n", o.name, o.doc);
+  }
   if (!spec.example.empty())
     out += fmt::format("\nexample:\n{}\n", spec.example);
   return out;
@@ -81,19 +126,22 @@ std::string stage_reference_markdown(const stage_registry& registry) {
       out += " Reads pixels out of order, so the loader opens files in "
              "random-access mode (more memory than streaming).";
     out += "\n\n";
-    if (spec->options.empty()) {
+    if (spec->options.empty())
       out += "No options.\n";
-    } else {
-      out += "| option | type | default | range | description |\n"
-             "| --- | --- | --- | --- | --- |\n";
-      for (auto& o : spec->options) {
-        // A '|' inside a Markdown table cell would split the cell.
-        auto range = range_of(o, ", ");
-        out += fmt::format("| `{}` | {} | `{}` | {} | {} |\n", o.name,
-                           to_string(o.type), to_string(o.default_value),
-                           range.empty() ? "" : fmt::format("`{}`", range),
-                           o.doc);
-      }
+    else
+      out += options_markdown(spec->options);
+    if (!spec->parts.empty()) {
+      auto kind = part_kind(*spec);
+      out += fmt::format("\nAn option above applies only with the {}s that "
+                         "take it. Each {}'s options, with what it does "
+                         "with them:\n",
+                         kind, kind);
+      for (auto& part : spec->parts)
+        out += fmt::format("\n### {} with {} = \"{}\"\n\n{}.\n\n{}",
+                           spec->name, kind, part.name, part.summary,
+                           part.options.empty()
+                             ? std::string{"No options.\n"}
+                             : options_markdown(part.options));
     }
     if (!spec->example.empty())
       out += fmt::format("\n```toml\n{}\n```\n", spec->example);

@@ -21,7 +21,6 @@
 
 #include "actors/io/deadline.hpp"
 #include "actors/filters/pixels.hpp"
-#include "actors/io/jpeg_encoder.hpp"
 #include "pipeline/naming.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
@@ -32,107 +31,114 @@ namespace pixline {
 
 namespace {
 
-const choice_table<VipsForeignSubsample, 3> subsample_names = {
-  {"auto", VIPS_FOREIGN_SUBSAMPLE_AUTO},
-  {"on", VIPS_FOREIGN_SUBSAMPLE_ON},
-  {"off", VIPS_FOREIGN_SUBSAMPLE_OFF},
-};
+/// `format`'s choices: "auto", then every format.
+std::vector<std::string> format_names() {
+  std::vector<std::string> names{"auto"};
+  for (auto& f : output_formats())
+    names.push_back(f.name);
+  return names;
+}
 
-const std::vector<std::string> formats = {"auto", "jpeg", "png",  "webp",
-                                          "avif", "heif", "tiff", "jxl",
-                                          "gif"};
+/// Whether two formats' declarations of one option agree.
+bool same_declaration(const option_spec& a, const option_spec& b) {
+  return a.type == b.type && a.default_value == b.default_value
+         && a.min == b.min && a.max == b.max && a.choices == b.choices;
+}
+
+/// Adds every format's options to the save stage's spec, each once: it
+/// applies with the formats that declare it (and `auto`), and sets each of
+/// their settings.
+void add_format_options(spec_builder<writer_options>& b) {
+  std::vector<std::string> added;
+  for (auto& first : output_formats())
+    for (auto& opt : first.spec.options) {
+      if (std::find(added.begin(), added.end(), opt.name) != added.end())
+        continue;
+      added.push_back(opt.name);
+      std::vector<std::string> takers;
+      for (auto& f : output_formats())
+        if (auto other = f.spec.find(opt.name)) {
+          if (!same_declaration(opt, *other))
+            throw std::logic_error(
+              fmt::format("save: formats {} and {} declare option '{}' "
+                          "differently",
+                          first.name, f.name, opt.name));
+          takers.push_back(f.name);
+        }
+      auto shared = opt;
+      if (takers.size() > 1)
+        shared.doc = shared_option_doc(opt.name);
+      if (shared.doc.empty())
+        throw std::logic_error(fmt::format(
+          "save: option '{}', which several formats take, has no shared "
+          "doc (shared_option_doc)",
+          opt.name));
+      takers.push_back("auto");
+      b.option(shared,
+               [name = opt.name](writer_options& o, const option_value& v) {
+                 option_map one{{name, v}};
+                 for (auto& f : output_formats())
+                   if (f.spec.find(name))
+                     f.apply(o.formats, one);
+               })
+        .only_when("format", takers);
+    }
+}
 
 } // namespace
 
 const spec_builder<writer_options>& writer_spec() {
-  static const auto spec
-    = spec_builder<writer_options>("save",
-                                   "Encode each image and name its output, "
-                                   "which the commit stage then writes to a "
-                                   "temporary file beside its final name, "
-                                   "makes durable and visible; options go "
-                                   "in [sink]")
-        .example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
-                 "naming = \"{stem}_{width}x{height}.{ext}\"")
-        .text("path", &writer_options::path, "out",
-              "Output folder (created when missing)")
-        .choice("format", &writer_options::format, "auto", formats,
-                "Output format; 'auto' keeps the input's format where it can "
-                "be written and uses jpeg otherwise")
-        .text("naming", &writer_options::naming, "{dir}/{stem}.{ext}",
-              "Output file name template; placeholders: {stem} {ext} "
-              "{format} {dir} {width} {height} {hash} (16 hex digits of the "
-              "SHA-256 of the encoded file, for cache-busting names). The "
-              "default keeps the input's sub-folder, so a recursive source "
-              "does not put files of one name into one folder")
-        .choice("overwrite", &writer_options::overwrite, "replace",
-                {"replace", "skip", "error"},
-                "What to do when the output file exists: replace it, skip "
-                "the image, or fail the image")
-        .choice("on_collision", &writer_options::on_collision, "fail",
-                {"fail", "suffix", "replace"},
-                "What to do when two inputs of one run (or one watch) are "
-                "named to the same output (photo.jpg and photo.png to "
-                "photo.webp): 'fail' the later one, naming the input that "
-                "has the name; 'suffix' gives it the first free name "
-                "photo.1.webp, photo.2.webp...; 'replace' lets the later "
-                "one overwrite the earlier")
-        .integer("quality", &writer_options::quality, 80, 1, 100,
-                 "Quality for lossy formats (jpeg, webp, avif, heif, jxl)")
-        .integer("effort", &writer_options::effort, 4, 0, 9,
-                 "CPU effort for webp (0-6), avif/heif (0-9), jxl (1-9) and "
-                 "gif (1-9); higher is smaller and slower")
-        .integer("compression", &writer_options::compression, 6, 0, 9,
-                 "zlib level for png")
-        .boolean("lossless", &writer_options::lossless, false,
-                 "Lossless encoding for webp, avif/heif and jxl")
-        .boolean("strip", &writer_options::strip, true,
-                 "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
-                 "only when false)")
-        .boolean("progressive", &writer_options::progressive, false,
-                 "Progressive jpeg / interlaced png (libjpeg then buffers "
-                 "the whole image's coefficients: 2 bytes per pixel)")
-        .choice("optimize", &writer_options::optimize, "auto",
-                {"auto", "on", "off"},
-                "jpeg: optimised Huffman tables, a few percent smaller files "
-                "for a little CPU. libjpeg then buffers the whole image's "
-                "coefficients (2 bytes per pixel), so 'auto' optimises "
-                "outputs up to 16 megapixels and streams larger ones")
-        .choice("subsample", &writer_options::subsample, "auto",
-                choice_names(subsample_names),
-                "jpeg chroma subsampling (4:2:0): 'auto' subsamples below "
-                "quality 90, 'off' keeps full colour resolution (sharper "
-                "red text, larger files). libvips' mozjpeg-only options "
-                "(trellis quantisation, overshoot deringing, scan "
-                "optimisation, quant tables) do nothing with Debian's "
-                "libjpeg-turbo, so pixline does not offer them")
-        .boolean("palette", &writer_options::palette, false,
-                 "png: quantise to an 8-bit palette (smaller files; "
-                 "'quality' and 'effort' steer the quantiser)")
-        .boolean("tile", &writer_options::tile, false,
-                 "tiff: write 256x256 tiles instead of strips")
-        .boolean("pyramid", &writer_options::pyramid, false,
-                 "tiff: add half-size levels down to one tile (implies tile), "
-                 "for deep-zoom viewers")
-        .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
-                "Seconds one image may take to decode, process and encode "
-                "(the whole lazy pipeline runs here) before libvips is told "
-                "to stop; 0 means no limit")
-        .choice("background", &writer_options::background, "white",
-                {"white", "black"},
-                "jpeg, which has no alpha channel: the colour an image with "
-                "alpha is flattened on, so transparent pixels come out this "
-                "colour (libvips' own jpegsave would make them black). "
-                "Formats with alpha (png, webp, avif, heif, tiff, jxl, gif) "
-                "keep it")
-        .boolean("fsync", &writer_options::fsync, true,
-                 "Flush each output to the disk (fsync) before it counts as "
-                 "written. false: outputs still appear whole (temporary "
-                 "file, then rename) and a crash of pixline loses none, but "
-                 "a crash of the machine or a power cut can lose the last "
-                 "seconds' outputs, as with tools that do not fsync "
-                 "(mogrify, vipsthumbnail); faster where fsync is slow. Not "
-                 "allowed with on_success = \"delete\"");
+  static const auto spec = [] {
+    spec_builder<writer_options> b(
+      "save", "Encode each image and name its output, which the commit stage "
+              "then writes to a temporary file beside its final name, makes "
+              "durable and visible; options go in [sink]");
+    b.example("[sink]\npath = \"out\"\nformat = \"webp\"\nquality = 80\n"
+              "naming = \"{stem}_{width}x{height}.{ext}\"")
+      .text("path", &writer_options::path, "out",
+            "Output folder (created when missing)")
+      .choice("format", &writer_options::format, "auto", format_names(),
+              "Output format; 'auto' keeps the input's format where it can "
+              "be written and uses jpeg otherwise. Each format's own options "
+              "are below")
+      .text("naming", &writer_options::naming, "{dir}/{stem}.{ext}",
+            "Output file name template; placeholders: {stem} {ext} "
+            "{format} {dir} {width} {height} {hash} (16 hex digits of the "
+            "SHA-256 of the encoded file, for cache-busting names). The "
+            "default keeps the input's sub-folder, so a recursive source "
+            "does not put files of one name into one folder")
+      .choice("overwrite", &writer_options::overwrite, "replace",
+              {"replace", "skip", "error"},
+              "What to do when the output file exists: replace it, skip "
+              "the image, or fail the image")
+      .choice("on_collision", &writer_options::on_collision, "fail",
+              {"fail", "suffix", "replace"},
+              "What to do when two inputs of one run (or one watch) are "
+              "named to the same output (photo.jpg and photo.png to "
+              "photo.webp): 'fail' the later one, naming the input that "
+              "has the name; 'suffix' gives it the first free name "
+              "photo.1.webp, photo.2.webp...; 'replace' lets the later "
+              "one overwrite the earlier")
+      .boolean("strip", &writer_options::strip, true,
+               "Drop metadata (EXIF, XMP, IPTC; the ICC profile is kept "
+               "only when false)")
+      .number("timeout", &writer_options::timeout, 120.0, 0.0, 86400.0,
+              "Seconds one image may take to decode, process and encode "
+              "(the whole lazy pipeline runs here) before libvips is told "
+              "to stop; 0 means no limit")
+      .boolean("fsync", &writer_options::fsync, true,
+               "Flush each output to the disk (fsync) before it counts as "
+               "written. false: outputs still appear whole (temporary "
+               "file, then rename) and a crash of pixline loses none, but "
+               "a crash of the machine or a power cut can lose the last "
+               "seconds' outputs, as with tools that do not fsync "
+               "(mogrify, vipsthumbnail); faster where fsync is slow. Not "
+               "allowed with on_success = \"delete\"");
+    add_format_options(b);
+    for (auto& f : output_formats())
+      b.part(f.spec);
+    return b;
+  }();
   return spec;
 }
 
@@ -157,10 +163,8 @@ void register_commit(stage_registry& registry) {
 }
 
 std::string extension_of(const std::string& format) {
-  if (format == "jpeg")
-    return "jpg";
-  if (format == "tiff")
-    return "tif";
+  if (auto f = find_output_format(format))
+    return f->extension;
   return format;
 }
 
@@ -180,94 +184,6 @@ std::string resolve_format(const std::string& wanted, const std::string& input) 
   if (input == "heif")
     return "avif";
   return "jpeg";
-}
-
-/// Largest output `optimize = "auto"` optimises: 16 MP, whose coefficient
-/// buffer is 32 MB.
-constexpr std::int64_t optimize_auto_max_pixels = 16'000'000;
-
-/// Encodes `img` as `format` into memory; the whole lazy graph of the
-/// image is evaluated here. `deadline` is checked as it is computed.
-using encoded_file = std::unique_ptr<void, decltype(&g_free)>;
-
-std::pair<encoded_file, size_t>
-encode_file(const vips::VImage& img, const std::string& format,
-            const writer_options& o, deadline_guard& deadline) {
-  auto opts = vips::VImage::option()->set("strip", o.strip);
-  std::string suffix = "." + extension_of(format);
-  if (format == "jpeg") {
-    jpeg_settings jpeg;
-    jpeg.quality = o.quality;
-    jpeg.progressive = o.progressive;
-    jpeg.optimize = o.optimize == "on"
-                    || (o.optimize == "auto"
-                        && std::int64_t(img.width()) * img.height()
-                             <= optimize_auto_max_pixels);
-    jpeg.subsample = choice_value("subsample", subsample_names, o.subsample);
-    // At one libvips thread per image, the images in flight keep the cores
-    // busy, and libvips' saver only adds thread hand-overs (encode_jpeg_here).
-    if (o.strip && vips_concurrency_get() == 1 && jpeg_encodable_here(img))
-      return encode_jpeg_here(img, jpeg, [&] { deadline.check(); });
-    opts->set("Q", jpeg.quality)
-      ->set("interlace", jpeg.progressive)
-      ->set("optimize_coding", jpeg.optimize)
-      ->set("subsample_mode", jpeg.subsample);
-  } else if (format == "png") {
-    opts->set("compression", o.compression)->set("interlace", o.progressive);
-    if (o.palette)
-      opts->set("palette", true)
-        ->set("Q", o.quality)
-        ->set("effort", std::clamp(o.effort + 3, 1, 10));
-  } else if (format == "webp") {
-    opts->set("Q", o.quality)
-      ->set("lossless", o.lossless)
-      ->set("effort", std::min(o.effort, 6));
-  } else if (format == "avif" || format == "heif") {
-    opts->set("Q", o.quality)
-      ->set("lossless", o.lossless)
-      ->set("effort", o.effort)
-      ->set("compression", format == "avif" ? VIPS_FOREIGN_HEIF_COMPRESSION_AV1
-                                            : VIPS_FOREIGN_HEIF_COMPRESSION_HEVC);
-    suffix = format == "avif" ? ".avif" : ".heic";
-  } else if (format == "jxl") {
-    opts->set("Q", o.quality)
-      ->set("lossless", o.lossless)
-      ->set("effort", std::max(1, o.effort));
-  } else if (format == "gif") {
-    opts->set("effort", std::max(1, o.effort));
-  } else if (format == "tiff") {
-    opts->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
-      ->set("tile", o.tile || o.pyramid)
-      ->set("pyramid", o.pyramid);
-    if (o.tile || o.pyramid)
-      opts->set("tile_width", 256)->set("tile_height", 256);
-  }
-  void* buf = nullptr;
-  size_t size = 0;
-  img.write_to_buffer(suffix.c_str(), &buf, &size, opts);
-  return {encoded_file(buf, &g_free), size};
-}
-
-/// `img` as `format` can hold it: a format without alpha (jpeg) gets the
-/// image flattened on `background` ("white" or "black"), where libvips'
-/// saver would flatten on black.
-vips::VImage saveable(const vips::VImage& img, const std::string& format,
-                      const std::string& background) {
-  if (format != "jpeg" || !img.has_alpha())
-    return img;
-  // In the image's own units (libvips' vips_interpretation_max_alpha,
-  // which 8.14 does not export): white is 65535 in a 16-bit image.
-  auto kind = img.interpretation();
-  double white = kind == VIPS_INTERPRETATION_RGB16
-                     || kind == VIPS_INTERPRETATION_GREY16
-                   ? 65535.0
-                 : kind == VIPS_INTERPRETATION_scRGB ? 1.0
-                                                     : 255.0;
-  double value = background == "white" ? white : 0.0;
-  return img.flatten(
-    vips::VImage::option()
-      ->set("background", std::vector<double>(img.bands() - 1, value))
-      ->set("max_alpha", white));
 }
 
 /// {hash}: the first 16 hex digits (64 bits) of the SHA-256 of the file.
@@ -474,7 +390,7 @@ std::optional<output_record> writer::save(const image& img, const job& j) {
   size_t size = 0;
   auto encode_now = [&] {
     auto [buf, n] = encode_guarded(img.pixels, format);
-    encoded = std::shared_ptr<void>(buf.release(), &g_free);
+    encoded = std::shared_ptr<void>(std::move(buf));
     size = n;
   };
   // A name with the output's hash in it exists only once the output does.
@@ -544,14 +460,17 @@ std::optional<output_record> writer::write_claimed(
   }
 }
 
-std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
-writer::encode_guarded(const vips::VImage& img,
-                       const std::string& format) const {
-  auto ready = saveable(img, format, opts_.background);
+encoded_file writer::encode_guarded(const vips::VImage& img,
+                                    const std::string& format) const {
+  auto saver = find_output_format(format);
+  if (!saver)
+    throw stage_error(fmt::format("no output format \"{}\"", format));
+  auto ready = saver->prepare ? saver->prepare(img, opts_.formats) : img;
   // On the image that is written: libvips reports progress on that one.
   deadline_guard deadline{ready, opts_.timeout};
+  save_context context{opts_.strip, deadline};
   try {
-    return encode_file(ready, format, opts_, deadline);
+    return saver->encode(ready, opts_.formats, context);
   } catch (const vips::VError& e) {
     auto text = vips_error_text(e);
     if (deadline.expired())

@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "actors/io/formats/formats.hpp"
 #include "actors/net/wire.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/naming.hpp"
@@ -21,7 +22,8 @@ namespace pixline {
 
 class stage_registry;
 
-/// Options of the `save` stage, set in `[sink]`.
+/// Options of the `save` stage, set in `[sink]`: what every format shares,
+/// and each format's own settings (actors/io/formats/).
 struct writer_options {
   std::string path;
   std::string format;
@@ -30,30 +32,16 @@ struct writer_options {
   /// Two inputs of one run named to the same output: "fail" the second,
   /// give it a "suffix" (photo.1.webp), or let it "replace" the first.
   std::string on_collision;
-  int quality;
-  int effort;
-  int compression;
-  bool lossless;
   bool strip;
-  bool progressive;
-  /// jpeg Huffman-table optimisation: "auto", "on" or "off".
-  std::string optimize;
-  /// jpeg chroma subsampling: "auto", "on" or "off".
-  std::string subsample;
-  /// png: quantise to an 8-bit palette (libimagequant).
-  bool palette;
-  /// tiff: tiled rather than striped; pyramid adds half-size levels.
-  bool tile;
-  bool pyramid;
   /// Seconds one image may take to compute and encode; 0 means no limit.
   double timeout;
   /// Flush each output to the disk before it counts as written; false
   /// still renames it into place whole, but leaves the flushing to the
   /// kernel.
   bool fsync;
-  /// jpeg (no alpha channel): "white" or "black", the colour transparent
-  /// pixels are flattened on.
-  std::string background;
+  /// Each format's options; the sink's own for the format it writes (with
+  /// `format = "auto"`, any).
+  format_options formats;
 };
 
 /// The spec of `save`.
@@ -286,8 +274,8 @@ public:
   }
 
 private:
-  std::pair<std::unique_ptr<void, void (*)(gpointer)>, size_t>
-  encode_guarded(const vips::VImage& img, const std::string& format) const;
+  encoded_file encode_guarded(const vips::VImage& img,
+                              const std::string& format) const;
   /// The output's path below the output folder, claimed for `j`'s input
   /// (on_collision decides when another input has it).
   std::filesystem::path target_for(const name_fields& fields, const job& j,

@@ -474,3 +474,13 @@ TEST_CASE("a chain calls libvips operations as vips:NAME", "[chain][vips]") {
   auto missing = failure_of("vips:gaussblur");
   CHECK_THAT(missing.reason, Catch::Contains("'sigma' is required"));
 }
+
+TEST_CASE("a chain's save takes only its format's options", "[chain]") {
+  auto f = failure_of("sharpen ! save format=webp palette=true");
+  CHECK(f.offset == 10);
+  CHECK(f.word == "save");
+  CHECK(f.reason == "stage 'save': option 'palette' is only for format = "
+                    "\"png\" or \"auto\" (here format = \"webp\")");
+  // With the format left to the input, any format's options.
+  CHECK_NOTHROW(parse("save palette=true quality=60"));
+}

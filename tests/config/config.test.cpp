@@ -399,10 +399,13 @@ TEST_CASE("a bad choice value suggests the nearest choice", "[config]") {
 
 TEST_CASE("source kinds need their keys", "[config]") {
   SECTION("list without files") {
+    // At the kind that asks for it.
     auto f = failure_of("[sink]\n\n[source]\nkind = \"list\"\n");
-    CHECK(f.line == 3);
-    CHECK(f.column == 1);
-    CHECK(f.reason.find("needs 'files'") != std::string::npos);
+    CHECK(f.line == 4);
+    CHECK(f.column == 8);
+    CHECK(f.reason
+          == "[source] with kind = \"list\" needs 'files' (the input files, "
+             "in order)");
   }
   SECTION("list with an empty files array") {
     auto f = failure_of("[source]\nkind = \"list\"\nfiles = []\n[sink]\n");
@@ -419,29 +422,36 @@ TEST_CASE("source kinds need their keys", "[config]") {
   }
   SECTION("glob without path") {
     auto f = failure_of("[source]\nkind = \"glob\"\n[sink]\n");
-    CHECK(f.line == 1);
+    CHECK(f.line == 2);
+    CHECK(f.reason
+          == "[source] with kind = \"glob\" needs 'path' (the pattern, e.g. "
+             "\"photos/**/*.jpg\")");
     CHECK(f.reason.find("needs 'path'") != std::string::npos);
   }
   SECTION("files without kind = list") {
     auto f = failure_of("[source]\npath = \"in\"\n  files = [\"a.jpg\"]\n[sink]\n");
     CHECK(f.line == 3);
     CHECK(f.column == 3);
-    CHECK(f.reason.find("'files' is only for kind = \"list\"") != std::string::npos);
+    CHECK(f.reason == "option 'files' is only for kind = \"list\" (kind is "
+                      "\"directory\" when not set)");
   }
   SECTION("recursive with a glob") {
     auto f = failure_of(
       "[source]\nkind = \"glob\"\npath = \"a/*.jpg\"\nrecursive = true\n[sink]\n");
     CHECK(f.line == 4);
     CHECK(f.column == 1);
-    CHECK(f.reason.find("'recursive' is only for kind = \"directory\"")
-          != std::string::npos);
+    CHECK(f.reason
+          == "option 'recursive' is only for kind = \"directory\", \"watch\" "
+             "or \"queue\" (here kind = \"glob\": a glob pattern recurses "
+             "with **)");
   }
   SECTION("path with a list") {
     auto f = failure_of(
       "[source]\nkind = \"list\"\nfiles = [\"a.jpg\"]\npath = \"in\"\n[sink]\n");
     CHECK(f.line == 4);
-    CHECK(f.reason.find("'path' is not used with kind = \"list\"")
-          != std::string::npos);
+    CHECK(f.reason
+          == "option 'path' is only for kind = \"directory\", \"glob\" or "
+             "\"watch\" (here kind = \"list\": list the inputs in 'files')");
   }
 }
 
@@ -615,7 +625,15 @@ retries = 5
   auto no_done = failure_of("[source]\nkind = \"watch\"\npath = \"in\"\n"
                             "on_success = \"move\"\n[sink]\n");
   CHECK(no_done.line == 4);
-  CHECK_THAT(no_done.reason, Catch::Contains("needs 'done_dir'"));
+  CHECK(no_done.column == 14);
+  CHECK(no_done.reason == "[source] with on_success = \"move\" needs "
+                          "'done_dir' (where originals go)");
+  // A key of the kind with one that is not: the key that does not apply.
+  auto moved = failure_of("[source]\npath = \"in\"\non_success = \"move\"\n"
+                          "[sink]\n");
+  CHECK(moved.line == 3);
+  CHECK(moved.reason == "option 'on_success' is only for kind = \"watch\" "
+                        "(kind is \"directory\" when not set)");
 
   auto no_quarantine = failure_of("[source]\nkind = \"watch\"\npath = \"in\"\n"
                                   "on_failure = \"quarantine\"\n[sink]\n");
@@ -889,10 +907,25 @@ TEST_CASE("a queue source's mistakes are config errors", "[config]") {
   auto f = failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
                       "root = \"/r\"\npath = \"/in\"\n" + sink);
   CHECK(f.line == 5);
-  CHECK(f.reason.find("not used with kind = \"queue\"") != std::string::npos);
+  CHECK_THAT(f.reason,
+             Catch::Contains("(here kind = \"queue\": messages name the "
+                             "inputs, relative to 'root')"));
   f = failure_of("[source]\npath = \"/in\"\nqueue = \"q\"\n" + sink);
   CHECK(f.line == 3);
-  CHECK(f.reason == "option 'queue' is only for kind = \"queue\"");
+  CHECK(f.reason == "option 'queue' is only for kind = \"queue\" (kind is "
+                    "\"directory\" when not set)");
+  // The first key of another kind in the file, whatever the order.
+  f = failure_of("[source]\nkind = \"watch\"\npath = \"/in\"\nurl = "
+                 "\"amqp://h/\"\nsettle_ms = 5\nroot = \"/r\"\n" + sink);
+  CHECK(f.line == 4);
+  CHECK(f.reason == "option 'url' is only for kind = \"queue\" (here kind = "
+                    "\"watch\")");
+  // An empty url is a missing one.
+  f = failure_of("[source]\nkind = \"queue\"\nurl = \"\"\nroot = \"/r\"\n"
+                 + sink);
+  CHECK(f.line == 2);
+  CHECK(f.reason == "[source] with kind = \"queue\" needs 'url' "
+                    "(amqp://USER:PASS@HOST:5672/VHOST)");
   CHECK(failure_of("[source]\nkind = \"queue\"\nurl = \"amqp://h/\"\n"
                    "root = \"/r\"\nmax_deliveries = 0\n" + sink)
           .line
@@ -901,4 +934,49 @@ TEST_CASE("a queue source's mistakes are config errors", "[config]") {
                    "root = \"/r\"\nqueue = \"amq.x\"\n" + sink)
           .reason.find("amq.")
         != std::string::npos);
+}
+
+TEST_CASE("a sink's option of another format is an error at the option",
+          "[config][formats]") {
+  auto f = failure_of("[sink]\nformat = \"webp\"\npalette = true\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 1);
+  CHECK(f.reason == "option 'palette' is only for format = \"png\" or "
+                    "\"auto\" (here format = \"webp\")");
+  f = failure_of("[sink]\nbackground = \"black\"\nformat = \"png\"\n");
+  CHECK(f.line == 2);
+  CHECK_THAT(f.reason, Catch::Contains("only for format = \"jpeg\" or "
+                                       "\"auto\""));
+  // With format = "auto", any format's options: the input decides.
+  auto c = parse("[sink]\npalette = true\nbackground = \"black\"\n"
+                 "tile = true\n");
+  CHECK(std::get<bool>(c.sink().options.at("palette")));
+  // Options several formats take, with any of them.
+  parse("[sink]\nformat = \"avif\"\nquality = 50\neffort = 2\nlossless = "
+        "false\n");
+  parse("[sink]\nformat = \"png\"\nquality = 50\nprogressive = true\n");
+  f = failure_of("[sink]\nformat = \"tiff\"\nquality = 50\n");
+  CHECK(f.line == 3);
+  CHECK_THAT(f.reason, Catch::StartsWith("option 'quality' is only for "
+                                         "format = \"jpeg\", \"png\""));
+}
+
+TEST_CASE("a sink matrix takes an option any of its formats takes",
+          "[config][formats]") {
+  // palette is for the png outputs; the webp ones ignore it.
+  auto c = parse("[sink]\nformats = [\"png\", \"webp\"]\npalette = true\n");
+  REQUIRE(c.sinks.size() == 2);
+  auto f = failure_of("[sink]\nformats = [\"webp\", \"avif\"]\npalette = "
+                      "true\n");
+  CHECK(f.line == 3);
+  CHECK(f.reason == "option 'palette' is only for format = \"png\" or "
+                    "\"auto\", and 'formats' has none of them");
+  // A format's own table takes only that format's options.
+  f = failure_of("[sink]\nformats = [\"png\", \"webp\"]\n[sink.webp]\n"
+                 "quality = 70\npalette = true\n");
+  CHECK(f.line == 5);
+  CHECK(f.reason == "option 'palette' is only for format = \"png\" or "
+                    "\"auto\" (here format = \"webp\")");
+  parse("[sink]\nformats = [\"png\", \"webp\"]\n[sink.png]\npalette = true\n"
+        "[sink.webp]\nquality = 70\n");
 }

@@ -185,3 +185,23 @@ TEST_CASE("${VAR} in a config file feeds the typed reader", "[config]") {
     CHECK(e.where().line == 2);
   }
 }
+
+TEST_CASE("set overrides meet [source]'s kind rules as the file does",
+          "[config]") {
+  // A key of another kind, named at the override that set it.
+  CHECK(error_of({"source.settle_ms=5"})
+        == "--set source.settle_ms=5: option 'settle_ms' is only for kind = "
+           "\"watch\" (kind is \"directory\" when not set)");
+  // A kind the file's keys do not fit: at the key in the file.
+  CHECK(error_of({"source.kind=queue"})
+        == "web.toml:6:1: option 'path' is only for kind = \"directory\", "
+           "\"glob\" or \"watch\" (here kind = \"queue\": messages name the "
+           "inputs, relative to 'root')");
+  CHECK(error_of({"source.kind=watch", "source.on_success=move"})
+        == "--set source.on_success=move: [source] with on_success = \"move\" "
+           "needs 'done_dir' (where originals go)");
+  auto c = with({"source.kind=watch", "source.on_success=move",
+                 "source.done_dir=done"});
+  CHECK(c.source.kind == "watch");
+  CHECK(c.source.done_dir == "done");
+}

@@ -113,3 +113,119 @@ TEST_CASE("every built-in stage is registered with a documented spec",
     }
   }
 }
+
+namespace {
+
+struct fetch_options {
+  std::string kind;
+  std::string path;
+  std::string url;
+  bool deep = false;
+  std::string after;
+  std::string archive;
+};
+
+const spec_builder<fetch_options>& fetch_spec() {
+  static const auto spec
+    = spec_builder<fetch_options>("[fetch]", "Conditions for tests")
+        .choice("kind", &fetch_options::kind, "folder",
+                {"folder", "glob", "web"}, "Where from")
+        .text("path", &fetch_options::path, "", "The folder or pattern")
+        .only_when("kind", {"folder", "glob"},
+                   {{"web", "the url names the input"}})
+        .required_when("kind", {"folder", "glob"}, "where to read")
+        .text("url", &fetch_options::url, "", "The address")
+        .only_when("kind", {"web"})
+        .required_when("kind", {"web"})
+        .boolean("deep", &fetch_options::deep, false, "Sub-folders")
+        .only_when("kind", {"folder"})
+        .choice("after", &fetch_options::after, "keep", {"keep", "archive"},
+                "What then")
+        .text("archive", &fetch_options::archive, "", "Where to")
+        .required_when("after", {"archive"}, "where archived files go");
+  return spec;
+}
+
+std::string problem_of(const option_map& given) {
+  auto spec = fetch_spec().spec();
+  auto p = check_rules(spec, given);
+  return p ? fmt::format("{}: {}", p->option, p->reason) : "none";
+}
+
+} // namespace
+
+TEST_CASE("an option applies only where its condition holds",
+          "[spec][conditions]") {
+  using m = option_map;
+  CHECK(problem_of(m{{"path", std::string{"in"}}}) == "none");
+  // The default kind counts when kind is not given.
+  CHECK(problem_of(m{{"path", std::string{"in"}},
+                     {"url", std::string{"http://x"}}})
+        == "url: option 'url' is only for kind = \"web\" (kind is "
+           "\"folder\" when not set)");
+  CHECK(problem_of(m{{"kind", std::string{"web"}},
+                     {"url", std::string{"http://x"}},
+                     {"path", std::string{"in"}}})
+        == "path: option 'path' is only for kind = \"folder\" or \"glob\" "
+           "(here kind = \"web\": the url names the input)");
+  CHECK(problem_of(m{{"kind", std::string{"glob"}},
+                     {"path", std::string{"*.jpg"}},
+                     {"deep", true}})
+        == "deep: option 'deep' is only for kind = \"folder\" (here kind = "
+           "\"glob\")");
+  // check_applies alone, as the reader asks key by key.
+  auto spec = fetch_spec().spec();
+  CHECK_FALSE(check_applies(spec, *spec.find("deep"),
+                            m{{"deep", true}, {"path", std::string{"a"}}}));
+  CHECK(check_applies(spec, *spec.find("deep"),
+                      m{{"deep", true}, {"kind", std::string{"web"}}}));
+}
+
+TEST_CASE("an option is required where its condition holds",
+          "[spec][conditions]") {
+  using m = option_map;
+  // Reported at the option whose value asks for it, or at the table when
+  // that is a default.
+  CHECK(problem_of(m{}) == ": [fetch] with kind = \"folder\" needs 'path' "
+                           "(where to read)");
+  CHECK(problem_of(m{{"kind", std::string{"web"}}})
+        == "kind: [fetch] with kind = \"web\" needs 'url'");
+  // An empty string is missing too.
+  CHECK(problem_of(m{{"kind", std::string{"web"}},
+                     {"url", std::string{}}})
+        == "kind: [fetch] with kind = \"web\" needs 'url'");
+  CHECK(problem_of(m{{"path", std::string{"in"}},
+                     {"after", std::string{"archive"}}})
+        == "after: [fetch] with after = \"archive\" needs 'archive' (where "
+           "archived files go)");
+  CHECK(problem_of(m{{"path", std::string{"in"}},
+                     {"after", std::string{"archive"}},
+                     {"archive", std::string{"old"}}})
+        == "none");
+}
+
+TEST_CASE("conditions are rendered for references", "[spec][conditions]") {
+  auto spec = fetch_spec().spec();
+  CHECK(conditions_markdown(*spec.find("path"))
+        == "**Only with `kind = \"folder\"` or `\"glob\"`; required.**");
+  CHECK(conditions_markdown(*spec.find("deep"))
+        == "**Only with `kind = \"folder\"`.**");
+  CHECK(conditions_markdown(*spec.find("archive"))
+        == "**Required with `after = \"archive\"`.**");
+  CHECK(conditions_markdown(*spec.find("kind")).empty());
+}
+
+TEST_CASE("a condition on an option that is no choice declared before is "
+          "refused at declaration",
+          "[spec][conditions]") {
+  spec_builder<fetch_options> b("[fetch]", "bad");
+  b.text("path", &fetch_options::path, "", "p");
+  CHECK_THROWS_WITH(b.only_when("kind", {"web"}),
+                    Catch::Contains("a condition on 'kind'"));
+  CHECK_THROWS_WITH(b.required_when("path", {"x"}),
+                    Catch::Contains("a condition on 'path'"));
+  b.choice("kind", &fetch_options::kind, "folder", {"folder", "web"}, "k")
+    .text("url", &fetch_options::url, "", "u");
+  CHECK_THROWS_WITH(b.only_when("kind", {"wbe"}),
+                    Catch::Contains("'kind' has no choice \"wbe\""));
+}

@@ -22,8 +22,10 @@ extern const choice_table<VipsKernel, 6> kernel_table;
 /// 8-bit images with 3 or 4 bands the taps are summed two at a time for
 /// every band by one SSE2 instruction, where libvips' loop handles one tap
 /// of one band at a time (its vertical reduce has a vector path, its
-/// horizontal one does not). Other formats, codings and band counts, the
-/// nearest kernel and arguments libvips rejects go to libvips.
+/// horizontal one does not). Float images (an image with alpha,
+/// premultiplied) get the same doubles as libvips' float loops, the box
+/// shrink's and the reduce's, four bands two at a time. Other formats and
+/// codings, the nearest kernel and arguments libvips rejects go to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 

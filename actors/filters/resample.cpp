@@ -387,6 +387,52 @@ vips::VImage shrink_width_float(const vips::VImage& in, int shrink) {
                          vips_start_one, shrink_float_generate, vips_stop_one);
 }
 
+/// What premultiply_generate needs: for each alpha value, the factor
+/// libvips multiplies the other bands by.
+struct premultiply_plan {
+  int bands = 0;
+  std::array<float, 256> factor{};
+};
+
+/// vips_premultiply_gen() for 8-bit images, max_alpha 255: every band but
+/// the last times float(alpha / 255.0), in float; alpha itself as a float.
+int premultiply_generate(VipsRegion* out, void* vseq, void*, void* b,
+                         gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const premultiply_plan*>(b);
+  const int bands = plan.bands;
+  const VipsRect* r = &out->valid;
+  if (vips_region_prepare(ir, r))
+    return -1;
+  for (int y = 0; y < r->height; y++) {
+    const auto* p = VIPS_REGION_ADDR(ir, r->left, r->top + y);
+    auto* q = reinterpret_cast<float*>(
+      VIPS_REGION_ADDR(out, r->left, r->top + y));
+    int x = 0;
+#ifdef __SSE2__
+    // RGBA: the four bytes as floats times (f, f, f, 1), alpha times 1
+    // being alpha itself.
+    if (bands == 4)
+      for (; x < r->width; x++, p += 4, q += 4) {
+        const float f = plan.factor[p[3]];
+        const __m128i bytes = load4(p);
+        const __m128i zero = _mm_setzero_si128();
+        const __m128 v = _mm_cvtepi32_ps(
+          _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero));
+        _mm_storeu_ps(q, _mm_mul_ps(v, _mm_set_ps(1.0f, f, f, f)));
+      }
+#endif
+    for (; x < r->width; x++, p += bands, q += bands) {
+      const std::uint8_t alpha = p[bands - 1];
+      const float factor = plan.factor[alpha];
+      for (int i = 0; i < bands - 1; i++)
+        q[i] = float(p[i]) * factor;
+      q[bands - 1] = alpha;
+    }
+  }
+  return 0;
+}
+
 /// Everything reducev_generate needs, fixed when the image is built.
 struct reducev_plan {
   double vshrink = 1;
@@ -512,6 +558,24 @@ int reducev_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
 constexpr int max_vector_points = 50;
 
 } // namespace
+
+vips::VImage premultiply_image(const vips::VImage& in) {
+  VipsImage* raw = in.get_image();
+  // libvips' max_alpha: 255, but 65535 for 16-bit interpretations.
+  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
+      || raw->Bands < 2 || raw->Type == VIPS_INTERPRETATION_GREY16
+      || raw->Type == VIPS_INTERPRETATION_RGB16)
+    return in.premultiply();
+  premultiply_plan plan;
+  plan.bands = raw->Bands;
+  // libvips: (float) alpha / max_alpha in double, kept as a float.
+  for (int a = 0; a < 256; a++)
+    plan.factor[std::size_t(a)] = float(double(float(a)) / 255.0);
+  return generated_image(in, plan, raw->Xsize, raw->Ysize,
+                         VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
+                         premultiply_generate, vips_stop_one,
+                         VIPS_FORMAT_FLOAT);
+}
 
 vips::VImage reduce_width(const vips::VImage& original, double hshrink,
                           VipsKernel kernel, double gap) {

@@ -16,6 +16,12 @@ extern const choice_table<VipsKernel, 6> kernel_table;
 /// libvips 8.14 runs without vector code, and float images (alpha,
 /// premultiplied) reduced in the order that needs less memory.
 
+/// libvips 8.14's premultiply(in) with its default max_alpha: the same
+/// float pixels, with the factor of each alpha value worked out once rather
+/// than a division per pixel. Formats other than 8 bits, 16-bit
+/// interpretations and a single band go to libvips.
+vips::VImage premultiply_image(const vips::VImage& in);
+
 /// libvips 8.14's reduceh: shrinks `in` horizontally by `hshrink` (>= 1)
 /// with `kernel`, first by a whole factor with a box filter where `gap`
 /// (0, or >= 1) leaves room for one. The same pixels as libvips, but for

@@ -99,6 +99,33 @@ TEST_CASE("resample: reduce_width reads regions anywhere in the image",
     }
 }
 
+TEST_CASE("resample: premultiply_image gives libvips' premultiply pixels",
+          "[resample]") {
+  int bands = GENERATE(2, 3, 4, 5);
+  // Every alpha value, each with every level of the other bands.
+  auto in = busy(256, 9, bands);
+  auto alpha = vips::VImage::xyz(256, 9)[0].cast(VIPS_FORMAT_UCHAR);
+  in = in.extract_band(0, vips::VImage::option()->set("n", bands - 1))
+         .bandjoin(alpha)
+         .copy_memory();
+  auto ours = premultiply_image(in);
+  auto theirs = in.premultiply();
+  REQUIRE(ours.format() == VIPS_FORMAT_FLOAT);
+  REQUIRE(ours.bands() == bands);
+  REQUIRE(ours.width() == 256);
+  CHECK((ours - theirs).abs().max() == 0);
+  // A region in the middle, on its own.
+  auto a = ours.extract_area(17, 3, 100, 4).copy_memory();
+  auto b = theirs.extract_area(17, 3, 100, 4).copy_memory();
+  CHECK((a - b).abs().max() == 0);
+  // 16-bit interpretations (max_alpha 65535) and one band: libvips'.
+  auto rgb16 = in.copy(vips::VImage::option()->set(
+    "interpretation", VIPS_INTERPRETATION_RGB16));
+  CHECK((premultiply_image(rgb16) - rgb16.premultiply()).abs().max() == 0);
+  auto one = in[0];
+  CHECK(premultiply_image(one).format() == VIPS_FORMAT_UCHAR);
+}
+
 TEST_CASE("resample: reduce_width hands other formats and nearest to libvips",
           "[resample]") {
   auto in = busy(120, 4, 3);

@@ -122,7 +122,7 @@ vips::VImage pixline_resize(const vips::VImage& loaded, int orig_w, int orig_h, 
   double vshrink = std::min(double(in.height()) / th, double(in.height()));
   auto format = in.format();
   bool premultiply = in.has_alpha() && hshrink != 1.0 && vshrink != 1.0;
-  if (premultiply) in = in.premultiply();
+  if (premultiply) in = pixline::premultiply_image(in);
   in = pixline::resize_image(in, 1.0 / hshrink, 1.0 / vshrink, VIPS_KERNEL_LANCZOS3, 2.0);
   if (premultiply) in = in.unpremultiply().cast(format);
   in = space(in);

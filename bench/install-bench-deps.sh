@@ -8,6 +8,7 @@
 #   gnuplot-nox     the PNG plot in docs/performance.png
 #   time            GNU time (handy for reruns by hand; measure.py does not need it)
 #   libjemalloc2    jemalloc, for the allocator experiment (LD_PRELOAD)
+#   libjpeg-turbo-progs  jpegtran, for the lossless copies of corpus w2photo
 #
 # and the pictures of the corpus: the wallpaper packages gnome-backgrounds
 # (4096x4096 WebP, mostly rendered art) and mate-backgrounds (JPEG photographs
@@ -31,7 +32,7 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
 fi
 
-pkgs=(python3-pil imagemagick libvips-tools gnuplot-nox time libjemalloc2)
+pkgs=(python3-pil imagemagick libvips-tools gnuplot-nox time libjemalloc2 libjpeg-turbo-progs)
 wallpapers=(gnome-backgrounds mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 ukui-wallpapers)
 
 # apt-get update only when a package is unknown to the current lists.

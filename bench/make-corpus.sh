@@ -24,6 +24,16 @@
 #             sprog_*  progressive JPEG q85, 440 and 760 px
 #             spng_*   PNG (RGB, no alpha), 600 px
 #             swebp_*  WebP q80, 480 and 900 px
+#   w2photo/  large photographs as their authors saved them, not re-encoded:
+#           every JPEG of the five packages with a long edge of 2400 px or
+#           more (2560x1600 to 6028x3391; 4:2:0 and 4:4:4; many of them
+#           progressive), metadata dropped losslessly (jpegtran -copy none),
+#           each twice, as the same coefficients:
+#             pbase_*  baseline (sequential)
+#             pprog_*  progressive (jpegtran -progressive)
+#           W2 on photographs with more detail than w2's re-encoded files,
+#           half of them progressive, which libjpeg decodes whole into a
+#           coefficient buffer before the first row comes out.
 #
 #   bash bench/make-corpus.sh [--force]
 #
@@ -32,14 +42,14 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$here/.cache
 corpus=$cache/corpus
-stamp=$corpus/.complete-v3
+stamp=$corpus/.complete-v4
 
 if [[ ${1:-} == --force ]]; then rm -rf "$corpus"; fi
 if [[ -f $stamp ]]; then
   echo "make-corpus: $corpus is complete (--force rebuilds it)"
   exit 0
 fi
-for tool in vips vipsheader /usr/bin/python3; do
+for tool in vips vipsheader jpegtran /usr/bin/python3; do
   command -v "$tool" >/dev/null || { echo "make-corpus: $tool missing; run bench/install-bench-deps.sh" >&2; exit 1; }
 done
 gnome=$cache/debs/gnome-backgrounds/usr/share/backgrounds/gnome
@@ -56,8 +66,8 @@ fi
 # w1 files already made by an interrupted run are kept (each is written
 # under .src/ and moved into place, so none is half-written); the rest is
 # made afresh.
-rm -rf "$corpus"/{w1x10,w2,.src}
-mkdir -p "$corpus"/{w1,w1x10,w2,w3,small} "$corpus/.src"
+rm -rf "$corpus"/{w1x10,w2,w2photo,.src}
+mkdir -p "$corpus"/{w1,w1x10,w2,w2photo,w3,small} "$corpus/.src"
 export VIPS_CONCURRENCY=1
 
 # Sources: the JPEG photographs of mate-backgrounds (nature/ and the largest
@@ -182,6 +192,15 @@ for f in "$corpus"/w1/*; do
   fi
 done
 
+# w2photo: the packages' own large JPEGs, lossless copies without metadata.
+while IFS= read -r -d '' src; do
+  w=$(vipsheader -f width "$src"); h=$(vipsheader -f height "$src")
+  (( (w > h ? w : h) >= 2400 )) || continue
+  b=$(basename "$src"); b=${b%.*}; b=${b//[^A-Za-z0-9]/}; b=${b,,}
+  jpegtran -copy none -outfile "$corpus/w2photo/pbase_$b.jpg" "$src"
+  jpegtran -copy none -progressive -outfile "$corpus/w2photo/pprog_$b.jpg" "$src"
+done < <(find "$cache/debs" -path '*/usr/share/backgrounds/*' -name '*.jpg' -print0 | sort -z)
+
 # w3: 3x3 tiling of nine 4096x4096 wallpapers, 12288x12288.
 tiles=()
 for f in "$gnome"/*.webp; do
@@ -196,7 +215,7 @@ fi
 rm -rf "$corpus/.src" "$tasks"
 
 {
-  for d in w1 w1x10 w2 w3 small; do
+  for d in w1 w1x10 w2 w2photo w3 small; do
     printf '%s\t%s files\t%s\n' "$d" "$(find "$corpus/$d" -type f | wc -l)" \
       "$(du -sh --apparent-size "$corpus/$d" | cut -f1)"
   done
@@ -207,6 +226,10 @@ rm -rf "$corpus/.src" "$tasks"
   echo "small by subset:"
   for p in sbase sprog spng swebp; do
     printf '  %s\t%s\n' "$p" "$(find "$corpus/small" -name "${p}_*" | wc -l)"
+  done
+  echo "w2photo by subset:"
+  for p in pbase pprog; do
+    printf '  %s\t%s\n' "$p" "$(find "$corpus/w2photo" -name "${p}_*" | wc -l)"
   done
   echo "w3: $(cd "$corpus" && vipsheader w3/large.jpg)"
 } | tee "$corpus/SUMMARY.txt"

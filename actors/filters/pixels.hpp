@@ -58,12 +58,14 @@ vips::VImage cast_rounded(const vips::VImage& img, VipsBandFormat format);
 /// one region on `in`), and `generate` gets `in`'s VipsImage as its `a` and
 /// a pointer to `state` as its `b`. The image keeps `state` and a reference
 /// to `in` for as long as it lives (libvips' generate holds neither). Its
-/// fields are `in`'s, but `width` × `height`.
+/// fields are `in`'s, but `width` × `height` and, unless it is
+/// VIPS_FORMAT_NOTSET, the band format `format`.
 template <class State>
 vips::VImage generated_image(const vips::VImage& in, State state, int width,
                              int height, VipsDemandStyle style,
                              VipsStartFn start, VipsGenerateFn generate,
-                             VipsStopFn stop) {
+                             VipsStopFn stop,
+                             VipsBandFormat format = VIPS_FORMAT_NOTSET) {
   struct kept_state {
     State state;
     vips::VImage in;
@@ -81,6 +83,8 @@ vips::VImage generated_image(const vips::VImage& in, State state, int width,
   }
   out->Xsize = width;
   out->Ysize = height;
+  if (format != VIPS_FORMAT_NOTSET)
+    out->BandFmt = format;
   if (vips_image_generate(out, start, generate, stop, raw, &kept->state)) {
     g_object_unref(out);
     throw vips::VError();

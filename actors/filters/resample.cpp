@@ -132,6 +132,9 @@ struct reduce_plan {
   /// libvips' matrixi: the taps in fixed point (VIPS_INTERPOLATE_SCALE)
   /// for each of VIPS_TRANSFORM_SCALE + 1 sub-pixel positions.
   std::array<std::vector<int>, VIPS_TRANSFORM_SCALE + 1> taps;
+  /// libvips' matrixf, the taps as doubles: what float images are summed
+  /// with.
+  std::array<std::vector<double>, VIPS_TRANSFORM_SCALE + 1> float_taps;
 #ifdef __SSE2__
   /// The same taps in pairs, (tap 2k, tap 2k + 1) in each of the four
   /// 16-bit pairs, for _mm_madd_epi16; an odd last tap is paired with 0.
@@ -199,19 +202,32 @@ void reduce_pixel_sse2(const std::uint8_t* p, std::uint8_t* q, int bands,
 }
 #endif
 
+/// Computes the input vips_reduceh_gen() needs for the output area `r`.
+bool prepare_across(VipsRegion* ir, const VipsRect* r,
+                    const reduce_plan& plan) {
+  VipsRect s;
+  s.left = int(r->left * plan.hshrink - plan.hoffset);
+  s.top = r->top;
+  s.width = int(r->width * plan.hshrink + plan.n_point);
+  s.height = r->height;
+  return vips_region_prepare(ir, &s) == 0;
+}
+
+/// Which of the VIPS_TRANSFORM_SCALE + 1 masks libvips uses for the input
+/// position `X`.
+inline int mask_index(double X) {
+  const int sx = int(X * VIPS_TRANSFORM_SCALE * 2);
+  const int six = sx & (VIPS_TRANSFORM_SCALE * 2 - 1);
+  return (six + 1) >> 1;
+}
+
 /// vips_reduceh_gen() for 8-bit images.
 int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
   auto* ir = static_cast<VipsRegion*>(vseq);
   const auto& plan = *static_cast<const reduce_plan*>(b);
   const int ps = plan.bands;
   const VipsRect* r = &out->valid;
-
-  VipsRect s;
-  s.left = int(r->left * plan.hshrink - plan.hoffset);
-  s.top = r->top;
-  s.width = int(r->width * plan.hshrink + plan.n_point);
-  s.height = r->height;
-  if (vips_region_prepare(ir, &s))
+  if (!prepare_across(ir, r, plan))
     return -1;
 
 #ifdef __SSE2__
@@ -226,9 +242,7 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
     for (int x = 0; x < r->width; x++) {
       const int ix = int(X);
       const std::uint8_t* p = p0 + ix * ps;
-      const int sx = int(X * VIPS_TRANSFORM_SCALE * 2);
-      const int six = sx & (VIPS_TRANSFORM_SCALE * 2 - 1);
-      const int tx = (six + 1) >> 1;
+      const int tx = mask_index(X);
 #ifdef __SSE2__
       // The last pixel of a line keeps to libvips' loop: the vector one
       // reads a byte past its last tap, which may be past the buffer.
@@ -239,6 +253,181 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
         reduce_pixel(p, q, ps, plan.taps[tx].data(), plan.n_point);
       X += plan.hshrink;
       q += ps;
+    }
+  }
+  return 0;
+}
+
+/// One output pixel of a float image, libvips' reduceh_float_tab(): for
+/// each band, the taps times the input summed in double, in tap order, then
+/// rounded to float. With 4 bands the same sums run two bands per SSE2
+/// instruction (no fused multiply-add, so the same doubles).
+void reduce_float_pixel(const float* p, float* q, int bands, const double* c,
+                        int n) {
+#ifdef __SSE2__
+  if (bands == 4) {
+    __m128d s01 = _mm_setzero_pd();
+    __m128d s23 = _mm_setzero_pd();
+    for (int i = 0; i < n; i++, p += 4) {
+      const __m128 v = _mm_loadu_ps(p);
+      const __m128d k = _mm_set1_pd(c[i]);
+      s01 = _mm_add_pd(s01, _mm_mul_pd(k, _mm_cvtps_pd(v)));
+      s23 = _mm_add_pd(s23, _mm_mul_pd(k, _mm_cvtps_pd(_mm_movehl_ps(v, v))));
+    }
+    _mm_storeu_ps(q, _mm_movelh_ps(_mm_cvtpd_ps(s01), _mm_cvtpd_ps(s23)));
+    return;
+  }
+#endif
+  for (int z = 0; z < bands; z++) {
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+      sum += c[i] * p[z + i * bands];
+    q[z] = float(sum);
+  }
+}
+
+/// vips_reduceh_gen() for float images.
+int reduce_float_generate(VipsRegion* out, void* vseq, void*, void* b,
+                          gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const reduce_plan*>(b);
+  const int bands = plan.bands;
+  const VipsRect* r = &out->valid;
+  if (!prepare_across(ir, r, plan))
+    return -1;
+
+  for (int y = 0; y < r->height; y++) {
+    auto* q = reinterpret_cast<float*>(
+      VIPS_REGION_ADDR(out, r->left, r->top + y));
+    double X = (r->left + 0.5) * plan.hshrink - 0.5 - plan.hoffset;
+    // Start of this input line (x == 0), which may lie outside valid.
+    const auto* p0 = reinterpret_cast<const float*>(
+                       VIPS_REGION_ADDR(ir, ir->valid.left, r->top + y))
+                     - std::ptrdiff_t(ir->valid.left) * bands;
+    for (int x = 0; x < r->width; x++) {
+      const int ix = int(X);
+      reduce_float_pixel(p0 + std::ptrdiff_t(ix) * bands, q, bands,
+                         plan.float_taps[std::size_t(mask_index(X))].data(),
+                         plan.n_point);
+      X += plan.hshrink;
+      q += bands;
+    }
+  }
+  return 0;
+}
+
+/// What shrink_float_generate needs.
+struct shrink_plan {
+  int shrink = 1;
+  int bands = 0;
+};
+
+/// vips_shrinkh_gen() for float images (its FSHRINK): each band of
+/// `shrink` neighbours summed in double, in order, divided by `shrink` and
+/// rounded to float; with 4 bands two bands per SSE2 instruction.
+int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
+                          gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const shrink_plan*>(b);
+  const int bands = plan.bands;
+  const int shrink = plan.shrink;
+  const VipsRect* r = &out->valid;
+
+  VipsRect s{r->left * shrink, r->top, r->width * shrink, r->height};
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+  const double divisor = shrink;
+  for (int y = 0; y < r->height; y++) {
+    const auto* p = reinterpret_cast<const float*>(
+      VIPS_REGION_ADDR(ir, s.left, r->top + y));
+    auto* q = reinterpret_cast<float*>(
+      VIPS_REGION_ADDR(out, r->left, r->top + y));
+    for (int x = 0; x < r->width; x++) {
+#ifdef __SSE2__
+      if (bands == 4) {
+        __m128d s01 = _mm_setzero_pd();
+        __m128d s23 = _mm_setzero_pd();
+        for (int k = 0; k < shrink; k++, p += 4) {
+          const __m128 v = _mm_loadu_ps(p);
+          s01 = _mm_add_pd(s01, _mm_cvtps_pd(v));
+          s23 = _mm_add_pd(s23, _mm_cvtps_pd(_mm_movehl_ps(v, v)));
+        }
+        const __m128d d = _mm_set1_pd(divisor);
+        _mm_storeu_ps(q, _mm_movelh_ps(_mm_cvtpd_ps(_mm_div_pd(s01, d)),
+                                       _mm_cvtpd_ps(_mm_div_pd(s23, d))));
+        q += 4;
+        continue;
+      }
+#endif
+      for (int z = 0; z < bands; z++) {
+        double sum = 0.0;
+        for (int k = 0; k < shrink; k++)
+          sum += p[z + k * bands];
+        q[z] = float(sum / divisor);
+      }
+      p += shrink * bands;
+      q += bands;
+    }
+  }
+  return 0;
+}
+
+/// libvips 8.14's shrinkh(in, shrink, ceil = true) for a float image: the
+/// same pixels.
+vips::VImage shrink_width_float(const vips::VImage& in, int shrink) {
+  // As libvips: copies of the right edge, so the last output pixel sums
+  // `shrink` inputs too.
+  auto extended = in.embed(
+    0, 0, in.width() + shrink, in.height(),
+    vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+  const int width = int(std::ceil(double(in.width()) / shrink));
+  return generated_image(extended, shrink_plan{shrink, in.bands()}, width,
+                         in.height(), VIPS_DEMAND_STYLE_THINSTRIP,
+                         vips_start_one, shrink_float_generate, vips_stop_one);
+}
+
+/// What premultiply_generate needs: for each alpha value, the factor
+/// libvips multiplies the other bands by.
+struct premultiply_plan {
+  int bands = 0;
+  std::array<float, 256> factor{};
+};
+
+/// vips_premultiply_gen() for 8-bit images, max_alpha 255: every band but
+/// the last times float(alpha / 255.0), in float; alpha itself as a float.
+int premultiply_generate(VipsRegion* out, void* vseq, void*, void* b,
+                         gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const premultiply_plan*>(b);
+  const int bands = plan.bands;
+  const VipsRect* r = &out->valid;
+  if (vips_region_prepare(ir, r))
+    return -1;
+  for (int y = 0; y < r->height; y++) {
+    const auto* p = VIPS_REGION_ADDR(ir, r->left, r->top + y);
+    auto* q = reinterpret_cast<float*>(
+      VIPS_REGION_ADDR(out, r->left, r->top + y));
+    int x = 0;
+#ifdef __SSE2__
+    // RGBA: the four bytes as floats times (f, f, f, 1), alpha times 1
+    // being alpha itself.
+    if (bands == 4)
+      for (; x < r->width; x++, p += 4, q += 4) {
+        const float f = plan.factor[p[3]];
+        const __m128i bytes = load4(p);
+        const __m128i zero = _mm_setzero_si128();
+        const __m128 v = _mm_cvtepi32_ps(
+          _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero));
+        _mm_storeu_ps(q, _mm_mul_ps(v, _mm_set_ps(1.0f, f, f, f)));
+      }
+#endif
+    for (; x < r->width; x++, p += bands, q += bands) {
+      const std::uint8_t alpha = p[bands - 1];
+      const float factor = plan.factor[alpha];
+      for (int i = 0; i < bands - 1; i++)
+        q[i] = float(p[i]) * factor;
+      q[bands - 1] = alpha;
     }
   }
   return 0;
@@ -370,6 +559,24 @@ constexpr int max_vector_points = 50;
 
 } // namespace
 
+vips::VImage premultiply_image(const vips::VImage& in) {
+  VipsImage* raw = in.get_image();
+  // libvips' max_alpha: 255, but 65535 for 16-bit interpretations.
+  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
+      || raw->Bands < 2 || raw->Type == VIPS_INTERPRETATION_GREY16
+      || raw->Type == VIPS_INTERPRETATION_RGB16)
+    return in.premultiply();
+  premultiply_plan plan;
+  plan.bands = raw->Bands;
+  // libvips: (float) alpha / max_alpha in double, kept as a float.
+  for (int a = 0; a < 256; a++)
+    plan.factor[std::size_t(a)] = float(double(float(a)) / 255.0);
+  return generated_image(in, plan, raw->Xsize, raw->Ysize,
+                         VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
+                         premultiply_generate, vips_stop_one,
+                         VIPS_FORMAT_FLOAT);
+}
+
 vips::VImage reduce_width(const vips::VImage& original, double hshrink,
                           VipsKernel kernel, double gap) {
   const double requested = hshrink;
@@ -379,9 +586,11 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
                                          ->set("gap", gap));
   };
   VipsImage* raw = original.get_image();
-  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
-      || kernel == VIPS_KERNEL_NEAREST || !(hshrink >= 1.0)
-      || (gap > 0.0 && gap < 1.0))
+  // Float: an image with alpha, premultiplied for the resize.
+  const bool is_float = raw->BandFmt == VIPS_FORMAT_FLOAT;
+  if ((raw->BandFmt != VIPS_FORMAT_UCHAR && !is_float)
+      || raw->Coding != VIPS_CODING_NONE || kernel == VIPS_KERNEL_NEAREST
+      || !(hshrink >= 1.0) || (gap > 0.0 && gap < 1.0))
     return libvips();
   // Output size: round to nearest, as libvips.
   const int width = VIPS_ROUND_UINT(double(raw->Xsize) / hshrink);
@@ -395,7 +604,9 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
     int int_hshrink = int(
       std::max(1.0, std::floor(double(raw->Xsize) / width / gap)));
     if (int_hshrink > 1) {
-      in = in.shrinkh(int_hshrink, vips::VImage::option()->set("ceil", true));
+      in = is_float ? shrink_width_float(in, int_hshrink)
+                    : in.shrinkh(int_hshrink,
+                                 vips::VImage::option()->set("ceil", true));
       hshrink /= int_hshrink;
       extra_pixels /= int_hshrink;
     }
@@ -414,6 +625,10 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
   std::vector<double> mask(std::size_t(plan.n_point));
   for (int x = 0; x < VIPS_TRANSFORM_SCALE + 1; x++) {
     make_mask(mask, kernel, hshrink, double(float(x) / VIPS_TRANSFORM_SCALE));
+    if (is_float) {
+      plan.float_taps[std::size_t(x)] = mask;
+      continue;
+    }
     auto& taps = plan.taps[std::size_t(x)];
     for (double m : mask)
       taps.push_back(int(m * VIPS_INTERPOLATE_SCALE));
@@ -439,7 +654,9 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
   const int n_point = plan.n_point;
   auto out = generated_image(extended, std::move(plan), width, in.height(),
                              VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
-                             reduce_generate, vips_stop_one);
+                             is_float ? reduce_float_generate
+                                      : reduce_generate,
+                             vips_stop_one);
   vips_reorder_margin_hint(out.get_image(), n_point);
   return out;
 }

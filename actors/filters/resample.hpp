@@ -16,14 +16,22 @@ extern const choice_table<VipsKernel, 6> kernel_table;
 /// libvips 8.14 runs without vector code, and float images (alpha,
 /// premultiplied) reduced in the order that needs less memory.
 
+/// libvips 8.14's premultiply(in) with its default max_alpha: the same
+/// float pixels, with the factor of each alpha value worked out once rather
+/// than a division per pixel. Formats other than 8 bits, 16-bit
+/// interpretations and a single band go to libvips.
+vips::VImage premultiply_image(const vips::VImage& in);
+
 /// libvips 8.14's reduceh: shrinks `in` horizontally by `hshrink` (>= 1)
 /// with `kernel`, first by a whole factor with a box filter where `gap`
 /// (0, or >= 1) leaves room for one. The same pixels as libvips, but for
 /// 8-bit images with 3 or 4 bands the taps are summed two at a time for
 /// every band by one SSE2 instruction, where libvips' loop handles one tap
 /// of one band at a time (its vertical reduce has a vector path, its
-/// horizontal one does not). Other formats, codings and band counts, the
-/// nearest kernel and arguments libvips rejects go to libvips.
+/// horizontal one does not). Float images (an image with alpha,
+/// premultiplied) get the same doubles as libvips' float loops, the box
+/// shrink's and the reduce's, four bands two at a time. Other formats and
+/// codings, the nearest kernel and arguments libvips rejects go to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 

@@ -118,7 +118,7 @@ void resize_stage::process(image& img) {
   // Resampling straight alpha bleeds the colour of transparent pixels into
   // the edges; libvips' thumbnail premultiplies for the same reason.
   auto format = in.format();
-  img.pixels = resized(in.premultiply()).unpremultiply().cast(format);
+  img.pixels = resized(premultiply_image(in)).unpremultiply().cast(format);
 }
 
 } // namespace pixline

@@ -226,7 +226,7 @@ vips::VImage thumbnail_stage::resize_upright(
   auto format = in.format();
   bool premultiply = in.has_alpha() && hshrink != 1.0 && vshrink != 1.0;
   if (premultiply)
-    in = in.premultiply();
+    in = premultiply_image(in);
   in = resize_image(in, 1.0 / hshrink, 1.0 / vshrink, kernel_, 2.0);
   if (premultiply)
     in = in.unpremultiply().cast(format);

@@ -62,6 +62,9 @@ struct job {
   /// symlink): readers open this very file again (reopen_read), never
   /// `path`, which may name another file by then. Null: read `path`.
   std::shared_ptr<const unique_fd> input_file;
+  /// The input file's bytes, already read into memory (a worker process's
+  /// private copy of a small input): the loader reads these, not the file.
+  std::shared_ptr<VipsBlob> input_bytes;
   /// The image, once loaded; dropped when the job fails or is written.
   std::shared_ptr<tracked_image> img;
   /// Why the job failed; empty while it is fine.

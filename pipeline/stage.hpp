@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,9 @@ struct load_params {
   /// When >= 0, the job's checked input file (job::input_file): a fused
   /// load reads it (reopen_read), never the file by its path.
   int input_fd = -1;
+  /// When set, the input file read into memory by the loader
+  /// (read_input_bytes): a fused load reads these bytes, not the file.
+  std::shared_ptr<VipsBlob> input_bytes;
 };
 
 /// An error raised by stage code; the adapter adds the stage and file names.

@@ -295,11 +295,16 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
                                                 ? VIPS_ACCESS_SEQUENTIAL
                                                 : VIPS_ACCESS_RANDOM)
                               ->set("fail_on", fail_on),
-                            loader_of(header), params.input_fd);
+                            loader_of(header), params.input_fd,
+                            params.input_bytes);
     return finish(resize_upright(shrunk, g), g);
   }
   auto options = resize_options(g)->set("fail_on", fail_on);
-  auto thumb = params.input_fd >= 0
+  auto thumb = params.input_bytes
+                 ? vips::VImage::thumbnail_source(
+                     source_of_bytes(params.input_bytes), g.resize_width,
+                     options)
+               : params.input_fd >= 0
                  ? vips::VImage::thumbnail_source(
                      vips::VSource::new_from_descriptor(
                        reopen_read(params.input_fd).get()),

@@ -1,5 +1,6 @@
 #include "actors/io/loader.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cctype>
 #include <cstring>
@@ -121,6 +122,68 @@ bool has_option_suffix(const std::string& path) {
 
 namespace {
 
+int free_bytes(void* data, void*) {
+  g_free(data);
+  return 0;
+}
+
+} // namespace
+
+std::shared_ptr<VipsBlob> read_input_bytes(int fd, std::int64_t limit) {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit)
+    return nullptr;
+  // One byte more than the size: a file that grew since the stat is left
+  // to the file path, which reads it whole.
+  auto size = std::size_t(st.st_size);
+  auto* data = static_cast<char*>(g_malloc(size + 1));
+  std::size_t got = 0;
+  ssize_t n = 0;
+  while (got <= size) {
+    n = ::pread(fd, data + got, size + 1 - got, off_t(got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += std::size_t(n);
+  }
+  // Only the formats whose loader the signature names: for the others,
+  // libvips' own format search and messages (libtiff's name the file) stay
+  // as they were.
+  if (n < 0 || got > size
+      || loader_for_signature({data, std::min<std::size_t>(got, 12)})
+           .empty()) {
+    g_free(data);
+    return nullptr;
+  }
+  return std::shared_ptr<VipsBlob>(vips_blob_new(free_bytes, data, got),
+                                   [](VipsBlob* blob) {
+                                     vips_area_unref(VIPS_AREA(blob));
+                                   });
+}
+
+std::shared_ptr<VipsBlob> read_input_bytes(const std::string& path,
+                                           int input_fd, std::int64_t limit) {
+  if (input_fd >= 0)
+    return read_input_bytes(input_fd, limit);
+  // Not blocking: the path may name a FIFO by now (read_input_bytes then
+  // refuses it, and the usual open reports it).
+  unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY
+                                      | O_NONBLOCK)};
+  if (!fd)
+    return nullptr;
+  return read_input_bytes(fd.get(), limit);
+}
+
+vips::VSource source_of_bytes(const std::shared_ptr<VipsBlob>& bytes) {
+  auto* source = vips_source_new_from_blob(bytes.get());
+  if (!source)
+    throw vips::VError();
+  return vips::VSource(source);
+}
+
+namespace {
+
 // The first 12 bytes of `path` (of the file `fd` when >= 0), fewer when
 // it is shorter or unreadable.
 std::string first_bytes(const std::string& path, int fd) {
@@ -146,9 +209,21 @@ vips::VSource source_of(int fd) {
   return vips::VSource::new_from_descriptor(again.get());
 }
 
+// The first bytes of a file read into memory.
+std::string_view first_bytes(const VipsBlob& bytes) {
+  auto* area = VIPS_AREA(&bytes);
+  return {static_cast<const char*>(area->data), std::min<std::size_t>(
+                                                  area->length, 12)};
+}
+
 // Whether some libvips loader takes the file, by its own name (or the
-// file `fd` when >= 0).
-bool has_loader(const std::string& path, int fd) {
+// file `fd` when >= 0, or `bytes` when given).
+bool has_loader(const std::string& path, int fd,
+                const std::shared_ptr<VipsBlob>& bytes) {
+  if (bytes) {
+    auto source = source_of_bytes(bytes);
+    return vips_foreign_find_load_source(source.get_source()) != nullptr;
+  }
   if (fd < 0 && !has_option_suffix(path))
     return vips_foreign_find_load(path.c_str()) != nullptr;
   VipsSource* source = fd >= 0 ? nullptr
@@ -167,14 +242,17 @@ bool has_loader(const std::string& path, int fd) {
 } // namespace
 
 vips::VImage open_image_file(const std::string& path, vips::VOption* options,
-                             const std::string& opened_with, int input_fd) {
+                             const std::string& opened_with, int input_fd,
+                             const std::shared_ptr<VipsBlob>& bytes) {
   auto base = opened_with.substr(0, opened_with.rfind("_source"));
   bool known = base == "jpegload" || base == "pngload" || base == "webpload";
-  auto loader = known ? base
-                      : loader_for_signature(first_bytes(path, input_fd));
-  if (input_fd >= 0) {
-    // The checked file, never `path` again: libvips' source loaders.
-    auto source = source_of(input_fd);
+  auto loader = known   ? base
+                : bytes ? loader_for_signature(first_bytes(*bytes))
+                        : loader_for_signature(first_bytes(path, input_fd));
+  if (bytes || input_fd >= 0) {
+    // The bytes read, or the checked file, never `path` again: libvips'
+    // source loaders.
+    auto source = bytes ? source_of_bytes(bytes) : source_of(input_fd);
     if (loader.empty())
       return vips::VImage::new_from_source(source, "", options);
     vips::VImage out;
@@ -194,6 +272,23 @@ vips::VImage open_image_file(const std::string& path, vips::VOption* options,
   return out;
 }
 
+namespace {
+
+// check_input_file()'s size checks.
+void check_input_size(std::uintmax_t size, int max_file_mib) {
+  if (size == 0)
+    throw stage_error("empty file (0 bytes)");
+  if (max_file_mib > 0 && size > std::uintmax_t(max_file_mib) * 1024 * 1024)
+    throw stage_error(fmt::format("file is {} bytes, over max_file_mib = {}",
+                                  size, max_file_mib));
+}
+
+} // namespace
+
+void check_input_bytes(const VipsBlob& bytes, int max_file_mib) {
+  check_input_size(VIPS_AREA(&bytes)->length, max_file_mib);
+}
+
 void check_input_file(const std::string& path, int max_file_mib,
                       int input_fd) {
   if (input_fd >= 0) {
@@ -203,13 +298,7 @@ void check_input_file(const std::string& path, int max_file_mib,
         fmt::format("cannot read: {}", std::strerror(errno)));
     if (!S_ISREG(st.st_mode))
       throw stage_error("not a regular file");
-    if (st.st_size == 0)
-      throw stage_error("empty file (0 bytes)");
-    if (max_file_mib > 0
-        && std::uintmax_t(st.st_size) > std::uintmax_t(max_file_mib) * 1024
-                                            * 1024)
-      throw stage_error(fmt::format(
-        "file is {} bytes, over max_file_mib = {}", st.st_size, max_file_mib));
+    check_input_size(std::uintmax_t(st.st_size), max_file_mib);
     return;
   }
   std::error_code ec;
@@ -222,11 +311,7 @@ void check_input_file(const std::string& path, int max_file_mib,
   auto size = std::filesystem::file_size(path, ec);
   if (ec)
     throw stage_error(fmt::format("cannot read: {}", ec.message()));
-  if (size == 0)
-    throw stage_error("empty file (0 bytes)");
-  if (max_file_mib > 0 && size > std::uintmax_t(max_file_mib) * 1024 * 1024)
-    throw stage_error(fmt::format("file is {} bytes, over max_file_mib = {}",
-                                  size, max_file_mib));
+  check_input_size(size, max_file_mib);
 }
 
 std::string format_of_loader(const std::string& loader) {
@@ -253,7 +338,13 @@ std::string format_of_loader(const std::string& loader) {
 
 void loader::load(job& j) {
   int input_fd = j.input_file ? j.input_file->get() : -1;
-  check_input_file(j.path, opts_.max_file_mib, input_fd);
+  auto bytes = j.input_bytes;
+  if (bytes) {
+    check_input_bytes(*bytes, opts_.max_file_mib);
+  } else {
+    check_input_file(j.path, opts_.max_file_mib, input_fd);
+    bytes = read_input_bytes(j.path, input_fd, in_memory_input_limit);
+  }
   auto img = std::make_shared<tracked_image>();
   img->id = j.id;
   img->source = j.path;
@@ -277,11 +368,11 @@ void loader::load(job& j) {
           ->set("access", params_.sequential ? VIPS_ACCESS_SEQUENTIAL
                                              : VIPS_ACCESS_RANDOM)
           ->set("fail_on", fail_on),
-        {}, input_fd);
+        {}, input_fd, bytes);
     } catch (const vips::VError&) {
       // Say "not an image" rather than libvips' "is not a known file
       // format" with the path repeated.
-      if (!has_loader(j.path, input_fd)) {
+      if (!has_loader(j.path, input_fd, bytes)) {
         vips_error_clear();
         throw stage_error("not an image file libvips can read");
       }
@@ -292,6 +383,7 @@ void loader::load(job& j) {
     if (fused_) {
       auto params = params_;
       params.input_fd = input_fd;
+      params.input_bytes = bytes;
       if (auto pixels = fused_->load_fused(j.path, opened, params)) {
         img->pixels = std::move(*pixels);
         j.img = std::move(img);

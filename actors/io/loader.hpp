@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,30 @@ bool is_decode_failure(std::string_view error);
 /// the `load` stage's, whichever stage met it.
 bool take_decode_failure(std::string& error);
 
+/// Input files up to this size are read into memory once, and every libvips
+/// open of them (the header, the header at the shrink-on-load scale, the
+/// decode) reads that copy: a file opened through the file system costs
+/// libvips an open, a stat, five or six lseeks and a close each time, a
+/// good part of a small image's cost (bench/HISTORY.md). Larger files are
+/// read from the file, as they may not fit in memory many at a time.
+inline constexpr std::int64_t in_memory_input_limit = std::int64_t(1) << 20;
+
+/// The whole of the regular file `fd` (from its start, with pread: the
+/// descriptor's offset is left alone) in memory, when it holds at most
+/// `limit` bytes and is a JPEG, PNG or WebP (loader_for_signature); null
+/// when it is larger, another format, not a regular file or cannot be
+/// read (then read it as before: the error comes from there).
+std::shared_ptr<VipsBlob> read_input_bytes(int fd, std::int64_t limit);
+
+/// read_input_bytes() of the file at `path` (of the file `input_fd` when
+/// >= 0), opened once, without blocking on a FIFO swapped in at the path.
+std::shared_ptr<VipsBlob> read_input_bytes(const std::string& path,
+                                           int input_fd, std::int64_t limit);
+
+/// A new libvips source over `bytes`: no copy, and the bytes live as long
+/// as the last source (and image) that reads them.
+vips::VSource source_of_bytes(const std::shared_ptr<VipsBlob>& bytes);
+
 /// vips::VImage::new_from_file(path, options), except that a JPEG, PNG or
 /// WebP file goes straight to its loader (loader_for_signature of its first
 /// bytes) instead of through libvips' format search, which asks every
@@ -71,10 +96,13 @@ bool take_decode_failure(std::string& error);
 /// the same file; when it is one of loader_for_signature's loaders, the
 /// file's first bytes are not read again. `input_fd`, when >= 0, is the
 /// job's checked input file (job::input_file): the file is read from it
-/// (reopen_read, libvips' source loaders), `path` is not opened.
+/// (reopen_read, libvips' source loaders), `path` is not opened. `bytes`,
+/// when given, is the file read into memory (read_input_bytes): neither
+/// `path` nor `input_fd` is read.
 vips::VImage open_image_file(const std::string& path, vips::VOption* options,
                              const std::string& opened_with = {},
-                             int input_fd = -1);
+                             int input_fd = -1,
+                             const std::shared_ptr<VipsBlob>& bytes = {});
 
 /// True when libvips' file name functions (new_from_file, thumbnail,
 /// vips_foreign_find_load) would read the end of `path` as options:
@@ -89,6 +117,9 @@ bool has_option_suffix(const std::string& path);
 /// `path`.
 void check_input_file(const std::string& path, int max_file_mib,
                       int input_fd = -1);
+
+/// check_input_file() of a file already read into memory.
+void check_input_bytes(const VipsBlob& bytes, int max_file_mib);
 
 /// Opens input files as lazy libvips images. When the first filter can fuse
 /// with the load (thumbnail's shrink-on-load), the loader lets it open the

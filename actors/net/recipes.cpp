@@ -704,7 +704,8 @@ chain_worker::chain_worker(const std::string& recipe,
 
 chain_outcome chain_worker::run(const std::string& path, std::uint64_t id,
                                 const std::string& relative,
-                                const std::function<void(int)>& at) const {
+                                const std::function<void(int)>& at,
+                                std::shared_ptr<VipsBlob> bytes) const {
   chain_outcome out;
   int stage_index = 0;
   try {
@@ -713,6 +714,7 @@ chain_outcome chain_worker::run(const std::string& path, std::uint64_t id,
     j.id = id;
     j.path = path;
     j.relative = relative;
+    j.input_bytes = std::move(bytes);
     parts_->load->load(j);
     for (auto& f : parts_->filters) {
       at(++stage_index);

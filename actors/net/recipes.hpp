@@ -165,10 +165,13 @@ public:
 
   /// Loads `path` (input number `id`, named `relative` for {dir} and
   /// {stem}), runs every stage and encodes every output. Calls `at` with
-  /// each stage's index as it starts. Never throws.
+  /// each stage's index as it starts. Never throws. `bytes`, when given,
+  /// is the input already read into memory (job::input_bytes): `path` is
+  /// then only its name in messages.
   chain_outcome run(const std::string& path, std::uint64_t id,
                     const std::string& relative,
-                    const std::function<void(int)>& at) const;
+                    const std::function<void(int)>& at,
+                    std::shared_ptr<VipsBlob> bytes = {}) const;
 
 private:
   struct parts;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <vips/vips8>
 
+#include "actors/io/loader.hpp"
 #include "actors/process/channel.hpp"
 #include "actors/process/sandbox.hpp"
 #include "actors/process/worker_process.hpp"
@@ -168,10 +169,20 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
     try {
       // A private copy: nothing another process does to the file changes
       // what is decoded, and the decoders open no path of the input's
-      // folder (a memfd is not in any folder the sandbox lets it read).
-      auto input = memfd_copy_of(message.fds[0].get(), "pixline-input");
+      // folder. A small file is read into memory once (every libvips open
+      // of it then reads that), a larger one copied into a memfd (not in
+      // any folder the sandbox lets it read).
+      auto in_memory
+        = read_input_bytes(message.fds[0].get(), in_memory_input_limit);
+      unique_fd input;
+      if (!in_memory)
+        input = memfd_copy_of(message.fds[0].get(), "pixline-input");
+      // pixline's file is not kept open while the stages run.
       message.fds.clear();
-      auto path = fmt::format("/proc/self/fd/{}", input.get());
+      // With the bytes in memory, the file has no path here: messages name
+      // it by the marker pixline replaces.
+      auto path = in_memory ? input_name
+                            : fmt::format("/proc/self/fd/{}", input.get());
       // When each stage started, for the per-stage metrics.
       std::vector<std::chrono::steady_clock::time_point> started;
       auto outcome = chain->run(path, request.at("id").get<std::uint64_t>(),
@@ -181,7 +192,8 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
                                                 std::memory_order_relaxed);
                                   started.push_back(
                                     std::chrono::steady_clock::now());
-                                });
+                                },
+                                in_memory);
       started.push_back(std::chrono::steady_clock::now());
       std::vector<std::uint64_t> times;
       for (size_t i = 0; i + 1 < started.size(); ++i)

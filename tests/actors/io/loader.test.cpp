@@ -1,8 +1,11 @@
 #include "actors/io/loader.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <string_view>
 #include <utility>
+
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 
@@ -327,4 +330,67 @@ TEST_CASE("the load spec range-checks max_frames", "[loader][spec]") {
   CHECK_THAT(*check_options(spec, negative), Catch::Contains("max_frames"));
   option_map huge{{"max_frames", std::int64_t{1000001}}};
   CHECK_THAT(*check_options(spec, huge), Catch::Contains("max_frames"));
+}
+
+TEST_CASE("a small input is read into memory once and decoded from there",
+          "[loader]") {
+  temp_dir dir;
+  auto file = dir / "card.jpg";
+  save(test_card(64, 48), file);
+  auto original = read_file(file);
+  auto bytes = read_input_bytes(file.string(), -1, in_memory_input_limit);
+  REQUIRE(bytes);
+  REQUIRE(VIPS_AREA(bytes.get())->length == original.size());
+  // Another file put at the path afterwards is never read: every open
+  // (header and decode) reads the copy.
+  save(test_card(32, 16), dir / "other.jpg");
+  std::filesystem::rename(dir / "other.jpg", file);
+  auto img = open_image_file(file.string(), vips::VImage::option(), {}, -1,
+                             bytes);
+  CHECK(img.width() == 64);
+  CHECK(loader_of(img) == "jpegload_source");
+  auto shrunk = open_image_file(file.string(),
+                                vips::VImage::option()->set("shrink", 2),
+                                loader_of(img), -1, bytes);
+  CHECK(shrunk.width() == 32);
+  CHECK(shrunk.height() == 24);
+  // The bytes live as long as the images that read them.
+  bytes.reset();
+  CHECK(img.avg() > 0);
+  CHECK(shrunk.avg() > 0);
+}
+
+TEST_CASE("only small regular files are read into memory", "[loader]") {
+  temp_dir dir;
+  auto file = dir / "card.png";
+  save(test_card(64, 48), file);
+  auto size = std::int64_t(std::filesystem::file_size(file));
+  CHECK(read_input_bytes(file.string(), -1, size));
+  CHECK_FALSE(read_input_bytes(file.string(), -1, size - 1));
+  CHECK_FALSE(read_input_bytes((dir / "missing.png").string(), -1, size));
+  // Other formats keep libvips' format search and messages.
+  save(test_card(64, 48), dir / "card.tif");
+  CHECK_FALSE(read_input_bytes((dir / "card.tif").string(), -1,
+                               in_memory_input_limit));
+  write_file(dir / "empty.jpg", "");
+  CHECK_FALSE(read_input_bytes((dir / "empty.jpg").string(), -1,
+                               in_memory_input_limit));
+  // A FIFO is neither read nor waited on.
+  auto fifo = dir / "fifo.png";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_FALSE(read_input_bytes(fifo.string(), -1, size));
+}
+
+TEST_CASE("the loader takes bytes read before it", "[loader]") {
+  temp_dir dir;
+  auto file = dir / "card.webp";
+  save(test_card(64, 48), file);
+  auto j = job_for(dir / "gone.webp");
+  j.input_bytes = read_input_bytes(file.string(), -1, in_memory_input_limit);
+  REQUIRE(j.input_bytes);
+  auto l = default_loader();
+  l.load(j);
+  REQUIRE(j.img);
+  CHECK(j.img->input_format == "webp");
+  CHECK(j.img->pixels.width() == 64);
 }

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include "actors/run/amqp.hpp"
 #include "support/broker.hpp"
@@ -380,6 +381,82 @@ TEST_CASE("queue: messages naming paths outside the root are dead-lettered "
   CHECK(dead.output.find("(1 deliveries") != std::string::npos);
   CHECK(dead.output.find("(2 deliveries") == std::string::npos);
   CHECK(dead.output.find("refusing to follow symlink") != std::string::npos);
+}
+
+namespace {
+
+/// A sample of `name` (no labels) on the worker's /metrics at `port`; -1
+/// when it cannot be read.
+double metric_of(int port, const std::string& name) {
+  httplib::Client client{"127.0.0.1", port};
+  client.set_connection_timeout(2);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200)
+    return -1;
+  auto at = res->body.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(res->body.substr(at + name.size() + 2));
+}
+
+} // namespace
+
+TEST_CASE("queue: /metrics counts the messages received, acknowledged, "
+          "returned, dead-lettered and in flight",
+          "[e2e][queue][metrics]") {
+  test_broker broker;
+  temp_dir dir;
+  make_inputs(dir / "root", 20);
+  // Fails at every delivery (3), then is dead-lettered by the worker.
+  write_file(dir / "root/in/f0/broken.jpg", "not a jpeg at all");
+  // Slow images, so the worker is seen holding its window of 2.
+  auto plugin = fmt::format("{}/libplugin_slow.so", PIXLINE_TEST_PLUGIN_DIR);
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(), "max_in_flight = 2",
+                          "[[filter]]\ntype = \"slow\"\nms = 150\n"));
+  auto with_plugin = fmt::format("--plugin '{}'", plugin);
+  REQUIRE(run_pixline(fmt::format("{} enqueue '{}' -r", with_plugin,
+                                  (dir / "q.toml").string()))
+            .status
+          == 0);
+  // Refused at its first delivery: dead-lettered at once.
+  publish_raw(broker, "../outside.jpg");
+  port_holder free_port;
+  int port = free_port.port();
+  free_port.release();
+  auto worker = start_worker(dir / "q.toml", dir / "w.log",
+                             {"--plugin", plugin, "--metrics",
+                              fmt::format("127.0.0.1:{}", port)});
+  auto metric = [&](const std::string& name) { return metric_of(port, name); };
+  double most_held = 0;
+  // 20 good messages and 2 dead letters acknowledged.
+  REQUIRE(wait_until(
+    [&] {
+      most_held = std::max(most_held,
+                           metric("pixline_queue_messages_in_flight"));
+      return metric("pixline_queue_messages_acked_total") == 22;
+    },
+    90));
+  // Never more than its prefetch window, and seen holding it.
+  CHECK(most_held == 2);
+  auto s = queue_status(dir / "q.toml", with_plugin);
+  CHECK(s.ready == 0);
+  CHECK(s.dead == 2);
+  // 20 + 3 deliveries of the broken one + the refused one.
+  CHECK(metric("pixline_queue_messages_received_total") == 24);
+  CHECK(metric("pixline_queue_messages_redelivered_total") == 2);
+  CHECK(metric("pixline_queue_messages_requeued_total") == 2);
+  CHECK(metric("pixline_queue_messages_dead_lettered_total") == 2);
+  CHECK(wait_until(
+    [&] { return metric("pixline_queue_messages_in_flight") == 0; }, 10));
+  CHECK(metric("pixline_queue_reconnects_total") == 0);
+  // A restarted broker: the worker connects again and counts it.
+  broker.restart();
+  CHECK(wait_until(
+    [&] { return metric("pixline_queue_reconnects_total") == 1; }, 60));
+  worker->signal(SIGTERM);
+  CHECK(worker->wait_for(30) == 0);
+  INFO(read_file(dir / "w.log"));
 }
 
 TEST_CASE("queue: a symlink swapped in between a message's check and its "

@@ -459,6 +459,80 @@ TEST_CASE("queue: /metrics counts the messages received, acknowledged, "
   INFO(read_file(dir / "w.log"));
 }
 
+TEST_CASE("queue: amqps:// to a broker whose certificate checks out, and "
+          "a clear refusal when it does not",
+          "[e2e][queue][tls]") {
+  test_broker broker{true};
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 5);
+  auto config_with = [&](const std::string& name, const std::string& url) {
+    auto text = queue_config(broker, dir.path(), "isolation = \"thread\"");
+    text.replace(text.find(broker.url()), broker.url().size(), url);
+    write_file(dir / name, text);
+    return (dir / name).string();
+  };
+  // The broker's own CA: published, served, acknowledged over TLS.
+  auto good = config_with("tls.toml", broker.tls_url());
+  auto enq = run_pixline(fmt::format("enqueue '{}' -r", good));
+  INFO(enq.output);
+  REQUIRE(enq.status == 0);
+  CHECK(enq.output.find("enqueued 5 of 5") != std::string::npos);
+  CHECK(enq.output.find("amqps://guest@localhost:") != std::string::npos);
+  auto run = run_pixline(fmt::format("run '{}' --until-empty", good));
+  INFO(run.output);
+  CHECK(run.status == 0);
+  CHECK(output_set(dir / "root/out") == expected);
+  // Without cacertfile, the system's CAs decide: OpenSSL's default store,
+  // here pointed at the broker's CA.
+  auto system = config_with(
+    "system.toml",
+    fmt::format("amqps://guest:guest@localhost:{}/", broker.tls_port()));
+  std::string out;
+  CHECK(run_command(fmt::format("SSL_CERT_FILE='{}' {} queue status '{}' 2>&1",
+                                broker.tls_ca().string(), pixline_binary(),
+                                system),
+                    &out)
+        == 0);
+  CHECK(out.find("ready:") != std::string::npos);
+  // Refused at once, saying why: a CA that did not sign it...
+  temp_dir other;
+  REQUIRE(run_command(fmt::format(
+            "cd '{}' && openssl req -x509 -newkey ec -pkeyopt "
+            "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
+            "-days 2 -subj /CN=someone-else 2>&1",
+            other.path().string()))
+          == 0);
+  auto wrong_ca = config_with(
+    "other.toml",
+    fmt::format("amqps://guest:guest@localhost:{}/?cacertfile={}",
+                broker.tls_port(), (other / "ca.pem").string()));
+  auto refused = run_pixline(fmt::format("enqueue '{}' -r", wrong_ca));
+  INFO(refused.output);
+  CHECK(refused.status != 0);
+  CHECK(refused.output.find("the broker's certificate is not trusted")
+        != std::string::npos);
+  auto worker = run_pixline(fmt::format("run '{}'", wrong_ca));
+  INFO(worker.output);
+  CHECK(worker.status != 0);
+  CHECK(worker.output.find("the broker's certificate is not trusted")
+        != std::string::npos);
+  // ...the system's CAs, which know nothing of it...
+  CHECK(run_pixline(fmt::format("queue status '{}'", system)).output.find(
+          "not signed by the system's CAs")
+        != std::string::npos);
+  // ...or a certificate for another name than the URL's host.
+  auto by_address = config_with(
+    "address.toml",
+    fmt::format("amqps://guest:guest@127.0.0.1:{}/?cacertfile={}",
+                broker.tls_port(), broker.tls_ca().string()));
+  auto wrong_host = run_pixline(fmt::format("enqueue '{}' -r", by_address));
+  INFO(wrong_host.output);
+  CHECK(wrong_host.status != 0);
+  CHECK(wrong_host.output.find("not for host 127.0.0.1") != std::string::npos);
+  // Nothing reached the queue through the refused connections.
+  CHECK(queue_status(dir / "tls.toml").ready == 0);
+}
+
 TEST_CASE("queue: a symlink swapped in between a message's check and its "
           "load is never read",
           "[e2e][queue]") {

@@ -424,19 +424,28 @@ TEST_CASE("queue: /metrics counts the messages received, acknowledged, "
   port_holder free_port;
   int port = free_port.port();
   free_port.release();
-  auto worker = start_worker(dir / "q.toml", dir / "w.log",
-                             {"--plugin", plugin, "--metrics",
-                              fmt::format("127.0.0.1:{}", port)});
+  auto worker = std::make_unique<child_process>(
+    std::vector<std::string>{pixline_binary(), "--plugin", plugin, "run",
+                             (dir / "q.toml").string(), "--metrics",
+                             fmt::format("127.0.0.1:{}", port)},
+    dir / "w.log");
   auto metric = [&](const std::string& name) { return metric_of(port, name); };
   double most_held = 0;
   // 20 good messages and 2 dead letters acknowledged.
-  REQUIRE(wait_until(
+  bool settled = wait_until(
     [&] {
       most_held = std::max(most_held,
                            metric("pixline_queue_messages_in_flight"));
       return metric("pixline_queue_messages_acked_total") == 22;
     },
-    90));
+    90);
+  if (!settled) {
+    httplib::Client client{"127.0.0.1", port};
+    auto res = client.Get("/metrics");
+    INFO((res ? res->body : std::string{"no /metrics"}));
+    INFO(read_file(dir / "w.log"));
+    REQUIRE(settled);
+  }
   // Never more than its prefetch window, and seen holding it.
   CHECK(most_held == 2);
   auto s = queue_status(dir / "q.toml", with_plugin);
@@ -500,7 +509,8 @@ TEST_CASE("queue: amqps:// to a broker whose certificate checks out, and "
             "cd '{}' && openssl req -x509 -newkey ec -pkeyopt "
             "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
             "-days 2 -subj /CN=someone-else 2>&1",
-            other.path().string()))
+            other.path().string()),
+          &out)
           == 0);
   auto wrong_ca = config_with(
     "other.toml",

@@ -1,6 +1,8 @@
 #include "pipeline/journal.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <memory>
 #include <mutex>
@@ -10,9 +12,12 @@
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -235,6 +240,177 @@ std::string read_all(int fd, const fs::path& path) {
   }
 }
 
+
+journal::path_id id_of(std::string_view path) {
+  auto h = XXH3_128bits(path.data(), path.size());
+  return {h.low64, h.high64};
+}
+
+/// A journal line's fields. D, F, X: `size`, `mtime_ns`, `hash` and `path`
+/// are the input version's. O: `size` and `hash` are the output's, `path`
+/// the output and `input`, `input_hash` its input's version.
+struct line_fields {
+  char kind = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t hash = 0;
+  std::uint64_t input_hash = 0;
+  std::string path;
+  std::string input;
+};
+
+template <typename T>
+bool number(std::string_view s, T& value, int base = 10) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, base);
+  return ec == std::errc{} && end == s.data() + s.size() && !s.empty();
+}
+
+/// Parses a line (without its newline); nothing when it is not one.
+std::optional<line_fields> parse_line(std::string_view line) {
+  std::string_view parts[4];
+  std::size_t start = 0;
+  for (auto& part : parts) {
+    auto tab = line.find('\t', start);
+    if (tab == std::string_view::npos)
+      return std::nullopt;
+    part = line.substr(start, tab - start);
+    start = tab + 1;
+  }
+  if (parts[0].size() != 1)
+    return std::nullopt;
+  line_fields f;
+  f.kind = parts[0][0];
+  auto rest = line.substr(start);
+  if (f.kind == 'O') {
+    auto tab = rest.find('\t');
+    if (tab == std::string_view::npos || !number(parts[1], f.size)
+        || !number(parts[2], f.hash, 16) || !number(parts[3], f.input_hash, 16))
+      return std::nullopt;
+    f.input = unescape(std::string(rest.substr(0, tab)));
+    f.path = unescape(std::string(rest.substr(tab + 1)));
+    return f;
+  }
+  if (!number(parts[1], f.size) || !number(parts[2], f.mtime_ns)
+      || !number(parts[3], f.hash, 16))
+    return std::nullopt;
+  f.path = unescape(std::string(rest));
+  return f;
+}
+
+std::runtime_error read_error(const fs::path& path) {
+  return std::runtime_error(fmt::format("cannot read journal {}: {}",
+                                        path.string(), std::strerror(errno)));
+}
+
+/// Calls `f(offset, line)` (the line without its newline; `f` returns
+/// false to stop) for each complete line of `fd` from the start, reading a
+/// chunk at a time. Returns the offset just after the last complete line.
+template <typename F>
+std::int64_t for_each_line(int fd, const fs::path& path, F&& f) {
+  std::string carry;
+  std::vector<char> buf(1 << 20);
+  std::int64_t at = 0;       // where `carry` begins in the file
+  std::int64_t read_to = 0;  // how far the file was read
+  for (;;) {
+    auto n = ::pread(fd, buf.data(), buf.size(), read_to);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      throw read_error(path);
+    if (n == 0)
+      return at;
+    read_to += n;
+    carry.append(buf.data(), std::size_t(n));
+    std::size_t from = 0;
+    for (auto nl = carry.find('\n'); nl != std::string::npos;
+         nl = carry.find('\n', from)) {
+      if (!f(at, std::string_view(carry).substr(from, nl - from)))
+        return at + std::int64_t(nl - from + 1);
+      at += std::int64_t(nl - from + 1);
+      from = nl + 1;
+    }
+    carry.erase(0, from);
+  }
+}
+
+/// Whether the output at `path` is gone (and its name free); not when it
+/// cannot be told (a folder that cannot be searched).
+bool output_gone(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) != 0
+         && (errno == ENOENT || errno == ENOTDIR);
+}
+
+/// A new version of a file in a folder, written to a temporary name and
+/// renamed over the file only once it is complete and synced: a crash at
+/// any moment leaves the old file or the new one, never a mix.
+class replacement {
+public:
+  replacement(int dir_fd, const char* name)
+    : dir_fd_(dir_fd), name_(name), tmp_(std::string(name) + ".compact") {
+    // A temporary left by a crash is never read: it is replaced.
+    ::unlinkat(dir_fd_, tmp_.c_str(), 0);
+    fd_ = ::openat(dir_fd_, tmp_.c_str(),
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ok_ = fd_ >= 0;
+  }
+  ~replacement() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    if (!done_)
+      ::unlinkat(dir_fd_, tmp_.c_str(), 0);
+  }
+  replacement(const replacement&) = delete;
+  replacement& operator=(const replacement&) = delete;
+
+  void add(std::string_view text) {
+    buf_.append(text);
+    if (buf_.size() >= (1 << 20))
+      flush();
+  }
+
+  /// Syncs it and renames it over the file; false when anything failed
+  /// (the old file is left as it was).
+  bool commit() {
+    flush();
+    if (!ok_ || ::fsync(fd_) != 0)
+      return false;
+    ::close(fd_);
+    fd_ = -1;
+    if (::renameat(dir_fd_, tmp_.c_str(), dir_fd_, name_) != 0)
+      return false;
+    done_ = true;
+    ::fsync(dir_fd_);
+    return true;
+  }
+
+private:
+  void flush() {
+    const char* p = buf_.data();
+    std::size_t left = buf_.size();
+    while (ok_ && left > 0) {
+      auto n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        ok_ = false;
+        break;
+      }
+      p += n;
+      left -= std::size_t(n);
+    }
+    buf_.clear();
+  }
+
+  int dir_fd_;
+  const char* name_;
+  std::string tmp_;
+  std::string buf_;
+  int fd_ = -1;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
 } // namespace
 
 journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
@@ -264,10 +440,8 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
                                            file_.string(),
                                            std::strerror(errno)));
     check_trusted(fd_, file_, "journal");
-    load(read_all(fd_, file_));
-    upgraded = legacy_;
-    if (legacy_)
-      upgrade();
+    upgraded = load();
+    prune_claims();
   } catch (...) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -275,9 +449,14 @@ journal::journal(const fs::path& dir) : file_(dir / "journal.log") {
       ::close(dir_fd_);
     throw;
   }
-  if (lines_ > 1024 && lines_ > 2 * (entries_.size() + claims_.size()))
-    compact();
+  auto read = lines_;
+  compact_if_stale();
   open_crash_log(upgraded);
+  // Reading a long log freed as much as it kept (the stale lines'
+  // entries, the read buffers): hand that back rather than keep it for
+  // the whole watch.
+  if (read > 10000)
+    ::malloc_trim(0);
 }
 
 void journal::open_crash_log(bool upgraded) {
@@ -301,21 +480,10 @@ void journal::open_crash_log(bool upgraded) {
       continue;
     file_key k;
     if (line[0] == 'S' || line[0] == 'E') {
-      std::istringstream fields(line.substr(2));
-      std::string size, mtime, hash;
-      if (!std::getline(fields, size, '\t') || !std::getline(fields, mtime, '\t')
-          || !std::getline(fields, hash, '\t'))
+      auto f = parse_line(line);
+      if (!f)
         continue;
-      try {
-        k.size = std::stoull(size);
-        k.mtime_ns = std::stoll(mtime);
-        k.hash = std::stoull(hash, nullptr, 16);
-      } catch (const std::exception&) {
-        continue;
-      }
-      std::string rest;
-      std::getline(fields, rest);
-      k.path = unescape(rest);
+      k = file_key{f->path, f->size, f->mtime_ns, f->hash};
     }
     switch (line[0]) {
     case 'R':
@@ -335,9 +503,15 @@ void journal::open_crash_log(bool upgraded) {
   }
   // A file with an outcome in the journal is finished, whatever the crash
   // log says (its E may not have reached the disk).
-  for (auto& [path, e] : entries_)
-    if (auto c = crashes_.find(path); c != crashes_.end() && c->second.key == e.key)
-      crashes_.erase(c);
+  for (auto it = crashes_.begin(); it != crashes_.end();) {
+    auto& k = it->second.key;
+    auto e = entries_.find(id_of(k.path));
+    if (e != entries_.end() && e->second.size == k.size
+        && e->second.mtime_ns == k.mtime_ns && e->second.hash == k.hash)
+      it = crashes_.erase(it);
+    else
+      ++it;
+  }
   open_.clear();
   if (upgraded) {
     // Its hashes are format 1's too.
@@ -367,98 +541,185 @@ void journal::compact_crash_log() {
   crash_lines_ = 0;
 }
 
-void journal::load(const std::string& text) {
-  // A last line without its newline was torn by a crash.
-  auto complete = text.rfind('\n');
-  size_t keep = complete == std::string::npos ? 0 : complete + 1;
-  std::istringstream lines(text.substr(0, keep));
-  std::string line;
-  legacy_ = keep > 0 && text.compare(0, sizeof format_line - 1, format_line) != 0;
-  if (!legacy_ && keep > 0)
-    std::getline(lines, line); // the format line
-  while (std::getline(lines, line)) {
+bool journal::load() {
+  const std::string_view format{format_line, sizeof format_line - 2};
+  bool legacy = false;
+  // The O lines just read, of one input version: the outputs of the D or
+  // F line that follows, if it is that version's.
+  struct run {
+    std::int64_t at = 0;
+    std::uint32_t count = 0;
+    path_id input;
+    std::uint64_t input_hash = 0;
+  } outputs;
+  auto keep = for_each_line(fd_, file_, [&](std::int64_t at,
+                                            std::string_view line) {
+    if (at == 0) {
+      legacy = line != format;
+      return !legacy;
+    }
     ++lines_;
-    std::vector<std::string> parts;
-    size_t start = 0;
-    for (int i = 0; i < 4; ++i) {
-      auto tab = line.find('\t', start);
-      if (tab == std::string::npos)
-        break;
-      parts.push_back(line.substr(start, tab - start));
-      start = tab + 1;
+    auto f = parse_line(line);
+    if (!f) {
+      outputs.count = 0;
+      return true;
     }
-    if (parts.size() != 4 || parts[0].size() != 1)
-      continue;
-    if (parts[0][0] == 'O') {
-      auto rest = line.substr(start);
-      auto tab = rest.find('\t');
-      if (tab == std::string::npos)
-        continue;
-      claim c;
-      try {
-        c.key.size = std::stoull(parts[1]);
-        c.key.hash = std::stoull(parts[2], nullptr, 16);
-        c.input_hash = std::stoull(parts[3], nullptr, 16);
-      } catch (const std::exception&) {
-        continue;
+    if (f->kind == 'O') {
+      auto input = id_of(f->input);
+      claims_[id_of(f->path)] = claim{input, f->input_hash, at};
+      if (outputs.count > 0 && outputs.input == input
+          && outputs.input_hash == f->input_hash)
+        ++outputs.count;
+      else
+        outputs = {at, 1, input, f->input_hash};
+      return true;
+    }
+    auto id = id_of(f->path);
+    if (f->kind == 'X') {
+      entries_.erase(id);
+    } else {
+      entry e{f->size, f->mtime_ns, f->hash, at, at, 0,
+              journal_outcome(f->kind)};
+      if (outputs.count > 0 && outputs.input == id
+          && outputs.input_hash == f->hash) {
+        e.outputs_at = outputs.at;
+        e.outputs = outputs.count;
       }
-      c.input = unescape(rest.substr(0, tab));
-      c.key.path = unescape(rest.substr(tab + 1));
-      claims_[c.key.path] = std::move(c);
-      continue;
+      entries_[id] = e;
     }
-    file_key k;
-    try {
-      k.size = std::stoull(parts[1]);
-      k.mtime_ns = std::stoll(parts[2]);
-      k.hash = std::stoull(parts[3], nullptr, 16);
-    } catch (const std::exception&) {
-      continue;
-    }
-    k.path = unescape(line.substr(start));
-    if (parts[0][0] == 'X')
-      entries_.erase(k.path);
-    else
-      entries_[k.path] = entry{k, journal_outcome(parts[0][0]), {}};
+    outputs.count = 0;
+    return true;
+  });
+  if (legacy) {
+    auto text = read_all(fd_, file_);
+    upgrade(text.substr(0, text.rfind('\n') + 1));
+    lines_ = 0;
+    entries_.clear();
+    claims_.clear();
+    load();
+    return true;
   }
-  // Each version's outputs are those still claimed by it.
+  // A claim of a version that lies outside that version's own lines was
+  // written by a version of pixline that kept them apart, or by hand: the
+  // outputs recorded with it cannot be told for sure, so none are, and the
+  // original is not deleted or moved before it was processed again.
   for (auto& [output, c] : claims_)
     if (auto e = entries_.find(c.input);
-        e != entries_.end() && e->second.key.hash == c.input_hash)
-      e->second.outputs.push_back(output);
+        e != entries_.end() && e->second.hash == c.input_hash
+        && (c.at < e->second.outputs_at || c.at >= e->second.at)) {
+      e->second.outputs = 0;
+      e->second.outputs_at = e->second.at;
+    }
   if (::ftruncate(fd_, off_t(keep)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
     throw std::runtime_error(fmt::format("cannot repair journal {}: {}",
                                          file_.string(), std::strerror(errno)));
+  end_ = keep;
   // An empty journal gets its format line with its first entry, in the
   // same write.
   fresh_ = keep == 0;
   ::fsync(dir_fd_);
+  return false;
 }
 
-void journal::upgrade() {
+void journal::upgrade(const std::string& text) {
+  // Format 1's journals are read whole, with their paths, once.
+  struct old_claim {
+    std::string input;
+    std::uint64_t input_hash = 0;
+    output_key key;
+  };
+  struct old_entry {
+    file_key key;
+    char outcome = 0;
+  };
+  std::unordered_map<std::string, old_entry> entries;
+  std::unordered_map<std::string, old_claim> claims;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto f = parse_line(line);
+    if (!f)
+      continue;
+    if (f->kind == 'O')
+      claims[f->path] = old_claim{f->input, f->input_hash,
+                                  output_key{f->path, f->size, f->hash}};
+    else if (f->kind == 'X')
+      entries.erase(f->path);
+    else
+      entries[f->path] =
+        old_entry{file_key{f->path, f->size, f->mtime_ns, f->hash}, f->kind};
+  }
   // Outputs first: a claim follows its input's version by hash.
-  for (auto it = claims_.begin(); it != claims_.end();) {
+  for (auto it = claims.begin(); it != claims.end();) {
     auto& c = it->second;
     std::uint64_t fnv = 0;
     auto out = hashed_key(c.key.path, &fnv, O_NOFOLLOW);
-    auto input = entries_.find(c.input);
     if (!out || out->size != c.key.size || fnv != c.key.hash) {
-      it = claims_.erase(it); // changed or gone: no longer this input's
+      it = claims.erase(it); // changed or gone: no longer this input's
       continue;
     }
     c.key.hash = out->hash;
-    if (input != entries_.end() && input->second.key.hash == c.input_hash) {
+    if (auto input = entries.find(c.input);
+        input != entries.end() && input->second.key.hash == c.input_hash) {
       auto key = rehashed(input->second.key);
       c.input_hash = key ? key->hash : 0;
     }
     ++it;
   }
-  rehash_all(entries_);
-  if (!compact())
+  rehash_all(entries);
+  // Each version's outputs just before it, the others' first.
+  std::unordered_multimap<std::string, const old_claim*> of_input;
+  std::string out = format_line;
+  for (auto& [output, c] : claims) {
+    auto e = entries.find(c.input);
+    if (e != entries.end() && e->second.key.hash == c.input_hash)
+      of_input.emplace(c.input, &c);
+    else
+      out += output_line(c.input, c.input_hash, c.key);
+  }
+  for (auto& [path, e] : entries) {
+    auto [from, to] = of_input.equal_range(path);
+    for (auto it = from; it != to; ++it)
+      out += output_line(path, it->second->input_hash, it->second->key);
+    out += line_of(e.key, e.outcome);
+  }
+  replacement file{dir_fd_, "journal.log"};
+  file.add(out);
+  int fd = -1;
+  if (file.commit())
+    fd = ::openat(dir_fd_, "journal.log", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
     throw std::runtime_error(fmt::format(
       "cannot rewrite journal {} in format 2 (its hashes from XXH3)",
       file_.string()));
-  legacy_ = false;
+  ::close(fd_);
+  fd_ = fd;
+}
+
+void journal::prune_claims() {
+  auto orphan = [this](const claim& c) {
+    auto e = entries_.find(c.input);
+    return e == entries_.end() || e->second.hash != c.input_hash;
+  };
+  if (std::none_of(claims_.begin(), claims_.end(),
+                   [&](const auto& c) { return orphan(c.second); }))
+    return;
+  std::vector<path_id> gone;
+  for_each_line(fd_, file_, [&](std::int64_t at, std::string_view line) {
+    if (line.empty() || line[0] != 'O')
+      return true;
+    auto f = parse_line(line);
+    if (!f)
+      return true;
+    auto id = id_of(f->path);
+    if (auto c = claims_.find(id); c != claims_.end() && c->second.at == at
+                                   && orphan(c->second)
+                                   && output_gone(f->path))
+      gone.push_back(id);
+    return true;
+  });
+  for (auto& id : gone)
+    claims_.erase(id);
 }
 
 journal::~journal() {
@@ -474,8 +735,9 @@ journal::~journal() {
 
 std::optional<journal_outcome> journal::lookup(const file_key& key) const {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto it = entries_.find(key.path);
-  if (it == entries_.end() || !(it->second.key == key))
+  auto it = entries_.find(id_of(key.path));
+  if (it == entries_.end() || it->second.size != key.size
+      || it->second.mtime_ns != key.mtime_ns || it->second.hash != key.hash)
     return std::nullopt;
   return it->second.outcome;
 }
@@ -519,7 +781,7 @@ void journal::mark_crashes() {
   });
 }
 
-void journal::append(const std::string& line, bool sync) {
+std::int64_t journal::append(const std::string& line, bool sync) {
   const std::string text = fresh_ ? format_line + line : line;
   const char* p = text.data();
   size_t left = text.size();
@@ -539,6 +801,31 @@ void journal::append(const std::string& line, bool sync) {
                                          file_.string(), std::strerror(errno)));
   fresh_ = false;
   ++lines_;
+  end_ += std::int64_t(text.size());
+  return end_ - std::int64_t(line.size());
+}
+
+std::string journal::line_at(std::int64_t at) const {
+  std::string line;
+  char buf[4096];
+  for (;;) {
+    auto n = ::pread(fd_, buf, sizeof buf, off_t(at + std::int64_t(line.size())));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      throw read_error(file_);
+    std::string_view got{buf, std::size_t(n)};
+    if (auto nl = got.find('\n'); nl != std::string_view::npos || n == 0) {
+      line.append(got.substr(0, nl));
+      return line;
+    }
+    line.append(got);
+  }
+}
+
+std::string journal::input_of(const claim& c) const {
+  auto f = parse_line(line_at(c.at));
+  return f ? f->input : std::string{};
 }
 
 void journal::record(const file_key& key, journal_outcome outcome,
@@ -547,49 +834,88 @@ void journal::record(const file_key& key, journal_outcome outcome,
   // The outputs first, unsynced: the outcome's sync takes them along, and
   // a crash before it leaves claims without an outcome, which only keep
   // their names.
-  entry e{key, outcome, {}};
+  auto id = id_of(key.path);
+  std::int64_t outputs_at = -1;
   for (auto& out : outputs) {
-    append(output_line(key.path, key.hash, out), false);
-    claims_[out.path] = claim{key.path, key.hash, out};
-    e.outputs.push_back(out.path);
+    auto at = append(output_line(key.path, key.hash, out), false);
+    if (outputs_at < 0)
+      outputs_at = at;
+    claims_[id_of(out.path)] = claim{id, key.hash, at};
   }
-  append(line_of(key, char(outcome)));
-  entries_[key.path] = std::move(e);
+  auto at = append(line_of(key, char(outcome)));
+  entries_[id] = entry{key.size,
+                       key.mtime_ns,
+                       key.hash,
+                       at,
+                       outputs_at < 0 ? at : outputs_at,
+                       std::uint32_t(outputs.size()),
+                       outcome};
   if (open_.erase(key.path) > 0)
     append_crash_log(line_of(key, 'E'));
   crashes_.erase(key.path);
-  if (lines_ > 1024 && lines_ > 2 * (entries_.size() + claims_.size()))
-    compact();
+  compact_if_stale();
 }
 
 std::vector<std::pair<std::string, std::string>> journal::claims() const {
   std::lock_guard<std::mutex> guard{mutex_};
   std::vector<std::pair<std::string, std::string>> result;
-  for (auto& [output, c] : claims_)
-    result.emplace_back(output, c.input);
+  for_each_line(fd_, file_, [&](std::int64_t at, std::string_view line) {
+    if (line.empty() || line[0] != 'O')
+      return true;
+    if (auto f = parse_line(line)) {
+      auto c = claims_.find(id_of(f->path));
+      if (c != claims_.end() && c->second.at == at)
+        result.emplace_back(std::move(f->path), std::move(f->input));
+    }
+    return true;
+  });
   return result;
+}
+
+std::optional<std::string> journal::owner_of(const std::string& output,
+                                             const std::string& input) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto c = claims_.find(id_of(output));
+  if (c == claims_.end() || c->second.input == id_of(input)
+      || output_gone(output))
+    return std::nullopt;
+  return input_of(c->second);
 }
 
 std::string journal::check_outputs(const file_key& key) const {
   std::vector<output_key> expected;
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    auto it = entries_.find(key.path);
-    if (it == entries_.end() || !(it->second.key == key)
+    auto id = id_of(key.path);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.size != key.size
+        || it->second.mtime_ns != key.mtime_ns || it->second.hash != key.hash
         || it->second.outcome != journal_outcome::done)
       return "the journal does not record this version as done";
-    for (auto& output : it->second.outputs) {
-      auto c = claims_.find(output);
+    auto& e = it->second;
+    if (e.outputs == 0)
+      return "the journal lists no output written for it";
+    // Its output lines come just before its own.
+    std::string block(std::size_t(e.at - e.outputs_at), '\0');
+    if (::pread(fd_, block.data(), block.size(), off_t(e.outputs_at))
+        != ssize_t(block.size()))
+      throw read_error(file_);
+    std::istringstream lines(block);
+    std::string line;
+    while (std::getline(lines, line)) {
+      auto f = parse_line(line);
+      if (!f || f->kind != 'O' || f->input != key.path
+          || f->input_hash != key.hash)
+        return "the journal's lines for it are damaged";
+      auto c = claims_.find(id_of(f->path));
       if (c == claims_.end())
-        return fmt::format("its output {} is not in the journal", output);
-      if (c->second.input != key.path || c->second.input_hash != key.hash)
-        return fmt::format("its output {} was written since for {}", output,
-                           c->second.input);
-      expected.push_back(c->second.key);
+        return fmt::format("its output {} is not in the journal", f->path);
+      if (c->second.input != id || c->second.input_hash != key.hash)
+        return fmt::format("its output {} was written since for {}", f->path,
+                           input_of(c->second));
+      expected.push_back(output_key{f->path, f->size, f->hash});
     }
   }
-  if (expected.empty())
-    return "the journal lists no output written for it";
   // Read outside the lock: outputs may be large.
   for (auto& want : expected) {
     auto have = output_key_of(want.path);
@@ -606,11 +932,12 @@ std::string journal::check_outputs(const file_key& key) const {
 
 void journal::forget(const std::string& path) {
   std::lock_guard<std::mutex> guard{mutex_};
-  if (entries_.erase(path) == 0)
+  if (entries_.erase(id_of(path)) == 0)
     return;
   file_key k;
   k.path = path;
   append(line_of(k, 'X'));
+  compact_if_stale();
 }
 
 std::size_t journal::lines() const {
@@ -623,34 +950,115 @@ std::size_t journal::size() const {
   return entries_.size();
 }
 
-bool journal::compact() {
-  // Write the live entries to a new file, sync it, and rename it over the
-  // old log: a crash leaves either the old log or the new one. Both names
-  // are relative to the state folder's descriptor.
-  const char* tmp = "journal.log.compact";
-  std::string text = format_line;
-  for (auto& [output, c] : claims_)
-    text += output_line(c.input, c.input_hash, c.key);
-  for (auto& [path, e] : entries_)
-    text += line_of(e.key, char(e.outcome));
+std::size_t journal::claim_count() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return claims_.size();
+}
 
-  ::unlinkat(dir_fd_, tmp, 0);
-  int fd = ::openat(dir_fd_, tmp,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return false;
-  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size())
-            && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::renameat(dir_fd_, tmp, dir_fd_, "journal.log") != 0) {
-    ::unlinkat(dir_fd_, tmp, 0);
+bool journal::compact_now() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return compact();
+}
+
+void journal::compact_if_stale() {
+  // Against the lines the last compaction kept too, so a log whose lines
+  // are mostly alive is not rewritten at every record.
+  auto live = std::max(entries_.size() + claims_.size(), compacted_lines_);
+  if (lines_ > 1024 && lines_ > 2 * live)
+    compact();
+}
+
+bool journal::compact() {
+  // The live lines, in their order, into a new file that replaces the log
+  // once it is complete and synced (replacement): a crash leaves the old
+  // log or the new one. A line is alive when it is an entry's own line,
+  // one of the output lines just before it, or an output's latest line
+  // (the claim), unless that output is gone and its input forgotten.
+  struct block {
+    std::int64_t from;
+    std::int64_t to;
+    path_id input;
+    std::int64_t moved_to = -1;
+  };
+  std::vector<block> blocks;
+  for (auto& [id, e] : entries_)
+    if (e.outputs > 0)
+      blocks.push_back(block{e.outputs_at, e.at, id});
+  std::sort(blocks.begin(), blocks.end(),
+            [](const block& a, const block& b) { return a.from < b.from; });
+  std::vector<std::pair<path_id, std::int64_t>> moved_entries;
+  std::vector<std::pair<path_id, std::int64_t>> moved_claims;
+  std::vector<path_id> dropped;
+  replacement file{dir_fd_, "journal.log"};
+  file.add(format_line);
+  std::int64_t to = sizeof format_line - 1;
+  std::size_t kept = 0;
+  std::size_t next = 0;
+  try {
+    for_each_line(fd_, file_, [&](std::int64_t at, std::string_view line) {
+      if (at == 0)
+        return true; // the format line
+      while (next < blocks.size() && blocks[next].to <= at)
+        ++next;
+      bool in_block = next < blocks.size() && blocks[next].from <= at;
+      auto f = parse_line(line);
+      if (!f)
+        return true;
+      auto id = id_of(f->path);
+      bool keep = false;
+      if (f->kind == 'O') {
+        auto c = claims_.find(id);
+        bool latest = c != claims_.end() && c->second.at == at;
+        if (latest && !in_block) {
+          auto e = entries_.find(c->second.input);
+          bool forgotten = e == entries_.end()
+                           || e->second.hash != c->second.input_hash;
+          if (forgotten && output_gone(f->path)) {
+            dropped.push_back(id);
+            latest = false;
+          }
+        }
+        if (latest)
+          moved_claims.emplace_back(id, to);
+        if (in_block && blocks[next].moved_to < 0)
+          blocks[next].moved_to = to;
+        keep = latest || in_block;
+      } else if (f->kind == 'D' || f->kind == 'F') {
+        auto e = entries_.find(id);
+        keep = e != entries_.end() && e->second.at == at;
+        if (keep)
+          moved_entries.emplace_back(id, to);
+      }
+      if (keep) {
+        file.add(line);
+        file.add("\n");
+        to += std::int64_t(line.size() + 1);
+        ++kept;
+      }
+      return true;
+    });
+  } catch (const std::exception&) {
     return false;
   }
-  ::fsync(dir_fd_);
+  if (!file.commit())
+    return false;
+  int fd = ::openat(dir_fd_, "journal.log",
+                    O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   ::close(fd_);
-  fd_ = ::openat(dir_fd_, "journal.log",
-                 O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  lines_ = claims_.size() + entries_.size();
+  fd_ = fd; // a failed open fails the next append, which stops the watch
+  for (auto& [id, at] : moved_entries) {
+    auto& e = entries_[id];
+    e.at = e.outputs_at = at;
+  }
+  for (auto& b : blocks)
+    entries_[b.input].outputs_at = b.moved_to;
+  for (auto& [id, at] : moved_claims)
+    claims_[id].at = at;
+  for (auto& id : dropped)
+    claims_.erase(id);
+  lines_ = kept;
+  compacted_lines_ = kept;
+  end_ = to;
   fresh_ = false;
   return true;
 }

@@ -55,8 +55,16 @@ enum class journal_outcome : char { done = 'D', failed = 'F' };
 /// A durable record of which input versions are finished, so a restarted
 /// watch neither repeats nor skips a file. An append-only text log: one line
 /// per finished file, appended and fsynced after every output of that file
-/// is on disk. A torn last line (a crash mid-append) is ignored and cut off.
-/// The log is rewritten compactly when most of its lines are stale.
+/// is on disk, just after a line per output. A torn last line (a crash
+/// mid-append) is ignored and cut off. The log is rewritten compactly when
+/// most of its lines are stale.
+///
+/// Memory holds no path: each input version and each output claim is kept
+/// as a 128-bit hash of its path (XXH3-128) with the offset of its line in
+/// the log, which is read again for the few questions that need the names
+/// (whose is this output, what did this version write). Claims of forgotten
+/// inputs whose output is gone are dropped when the log is read and when it
+/// is compacted, so memory follows what is on the disk, not the history.
 class journal {
 public:
   /// Opens (creating) the journal in folder `dir`, which is created
@@ -78,10 +86,16 @@ public:
               const std::vector<output_key>& outputs = {});
 
   /// Every output the journal names, with the input it belongs to
-  /// (output path -> input path): what a restarted watch still owes
-  /// `on_collision`. Outputs forgotten inputs wrote are kept: their names
-  /// stay theirs.
+  /// (output path -> input path), read from the log. Outputs forgotten
+  /// inputs wrote are kept while they are there: their names stay theirs.
   std::vector<std::pair<std::string, std::string>> claims() const;
+
+  /// The input that has the name `output` from an earlier record, when it
+  /// is another input than `input` and the output is still there (a name
+  /// whose output is gone is free); nothing otherwise. What on_collision
+  /// asks about a name this run has not given yet.
+  std::optional<std::string> owner_of(const std::string& output,
+                                      const std::string& input) const;
 
   /// Checks the outputs recorded with the done version `key` against the
   /// disk: empty when there is at least one and every one is there, a
@@ -113,35 +127,67 @@ public:
   /// Entries alive (one per path).
   std::size_t size() const;
 
+  /// Output names claimed (one per output path).
+  std::size_t claim_count() const;
+
+  /// Rewrites the log with only its live lines now (it is done by itself
+  /// when most lines are stale); false when it could not.
+  bool compact_now();
+
   /// The log file.
   const std::filesystem::path& file() const {
     return file_;
   }
 
-private:
-  struct entry {
-    file_key key;
-    journal_outcome outcome;
-    /// The outputs recorded with this version (keys of claims_).
-    std::vector<std::string> outputs;
-  };
-  /// An output: its input (the path and that version's hash) and key.
-  struct claim {
-    std::string input;
-    std::uint64_t input_hash = 0;
-    output_key key;
+  /// A path as memory holds it: XXH3-128 of its bytes.
+  struct path_id {
+    std::uint64_t low = 0;
+    std::uint64_t high = 0;
+
+    bool operator==(const path_id&) const = default;
   };
 
-  /// Reads the log's text into entries_ and cuts off a torn last line;
-  /// sets legacy_ for a journal in format 1.
-  void load(const std::string& text);
-  /// Re-hashes a format-1 journal's entries (FNV-1a) with XXH3 and
-  /// rewrites it in format 2: an entry whose file changed or went is
-  /// dropped.
-  void upgrade();
+private:
+  struct path_id_hash {
+    std::size_t operator()(const path_id& id) const noexcept {
+      return std::size_t(id.low);
+    }
+  };
+  /// A version's record: its key but the path, where its line is, and
+  /// where the lines of the outputs recorded with it begin (they come just
+  /// before it).
+  struct entry {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::uint64_t hash = 0;
+    std::int64_t at = 0;
+    std::int64_t outputs_at = 0;
+    std::uint32_t outputs = 0;
+    journal_outcome outcome = journal_outcome::done;
+  };
+  /// Whose an output is: its input and that version's hash, and where the
+  /// line that says so is.
+  struct claim {
+    path_id input;
+    std::uint64_t input_hash = 0;
+    std::int64_t at = 0;
+  };
+
+  /// Reads the log into entries_ and claims_ and cuts off a torn last
+  /// line; a journal in format 1 is upgraded first (then true).
+  bool load();
+  /// Rewrites a format-1 journal (FNV-1a hashes) in format 2, re-hashed
+  /// with XXH3: an entry whose file changed or went is dropped.
+  void upgrade(const std::string& text);
+  /// Drops claims of inputs no longer in the journal whose output is gone.
+  void prune_claims();
   /// Appends a line (after the format line, into an empty journal); `sync`,
-  /// it is on the disk when this returns.
-  void append(const std::string& line, bool sync = true);
+  /// it is on the disk when this returns. Returns the line's offset.
+  std::int64_t append(const std::string& line, bool sync = true);
+  /// The line at `at`, without its newline.
+  std::string line_at(std::int64_t at) const;
+  /// The input path the claim's line names.
+  std::string input_of(const claim& c) const;
   /// A crash mark: every file open in the run being read crashed it.
   void count_crash();
   /// Opens crashes.log beside the journal, reads it, starts this run in it;
@@ -151,10 +197,10 @@ private:
   void compact_crash_log();
   int crash_log_ = -1;
   std::size_t crash_lines_ = 0;
-  /// Rewrites the log with the live entries; false when it could not.
+  /// Rewrites the log with the live lines; false when it could not.
   bool compact();
-  /// The log was in format 1 (FNV-1a hashes) when read.
-  bool legacy_ = false;
+  /// Compacts when most lines are stale.
+  void compact_if_stale();
   /// The log is empty: the next append writes the format line first.
   bool fresh_ = false;
 
@@ -162,9 +208,13 @@ private:
   int dir_fd_ = -1;
   int fd_ = -1;
   std::size_t lines_ = 0;
-  std::unordered_map<std::string, entry> entries_;
-  /// Output path -> what the journal knows of it.
-  std::unordered_map<std::string, claim> claims_;
+  /// Lines the last compaction kept.
+  std::size_t compacted_lines_ = 0;
+  /// The log's size: where the next line goes.
+  std::int64_t end_ = 0;
+  std::unordered_map<path_id, entry, path_id_hash> entries_;
+  /// Output path -> whose it is.
+  std::unordered_map<path_id, claim, path_id_hash> claims_;
   /// Files in flight when pixline crashed: the version, and how often.
   struct start {
     file_key key;

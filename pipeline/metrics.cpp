@@ -143,6 +143,11 @@ void metrics_registry::config_reloaded(bool ok) {
   (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, relaxed);
 }
 
+queue_metrics& metrics_registry::queue() {
+  queue_used_.store(true, relaxed);
+  return queue_;
+}
+
 std::string metrics_registry::render() const {
   writer w;
   std::vector<std::pair<std::string, const stage_metrics*>> stages;
@@ -235,6 +240,42 @@ std::string metrics_registry::render() const {
            reloads_ok_.load(relaxed));
   w.sample("pixline_config_reloads_total", "result=\"error\"",
            reloads_failed_.load(relaxed));
+
+  if (queue_used_.load(relaxed)) {
+    auto counter = [&](std::string_view name, std::string_view help,
+                       const std::atomic<std::uint64_t>& value) {
+      w.family(name, "counter", help);
+      w.sample(name, "", value.load(relaxed));
+    };
+    counter("pixline_queue_messages_received_total",
+            "Queue source: messages delivered to this worker.",
+            queue_.received);
+    counter("pixline_queue_messages_redelivered_total",
+            "Queue source: deliveries of a message delivered before without "
+            "an acknowledgement (a failure, a lost worker or connection).",
+            queue_.redelivered);
+    counter("pixline_queue_messages_acked_total",
+            "Queue source: acknowledgements sent (a message done, or "
+            "dead-lettered and confirmed).",
+            queue_.acked);
+    counter("pixline_queue_messages_requeued_total",
+            "Queue source: failed messages returned to the queue for another "
+            "delivery.",
+            queue_.requeued);
+    counter("pixline_queue_messages_dead_lettered_total",
+            "Queue source: messages the broker confirmed in the dead-letter "
+            "queue.",
+            queue_.dead_lettered);
+    counter("pixline_queue_reconnects_total",
+            "Queue source: connections to the broker made again after a "
+            "loss.",
+            queue_.reconnects);
+    w.family("pixline_queue_messages_in_flight", "gauge",
+             "Queue source: messages delivered to this worker and not yet "
+             "acknowledged or returned.");
+    w.sample("pixline_queue_messages_in_flight", "",
+             queue_.in_flight.load(relaxed));
+  }
 
   constexpr std::string_view latency = "pixline_image_latency_seconds";
   w.family(latency, "histogram",

@@ -50,6 +50,26 @@ struct stage_metrics {
   std::atomic<std::int64_t> credit_outstanding{0};
 };
 
+/// The messages of a queue worker (`[source] kind = "queue"`), counted by
+/// its feed with relaxed atomics.
+struct queue_metrics {
+  /// Deliveries taken from the work queue.
+  std::atomic<std::uint64_t> received{0};
+  /// Of those, deliveries of a message delivered before (to this worker or
+  /// another) without an acknowledgement.
+  std::atomic<std::uint64_t> redelivered{0};
+  /// Acknowledgements sent: a message done, or dead-lettered and confirmed.
+  std::atomic<std::uint64_t> acked{0};
+  /// Messages returned to the queue for another delivery (basic.nack).
+  std::atomic<std::uint64_t> requeued{0};
+  /// Messages the broker confirmed in the dead-letter queue.
+  std::atomic<std::uint64_t> dead_lettered{0};
+  /// Connections made again after a loss.
+  std::atomic<std::uint64_t> reconnects{0};
+  /// Messages delivered here and not yet acknowledged or returned.
+  std::atomic<std::int64_t> in_flight{0};
+};
+
 /// The upper bounds (seconds) of the end-to-end latency histogram.
 inline constexpr std::array<double, 14> latency_buckets = {
   0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60};
@@ -96,6 +116,10 @@ public:
   /// (`ok`) or refused.
   void config_reloaded(bool ok);
 
+  /// The queue worker's message counters; from the first call on, they
+  /// are rendered too.
+  queue_metrics& queue();
+
   /// Every metric in the Prometheus text exposition format 0.0.4.
   std::string render() const;
 
@@ -117,6 +141,8 @@ private:
   std::atomic<std::int64_t> backlog_{0};
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
+  queue_metrics queue_;
+  std::atomic<bool> queue_used_{false};
 };
 
 /// The content type of `metrics_registry::render()`'s text.

@@ -311,12 +311,18 @@ std::optional<std::string> output_claims::claim(const std::string& output,
                                                 const std::string& input,
                                                 bool* fresh) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto [it, added] = owners_.try_emplace(output, input);
   if (fresh)
-    *fresh = added;
-  if (added || it->second == input)
-    return std::nullopt;
-  return it->second;
+    *fresh = false;
+  if (auto it = owners_.find(output); it != owners_.end())
+    return it->second == input ? std::nullopt
+                               : std::optional<std::string>{it->second};
+  if (earlier_)
+    if (auto other = earlier_(output, input))
+      return other;
+  owners_.emplace(output, input);
+  if (fresh)
+    *fresh = true;
+  return std::nullopt;
 }
 
 void output_claims::release(const std::string& output,
@@ -325,6 +331,16 @@ void output_claims::release(const std::string& output,
   if (auto it = owners_.find(output); it != owners_.end()
                                       && it->second == input)
     owners_.erase(it);
+}
+
+void output_claims::settle(const std::string& output,
+                           const std::string& input) {
+  release(output, input);
+}
+
+std::size_t output_claims::size() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return owners_.size();
 }
 
 void commit_outputs(job& j) {

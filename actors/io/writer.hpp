@@ -168,9 +168,20 @@ std::shared_ptr<staged_file> stage_file(const std::filesystem::path& target,
 /// overwrite each other unnoticed (`on_collision`). Thread-safe.
 class output_claims {
 public:
+  /// Who has a name from earlier runs (a watch's journal): the other input
+  /// that has `output`, or nothing when it is free or `input`'s.
+  using earlier_owner = std::function<std::optional<std::string>(
+    const std::string& output, const std::string& input)>;
+
+  output_claims() = default;
+  /// Asks `earlier` about each name this run has not given yet.
+  explicit output_claims(earlier_owner earlier)
+    : earlier_(std::move(earlier)) {
+  }
+
   /// Claims `output` for `input`: nothing when it was free or already
-  /// `input`'s, else the input that has it. `fresh` tells whether it was
-  /// free.
+  /// `input`'s, else the input that has it. `fresh` tells whether this run
+  /// took it now.
   std::optional<std::string> claim(const std::string& output,
                                    const std::string& input,
                                    bool* fresh = nullptr);
@@ -179,8 +190,18 @@ public:
   /// was made).
   void release(const std::string& output, const std::string& input);
 
+  /// Drops this run's claim of `output` by `input` once the earlier owners
+  /// answer for it (a watch recorded the output in its journal), so the
+  /// table holds only the names of images in flight, not every name ever
+  /// given.
+  void settle(const std::string& output, const std::string& input);
+
+  /// Names this run holds.
+  std::size_t size() const;
+
 private:
-  std::mutex mutex_;
+  earlier_owner earlier_;
+  mutable std::mutex mutex_;
   std::map<std::string, std::string> owners_;
 };
 

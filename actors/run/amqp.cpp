@@ -1,5 +1,6 @@
 #include "actors/run/amqp.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -7,8 +8,11 @@
 #include <sys/time.h>
 
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace pixline {
 
@@ -97,21 +101,77 @@ void read_headers(const amqp_basic_properties_t& props, amqp_delivery& d) {
 
 } // namespace
 
+namespace {
+
+/// %XX escapes decoded, as in a URI.
+std::string percent_decoded(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit((unsigned char)s[i + 1])
+        && std::isxdigit((unsigned char)s[i + 2])) {
+      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+} // namespace
+
 amqp_address parse_amqp_url(const std::string& url,
                             const std::string& password_env) {
-  if (url.rfind("amqps://", 0) == 0)
+  bool tls = url.rfind("amqps://", 0) == 0;
+  if (!tls && url.rfind("amqp://", 0) != 0)
     throw std::invalid_argument(
-      "url: amqps:// is not supported (this build connects to the broker "
-      "without TLS); use amqp:// on a private network, or a TLS tunnel");
-  if (url.rfind("amqp://", 0) != 0)
+      fmt::format("url \"{}\" must start with amqp:// or amqps://", url));
+  amqp_address a;
+  a.tls = tls;
+  // RabbitMQ's query parameters for TLS; rabbitmq-c's parser knows none.
+  auto query_at = url.find('?');
+  std::string copy = url.substr(0, query_at);
+  if (query_at != std::string::npos) {
+    std::string query = url.substr(query_at + 1);
+    for (std::size_t start = 0; start <= query.size();) {
+      auto amp = query.find('&', start);
+      auto pair = query.substr(start, amp == std::string::npos
+                                        ? std::string::npos
+                                        : amp - start);
+      start = amp == std::string::npos ? query.size() + 1 : amp + 1;
+      if (pair.empty())
+        continue;
+      auto eq = pair.find('=');
+      auto key = pair.substr(0, eq);
+      auto value = eq == std::string::npos ? std::string{}
+                                           : percent_decoded(pair.substr(eq + 1));
+      std::string* field = key == "cacertfile" ? &a.ca_file
+                           : key == "certfile" ? &a.cert_file
+                           : key == "keyfile"  ? &a.key_file
+                                               : nullptr;
+      if (!field)
+        throw std::invalid_argument(fmt::format(
+          "url: unknown parameter \"{}\" (known: cacertfile, certfile, "
+          "keyfile)",
+          key));
+      if (value.empty())
+        throw std::invalid_argument(
+          fmt::format("url: parameter \"{}\" needs a file", key));
+      *field = value;
+    }
+  }
+  if (!tls && !(a.ca_file.empty() && a.cert_file.empty() && a.key_file.empty()))
     throw std::invalid_argument(
-      fmt::format("url \"{}\" must start with amqp://", url));
-  std::string copy = url;
+      "url: cacertfile, certfile and keyfile are for amqps:// (TLS) only");
+  if (a.cert_file.empty() != a.key_file.empty())
+    throw std::invalid_argument(
+      "url: certfile and keyfile go together (a client certificate and its "
+      "key)");
   amqp_connection_info info{};
   if (amqp_parse_url(copy.data(), &info) != AMQP_STATUS_OK)
-    throw std::invalid_argument(
-      "url: not a broker address (amqp://USER:PASS@HOST:PORT/VHOST)");
-  amqp_address a;
+    throw std::invalid_argument(fmt::format(
+      "url: not a broker address ({}://USER:PASS@HOST:PORT/VHOST)",
+      tls ? "amqps" : "amqp"));
   a.host = info.host;
   a.port = info.port;
   a.user = info.user;
@@ -122,8 +182,8 @@ amqp_address parse_amqp_url(const std::string& url,
   if (!password_env.empty())
     if (const char* p = std::getenv(password_env.c_str()); p && *p)
       a.password = p;
-  a.shown = fmt::format("amqp://{}@{}:{}/{}", a.user, a.host, a.port,
-                        a.vhost == "/" ? "" : a.vhost);
+  a.shown = fmt::format("{}://{}@{}:{}/{}", tls ? "amqps" : "amqp", a.user,
+                        a.host, a.port, a.vhost == "/" ? "" : a.vhost);
   return a;
 }
 
@@ -140,13 +200,71 @@ amqp_connection::amqp_connection(const amqp_address& address, int heartbeat)
     conn_ = nullptr;
     throw amqp_error(fmt::format("{}: {}", address_.shown, why), transient);
   };
-  auto* socket = amqp_tcp_socket_new(conn_);
+  auto* socket = address_.tls ? amqp_ssl_socket_new(conn_)
+                              : amqp_tcp_socket_new(conn_);
   if (!socket)
     fail("cannot create a socket");
+  if (address_.tls) {
+    // Verified always: the broker's certificate against the CA, and its
+    // name against the host of the URL.
+    amqp_ssl_socket_set_verify_peer(socket, 1);
+    amqp_ssl_socket_set_verify_hostname(socket, 1);
+    if (!address_.ca_file.empty()) {
+      if (amqp_ssl_socket_set_cacert(socket, address_.ca_file.c_str()))
+        fail(fmt::format("cannot read the CA certificates in cacertfile {}",
+                         address_.ca_file),
+             false);
+    } else if (auto* ctx = static_cast<SSL_CTX*>(
+                 amqp_ssl_socket_get_context(socket));
+               !ctx || SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      fail("cannot load the system's CA certificates", false);
+    }
+    if (!address_.cert_file.empty()
+        && amqp_ssl_socket_set_key(socket, address_.cert_file.c_str(),
+                                   address_.key_file.c_str()))
+      fail(fmt::format("cannot read the client certificate {} or its key {}",
+                       address_.cert_file, address_.key_file),
+           false);
+  }
   timeval connect_timeout{5, 0};
   if (int rc = amqp_socket_open_noblock(socket, address_.host.c_str(),
-                                        address_.port, &connect_timeout))
-    fail(fmt::format("cannot connect: {}", amqp_error_string2(rc)));
+                                        address_.port, &connect_timeout)) {
+    auto ca = address_.ca_file.empty()
+                ? std::string{"the system's CAs"}
+                : fmt::format("the CA in cacertfile {}", address_.ca_file);
+    switch (rc) {
+    case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+      fail(fmt::format("cannot connect: TLS: the broker's certificate is not "
+                       "trusted (not signed by {}, or expired)",
+                       ca),
+           false);
+      break;
+    case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+      fail(fmt::format("cannot connect: TLS: the broker's certificate is not "
+                       "for host {}",
+                       address_.host),
+           false);
+      break;
+    case AMQP_STATUS_SSL_CONNECTION_FAILED: {
+      // OpenSSL's reason is still queued on this thread.
+      auto error = ERR_peek_last_error();
+      ERR_clear_error();
+      if (ERR_GET_REASON(error) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        fail(fmt::format("cannot connect: TLS: the broker's certificate is "
+                         "not trusted (not signed by {}, expired, or not for "
+                         "host {})",
+                         ca, address_.host),
+             false);
+      auto* reason = ERR_reason_error_string(error);
+      fail(fmt::format("cannot connect: TLS handshake failed: {} (is port {} "
+                       "the broker's TLS port?)",
+                       reason ? reason : "no reason given", address_.port));
+      break;
+    }
+    default:
+      fail(fmt::format("cannot connect: {}", amqp_error_string2(rc)));
+    }
+  }
   timeval rpc_timeout{30, 0};
   amqp_set_rpc_timeout(conn_, &rpc_timeout);
   auto login = amqp_login(conn_, address_.vhost.c_str(), 0, 131072,

@@ -42,15 +42,25 @@ struct amqp_address {
   std::string user = "guest";
   std::string password = "guest";
   std::string vhost = "/";
+  /// amqps://: TLS, the broker's certificate verified (against `ca_file`,
+  /// else the system's CAs) and its name checked against `host`.
+  bool tls = false;
+  std::string ca_file;
+  /// A client certificate and its key (PEM files), when the broker asks.
+  std::string cert_file;
+  std::string key_file;
   /// "amqp://USER@HOST:PORT/VHOST", never the password, for messages.
   std::string shown;
 };
 
-/// Parses `amqp://USER:PASS@HOST:PORT/VHOST` (rabbitmq-c's amqp_parse_url;
-/// amqps is refused: this build has no TLS to the broker). The password
-/// comes from `password_env` when that variable is set and not empty. An
-/// empty vhost ("amqp://host/") is the default vhost "/", as most clients
-/// take it.
+/// Parses `amqp://USER:PASS@HOST:PORT/VHOST` or `amqps://...` (rabbitmq-c's
+/// amqp_parse_url; amqps' port defaults to 5671), with RabbitMQ's URI query
+/// parameters for TLS: `?cacertfile=CA.pem` (the CA that signs the
+/// broker's certificate; the system's CAs without it) and
+/// `certfile=...&keyfile=...` (a client certificate). The password comes
+/// from `password_env` when that variable is set and not empty. An empty
+/// vhost ("amqp://host/") is the default vhost "/", as most clients take
+/// it.
 /// Throws std::invalid_argument naming what is wrong.
 amqp_address parse_amqp_url(const std::string& url,
                             const std::string& password_env);

@@ -103,12 +103,15 @@ void flush_folders(const std::set<std::string>& folders) {
 } // namespace
 
 queue_feed::queue_feed(const source_section& source, int prefetch,
-                       bool until_empty, std::chrono::milliseconds idle)
+                       bool until_empty, std::chrono::milliseconds idle,
+                       std::shared_ptr<metrics_registry> metrics)
   : source_(source),
     address_(parse_amqp_url(source.url, source.password_env)),
     names_(queue_names_of(source)), root_path_(source.root),
     prefetch_(std::clamp(prefetch, 1, 65535)), until_empty_(until_empty),
-    idle_(idle), worker_name_(this_worker()) {
+    idle_(idle), worker_name_(this_worker()), metrics_(std::move(metrics)) {
+  if (metrics_)
+    queue_metrics_ = &metrics_->queue();
   root_ = safe_dir::open_root(root_path_, false);
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0)
@@ -161,6 +164,19 @@ void queue_feed::stop() {
     wake();
 }
 
+void queue_feed::count(std::atomic<std::uint64_t> queue_metrics::*counter,
+                       std::uint64_t n) {
+  if (queue_metrics_ && n > 0)
+    (queue_metrics_->*counter).fetch_add(n, std::memory_order_relaxed);
+}
+
+void queue_feed::publish_in_flight() {
+  if (queue_metrics_)
+    queue_metrics_->in_flight.store(
+      std::int64_t(deliveries_.size() + outbox_.size() + unconfirmed_.size()),
+      std::memory_order_relaxed);
+}
+
 void queue_feed::poke() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
@@ -211,6 +227,7 @@ queue_outcome queue_feed::finish(job& j) {
     }
     if (current)
       outbox_.push_back(std::move(a));
+    publish_in_flight();
   }
   poke();
   return outcome;
@@ -272,8 +289,12 @@ void queue_feed::take(const amqp_delivery& m, std::uint64_t generation) {
     deliveries_.emplace(j.id, std::move(d));
     ready_.push_back(std::move(j));
     last_delivery_ = std::chrono::steady_clock::now();
+    publish_in_flight();
     wake = wake_;
   }
+  count(&queue_metrics::received);
+  if (m.delivery_count > 0 || m.redelivered)
+    count(&queue_metrics::redelivered);
   if (wake)
     wake();
 }
@@ -291,6 +312,7 @@ void queue_feed::send(amqp_connection& conn, std::uint64_t generation) {
       folders.insert(a.folders.begin(), a.folders.end());
   flush_folders(folders);
   std::uint64_t acked = 0;
+  std::uint64_t requeued = 0;
   for (auto& a : batch) {
     // A message of an earlier connection is back in the queue already:
     // the broker delivers it again (to whichever worker), and its outputs
@@ -304,6 +326,7 @@ void queue_feed::send(amqp_connection& conn, std::uint64_t generation) {
       break;
     case action::requeue:
       conn.nack_requeue(a.tag);
+      ++requeued;
       break;
     case action::dead: {
       auto seq = conn.publish(names_.dead, a.body, a.headers);
@@ -313,8 +336,11 @@ void queue_feed::send(amqp_connection& conn, std::uint64_t generation) {
     }
     }
   }
+  count(&queue_metrics::acked, acked);
+  count(&queue_metrics::requeued, requeued);
   std::lock_guard<std::mutex> guard{mutex_};
   counts_.acked += acked;
+  publish_in_flight();
   if (outbox_.empty() && unconfirmed_.empty())
     flushed_.notify_all();
 }
@@ -389,10 +415,17 @@ void queue_feed::serve(amqp_connection& conn, std::uint64_t generation) {
           else
             conn.nack_requeue(tag);
         }
+        if (ev.kind == amqp_connection::event::confirm_ack) {
+          count(&queue_metrics::dead_lettered, tags.size());
+          count(&queue_metrics::acked, tags.size());
+        } else {
+          count(&queue_metrics::requeued, tags.size());
+        }
         std::lock_guard<std::mutex> guard{mutex_};
         counts_.acked += ev.kind == amqp_connection::event::confirm_ack
                            ? tags.size()
                            : 0;
+        publish_in_flight();
         if (outbox_.empty() && unconfirmed_.empty())
           flushed_.notify_all();
       } else if (ev.kind == amqp_connection::event::returned) {
@@ -448,6 +481,8 @@ void queue_feed::run() {
         if (lost)
           ++counts_.reconnects;
       }
+      if (lost)
+        count(&queue_metrics::reconnects);
       spdlog::log(lost ? spdlog::level::warn : spdlog::level::info,
                   "{}consuming {} at {} (prefetch {})",
                   lost ? "connected again: " : "", names_.work,
@@ -477,6 +512,7 @@ void queue_feed::run() {
           return a.generation <= generation_;
         });
         connected_ = false;
+        publish_in_flight();
         flushed_.notify_all();
         wake = wake_;
       }
@@ -521,7 +557,8 @@ run_report run_queue(const pipeline_config& given,
   // Shared with the stop function, which a signal may call at any time,
   // even after this function returned: it then finds no feed.
   auto shared = std::make_shared<queue_feed>(
-    config.source, report.max_in_flight, options.until_empty);
+    config.source, report.max_in_flight, options.until_empty,
+    std::chrono::seconds(2), options.metrics);
   auto& feed = *shared;
   auto flow = source_flow_options(config, report.max_in_flight, options);
   flow.on_finished = [&](const job& finished) {

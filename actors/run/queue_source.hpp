@@ -67,8 +67,10 @@ class queue_feed : public job_feed {
 public:
   /// `until_empty`: close once nothing was delivered for `idle` while
   /// nothing is in flight here and the queue has no ready message.
+  /// `metrics`: where the messages are counted (`/metrics`), if anywhere.
   queue_feed(const source_section& source, int prefetch, bool until_empty,
-             std::chrono::milliseconds idle = std::chrono::seconds(2));
+             std::chrono::milliseconds idle = std::chrono::seconds(2),
+             std::shared_ptr<metrics_registry> metrics = nullptr);
   ~queue_feed() override;
 
   void start(std::function<void()> wake) override;
@@ -120,6 +122,11 @@ private:
   void send(amqp_connection& conn, std::uint64_t generation);
   void poke();
   bool idle_and_empty(amqp_connection& conn);
+  /// Counts `n` into a queue metric, when there are metrics.
+  void count(std::atomic<std::uint64_t> queue_metrics::*counter,
+             std::uint64_t n = 1);
+  /// Sets the in-flight gauge from what is held here; mutex_ held.
+  void publish_in_flight();
 
   source_section source_;
   amqp_address address_;
@@ -130,6 +137,8 @@ private:
   bool until_empty_;
   std::chrono::milliseconds idle_;
   std::string worker_name_;
+  std::shared_ptr<metrics_registry> metrics_;
+  queue_metrics* queue_metrics_ = nullptr;
 
   int event_fd_ = -1;
   std::thread thread_;

@@ -235,13 +235,10 @@ namespace {
 class stage_factory {
 public:
   stage_factory(const pipeline_config& config, const stage_registry& registry,
-                const stage_plan& plan,
-                const std::vector<std::pair<std::string, std::string>>&
-                  claimed)
+                const stage_plan& plan, std::shared_ptr<output_claims> claims)
     : config_(config), registry_(registry), plan_(plan),
-      claims_(std::make_shared<output_claims>()) {
-    for (auto& [output, input] : claimed)
-      claims_->claim(output, input);
+      claims_(claims ? std::move(claims)
+                     : std::make_shared<output_claims>()) {
     for (auto& sink : plan.sinks) {
       writes_.push_back(writer_spec().decode(sink.options));
       // One table for every writer of the run, local or for a node, and
@@ -491,10 +488,9 @@ flow_options source_flow_options(const pipeline_config& config,
 
 std::vector<stage_runtime> build_stages(
   const pipeline_config& config, const stage_registry& registry,
-  const run_options& options,
-  const std::vector<std::pair<std::string, std::string>>& claimed) {
+  const run_options& options, std::shared_ptr<output_claims> claims) {
   auto plan = plan_stages(config, registry, options);
-  stage_factory factory{config, registry, plan, claimed};
+  stage_factory factory{config, registry, plan, std::move(claims)};
   std::vector<stage_runtime> stages;
   if (plan.isolated) {
     // Load to save in worker processes; the commit stage (if any) here.
@@ -837,9 +833,8 @@ run_report run_watch(const pipeline_config& config,
       metrics->set_backlog(files);
     });
   // The names earlier runs of this watch gave their outputs are still
-  // theirs.
-  auto stages = build_stages(config, registry, options,
-                             feed.claimed_outputs());
+  // theirs: the feed's table asks its journal.
+  auto stages = build_stages(config, registry, options, feed.claims());
   auto flow = source_flow_options(config, report.max_in_flight, options);
   auto manifest = manifest_of(config);
   flow.on_finished = [&](const job& j) {

@@ -3,6 +3,7 @@
 // run.hpp, so a program that only runs pipelines (examples/custom_stage.cpp)
 // does not see the transport's types and, through them, CAF's headers.
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,14 +14,16 @@
 
 namespace pixline {
 
+class output_claims;
+
 /// The stage chain a config describes, as the transport runs it (exposed for
 /// tests and tools).
-/// `claimed` are outputs earlier runs wrote (output path -> input path, from
-/// a watch's journal): on_collision treats them as this run's own claims.
+/// `claims` is the run's table of output names (a watch's knows the names
+/// its earlier runs gave, from its journal); a new one when not given.
 std::vector<stage_runtime> build_stages(
   const pipeline_config& config, const stage_registry& registry,
   const run_options& options = {},
-  const std::vector<std::pair<std::string, std::string>>& claimed = {});
+  std::shared_ptr<output_claims> claims = nullptr);
 
 /// The flow settings every source (list, watch, queue) runs with: the
 /// pipeline's budget, finished jobs tallied rather than kept, the run's

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/io/writer.hpp"
 #include "pipeline/safe_fs.hpp"
 
 namespace fs = std::filesystem;
@@ -109,8 +110,15 @@ watch_feed::watch_feed(const source_section& source, fs::path output_root)
   state_lock_ = std::make_unique<folder_lock>(
     folder_lock::take(state, "state folder", false));
   try {
-    journal_ = std::make_unique<journal>(state);
+    journal_ = std::make_shared<journal>(state);
     journal_->mark_crashes();
+    claims_ = std::make_shared<output_claims>(
+      [weak = std::weak_ptr<journal>(journal_)](const std::string& output,
+                                                const std::string& input)
+        -> std::optional<std::string> {
+        auto j = weak.lock();
+        return j ? j->owner_of(output, input) : std::nullopt;
+      });
   } catch (const untrusted_journal& e) {
     throw config_error(source.where, e.what());
   }
@@ -531,17 +539,6 @@ bool watch_feed::write_journal(const std::function<void()>& write) {
   }
 }
 
-std::vector<std::pair<std::string, std::string>>
-watch_feed::claimed_outputs() const {
-  auto claims = journal_->claims();
-  // A name whose output is gone is free again: nothing can be lost there.
-  std::erase_if(claims, [](const auto& c) {
-    struct stat st;
-    return ::lstat(c.first.c_str(), &st) != 0;
-  });
-  return claims;
-}
-
 std::string watch_feed::journal_error() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return journal_error_;
@@ -578,6 +575,7 @@ bool watch_feed::finish(const job& j) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
     attempts_.erase(j.path);
+    started_.erase({key.path, key.hash});
   }
   if (out_of_space(j)) {
     // Not recorded and not quarantined: the next start tries it again.
@@ -597,6 +595,9 @@ bool watch_feed::finish(const job& j) {
       outputs.push_back(std::move(*k));
   if (!write_journal([&] { journal_->record(key, outcome, outputs); }))
     return true;
+  // The journal answers for these names from now on.
+  for (auto& out : j.outputs)
+    claims_->settle(out, j.path);
   if (j.failed()) {
     after_failure(j);
     std::lock_guard<std::mutex> guard{mutex_};

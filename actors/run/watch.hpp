@@ -22,6 +22,8 @@
 
 namespace pixline {
 
+class output_claims;
+
 /// Counts of what a watch did.
 struct watch_counts {
   std::uint64_t done = 0;
@@ -64,11 +66,14 @@ public:
 
   watch_counts counts() const;
 
-  /// The outputs earlier runs wrote that are still there, with the input
-  /// each belongs to (output path -> input path), from the journal: a
-  /// restarted watch claims them again, so on_collision holds across
-  /// restarts.
-  std::vector<std::pair<std::string, std::string>> claimed_outputs() const;
+  /// The table of output names for the watch's pipeline: a name this run
+  /// has not given is asked of the journal (whose output is it, and is it
+  /// still there), so on_collision holds across restarts; a name leaves
+  /// the table once its output is in the journal (finish()), so the table
+  /// holds only the names of images in flight.
+  std::shared_ptr<output_claims> claims() const {
+    return claims_;
+  }
 
   /// Why the journal could not be written, when that stopped the watch;
   /// empty otherwise.
@@ -111,7 +116,8 @@ private:
   name_filter filter_;
   std::chrono::milliseconds settle_;
   std::unique_ptr<folder_lock> state_lock_;
-  std::unique_ptr<journal> journal_;
+  std::shared_ptr<journal> journal_;
+  std::shared_ptr<output_claims> claims_;
 
   int inotify_fd_ = -1;
   int stop_fd_ = -1;

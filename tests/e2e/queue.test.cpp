@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include "actors/run/amqp.hpp"
 #include "support/broker.hpp"
@@ -380,6 +381,166 @@ TEST_CASE("queue: messages naming paths outside the root are dead-lettered "
   CHECK(dead.output.find("(1 deliveries") != std::string::npos);
   CHECK(dead.output.find("(2 deliveries") == std::string::npos);
   CHECK(dead.output.find("refusing to follow symlink") != std::string::npos);
+}
+
+namespace {
+
+/// A sample of `name` (no labels) on the worker's /metrics at `port`; -1
+/// when it cannot be read.
+double metric_of(int port, const std::string& name) {
+  httplib::Client client{"127.0.0.1", port};
+  client.set_connection_timeout(2);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200)
+    return -1;
+  auto at = res->body.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(res->body.substr(at + name.size() + 2));
+}
+
+} // namespace
+
+TEST_CASE("queue: /metrics counts the messages received, acknowledged, "
+          "returned, dead-lettered and in flight",
+          "[e2e][queue][metrics]") {
+  test_broker broker;
+  temp_dir dir;
+  make_inputs(dir / "root", 20);
+  // Fails at every delivery (3), then is dead-lettered by the worker.
+  write_file(dir / "root/in/f0/broken.jpg", "not a jpeg at all");
+  // Slow images, so the worker is seen holding its window of 2.
+  auto plugin = fmt::format("{}/libplugin_slow.so", PIXLINE_TEST_PLUGIN_DIR);
+  write_file(dir / "q.toml",
+             queue_config(broker, dir.path(), "max_in_flight = 2",
+                          "[[filter]]\ntype = \"slow\"\nms = 150\n"));
+  auto with_plugin = fmt::format("--plugin '{}'", plugin);
+  REQUIRE(run_pixline(fmt::format("{} enqueue '{}' -r", with_plugin,
+                                  (dir / "q.toml").string()))
+            .status
+          == 0);
+  // Refused at its first delivery: dead-lettered at once.
+  publish_raw(broker, "../outside.jpg");
+  port_holder free_port;
+  int port = free_port.port();
+  free_port.release();
+  auto worker = std::make_unique<child_process>(
+    std::vector<std::string>{pixline_binary(), "--plugin", plugin, "run",
+                             (dir / "q.toml").string(), "--metrics",
+                             fmt::format("127.0.0.1:{}", port)},
+    dir / "w.log");
+  auto metric = [&](const std::string& name) { return metric_of(port, name); };
+  double most_held = 0;
+  // 20 good messages and 2 dead letters acknowledged.
+  bool settled = wait_until(
+    [&] {
+      most_held = std::max(most_held,
+                           metric("pixline_queue_messages_in_flight"));
+      return metric("pixline_queue_messages_acked_total") == 22;
+    },
+    90);
+  if (!settled) {
+    httplib::Client client{"127.0.0.1", port};
+    auto res = client.Get("/metrics");
+    INFO((res ? res->body : std::string{"no /metrics"}));
+    INFO(read_file(dir / "w.log"));
+    REQUIRE(settled);
+  }
+  // Never more than its prefetch window, and seen holding it.
+  CHECK(most_held == 2);
+  auto s = queue_status(dir / "q.toml", with_plugin);
+  CHECK(s.ready == 0);
+  CHECK(s.dead == 2);
+  // 20 + 3 deliveries of the broken one + the refused one.
+  CHECK(metric("pixline_queue_messages_received_total") == 24);
+  CHECK(metric("pixline_queue_messages_redelivered_total") == 2);
+  CHECK(metric("pixline_queue_messages_requeued_total") == 2);
+  CHECK(metric("pixline_queue_messages_dead_lettered_total") == 2);
+  CHECK(wait_until(
+    [&] { return metric("pixline_queue_messages_in_flight") == 0; }, 10));
+  CHECK(metric("pixline_queue_reconnects_total") == 0);
+  // A restarted broker: the worker connects again and counts it.
+  broker.restart();
+  CHECK(wait_until(
+    [&] { return metric("pixline_queue_reconnects_total") == 1; }, 60));
+  worker->signal(SIGTERM);
+  CHECK(worker->wait_for(30) == 0);
+  INFO(read_file(dir / "w.log"));
+}
+
+TEST_CASE("queue: amqps:// to a broker whose certificate checks out, and "
+          "a clear refusal when it does not",
+          "[e2e][queue][tls]") {
+  test_broker broker{true};
+  temp_dir dir;
+  auto expected = make_inputs(dir / "root", 5);
+  auto config_with = [&](const std::string& name, const std::string& url) {
+    auto text = queue_config(broker, dir.path(), "isolation = \"thread\"");
+    text.replace(text.find(broker.url()), broker.url().size(), url);
+    write_file(dir / name, text);
+    return (dir / name).string();
+  };
+  // The broker's own CA: published, served, acknowledged over TLS.
+  auto good = config_with("tls.toml", broker.tls_url());
+  auto enq = run_pixline(fmt::format("enqueue '{}' -r", good));
+  INFO(enq.output);
+  REQUIRE(enq.status == 0);
+  CHECK(enq.output.find("enqueued 5 of 5") != std::string::npos);
+  CHECK(enq.output.find("amqps://guest@localhost:") != std::string::npos);
+  auto run = run_pixline(fmt::format("run '{}' --until-empty", good));
+  INFO(run.output);
+  CHECK(run.status == 0);
+  CHECK(output_set(dir / "root/out") == expected);
+  // Without cacertfile, the system's CAs decide: OpenSSL's default store,
+  // here pointed at the broker's CA.
+  auto system = config_with(
+    "system.toml",
+    fmt::format("amqps://guest:guest@localhost:{}/", broker.tls_port()));
+  std::string out;
+  CHECK(run_command(fmt::format("SSL_CERT_FILE='{}' {} queue status '{}' 2>&1",
+                                broker.tls_ca().string(), pixline_binary(),
+                                system),
+                    &out)
+        == 0);
+  CHECK(out.find("ready:") != std::string::npos);
+  // Refused at once, saying why: a CA that did not sign it...
+  temp_dir other;
+  REQUIRE(run_command(fmt::format(
+            "cd '{}' && openssl req -x509 -newkey ec -pkeyopt "
+            "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
+            "-days 2 -subj /CN=someone-else 2>&1",
+            other.path().string()),
+          &out)
+          == 0);
+  auto wrong_ca = config_with(
+    "other.toml",
+    fmt::format("amqps://guest:guest@localhost:{}/?cacertfile={}",
+                broker.tls_port(), (other / "ca.pem").string()));
+  auto refused = run_pixline(fmt::format("enqueue '{}' -r", wrong_ca));
+  INFO(refused.output);
+  CHECK(refused.status != 0);
+  CHECK(refused.output.find("the broker's certificate is not trusted")
+        != std::string::npos);
+  auto worker = run_pixline(fmt::format("run '{}'", wrong_ca));
+  INFO(worker.output);
+  CHECK(worker.status != 0);
+  CHECK(worker.output.find("the broker's certificate is not trusted")
+        != std::string::npos);
+  // ...the system's CAs, which know nothing of it...
+  CHECK(run_pixline(fmt::format("queue status '{}'", system)).output.find(
+          "not signed by the system's CAs")
+        != std::string::npos);
+  // ...or a certificate for another name than the URL's host.
+  auto by_address = config_with(
+    "address.toml",
+    fmt::format("amqps://guest:guest@127.0.0.1:{}/?cacertfile={}",
+                broker.tls_port(), broker.tls_ca().string()));
+  auto wrong_host = run_pixline(fmt::format("enqueue '{}' -r", by_address));
+  INFO(wrong_host.output);
+  CHECK(wrong_host.status != 0);
+  CHECK(wrong_host.output.find("not for host 127.0.0.1") != std::string::npos);
+  // Nothing reached the queue through the refused connections.
+  CHECK(queue_status(dir / "tls.toml").ready == 0);
 }
 
 TEST_CASE("queue: a symlink swapped in between a message's check and its "

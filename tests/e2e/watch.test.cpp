@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include "pipeline/journal.hpp"
 #include "support/images.hpp"
@@ -853,6 +854,115 @@ TEST_CASE("a restarted watch still knows whose each output name is",
   second->signal(SIGINT);
   CHECK(second->wait() == 0);
   INFO(read_file(dir / "second.log"));
+}
+
+TEST_CASE("within one watch, a name stays its input's once the journal "
+          "has it",
+          "[watch][safe][collision]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml",
+             watch_config(dir.path(), "on_success = \"delete\""));
+  auto watch = start_watch_of(dir.path(), "watch.toml", "watch.log");
+  save(test_card(64, 64), dir / "in" / "photo.jpg");
+  REQUIRE(wait_until(
+    [&] {
+      return fs::exists(dir / "out" / "photo.png")
+             && !fs::exists(dir / "in" / "photo.jpg");
+    },
+    20));
+  // The name has left the run's table for the journal; another input
+  // named to it in the same run still fails, naming the first.
+  auto kept = read_file(dir / "out" / "photo.png");
+  save(test_card(64, 32), dir / "in" / "photo.png");
+  CHECK(wait_until(
+    [&] {
+      return read_file(dir / "watch.log")
+               .find("already the output of "
+                     + (dir / "in" / "photo.jpg").string())
+             != std::string::npos;
+    },
+    20));
+  CHECK(read_file(dir / "out" / "photo.png") == kept);
+  // Once that output is gone, its name is free.
+  fs::remove(dir / "out" / "photo.png");
+  save(test_card(32, 32), dir / "in" / "photo.png");
+  CHECK(wait_until(
+    [&] {
+      return !fs::exists(dir / "in" / "photo.png")
+             && fs::exists(dir / "out" / "photo.png");
+    },
+    20));
+  CHECK(height_of(dir / "out" / "photo.png") == 32);
+  watch->signal(SIGINT);
+  CHECK(watch->wait() == 0);
+  INFO(read_file(dir / "watch.log"));
+}
+
+namespace {
+
+int readyz_status(int port) {
+  httplib::Client client{"127.0.0.1", port};
+  client.set_connection_timeout(2);
+  auto res = client.Get("/readyz");
+  return res ? res->status : -1;
+}
+
+/// Resident memory (KiB) of process `pid`, from /proc.
+long resident_kib(int pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("a watch's memory follows its journal's live entries, a few "
+          "hundred bytes each",
+          "[watch][journal][memory]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "watch.toml", watch_config(dir.path()));
+  // Started on the journal as it is, ready (journal read, pipeline
+  // built), past the idle heap trim: its resident memory.
+  auto resident = [&](const std::string& log) {
+    port_holder free_port;
+    int port = free_port.port();
+    free_port.release();
+    child_process watch{{pixline_binary(), "watch",
+                         (dir / "watch.toml").string(), "--metrics",
+                         fmt::format("127.0.0.1:{}", port)},
+                        dir / log};
+    REQUIRE(wait_until([&] { return readyz_status(port) == 200; }, 60));
+    std::this_thread::sleep_for(1500ms);
+    auto kib = resident_kib(watch.pid());
+    watch.signal(SIGINT);
+    CHECK(watch.wait() == 0);
+    return kib;
+  };
+  auto empty = resident("empty.log");
+  // What a long watch leaves: 100,000 inputs done (kept in place, as with
+  // on_success = "keep"), one output each.
+  constexpr int inputs = 100000;
+  std::string text = "pixline-journal\t2\txxh3\t\n";
+  for (int i = 0; i < inputs; ++i) {
+    auto in = (dir / "in" / fmt::format("{:03}/photo-{:06}.jpg", i / 1000, i))
+                .string();
+    auto out = (dir / "out" / fmt::format("{:03}/photo-{:06}.png", i / 1000, i))
+                 .string();
+    text += fmt::format("O\t{}\t{:016x}\t{:016x}\t{}\t{}\n", 5000 + i, i, i,
+                        in, out);
+    text += fmt::format("D\t{}\t{}\t{:016x}\t{}\n", 90000 + i, i, i, in);
+  }
+  write_file(dir / "state" / "journal.log", text);
+  auto full = resident("full.log");
+  double per_input = double(full - empty) * 1024 / inputs;
+  INFO("resident: " << empty << " KiB with an empty journal, " << full
+                    << " KiB with " << inputs << " inputs: " << per_input
+                    << " bytes each");
+  CHECK(per_input < 400);
 }
 
 TEST_CASE("a journal entry whose outputs are not on the disk never lets an "

@@ -58,7 +58,33 @@ void stop_epmd(int port) {
 
 } // namespace
 
-test_broker::test_broker() {
+namespace {
+
+/// A CA (ca.pem, ca.key) in `dir`, and, signed by it, a certificate for
+/// "localhost" (server.pem, server.key).
+void make_certificates(const fs::path& dir) {
+  fs::create_directories(dir);
+  auto key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  write_file(dir / "server.ext", "subjectAltName=DNS:localhost\n");
+  std::string out;
+  if (run_command(
+        fmt::format(
+          "cd '{dir}' && openssl req -x509 {key} -keyout ca.key -out ca.pem "
+          "-days 2 -subj /CN=pixline-test-ca && openssl req {key} -keyout "
+          "server.key -out server.csr -subj /CN=localhost && openssl x509 "
+          "-req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+          "server.pem -days 2 -extfile server.ext 2>&1",
+          fmt::arg("dir", dir.string()), fmt::arg("key", key)),
+        &out)
+      != 0)
+    throw std::runtime_error("openssl could not make the test broker's "
+                             "certificates: "
+                             + out);
+}
+
+} // namespace
+
+test_broker::test_broker(bool tls) {
   char pattern[] = "/tmp/pixline-broker-XXXXXX";
   if (!::mkdtemp(pattern))
     throw std::runtime_error("mkdtemp failed");
@@ -77,16 +103,31 @@ test_broker::test_broker() {
   dist_port_ = dist.port();
   epmd_port_ = epmd.port();
   management_port_ = management.port();
+  port_holder tls_listener;
+  if (tls)
+    tls_port_ = tls_listener.port();
   amqp.release();
   dist.release();
   epmd.release();
   management.release();
+  tls_listener.release();
   // Counts refreshed every half second (the default is 5 s).
-  write_file(dir_ / "rabbitmq.conf",
-             fmt::format("management.tcp.port = {}\n"
-                         "management.tcp.ip = 127.0.0.1\n"
-                         "collect_statistics_interval = 500\n",
-                         management_port_));
+  auto conf = fmt::format("management.tcp.port = {}\n"
+                          "management.tcp.ip = 127.0.0.1\n"
+                          "collect_statistics_interval = 500\n",
+                          management_port_);
+  if (tls) {
+    make_certificates(dir_ / "tls");
+    conf += fmt::format("listeners.ssl.default = {port}\n"
+                        "ssl_options.cacertfile = {dir}/ca.pem\n"
+                        "ssl_options.certfile = {dir}/server.pem\n"
+                        "ssl_options.keyfile = {dir}/server.key\n"
+                        "ssl_options.verify = verify_none\n"
+                        "ssl_options.fail_if_no_peer_cert = false\n",
+                        fmt::arg("port", tls_port_),
+                        fmt::arg("dir", (dir_ / "tls").string()));
+  }
+  write_file(dir_ / "rabbitmq.conf", conf);
   chown_tree(dir_, pw->pw_uid, pw->pw_gid);
   start();
 }
@@ -158,6 +199,11 @@ void test_broker::stop() {
 
 std::string test_broker::url() const {
   return fmt::format("amqp://guest:guest@127.0.0.1:{}/", port_);
+}
+
+std::string test_broker::tls_url() const {
+  return fmt::format("amqps://guest:guest@localhost:{}/?cacertfile={}",
+                     tls_port_, tls_ca().string());
 }
 
 std::string test_broker::management_url() const {

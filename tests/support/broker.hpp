@@ -15,7 +15,9 @@ namespace pixline::test {
 /// same ports and data, as an operator's restart would.
 class test_broker {
 public:
-  test_broker();
+  /// `tls`: also listens with TLS (amqps), with a certificate for
+  /// "localhost" signed by a CA of its own (tls_ca()).
+  explicit test_broker(bool tls = false);
   ~test_broker();
   test_broker(const test_broker&) = delete;
   test_broker& operator=(const test_broker&) = delete;
@@ -24,6 +26,15 @@ public:
   std::string url() const;
   int port() const {
     return port_;
+  }
+  /// amqps://guest:guest@localhost:TLS_PORT/?cacertfile=CA (with `tls`).
+  std::string tls_url() const;
+  /// The CA that signed the broker's TLS certificate (PEM).
+  std::filesystem::path tls_ca() const {
+    return dir_ / "tls" / "ca.pem";
+  }
+  int tls_port() const {
+    return tls_port_;
   }
   /// The management API (rabbitmq_management, on its own free port), for
   /// `pixline queue status`'s unacknowledged count.
@@ -49,6 +60,7 @@ private:
   int dist_port_ = 0;
   int epmd_port_ = 0;
   int management_port_ = 0;
+  int tls_port_ = 0;
   std::unique_ptr<child_process> server_;
 };
 

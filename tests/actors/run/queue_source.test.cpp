@@ -126,7 +126,31 @@ TEST_CASE("parse_amqp_url takes the password from the environment",
   CHECK(parse_amqp_url("amqp://worker:inurl@h/", "PIXLINE_TEST_AMQP_PASSWORD")
           .password
         == "inurl");
-  CHECK_THROWS_AS(parse_amqp_url("amqps://h/", ""), std::invalid_argument);
+  // TLS, with RabbitMQ's query parameters for the CA and a client
+  // certificate.
+  auto tls = parse_amqp_url(
+    "amqps://worker:pw@broker.lan/photos?cacertfile=/etc/pixline/ca%20x.pem",
+    "");
+  CHECK(tls.tls);
+  CHECK(tls.port == 5671);
+  CHECK(tls.vhost == "photos");
+  CHECK(tls.ca_file == "/etc/pixline/ca x.pem");
+  CHECK(tls.shown == "amqps://worker@broker.lan:5671/photos");
+  auto client = parse_amqp_url(
+    "amqps://h:5999/?certfile=/c.pem&keyfile=/c.key", "");
+  CHECK(client.port == 5999);
+  CHECK(client.ca_file.empty());
+  CHECK(client.cert_file == "/c.pem");
+  CHECK(client.key_file == "/c.key");
+  CHECK_FALSE(parse_amqp_url("amqp://h/", "").tls);
+  CHECK_THROWS_WITH(parse_amqp_url("amqp://h/?cacertfile=/ca.pem", ""),
+                    Catch::Contains("amqps"));
+  CHECK_THROWS_WITH(parse_amqp_url("amqps://h/?verify=verify_none", ""),
+                    Catch::Contains("unknown parameter \"verify\""));
+  CHECK_THROWS_WITH(parse_amqp_url("amqps://h/?certfile=/c.pem", ""),
+                    Catch::Contains("go together"));
+  CHECK_THROWS_AS(parse_amqp_url("amqps://h/?cacertfile=", ""),
+                  std::invalid_argument);
   CHECK_THROWS_AS(parse_amqp_url("http://h/", ""), std::invalid_argument);
   CHECK_THROWS_AS(parse_amqp_url("amqp://h:notaport/", ""),
                   std::invalid_argument);

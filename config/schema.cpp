@@ -243,7 +243,9 @@ const spec_builder<source_section>& source_schema() {
                "How often a file that could not be read yet is tried again")
       .only_when("kind", {"watch"})
       .text("url", &source_section::url, "",
-            "The broker, `\"amqp://USER:PASS@HOST:5672/VHOST\"`")
+            "The broker, `\"amqp://USER:PASS@HOST:5672/VHOST\"`, or "
+            "`amqps://` for TLS (certificate and host name always checked; "
+            "`?cacertfile=`, `certfile=`, `keyfile=` as in RabbitMQ's URLs)")
       .only_when("kind", {"queue"})
       .required_when("kind", {"queue"}, "amqp://USER:PASS@HOST:5672/VHOST")
       .text("password_env", &source_section::password_env,

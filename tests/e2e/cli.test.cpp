@@ -1,10 +1,12 @@
 // The real pixline binary, driven as a user would.
 
+#include <regex>
+#include <set>
+#include <sstream>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include <sstream>
 
 #include "support/images.hpp"
 
@@ -279,4 +281,33 @@ TEST_CASE("log format json writes one JSON object per log line",
   CHECK(j["level"] == "error");
   CHECK_THAT(j["message"].get<std::string>(),
              Catch::Contains("config file not found"));
+}
+
+TEST_CASE("docs/distributed.md's pixline node table lists exactly the "
+          "options of pixline node --help",
+          "[cli]") {
+  std::string help;
+  REQUIRE(run_command(pixline_binary() + " node --help", &help) == 0);
+  auto doc = read_file(source_dir() / "docs" / "distributed.md");
+  auto start = doc.find("## `pixline node`");
+  REQUIRE(start != std::string::npos);
+  auto table = doc.substr(start, doc.find("\n## ", start + 1) - start);
+  // The long options each names: "--name" up to a space, comma, pipe,
+  // backquote or '='.
+  auto options = [](const std::string& text) {
+    std::set<std::string> found;
+    static const std::regex option{"--[a-z][a-z-]*"};
+    for (std::sregex_iterator it(text.begin(), text.end(), option), end;
+         it != end; ++it)
+      found.insert(it->str());
+    return found;
+  };
+  auto documented = options(table);
+  auto offered = options(help.substr(0, help.find("Environment")));
+  offered.erase("--help");
+  // A program-wide option (before the command), documented with node
+  // because a node needs the coordinator's plugins.
+  documented.erase("--plugin");
+  INFO("pixline node --help:\n" << help);
+  CHECK(documented == offered);
 }

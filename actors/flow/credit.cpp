@@ -62,13 +62,12 @@ struct stage_state {
   std::vector<worker_actor> workers;
   /// The proxies again, by index - local, for retire_atom.
   std::vector<remote_worker_actor> proxies;
-  /// Jobs each worker has: 0 or 1, and 2 for a local worker given its next
-  /// job while it works (see next_worker).
-  std::vector<int> assigned;
   /// The tickets of the jobs each worker has, in the order it works on
-  /// them: what the stage holds for the run's accounting check.
+  /// them: what the stage holds for the run's accounting check. A worker
+  /// has 0 or 1 jobs, and 2 for a local worker given its next job while it
+  /// works (see next_worker).
   std::vector<std::deque<std::uint64_t>> held;
-  /// When each worker started the job it works on, while assigned > 0.
+  /// When each worker started the job it works on, while it holds one.
   std::vector<std::chrono::steady_clock::time_point> started;
   /// How long a job takes a worker of this stage, in milliseconds,
   /// smoothed over the last ones; negative until one finished.
@@ -140,9 +139,9 @@ size_t next_worker(const stage_state& st, size_t end) {
   for (size_t i = 0; i < end; ++i) {
     if (st.gone[i])
       continue;
-    int depth = i < st.local && backlog ? 2 : 1;
-    if (st.assigned[i] < depth
-        && (best == end || st.assigned[i] < st.assigned[best]))
+    size_t depth = i < st.local && backlog ? 2 : 1;
+    if (st.held[i].size() < depth
+        && (best == end || st.held[i].size() < st.held[best].size()))
       best = i;
   }
   return best;
@@ -169,15 +168,14 @@ void dispatch(stage_actor::stateful_pointer<stage_state> self) {
         st.node_losses.erase(losses);
       self->send(st.downstream, std::move(front));
     } else {
-      size_t end = local_only ? st.local : st.assigned.size();
+      size_t end = local_only ? st.local : st.held.size();
       size_t i = next_worker(st, end);
       if (i == end)
         break;
-      st.held[i].push_back(front.ticket);
-      if (st.assigned[i] == 0)
+      if (st.held[i].empty())
         st.started[i] = std::chrono::steady_clock::now();
+      st.held[i].push_back(front.ticket);
       self->send(st.workers[i], std::move(front));
-      ++st.assigned[i];
       ++st.busy;
     }
     st.queue.pop_front();
@@ -231,7 +229,6 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
                  : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
                                             downstream, metrics);
     st.workers.push_back(w);
-    st.assigned.push_back(0);
     st.held.emplace_back();
     st.started.emplace_back();
     st.gone.push_back(false);
@@ -247,12 +244,11 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
     for (size_t i = 0; i < s.workers.size(); ++i) {
       if (s.workers[i].address() != m.source)
         continue;
-      if (s.assigned[i] > 0) {
+      if (!s.held[i].empty()) {
         spdlog::error("{}: a remote worker stopped ({}) without giving back "
                       "its job",
                       s.stage, self->system().render(m.reason));
-        s.busy -= s.assigned[i];
-        s.assigned[i] = 0;
+        s.busy -= int(s.held[i].size());
         s.held[i].clear();
       }
       if (!s.gone[i]) {
@@ -274,8 +270,7 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
     },
     [=](demand_atom, uint32_t index) {
       auto& s = self->state;
-      if (index < s.assigned.size() && s.assigned[index] > 0) {
-        --s.assigned[index];
+      if (index < s.held.size() && !s.held[index].empty()) {
         --s.busy;
         s.node_losses.erase(s.held[index].front());
         s.held[index].pop_front();
@@ -311,7 +306,6 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
           s.make_remote_half(), timeout, encoding, s.metrics);
         s.workers.push_back(proxy);
         s.proxies.push_back(proxy);
-        s.assigned.push_back(0);
         s.held.emplace_back();
         s.started.emplace_back();
         s.gone.push_back(false);
@@ -346,7 +340,6 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
       if (auto t = std::find(held.begin(), held.end(), j.ticket);
           t != held.end()) {
         held.erase(t);
-        --s.assigned[index];
         --s.busy;
       }
       ++s.downstream_credit;

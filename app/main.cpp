@@ -27,6 +27,7 @@
 #include "pipeline/memory.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/safe_fs.hpp"
+#include "pipeline/vips_modules.hpp"
 
 int main(int argc, char** argv) {
   using namespace pixline::app;
@@ -111,6 +112,9 @@ int main(int argc, char** argv) {
       spdlog::debug("libvips: {}", message);
     },
     nullptr);
+  // libvips' modules (HEIF, JPEG XL, PDF, ImageMagick...) are loaded when
+  // an image needs one, not here (pipeline/vips_modules.hpp).
+  pixline::defer_vips_modules();
   if (VIPS_INIT(argv[0])) {
     fmt::print(stderr, "pixline: libvips failed to start: {}\n",
                vips_error_buffer());

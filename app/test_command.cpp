@@ -24,6 +24,7 @@
 #include "config/plugins.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
+#include "pipeline/vips_modules.hpp"
 #include "actors/run/run.hpp"
 
 namespace pixline {
@@ -425,6 +426,7 @@ std::string compare_to_reference(const vips::VImage& out, const fs::path& ref,
                                  double limit) {
   vips::VImage expected;
   try {
+    load_vips_modules_for_file(ref.string());
     expected = vips::VImage::new_from_file(ref.c_str());
   } catch (const vips::VError& e) {
     return fmt::format("cannot read reference {}: {}", ref.string(),
@@ -472,6 +474,7 @@ void check_output(const fs::path& output, const test_case& c,
       continue;
     vips::VImage image;
     try {
+      load_vips_modules_for_file(output.string());
       image = vips::VImage::new_from_file(output.c_str());
       image.width(); // opened; the header is read
     } catch (const vips::VError& e) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/registry.hpp"
+#include "pipeline/vips_modules.hpp"
 
 namespace pixline {
 
@@ -71,6 +72,9 @@ loaded_plugin load_plugin(const std::string& path, stage_registry& registry) {
   };
   if (path.empty())
     throw plugin_error("plugin: an empty path");
+  // A plugin's stages may call any libvips operation, those of libvips'
+  // modules too.
+  load_vips_modules();
   std::lock_guard guard{loaded_mutex};
   // RTLD_NOW: a symbol the plugin needs and pixline lacks is reported here,
   // by name, not later as a crash in the middle of a run. RTLD_LOCAL: one

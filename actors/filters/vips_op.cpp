@@ -11,6 +11,7 @@
 #include <vips/vips8>
 
 #include "pipeline/registry.hpp"
+#include "pipeline/vips_modules.hpp"
 #include "pipeline/stage.hpp"
 
 namespace pixline {
@@ -168,6 +169,9 @@ std::optional<std::pair<option_spec, argument>> option_of(GParamSpec* pspec,
 } // namespace
 
 std::optional<stage_spec> vips_operation_spec(const std::string& operation) {
+  // The operation may come from one of libvips' modules (heifsave,
+  // pdfload, magickload...).
+  load_vips_modules();
   if (operation.empty()
       || !vips_type_find("VipsOperation", operation.c_str()))
     return std::nullopt;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/registry.hpp"
+#include "pipeline/vips_modules.hpp"
 
 namespace pixline {
 
@@ -62,6 +63,7 @@ watermark_stage::watermark_stage(watermark_options opts)
     place_(choice_value("gravity", gravity_table, opts_.gravity)) {
   watermark_spec().enforce(opts_);
   try {
+    load_vips_modules_for_file(opts_.image);
     auto in = vips::VImage::new_from_file(opts_.image.c_str());
     if (std::int64_t(in.width()) * in.height() > max_overlay_pixels)
       throw std::invalid_argument(

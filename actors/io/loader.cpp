@@ -102,19 +102,6 @@ bool take_decode_failure(std::string& error) {
   return true;
 }
 
-std::string loader_for_signature(std::string_view head) {
-  // The tests libvips' own is_a functions make: vips__isjpeg (two bytes),
-  // the PNG signature, and a RIFF container of type WEBP.
-  if (head.size() >= 2 && head[0] == '\xFF' && head[1] == '\xD8')
-    return "jpegload";
-  if (head.substr(0, 8) == std::string_view("\x89PNG\r\n\x1A\n", 8))
-    return "pngload";
-  if (head.size() >= 12 && head.substr(0, 4) == "RIFF"
-      && head.substr(8, 4) == "WEBP")
-    return "webpload";
-  return "";
-}
-
 bool has_option_suffix(const std::string& path) {
   return !path.empty() && path.back() == ']'
          && path.find('[') != std::string::npos;
@@ -220,6 +207,8 @@ std::string_view first_bytes(const VipsBlob& bytes) {
 // file `fd` when >= 0, or `bytes` when given).
 bool has_loader(const std::string& path, int fd,
                 const std::shared_ptr<VipsBlob>& bytes) {
+  load_vips_modules_for(bytes ? first_bytes(*bytes)
+                              : std::string_view(first_bytes(path, fd)));
   if (bytes) {
     auto source = source_of_bytes(bytes);
     return vips_foreign_find_load_source(source.get_source()) != nullptr;
@@ -249,6 +238,9 @@ vips::VImage open_image_file(const std::string& path, vips::VOption* options,
   auto loader = known   ? base
                 : bytes ? loader_for_signature(first_bytes(*bytes))
                         : loader_for_signature(first_bytes(path, input_fd));
+  if (loader.empty())
+    // libvips' format search, which may need a module's loader.
+    load_vips_modules();
   if (bytes || input_fd >= 0) {
     // The bytes read, or the checked file, never `path` again: libvips'
     // source loaders.

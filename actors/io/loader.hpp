@@ -8,6 +8,7 @@
 #include "pipeline/job.hpp"
 #include "pipeline/spec.hpp"
 #include "pipeline/stage.hpp"
+#include "pipeline/vips_modules.hpp"
 
 namespace pixline {
 
@@ -44,11 +45,6 @@ std::string format_of_loader(const std::string& loader);
 /// from the metadata libvips sets on every loaded image; "" when unknown.
 std::string loader_of(const vips::VImage& img);
 
-/// The libvips file loader for a file that starts with `head`: "jpegload",
-/// "pngload" or "webpload" when `head` begins with a JPEG, PNG or WebP
-/// signature (the loaders libvips' own format search picks for those
-/// files), "" for anything else.
-std::string loader_for_signature(std::string_view head);
 
 /// True when `error`, the failure of a stage after `load`, is a decoder's:
 /// libvips decodes pixels only when a later stage computes them, so a

@@ -25,6 +25,7 @@
 #include "pipeline/orc_guard.hpp"
 #include "pipeline/plugin.hpp"
 #include "pipeline/registry.hpp"
+#include "pipeline/vips_modules.hpp"
 #include "actors/net/recipes.hpp"
 
 namespace pixline {
@@ -260,6 +261,7 @@ run_worker_if_asked(const std::function<void(stage_registry&)>& add_stages) {
     return 1;
   ::unsetenv("PIXLINE_WORKER_SOCKET");
   ::unsetenv("PIXLINE_WORKER_PARENT");
+  defer_vips_modules();
   if (VIPS_INIT("pixline-worker"))
     return 1;
   static_cast<void>(orc_guarded_calls());

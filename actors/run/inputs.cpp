@@ -1,8 +1,11 @@
 #include "actors/run/inputs.hpp"
 
+#include "pipeline/vips_modules.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <mutex>
 #include <set>
 
 #include <fnmatch.h>
@@ -53,22 +56,43 @@ bool glob_match(const std::string& pattern, const std::string& path,
   return false;
 }
 
+namespace {
+
+// Every suffix a libvips loader of this process declares, lower case.
+std::set<std::string> loader_suffixes() {
+  std::set<std::string> all;
+  vips_foreign_map(
+    "VipsForeignLoad",
+    [](void* klass, void* a, void*) -> void* {
+      auto* foreign = static_cast<VipsForeignClass*>(klass);
+      for (auto** s = foreign->suffs; s && *s; ++s)
+        static_cast<std::set<std::string>*>(a)->insert(lower(*s));
+      return nullptr;
+    },
+    &all, nullptr);
+  return all;
+}
+
+} // namespace
+
 bool has_image_suffix(const fs::path& name) {
-  // Every suffix a libvips loader of this build declares, lower case.
-  static const std::set<std::string> suffixes = [] {
-    std::set<std::string> all;
-    vips_foreign_map(
-      "VipsForeignLoad",
-      [](void* klass, void* a, void*) -> void* {
-        auto* foreign = static_cast<VipsForeignClass*>(klass);
-        for (auto** s = foreign->suffs; s && *s; ++s)
-          static_cast<std::set<std::string>*>(a)->insert(lower(*s));
-        return nullptr;
-      },
-      &all, nullptr);
-    return all;
-  }();
-  return suffixes.count(lower(name.extension().string())) > 0;
+  static std::mutex mutex;
+  static std::set<std::string> suffixes;
+  static bool with_modules = false;
+  auto suffix = lower(name.extension().string());
+  std::lock_guard lock(mutex);
+  if (suffixes.empty() || (!with_modules && vips_modules_loaded())) {
+    suffixes = loader_suffixes();
+    with_modules = vips_modules_loaded();
+  }
+  if (suffixes.count(suffix) || with_modules)
+    return suffixes.count(suffix) > 0;
+  // Maybe the suffix of a module's loader (.avif, .heic, .jxl, .pdf...):
+  // a suffix libvips itself reads needs no module.
+  load_vips_modules();
+  suffixes = loader_suffixes();
+  with_modules = true;
+  return suffixes.count(suffix) > 0;
 }
 
 name_filter::name_filter(const source_section& src)

@@ -1,6 +1,7 @@
 #include "actors/io/formats/heif.hpp"
 
 #include "actors/io/formats/formats.hpp"
+#include "pipeline/vips_modules.hpp"
 
 namespace pixline {
 
@@ -27,6 +28,7 @@ output_format heif_family(const char* name, const char* suffix,
     name, name, heif_spec(), &format_options::heif,
     [suffix, compression](const vips::VImage& img, const heif_options& o,
                           save_context& context) {
+      load_vips_modules(); // libheif is one of libvips' modules
       return save_to_buffer(img, suffix,
                             save_options(context)
                               ->set("Q", o.quality)

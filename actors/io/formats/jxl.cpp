@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/io/formats/formats.hpp"
+#include "pipeline/vips_modules.hpp"
 
 namespace pixline {
 
@@ -10,6 +11,7 @@ namespace {
 
 encoded_file encode(const vips::VImage& img, const jxl_options& o,
                     save_context& context) {
+  load_vips_modules(); // libjxl is one of libvips' modules
   return save_to_buffer(img, ".jxl",
                         save_options(context)
                           ->set("Q", o.quality)

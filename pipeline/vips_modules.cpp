@@ -1,0 +1,156 @@
+#include "pipeline/vips_modules.hpp"
+
+#include <dlfcn.h>
+#include <gmodule.h>
+#include <vips/vips.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace pixline {
+
+namespace {
+
+// libvips reads VIPSHOME as its install prefix and looks for modules in
+// $VIPSHOME/lib/vips-modules-X.Y. Nothing can create a folder in /proc, so
+// this prefix never holds one.
+constexpr const char* no_modules_prefix = "/proc/pixline-vips-modules-on-demand";
+// Where the modules are, for this process and the worker processes it
+// starts (which inherit both variables).
+constexpr const char* folder_variable = "PIXLINE_VIPS_MODULE_DIR";
+
+std::atomic<bool> loaded{true};
+std::mutex load_mutex;
+std::filesystem::path folder;
+
+std::string module_version() {
+  return fmt::format("vips-modules-{}.{}", VIPS_MAJOR_VERSION,
+                     VIPS_MINOR_VERSION);
+}
+
+// The folder libvips loads its modules from when VIPSHOME is not set:
+// vips-modules-X.Y beside the libvips library this process runs with.
+std::filesystem::path installed_folder() {
+  Dl_info info{};
+  if (!::dladdr(reinterpret_cast<void*>(&vips_version), &info)
+      || !info.dli_fname)
+    return {};
+  std::error_code ec;
+  auto library = std::filesystem::canonical(info.dli_fname, ec);
+  return (ec ? std::filesystem::path(info.dli_fname) : library).parent_path()
+         / module_version();
+}
+
+// The folder libvips would load its modules from with VIPSHOME = `prefix`,
+// or nothing when it would find none: $prefix/lib/vips-modules-X.Y, or the
+// installed folder when that is below `prefix` (libvips then takes its
+// configured library folder, as Debian's /usr and /usr/lib/<triplet>).
+std::filesystem::path folder_for_prefix(const std::filesystem::path& prefix) {
+  std::error_code ec;
+  auto own = prefix / "lib" / module_version();
+  if (std::filesystem::is_directory(own, ec))
+    return own;
+  auto installed = installed_folder();
+  auto base = std::filesystem::canonical(prefix, ec);
+  if (ec || installed.empty())
+    return {};
+  auto rel = installed.lexically_relative(base);
+  if (rel.empty() || *rel.begin() == "..")
+    return {};
+  return installed;
+}
+
+} // namespace
+
+void defer_vips_modules() {
+  const char* home = std::getenv("VIPSHOME");
+  const char* inherited = std::getenv(folder_variable);
+  if (home && std::string_view(home) == no_modules_prefix)
+    folder = inherited ? inherited : installed_folder();
+  else if (home)
+    // Set by the user, or by a libvips program that started pixline
+    // (libvips sets it to the prefix it found).
+    folder = folder_for_prefix(home);
+  else
+    folder = installed_folder();
+  if (folder.empty())
+    // libvips would load no module with this VIPSHOME: leave it so.
+    return;
+  ::setenv("VIPSHOME", no_modules_prefix, 1);
+  ::setenv(folder_variable, folder.c_str(), 1);
+  loaded = false;
+}
+
+std::string load_vips_modules() {
+  if (loaded.load(std::memory_order_acquire))
+    return {};
+  std::lock_guard lock(load_mutex);
+  if (loaded.load(std::memory_order_relaxed))
+    return {};
+  std::string failed;
+  std::vector<std::filesystem::path> modules;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec))
+    if (entry.path().extension() == "." G_MODULE_SUFFIX)
+      modules.push_back(entry.path());
+  if (ec)
+    failed = fmt::format("{}: {}", folder.string(), ec.message());
+  std::sort(modules.begin(), modules.end());
+  for (const auto& path : modules) {
+    // As libvips does: lazy binding, and never unloaded (the module has
+    // registered types).
+    if (GModule* module = g_module_open(path.c_str(), G_MODULE_BIND_LAZY))
+      g_module_make_resident(module);
+    else
+      failed += fmt::format("{}{}", failed.empty() ? "" : "; ",
+                            g_module_error());
+  }
+  loaded.store(true, std::memory_order_release);
+  if (!failed.empty())
+    spdlog::warn("libvips modules: {}", failed);
+  spdlog::debug("libvips modules loaded on demand: {} from {}",
+                modules.size(), folder.string());
+  return failed;
+}
+
+bool vips_modules_loaded() {
+  return loaded.load(std::memory_order_acquire);
+}
+
+std::string loader_for_signature(std::string_view head) {
+  // The tests libvips' own is_a functions make: vips__isjpeg (two bytes),
+  // the PNG signature, and a RIFF container of type WEBP.
+  if (head.size() >= 2 && head[0] == '\xFF' && head[1] == '\xD8')
+    return "jpegload";
+  if (head.substr(0, 8) == std::string_view("\x89PNG\r\n\x1A\n", 8))
+    return "pngload";
+  if (head.size() >= 12 && head.substr(0, 4) == "RIFF"
+      && head.substr(8, 4) == "WEBP")
+    return "webpload";
+  return "";
+}
+
+void load_vips_modules_for(std::string_view head) {
+  if (!loaded.load(std::memory_order_acquire)
+      && loader_for_signature(head).empty())
+    load_vips_modules();
+}
+
+void load_vips_modules_for_file(const std::string& path) {
+  if (loaded.load(std::memory_order_acquire))
+    return;
+  char head[12];
+  std::ifstream in(path, std::ios::binary);
+  in.read(head, sizeof head);
+  load_vips_modules_for({head, std::size_t(in.gcount())});
+}
+
+} // namespace pixline

@@ -1,0 +1,124 @@
+// libvips' modules are loaded when an image needs one (pipeline/vips_modules):
+// checked on real pixline processes, by what their memory maps hold.
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "pipeline/vips_modules.hpp"
+#include "support/images.hpp"
+
+using namespace pixline;
+using namespace pixline::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// The processes `pid` started (the children of each of its threads).
+std::set<int> children_of(int pid) {
+  std::set<int> result;
+  std::error_code ec;
+  for (const auto& task :
+       fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream in(task.path() / "children");
+    for (int child; in >> child;)
+      result.insert(child);
+  }
+  return result;
+}
+
+/// Whether the process `pid` has one of libvips' modules mapped.
+bool maps_a_module(int pid) {
+  std::ifstream maps(fmt::format("/proc/{}/maps", pid));
+  for (std::string line; std::getline(maps, line);)
+    if (line.find("/vips-modules-") != std::string::npos)
+      return true;
+  return false;
+}
+
+bool has_file(const fs::path& dir, const std::string& name) {
+  auto names = files_in(dir);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+} // namespace
+
+TEST_CASE("the first bytes of a JPEG, PNG or WebP name its loader, and "
+          "need no module",
+          "[vips_modules]") {
+  using namespace std::string_view_literals;
+  CHECK(loader_for_signature("\xFF\xD8\xFF\xE0"sv) == "jpegload");
+  CHECK(loader_for_signature("\x89PNG\r\n\x1A\n"sv) == "pngload");
+  CHECK(loader_for_signature("RIFF\x10\0\0\0WEBPVP8 "sv) == "webpload");
+  CHECK(loader_for_signature("\0\0\0\x1C" "ftypavif"sv).empty());
+  CHECK(loader_for_signature("%PDF-1.7"sv).empty());
+}
+
+TEST_CASE("worker processes load libvips' modules only for an image that "
+          "needs one",
+          "[vips_modules][isolation][e2e]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "out");
+  child_process watch{{pixline_binary(), "watch", "-i", (dir / "in").string(),
+                       "-o", (dir / "out").string(), "--chain",
+                       "thumbnail width=16 ! save format=png"},
+                      dir / "pixline.log"};
+  std::this_thread::sleep_for(300ms);
+  save(test_card(64, 48), dir / "in" / "a.jpg");
+  save(test_card(64, 48), dir / "in" / "b.png");
+  REQUIRE(wait_until(
+    [&] {
+      return has_file(dir / "out", "a.png") && has_file(dir / "out", "b.png");
+    },
+    60));
+  auto workers = children_of(watch.pid());
+  REQUIRE(!workers.empty());
+  for (int pid : workers)
+    CHECK_FALSE(maps_a_module(pid));
+  CHECK_FALSE(maps_a_module(watch.pid()));
+
+  // An AVIF needs libvips' HEIF module: a worker loads it, inside its
+  // sandbox, and reads the image.
+  save(test_card(64, 48), dir / "in" / "c.avif");
+  REQUIRE(wait_until([&] { return has_file(dir / "out", "c.png"); }, 60));
+  bool loaded = false;
+  for (int pid : children_of(watch.pid()))
+    loaded = maps_a_module(pid) || loaded;
+  CHECK(loaded);
+  auto out = vips::VImage::new_from_file((dir / "out" / "c.png").c_str());
+  CHECK(out.width() == 16);
+  watch.signal(SIGINT);
+  CHECK(watch.wait() == 0);
+}
+
+TEST_CASE("outputs in module formats are written by worker processes and "
+          "by threads",
+          "[vips_modules][isolation][e2e]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  save(test_card(64, 48), dir / "in" / "a.jpg");
+  for (std::string isolation : {"process", "thread"}) {
+    for (std::string format : {"avif", "jxl"}) {
+      INFO(isolation << " " << format);
+      auto out = dir / fmt::format("out-{}-{}", isolation, format);
+      auto config = dir / fmt::format("{}.toml", isolation);
+      write_file(config, fmt::format("[pipeline]\nisolation = \"{}\"\n"
+                                     "[sink]\nformat = \"png\"\n",
+                                     isolation));
+      auto result = run_pixline(fmt::format(
+        "run {} -i {} -o {} --chain 'thumbnail width=32 ! save format={}'",
+        config.string(), (dir / "in").string(), out.string(), format));
+      INFO(result.output);
+      REQUIRE(result.status == 0);
+      auto image = vips::VImage::new_from_file(
+        (out / fmt::format("a.{}", format)).c_str());
+      CHECK(image.width() == 32);
+    }
+  }
+}

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -132,11 +133,14 @@ std::vector<std::string> started_workers(const std::string& log) {
   return pids;
 }
 
-/// The processes whose parent is `pid`.
+/// The processes whose parent is `pid` (a thread that ends meanwhile
+/// had none).
 std::set<std::string> children_of(int pid) {
   std::set<std::string> children;
-  for (auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid))) {
-    std::istringstream list{read_file(task.path() / "children")};
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::ifstream list{it->path() / "children"};
     for (std::string child; list >> child;)
       children.insert(child);
   }

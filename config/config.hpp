@@ -131,6 +131,9 @@ struct pipeline_section {
   /// Times an image whose worker process crashed is tried again, alone in
   /// a fresh worker, before it fails.
   int crash_retries = 1;
+  /// Seconds a worker process other than the first may stay without an
+  /// image before it is stopped (a later image starts it again); 0: never.
+  double worker_idle_stop = 30;
 };
 
 /// `[source]`: which files to read.

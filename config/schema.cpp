@@ -133,6 +133,14 @@ const spec_builder<pipeline_section>& pipeline_schema() {
                  "With `isolation = \"process\"`: how often an image whose "
                  "worker process crashed is tried again, in a fresh worker, "
                  "before it fails with `worker crashed (SIGNAL) in STAGE`.")
+        .number("worker_idle_stop", &pipeline_section::worker_idle_stop, 30,
+                0, 86400,
+                "Seconds. With `isolation = \"process\"`: the first worker "
+                "process starts with the pipeline and stays; each other one "
+                "starts when an image waits and every started one is busy, "
+                "and stops once it has had no image for this long (a watch "
+                "between bursts, a run whose source is slow). 0: they stay "
+                "until the run ends.")
         .text("manifest", &pipeline_section::manifest, "",
               "A file (`\"out/manifest.json\"`): the run's one manifest, "
               "every input with every output written for it "

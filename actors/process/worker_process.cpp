@@ -126,18 +126,56 @@ worker_process::worker_process(worker_process_settings settings)
   if (page == MAP_FAILED)
     fail("mmap");
   status_ = new (page) std::atomic<int>(0);
-  try {
-    start();
-  } catch (const std::exception& e) {
-    // Reported with the first image, which cannot be worked on.
-    spdlog::debug("cannot start a worker process: {}", e.what());
-  }
+  last_used_ = clock::now();
+  if (settings_.start_now)
+    try {
+      start();
+    } catch (const std::exception& e) {
+      // Reported with the first image, which cannot be worked on.
+      spdlog::debug("cannot start a worker process: {}", e.what());
+    }
+  if (settings_.idle_stop > 0)
+    idle_stopper_ = std::thread([this] { stop_when_idle(); });
 }
 
 worker_process::~worker_process() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  idle_changed_.notify_all();
+  if (idle_stopper_.joinable())
+    idle_stopper_.join();
   stop(false);
   if (status_)
     ::munmap(status_, 4096);
+}
+
+void worker_process::used() {
+  last_used_ = clock::now();
+  idle_changed_.notify_all();
+}
+
+void worker_process::stop_when_idle() {
+  auto idle = std::chrono::duration_cast<clock::duration>(
+    std::chrono::duration<double>(settings_.idle_stop));
+  std::unique_lock lock(mutex_);
+  while (!closing_) {
+    if (!pid_) {
+      idle_changed_.wait(lock);
+      continue;
+    }
+    auto deadline = last_used_ + idle;
+    if (clock::now() < deadline) {
+      idle_changed_.wait_until(lock, deadline);
+      continue;
+    }
+    auto pid = pid_;
+    // Its link closes: it leaves at once, between two images.
+    auto how = stop(false);
+    spdlog::debug("worker process {} stopped after {} s without an image ({})",
+                  pid, settings_.idle_stop, how);
+  }
 }
 
 void worker_process::start() {
@@ -211,6 +249,7 @@ void worker_process::start() {
   }
   pid_ = pid;
   ++started_;
+  spdlog::debug("worker process {} started", pid_);
   socket_ = std::move(mine);
   stderr_ = std::move(err_read);
   stderr_open_ = true;
@@ -468,6 +507,7 @@ worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
 }
 
 wire_result worker_process::run_node(const wire_job& in) {
+  busy image{*this};
   for (int tries = 0;; ++tries) {
     wire_result result;
     worker_result failure;
@@ -503,6 +543,7 @@ wire_result worker_process::run_node(const wire_job& in) {
 }
 
 worker_result worker_process::run(const job& j) {
+  busy image{*this};
   for (int tries = 0;; ++tries) {
     worker_result r;
     try {

@@ -7,13 +7,17 @@
 // the journal stay in pixline.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <sys/types.h>
@@ -56,6 +60,12 @@ struct worker_process_settings {
   bool sandbox = true;
   /// The program to start; it must call run_worker_if_asked() first.
   std::string executable = "/proc/self/exe";
+  /// Start the process when the object is made (it then sets itself up
+  /// while the pipeline starts); false: when the first image comes.
+  bool start_now = true;
+  /// Stop the process once it has had no image for this many seconds (a
+  /// later image starts a fresh one); 0: keep it until the object goes.
+  double idle_stop = 0;
 };
 
 /// What a worker process made of one image.
@@ -90,11 +100,12 @@ std::size_t remove_stale_scratch();
 /// failed: the worker is past its memory limit.
 bool says_out_of_memory(const std::string& text);
 
-/// One worker process and the link to it. Not thread-safe: one pipeline
-/// worker owns it.
+/// One worker process and the link to it. One pipeline worker owns it and
+/// calls run() or run_node(), one image at a time; with `idle_stop` a
+/// thread of its own stops the process when it has been idle that long.
 class worker_process {
 public:
-  /// Starts the process (it sets itself up while the pipeline starts).
+  /// Starts the process now or with the first image (`start_now`).
   explicit worker_process(worker_process_settings settings);
   ~worker_process();
   worker_process(const worker_process&) = delete;
@@ -111,15 +122,35 @@ public:
 
   /// The process id of the current worker process (0 when none).
   pid_t pid() const {
+    std::lock_guard lock(mutex_);
     return pid_;
   }
 
   /// Worker processes started so far by this object (replacements count).
   int started() const {
+    std::lock_guard lock(mutex_);
     return started_;
   }
 
 private:
+  /// The idle-stop thread: stops the process once it has had no image for
+  /// `idle_stop` seconds.
+  void stop_when_idle();
+  /// Marks the end of an image: the idle time counts from now.
+  void used();
+  /// Held while one image is worked on: the process is not stopped for
+  /// idleness meanwhile, and its idle time counts from the end.
+  struct busy {
+    explicit busy(worker_process& w) : owner(w), lock(w.mutex_) {
+    }
+    ~busy() {
+      owner.used();
+    }
+    busy(const busy&) = delete;
+    busy& operator=(const busy&) = delete;
+    worker_process& owner;
+    std::unique_lock<std::mutex> lock;
+  };
   void start();
   /// Waits for the worker's "ready"; throws with the reason it is not.
   void await_ready();
@@ -154,6 +185,13 @@ private:
   bool stderr_open_ = true;
   std::string stderr_tail_;
   std::string last_line_;
+  /// Held while an image is worked on, and by the idle-stop thread while it
+  /// stops the process.
+  mutable std::mutex mutex_;
+  std::condition_variable idle_changed_;
+  std::chrono::steady_clock::time_point last_used_;
+  bool closing_ = false;
+  std::thread idle_stopper_;
 };
 
 } // namespace pixline

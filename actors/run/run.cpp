@@ -190,10 +190,22 @@ stage_runtime process_stage(const pipeline_config& config,
   rt.workers = workers;
   rt.max_in_flight = max_in_flight;
   rt.chain = settings.stages;
-  rt.make_chain_worker = [settings, make_store, commit_stage](
+  // Worker processes start as images need them: the first with the
+  // pipeline, each other one with the first image it is given, which the
+  // stage gives it only when every worker before it is busy
+  // (credit.cpp's next_worker). Those stop again when idle for
+  // worker_idle_stop; the first stays, so a burst's first image never waits
+  // for a process to start.
+  auto made = std::make_shared<std::atomic<int>>(0);
+  rt.make_chain_worker = [settings, make_store, commit_stage, made,
+                          workers = std::max(1, workers),
+                          idle_stop = config.pipeline.worker_idle_stop](
                            const std::vector<stage_metrics*>& metrics)
     -> work_fn {
-    auto worker = std::make_shared<worker_process>(settings);
+    auto mine = settings;
+    mine.start_now = made->fetch_add(1) % workers == 0;
+    mine.idle_stop = mine.start_now ? 0 : idle_stop;
+    auto worker = std::make_shared<worker_process>(std::move(mine));
     auto store = make_store();
     return [worker, store, commit_stage, metrics](job& j) {
       auto result = worker->run(j);

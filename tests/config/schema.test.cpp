@@ -90,6 +90,7 @@ TEST_CASE("a schema's defaults are the section's defaults",
   CHECK(p.image_timeout == pd.image_timeout);
   CHECK(p.worker_memory_mib == pd.worker_memory_mib);
   CHECK(p.crash_retries == pd.crash_retries);
+  CHECK(p.worker_idle_stop == pd.worker_idle_stop);
   auto s = source_schema().decode({});
   source_section sd;
   CHECK(s.kind == sd.kind);

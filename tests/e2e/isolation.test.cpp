@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -115,6 +117,34 @@ poisoned_run run_with_poison(const fs::path& dir,
                   .count();
   run.failed = failures(dir / "events.jsonl");
   return run;
+}
+
+std::string slow_plugin() {
+  return fmt::format("{}/libplugin_slow.so", PIXLINE_TEST_PLUGIN_DIR);
+}
+
+/// The worker processes a debug log says were started, by pid, in order.
+std::vector<std::string> started_workers(const std::string& log) {
+  static const std::regex started{R"(worker process (\d+) started)"};
+  std::vector<std::string> pids;
+  for (std::sregex_iterator it(log.begin(), log.end(), started), end;
+       it != end; ++it)
+    pids.push_back((*it)[1]);
+  return pids;
+}
+
+/// The processes whose parent is `pid` (a thread that ends meanwhile
+/// had none).
+std::set<std::string> children_of(int pid) {
+  std::set<std::string> children;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::ifstream list{it->path() / "children"};
+    for (std::string child; list >> child;)
+      children.insert(child);
+  }
+  return children;
 }
 
 std::size_t count_outputs(const fs::path& dir) {
@@ -461,4 +491,118 @@ TEST_CASE("a worker that closes its stderr is waited for without spinning",
   REQUIRE(r.status == 0);
   CHECK(count_outputs(dir / "out") == 1);
   CHECK(used < 1.0);
+}
+
+TEST_CASE("one image starts one worker process, however many workers",
+          "[isolation][workers]") {
+  temp_dir dir;
+  save(test_card(40, 30), dir / "in" / "only.png");
+  write_file(dir / "p.toml", config(dir.path(), "", "strip"));
+  auto r = run_pixline(fmt::format("run {} -w save=4 --log-level debug",
+                                   (dir / "p.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(count_outputs(dir / "out") == 1);
+  CHECK(started_workers(r.output).size() == 1);
+}
+
+TEST_CASE("a burst bigger than the workers starts every worker process",
+          "[isolation][workers]") {
+  temp_dir dir;
+  for (int i = 0; i < 12; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("b{:02}.png", i));
+  // 200 ms per image: the images wait for workers.
+  write_file(dir / "p.toml", config(dir.path(), "", "slow"));
+  auto r = run_pixline(fmt::format("run {} -w save=3 --plugin {} --log-level "
+                                   "debug",
+                                   (dir / "p.toml").string(), slow_plugin()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(count_outputs(dir / "out") == 12);
+  auto started = started_workers(r.output);
+  CHECK(started.size() == 3);
+  CHECK(std::set<std::string>(started.begin(), started.end()).size() == 3);
+}
+
+TEST_CASE("a crashed worker process is replaced when workers start on "
+          "demand",
+          "[isolation][workers]") {
+  temp_dir dir;
+  for (int i = 0; i < 6; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("good{}.jpg", i));
+  save(test_card(40, 30), dir / "in" / "poison-abort.jpg");
+  write_file(dir / "p.toml", config(dir.path(), ""));
+  auto run = run_with_poison(dir.path(), "-w save=1 --log-level debug");
+  INFO(run.result.output);
+  CHECK(run.result.status == 1);
+  CHECK(count_outputs(dir / "out") == 6);
+  REQUIRE(run.failed.size() == 1);
+  CHECK_THAT(run.failed["poison-abort.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("worker crashed (SIGABRT) in poison"));
+  // The first, the one the image was tried again in, and one for the good
+  // images after the second crash unless the poison was the last image.
+  auto started = started_workers(run.result.output);
+  CHECK(started.size() >= 2);
+  CHECK(std::set<std::string>(started.begin(), started.end()).size()
+        == started.size());
+}
+
+TEST_CASE("in a watch, idle worker processes stop but the first, and a "
+          "burst starts them again",
+          "[isolation][workers][watch]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  write_file(dir / "w.toml", fmt::format(R"(
+[pipeline]
+log_level = "debug"
+worker_idle_stop = 1
+
+[source]
+kind = "watch"
+path = "{in}"
+settle_ms = 100
+state_dir = "{state}"
+
+[[filter]]
+type = "slow"
+ms = 150
+
+[sink]
+path = "{out}"
+format = "png"
+workers = 2
+)",
+                                         fmt::arg("in", (dir / "in").string()),
+                                         fmt::arg("state",
+                                                  (dir / "state").string()),
+                                         fmt::arg("out", (dir / "out").string())));
+  child_process watch{{pixline_binary(), "watch", (dir / "w.toml").string(),
+                       "--plugin", slow_plugin()},
+                      dir / "watch.log"};
+  auto log = [&] { return read_file(dir / "watch.log"); };
+  // Only the first worker process runs before any image comes.
+  REQUIRE(wait_until([&] { return started_workers(log()).size() == 1; }, 20));
+  std::this_thread::sleep_for(300ms);
+  CHECK(children_of(watch.pid()).size() == 1);
+  auto first = started_workers(log()).front();
+  for (int i = 0; i < 6; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("a{}.png", i));
+  REQUIRE(wait_until([&] { return count_outputs(dir / "out") == 6; }, 30));
+  CHECK(started_workers(log()).size() == 2);
+  // A second later the second one is stopped; the first stays.
+  REQUIRE(wait_until([&] {
+    return log().find("without an image") != std::string::npos;
+  }, 10));
+  CHECK(wait_until([&] { return children_of(watch.pid()).size() == 1; }, 5));
+  CHECK(children_of(watch.pid()) == std::set<std::string>{first});
+  // The next burst starts a fresh second one; the first did not change.
+  for (int i = 0; i < 6; ++i)
+    save(test_card(40, 30), dir / "in" / fmt::format("b{}.png", i));
+  REQUIRE(wait_until([&] { return count_outputs(dir / "out") == 12; }, 30));
+  auto started = started_workers(log());
+  INFO(log());
+  CHECK(started.size() == 3);
+  CHECK(children_of(watch.pid()).count(first) == 1);
+  watch.signal(SIGTERM);
+  CHECK(watch.wait() == 0);
 }

@@ -7,9 +7,12 @@
 // the journal stay in pixline.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <deque>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,9 +103,35 @@ public:
   worker_process(const worker_process&) = delete;
   worker_process& operator=(const worker_process&) = delete;
 
-  /// Runs the chain on `j`'s input. Never throws: every failure, the
-  /// worker's crash or deadline included, is the result's error.
+  /// Runs the chain on `j`'s input: submit() and collect(). Never throws:
+  /// every failure, the worker's crash or deadline included, is the
+  /// result's error.
   worker_result run(const job& j);
+
+  /// Hands `j` to the worker process after the jobs submitted before it:
+  /// the request waits in the link, so the worker starts on `j` as soon as
+  /// it replies for the one before, without waiting for this process.
+  /// `j` must stay where it is until collect() returned its result. Never
+  /// throws: a failure (the input cannot be opened) is collect()'s result.
+  void submit(const job& j);
+
+  /// Waits for the oldest submitted job's result. A crash, deadline or
+  /// memory exhaustion under that job is its failure alone: the jobs
+  /// submitted after it go to a fresh worker process, and a crash counts
+  /// only against the job the worker was working on (it was answering the
+  /// ones before in order, and had not read the ones after). Never throws.
+  worker_result collect();
+
+  /// The same, but returns nothing (the job still submitted) as soon as
+  /// `wake` is readable and `woken()` says so: the caller has another job
+  /// to submit first.
+  std::optional<worker_result> collect(int wake,
+                                       const std::function<bool()>& woken);
+
+  /// Jobs submitted and not collected yet.
+  std::size_t queued() const {
+    return queue_.size();
+  }
 
   /// With `mode` "node": runs the node recipe's stage on `in` (a node's
   /// job, as a coordinator sent it). Never throws: a failure, the worker's
@@ -128,14 +157,44 @@ private:
   std::string stop(bool kill);
   /// Reads what the worker wrote to stderr so far (keeps the last line).
   void drain_stderr();
-  /// One attempt; `crashed` is set when the worker died under the image.
-  worker_result attempt(const job& j, int input, bool& crashed);
+  /// A submitted job.
+  struct request {
+    const job* j = nullptr;
+    /// Worker processes that crashed under it.
+    int crashes = 0;
+    /// In the current worker process's link.
+    bool sent = false;
+    /// Why it was not sent (its input cannot be opened, no worker process
+    /// starts): its result.
+    std::optional<worker_result> failed;
+  };
+  /// Sends every request not sent yet, starting a worker process when
+  /// there is none.
+  void send_queued();
+  /// The worker process is gone: its requests go to the next one.
+  void requeue();
+  /// The reply `m` to `j`'s request, as a result.
+  worker_result read_reply(const job& j, const channel_message& m);
   /// Sends one request with `fd` and waits, under the deadline, for the
   /// reply; nothing when the worker crashed (`crashed`), ran out of memory
   /// or time, with the reason in `failure`.
   std::optional<channel_message> exchange(const std::string& request, int fd,
                                           worker_result& failure,
                                           bool& crashed);
+  /// Waits for the next reply, the worker having started on its request
+  /// at `started`; as exchange().
+  std::optional<channel_message>
+  await_reply(std::chrono::steady_clock::time_point started,
+              worker_result& failure, bool& crashed);
+  /// The same, returning nothing with `interrupted` set when `wake` is
+  /// readable and `woken()` says so.
+  std::optional<channel_message>
+  await_reply(std::chrono::steady_clock::time_point started,
+              worker_result& failure, bool& crashed, int wake,
+              const std::function<bool()>& woken, bool& interrupted);
+  /// Forgets what the worker wrote for the image before (its crash
+  /// message names the image's own last line).
+  void clear_output();
   /// The error, stage and memory state a reply reports.
   void read_error(const nlohmann::json& reply, worker_result& r);
   /// The stage the worker said it is in.
@@ -154,6 +213,10 @@ private:
   bool stderr_open_ = true;
   std::string stderr_tail_;
   std::string last_line_;
+  /// Submitted jobs, oldest first.
+  std::deque<request> queue_;
+  /// When the worker process started on the oldest one.
+  std::chrono::steady_clock::time_point head_started_;
 };
 
 } // namespace pixline

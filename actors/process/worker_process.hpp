@@ -1,8 +1,10 @@
 #pragma once
 // pixline's side of one worker process (isolation = "process",
-// docs/operations.md "Isolation"): starts it, hands it one input at a time
-// as a file descriptor, reads back the encoded outputs, and replaces it
-// when it crashes, runs past the deadline or runs out of memory. Everything
+// docs/operations.md "Isolation"): starts it, hands it inputs as file
+// descriptors (the next one may wait in the link while it works on one:
+// it reads them one at a time), reads back the encoded outputs, and
+// replaces it when it crashes, runs past the deadline or runs out of
+// memory. Everything
 // that reads an input's bytes happens in the worker; naming, writing and
 // the journal stay in pixline.
 

@@ -7,6 +7,10 @@
 #include <set>
 #include <stdexcept>
 #include <memory>
+#include <system_error>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +38,34 @@ void run_guarded(const std::string& stage, const work_fn& fn, job& j) {
   }
 }
 
+} // namespace
+
+job_signal::job_signal()
+  : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+job_signal::~job_signal() {
+  ::close(fd_);
+}
+
+void job_signal::announce() {
+  std::uint64_t one = 1;
+  // Only fails when the counter would overflow, which it cannot.
+  while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+bool job_signal::waiting() {
+  std::uint64_t n = 0;
+  if (::read(fd_, &n, sizeof n) == sizeof n)
+    announced_ += n;
+  return announced_ > taken_;
+}
+
+namespace {
+
 /// A worker does one job at a time: works on it, hands it to the next stage,
 /// then tells its dispatcher it is free again.
 worker_actor::behavior_type
@@ -50,6 +82,53 @@ worker(worker_actor::pointer self, std::string stage,
   };
 }
 
+struct queued_worker_state {
+  static inline const char* name = "pixline.queued-worker";
+
+  /// The jobs it holds, oldest (the one worked on) first.
+  std::deque<job> held;
+  /// When the oldest started.
+  std::chrono::steady_clock::time_point started;
+};
+
+/// A queued_work worker: starts each job it is given at once, after the
+/// ones before it, and waits for the oldest until another job reaches it.
+/// So the next job is in the worker's hands before it finishes one.
+worker_actor::behavior_type
+queued_worker(worker_actor::stateful_pointer<queued_worker_state> self,
+              std::string stage, std::shared_ptr<queued_work> work,
+              std::shared_ptr<job_signal> signal, uint32_t index,
+              dispatcher_actor dispatcher, job_sink_actor downstream,
+              stage_metrics* metrics) {
+  return {
+    [=](job& j) {
+      auto& st = self->state;
+      signal->taken();
+      st.held.push_back(std::move(j));
+      if (st.held.size() == 1)
+        st.started = start_job(metrics);
+      work->start(st.held.back());
+      while (!st.held.empty()) {
+        auto& oldest = st.held.front();
+        try {
+          if (!work->finish(oldest, *signal))
+            return; // the next job first
+        } catch (const std::exception& e) {
+          fail_job(oldest, stage, failure_text(e));
+        } catch (...) {
+          fail_job(oldest, stage, "unknown error");
+        }
+        finish_job(self, oldest, downstream, dispatcher, index, metrics,
+                   st.started);
+        st.held.pop_front();
+        if (!st.held.empty())
+          st.started = start_job(metrics);
+        release_idle_memory();
+      }
+    },
+  };
+}
+
 // -- stages -------------------------------------------------------------------
 
 struct stage_state {
@@ -60,6 +139,9 @@ struct stage_state {
   job_sink_actor downstream;
   /// Local workers first, then remote workers' proxies.
   std::vector<worker_actor> workers;
+  /// Each local worker's signal, when they are queued workers (empty if
+  /// not).
+  std::vector<std::shared_ptr<job_signal>> signals;
   /// The proxies again, by index - local, for retire_atom.
   std::vector<remote_worker_actor> proxies;
   /// The tickets of the jobs each worker has, in the order it works on
@@ -123,6 +205,12 @@ constexpr int max_node_losses = 3;
 /// worker ahead of time (next_worker).
 constexpr double short_job_ms = 10;
 
+/// The same for a queued worker (a worker process), which starts the job
+/// handed ahead by itself: a job longer than this could wait behind
+/// another one while a worker idles, at the end of a run, longer than the
+/// hand-ahead saves.
+constexpr double short_queued_job_ms = 50;
+
 /// The worker to give the queue's front job to, among the first `end`:
 /// an idle one; else, when this stage's jobs are short and more of them
 /// wait than there are local workers, a busy local worker with nothing
@@ -131,11 +219,18 @@ constexpr double short_job_ms = 10;
 /// for the next job: a round trip through two more threads, a noticeable
 /// part of a small image's few milliseconds (bench/HISTORY.md). Long jobs,
 /// and the end of the queue, go to idle workers only, so that no job waits
-/// long behind another while a worker has nothing to do. `end` when none.
+/// long behind another while a worker has nothing to do. A queued worker
+/// (a worker process's) takes one ahead whenever jobs are short, however
+/// many wait. `end` when none.
 size_t next_worker(const stage_state& st, size_t end) {
   size_t best = end;
-  bool backlog = st.job_ms >= 0 && st.job_ms < short_job_ms
-                 && st.queue.size() > st.local;
+  // A queued worker starts a job handed ahead itself, without a round
+  // trip through this actor: worth it for longer jobs, and whether or not
+  // more wait than there are workers.
+  bool backlog = st.signals.empty()
+                   ? st.job_ms >= 0 && st.job_ms < short_job_ms
+                       && st.queue.size() > st.local
+                   : st.job_ms >= 0 && st.job_ms < short_queued_job_ms;
   for (size_t i = 0; i < end; ++i) {
     if (st.gone[i])
       continue;
@@ -176,6 +271,8 @@ void dispatch(stage_actor::stateful_pointer<stage_state> self) {
         st.started[i] = std::chrono::steady_clock::now();
       st.held[i].push_back(front.ticket);
       self->send(st.workers[i], std::move(front));
+      if (i < st.signals.size())
+        st.signals[i]->announce();
       ++st.busy;
     }
     st.queue.pop_front();
@@ -221,13 +318,25 @@ dispatcher(stage_actor::stateful_pointer<stage_state> self, stage_runtime rt,
   // A stage placed on nodes may have no local worker at all.
   int local = rt.remote.empty() ? std::max(1, rt.workers) : rt.workers;
   for (int i = 0; i < local; ++i) {
-    auto fn = std::make_shared<work_fn>(rt.make_worker());
     auto idx = uint32_t(i);
-    worker_actor w
-      = detached ? self->spawn<caf::detached + caf::linked>(
-          worker, rt.name, fn, idx, me, downstream, metrics)
-                 : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
-                                            downstream, metrics);
+    worker_actor w;
+    if (rt.make_queued_worker) {
+      auto work = rt.make_queued_worker({});
+      auto signal = std::make_shared<job_signal>();
+      w = detached ? self->spawn<caf::detached + caf::linked>(
+            queued_worker, rt.name, work, signal, idx, me, downstream,
+            metrics)
+                   : self->spawn<caf::linked>(queued_worker, rt.name, work,
+                                              signal, idx, me, downstream,
+                                              metrics);
+      st.signals.push_back(std::move(signal));
+    } else {
+      auto fn = std::make_shared<work_fn>(rt.make_worker());
+      w = detached ? self->spawn<caf::detached + caf::linked>(
+            worker, rt.name, fn, idx, me, downstream, metrics)
+                   : self->spawn<caf::linked>(worker, rt.name, fn, idx, me,
+                                              downstream, metrics);
+    }
     st.workers.push_back(w);
     st.held.emplace_back();
     st.started.emplace_back();
@@ -655,6 +764,12 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
     if (stage.make_chain_worker)
       stage.make_worker = [make = stage.make_chain_worker,
                            chain = chain_counters[i]] { return make(chain); };
+    if (stage.make_queued_worker)
+      stage.make_queued_worker
+        = [make = stage.make_queued_worker,
+           chain = chain_counters[i]](const std::vector<stage_metrics*>&) {
+            return make(chain);
+          };
     actors[i] = sys.spawn(dispatcher, std::move(stage), downstream,
                           options.detached_workers, counters[i]);
     downstream = actors[i];

@@ -155,6 +155,9 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
       release_idle_memory();
       continue;
     }
+    // A new image: its stage is the first until the chain says otherwise
+    // (pixline reads it when the worker crashes or hangs under it).
+    status->store(0, std::memory_order_relaxed);
     auto request = json::parse(message.text);
     auto input_name = std::string(input_marker);
     gsize relative_size = 0;

@@ -1,5 +1,6 @@
 #include "actors/process/worker_process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -161,7 +162,9 @@ void worker_process::stop_when_idle() {
     std::chrono::duration<double>(settings_.idle_stop));
   std::unique_lock lock(mutex_);
   while (!closing_) {
-    if (!pid_) {
+    // Images in flight first: while there are any, the thread that submits
+    // and collects them alone touches the process.
+    if (outstanding_ > 0 || !pid_) {
       idle_changed_.wait(lock);
       continue;
     }
@@ -391,23 +394,44 @@ int worker_process::stage_index() const {
   return i;
 }
 
+void worker_process::clear_output() {
+  last_line_.clear();
+  stderr_tail_.clear();
+}
+
 std::optional<channel_message>
 worker_process::exchange(const std::string& request, int fd,
                          worker_result& failure, bool& crashed) {
-  crashed = false;
-  last_line_.clear();
-  stderr_tail_.clear();
+  clear_output();
   status_->store(0);
   auto start = clock::now();
-  bool sent = true;
   try {
     send_message(socket_.get(), request, {fd});
   } catch (const std::system_error&) {
-    sent = false; // the worker is gone: reported below as its crash
+    // The worker is gone: reported by await_reply() as its crash.
   }
-  pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
+  return await_reply(start, failure, crashed);
+}
+
+std::optional<channel_message>
+worker_process::await_reply(clock::time_point start, worker_result& failure,
+                            bool& crashed) {
+  bool interrupted = false;
+  return await_reply(start, failure, crashed, -1, {}, interrupted);
+}
+
+std::optional<channel_message>
+worker_process::await_reply(clock::time_point start, worker_result& failure,
+                            bool& crashed, int wake,
+                            const std::function<bool()>& woken,
+                            bool& interrupted) {
+  crashed = false;
+  interrupted = false;
+  pollfd fds[3] = {{socket_.get(), POLLIN, 0},
+                   {stderr_.get(), POLLIN, 0},
+                   {wake, POLLIN, 0}};
   auto timeout = std::chrono::duration<double>(settings_.image_timeout);
-  while (sent) {
+  while (socket_) {
     if (!stderr_open_)
       fds[1].fd = -1;
     int wait_ms = -1;
@@ -416,9 +440,14 @@ worker_process::exchange(const std::string& request, int fd,
         start + timeout - clock::now());
       wait_ms = int(std::max<std::int64_t>(0, left.count()));
     }
-    int n = ::poll(fds, 2, wait_ms);
+    int n = ::poll(fds, 3, wait_ms);
     if (n < 0 && errno == EINTR)
       continue;
+    // A reply already there is read first.
+    if (fds[2].revents && !fds[0].revents && woken()) {
+      interrupted = true;
+      return std::nullopt;
+    }
     if (n == 0) {
       failure.stage_index = stage_index();
       failure.stage = settings_.stages[std::size_t(failure.stage_index)];
@@ -465,27 +494,18 @@ void worker_process::read_error(const json& reply, worker_result& r) {
   }
 }
 
-worker_result worker_process::attempt(const job& j, int input, bool& crashed) {
+worker_result worker_process::read_reply(const job& j,
+                                         const channel_message& m) {
   worker_result r;
-  // The name relative to the input root, for stages that read it ({stem}
-  // in a text stage, say), exactly: base64, as it may not be UTF-8.
-  std::unique_ptr<gchar, decltype(&g_free)> relative(
-    g_base64_encode(reinterpret_cast<const guchar*>(j.relative.data()),
-                    j.relative.size()),
-    &g_free);
-  json request{{"id", j.id}, {"relative", relative.get()}};
-  auto m = exchange(request.dump(), input, r, crashed);
-  if (!m)
-    return r;
-  auto reply = json::parse(m->text);
+  auto reply = json::parse(m.text);
   read_error(reply, r);
   r.error = replaced(r.error, std::string(input_marker), j.path);
   r.stage_ns = reply.value("times", std::vector<std::uint64_t>{});
   if (!r.error.empty())
     return r;
   std::unique_ptr<mapped_file> bytes;
-  if (!m->fds.empty())
-    bytes = std::make_unique<mapped_file>(m->fds[0].get());
+  if (!m.fds.empty())
+    bytes = std::make_unique<mapped_file>(m.fds[0].get());
   for (auto& o : reply.at("outputs")) {
     wire_output out;
     out.format = o.at("format").get<std::string>();
@@ -543,9 +563,24 @@ wire_result worker_process::run_node(const wire_job& in) {
 }
 
 worker_result worker_process::run(const job& j) {
-  busy image{*this};
-  for (int tries = 0;; ++tries) {
-    worker_result r;
+  submit(j);
+  return collect();
+}
+
+void worker_process::submit(const job& j) {
+  std::lock_guard lock(mutex_);
+  ++outstanding_;
+  request r;
+  r.j = &j;
+  queue_.push_back(std::move(r));
+  send_queued();
+}
+
+void worker_process::send_queued() {
+  for (auto& r : queue_) {
+    if (r.sent || r.failed)
+      continue;
+    const job& j = *r.j;
     try {
       if (!pid_)
         start();
@@ -562,18 +597,109 @@ worker_result worker_process::run(const job& j) {
       if (!input)
         throw std::runtime_error(
           fmt::format("cannot open: {}", std::strerror(errno)));
-      bool crashed = false;
-      r = attempt(j, input.get(), crashed);
-      if (!crashed || tries >= settings_.crash_retries)
-        return r;
-      spdlog::warn("{}: {}; trying it again in a fresh worker process", j.path,
-                   r.error);
+      // The name relative to the input root, for stages that read it
+      // ({stem} in a text stage, say), exactly: base64, as it may not be
+      // UTF-8.
+      std::unique_ptr<gchar, decltype(&g_free)> relative(
+        g_base64_encode(reinterpret_cast<const guchar*>(j.relative.data()),
+                        j.relative.size()),
+        &g_free);
+      json message{{"id", j.id}, {"relative", relative.get()}};
+      // The first request of an idle worker starts its deadline now; the
+      // next ones when the worker replies for the one before.
+      bool idle = std::none_of(queue_.begin(), queue_.end(),
+                               [](const request& q) { return q.sent; });
+      if (idle) {
+        clear_output();
+        status_->store(0);
+        head_started_ = clock::now();
+      }
+      r.sent = true;
+      try {
+        send_message(socket_.get(), message.dump(), {input.get()});
+      } catch (const std::system_error&) {
+        // The worker is gone: collect() finds it dead and takes the
+        // oldest sent request for the one it crashed under.
+      }
     } catch (const std::exception& e) {
-      r.error = e.what();
-      if (r.stage.empty())
-        r.stage = settings_.stages.front();
-      return r;
+      worker_result failure;
+      failure.error = e.what();
+      failure.stage = settings_.stages.front();
+      r.failed = std::move(failure);
     }
+  }
+}
+
+void worker_process::requeue() {
+  for (auto& r : queue_)
+    r.sent = false;
+}
+
+worker_result worker_process::collect() {
+  return *collect(-1, {});
+}
+
+std::optional<worker_result>
+worker_process::collect(int wake, const std::function<bool()>& woken) {
+  auto result = collect_one(wake, woken);
+  if (result) {
+    std::lock_guard lock(mutex_);
+    --outstanding_;
+    used();
+  }
+  return result;
+}
+
+std::optional<worker_result>
+worker_process::collect_one(int wake, const std::function<bool()>& woken) {
+  for (;;) {
+    auto& r = queue_.front();
+    if (!r.sent && !r.failed)
+      send_queued();
+    if (r.failed) {
+      auto result = std::move(*r.failed);
+      queue_.pop_front();
+      return result;
+    }
+    worker_result result;
+    bool crashed = false;
+    bool interrupted = false;
+    try {
+      auto m = await_reply(head_started_, result, crashed, wake, woken,
+                           interrupted);
+      if (interrupted)
+        return std::nullopt;
+      if (m) {
+        result = read_reply(*r.j, *m);
+        queue_.pop_front();
+        // The worker started on the next request as it sent this reply.
+        clear_output();
+        head_started_ = clock::now();
+        if (!pid_)
+          requeue(); // it left after running out of memory
+        return result;
+      }
+    } catch (const std::exception& e) {
+      result.error = e.what();
+      if (result.stage.empty())
+        result.stage = settings_.stages.front();
+      queue_.pop_front();
+      return result;
+    }
+    // The worker is gone; the requests after this one were never read.
+    if (queue_.size() > 1)
+      spdlog::debug("{}: {}; the {} image(s) after it go to a fresh worker "
+                    "process",
+                    r.j->path, result.error, queue_.size() - 1);
+    requeue();
+    if (crashed && r.crashes < settings_.crash_retries) {
+      ++r.crashes;
+      spdlog::warn("{}: {}; trying it again in a fresh worker process",
+                   r.j->path, result.error);
+      continue;
+    }
+    queue_.pop_front();
+    return result;
   }
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // pixline's side of one worker process (isolation = "process",
-// docs/operations.md "Isolation"): starts it, hands it one input at a time
-// as a file descriptor, reads back the encoded outputs, and replaces it
-// when it crashes, runs past the deadline or runs out of memory. Everything
+// docs/operations.md "Isolation"): starts it, hands it inputs as file
+// descriptors (the next one may wait in the link while it works on one:
+// it reads them one at a time), reads back the encoded outputs, and
+// replaces it when it crashes, runs past the deadline or runs out of
+// memory. Everything
 // that reads an input's bytes happens in the worker; naming, writing and
 // the journal stay in pixline.
 
@@ -10,8 +12,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,9 +115,35 @@ public:
   worker_process(const worker_process&) = delete;
   worker_process& operator=(const worker_process&) = delete;
 
-  /// Runs the chain on `j`'s input. Never throws: every failure, the
-  /// worker's crash or deadline included, is the result's error.
+  /// Runs the chain on `j`'s input: submit() and collect(). Never throws:
+  /// every failure, the worker's crash or deadline included, is the
+  /// result's error.
   worker_result run(const job& j);
+
+  /// Hands `j` to the worker process after the jobs submitted before it:
+  /// the request waits in the link, so the worker starts on `j` as soon as
+  /// it replies for the one before, without waiting for this process.
+  /// `j` must stay where it is until collect() returned its result. Never
+  /// throws: a failure (the input cannot be opened) is collect()'s result.
+  void submit(const job& j);
+
+  /// Waits for the oldest submitted job's result. A crash, deadline or
+  /// memory exhaustion under that job is its failure alone: the jobs
+  /// submitted after it go to a fresh worker process, and a crash counts
+  /// only against the job the worker was working on (it was answering the
+  /// ones before in order, and had not read the ones after). Never throws.
+  worker_result collect();
+
+  /// The same, but returns nothing (the job still submitted) as soon as
+  /// `wake` is readable and `woken()` says so: the caller has another job
+  /// to submit first.
+  std::optional<worker_result> collect(int wake,
+                                       const std::function<bool()>& woken);
+
+  /// Jobs submitted and not collected yet.
+  std::size_t queued() const {
+    return queue_.size();
+  }
 
   /// With `mode` "node": runs the node recipe's stage on `in` (a node's
   /// job, as a coordinator sent it). Never throws: a failure, the worker's
@@ -151,6 +181,9 @@ private:
     worker_process& owner;
     std::unique_lock<std::mutex> lock;
   };
+  /// collect() without the bookkeeping of outstanding_.
+  std::optional<worker_result> collect_one(int wake,
+                                           const std::function<bool()>& woken);
   void start();
   /// Waits for the worker's "ready"; throws with the reason it is not.
   void await_ready();
@@ -159,14 +192,44 @@ private:
   std::string stop(bool kill);
   /// Reads what the worker wrote to stderr so far (keeps the last line).
   void drain_stderr();
-  /// One attempt; `crashed` is set when the worker died under the image.
-  worker_result attempt(const job& j, int input, bool& crashed);
+  /// A submitted job.
+  struct request {
+    const job* j = nullptr;
+    /// Worker processes that crashed under it.
+    int crashes = 0;
+    /// In the current worker process's link.
+    bool sent = false;
+    /// Why it was not sent (its input cannot be opened, no worker process
+    /// starts): its result.
+    std::optional<worker_result> failed;
+  };
+  /// Sends every request not sent yet, starting a worker process when
+  /// there is none.
+  void send_queued();
+  /// The worker process is gone: its requests go to the next one.
+  void requeue();
+  /// The reply `m` to `j`'s request, as a result.
+  worker_result read_reply(const job& j, const channel_message& m);
   /// Sends one request with `fd` and waits, under the deadline, for the
   /// reply; nothing when the worker crashed (`crashed`), ran out of memory
   /// or time, with the reason in `failure`.
   std::optional<channel_message> exchange(const std::string& request, int fd,
                                           worker_result& failure,
                                           bool& crashed);
+  /// Waits for the next reply, the worker having started on its request
+  /// at `started`; as exchange().
+  std::optional<channel_message>
+  await_reply(std::chrono::steady_clock::time_point started,
+              worker_result& failure, bool& crashed);
+  /// The same, returning nothing with `interrupted` set when `wake` is
+  /// readable and `woken()` says so.
+  std::optional<channel_message>
+  await_reply(std::chrono::steady_clock::time_point started,
+              worker_result& failure, bool& crashed, int wake,
+              const std::function<bool()>& woken, bool& interrupted);
+  /// Forgets what the worker wrote for the image before (its crash
+  /// message names the image's own last line).
+  void clear_output();
   /// The error, stage and memory state a reply reports.
   void read_error(const nlohmann::json& reply, worker_result& r);
   /// The stage the worker said it is in.
@@ -185,13 +248,21 @@ private:
   bool stderr_open_ = true;
   std::string stderr_tail_;
   std::string last_line_;
-  /// Held while an image is worked on, and by the idle-stop thread while it
-  /// stops the process.
+  /// Held while an image is worked on (run_node), while requests are
+  /// queued or taken (submit, collect), and by the idle-stop thread while
+  /// it stops the process.
   mutable std::mutex mutex_;
   std::condition_variable idle_changed_;
   std::chrono::steady_clock::time_point last_used_;
   bool closing_ = false;
   std::thread idle_stopper_;
+  /// Submitted jobs, oldest first.
+  std::deque<request> queue_;
+  /// How many submitted jobs collect() has not returned yet (under
+  /// mutex_): the process is not stopped for idleness while there are any.
+  std::size_t outstanding_ = 0;
+  /// When the worker process started on the oldest one.
+  std::chrono::steady_clock::time_point head_started_;
 };
 
 } // namespace pixline

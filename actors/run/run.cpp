@@ -147,6 +147,66 @@ void count_chain(const std::vector<stage_metrics*>& metrics,
   }
 }
 
+/// A worker process as a stage's worker: its encoded outputs are named
+/// and written here (committed too, without a commit stage). Holds the
+/// jobs its stage hands it ahead: the worker process starts the next as
+/// soon as it is done with one, while this process writes that one's
+/// outputs.
+class process_work : public queued_work {
+public:
+  process_work(const worker_process_settings& settings,
+               std::shared_ptr<fanout> store, bool commit_stage,
+               std::vector<stage_metrics*> metrics)
+    : worker_(settings), store_(std::move(store)),
+      commit_stage_(commit_stage), metrics_(std::move(metrics)) {}
+
+  void start(job& j) override {
+    worker_.submit(j);
+  }
+
+  bool finish(job& j, job_signal& signal) override {
+    auto collected = worker_.collect(signal.fd(),
+                                     [&signal] { return signal.waiting(); });
+    if (!collected)
+      return false;
+    complete(j, std::move(*collected));
+    return true;
+  }
+
+  /// Names, writes (and commits) `j`'s outputs, or fails it.
+  void complete(job& j, worker_result result) {
+    if (result.error.empty()) {
+      try {
+        store_->store(j, result.outputs);
+        if (!commit_stage_)
+          commit_outputs(j);
+      } catch (const std::exception& e) {
+        result.error = failure_text(e);
+        // A damaged input fails each sink's encoding in the worker:
+        // still the decode's failure, not save's.
+        bool decode = take_decode_failure(result.error);
+        result.stage_index = decode ? 0 : int(metrics_.size()) - 1;
+        result.stage = decode ? "load" : "save";
+      }
+    }
+    count_chain(metrics_, result);
+    if (!result.error.empty()) {
+      j.error = std::move(result.error);
+      j.failed_stage = std::move(result.stage);
+    }
+  }
+
+  worker_result collect() {
+    return worker_.collect();
+  }
+
+private:
+  worker_process worker_;
+  std::shared_ptr<fanout> store_;
+  bool commit_stage_;
+  std::vector<stage_metrics*> metrics_;
+};
+
 /// isolation = "process": every stage from the load to the save stage's
 /// encoding runs in worker processes, one image at a time each; this
 /// process names, writes and commits what they encode.
@@ -197,37 +257,27 @@ stage_runtime process_stage(const pipeline_config& config,
   // worker_idle_stop; the first stays, so a burst's first image never waits
   // for a process to start.
   auto made = std::make_shared<std::atomic<int>>(0);
-  rt.make_chain_worker = [settings, make_store, commit_stage, made,
-                          workers = std::max(1, workers),
-                          idle_stop = config.pipeline.worker_idle_stop](
-                           const std::vector<stage_metrics*>& metrics)
-    -> work_fn {
+  auto next_settings = [settings, made, workers = std::max(1, workers),
+                        idle_stop = config.pipeline.worker_idle_stop] {
     auto mine = settings;
     mine.start_now = made->fetch_add(1) % workers == 0;
     mine.idle_stop = mine.start_now ? 0 : idle_stop;
-    auto worker = std::make_shared<worker_process>(std::move(mine));
-    auto store = make_store();
-    return [worker, store, commit_stage, metrics](job& j) {
-      auto result = worker->run(j);
-      if (result.error.empty()) {
-        try {
-          store->store(j, result.outputs);
-          if (!commit_stage)
-            commit_outputs(j);
-        } catch (const std::exception& e) {
-          result.error = failure_text(e);
-          // A damaged input fails each sink's encoding in the worker:
-          // still the decode's failure, not save's.
-          bool decode = take_decode_failure(result.error);
-          result.stage_index = decode ? 0 : int(metrics.size()) - 1;
-          result.stage = decode ? "load" : "save";
-        }
-      }
-      count_chain(metrics, result);
-      if (!result.error.empty()) {
-        j.error = std::move(result.error);
-        j.failed_stage = std::move(result.stage);
-      }
+    return mine;
+  };
+  rt.make_queued_worker = [next_settings, make_store, commit_stage](
+                            const std::vector<stage_metrics*>& metrics)
+    -> std::shared_ptr<queued_work> {
+    return std::make_shared<process_work>(next_settings(), make_store(),
+                                          commit_stage, metrics);
+  };
+  rt.make_chain_worker = [next_settings, make_store, commit_stage](
+                           const std::vector<stage_metrics*>& metrics)
+    -> work_fn {
+    auto work = std::make_shared<process_work>(next_settings(), make_store(),
+                                               commit_stage, metrics);
+    return [work](job& j) {
+      work->start(j);
+      work->complete(j, work->collect());
     };
   };
   rt.make_worker = [make = rt.make_chain_worker,

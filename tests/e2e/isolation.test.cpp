@@ -193,6 +193,43 @@ TEST_CASE("poison inputs fail alone with their own reason and the good ones "
   CHECK_THAT(r.output, Catch::Contains("trying it again in a fresh worker"));
 }
 
+TEST_CASE("a worker process's crash or hang fails only its own image, not "
+          "the next one waiting in its link",
+          "[isolation]") {
+  // One worker process for small images: its stage hands it the next image
+  // while it works on one (the request waits in the worker's link), so the
+  // image after each poison is already the worker's when it crashes or
+  // hangs. That image goes to the fresh worker, is not counted as crashed,
+  // and is written.
+  temp_dir dir;
+  for (int i = 0; i < 40; ++i)
+    save(test_card(32 + i % 5, 24), dir / "in" / fmt::format("g{:03}.jpg", i));
+  save(test_card(40, 30), dir / "in" / "g010x-poison-abort.jpg");
+  save(test_card(40, 30), dir / "in" / "g020x-poison-spin.jpg");
+  save(test_card(40, 30), dir / "in" / "g030x-poison-segv.jpg");
+  write_file(dir / "p.toml", config(dir.path(), "image_timeout = 3"));
+  auto run = run_with_poison(dir.path(), "--workers save=1");
+  auto& r = run.result;
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(run.seconds < 3 + 15);
+  CHECK(count_outputs(dir / "out") == 40);
+  for (int i = 0; i < 40; ++i)
+    CHECK(fs::exists(dir / "out" / fmt::format("g{:03}.png", i)));
+  REQUIRE(run.failed.size() == 3);
+  CHECK_THAT(run.failed["g010x-poison-abort.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("worker crashed (SIGABRT) in poison"));
+  CHECK(run.failed["g020x-poison-spin.jpg"]["error"]
+        == "timed out after 3 s in poison");
+  CHECK_THAT(run.failed["g030x-poison-segv.jpg"]["error"].get<std::string>(),
+             Catch::StartsWith("worker crashed (SIGSEGV) in poison"));
+  // Each crashing poison is tried once more; no good image ever is.
+  CHECK_THAT(r.output, Catch::Contains("g010x-poison-abort.jpg: worker "
+                                       "crashed (SIGABRT)"));
+  for (int i = 0; i < 40; ++i)
+    CHECK_THAT(r.output, !Catch::Contains(fmt::format("g{:03}.jpg: ", i)));
+}
+
 TEST_CASE("the same poison in thread isolation takes the whole run down",
           "[isolation]") {
   // The control for the test above: without worker processes, one abort

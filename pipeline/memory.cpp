@@ -226,7 +226,11 @@ bool memory_trimmer::maybe_trim() {
     busy_.store(false, std::memory_order_release);
     return false;
   }
-  trim_keeping(above_);
+  // The first trim keeps nothing: a single large image (W3's) would leave
+  // the process holding what no later image uses while the output is
+  // written. From the second on, images that free this much keep coming.
+  trim_keeping(trims_.fetch_add(1, std::memory_order_relaxed) > 0 ? above_
+                                                                   : 0);
   last_ms_.store(now_ms(), std::memory_order_relaxed);
   busy_.store(false, std::memory_order_release);
   return true;

@@ -13,9 +13,12 @@ Environment:
   BENCH_EXP_REPS=2         repetitions of the experiments
   BENCH_FLAT_REPS=2        repetitions of the 3,490-image memory run
   BENCH_PAIR_REPS=10       pairs in the W1 floor comparison (w1floor)
-  BENCH_WORKLOADS=w1,small,w1floor,w2,w3,w1x10,exp   which parts to run
+  BENCH_WORKLOADS=w1,small,w1floor,w2,w2photo,w3,w1x10,exp   which parts to run
                            (small: the W1 contenders on the small-image
-                           corpus, bench/.cache/corpus/small)
+                           corpus, bench/.cache/corpus/small; w2photo: the
+                           W2 contenders on the photographs of
+                           bench/.cache/corpus/w2photo, each half, baseline
+                           and progressive, in a run of its own)
   PIXLINE, FLOOR           the binaries (run.sh sets them)
 
 Every setting that differs from these defaults, and the pixline binary
@@ -30,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -63,7 +67,7 @@ REPS = int(os.environ.get("BENCH_REPS", "5"))
 EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
 FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "2"))
 PAIR_REPS = int(os.environ.get("BENCH_PAIR_REPS", "10"))
-DEFAULT_PARTS = "w1,small,w1floor,w2,w3,w1x10,exp"
+DEFAULT_PARTS = "w1,small,w1floor,w2,w2photo,w3,w1x10,exp"
 PARTS = os.environ.get("BENCH_WORKLOADS", DEFAULT_PARTS).split(",")
 # The knobs and their defaults, for the generated header.
 KNOBS = {"BENCH_REPS": "5", "BENCH_EXP_REPS": "2", "BENCH_FLAT_REPS": "2", "BENCH_PAIR_REPS": "10",
@@ -72,6 +76,13 @@ KNOBS = {"BENCH_REPS": "5", "BENCH_EXP_REPS": "2", "BENCH_FLAT_REPS": "2", "BENC
 NO_OUTPUTS = {"decode"}
 # W1 on each corpus: workload name -> corpus folder.
 W1_CORPORA = {"w1": "w1", "small": "small"}
+# W2 on each corpus, the same way.
+W2_CORPORA = {"w2": "w2", "w2photo": "w2photo"}
+# Corpora whose halves run separately (each contender on one half, then on
+# the other): corpus -> [(file name prefix, what the half is)].
+SUBSETS = {"w2photo": [("pbase_", "baseline JPEG"), ("pprog_", "progressive JPEG")]}
+# What each workload makes of an input, for the output checks.
+KIND = {"w1": "w1", "small": "w1", "w1floor": "w1", "w1x10": "w1", "w2": "w2", "w2photo": "w2", "w3": "w3"}
 W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
 BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
 
@@ -248,13 +259,14 @@ _sizes = {}
 
 def expected_outputs(workload, ind):
     """name -> (width, height) the output must have (within 1-2 px)."""
+    workload = KIND[workload]
     exp = {}
     for f in inputs(ind):
         key = os.path.join(ind, f)
         if key not in _sizes:
             _sizes[key] = displayed_size(key)
         w, h = _sizes[key]
-        if workload in ("w1", "small", "w1floor", "w1x10"):
+        if workload == "w1":
             s = 256 / max(w, h)
             exp[stem(f) + ".jpg"] = (round(w * s), round(h * s))
         elif workload == "w2":
@@ -309,8 +321,9 @@ def warm(ind):
                 pass
 
 
-def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=False):
-    out = os.path.join(out_root, f"{workload}-{name}")
+def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=False, subset=None):
+    tag = f"{workload}-{subset}" if subset else workload
+    out = os.path.join(out_root, f"{tag}-{name}")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     os.sync()  # earlier runs' unwritten outputs must not be flushed by this one's fsyncs
@@ -320,7 +333,7 @@ def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=F
     argv = argv_fn(ind, out)
     if name in NO_OUTPUTS:
         exp = {}
-    logf = os.path.join(out_root, f"{workload}-{name}.log")
+    logf = os.path.join(out_root, f"{tag}-{name}.log")
     with open("/proc/loadavg") as f:
         load = float(f.read().split()[0])
     busy0 = cpu_busy_s()
@@ -337,8 +350,10 @@ def run_one(workload, name, argv_fn, env_extra, ind, out_root, exp, shell_vars=F
         loadavg_before=load, other_cpu_s=max(0.0, busy - r["cpu_s"]),
         log_tail=open(logf, errors="replace").read()[-600:] if r["returncode"] else "",
     )
+    if subset:
+        r["subset"] = subset
     r["ok"] = r["returncode"] == 0 and not missing and not bad
-    log(f"  {workload:6} {name:28} {r['wall_s']:7.2f} s  {r['images_per_s']:7.2f} img/s  "
+    log(f"  {tag:6} {name:28} {r['wall_s']:7.2f} s  {r['images_per_s']:7.2f} img/s  "
         f"{r['cpu_s_per_image'] * 1000:6.1f} ms CPU/img  {r.get('pss_sum_peak_mb') or 0:7.1f} MB PSS  "
         f"other-cpu {r['other_cpu_s']:5.1f} s  {'ok' if r['ok'] else 'FAILED ' + str(r['problems'][:2]) + ' rc=' + str(r['returncode'])}")
     shutil.rmtree(out, ignore_errors=True)
@@ -360,6 +375,86 @@ def run_workload(workload, contenders, ind, reps):
             r["rep"] = rep
             runs.append(r)
     return runs
+
+
+def subset_folders(corpus):
+    """The halves of a corpus (SUBSETS) as folders of hard links to its
+    files, made afresh from the corpus: [(prefix, what, folder)]."""
+    src = os.path.join(CORPUS, corpus)
+    halves = []
+    for prefix, what in SUBSETS[corpus]:
+        d = os.path.join(CACHE, "subsets", f"{corpus}-{prefix.rstrip('_')}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        names = [f for f in inputs(src) if f.startswith(prefix)]
+        if not names:
+            raise SystemExit(f"bench: corpus {corpus} has no {prefix}* files (bench/make-corpus.sh --force)")
+        for f in names:
+            os.link(os.path.join(src, f), os.path.join(d, f))
+        halves.append((prefix.rstrip("_"), what, d))
+    if sum(len(inputs(d)) for _, _, d in halves) != len(inputs(src)):
+        raise SystemExit(f"bench: corpus {corpus} has files in no half of {SUBSETS[corpus]}")
+    return halves
+
+
+def run_halves(workload, contenders, reps):
+    """Each contender on each half of the corpus in a run of its own, the
+    halves back to back (their order swaps every repetition), contenders
+    rotating as in run_workload. Returns the runs of each half and, per
+    repetition and contender, the corpus as the two runs together: seconds
+    added, the larger peak memory."""
+    halves = subset_folders(workload)
+    exps = {h: expected_outputs(workload, d) for h, _, d in halves}
+    for _, _, d in halves:
+        warm(d)
+    runs = []
+    for rep in range(reps):
+        k = rep % len(contenders)
+        order = contenders[k:] + contenders[:k]
+        hs = halves if rep % 2 == 0 else halves[::-1]
+        log(f"{workload} repetition {rep + 1}/{reps}: {', '.join(c[0] for c in order)}; "
+            f"halves {', '.join(h for h, _, _ in hs)}")
+        for c in order:
+            name, _label, fn, env = c[:4]
+            shell_vars = c[4] if len(c) > 4 else False
+            for h, _, d in hs:
+                r = run_one(workload, name, fn, env, d, OUT, exps[h], shell_vars, subset=h)
+                r["rep"] = rep
+                runs.append(r)
+    whole = []
+    for rep in range(reps):
+        for c in contenders:
+            parts = [r for r in runs if r["rep"] == rep and r["contender"] == c[0]]
+            whole.append(combined_run(parts))
+    return {h: {"label": what, "runs": [r for r in runs if r["subset"] == h],
+                "summary": summarize([r for r in runs if r["subset"] == h], contenders),
+                "formats": input_formats(d)}
+            for h, what, d in halves}, whole
+
+
+def combined_run(parts):
+    """Runs of one contender on every half of a corpus as one run on all of
+    it: times, CPU, faults and outputs added up, memory the largest peak."""
+    total = lambda k: sum(p[k] for p in parts)  # noqa: E731
+    peak = lambda k: max(p[k] for p in parts) if all(p.get(k) is not None for p in parts) else None  # noqa: E731
+    first = parts[0]
+    r = {k: total(k) for k in ("wall_s", "user_s", "sys_s", "cpu_s", "inputs", "outputs_expected",
+                               "outputs_missing", "outputs_bad", "outputs_extra", "other_cpu_s")}
+    r.update(
+        workload=first["workload"], contender=first["contender"], rep=first["rep"],
+        subsets=[p["subset"] for p in parts],
+        returncode=next((p["returncode"] for p in parts if p["returncode"]), 0),
+        problems=[x for p in parts for x in p["problems"]][:6],
+        log_tail=" ".join(p["log_tail"] for p in parts if p["log_tail"]),
+        rss_sum_peak_mb=peak("rss_sum_peak_mb"), pss_sum_peak_mb=peak("pss_sum_peak_mb"),
+        rss_max_proc_mb=peak("rss_max_proc_mb"), cgroup_peak_mb=peak("cgroup_peak_mb"),
+        minor_faults=sum(p.get("minor_faults", 0) for p in parts),
+        loadavg_before=first["loadavg_before"], mem_method=first["mem_method"],
+        ok=all(p["ok"] for p in parts),
+    )
+    r["images_per_s"] = r["inputs"] / r["wall_s"]
+    r["cpu_s_per_image"] = r["cpu_s"] / r["inputs"]
+    return r
 
 
 def summarize(runs, contenders):
@@ -419,7 +514,9 @@ def table(summary, ref="pixline", per_output=None):
     groups = {}
     for d in summary.values():
         for f in d["failures"]:
-            tail = " ".join(f["log_tail"].split()).replace(str(ROOT) + "/", "")[-300:]
+            # Paths relative to the repository, wherever the run was.
+            tail = re.sub(r"/\S*?/(bench/\.cache/)", r"\1",
+                          " ".join(f["log_tail"].split()).replace(str(ROOT) + "/", ""))[-300:]
             key = (d["label"], f["returncode"], f["missing"], f["bad"], tuple(f["problems"][:3]), tail)
             groups.setdefault(key, []).append(f["rep"] + 1)
     for (label, code, missing, bad, problems, tail), reps in groups.items():
@@ -478,6 +575,14 @@ def targets(res):
                 add(label, f"{a:.2f} CPU-s vs {b:.2f} = {a / b:.2f}×", "≤ 1.10×", a / b <= 1.10, "ratio of median CPU seconds")
             else:
                 add(label, "no data", "≤ 1.10×", None, "a contender failed or was not run")
+    w2_targets = []
+    for w in W2_CORPORA:
+        if w in res:
+            w2_targets += [
+                (w, "pixline", "pillow", 1.5, f"{corpus_name(res, w)}: pixline ≥ 1.5× Pillow pool"),
+                (w, "pixline", "pixline_thread", 0.97,
+                 f"{corpus_name(res, w)}: worker processes (isolation = \"process\", the default) "
+                 "≥ 0.97× isolation = \"thread\"")]
     for w, mine, other, goal, label in (
             ("w1", "pixline", "vipsthumbnail1", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail (a process per image)"),
             ("w1", "pixline", "vipsthumbnail", 2.0, "W1 pixline ≥ 2× xargs vipsthumbnail -n16 (16 images per process; our extra row, the issue's target is the row above)"),
@@ -489,9 +594,7 @@ def targets(res):
             ("w1floor" if pairs else "w1", "pixline_nofsync", "floor_tuned", 0.97,
              "W1 pixline with fsync = false (the same work) ≥ 0.97× floor with pixline's malloc settings"
              + (" (the W1 floor pairs)" if pairs else "")),
-            ("w2", "pixline", "pillow", 1.5, "W2 pixline ≥ 1.5× Pillow pool"),
-            ("w2", "pixline", "pixline_thread", 0.97,
-             "W2 worker processes (isolation = \"process\", the default) ≥ 0.97× isolation = \"thread\"")):
+            *w2_targets):
         a, b = ips(w, mine), ips(w, other)
         if a and b:
             rounds = per_round_ratios(res.get(w, {}).get("runs", []), other, mine)
@@ -520,12 +623,13 @@ def targets(res):
             r <= 1.10, "medians of summed-PSS peaks")
     # Worker processes against threads, memory counted as PSS: pages the
     # processes share (the program, the libraries) count once.
-    for w in ("w1", "w2"):
+    for w in ("w1", *W2_CORPORA):
         summary = res.get(w, {}).get("summary", {})
         mine, threads = summary.get("pixline", {}), summary.get("pixline_thread", {})
         if mine.get("pss_sum_peak_mb") and threads.get("pss_sum_peak_mb"):
             r = mine["pss_sum_peak_mb"] / threads["pss_sum_peak_mb"]
-            add(f"{w.upper()} memory: worker processes within 30% of isolation = \"thread\" (PSS)",
+            who = "W1" if w == "w1" else corpus_name(res, w)
+            add(f"{who} memory: worker processes within 30% of isolation = \"thread\" (PSS)",
                 f"{mine['pss_sum_peak_mb']:.0f} MB vs {threads['pss_sum_peak_mb']:.0f} MB = {r:.2f}×", "≤ 1.30×",
                 r <= 1.30, "medians of summed-PSS peaks")
     for w in W1_CORPORA:
@@ -545,7 +649,9 @@ def inputs_of(res, w):
 
 def corpus_name(res, w):
     return {"w1": f"W1 ({inputs_of(res, 'w1')} photos, corpus w1)",
-            "small": f"W1 on small images ({inputs_of(res, 'small')}, corpus small)"}.get(w, w)
+            "small": f"W1 on small images ({inputs_of(res, 'small')}, corpus small)",
+            "w2": f"W2 ({inputs_of(res, 'w2')} images, corpus w2)",
+            "w2photo": f"W2 on photographs ({inputs_of(res, 'w2photo')}, corpus w2photo)"}.get(w, w)
 
 
 def input_formats(d):
@@ -618,7 +724,8 @@ def plot(res):
                                   ("small", "W1 thumbnails, corpus small: images/s (median)", "images_per_s", "images/s"),
                                   ("w1", "W1, corpus w1: peak PSS summed over processes", "pss_sum_peak_mb", "MB"),
                                   ("small", "W1, corpus small: CPU seconds (median)", "cpu_s", "CPU s"),
-                                  ("w2", "W2 web publish: input images/s", "images_per_s", "images/s"),
+                                  ("w2", "W2 web publish, corpus w2: input images/s", "images_per_s", "images/s"),
+                                  ("w2photo", "W2 web publish, corpus w2photo: input images/s", "images_per_s", "images/s"),
                                   ("w3", "W3 12288² image: peak PSS summed", "pss_sum_peak_mb", "MB")):
         s = res.get(w, {}).get("summary")
         if not s:
@@ -632,8 +739,10 @@ def plot(res):
         panels.append((path, title, ylabel, w == "w3" and key == "pss_sum_peak_mb"))
     if not panels:
         return False
-    gp = ["set terminal pngcairo size 1800,1100 font 'sans,9'" if _has_cairo() else "set terminal png size 1800,1100",
-          f"set output '{PLOT}'", "set multiplot layout 2,3", "set style fill solid 0.8 border -1",
+    rows = (len(panels) + 2) // 3
+    size = f"1800,{550 * rows}"
+    gp = [f"set terminal pngcairo size {size} font 'sans,9'" if _has_cairo() else f"set terminal png size {size}",
+          f"set output '{PLOT}'", f"set multiplot layout {rows},3", "set style fill solid 0.8 border -1",
           "set boxwidth 0.6", "set grid ytics", "set yrange [0:*]", "set xtics rotate by -20 scale 0",
           "unset key"]
     for path, title, ylabel, w3mem in panels:
@@ -743,20 +852,26 @@ def markdown(res, meta, page=False):
         out += ["The corpus listing and the experiments of this run are in "
                 "[bench/results/latest.md](../bench/results/latest.md).", ""]
     else:
-        out += ["### Corpus", "", "```", corpus_summary(), "```", ""]
+        # The listing of the run's corpus (older results have none: then
+        # this machine's).
+        out += ["### Corpus", "", "```", meta.get("corpus") or corpus_summary(), "```", ""]
     titles = {"w1": f"W1 thumbnail, corpus w1 ({inputs_of(res, 'w1')} photos)",
               "small": f"W1 thumbnail, corpus small ({inputs_of(res, 'small')} small images)",
-              "w2": f"W2 web publish ({inputs_of(res, 'w2')} images, three outputs each)",
+              "w2": f"W2 web publish, corpus w2 ({inputs_of(res, 'w2')} images, three outputs each)",
+              "w2photo": f"W2 web publish, corpus w2photo ({inputs_of(res, 'w2photo')} photographs, three outputs each)",
               "w3": "W3 large image (one 12288×12288 JPEG)",
               "w1x10": f"W1 over {inputs_of(res, 'w1x10')} images (memory)",
               "w1floor": "W1, pixline against the floor (the same work)"}
-    for w in ("w1", "small", "w1floor", "w2", "w3", "w1x10"):
+    for w in ("w1", "small", "w1floor", "w2", "w2photo", "w3", "w1x10"):
         if w in res:
             ref = "pixline_nofsync" if w == "w1floor" else "pixline"
             out += [f"### {titles[w]}", "", notes(w, res, meta), ""]
             if res[w].get("formats"):
                 out += [shrink_on_load(res[w]["formats"], w), ""]
             out += [table(res[w]["summary"], ref), ""]
+            for h in res[w].get("subsets", {}).values():
+                n = h["runs"][0]["inputs"] if h["runs"] else "?"
+                out += [f"#### Corpus {w}, the {n} {h['label']} files alone", "", table(h["summary"], ref), ""]
     out += ["### Targets", "", "| target | measured | goal | met? |", "| --- | --- | --- | --- |"]
     for t in res.get("targets", []):
         m = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
@@ -771,9 +886,10 @@ def shrink_on_load(formats, w):
     """What each contender decodes at, for this corpus's formats."""
     parts = [f"{n} {k}" for k, n in formats.items() if n]
     text = f"Inputs: {', '.join(parts)}. Shrink-on-load differs between contenders: "
-    if w == "w2":
+    if w in W2_CORPORA:
         return text + ("pixline decodes JPEGs at the largest DCT scale that keeps 1600 px, as Pillow's "
-                       "`draft()` does; WebP inputs are decoded full size by both.")
+                       "`draft()` does" + ("; WebP inputs are decoded full size by both." if formats.get("WebP")
+                                           else "."))
     text += ("JPEGs are decoded at a reduced DCT scale by every contender (pixline, the floors and Pillow's "
              "`draft()`: the smallest of 1/2, 1/4, 1/8 that stays at least 256 px; vipsthumbnail: libvips' "
              "choice, up to twice as large; mogrify: `jpeg:size=512x512`). ")
@@ -790,6 +906,19 @@ def notes(w, res, meta):
     """The description of a workload, with this run's facts."""
     n = inputs_of(res, w)
     cores = meta["versions"]["nproc"]
+    if w == "w2photo":
+        halves = res[w].get("subsets", {})
+        counts = " and ".join(f"{h['runs'][0]['inputs'] if h['runs'] else '?'} {h['label']}"
+                              for h in halves.values())
+        same = "W2 on corpus w2 above" if "w2" in res else "W2 on corpus w2 (see the section on it)"
+        return (f"The same work and contenders as {same}, on the {n} photographs of corpus w2photo: "
+                "every JPEG of the wallpaper packages with a long edge of 2400 px or more, as its author saved "
+                "it (not re-encoded; metadata dropped losslessly), once as baseline and once as progressive "
+                f"JPEG with the same DCT coefficients ({counts}). Each contender runs on the two halves one "
+                "after the other, in a run each (which half goes first swaps every repetition), so that each "
+                "half can be shown alone; the first table is the corpus, each contender's two runs of a "
+                "repetition taken together (their seconds added, the larger of their memory peaks), the "
+                "next two the halves.")
     if w in W1_CORPORA:
         first = next(c for c in W1_CORPORA if c in res)
         if w != first:
@@ -895,11 +1024,18 @@ def main():
         c = w1_floor_pair()
         runs = run_workload("w1floor", c, w1, PAIR_REPS)
         res["w1floor"] = {"runs": runs, "summary": summarize(runs, c)}
-    if "w2" in PARTS:
+    for w, folder in W2_CORPORA.items():
+        if w not in PARTS:
+            continue
         c = w2_contenders()
-        ind = os.path.join(CORPUS, "w2")
-        runs = run_workload("w2", c, ind, REPS)
-        res["w2"] = {"runs": runs, "summary": summarize(runs, c), "formats": input_formats(ind)}
+        ind = os.path.join(CORPUS, folder)
+        if w in SUBSETS:
+            halves, runs = run_halves(w, c, REPS)
+            res[w] = {"runs": runs, "summary": summarize(runs, c), "formats": input_formats(ind),
+                      "subsets": halves}
+        else:
+            runs = run_workload(w, c, ind, REPS)
+            res[w] = {"runs": runs, "summary": summarize(runs, c), "formats": input_formats(ind)}
     if "w3" in PARTS:
         c = w3_contenders()
         ind = os.path.join(CORPUS, "w3")
@@ -995,9 +1131,12 @@ def main():
         runs = run_workload("w1x10", c, ind, FLAT_REPS)
         res["w1x10"] = {"runs": runs, "summary": summarize(runs, c)}
     res["targets"] = targets(res)
-    all_runs = [r for k, v in res.items() if isinstance(v, dict) and "runs" in v for r in v["runs"]]
+    # Every run measured (a corpus run in halves counts as its halves).
+    all_runs = [r for k, v in res.items() if isinstance(v, dict) and "runs" in v
+                for r in ([x for h in v["subsets"].values() for x in h["runs"]] if "subsets" in v else v["runs"])]
     meta = {
         "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "corpus": corpus_summary(),
         "minutes": (time.time() - t0) / 60, "reps": REPS, "exp_reps": EXP_REPS, "pair_reps": PAIR_REPS,
         "knobs": {k: os.environ[k] for k in KNOBS if k in os.environ and os.environ[k] != KNOBS[k]},
         "versions": versions(),

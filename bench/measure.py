@@ -21,6 +21,8 @@ prints (and with --json writes) one JSON object:
                    worker processes, the libraries) counts once in all, not
                    once per process as in the RSS sum
     rss_max_proc_mb  ru_maxrss: the largest single process (for contrast)
+    minor_faults   ru_minflt: page faults served without I/O (a page mapped
+                   or zeroed on first touch), summed like the CPU seconds
     cgroup_peak_mb memory.peak of a cgroup v2 made for the command, when
                    the cgroup v2 hierarchy is writable and has the memory
                    controller; null otherwise. It includes the page cache
@@ -212,6 +214,7 @@ def run(argv, env=None, cwd=None, interval=0.02, stdout=None, stderr=None):
         "rss_sum_peak_mb": sampler.peak / 2**20,
         "pss_sum_peak_mb": sampler.pss_peak / 2**20,
         "rss_max_proc_mb": ru.ru_maxrss / 1024,
+        "minor_faults": ru.ru_minflt,
         "cgroup_peak_mb": cg_peak,
         "mem_method": "cgroup-v2+rss-sampling" if cg else "rss-sampling",
         "samples": sampler.samples,

@@ -19,7 +19,7 @@
 #    docs/performance.md.
 #
 # Environment: BENCH_REPS (5), BENCH_EXP_REPS (2), BENCH_FLAT_REPS (2),
-# BENCH_PAIR_REPS (10), BENCH_WORKLOADS (w1,small,w1floor,w2,w3,w1x10,exp),
+# BENCH_PAIR_REPS (10), BENCH_WORKLOADS (w1,small,w1floor,w2,w2photo,w3,w1x10,exp),
 # PIXLINE, BENCH_SKIP_DEPS=1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

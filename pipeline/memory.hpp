@@ -47,8 +47,9 @@ std::string describe(const malloc_tuning& tuning);
 ///   malformed value is reported on stderr.
 /// - Heap trimming, malloc_trim_mib(PIXLINE_MALLOC_TRIM_MIB): by default
 ///   release_idle_memory() hands the heap's free pages back to the kernel
-///   when more than 64 MiB of it is free, at most every 500 ms; 0 turns that
-///   off; a malformed value is reported on stderr.
+///   when more than 64 MiB of it is free, at most every 500 ms, all but 64
+///   MiB of its largest free blocks (all of it the first time); 0 turns
+///   that off; a malformed value is reported on stderr.
 malloc_tuning tune_malloc();
 
 /// The heap trimming threshold tune_malloc() uses, in MiB: `setting` (the
@@ -81,9 +82,13 @@ unsigned malloc_arenas(const char* setting, unsigned hardware_threads,
 /// than `above` bytes of it are free (mallinfo2's fordblks, which counts
 /// free chunks whether or not their pages were handed back already), at
 /// most once per `every`; a check that finds too little free is not
-/// repeated for a quarter of `every`. Lowers the peak memory by what glibc would keep
-/// of freed image buffers; the pages then have to be faulted in again,
-/// which costs speed. Safe to call from any thread.
+/// repeated for a quarter of `every`. Lowers the peak memory by what glibc
+/// would keep of freed image buffers. A trim but the first keeps `above`
+/// bytes: the largest free blocks (then the top of the heap), from which
+/// the next image's big buffers are carved without faulting their pages
+/// in again; the small scattered rest goes. The first keeps nothing (one
+/// large image alone leaves nothing to reuse). Pages handed back have to be faulted in
+/// again, which costs speed. Safe to call from any thread.
 class memory_trimmer {
 public:
   memory_trimmer(std::size_t above, std::chrono::milliseconds every);
@@ -92,13 +97,15 @@ public:
   bool maybe_trim();
 
   /// Trims now if any whole page's worth of the heap is free, whatever the
-  /// threshold and the interval (for a pipeline with nothing to do);
-  /// returns how many bytes were free before.
+  /// threshold and the interval, keeping nothing (for a pipeline with
+  /// nothing to do); returns how many bytes were free before.
   std::size_t trim_now();
 
 private:
   std::size_t above_;
   std::chrono::milliseconds every_;
+  /// How many times maybe_trim() trimmed.
+  std::atomic<unsigned> trims_{0};
   std::atomic<std::int64_t> last_ms_;
   /// When a check last found no more than `above_` free.
   std::atomic<std::int64_t> checked_ms_;

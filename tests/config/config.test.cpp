@@ -1054,7 +1054,7 @@ TEST_CASE("each list item is checked, and reported at the item",
   auto f = failure_of("[source]\npath = \"in\"\ninclude = [\"*.jpg\", \"\"]\n"
                       "[sink]\n");
   CHECK(f.line == 3);
-  CHECK(f.column == 20);
+  CHECK(f.column == 21);
   CHECK(f.reason == "item 2 of option 'include' must not be empty (an empty "
                     "pattern matches no file)");
   f = failure_of("[source]\npath = \"in\"\nexclude = [\"*.[jp\"]\n[sink]\n");
@@ -1086,7 +1086,7 @@ TEST_CASE("each list item is checked, and reported at the item",
   CHECK(f.column == 21);
   CHECK(f.reason == "option 'widths' has 100 twice");
   f = failure_of("[sink]\nformats = [\"png\", \"webp\", \"png\"]\n");
-  CHECK(f.column == 26);
+  CHECK(f.column == 27);
   CHECK(f.reason == "option 'formats' has \"png\" twice");
   f = failure_of("[sink]\nformats = [\"png\", \"wepb\"]\n");
   CHECK(f.column == 19);
@@ -1110,7 +1110,7 @@ TEST_CASE("placement values are checked at the entry", "[config][lists]") {
   f = failure_of("[[filter]]\ntype = \"sharpen\"\nworkers = { local = 1, a = "
                  "0 }\n[sink]\n" + nodes);
   CHECK(f.line == 3);
-  CHECK(f.column == 27);
+  CHECK(f.column == 28);
   CHECK(f.reason == "option 'workers': 'a' must be between 1 and 1024, got 0");
   f = failure_of("[sink]\nworkers = \"4\"\n");
   CHECK(f.column == 11);

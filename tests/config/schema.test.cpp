@@ -194,7 +194,7 @@ TEST_CASE("the reference shows list options with their item type",
   for (auto& [table, text] : config_reference())
     tables[table] = text;
   auto& source = tables["[source]"];
-  CHECK_THAT(source, Contains("| `files` | array of strings |  |  | "
+  CHECK_THAT(source, Contains("| `files` | array of strings |  | at least 1 item | "
                               "**Only with `kind = \"list\"`; required.**"));
   CHECK_THAT(source, Contains("| `include` | array of strings | `[]` (every "
                               "image file) |"));

@@ -420,7 +420,7 @@ private:
   option_value checked(const option_spec& spec, const toml::node& value) const {
     auto raw = raw_value(spec, value);
     auto result = check_value(spec, raw);
-    auto err = std::get_if<option_error>(&result);
+    auto err = std::get_if<value_error>(&result);
     if (!err)
       return std::get<option_value>(std::move(result));
     auto reason = err->reason;

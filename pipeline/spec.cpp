@@ -233,10 +233,10 @@ worker_placement placement_of(const option_value& value) {
 
 namespace {
 
-std::variant<option_value, option_error>
+std::variant<option_value, value_error>
 check_list(const option_spec& spec, const option_value& v);
 
-std::variant<option_value, option_error>
+std::variant<option_value, value_error>
 check_placement(const option_spec& spec, const option_value& v);
 
 } // namespace
@@ -244,21 +244,21 @@ check_placement(const option_spec& spec, const option_value& v);
 std::variant<option_value, std::string> check_option(const option_spec& spec,
                                                      const option_value& v) {
   auto result = check_value(spec, v);
-  if (auto err = std::get_if<option_error>(&result))
+  if (auto err = std::get_if<value_error>(&result))
     return std::move(err->reason);
   return std::get<option_value>(std::move(result));
 }
 
-std::variant<option_value, option_error> check_value(const option_spec& spec,
+std::variant<option_value, value_error> check_value(const option_spec& spec,
                                                      const option_value& v) {
   auto wrong_type = [&] {
-    return option_error{fmt::format("option '{}' must be {}, got {}",
+    return value_error{fmt::format("option '{}' must be {}, got {}",
                                     spec.name, a_type(spec), type_of(v))};
   };
-  auto text_ok = [&]() -> std::optional<option_error> {
+  auto text_ok = [&]() -> std::optional<value_error> {
     if (spec.check_text)
       if (auto why = spec.check_text(std::get<std::string>(v)))
-        return option_error{fmt::format("option '{}' {}", spec.name, *why)};
+        return value_error{fmt::format("option '{}' {}", spec.name, *why)};
     return std::nullopt;
   };
   switch (spec.type) {
@@ -270,7 +270,7 @@ std::variant<option_value, option_error> check_value(const option_spec& spec,
       if (!std::holds_alternative<std::int64_t>(v))
         return wrong_type();
       if (auto err = check_range(spec, double(std::get<std::int64_t>(v))))
-        return option_error{*err};
+        return value_error{*err};
       return v;
     }
     case option_type::number: {
@@ -282,10 +282,10 @@ std::variant<option_value, option_error> check_value(const option_spec& spec,
       else
         return wrong_type();
       if (!std::isfinite(x))
-        return option_error{
+        return value_error{
           fmt::format("option '{}' must be a finite number", spec.name)};
       if (auto err = check_range(spec, x))
-        return option_error{*err};
+        return value_error{*err};
       return option_value{x};
     }
     case option_type::string:
@@ -300,7 +300,7 @@ std::variant<option_value, option_error> check_value(const option_spec& spec,
         return wrong_type();
       if (std::find(spec.choices.begin(), spec.choices.end(), *s)
           == spec.choices.end())
-        return option_error{
+        return value_error{
           fmt::format("option '{}' must be one of {}, got \"{}\"", spec.name,
                       fmt::join(spec.choices, ", "), *s)};
       return v;
@@ -325,21 +325,21 @@ std::string items_word(std::size_t n) {
   return n == 1 ? "1 item" : fmt::format("{} items", n);
 }
 
-std::variant<option_value, option_error>
+std::variant<option_value, value_error>
 check_list(const option_spec& spec, const option_value& v) {
   auto strings = std::get_if<string_list>(&v);
   auto integers = std::get_if<integer_list>(&v);
   auto count = strings ? strings->size() : integers->size();
   bool want_integers = spec.item == option_type::integer;
   if (count < spec.min_items)
-    return option_error{
+    return value_error{
       spec.min_items == 1
         ? fmt::format("option '{}' is empty: it needs at least one item",
                       spec.name)
         : fmt::format("option '{}' needs at least {}, got {}", spec.name,
                       items_word(spec.min_items), count)};
   if (spec.max_items && count > *spec.max_items)
-    return option_error{fmt::format("option '{}' takes at most {}, got {}",
+    return value_error{fmt::format("option '{}' takes at most {}, got {}",
                                     spec.name, items_word(*spec.max_items),
                                     count),
                         *spec.max_items};
@@ -348,21 +348,21 @@ check_list(const option_spec& spec, const option_value& v) {
                    spec.max,   spec.choices, {}};
   item.check_text = spec.check_text;
   auto at = [&](std::size_t i, const std::string& reason) {
-    return option_error{about(reason, spec.name,
+    return value_error{about(reason, spec.name,
                               fmt::format("item {} of option '{}'", i + 1,
                                           spec.name)),
                         i};
   };
   auto each = [&](auto& items, auto result) -> std::variant<option_value,
-                                                            option_error> {
+                                                            value_error> {
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto checked = check_value(item, option_value{items[i]});
-      if (auto err = std::get_if<option_error>(&checked))
+      if (auto err = std::get_if<value_error>(&checked))
         return at(i, err->reason);
       if (spec.unique_items)
         for (std::size_t j = 0; j < i; ++j)
           if (items[j] == items[i])
-            return option_error{fmt::format("option '{}' has {} twice",
+            return value_error{fmt::format("option '{}' has {} twice",
                                             spec.name,
                                             to_string(option_value{items[i]})),
                                 i};
@@ -384,7 +384,7 @@ check_list(const option_spec& spec, const option_value& v) {
   return each(*integers, integer_list{});
 }
 
-std::variant<option_value, option_error>
+std::variant<option_value, value_error>
 check_placement(const option_spec& spec, const option_value& v) {
   if (std::holds_alternative<std::int64_t>(v)) {
     option_spec count = spec;
@@ -399,19 +399,19 @@ check_placement(const option_spec& spec, const option_value& v) {
     double min = key == "local" ? 0.0 : spec.min.value_or(1.0);
     double max = spec.max.value_or(INFINITY);
     if (double(n) < min || double(n) > max)
-      return option_error{fmt::format("option '{}': '{}' must be between {} "
+      return value_error{fmt::format("option '{}': '{}' must be between {} "
                                       "and {}, got {}",
                                       spec.name, key, min, max, n),
                           i};
     for (std::size_t j = 0; j < i; ++j)
       if (table[j].first == key)
-        return option_error{fmt::format("option '{}' names '{}' twice",
+        return value_error{fmt::format("option '{}' names '{}' twice",
                                         spec.name, key),
                             i};
     total += n;
   }
   if (total == 0)
-    return option_error{fmt::format("{} = {{ ... }} needs at least one "
+    return value_error{fmt::format("{} = {{ ... }} needs at least one "
                                     "worker (local = N, or NODE = N for a "
                                     "[[node]])",
                                     spec.name)};

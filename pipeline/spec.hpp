@@ -206,7 +206,7 @@ struct stage_spec {
 /// Why a value does not fit its option: the reason, naming the option,
 /// and the offending item of a list or entry of a placement table (by
 /// index, in the order written), when one is to blame.
-struct option_error {
+struct value_error {
   std::string reason;
   std::optional<std::size_t> item{};
 };
@@ -214,7 +214,7 @@ struct option_error {
 /// Checks `value` against `spec` and returns it converted to the option's
 /// type (an integer given for a number becomes a double; an empty list of
 /// one item type, another), or what is wrong with it.
-std::variant<option_value, option_error> check_value(const option_spec& spec,
+std::variant<option_value, value_error> check_value(const option_spec& spec,
                                                      const option_value& value);
 
 /// The same, with the error as its message alone.

@@ -277,8 +277,8 @@ TEST_CASE("a list's items are checked one by one, and the culprit named",
   auto& sizes = *spec.find("sizes");
   auto error = [](const option_spec& o, option_value v) {
     auto r = check_value(o, v);
-    REQUIRE(std::holds_alternative<option_error>(r));
-    return std::get<option_error>(r);
+    REQUIRE(std::holds_alternative<value_error>(r));
+    return std::get<value_error>(r);
   };
   auto e = error(names, string_list{});
   CHECK(e.reason == "option 'names' is empty: it needs at least one item");
@@ -316,14 +316,14 @@ TEST_CASE("a placement is a count or workers per node", "[spec][lists]") {
   REQUIRE(p.nodes.size() == 1);
   CHECK(p.nodes[0] == std::pair<std::string, int>{"a", 2});
   CHECK(placement_of(std::int64_t{4}).local == 4);
-  auto e = std::get<option_error>(check_value(workers, integer_table{
+  auto e = std::get<value_error>(check_value(workers, integer_table{
                                                          {"local", 0}}));
   CHECK_THAT(e.reason, Catch::Contains("needs at least one worker"));
-  e = std::get<option_error>(
+  e = std::get<value_error>(
     check_value(workers, integer_table{{"a", 1}, {"b", 0}}));
   CHECK(e.reason == "option 'workers': 'b' must be between 1 and 1024, got 0");
   CHECK(e.item == 1u);
-  e = std::get<option_error>(check_value(workers, std::int64_t{0}));
+  e = std::get<value_error>(check_value(workers, std::int64_t{0}));
   CHECK(e.reason == "option 'workers' must be between 1 and 1024, got 0");
 }
 

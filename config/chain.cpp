@@ -322,8 +322,10 @@ private:
         fail_key(t, fmt::format("option '{}' is given twice", key));
       seen.push_back(key);
       if (key == "workers") {
-        workers = int(std::get<std::int64_t>(
-          checked(t, placement_options()[0], text)));
+        // A chain places workers on this machine only: a count.
+        auto count = placement_options()[0];
+        count.type = option_type::integer;
+        workers = int(std::get<std::int64_t>(checked(t, count, text)));
       } else if (key == "max_in_flight") {
         max_in_flight = int(std::get<std::int64_t>(
           checked(t, placement_options()[1], text)));

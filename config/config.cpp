@@ -150,19 +150,6 @@ std::string describe(const toml::node& n) {
   }
 }
 
-std::string expected(const option_spec& spec) {
-  switch (spec.type) {
-    case option_type::boolean:
-      return "a boolean";
-    case option_type::integer:
-      return "an integer";
-    case option_type::number:
-      return "a number";
-    default:
-      return "a string";
-  }
-}
-
 /// The option value a TOML scalar stands for; nothing for arrays, tables and
 /// dates, which no option takes.
 std::optional<option_value> scalar(const toml::node& n) {
@@ -193,12 +180,6 @@ std::vector<entry> in_order(const toml::table& t) {
     return before(a.first->source().begin, b.first->source().begin);
   });
   return result;
-}
-
-option_spec integer_key(std::string name, int min, int max) {
-  return {std::move(name), option_type::integer, std::int64_t{min},
-          double(min),     double(max),          {},
-          {}};
 }
 
 option_spec string_key(std::string name) {
@@ -329,22 +310,101 @@ private:
     fail(key.source(), reason);
   }
 
-  /// Converts and checks `value` against `spec`; errors point at the value.
-  option_value checked(const option_spec& spec, const toml::node& value) const {
+  /// The raw value `value` gives for `spec`: a scalar, an array of the
+  /// list's item type, or a placement's integer or table of integers.
+  /// Errors point at the value, or at the item of the wrong type.
+  option_value raw_value(const option_spec& spec,
+                         const toml::node& value) const {
+    auto wrong = [&](const std::string& what) {
+      auto reason = fmt::format("option '{}' must be {}, got {}", spec.name,
+                                what, describe(value));
+      fail(value.source(), reason + override_hint(spec, value));
+    };
+    if (spec.type == option_type::list) {
+      bool integers = spec.item == option_type::integer;
+      auto array = value.as_array();
+      if (!array)
+        wrong(integers ? "an array of integers" : "an array of strings");
+      string_list strings;
+      integer_list numbers;
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        auto& item = (*array)[i];
+        auto s = item.as_string();
+        auto n = item.as_integer();
+        if (integers ? !n : !s)
+          fail(item.source(),
+               fmt::format("item {} of option '{}' must be {}, got {}", i + 1,
+                           spec.name, integers ? "an integer" : "a string",
+                           describe(item)));
+        if (integers)
+          numbers.push_back(n->get());
+        else
+          strings.push_back(s->get());
+      }
+      return integers ? option_value{numbers} : option_value{strings};
+    }
+    if (spec.type == option_type::placement) {
+      if (auto table = value.as_table()) {
+        integer_table entries;
+        for (auto [key, n] : in_order(*table)) {
+          auto count = n->as_integer();
+          if (!count)
+            fail(n->source(),
+                 fmt::format("option '{}': '{}' must be an integer, got {}",
+                             spec.name, key->str(), describe(*n)));
+          entries.emplace_back(std::string{key->str()}, count->get());
+        }
+        return entries;
+      }
+      if (!value.is_integer())
+        wrong("an integer (workers = 4) or a table (workers = { local = 2, "
+              "NODE = 4 })");
+    }
     auto raw = scalar(value);
     if (!raw)
-      fail(value.source(), fmt::format("option '{}' must be {}, got {}",
-                                       spec.name, expected(spec),
-                                       describe(value)));
-    auto result = check_option(spec, *raw);
-    if (auto err = std::get_if<std::string>(&result)) {
-      auto reason = *err;
-      if (spec.type == option_type::choice)
-        if (auto s = std::get_if<std::string>(&*raw))
-          reason += did_you_mean(*s, spec.choices);
-      fail(value.source(), reason);
+      wrong(spec.type == option_type::boolean   ? "a boolean"
+            : spec.type == option_type::integer ? "an integer"
+            : spec.type == option_type::number  ? "a number"
+                                                : "a string");
+    return *raw;
+  }
+
+  /// How to write a list on the command line, when `value` is a `--set`
+  /// string given for one: the shell took its quotes, or the user wrote
+  /// a comma list.
+  std::string override_hint(const option_spec& spec,
+                            const toml::node& value) const {
+    auto s = value.as_string();
+    auto& path = value.source().path;
+    if (spec.type != option_type::list || !s || !path || *path == file_)
+      return {};
+    auto set = path->substr(path->find(' ') + 1);
+    auto option = set.substr(0, set.find('='));
+    std::string text = s->get();
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+      text = text.substr(1, text.size() - 2);
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      auto comma = text.find(',', start);
+      auto part = text.substr(start, comma - start);
+      auto first = part.find_first_not_of(" \t\"'");
+      auto last = part.find_last_not_of(" \t\"'");
+      if (first != std::string::npos)
+        part = part.substr(first, last - first + 1);
+      else
+        part.clear();
+      if (!part.empty())
+        items.push_back(spec.item == option_type::integer
+                          ? part
+                          : fmt::format("\"{}\"", part));
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
     }
-    return std::get<option_value>(std::move(result));
+    return fmt::format("; on the command line a list is a TOML array, in "
+                       "single quotes for the shell: --set '{}=[{}]'",
+                       option, fmt::join(items, ", "));
   }
 
   int integer(const option_spec& spec, const toml::node& value) const {
@@ -355,37 +415,43 @@ private:
     return std::get<std::string>(checked(string_key(name), value));
   }
 
-  std::vector<std::string> strings(const std::string& name,
-                                   const toml::node& value) const {
-    auto array = value.as_array();
-    if (!array)
-      fail(value.source(),
-           fmt::format("option '{}' must be an array of strings, got {}", name,
-                       describe(value)));
-    std::vector<std::string> result;
-    for (auto& item : *array) {
-      auto s = item.as_string();
-      if (!s)
-        fail(item.source(),
-             fmt::format("option '{}' must be an array of strings, got {} in "
-                         "it",
-                         name, describe(item)));
-      result.push_back(s->get());
+  /// Converts and checks `value` against `spec`; errors point at the
+  /// value, or at the item of a list (the entry of a table) to blame.
+  option_value checked(const option_spec& spec, const toml::node& value) const {
+    auto raw = raw_value(spec, value);
+    auto result = check_value(spec, raw);
+    auto err = std::get_if<value_error>(&result);
+    if (!err)
+      return std::get<option_value>(std::move(result));
+    auto reason = err->reason;
+    const toml::node* at_node = &value;
+    if (err->item) {
+      if (auto array = value.as_array(); array && *err->item < array->size())
+        at_node = &(*array)[*err->item];
+      else if (auto table = value.as_table()) {
+        auto entries = in_order(*table);
+        if (*err->item < entries.size())
+          at_node = entries[*err->item].second;
+      }
     }
-    return result;
+    auto choices = spec.type == option_type::choice
+                   || (spec.type == option_type::list
+                       && spec.item == option_type::choice);
+    if (choices)
+      if (auto s = at_node->as_string())
+        reason += did_you_mean(s->get(), spec.choices);
+    fail(at_node->source(), reason);
   }
 
-  /// Reads `table` against `schema` into `out`: each key is first offered
-  /// to `special` (keys that are not scalars; true when it took the key),
-  /// then checked against the schema's options; any other key goes to
-  /// `unknown`, or is an error with a "did you mean". Then the schema's
-  /// rules, reported at the option they name or at the table.
+  /// Reads `table` against `schema` into `out`: each key is checked
+  /// against the schema's options (lists and placements included); any
+  /// other key goes to `unknown`, or is an error with a "did you mean".
+  /// Then the schema's rules, reported at the option they name or at the
+  /// table.
   template <class Section>
   void read_table(
     const spec_builder<Section>& schema, const toml::table& table,
     Section& out,
-    const std::function<bool(const toml::key&, const toml::node&)>& special
-    = {},
     const std::function<void(const toml::key&, const toml::node&)>& unknown
     = {}) const {
     auto spec = schema.spec();
@@ -393,14 +459,6 @@ private:
     std::map<std::string, const toml::node*> values;
     for (auto [key, value] : in_order(table)) {
       std::string name{key->str()};
-      if (special && special(*key, *value)) {
-        // Read by `special`; given, for the schema's conditions.
-        if (spec.find(name)) {
-          given[name] = true;
-          values[name] = value;
-        }
-        continue;
-      }
       if (auto opt = spec.find(name)) {
         given[name] = checked(*opt, *value);
         values[name] = value;
@@ -447,29 +505,6 @@ private:
     s.where = at(table.source());
     auto load = stage_or_empty("load");
     auto schema = source_schema().spec();
-    auto special = [&](const toml::key& key, const toml::node& value) {
-      std::string name{key.str()};
-      if (name == "files") {
-        s.files = strings(name, value);
-        if (s.files.empty())
-          fail(value.source(),
-               "option 'files' is empty: list at least one input file");
-      } else if (name == "include") {
-        s.include = strings(name, value);
-      } else if (name == "exclude") {
-        s.exclude = strings(name, value);
-      } else if (name == "workers") {
-        read_workers(value, s.workers, s.remote);
-      } else if (name == "max_in_flight") {
-        s.max_in_flight = integer(max_in_flight_key(), value);
-      } else if (name == "path" && value.is_string()
-                 && value.as_string()->get().empty()) {
-        fail(value.source(), "option 'path' must not be empty");
-      } else {
-        return false;
-      }
-      return true;
-    };
     auto load_option = [&](const toml::key& key, const toml::node& value) {
       std::string name{key.str()};
       if (auto opt = load.find(name)) {
@@ -489,35 +524,34 @@ private:
                               name, fmt::join(names_of(schema.options), ", "),
                               option_names(load)));
     };
-    read_table(source_schema(), table, s, special, load_option);
+    read_table(source_schema(), table, s, load_option);
+    if (auto workers = table.get("workers"))
+      locate(s.remote, *workers);
     return s;
+  }
+
+  /// Sets where each remote placement of `remote`, read from `value`, was
+  /// written: at its key.
+  void locate(std::vector<remote_placement>& remote,
+              const toml::node& value) const {
+    auto table = value.as_table();
+    for (auto& p : remote) {
+      p.where = at(value.source());
+      if (table)
+        for (auto [key, n] : in_order(*table))
+          if (key->str() == p.node)
+            p.where = at(key->source());
+    }
   }
 
   /// `workers = 4`, or `workers = { local = 2, a = 4 }`: local workers
   /// and workers per node (docs/distributed.md).
   void read_workers(const toml::node& value, int& local,
                     std::vector<remote_placement>& remote) const {
-    auto table = value.as_table();
-    if (!table) {
-      local = integer(workers_key(), value);
-      return;
-    }
-    local = 0;
-    for (auto [key, count] : in_order(*table)) {
-      std::string name{key->str()};
-      if (name == "local") {
-        local = integer(integer_key("local", 0, 1024), *count);
-        continue;
-      }
-      remote_placement p;
-      p.node = name;
-      p.workers = integer(integer_key(name, 1, 1024), *count);
-      p.where = at(key->source());
-      remote.push_back(std::move(p));
-    }
-    if (remote.empty() && local == 0)
-      fail(value.source(), "workers = { ... } needs at least one worker "
-                           "(local = N, or NODE = N for a [[node]])");
+    auto p = placement_of(checked(workers_key(), value));
+    local = p.local;
+    remote = remote_placements(p);
+    locate(remote, value);
   }
 
   std::vector<node_section> read_nodes(const toml::key& key,
@@ -738,40 +772,14 @@ private:
       std::string name{key->str()};
       if (name == "widths") {
         widths_at = value;
-        auto array = value->as_array();
-        if (!array || array->empty())
-          fail(value->source(), fmt::format("option 'widths' must be a "
-                                            "non-empty array of widths "
-                                            "([480, 960]), got {}",
-                                            describe(*value)));
-        auto spec = integer_key("widths", 1, 100000);
-        for (auto& item : *array) {
-          int w = integer(spec, item);
-          if (std::find(widths.begin(), widths.end(), w) != widths.end())
-            fail(item.source(), fmt::format("width {} is in 'widths' twice",
-                                            w));
-          widths.push_back(w);
-        }
+        auto given = checked(matrix_widths(), *value);
+        for (auto w : std::get<integer_list>(given))
+          widths.push_back(int(w));
         std::sort(widths.begin(), widths.end());
       } else if (name == "formats") {
         formats_at = value;
-        formats = strings(name, *value);
-        if (formats.empty())
-          fail(value->source(), "option 'formats' must not be empty");
-        for (size_t i = 0; i < formats.size(); ++i) {
-          if (std::find(format_names.begin(), format_names.end(), formats[i])
-              == format_names.end())
-            fail(value->source(),
-                 fmt::format("'formats' has \"{}\", which is not a format "
-                             "(formats: {})",
-                             formats[i], fmt::join(format_names, ", ")));
-          if (std::find(formats.begin(), formats.begin() + long(i),
-                        formats[i])
-              != formats.begin() + long(i))
-            fail(value->source(), fmt::format("format \"{}\" is in "
-                                              "'formats' twice",
-                                              formats[i]));
-        }
+        formats = std::get<string_list>(
+          checked(matrix_formats(format_names), *value));
       } else if (value->is_table()
                  && std::find(format_names.begin(), format_names.end(), name)
                       != format_names.end()) {

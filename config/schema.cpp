@@ -30,23 +30,6 @@ std::optional<std::string> address_problem(const char* option,
   return std::nullopt;
 }
 
-/// A key that is not a scalar, read by the config reader itself: declared
-/// here for the reference and the "did you mean" hints.
-template <class Section>
-spec_builder<Section>& documented(spec_builder<Section>& builder,
-                                  option_spec opt) {
-  return builder.option(std::move(opt), [](Section&, const option_value&) {});
-}
-
-option_spec listed(std::string name, std::string default_text,
-                   std::string doc) {
-  option_spec o{std::move(name), option_type::string, std::string{}, {}, {},
-                {},              std::move(doc)};
-  o.type_text = "array of strings";
-  o.default_text = std::move(default_text);
-  return o;
-}
-
 option_spec placement(const char* name, std::string default_text,
                       std::string doc) {
   for (auto o : placement_options())
@@ -192,35 +175,51 @@ const spec_builder<source_section>& source_schema() {
       .text("path", &source_section::path, "",
             "`directory`, `watch`: the folder to read. `glob`: the pattern, "
             "e.g. `\"photos/**/*.jpg\"`. Must not be empty.")
+      .each(path_problem)
       .only_when("kind", {"directory", "glob", "watch"},
                  {{"list", "list the inputs in 'files'"},
                   {"queue", not_listed}})
       .required_when("kind", {"directory", "watch"}, "the folder to read")
       .required_when("kind", {"glob"},
                      "the pattern, e.g. \"photos/**/*.jpg\"");
-    documented(b, listed("files", "", "The input files, in order; must not "
-                                      "be empty."))
+    b.strings("files", &source_section::files, {},
+              "The input files, in order; at least one")
+      .items(1)
+      .each(path_problem)
       .only_when("kind", {"list"}, {{"queue", not_listed}})
       .required_when("kind", {"list"}, "the input files, in order");
     b.boolean("recursive", &source_section::recursive, false,
               "Also read sub-folders.")
       .only_when("kind", {"directory", "watch", "queue"},
                  {{"glob", "a glob pattern recurses with **"}});
-    documented(b, listed("include", "`[]` (every image file)",
-                         "Only files matching one of these patterns (case "
-                         "ignored)"));
-    documented(b, listed("exclude", "`[]`",
-                         "Skip files matching one of these patterns (case "
-                         "ignored)"));
+    b.strings("include", &source_section::include, {},
+              "Only files matching one of these patterns (case ignored): "
+              "`*`, `?`, `[...]` within a folder name, `**/` across folders; "
+              "a pattern with a `/` matches the path below the folder")
+      .each(pattern_problem)
+      .default_text("`[]` (every image file)")
+      .strings("exclude", &source_section::exclude, {},
+               "Skip files matching one of these patterns (case ignored), "
+               "written as for `include`")
+      .each(pattern_problem)
+      .default_text("`[]`");
     b.boolean("case_sensitive", &source_section::case_sensitive, false,
               "`include` and `exclude` match case as written (`\"*.jpg\"` "
               "then misses `IMG_1.JPG`)");
-    documented(b, placement("workers", "min(2, hardware threads)",
-                            "Actors that open files; `{ local = N, NODE = M "
-                            "}` places some on [[node]]s "
-                            "([distributed.md](distributed.md))"));
-    documented(b, placement("max_in_flight", "2 × `workers`",
-                            "Images the load stage may hold at once"));
+    b.option(placement("workers", "min(2, hardware threads)",
+                       "Actors that open files; `{ local = N, NODE = M }` "
+                       "places some on [[node]]s "
+                       "([distributed.md](distributed.md))"),
+             [](source_section& s, const option_value& v) {
+               auto p = placement_of(v);
+               s.workers = p.local;
+               s.remote = remote_placements(p);
+             });
+    b.option(placement("max_in_flight", "2 × `workers`",
+                       "Images the load stage may hold at once"),
+             [](source_section& s, const option_value& v) {
+               s.max_in_flight = int(std::get<std::int64_t>(v));
+             });
     b.integer("settle_ms", &source_section::settle_ms, 100, 0, 600000,
               "How long a file must stay unchanged before it is taken")
       .only_when("kind", {"watch"})
@@ -397,13 +396,17 @@ namespace {
 std::string type_of(const option_spec& o) {
   if (!o.type_text.empty())
     return o.type_text;
-  if (o.type == option_type::choice) {
-    std::vector<std::string> quoted;
+  auto quoted = [&] {
+    std::vector<std::string> names;
     for (auto& c : o.choices)
-      quoted.push_back(fmt::format("`\"{}\"`", c));
-    return fmt::format("{}", fmt::join(quoted, ", "));
-  }
-  return to_string(o.type);
+      names.push_back(fmt::format("`\"{}\"`", c));
+    return fmt::format("{}", fmt::join(names, ", "));
+  };
+  if (o.type == option_type::choice)
+    return quoted();
+  if (o.type == option_type::list && o.item == option_type::choice)
+    return "array of " + quoted();
+  return type_name(o);
 }
 
 std::string default_of(const option_spec& o) {
@@ -411,15 +414,32 @@ std::string default_of(const option_spec& o) {
     return o.default_text;
   if (o.required)
     return "required";
-  if (auto s = std::get_if<std::string>(&o.default_value); s && s->empty())
+  auto& v = o.default_value;
+  if (auto s = std::get_if<std::string>(&v); s && s->empty())
     return "";
-  return fmt::format("`{}`", to_string(o.default_value));
+  if (auto l = std::get_if<string_list>(&v); l && l->empty())
+    return "";
+  if (auto l = std::get_if<integer_list>(&v); l && l->empty())
+    return "";
+  return fmt::format("`{}`", to_string(v));
 }
 
 std::string range_of(const option_spec& o) {
+  std::vector<std::string> parts;
   if (o.min && o.max)
-    return fmt::format("{} – {}", *o.min, *o.max);
-  return "";
+    parts.push_back(fmt::format("{} – {}", *o.min, *o.max));
+  if (o.type == option_type::list) {
+    if (!parts.empty())
+      parts.back() += " each";
+    if (o.max_items)
+      parts.push_back(fmt::format("{} – {} items", o.min_items, *o.max_items));
+    else if (o.min_items > 0)
+      parts.push_back(fmt::format("at least {} item{}", o.min_items,
+                                  o.min_items == 1 ? "" : "s"));
+    if (o.unique_items)
+      parts.push_back("no repeats");
+  }
+  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 std::string table_markdown(const std::vector<option_spec>& options) {
@@ -496,18 +516,10 @@ std::vector<option_spec> sink_table_keys() {
 }
 
 std::vector<option_spec> sink_matrix_keys() {
-  return {table_key("widths", "array of integers, 1 – 100000, each once", "",
-                    "One output per width: the image is resized to that "
-                    "width, the height following the aspect ratio (a "
-                    "`thumbnail` with `width` and `size = \"down\"` before "
-                    "the sink's own filters). A width wider than the image "
-                    "is left out, never enlarged; only when every width is "
-                    "wider does the image come out once, at its own width "
-                    "(so every input gets at least one output per format)."),
-          table_key("formats", "array of `save` formats, each once", "",
-                    "One output per format; a sink has `format` or "
-                    "`formats`, not both. An option of the sink itself "
-                    "must apply to at least one of them."),
+  auto widths = matrix_widths();
+  auto formats = matrix_formats({});
+  formats.type_text = "array of `save` formats";
+  return {widths, formats,
           table_key("[sink.FORMAT]", "table of `save` options", "",
                     "Options for that format only: those its table in "
                     "[stages.md](stages.md#save) lists, not `path`, "
@@ -515,6 +527,48 @@ std::vector<option_spec> sink_matrix_keys() {
 }
 
 } // namespace
+
+option_spec matrix_widths() {
+  option_spec o{"widths", option_type::list, integer_list{}, 1.0, 100000.0,
+                {}, "One output per width: the image is resized to that "
+                    "width, the height following the aspect ratio (a "
+                    "`thumbnail` with `width` and `size = \"down\"` before "
+                    "the sink's own filters). A width wider than the image "
+                    "is left out, never enlarged; only when every width is "
+                    "wider does the image come out once, at its own width "
+                    "(so every input gets at least one output per format)."};
+  o.item = option_type::integer;
+  o.min_items = 1;
+  o.unique_items = true;
+  return o;
+}
+
+option_spec matrix_formats(std::vector<std::string> formats) {
+  option_spec o{"formats", option_type::list, string_list{}, {}, {}, {},
+                "One output per format; a sink has `format` or `formats`, "
+                "not both. An option of the sink itself must apply to at "
+                "least one of them."};
+  o.min_items = 1;
+  o.unique_items = true;
+  // Not a choice: "not a format" says more than "must be one of".
+  o.check_text = [formats](const std::string& f) -> std::optional<std::string> {
+    if (std::find(formats.begin(), formats.end(), f) != formats.end())
+      return std::nullopt;
+    auto hint = closest(f, formats);
+    return fmt::format("is \"{}\", which is not a format (formats: {}){}", f,
+                       fmt::join(formats, ", "),
+                       hint ? fmt::format(" (did you mean '{}'?)", *hint)
+                            : std::string{});
+  };
+  return o;
+}
+
+std::vector<remote_placement> remote_placements(const worker_placement& p) {
+  std::vector<remote_placement> result;
+  for (auto& [node, n] : p.nodes)
+    result.push_back({node, n, {}});
+  return result;
+}
 
 std::vector<std::pair<std::string, std::string>> config_reference() {
   std::vector<std::pair<std::string, std::string>> result;

@@ -18,13 +18,21 @@ class stage_registry;
 const spec_builder<pipeline_section>& pipeline_schema();
 
 /// [source]'s own options; any other key is an option of the `load` stage.
-/// The keys that are not scalars (files, include, exclude, workers,
-/// max_in_flight) are listed with their documentation and conditions and
-/// read by the config reader itself. Which keys each `kind` takes, and
-/// needs, are the options' only_when and required_when.
+/// Which keys each `kind` takes, and needs, are the options' only_when and
+/// required_when.
 const spec_builder<source_section>& source_schema();
 
 const spec_builder<metrics_section>& metrics_schema();
+
+/// A matrix sink's `widths`: integers 1 – 100000, at least one, each once.
+option_spec matrix_widths();
+
+/// A matrix sink's `formats`: names among `formats` (the save stage's),
+/// at least one, each once.
+option_spec matrix_formats(std::vector<std::string> formats);
+
+/// The nodes of a placement, without their place in the file.
+std::vector<remote_placement> remote_placements(const worker_placement& p);
 
 const spec_builder<node_section>& node_schema();
 

@@ -20,20 +20,52 @@ namespace pixline {
 class stage;
 struct stage_spec;
 
+/// The values of a list option of strings (`include = ["*.jpg"]`).
+using string_list = std::vector<std::string>;
+
+/// The values of a list option of integers (`widths = [480, 960]`).
+using integer_list = std::vector<std::int64_t>;
+
+/// Integers by name, in the order written: a placement's
+/// `{ local = 2, a = 4 }`.
+using integer_table = std::vector<std::pair<std::string, std::int64_t>>;
+
 /// A raw option value as it comes from a config file or a command line.
-using option_value = std::variant<bool, std::int64_t, double, std::string>;
+using option_value = std::variant<bool, std::int64_t, double, std::string,
+                                  string_list, integer_list, integer_table>;
 
 /// Option values by option name.
 using option_map = std::map<std::string, option_value>;
 
-/// The type of a stage option.
-enum class option_type { boolean, integer, number, string, choice };
+/// The type of a stage option. A `list` holds items of one scalar type
+/// (option_spec::item); a `placement` is workers, `N` or
+/// `{ local = N, NODE = M, ... }` (placement_of).
+enum class option_type {
+  boolean,
+  integer,
+  number,
+  string,
+  choice,
+  list,
+  placement
+};
 
 /// Human-readable name of an option type ("integer", "number", ...).
 std::string to_string(option_type t);
 
 /// Renders a value the way it would be written in TOML.
 std::string to_string(const option_value& v);
+
+/// What a string value must be besides a string: the reason it is not
+/// (said of the value: "must not be empty"), or nothing.
+using text_check = std::function<std::optional<std::string>(const std::string&)>;
+
+/// A text_check for file paths: not empty, no NUL character.
+std::optional<std::string> path_problem(const std::string& text);
+
+/// A text_check for file-name patterns (fnmatch(3) with `**`): not
+/// empty, no NUL character, every `[` closed by a `]`.
+std::optional<std::string> pattern_problem(const std::string& text);
 
 /// A condition on another option of the same table: that option (a choice)
 /// has one of `values`, given or by default (`kind = "watch"`).
@@ -90,10 +122,37 @@ struct option_spec {
   /// For references only: the default in words when the value alone says
   /// too little ("4 x hardware threads" for a 0 meaning "automatic").
   std::string default_text{};
-  /// For references only: the type in words when the value is not a
-  /// scalar ("array of strings", "integer or table").
+  /// For references only: the type in words when the generated one says
+  /// too little ("array of `save` formats").
   std::string type_text{};
+
+  /// A list's items: string, integer or choice, each checked as an option
+  /// of that type would be (min, max and choices apply to the items).
+  option_type item = option_type::string;
+  /// How many items a list takes.
+  std::size_t min_items = 0;
+  std::optional<std::size_t> max_items{};
+  /// No item may be in the list twice.
+  bool unique_items = false;
+  /// What a string value, or each string of a list, must also be
+  /// (path_problem, pattern_problem).
+  text_check check_text{};
 };
+
+/// The type of `opt` in words, for messages and references: "integer",
+/// "array of strings", "integer or table".
+std::string type_name(const option_spec& opt);
+
+/// Workers of a stage: `local` on this machine and some per named node,
+/// from a checked placement value (`4`, or `{ local = 2, a = 4 }`, where
+/// a left-out `local` is 0).
+struct worker_placement {
+  int local = 0;
+  std::vector<std::pair<std::string, int>> nodes;
+};
+
+/// The placement a checked value of a placement option stands for.
+worker_placement placement_of(const option_value& value);
 
 /// A rule between options that failed: the option it is best reported at
 /// (empty: the whole table) and why.
@@ -144,9 +203,21 @@ struct stage_spec {
   const option_spec* find(const std::string& name) const;
 };
 
+/// Why a value does not fit its option: the reason, naming the option,
+/// and the offending item of a list or entry of a placement table (by
+/// index, in the order written), when one is to blame.
+struct value_error {
+  std::string reason;
+  std::optional<std::size_t> item{};
+};
+
 /// Checks `value` against `spec` and returns it converted to the option's
-/// type (an integer given for a number becomes a double), or an error message
-/// that names the option and the reason.
+/// type (an integer given for a number becomes a double; an empty list of
+/// one item type, another), or what is wrong with it.
+std::variant<option_value, value_error> check_value(const option_spec& spec,
+                                                     const option_value& value);
+
+/// The same, with the error as its message alone.
 std::variant<option_value, std::string> check_option(const option_spec& spec,
                                                      const option_value& value);
 
@@ -360,6 +431,58 @@ public:
         [member](Options& o, const option_value& v) {
           o.*member = std::get<std::string>(v);
         });
+    return *this;
+  }
+
+  /// A list of strings (option_type::list), filling a vector member.
+  spec_builder& strings(std::string name,
+                        std::vector<std::string> Options::*member,
+                        std::vector<std::string> def, std::string doc) {
+    option_spec o{std::move(name), option_type::list, string_list(def), {},
+                  {}, {}, std::move(doc)};
+    o.item = option_type::string;
+    add(std::move(o), [member](Options& opts, const option_value& v) {
+      // An empty list may come as either type (a recipe's `[]`).
+      auto items = std::get_if<string_list>(&v);
+      opts.*member = items ? *items : string_list{};
+    });
+    return *this;
+  }
+
+  /// A list of integers between `min` and `max`, filling a vector member.
+  spec_builder& integers(std::string name, std::vector<int> Options::*member,
+                         std::vector<int> def, int min, int max,
+                         std::string doc) {
+    option_spec o{std::move(name), option_type::list,
+                  integer_list(def.begin(), def.end()), double(min),
+                  double(max), {}, std::move(doc)};
+    o.item = option_type::integer;
+    add(std::move(o), [member](Options& opts, const option_value& v) {
+      auto items = std::get_if<integer_list>(&v);
+      opts.*member = items ? std::vector<int>(items->begin(), items->end())
+                           : std::vector<int>{};
+    });
+    return *this;
+  }
+
+  /// The list added last takes from `min` to `max` items
+  /// (option_spec::min_items, max_items).
+  spec_builder& items(std::size_t min, std::optional<std::size_t> max = {}) {
+    spec_.options.back().min_items = min;
+    spec_.options.back().max_items = max;
+    return *this;
+  }
+
+  /// No item of the list added last may be in it twice.
+  spec_builder& unique() {
+    spec_.options.back().unique_items = true;
+    return *this;
+  }
+
+  /// The string option, or each string of the list, added last must also
+  /// pass `check` (option_spec::check_text).
+  spec_builder& each(text_check check) {
+    spec_.options.back().check_text = std::move(check);
     return *this;
   }
 

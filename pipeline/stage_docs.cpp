@@ -36,7 +36,7 @@ std::string options_markdown(const std::vector<option_spec>& options) {
     auto range = range_of(o, ", ");
     auto when = conditions_markdown(o);
     out += fmt::format("| `{}` | {} | `{}` | {} | {}{} |\n", o.name,
-                       to_string(o.type), to_string(o.default_value),
+                       type_name(o), to_string(o.default_value),
                        range.empty() ? "" : fmt::format("`{}`", range),
                        when.empty() ? "" : when + " ", o.doc);
   }
@@ -76,7 +76,7 @@ std::string stage_help(const stage_spec& spec) {
   for (auto& o : spec.options) {
     auto range = range_of(o);
     out += fmt::format("  {} ({}, default {}{})\n      {}\n", o.name,
-                       to_string(o.type), to_string(o.default_value),
+                       type_name(o), to_string(o.default_value),
                        range.empty() ? "" : ", " + range, o.doc);
     if (auto when = plain(conditions_markdown(o)); !when.empty())
       out += fmt::format("      {}\n", when);

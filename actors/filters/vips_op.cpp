@@ -71,6 +71,10 @@ public:
                        vips_enum_from_nick("pixline", a.enum_type,
                                            std::get<std::string>(v).c_str()));
           break;
+        case option_type::list:
+        case option_type::placement:
+          // No libvips argument maps to one (vips_stage_spec).
+          break;
       }
     }
     options->set("out", &out);

@@ -1,5 +1,6 @@
 #include "actors/net/recipes.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -39,6 +40,27 @@ json to_json(const option_map& options) {
   return result;
 }
 
+/// A list option's value as to_json wrote it: strings, integers, or
+/// [name, integer] pairs (a placement's table); an empty array is an empty
+/// list of strings, which a list of integers takes too (spec_builder).
+std::optional<option_value> list_value(const json& value) {
+  if (!value.is_array())
+    return std::nullopt;
+  auto all = [&](auto test) {
+    return std::all_of(value.begin(), value.end(), test);
+  };
+  if (all([](const json& v) { return v.is_string(); }))
+    return option_value{value.get<string_list>()};
+  if (all([](const json& v) { return v.is_number_integer(); }))
+    return option_value{value.get<integer_list>()};
+  if (all([](const json& v) {
+        return v.is_array() && v.size() == 2 && v[0].is_string()
+               && v[1].is_number_integer();
+      }))
+    return option_value{value.get<integer_table>()};
+  return std::nullopt;
+}
+
 option_map from_json(const json& j) {
   option_map result;
   for (auto& [name, value] : j.items()) {
@@ -50,9 +72,11 @@ option_map from_json(const json& j) {
       result[name] = value.get<double>();
     else if (value.is_string())
       result[name] = value.get<std::string>();
+    else if (auto list = list_value(value))
+      result[name] = std::move(*list);
     else
       throw std::runtime_error(
-        fmt::format("recipe: option '{}' has no scalar value", name));
+        fmt::format("recipe: option '{}' has no option value", name));
   }
   return result;
 }

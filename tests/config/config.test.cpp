@@ -980,3 +980,155 @@ TEST_CASE("a sink matrix takes an option any of its formats takes",
   parse("[sink]\nformats = [\"png\", \"webp\"]\n[sink.png]\npalette = true\n"
         "[sink.webp]\nquality = 70\n");
 }
+
+TEST_CASE("list options read from a file, typed by the schema",
+          "[config][lists]") {
+  auto c = parse("[source]\nkind = \"list\"\nfiles = [\"a.jpg\", \"b c.png\"]\n"
+                 "[sink]\n");
+  CHECK(c.source.files == std::vector<std::string>{"a.jpg", "b c.png"});
+  auto d = parse("[source]\npath = \"in\"\ninclude = [\"*.jpg\", \"[!.]*.png\"]"
+                 "\nexclude = [\"sub/**/*.tmp\"]\n[sink]\n");
+  CHECK(d.source.include == std::vector<std::string>{"*.jpg", "[!.]*.png"});
+  CHECK(d.source.exclude == std::vector<std::string>{"sub/**/*.tmp"});
+  // Empty include and exclude are the defaults: every image file.
+  auto e = parse("[source]\npath = \"in\"\ninclude = []\nexclude = []\n"
+                 "[sink]\n");
+  CHECK(e.source.include.empty());
+  CHECK(e.source.exclude.empty());
+  auto m = parse("[sink]\nwidths = [960, 480]\nformats = [\"webp\", "
+                 "\"jpeg\"]\nnaming = \"{stem}-{width}.{ext}\"\n");
+  REQUIRE(m.sinks.size() == 4);
+  CHECK(m.sinks[0].matrix_width == 480);
+  CHECK(value_of<std::string>(m.sinks[0].options, "format") == "webp");
+  CHECK(m.sinks[3].matrix_width == 960);
+  CHECK(value_of<std::string>(m.sinks[3].options, "format") == "jpeg");
+}
+
+TEST_CASE("a list item of the wrong type is an error at the item",
+          "[config][lists]") {
+  auto f = failure_of("[source]\nkind = \"list\"\nfiles = [\"a.jpg\", 7]\n"
+                      "[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 19);
+  CHECK(f.reason == "item 2 of option 'files' must be a string, got an integer");
+  f = failure_of("[source]\npath = \"in\"\ninclude = [[\"*.jpg\"]]\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 12);
+  CHECK(f.reason == "item 1 of option 'include' must be a string, got an "
+                    "array");
+  f = failure_of("[sink]\nwidths = [100,\n  \"200\"]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 3);
+  CHECK(f.reason == "item 2 of option 'widths' must be an integer, got a "
+                    "string");
+  f = failure_of("[sink]\nformats = [\"png\", { a = 1 }]\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 19);
+  CHECK(f.reason == "item 2 of option 'formats' must be a string, got a "
+                    "table");
+  // Not an array at all: at the value.
+  f = failure_of("[sink]\nwidths = 480\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 10);
+  CHECK(f.reason == "option 'widths' must be an array of integers, got an "
+                    "integer");
+  f = failure_of("[source]\nkind = \"list\"\nfiles = { a = \"x\" }\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.reason == "option 'files' must be an array of strings, got a table");
+}
+
+TEST_CASE("empty lists are errors where an item is needed", "[config][lists]") {
+  auto f = failure_of("[sink]\nwidths = []\n");
+  CHECK(f.line == 2);
+  CHECK(f.column == 10);
+  CHECK(f.reason == "option 'widths' is empty: it needs at least one item");
+  f = failure_of("[sink]\nformats = []\n");
+  CHECK(f.line == 2);
+  CHECK(f.reason == "option 'formats' is empty: it needs at least one item");
+  f = failure_of("[source]\nkind = \"list\"\nfiles = []\n[sink]\n");
+  CHECK(f.reason == "option 'files' is empty: it needs at least one item");
+}
+
+TEST_CASE("each list item is checked, and reported at the item",
+          "[config][lists]") {
+  auto f = failure_of("[source]\npath = \"in\"\ninclude = [\"*.jpg\", \"\"]\n"
+                      "[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 21);
+  CHECK(f.reason == "item 2 of option 'include' must not be empty (an empty "
+                    "pattern matches no file)");
+  f = failure_of("[source]\npath = \"in\"\nexclude = [\"*.[jp\"]\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 12);
+  CHECK_THAT(f.reason, Catch::StartsWith("item 1 of option 'exclude' has a "
+                                         "'[' without its ']'"));
+  // Brackets that close, a `]` first in a class, an escaped `[`: fine.
+  parse("[source]\npath = \"in\"\ninclude = [\"[]a]*\", \"\\\\[x\", "
+        "\"[!]]?\"]\n[sink]\n");
+  f = failure_of("[source]\nkind = \"list\"\nfiles = [\"a.jpg\", \"\", "
+                 "\"b.jpg\"]\n[sink]\n");
+  CHECK(f.column == 19);
+  CHECK(f.reason == "item 2 of option 'files' must not be empty");
+  f = failure_of("[source]\nkind = \"list\"\nfiles = [\"a\\u0000.jpg\"]\n"
+                 "[sink]\n");
+  CHECK(f.column == 10);
+  CHECK(f.reason == "item 1 of option 'files' must not hold a NUL character");
+  f = failure_of("[source]\npath = \"\"\n[sink]\n");
+  CHECK(f.line == 2);
+  CHECK(f.reason == "option 'path' must not be empty");
+  // Ranges apply to each item; repeats point at the second one.
+  f = failure_of("[sink]\nwidths = [100, 0]\n");
+  CHECK(f.column == 16);
+  CHECK(f.reason == "item 2 of option 'widths' must be between 1 and 100000, "
+                    "got 0");
+  f = failure_of("[sink]\nwidths = [100, 200, 100]\nnaming = "
+                 "\"{stem}-{width}.{ext}\"\n");
+  CHECK(f.column == 21);
+  CHECK(f.reason == "option 'widths' has 100 twice");
+  f = failure_of("[sink]\nformats = [\"png\", \"webp\", \"png\"]\n");
+  CHECK(f.column == 27);
+  CHECK(f.reason == "option 'formats' has \"png\" twice");
+  f = failure_of("[sink]\nformats = [\"png\", \"wepb\"]\n");
+  CHECK(f.column == 19);
+  CHECK_THAT(f.reason, Catch::StartsWith("item 2 of option 'formats' is "
+                                         "\"wepb\", which is not a format")
+                         && Catch::EndsWith("(did you mean 'webp'?)"));
+}
+
+TEST_CASE("placement values are checked at the entry", "[config][lists]") {
+  const std::string nodes = "[[node]]\nname = \"a\"\naddress = \"h:1\"\n";
+  auto f = failure_of("[sink]\nworkers = { local = 2, a = \"4\" }\n" + nodes);
+  CHECK(f.line == 2);
+  CHECK(f.column == 28);
+  CHECK(f.reason == "option 'workers': 'a' must be an integer, got a string");
+  f = failure_of("[source]\npath = \"in\"\nworkers = { local = 2000 }\n"
+                 "[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.column == 21);
+  CHECK(f.reason == "option 'workers': 'local' must be between 0 and 1024, "
+                    "got 2000");
+  f = failure_of("[[filter]]\ntype = \"sharpen\"\nworkers = { local = 1, a = "
+                 "0 }\n[sink]\n" + nodes);
+  CHECK(f.line == 3);
+  CHECK(f.column == 28);
+  CHECK(f.reason == "option 'workers': 'a' must be between 1 and 1024, got 0");
+  f = failure_of("[sink]\nworkers = \"4\"\n");
+  CHECK(f.column == 11);
+  CHECK_THAT(f.reason, Catch::StartsWith("option 'workers' must be an integer "
+                                         "(workers = 4) or a table"));
+  f = failure_of("[sink]\nworkers = [4]\n");
+  CHECK_THAT(f.reason, Catch::EndsWith("got an array"));
+  f = failure_of("[source]\npath = \"in\"\nmax_in_flight = 0\n[sink]\n");
+  CHECK(f.line == 3);
+  CHECK(f.reason == "option 'max_in_flight' must be between 1 and 100000, "
+                    "got 0");
+  // A left-out local is none here; each node placement keeps its place.
+  auto c = parse("[source]\npath = \"in\"\nworkers = { a = 3 }\n"
+                 "max_in_flight = 9\n[sink]\n" + nodes);
+  CHECK(c.source.workers == 0);
+  CHECK(c.source.max_in_flight == 9);
+  REQUIRE(c.source.remote.size() == 1);
+  CHECK(c.source.remote[0].workers == 3);
+  CHECK(c.source.remote[0].where.line == 3);
+  CHECK(c.source.remote[0].where.column == 13);
+}

@@ -205,3 +205,60 @@ TEST_CASE("set overrides meet [source]'s kind rules as the file does",
   CHECK(c.source.kind == "watch");
   CHECK(c.source.done_dir == "done");
 }
+
+TEST_CASE("set overrides take a list as a TOML array", "[config][lists]") {
+  auto c = with({"source.include=[\"*.jpg\", \"*.png\"]",
+                 "source.exclude=[]"});
+  CHECK(c.source.include == std::vector<std::string>{"*.jpg", "*.png"});
+  CHECK(c.source.exclude.empty());
+  auto l = with({"source.kind=list", "source.files=[\"a.jpg\"]"},
+                "[source]\nkind = \"list\"\nfiles = [\"x.jpg\"]\n[sink]\n");
+  CHECK(l.source.files == std::vector<std::string>{"a.jpg"});
+  auto m = with({"sink.widths=[320, 640]",
+                 "sink.naming=\"{stem}-{width}.{ext}\""},
+                "[sink]\n");
+  REQUIRE(m.sinks.size() == 2);
+  CHECK(m.sinks[1].matrix_width == 640);
+  auto f = with({"sink.formats=[\"png\",\"webp\"]"}, "[sink]\n");
+  CHECK(f.sinks.size() == 2);
+  auto p = with({"source.workers={ local = 1, a = 2 }"},
+                "[source]\npath = \"in\"\n[sink]\n[[node]]\nname = \"a\"\n"
+                "address = \"h:1\"\n");
+  CHECK(p.source.workers == 1);
+  REQUIRE(p.source.remote.size() == 1);
+  CHECK(p.source.remote[0].where.file
+        == "--set source.workers={ local = 1, a = 2 }");
+}
+
+TEST_CASE("a list set in the wrong form says how to write it",
+          "[config][lists]") {
+  // Not TOML: taken as a string, which a list is not.
+  CHECK(error_of({"source.include=*.jpg"})
+        == "--set source.include=*.jpg: option 'include' must be an array of "
+           "strings, got a string; on the command line a list is a TOML "
+           "array, in single quotes for the shell: --set "
+           "'source.include=[\"*.jpg\"]'");
+  CHECK_THAT(error_of({"source.exclude=*.tmp, *.bak"}),
+             Catch::EndsWith("--set 'source.exclude=[\"*.tmp\", \"*.bak\"]'"));
+  // The shell ate the quotes: [*.jpg] is no TOML array.
+  CHECK_THAT(error_of({"source.include=[*.jpg,*.png]"}),
+             Catch::EndsWith("--set 'source.include=[\"*.jpg\", \"*.png\"]'"));
+  CHECK_THAT(error_of({"sink.widths=100,200"}, "[sink]\n"),
+             Catch::EndsWith("--set 'sink.widths=[100, 200]'"));
+  // A TOML value of another type: no command-line hint is needed.
+  CHECK(error_of({"source.include=3"})
+        == "--set source.include=3: option 'include' must be an array of "
+           "strings, got an integer");
+  // An item's mistake names the item, as there is no column to point at.
+  CHECK(error_of({"source.exclude=[\"a\", 3]"})
+        == "--set source.exclude=[\"a\", 3]: item 2 of option 'exclude' must "
+           "be a string, got an integer");
+  CHECK(error_of({"source.include=[\"*.jpg\", \"\"]"})
+        == "--set source.include=[\"*.jpg\", \"\"]: item 2 of option "
+           "'include' must not be empty (an empty pattern matches no file)");
+  CHECK_THAT(error_of({"sink.widths=[]"}, "[sink]\n"),
+             Catch::EndsWith("option 'widths' is empty: it needs at least "
+                             "one item"));
+  CHECK_THAT(error_of({"source.workers={ local = 0 }"}),
+             Catch::Contains("needs at least one worker"));
+}

@@ -1,6 +1,8 @@
 #include "config/schema.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <map>
 #include <fmt/format.h>
 
 #include "config/config.hpp"
@@ -103,6 +105,9 @@ TEST_CASE("a schema's defaults are the section's defaults",
   CHECK(s.password_env == sd.password_env);
   CHECK(s.queue == sd.queue);
   CHECK(s.max_deliveries == sd.max_deliveries);
+  CHECK(s.files == sd.files);
+  CHECK(s.include == sd.include);
+  CHECK(s.exclude == sd.exclude);
   auto n = node_schema().decode({});
   node_section nd;
   CHECK(n.tls == nd.tls);
@@ -182,4 +187,41 @@ TEST_CASE("every stage table shares one declaration of workers and "
   CHECK(error_of("[[filter]]\ntype = \"sharpen\"\nworkers = 5000\n[sink]\n")
         == too_many);
   CHECK(error_of("[sink]\nworkers = 5000\n") == too_many);
+}
+
+TEST_CASE("the reference shows list options with their item type",
+          "[docs][config][lists]") {
+  std::map<std::string, std::string> tables;
+  for (auto& [table, text] : config_reference())
+    tables[table] = text;
+  auto& source = tables["[source]"];
+  CHECK_THAT(source, Contains("| `files` | array of strings |  | at least 1 item | "
+                              "**Only with `kind = \"list\"`; required.**"));
+  CHECK_THAT(source, Contains("| `include` | array of strings | `[]` (every "
+                              "image file) |"));
+  CHECK_THAT(source, Contains("| `exclude` | array of strings | `[]` |"));
+  CHECK_THAT(source, Contains("| `workers` | integer or table | min(2, "
+                              "hardware threads) | 1 – 1024 |"));
+  auto& matrix = tables["sink matrix"];
+  CHECK_THAT(matrix, Contains("| `widths` | array of integers |  | 1 – 100000 "
+                              "each; at least 1 item; no repeats |"));
+  CHECK_THAT(matrix, Contains("| `formats` | array of `save` formats |  | at "
+                              "least 1 item; no repeats |"));
+}
+
+TEST_CASE("list options are schema options with a typed default",
+          "[config][lists]") {
+  auto spec = source_schema().spec();
+  for (auto name : {"files", "include", "exclude"}) {
+    INFO(name);
+    auto o = spec.find(name);
+    REQUIRE(o);
+    CHECK(o->type == option_type::list);
+    CHECK(o->item == option_type::string);
+    CHECK(std::holds_alternative<string_list>(o->default_value));
+    CHECK(o->check_text);
+  }
+  CHECK(spec.find("files")->min_items == 1);
+  CHECK(spec.find("workers")->type == option_type::placement);
+  CHECK(matrix_widths().item == option_type::integer);
 }

@@ -229,3 +229,115 @@ TEST_CASE("a condition on an option that is no choice declared before is "
   CHECK_THROWS_WITH(b.only_when("kind", {"wbe"}),
                     Catch::Contains("'kind' has no choice \"wbe\""));
 }
+
+namespace {
+
+struct listed_options {
+  std::vector<std::string> names;
+  std::vector<int> sizes;
+};
+
+const spec_builder<listed_options>& listed_spec() {
+  static const auto spec
+    = spec_builder<listed_options>("[listed]", "Lists for tests")
+        .strings("names", &listed_options::names, {"a"}, "Names")
+        .items(1, 3)
+        .unique()
+        .each(path_problem)
+        .integers("sizes", &listed_options::sizes, {}, 1, 10, "Sizes");
+  return spec;
+}
+
+} // namespace
+
+TEST_CASE("a list option decodes to its member with a typed default",
+          "[spec][lists]") {
+  auto d = listed_spec().decode({});
+  CHECK(d.names == std::vector<std::string>{"a"});
+  CHECK(d.sizes.empty());
+  option_map given{{"names", string_list{"x", "y"}},
+                   {"sizes", integer_list{3, 10}}};
+  CHECK_FALSE(check_options(listed_spec().spec(), given));
+  auto v = listed_spec().decode(given);
+  CHECK(v.names == std::vector<std::string>{"x", "y"});
+  CHECK(v.sizes == std::vector<int>{3, 10});
+  auto names = *listed_spec().spec().find("names");
+  CHECK(to_string(names.default_value) == "[\"a\"]");
+  CHECK(to_string(option_value{integer_list{1, 2}}) == "[1, 2]");
+  CHECK(to_string(option_value{integer_table{{"local", 2}, {"a b", 1}}})
+        == "{ local = 2, \"a b\" = 1 }");
+  CHECK(type_name(names) == "array of strings");
+  CHECK(type_name(*listed_spec().spec().find("sizes")) == "array of integers");
+}
+
+TEST_CASE("a list's items are checked one by one, and the culprit named",
+          "[spec][lists]") {
+  auto spec = listed_spec().spec();
+  auto& names = *spec.find("names");
+  auto& sizes = *spec.find("sizes");
+  auto error = [](const option_spec& o, option_value v) {
+    auto r = check_value(o, v);
+    REQUIRE(std::holds_alternative<value_error>(r));
+    return std::get<value_error>(r);
+  };
+  auto e = error(names, string_list{});
+  CHECK(e.reason == "option 'names' is empty: it needs at least one item");
+  CHECK_FALSE(e.item);
+  e = error(names, string_list{"a", "b", "c", "d"});
+  CHECK(e.reason == "option 'names' takes at most 3 items, got 4");
+  CHECK(e.item == 3u);
+  e = error(names, string_list{"a", ""});
+  CHECK(e.reason == "item 2 of option 'names' must not be empty");
+  CHECK(e.item == 1u);
+  e = error(names, string_list{"a", "b", "a"});
+  CHECK(e.reason == "option 'names' has \"a\" twice");
+  CHECK(e.item == 2u);
+  e = error(names, std::string{"a"});
+  CHECK(e.reason == "option 'names' must be an array of strings, got a string");
+  e = error(sizes, integer_list{1, 11});
+  CHECK(e.reason == "item 2 of option 'sizes' must be between 1 and 10, got "
+                    "11");
+  CHECK(e.item == 1u);
+  e = error(sizes, string_list{"1"});
+  CHECK(e.reason == "item 1 of option 'sizes' must be an integer, got a "
+                    "string");
+  // An empty list is the list's own type, whichever type it came as.
+  auto ok = check_value(sizes, string_list{});
+  REQUIRE(std::holds_alternative<option_value>(ok));
+  CHECK(std::holds_alternative<integer_list>(std::get<option_value>(ok)));
+}
+
+TEST_CASE("a placement is a count or workers per node", "[spec][lists]") {
+  auto& workers = placement_options()[0];
+  CHECK(workers.type == option_type::placement);
+  auto p = placement_of(std::get<option_value>(
+    check_value(workers, integer_table{{"a", 2}, {"local", 1}})));
+  CHECK(p.local == 1);
+  REQUIRE(p.nodes.size() == 1);
+  CHECK(p.nodes[0] == std::pair<std::string, int>{"a", 2});
+  CHECK(placement_of(std::int64_t{4}).local == 4);
+  auto e = std::get<value_error>(check_value(workers, integer_table{
+                                                         {"local", 0}}));
+  CHECK_THAT(e.reason, Catch::Contains("needs at least one worker"));
+  e = std::get<value_error>(
+    check_value(workers, integer_table{{"a", 1}, {"b", 0}}));
+  CHECK(e.reason == "option 'workers': 'b' must be between 1 and 1024, got 0");
+  CHECK(e.item == 1u);
+  e = std::get<value_error>(check_value(workers, std::int64_t{0}));
+  CHECK(e.reason == "option 'workers' must be between 1 and 1024, got 0");
+}
+
+TEST_CASE("patterns and paths are checked as text", "[spec][lists]") {
+  CHECK_FALSE(pattern_problem("*.jpg"));
+  CHECK_FALSE(pattern_problem("[]x]*"));
+  CHECK_FALSE(pattern_problem("[!]]"));
+  CHECK_FALSE(pattern_problem("\\[x"));
+  CHECK_FALSE(pattern_problem("**/a/[ab]?.png"));
+  CHECK(pattern_problem(""));
+  CHECK(pattern_problem("*.[jp"));
+  CHECK(pattern_problem("[]"));
+  CHECK(pattern_problem(std::string{"a\0b", 3}));
+  CHECK_FALSE(path_problem("a b/c.jpg"));
+  CHECK(path_problem(""));
+  CHECK(path_problem(std::string{"a\0b", 3}));
+}

@@ -221,3 +221,45 @@ TEST_CASE("a node refuses a path a coordinator names alike whether the file "
                               {{"output_profile", std::string{"p3"}}}))
         == "accepted");
 }
+
+namespace {
+
+struct listed_options {
+  std::vector<std::string> names;
+  std::vector<int> sizes{7};
+};
+
+/// The options the last listed_stage was built with.
+listed_options last_listed;
+
+class listed_stage : public stage {
+public:
+  explicit listed_stage(listed_options o) {
+    last_listed = std::move(o);
+  }
+  void process(image&) override {
+  }
+};
+
+} // namespace
+
+TEST_CASE("a recipe carries list options to the stage it builds",
+          "[remote][lists]") {
+  stage_registry reg;
+  reg.add(spec_builder<listed_options>("listed", "Lists for tests")
+            .strings("names", &listed_options::names, {}, "Names")
+            .integers("sizes", &listed_options::sizes, {7}, 1, 100, "Sizes")
+            .filter<listed_stage>());
+  node_worker_factory(filter_recipe("listed",
+                                    {{"names", string_list{"a", "b c"}},
+                                     {"sizes", integer_list{3, 4}}}),
+                      reg);
+  CHECK(last_listed.names == std::vector<std::string>{"a", "b c"});
+  CHECK(last_listed.sizes == std::vector<int>{3, 4});
+  // JSON's [] has no item type: an empty list of either kind.
+  node_worker_factory(filter_recipe("listed", {{"names", string_list{}},
+                                               {"sizes", integer_list{}}}),
+                      reg);
+  CHECK(last_listed.names.empty());
+  CHECK(last_listed.sizes.empty());
+}

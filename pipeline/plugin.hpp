@@ -31,7 +31,7 @@ class stage_registry;
 
 /// Bumped whenever a change to pixline's headers breaks plugins built
 /// against the old ones (a new virtual in `stage`, a changed struct layout).
-inline constexpr int plugin_abi_version = 1;
+inline constexpr int plugin_abi_version = 2;
 
 /// What a plugin exports (as `pixline_plugin_v1`, see PIXLINE_PLUGIN).
 /// `abi` comes first and never moves, so pixline can read it from a plugin

@@ -133,20 +133,6 @@ std::vector<std::string> started_workers(const std::string& log) {
   return pids;
 }
 
-/// The processes whose parent is `pid` (a thread that ends meanwhile
-/// had none).
-std::set<std::string> children_of(int pid) {
-  std::set<std::string> children;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    std::ifstream list{it->path() / "children"};
-    for (std::string child; list >> child;)
-      children.insert(child);
-  }
-  return children;
-}
-
 std::size_t count_outputs(const fs::path& dir) {
   std::size_t n = 0;
   for (auto& f : files_in(dir))

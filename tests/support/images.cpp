@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 namespace pixline::test {
 
 vips::VImage test_card(int width, int height) {
@@ -305,6 +307,19 @@ void port_holder::release() {
   if (fd_ >= 0)
     ::close(fd_);
   fd_ = -1;
+}
+
+std::set<std::string> children_of(int pid) {
+  std::set<std::string> children;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(
+         fmt::format("/proc/{}/task", pid), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::ifstream list{it->path() / "children"};
+    for (std::string child; list >> child;)
+      children.insert(child);
+  }
+  return children;
 }
 
 } // namespace pixline::test

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,10 @@ private:
 
 /// Polls `condition` every 20 ms until it holds or `seconds` pass.
 bool wait_until(const std::function<bool()>& condition, double seconds);
+
+/// The pids of the processes whose parent is `pid` (a thread that ends
+/// meanwhile had none).
+std::set<std::string> children_of(int pid);
 
 /// Path of the built pixline binary.
 std::string pixline_binary();

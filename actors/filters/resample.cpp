@@ -260,8 +260,9 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
 
 /// One output pixel of a float image, libvips' reduceh_float_tab(): for
 /// each band, the taps times the input summed in double, in tap order, then
-/// rounded to float. With 4 bands the same sums run two bands per SSE2
-/// instruction (no fused multiply-add, so the same doubles).
+/// rounded to float. With 4 bands (RGBA) or 2 (grey and alpha) the same
+/// sums run two bands per SSE2 instruction (no fused multiply-add, so the
+/// same doubles).
 void reduce_float_pixel(const float* p, float* q, int bands, const double* c,
                         int n) {
 #ifdef __SSE2__
@@ -275,6 +276,15 @@ void reduce_float_pixel(const float* p, float* q, int bands, const double* c,
       s23 = _mm_add_pd(s23, _mm_mul_pd(k, _mm_cvtps_pd(_mm_movehl_ps(v, v))));
     }
     _mm_storeu_ps(q, _mm_movelh_ps(_mm_cvtpd_ps(s01), _mm_cvtpd_ps(s23)));
+    return;
+  }
+  if (bands == 2) {
+    __m128d s01 = _mm_setzero_pd();
+    for (int i = 0; i < n; i++, p += 2) {
+      const __m128 v = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+      s01 = _mm_add_pd(s01, _mm_mul_pd(_mm_set1_pd(c[i]), _mm_cvtps_pd(v)));
+    }
+    _mm_store_sd(reinterpret_cast<double*>(q), _mm_castps_pd(_mm_cvtpd_ps(s01)));
     return;
   }
 #endif
@@ -324,7 +334,7 @@ struct shrink_plan {
 
 /// vips_shrinkh_gen() for float images (its FSHRINK): each band of
 /// `shrink` neighbours summed in double, in order, divided by `shrink` and
-/// rounded to float; with 4 bands two bands per SSE2 instruction.
+/// rounded to float; with 4 or 2 bands two bands per SSE2 instruction.
 int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
                           gboolean*) {
   auto* ir = static_cast<VipsRegion*>(vseq);
@@ -357,6 +367,16 @@ int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
         _mm_storeu_ps(q, _mm_movelh_ps(_mm_cvtpd_ps(_mm_div_pd(s01, d)),
                                        _mm_cvtpd_ps(_mm_div_pd(s23, d))));
         q += 4;
+        continue;
+      }
+      if (bands == 2) {
+        __m128d s01 = _mm_setzero_pd();
+        for (int k = 0; k < shrink; k++, p += 2)
+          s01 = _mm_add_pd(s01, _mm_cvtps_pd(_mm_castpd_ps(
+                                  _mm_load_sd(reinterpret_cast<const double*>(p)))));
+        _mm_store_sd(reinterpret_cast<double*>(q),
+                     _mm_castps_pd(_mm_cvtpd_ps(_mm_div_pd(s01, _mm_set1_pd(divisor)))));
+        q += 2;
         continue;
       }
 #endif
@@ -722,8 +742,14 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
   // As libvips: a line cache after a large reduce of a sequential image,
   // so that a stalled tile still finds its input rows.
   if (vips_image_get_typeof(out.get_image(), VIPS_META_SEQUENTIAL))
-    out = out.sequential(vips::VImage::option()->set("tile_height", 10));
+    out = cache_for_threads(out, 10);
   return out;
+}
+
+vips::VImage cache_for_threads(const vips::VImage& in, int tile_height) {
+  if (vips_concurrency_get() <= 1)
+    return in;
+  return in.sequential(vips::VImage::option()->set("tile_height", tile_height));
 }
 
 vips::VImage resize_image(const vips::VImage& in, double hscale, double vscale,

@@ -30,8 +30,9 @@ vips::VImage premultiply_image(const vips::VImage& in);
 /// of one band at a time (its vertical reduce has a vector path, its
 /// horizontal one does not). Float images (an image with alpha,
 /// premultiplied) get the same doubles as libvips' float loops, the box
-/// shrink's and the reduce's, four bands two at a time. Other formats and
-/// codings, the nearest kernel and arguments libvips rejects go to libvips.
+/// shrink's and the reduce's, two bands at a time for RGBA and grey with
+/// alpha. Other formats and codings, the nearest kernel and arguments
+/// libvips rejects go to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 
@@ -62,5 +63,16 @@ vips::VImage resize_image(const vips::VImage& in, double hscale,
 /// with alpha"). In float the two orders differ by rounding only. 8-bit
 /// images keep libvips' order, and its pixels exactly.
 bool across_first(const VipsImage* in);
+
+/// `in` with a line cache of `tile_height` rows (libvips' sequential()),
+/// where libvips puts one after a load and after a large vertical reduce,
+/// if more than one thread may compute the image (vips_concurrency above
+/// 1); otherwise `in` itself. The cache is for a thread that stalls while
+/// others read a sequential input past the rows it needs. One thread asks
+/// for rows in order, and the loader's own line cache serves the rows a
+/// reduce reads twice, so the cache would only copy every row once more:
+/// on small images, its regions and copies were 5 % of pixline's CPU
+/// (bench/HISTORY.md, "Line caches").
+vips::VImage cache_for_threads(const vips::VImage& in, int tile_height);
 
 } // namespace pixline

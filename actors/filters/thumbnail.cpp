@@ -208,7 +208,7 @@ vips::VImage thumbnail_stage::resize_upright(
   // step (libvips/resample/thumbnail.c), so that its resize can be
   // resize_image(): the same pixels (within a level with alpha), the
   // horizontal reduction faster.
-  auto in = loaded.sequential(vips::VImage::option()->set("tile_height", 16));
+  auto in = cache_for_threads(loaded, 16);
   auto processing_space = [](const vips::VImage& x) {
     return x.colourspace(x.bands() < 3 ? VIPS_INTERPRETATION_B_W
                                        : VIPS_INTERPRETATION_sRGB);

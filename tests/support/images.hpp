@@ -60,6 +60,24 @@ bool near(const std::vector<double>& a, const std::vector<double>& b,
 /// Regular files under `dir`, relative to it, sorted ("" dir: none).
 std::vector<std::string> files_in(const std::filesystem::path& dir);
 
+/// libvips' threads per image (vips_concurrency_set) for the life of the
+/// object, as a run sets them from vips_concurrency; the value before is
+/// put back after.
+class vips_threads {
+public:
+  explicit vips_threads(int n) : before_(vips_concurrency_get()) {
+    vips_concurrency_set(n);
+  }
+  vips_threads(const vips_threads&) = delete;
+  vips_threads& operator=(const vips_threads&) = delete;
+  ~vips_threads() {
+    vips_concurrency_set(before_);
+  }
+
+private:
+  int before_;
+};
+
 /// A fresh empty folder under the system temp folder, removed with its
 /// contents when the object dies.
 class temp_dir {

@@ -307,3 +307,17 @@ TEST_CASE("resample: resize_image reduces a float image across first, within "
   };
   CHECK((eight(ours) - eight(theirs)).abs().max() <= 1);
 }
+
+TEST_CASE("resample: cache_for_threads adds a line cache only when several "
+          "libvips threads may compute the image",
+          "[resample]") {
+  auto in = busy(64, 48, 3);
+  {
+    vips_threads one{1};
+    CHECK(cache_for_threads(in, 16).get_image() == in.get_image());
+  }
+  vips_threads four{4};
+  auto cached = cache_for_threads(in, 16);
+  CHECK(cached.get_image() != in.get_image());
+  CHECK((cached - in).abs().max() == 0);
+}

@@ -170,27 +170,6 @@ TEST_CASE("quality changes jpeg size", "[writer]") {
   CHECK(fs::file_size(a.outputs[0]) * 2 < fs::file_size(b.outputs[0]));
 }
 
-namespace {
-
-/// libvips' threads per image for the length of a test, as a run sets them
-/// from vips_concurrency.
-class vips_threads {
-public:
-  explicit vips_threads(int n) : before_(vips_concurrency_get()) {
-    vips_concurrency_set(n);
-  }
-  vips_threads(const vips_threads&) = delete;
-  vips_threads& operator=(const vips_threads&) = delete;
-  ~vips_threads() {
-    vips_concurrency_set(before_);
-  }
-
-private:
-  int before_;
-};
-
-} // namespace
-
 TEST_CASE("an image that takes longer than timeout is stopped", "[writer]") {
   // png goes through libvips' saver, which signals "eval" as it computes;
   // jpeg through encode_jpeg_here, which checks between strips.

@@ -30,9 +30,10 @@ vips::VImage premultiply_image(const vips::VImage& in);
 /// of one band at a time (its vertical reduce has a vector path, its
 /// horizontal one does not). Float images (an image with alpha,
 /// premultiplied) get the same doubles as libvips' float loops, the box
-/// shrink's and the reduce's, two bands at a time for RGBA and grey with
-/// alpha. Other formats and codings, the nearest kernel and arguments
-/// libvips rejects go to libvips.
+/// shrink's and the reduce's, for RGBA and grey with alpha two bands per
+/// SSE2 instruction, or four per AVX instruction where the processor has
+/// it. Other formats and codings, the nearest kernel and arguments libvips
+/// rejects go to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 
@@ -63,6 +64,12 @@ vips::VImage resize_image(const vips::VImage& in, double hscale,
 /// with alpha"). In float the two orders differ by rounding only. 8-bit
 /// images keep libvips' order, and its pixels exactly.
 bool across_first(const VipsImage* in);
+
+/// Set, reduce_width's float loops keep to SSE2 where the processor has
+/// AVX, whose loops (four doubles at a time) give the same floats: for the
+/// tests, which compare both with libvips, and for measuring one against
+/// the other. Not for use while images are being computed.
+extern bool float_reduce_sse2_only;
 
 /// `in` with a line cache of `tile_height` rows (libvips' sequential()),
 /// where libvips puts one after a load and after a large vertical reduce,

@@ -41,7 +41,7 @@ vips::VImage reduce_width(const vips::VImage& in, double hshrink,
 /// same pixels as libvips' vector (orc) path for 8-bit images, which is what
 /// libvips runs for them, but without compiling orc programs for every
 /// image: for a small image that compile cost more CPU than the reduce
-/// itself. Other formats and codings, the nearest kernel, masks longer than
+/// itself. 16 values per SSE2 instruction, 32 per AVX2 one. Other formats and codings, the nearest kernel, masks longer than
 /// libvips' vector path takes, arguments libvips rejects and a libvips with
 /// vector code turned off (VIPS_NOVECTOR) go to libvips.
 vips::VImage reduce_height(const vips::VImage& in, double vshrink,
@@ -65,11 +65,12 @@ vips::VImage resize_image(const vips::VImage& in, double hscale,
 /// images keep libvips' order, and its pixels exactly.
 bool across_first(const VipsImage* in);
 
-/// Set, reduce_width's float loops keep to SSE2 where the processor has
-/// AVX, whose loops (four doubles at a time) give the same floats: for the
-/// tests, which compare both with libvips, and for measuring one against
-/// the other. Not for use while images are being computed.
-extern bool float_reduce_sse2_only;
+/// Set, the resampling loops keep to SSE2 where the processor has AVX or
+/// AVX2, whose loops (reduce_width's float rows four doubles at a time,
+/// reduce_height's 8-bit rows 32 values at a time) give the same values:
+/// for the tests, which compare both with libvips, and for measuring one
+/// against the other. Not for use while images are being computed.
+extern bool resample_sse2_only;
 
 /// `in` with a line cache of `tile_height` rows (libvips' sequential()),
 /// where libvips puts one after a load and after a large vertical reduce,

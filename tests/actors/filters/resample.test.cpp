@@ -69,10 +69,10 @@ TEST_CASE("resample: reduce_width gives libvips' reduceh pixels for every "
   CAPTURE(sse2_only);
   struct restore {
     ~restore() {
-      float_reduce_sse2_only = false;
+      resample_sse2_only = false;
     }
   } restore_isa;
-  float_reduce_sse2_only = sse2_only;
+  resample_sse2_only = sse2_only;
   auto in = in_format(busy(203, 5, bands), format);
   // Float: exactly libvips' floats too (a difference of 0 everywhere).
   for (double gap : {0.0, 2.0})
@@ -167,9 +167,19 @@ TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
                          VIPS_KERNEL_MITCHELL, VIPS_KERNEL_LANCZOS2,
                          VIPS_KERNEL_LANCZOS3);
   // 1 x 2 is narrower than one vector of 16 values, 37 x 3 ends in a
-  // partial one.
+  // partial one; 29 x 3 is two AVX2 steps of 32, one SSE2 step of 16 and
+  // 7 values on their own.
   int bands = GENERATE(1, 2, 3, 4);
-  int width = GENERATE(2, 37);
+  int width = GENERATE(2, 29, 37);
+  // With AVX2 the rows take its loop: SSE2's too, on any processor.
+  bool sse2_only = GENERATE(false, true);
+  CAPTURE(sse2_only);
+  struct restore {
+    ~restore() {
+      resample_sse2_only = false;
+    }
+  } restore_isa;
+  resample_sse2_only = sse2_only;
   auto in = busy(width, 211, bands);
   for (double gap : {0.0, 2.0})
     for (double vshrink : {1.0, 1.04, 1.25, 1.5, 1.875, 2.0, 2.7, 4.0, 7.9,

@@ -1,14 +1,15 @@
 #include "pipeline/vips_modules.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <gmodule.h>
+#include <unistd.h>
 #include <vips/vips.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <vector>
 
@@ -144,13 +145,25 @@ void load_vips_modules_for(std::string_view head) {
     load_vips_modules();
 }
 
+std::string file_head(const std::string& path, int fd) {
+  char buf[12];
+  ssize_t n;
+  if (fd >= 0) {
+    n = ::pread(fd, buf, sizeof buf, 0);
+  } else {
+    int own = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (own < 0)
+      return "";
+    n = ::read(own, buf, sizeof buf);
+    ::close(own);
+  }
+  return n > 0 ? std::string(buf, std::size_t(n)) : "";
+}
+
 void load_vips_modules_for_file(const std::string& path) {
   if (loaded.load(std::memory_order_acquire))
     return;
-  char head[12];
-  std::ifstream in(path, std::ios::binary);
-  in.read(head, sizeof head);
-  load_vips_modules_for({head, std::size_t(in.gcount())});
+  load_vips_modules_for(file_head(path));
 }
 
 } // namespace pixline

@@ -51,6 +51,11 @@ std::string loader_for_signature(std::string_view head);
 /// may need one to be read: anything loader_for_signature does not name.
 void load_vips_modules_for(std::string_view head);
 
+/// The first 12 bytes of a file (fewer if it is shorter; none if it cannot
+/// be read): read at offset 0 of `fd` when it is open (its file offset
+/// untouched), else of `path`, opened for this.
+std::string file_head(const std::string& path, int fd = -1);
+
 /// load_vips_modules_for the first bytes of the file `path` (all modules
 /// when it cannot be read: libvips' own error then names the file).
 void load_vips_modules_for_file(const std::string& path);

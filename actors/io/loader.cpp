@@ -173,21 +173,6 @@ namespace {
 
 // The first 12 bytes of `path` (of the file `fd` when >= 0), fewer when
 // it is shorter or unreadable.
-std::string first_bytes(const std::string& path, int fd) {
-  char buf[12];
-  ssize_t n;
-  if (fd >= 0) {
-    n = ::pread(fd, buf, sizeof buf, 0);
-  } else {
-    int own = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (own < 0)
-      return "";
-    n = ::read(own, buf, sizeof buf);
-    ::close(own);
-  }
-  return n > 0 ? std::string(buf, std::size_t(n)) : "";
-}
-
 // A libvips source reading the checked input file `fd` through an open of
 // its own (own file offset: several sources may read it at once).
 vips::VSource source_of(int fd) {
@@ -208,7 +193,7 @@ std::string_view first_bytes(const VipsBlob& bytes) {
 bool has_loader(const std::string& path, int fd,
                 const std::shared_ptr<VipsBlob>& bytes) {
   load_vips_modules_for(bytes ? first_bytes(*bytes)
-                              : std::string_view(first_bytes(path, fd)));
+                              : std::string_view(file_head(path, fd)));
   if (bytes) {
     auto source = source_of_bytes(bytes);
     return vips_foreign_find_load_source(source.get_source()) != nullptr;
@@ -237,7 +222,7 @@ vips::VImage open_image_file(const std::string& path, vips::VOption* options,
   bool known = base == "jpegload" || base == "pngload" || base == "webpload";
   auto loader = known   ? base
                 : bytes ? loader_for_signature(first_bytes(*bytes))
-                        : loader_for_signature(first_bytes(path, input_fd));
+                        : loader_for_signature(file_head(path, input_fd));
   if (loader.empty())
     // libvips' format search, which may need a module's loader.
     load_vips_modules();

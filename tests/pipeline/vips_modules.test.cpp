@@ -1,6 +1,9 @@
 // libvips' modules are loaded when an image needs one (pipeline/vips_modules):
 // checked on real pixline processes, by what their memory maps hold.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -43,6 +46,29 @@ TEST_CASE("the first bytes of a JPEG, PNG or WebP name its loader, and "
   CHECK(loader_for_signature("RIFF\x10\0\0\0WEBPVP8 "sv) == "webpload");
   CHECK(loader_for_signature("\0\0\0\x1C" "ftypavif"sv).empty());
   CHECK(loader_for_signature("%PDF-1.7"sv).empty());
+}
+
+TEST_CASE("file_head reads a file's first twelve bytes, by name or at "
+          "offset 0 of an open descriptor",
+          "[vips_modules]") {
+  temp_dir dir;
+  auto write = [&](const char* name, const std::string& bytes) {
+    std::ofstream(dir / name, std::ios::binary) << bytes;
+    return (dir / name).string();
+  };
+  auto long_file = write("long", "0123456789abcdefghij");
+  auto short_file = write("short", "abc");
+  CHECK(file_head(long_file) == "0123456789ab");
+  CHECK(file_head(short_file) == "abc");
+  CHECK(file_head(write("empty", "")).empty());
+  CHECK(file_head((dir / "missing").string()).empty());
+  // The descriptor, not the name; its offset stays where it was.
+  int fd = ::open(long_file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::lseek(fd, 5, SEEK_SET) == 5);
+  CHECK(file_head(short_file, fd) == "0123456789ab");
+  CHECK(::lseek(fd, 0, SEEK_CUR) == 5);
+  ::close(fd);
 }
 
 TEST_CASE("worker processes load libvips' modules only for an image that "

@@ -27,7 +27,7 @@ const choice_table<VipsKernel, 6> kernel_table = {
   {"lanczos2", VIPS_KERNEL_LANCZOS2}, {"lanczos3", VIPS_KERNEL_LANCZOS3},
 };
 
-bool resample_sse2_only = false;
+std::atomic<bool> resample_sse2_only{false};
 
 namespace {
 
@@ -353,7 +353,7 @@ reduce_float_row_avx(const float* p0, float* q, int width, int bands,
 
 bool float_rows_in_avx() {
   static const bool available = __builtin_cpu_supports("avx");
-  return available && !resample_sse2_only;
+  return available && !resample_sse2_only.load(std::memory_order_relaxed);
 }
 #else
 bool float_rows_in_avx() {
@@ -611,7 +611,7 @@ reducev_row_avx2(const std::uint8_t* p, std::ptrdiff_t lskip, std::uint8_t* q,
 
 bool rows_in_avx2() {
   static const bool available = __builtin_cpu_supports("avx2");
-  return available && !resample_sse2_only;
+  return available && !resample_sse2_only.load(std::memory_order_relaxed);
 }
 #endif
 

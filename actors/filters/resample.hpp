@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <vips/vips8>
 
 #include "pipeline/spec.hpp"
@@ -70,7 +72,7 @@ bool across_first(const VipsImage* in);
 /// reduce_height's 8-bit rows 32 values at a time) give the same values:
 /// for the tests, which compare both with libvips, and for measuring one
 /// against the other. Not for use while images are being computed.
-extern bool resample_sse2_only;
+extern std::atomic<bool> resample_sse2_only;
 
 /// `in` with a line cache of `tile_height` rows (libvips' sequential()),
 /// where libvips puts one after a load and after a large vertical reduce,

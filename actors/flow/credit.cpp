@@ -181,20 +181,6 @@ void publish(const stage_state& st) {
   st.metrics->credit_outstanding.store(st.requested, relaxed);
 }
 
-/// Asks upstream for more jobs once the stage has room for at least half its
-/// budget (the low-water mark), so credit travels in batches.
-void request_more(stage_actor::stateful_pointer<stage_state> self) {
-  auto& st = self->state;
-  if (!st.upstream)
-    return;
-  int held = int(st.queue.size()) + st.busy + st.requested;
-  int room = st.budget - held;
-  if (room > 0 && room >= std::max(1, st.budget / 2)) {
-    st.requested += room;
-    self->send(st.upstream, credit_atom::value, uint32_t(room));
-  }
-}
-
 /// Times a job may be lost on nodes before only local workers may have it
 /// (or, without any, it fails): an image a node can never finish (one that
 /// takes longer to send than the node's connection timeout, say) is not
@@ -202,8 +188,21 @@ void request_more(stage_actor::stateful_pointer<stage_state> self) {
 constexpr int max_node_losses = 3;
 
 /// Jobs shorter than this (on average, in this stage) are handed to a busy
-/// worker ahead of time (next_worker).
+/// worker ahead of time (next_worker), and credit for them is asked for a
+/// job at a time (credit_to_request).
 constexpr double short_job_ms = 10;
+
+/// Asks upstream for more jobs (credit_to_request).
+void request_more(stage_actor::stateful_pointer<stage_state> self) {
+  auto& st = self->state;
+  if (!st.upstream)
+    return;
+  int held = int(st.queue.size()) + st.busy + st.requested;
+  if (int room = credit_to_request(st.budget, held, st.job_ms); room > 0) {
+    st.requested += room;
+    self->send(st.upstream, credit_atom::value, uint32_t(room));
+  }
+}
 
 /// The same for a queued worker (a worker process), which starts the job
 /// handed ahead by itself: a job longer than this could wait behind
@@ -700,6 +699,14 @@ flow_report run_flow(const std::vector<stage_runtime>& stages,
                      std::vector<job> inputs, const flow_options& options) {
   list_feed feed{std::move(inputs)};
   return run_flow(stages, feed, options);
+}
+
+int credit_to_request(int budget, int held, double job_ms) {
+  int room = budget - held;
+  if (room <= 0)
+    return 0;
+  bool short_jobs = job_ms >= 0 && job_ms < short_job_ms;
+  return short_jobs || room >= std::max(1, budget / 2) ? room : 0;
 }
 
 flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,

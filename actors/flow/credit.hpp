@@ -62,4 +62,13 @@ flow_report run_flow(const std::vector<stage_runtime>& stages, job_feed& feed,
 flow_report run_flow(const std::vector<stage_runtime>& stages,
                      std::vector<job> inputs, const flow_options& options);
 
+/// How much credit a stage with `budget` that holds `held` jobs (queued,
+/// worked on, or granted and not arrived) asks upstream for now: 0, or all
+/// its room. It waits for room for half its budget (the low-water mark),
+/// so that credit travels in batches, unless its jobs are short (under
+/// 10 ms on average, `job_ms`; negative before the first one finished):
+/// then every job's room is asked for at once, as a batch would come a
+/// job too late for a worker that is about to run out of work.
+int credit_to_request(int budget, int held, double job_ms);
+
 } // namespace pixline

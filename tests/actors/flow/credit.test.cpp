@@ -355,3 +355,20 @@ TEST_CASE("the flow counts every stage's images, failures and time",
   CHECK(running_seen);
   CHECK_FALSE(metrics->running());
 }
+
+TEST_CASE("a stage asks for credit in batches, or a job at a time when its "
+          "jobs are short",
+          "[credit]") {
+  // Before a job finished, and for long jobs: room for half the budget.
+  CHECK(credit_to_request(8, 5, -1) == 0);
+  CHECK(credit_to_request(8, 4, -1) == 4);
+  CHECK(credit_to_request(8, 7, 50.0) == 0);
+  CHECK(credit_to_request(8, 3, 50.0) == 5);
+  // Short jobs: every job's room at once.
+  CHECK(credit_to_request(8, 7, 2.0) == 1);
+  CHECK(credit_to_request(8, 6, 0.0) == 2);
+  // No room, whatever the jobs.
+  CHECK(credit_to_request(8, 8, 2.0) == 0);
+  CHECK(credit_to_request(8, 9, -1) == 0);
+  CHECK(credit_to_request(1, 0, 50.0) == 1);
+}

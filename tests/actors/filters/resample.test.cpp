@@ -53,6 +53,20 @@ vips::VImage in_format(const vips::VImage& in, VipsBandFormat format) {
   return x.copy_memory();
 }
 
+/// The resample loops kept to SSE2 (resample_sse2_only) or not, for the
+/// life of the object; AVX allowed again after.
+class isa_choice {
+public:
+  explicit isa_choice(bool sse2_only) {
+    resample_sse2_only = sse2_only;
+  }
+  isa_choice(const isa_choice&) = delete;
+  isa_choice& operator=(const isa_choice&) = delete;
+  ~isa_choice() {
+    resample_sse2_only = false;
+  }
+};
+
 } // namespace
 
 TEST_CASE("resample: reduce_width gives libvips' reduceh pixels for every "
@@ -67,12 +81,7 @@ TEST_CASE("resample: reduce_width gives libvips' reduceh pixels for every "
   // SSE2's loops too, on any processor.
   bool sse2_only = GENERATE(false, true);
   CAPTURE(sse2_only);
-  struct restore {
-    ~restore() {
-      resample_sse2_only = false;
-    }
-  } restore_isa;
-  resample_sse2_only = sse2_only;
+  isa_choice isa{sse2_only};
   auto in = in_format(busy(203, 5, bands), format);
   // Float: exactly libvips' floats too (a difference of 0 everywhere).
   for (double gap : {0.0, 2.0})
@@ -174,12 +183,7 @@ TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
   // With AVX2 the rows take its loop: SSE2's too, on any processor.
   bool sse2_only = GENERATE(false, true);
   CAPTURE(sse2_only);
-  struct restore {
-    ~restore() {
-      resample_sse2_only = false;
-    }
-  } restore_isa;
-  resample_sse2_only = sse2_only;
+  isa_choice isa{sse2_only};
   auto in = busy(width, 211, bands);
   for (double gap : {0.0, 2.0})
     for (double vshrink : {1.0, 1.04, 1.25, 1.5, 1.875, 2.0, 2.7, 4.0, 7.9,

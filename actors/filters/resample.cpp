@@ -263,6 +263,19 @@ int reduce_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
   return 0;
 }
 
+#ifdef __SSE2__
+/// The two floats at `p` (one pixel of grey and alpha) as doubles.
+inline __m128d load2_pd(const float* p) {
+  return _mm_cvtps_pd(
+    _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p))));
+}
+
+/// The two doubles of `v` rounded to floats at `q`.
+inline void store2_ps(float* q, __m128d v) {
+  _mm_store_sd(reinterpret_cast<double*>(q), _mm_castps_pd(_mm_cvtpd_ps(v)));
+}
+#endif
+
 /// One output pixel of a float image, libvips' reduceh_float_tab(): for
 /// each band, the taps times the input summed in double, in tap order, then
 /// rounded to float. With 4 bands (RGBA) or 2 (grey and alpha) the same
@@ -285,11 +298,9 @@ void reduce_float_pixel(const float* p, float* q, int bands, const double* c,
   }
   if (bands == 2) {
     __m128d s01 = _mm_setzero_pd();
-    for (int i = 0; i < n; i++, p += 2) {
-      const __m128 v = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
-      s01 = _mm_add_pd(s01, _mm_mul_pd(_mm_set1_pd(c[i]), _mm_cvtps_pd(v)));
-    }
-    _mm_store_sd(reinterpret_cast<double*>(q), _mm_castps_pd(_mm_cvtpd_ps(s01)));
+    for (int i = 0; i < n; i++, p += 2)
+      s01 = _mm_add_pd(s01, _mm_mul_pd(_mm_set1_pd(c[i]), load2_pd(p)));
+    store2_ps(q, s01);
     return;
   }
 #endif
@@ -444,10 +455,8 @@ int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
       if (bands == 2) {
         __m128d s01 = _mm_setzero_pd();
         for (int k = 0; k < shrink; k++, p += 2)
-          s01 = _mm_add_pd(s01, _mm_cvtps_pd(_mm_castpd_ps(
-                                  _mm_load_sd(reinterpret_cast<const double*>(p)))));
-        _mm_store_sd(reinterpret_cast<double*>(q),
-                     _mm_castps_pd(_mm_cvtpd_ps(_mm_div_pd(s01, _mm_set1_pd(divisor)))));
+          s01 = _mm_add_pd(s01, load2_pd(p));
+        store2_ps(q, _mm_div_pd(s01, _mm_set1_pd(divisor)));
         q += 2;
         continue;
       }
@@ -597,10 +606,10 @@ reducev_row_avx2(const std::uint8_t* p, std::ptrdiff_t lskip, std::uint8_t* q,
       const __m256i v
         = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pz));
       const __m256i k = _mm256_set1_epi16(c[i]);
-      lo = _mm256_adds_epi16(lo,
-                             _mm256_mullo_epi16(_mm256_unpacklo_epi8(v, zero), k));
-      hi = _mm256_adds_epi16(hi,
-                             _mm256_mullo_epi16(_mm256_unpackhi_epi8(v, zero), k));
+      lo = _mm256_adds_epi16(
+        lo, _mm256_mullo_epi16(_mm256_unpacklo_epi8(v, zero), k));
+      hi = _mm256_adds_epi16(
+        hi, _mm256_mullo_epi16(_mm256_unpackhi_epi8(v, zero), k));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + z),
                         _mm256_packus_epi16(_mm256_srai_epi16(lo, 6),

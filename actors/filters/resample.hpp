@@ -43,9 +43,10 @@ vips::VImage reduce_width(const vips::VImage& in, double hshrink,
 /// same pixels as libvips' vector (orc) path for 8-bit images, which is what
 /// libvips runs for them, but without compiling orc programs for every
 /// image: for a small image that compile cost more CPU than the reduce
-/// itself. 16 values per SSE2 instruction, 32 per AVX2 one. Other formats and codings, the nearest kernel, masks longer than
-/// libvips' vector path takes, arguments libvips rejects and a libvips with
-/// vector code turned off (VIPS_NOVECTOR) go to libvips.
+/// itself. 16 values per SSE2 instruction, 32 per AVX2 one. Other formats
+/// and codings, the nearest kernel, masks longer than libvips' vector path
+/// takes, arguments libvips rejects and a libvips with vector code turned
+/// off (VIPS_NOVECTOR) go to libvips.
 vips::VImage reduce_height(const vips::VImage& in, double vshrink,
                            VipsKernel kernel, double gap);
 

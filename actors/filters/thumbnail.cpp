@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "actors/filters/resample.hpp"
+#include "actors/io/jpeg_decoder.hpp"
 #include "actors/io/loader.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/safe_fs.hpp"
@@ -285,8 +286,14 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
     // At shrink 1 the loader's image is the one a new open would give (the
     // same loader, access and fail_on): building and reading the header a
     // second time is a good part of a small image's cost.
+    // A small JPEG read into memory is decoded here, whole: the same
+    // pixels without libvips' loader's per-image cost.
+    std::optional<vips::VImage> here;
+    if (params.input_bytes)
+      here = decode_jpeg_here(*params.input_bytes, header, shrink);
     auto shrunk
-      = shrink == 1
+      = here ? std::move(*here)
+      : shrink == 1
           ? header
           : open_image_file(path,
                             vips::VImage::option()

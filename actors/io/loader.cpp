@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/io/jpeg_decoder.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/safe_fs.hpp"
 
@@ -367,7 +368,13 @@ void loader::load(job& j) {
         return;
       }
     }
-    img->pixels = std::move(opened);
+    // A small JPEG read into memory is decoded now, whole (see
+    // decode_jpeg_here); anything else stays lazy until a stage downstream
+    // asks for pixels.
+    std::optional<vips::VImage> here;
+    if (bytes && img->input_format == "jpeg")
+      here = decode_jpeg_here(*bytes, opened, 1);
+    img->pixels = here ? std::move(*here) : std::move(opened);
     if (fused_)
       fused_->process(*img);
   } catch (const vips::VError& e) {

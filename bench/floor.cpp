@@ -19,8 +19,11 @@
 //   pixline  pixline's own resize (actors/filters/resample.cpp, compiled
 //            in: the same kernels and the same pixels as pixline's
 //            thumbnail stage), for JPEGs and PNGs; WebP through
-//            VImage::thumbnail, as pixline's thumbnail stage does. The
-//            pair pixline / this floor then differs by orchestration only.
+//            VImage::thumbnail, as pixline's thumbnail stage does. A JPEG
+//            of up to 1 MP at its DCT scale is read into memory and decoded
+//            whole by pixline's decoder (actors/io/jpeg_decoder.cpp,
+//            compiled in), as pixline's loader does. The pair pixline /
+//            this floor then differs by orchestration only.
 // FLOOR_MODE=decode: the decode floor, no resize and no encode. JPEGs are
 // decoded by libjpeg-turbo directly at the DCT scale above, scanlines
 // thrown away; other files are decoded by libvips as pixline's loader opens
@@ -32,7 +35,8 @@
 // libvips' format search.
 //
 // Built by bench/run.sh:
-//   g++ -O2 -std=c++20 -I. bench/floor.cpp actors/filters/resample.cpp -o floor \
+//   g++ -O3 -std=c++20 -I. bench/floor.cpp actors/filters/resample.cpp
+//     actors/io/jpeg_decoder.cpp -o floor
 //     $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
 // Not part of the pixline library.
 #include <vips/vips8>
@@ -46,11 +50,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "actors/filters/resample.hpp"
+#include "actors/io/jpeg_decoder.hpp"
 
 namespace fs = std::filesystem;
 
@@ -182,10 +189,18 @@ int main(int argc, char** argv) {
       int orientation = vips_image_get_orientation(header.get_image());
       if (loader.rfind("jpegload", 0) == 0) {
         int n = dct_scale(header.width(), header.height());
-        if (ours)
+        if (ours) {
+          // As pixline's loader: the file in memory, decoded whole when small.
+          std::ifstream in(file, std::ios::binary);
+          std::string bytes{std::istreambuf_iterator<char>(in), {}};
+          VipsBlob* blob = vips_blob_copy(bytes.data(), bytes.size());
+          auto here = pixline::decode_jpeg_here(*blob, header, n);
+          vips_area_unref(VIPS_AREA(blob));
           return pixline_resize(
-            open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL)),
+            here ? *here
+                 : open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL)),
             header.width(), header.height(), orientation);
+        }
         if (n > 1)
           return open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
             .thumbnail_image(256);

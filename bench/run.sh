@@ -10,7 +10,8 @@
 #    (bench/install-bench-deps.sh; skips what is there),
 # 2. builds pixline in Release into bench/.cache/build (incremental; set
 #    PIXLINE=/path/to/pixline to use another binary) and the floor program
-#    bench/floor.cpp (with pixline's actors/filters/resample.cpp compiled in)
+#    bench/floor.cpp (with pixline's actors/filters/resample.cpp and
+#    actors/io/jpeg_decoder.cpp compiled in)
 #    into bench/.cache/floor,
 # 3. makes the corpus in bench/.cache/corpus when missing (bench/make-corpus.sh),
 # 4. runs bench/bench.py: every workload, every contender, BENCH_REPS times,
@@ -41,11 +42,13 @@ fi
 
 floor=$cache/floor
 resample=$root/actors/filters/resample.cpp
+decoder=$root/actors/io/jpeg_decoder.cpp
 if [[ ! -x $floor || $here/floor.cpp -nt $floor || $resample -nt $floor \
-      || $root/actors/filters/resample.hpp -nt $floor ]]; then
+      || $root/actors/filters/resample.hpp -nt $floor || $decoder -nt $floor \
+      || $root/actors/io/jpeg_decoder.hpp -nt $floor ]]; then
   echo "run: building the floor program"
   # shellcheck disable=SC2046
-  g++ -O3 -std=c++20 -I"$root" "$here/floor.cpp" "$resample" -o "$floor" \
+  g++ -O3 -std=c++20 -I"$root" "$here/floor.cpp" "$resample" "$decoder" -o "$floor" \
     $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
 fi
 export FLOOR=$floor

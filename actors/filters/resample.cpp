@@ -172,6 +172,15 @@ inline __m128i load4(const std::uint8_t* p) {
   return _mm_cvtsi32_si128(v);
 }
 
+/// The low `bands` (3 or 4) bytes of `v` at `q`, with sizes the compiler
+/// knows: a memcpy of a variable size is a call per pixel.
+inline void store_pixel(std::uint8_t* q, std::int32_t v, int bands) {
+  if (bands == 4)
+    std::memcpy(q, &v, 4);
+  else
+    std::memcpy(q, &v, 3);
+}
+
 inline __m128i taps_of(const tap_pair& pair) {
   return _mm_load_si128(reinterpret_cast<const __m128i*>(pair.v));
 }
@@ -203,7 +212,7 @@ void reduce_pixel_sse2(const std::uint8_t* p, std::uint8_t* q, int bands,
   // Saturating packs clip to 0..255 as libvips does.
   __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(sum, zero), zero);
   std::int32_t out = _mm_cvtsi128_si32(bytes);
-  std::memcpy(q, &out, std::size_t(bands));
+  store_pixel(q, out, bands);
 }
 #endif
 
@@ -253,8 +262,8 @@ reduce_pixels2_avx2(const std::uint8_t* pa, const std::uint8_t* pb,
     = _mm256_packus_epi16(_mm256_packs_epi32(sum, zero), zero);
   const std::int32_t out_a = _mm256_extract_epi32(bytes, 0);
   const std::int32_t out_b = _mm256_extract_epi32(bytes, 4);
-  std::memcpy(q, &out_a, std::size_t(bands));
-  std::memcpy(q + bands, &out_b, std::size_t(bands));
+  store_pixel(q, out_a, bands);
+  store_pixel(q + bands, out_b, bands);
 }
 #endif
 

@@ -13,9 +13,10 @@ Environment:
   BENCH_EXP_REPS=2         repetitions of the experiments
   BENCH_FLAT_REPS=2        repetitions of the 3,490-image memory run
   BENCH_PAIR_REPS=10       pairs in the W1 floor comparison (w1floor)
-  BENCH_WORKLOADS=w1,small,w1floor,w2,w2photo,w3,w1x10,exp   which parts to run
+  BENCH_WORKLOADS=w1,small,tiny,w1floor,w2,w2photo,w3,w1x10,exp   which parts to run
                            (small: the W1 contenders on the small-image
-                           corpus, bench/.cache/corpus/small; w2photo: the
+                           corpus, bench/.cache/corpus/small; tiny: the same
+                           on its images of at most 0.3 MP; w2photo: the
                            W2 contenders on the photographs of
                            bench/.cache/corpus/w2photo, each half, baseline
                            and progressive, in a run of its own)
@@ -67,7 +68,7 @@ REPS = int(os.environ.get("BENCH_REPS", "5"))
 EXP_REPS = int(os.environ.get("BENCH_EXP_REPS", "2"))
 FLAT_REPS = int(os.environ.get("BENCH_FLAT_REPS", "2"))
 PAIR_REPS = int(os.environ.get("BENCH_PAIR_REPS", "10"))
-DEFAULT_PARTS = "w1,small,w1floor,w2,w2photo,w3,w1x10,exp"
+DEFAULT_PARTS = "w1,small,tiny,w1floor,w2,w2photo,w3,w1x10,exp"
 PARTS = os.environ.get("BENCH_WORKLOADS", DEFAULT_PARTS).split(",")
 # The knobs and their defaults, for the generated header.
 KNOBS = {"BENCH_REPS": "5", "BENCH_EXP_REPS": "2", "BENCH_FLAT_REPS": "2", "BENCH_PAIR_REPS": "10",
@@ -75,14 +76,14 @@ KNOBS = {"BENCH_REPS": "5", "BENCH_EXP_REPS": "2", "BENCH_FLAT_REPS": "2", "BENC
 # Contenders that write no outputs (the decode floor).
 NO_OUTPUTS = {"decode"}
 # W1 on each corpus: workload name -> corpus folder.
-W1_CORPORA = {"w1": "w1", "small": "small"}
+W1_CORPORA = {"w1": "w1", "small": "small", "tiny": "tiny"}
 # W2 on each corpus, the same way.
 W2_CORPORA = {"w2": "w2", "w2photo": "w2photo"}
 # Corpora whose halves run separately (each contender on one half, then on
 # the other): corpus -> [(file name prefix, what the half is)].
 SUBSETS = {"w2photo": [("pbase_", "baseline JPEG"), ("pprog_", "progressive JPEG")]}
 # What each workload makes of an input, for the output checks.
-KIND = {"w1": "w1", "small": "w1", "w1floor": "w1", "w1x10": "w1", "w2": "w2", "w2photo": "w2", "w3": "w3"}
+KIND = {"w1": "w1", "small": "w1", "tiny": "w1", "w1floor": "w1", "w1x10": "w1", "w2": "w2", "w2photo": "w2", "w3": "w3"}
 W3_DECODED = 12288 * 12288 * 3  # bytes, 8-bit RGB
 BEGIN, END = "<!-- BEGIN GENERATED RESULTS (bench/bench.py) -->", "<!-- END GENERATED RESULTS -->"
 
@@ -650,6 +651,7 @@ def inputs_of(res, w):
 def corpus_name(res, w):
     return {"w1": f"W1 ({inputs_of(res, 'w1')} photos, corpus w1)",
             "small": f"W1 on small images ({inputs_of(res, 'small')}, corpus small)",
+            "tiny": f"W1 on images of at most 0.3 MP ({inputs_of(res, 'tiny')}, corpus tiny)",
             "w2": f"W2 ({inputs_of(res, 'w2')} images, corpus w2)",
             "w2photo": f"W2 on photographs ({inputs_of(res, 'w2photo')}, corpus w2photo)"}.get(w, w)
 
@@ -722,6 +724,7 @@ def plot(res):
     panels = []
     for w, title, key, ylabel in (("w1", "W1 thumbnails, corpus w1: images/s (median)", "images_per_s", "images/s"),
                                   ("small", "W1 thumbnails, corpus small: images/s (median)", "images_per_s", "images/s"),
+                                  ("tiny", "W1 thumbnails, corpus tiny (≤ 0.3 MP): images/s (median)", "images_per_s", "images/s"),
                                   ("w1", "W1, corpus w1: peak PSS summed over processes", "pss_sum_peak_mb", "MB"),
                                   ("small", "W1, corpus small: CPU seconds (median)", "cpu_s", "CPU s"),
                                   ("w2", "W2 web publish, corpus w2: input images/s", "images_per_s", "images/s"),
@@ -857,12 +860,13 @@ def markdown(res, meta, page=False):
         out += ["### Corpus", "", "```", meta.get("corpus") or corpus_summary(), "```", ""]
     titles = {"w1": f"W1 thumbnail, corpus w1 ({inputs_of(res, 'w1')} photos)",
               "small": f"W1 thumbnail, corpus small ({inputs_of(res, 'small')} small images)",
+              "tiny": f"W1 thumbnail, corpus tiny ({inputs_of(res, 'tiny')} images of at most 0.3 MP)",
               "w2": f"W2 web publish, corpus w2 ({inputs_of(res, 'w2')} images, three outputs each)",
               "w2photo": f"W2 web publish, corpus w2photo ({inputs_of(res, 'w2photo')} photographs, three outputs each)",
               "w3": "W3 large image (one 12288×12288 JPEG)",
               "w1x10": f"W1 over {inputs_of(res, 'w1x10')} images (memory)",
               "w1floor": "W1, pixline against the floor (the same work)"}
-    for w in ("w1", "small", "w1floor", "w2", "w2photo", "w3", "w1x10"):
+    for w in ("w1", "small", "tiny", "w1floor", "w2", "w2photo", "w3", "w1x10"):
         if w in res:
             ref = "pixline_nofsync" if w == "w1floor" else "pixline"
             out += [f"### {titles[w]}", "", notes(w, res, meta), ""]

@@ -24,6 +24,10 @@
 #             sprog_*  progressive JPEG q85, 440 and 760 px
 #             spng_*   PNG (RGB, no alpha), 600 px
 #             swebp_*  WebP q80, 480 and 900 px
+#   tiny/   every file of small/ and w1/ of at most 0.3 megapixel (JPEG
+#           baseline and progressive, PNG, WebP), four times under new names
+#           (hard links t0_* .. t3_*): W1 where the cost per image decides
+#           most, as thumbnail services see avatars and previews
 #   w2photo/  large photographs as their authors saved them, not re-encoded:
 #           every JPEG of the five packages with a long edge of 2400 px or
 #           more (2560x1600 to 6028x3391; 4:2:0 and 4:4:4; many of them
@@ -42,7 +46,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$here/.cache
 corpus=$cache/corpus
-stamp=$corpus/.complete-v4
+stamp=$corpus/.complete-v5
 
 if [[ ${1:-} == --force ]]; then rm -rf "$corpus"; fi
 if [[ -f $stamp ]]; then
@@ -66,8 +70,8 @@ fi
 # w1 files already made by an interrupted run are kept (each is written
 # under .src/ and moved into place, so none is half-written); the rest is
 # made afresh.
-rm -rf "$corpus"/{w1x10,w2,w2photo,.src}
-mkdir -p "$corpus"/{w1,w1x10,w2,w2photo,w3,small} "$corpus/.src"
+rm -rf "$corpus"/{w1x10,w2,w2photo,tiny,.src}
+mkdir -p "$corpus"/{w1,w1x10,w2,w2photo,w3,small,tiny} "$corpus/.src"
 export VIPS_CONCURRENCY=1
 
 # Sources: the JPEG photographs of mate-backgrounds (nature/ and the largest
@@ -180,6 +184,13 @@ for r in 0 1 2 3 4 5 6 7 8 9; do
   for f in "$corpus"/w1/*; do ln "$f" "$corpus/w1x10/r${r}_$(basename "$f")"; done
 done
 
+# tiny: the files of at most 0.3 megapixel, four times (hard links).
+for f in "$corpus"/small/* "$corpus"/w1/*; do
+  w=$(vipsheader -f width "$f"); h=$(vipsheader -f height "$f")
+  (( w * h <= 300000 )) || continue
+  for r in 0 1 2 3; do ln "$f" "$corpus/tiny/t${r}_$(basename "$f")"; done
+done
+
 # w2: every third of the non-PNG files with a long edge >= 2000 px, in name
 # order (the number before the extension is the long edge).
 i=0
@@ -215,7 +226,7 @@ fi
 rm -rf "$corpus/.src" "$tasks"
 
 {
-  for d in w1 w1x10 w2 w2photo w3 small; do
+  for d in w1 w1x10 w2 w2photo w3 small tiny; do
     printf '%s\t%s files\t%s\n' "$d" "$(find "$corpus/$d" -type f | wc -l)" \
       "$(du -sh --apparent-size "$corpus/$d" | cut -f1)"
   done
@@ -226,6 +237,10 @@ rm -rf "$corpus/.src" "$tasks"
   echo "small by subset:"
   for p in sbase sprog spng swebp; do
     printf '  %s\t%s\n' "$p" "$(find "$corpus/small" -name "${p}_*" | wc -l)"
+  done
+  echo "tiny by format:"
+  for e in jpg png webp; do
+    printf '  %s\t%s\n' "$e" "$(find "$corpus/tiny" -name "*.$e" | wc -l)"
   done
   echo "w2photo by subset:"
   for p in pbase pprog; do

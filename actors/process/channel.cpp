@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include <fcntl.h>
@@ -60,9 +61,11 @@ void send_message(int socket, std::string_view text,
 }
 
 bool receive_message(int socket, channel_message& message) {
-  message.text.resize(max_message_text);
+  // Received into a buffer kept per thread, then copied: resizing the text
+  // to the largest message each time would clear 60 KiB per message.
+  thread_local std::unique_ptr<char[]> buffer(new char[max_message_text]);
   message.fds.clear();
-  iovec iov{message.text.data(), message.text.size()};
+  iovec iov{buffer.get(), max_message_text};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -87,7 +90,7 @@ bool receive_message(int socket, channel_message& message) {
     }
   if (n == 0)
     return false;
-  message.text.resize(std::size_t(n));
+  message.text.assign(buffer.get(), std::size_t(n));
   if (message.text == std::string_view("\0", 1))
     message.text.clear();
   return true;

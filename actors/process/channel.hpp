@@ -2,7 +2,8 @@
 // The link between pixline and one of its worker processes
 // (docs/operations.md, "Isolation"): small messages with file descriptors
 // attached, over a SOCK_SEQPACKET Unix socket. Bulk bytes (an input file,
-// encoded outputs) never go through the socket: they travel as memfds.
+// encoded outputs larger than a message) travel as memfds; outputs that fit
+// come in the reply itself, after its JSON and a NUL.
 
 #include <chrono>
 #include <cstddef>

@@ -168,8 +168,9 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
     std::string relative(reinterpret_cast<const char*>(relative_bytes.get()),
                          relative_size);
     json result;
-    std::vector<int> fds;
-    unique_fd outputs_fd;
+    // The outputs' bytes, one after the other (each output's offset and
+    // size are in `result`).
+    std::string bytes;
     try {
       // A private copy: nothing another process does to the file changes
       // what is decoded, and the decoders open no path of the input's
@@ -208,7 +209,6 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
       result["times"] = times;
       result["error"] = replaced(outcome.error, path, input_name);
       result["stage"] = outcome.stage;
-      std::string bytes;
       auto list = json::array();
       for (auto& out : outcome.outputs) {
         list.push_back({{"format", out.format},
@@ -221,17 +221,28 @@ int serve(int socket, const std::function<void(stage_registry&)>& add_stages) {
                      out.bytes.size());
       }
       result["outputs"] = list;
-      if (!bytes.empty()) {
-        outputs_fd = memfd_with("pixline-outputs", bytes.data(), bytes.size());
-        fds.push_back(outputs_fd.get());
-      }
     } catch (const std::exception& e) {
       result["error"] = e.what();
       result["stage"] = status->load(std::memory_order_relaxed);
+      bytes.clear();
     }
     bool exhausted = says_out_of_memory(result["error"].get<std::string>());
     result["exhausted"] = exhausted;
-    reply(socket, result, fds);
+    auto text = result.dump(-1, ' ', false, json::error_handler_t::replace);
+    // Small outputs (a thumbnail) come in the message itself, after the
+    // JSON and a NUL: a memfd costs both sides more system calls than the
+    // bytes take to copy. Larger ones in a memfd.
+    if (!bytes.empty() && text.size() + 1 + bytes.size() <= max_message_text) {
+      text.push_back('\0');
+      text += bytes;
+      send_message(socket, text);
+    } else if (!bytes.empty()) {
+      auto outputs_fd
+        = memfd_with("pixline-outputs", bytes.data(), bytes.size());
+      send_message(socket, text, {outputs_fd.get()});
+    } else {
+      send_message(socket, text);
+    }
     if (exhausted)
       return 0; // a fresh worker takes the next image
     release_idle_memory();

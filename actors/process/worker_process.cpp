@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <system_error>
 #include <thread>
 
@@ -497,15 +498,30 @@ void worker_process::read_error(const json& reply, worker_result& r) {
 worker_result worker_process::read_reply(const job& j,
                                          const channel_message& m) {
   worker_result r;
-  auto reply = json::parse(m.text);
+  // The JSON, then, after a NUL, the outputs' bytes when they were small
+  // enough to come in the message (JSON text has no NUL of its own).
+  auto nul = m.text.find('\0');
+  std::string_view text = m.text;
+  std::string_view inline_bytes;
+  if (nul != std::string::npos) {
+    text = text.substr(0, nul);
+    inline_bytes = std::string_view(m.text).substr(nul + 1);
+  }
+  auto reply = json::parse(text);
   read_error(reply, r);
   r.error = replaced(r.error, std::string(input_marker), j.path);
   r.stage_ns = reply.value("times", std::vector<std::uint64_t>{});
   if (!r.error.empty())
     return r;
-  std::unique_ptr<mapped_file> bytes;
-  if (!m.fds.empty())
-    bytes = std::make_unique<mapped_file>(m.fds[0].get());
+  std::unique_ptr<mapped_file> mapped;
+  std::span<const unsigned char> bytes;
+  if (!m.fds.empty()) {
+    mapped = std::make_unique<mapped_file>(m.fds[0].get());
+    bytes = {mapped->data(), mapped->size()};
+  } else if (nul != std::string::npos) {
+    bytes = {reinterpret_cast<const unsigned char*>(inline_bytes.data()),
+             inline_bytes.size()};
+  }
   for (auto& o : reply.at("outputs")) {
     wire_output out;
     out.format = o.at("format").get<std::string>();
@@ -516,10 +532,10 @@ worker_result worker_process::read_reply(const job& j,
     auto offset = o.at("offset").get<std::size_t>();
     auto size = o.at("size").get<std::size_t>();
     if (size > 0) {
-      if (!bytes || offset + size > bytes->size())
+      if (offset > bytes.size() || size > bytes.size() - offset)
         throw std::runtime_error("a worker process sent outputs it did not "
                                  "attach");
-      out.bytes.assign(bytes->data() + offset, bytes->data() + offset + size);
+      out.bytes.assign(bytes.data() + offset, bytes.data() + offset + size);
     }
     r.outputs.push_back(std::move(out));
   }

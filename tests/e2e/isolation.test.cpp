@@ -629,3 +629,53 @@ workers = 2
   watch.signal(SIGTERM);
   CHECK(watch.wait() == 0);
 }
+
+TEST_CASE("a worker process's outputs arrive whole, small ones in its reply "
+          "and large ones in a memfd",
+          "[isolation]") {
+  // A thumbnail fits in the worker's reply message; a full-size PNG of
+  // noise (megabytes) does not and comes as a memfd. Two sinks, so each
+  // reply carries two outputs one after the other.
+  temp_dir dir;
+  auto noise = [](int w, int h) {
+    return (vips::VImage::gaussnoise(w, h, vips::VImage::option()
+                                             ->set("mean", 128)
+                                             ->set("sigma", 60))
+              .bandjoin({vips::VImage::gaussnoise(w, h),
+                         vips::VImage::gaussnoise(w, h)})
+              .cast(VIPS_FORMAT_UCHAR))
+      .copy(vips::VImage::option()->set("interpretation",
+                                        VIPS_INTERPRETATION_sRGB));
+  };
+  save(noise(40, 30), dir / "in" / "small.png");
+  save(noise(1200, 900), dir / "in" / "large.png");
+  write_file(dir / "p.toml", fmt::format(R"(
+[pipeline]
+name = "outputs"
+[source]
+path = "{0}/in"
+[[sink]]
+path = "{0}/out"
+format = "png"
+naming = "{{stem}}-a.{{ext}}"
+[[sink]]
+path = "{0}/out"
+format = "png"
+naming = "{{stem}}-b.{{ext}}"
+)",
+                                         dir.path().string()));
+  auto r = run_pixline(fmt::format("run {}", (dir / "p.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(fs::file_size(dir / "out" / "large-a.png") > 1'000'000);
+  for (std::string name : {"small", "large"})
+    for (std::string sink : {"a", "b"}) {
+      CAPTURE(name, sink);
+      auto in = vips::VImage::new_from_file(
+        (dir / "in" / (name + ".png")).c_str());
+      auto out = vips::VImage::new_from_file(
+        (dir / "out" / (name + "-" + sink + ".png")).c_str());
+      REQUIRE(out.width() == in.width());
+      CHECK((out - in).abs().max() == 0);
+    }
+}

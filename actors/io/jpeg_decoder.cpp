@@ -24,11 +24,12 @@ void on_error(j_common_ptr cinfo) {
   std::longjmp(reinterpret_cast<error_manager*>(cinfo->err)->jump, 1);
 }
 
-/// Warnings (corrupt data, a truncated file) are only counted: any one
-/// sends the file to libvips, whose loader handles them by `fail_on`.
+/// A warning (corrupt data, a truncated file) ends the decode as an error
+/// does, at once: the file goes to libvips, whose loader handles it by
+/// `fail_on`. Trace messages (level >= 0) are ignored.
 void on_message(j_common_ptr cinfo, int level) {
   if (level < 0)
-    ++cinfo->err->num_warnings;
+    std::longjmp(reinterpret_cast<error_manager*>(cinfo->err)->jump, 1);
 }
 
 enum class outcome { done, unsuitable, failed };
@@ -92,7 +93,7 @@ outcome decompress(decode_state& s, jpeg_decompress_struct& cinfo,
     if (cropped)
       std::memcpy(VIPS_IMAGE_ADDR(s.out, 0, y), s.scratch, row_bytes);
   }
-  return err.pub.num_warnings > 0 ? outcome::unsuitable : outcome::done;
+  return outcome::done;
 }
 
 } // namespace

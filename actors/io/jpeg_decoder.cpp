@@ -35,7 +35,9 @@ void on_message(j_common_ptr cinfo, int level) {
 enum class outcome { done, unsuitable, failed };
 
 /// What decompress() works on; plain data only, since decompress() returns
-/// through longjmp.
+/// through longjmp. It lives in decode_jpeg_here's frame, and decompress()
+/// (which calls setjmp) is never inlined there, so what decompress() stored
+/// in it before a longjmp is in memory when it returns.
 struct decode_state {
   const unsigned char* data;
   unsigned long size;
@@ -47,8 +49,9 @@ struct decode_state {
   unsigned char* scratch;
 };
 
-outcome decompress(decode_state& s, jpeg_decompress_struct& cinfo,
-                   error_manager& err) {
+__attribute__((noinline)) outcome decompress(decode_state& s,
+                                             jpeg_decompress_struct& cinfo,
+                                             error_manager& err) {
   if (setjmp(err.jump))
     return outcome::failed;
   jpeg_create_decompress(&cinfo);

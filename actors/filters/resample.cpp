@@ -618,8 +618,10 @@ struct reducev_plan {
   double voffset = 0;
   int n_point = 0;
   /// The taps in libvips' 2.6 fixed point (its orc path's matrixo) for each
-  /// of VIPS_TRANSFORM_SCALE + 1 sub-pixel positions.
+  /// of VIPS_TRANSFORM_SCALE + 1 sub-pixel positions: 8-bit images.
   std::array<std::vector<std::int16_t>, VIPS_TRANSFORM_SCALE + 1> taps;
+  /// The same taps as doubles (libvips' matrixf): float images.
+  std::array<std::vector<double>, VIPS_TRANSFORM_SCALE + 1> float_taps;
 };
 
 /// vips_vector_to_fixed_point(): `in` (summing to 1) scaled by `scale` and
@@ -768,6 +770,89 @@ int reducev_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
   return 0;
 }
 
+#if defined(__x86_64__)
+/// reducev_float_row's loop with AVX: four values per step, each lane the
+/// same multiply and add in the same order as the scalar loop (no fused
+/// multiply-add), so the same floats. Returns how many values it did.
+__attribute__((target("avx"))) int
+reducev_float_row_avx(const float* p, std::ptrdiff_t lskip, float* q, int ne,
+                      const double* c, int n) {
+  int z = 0;
+  for (; z + 4 <= ne; z += 4) {
+    __m256d sum = _mm256_setzero_pd();
+    const float* pz = p + z;
+    for (int i = 0; i < n; i++, pz += lskip)
+      sum = _mm256_add_pd(sum, _mm256_mul_pd(_mm256_set1_pd(c[i]),
+                                             _mm256_cvtps_pd(_mm_loadu_ps(pz))));
+    _mm_storeu_ps(q + z, _mm256_cvtpd_ps(sum));
+  }
+  return z;
+}
+#endif
+
+/// One output row of libvips' vertical reduce of float images
+/// (reducev_float_tab): per value, the taps times the input rows summed in
+/// double, in tap order, then rounded to float. `lskip` in floats.
+void reducev_float_row(const float* p, std::ptrdiff_t lskip, float* q, int ne,
+                       const double* c, int n) {
+  int z = 0;
+#if defined(__x86_64__)
+  if (float_rows_in_avx())
+    z = reducev_float_row_avx(p, lskip, q, ne, c, n);
+#endif
+#ifdef __SSE2__
+  for (; z + 2 <= ne; z += 2) {
+    __m128d sum = _mm_setzero_pd();
+    const float* pz = p + z;
+    for (int i = 0; i < n; i++, pz += lskip)
+      sum = _mm_add_pd(sum, _mm_mul_pd(_mm_set1_pd(c[i]), load2_pd(pz)));
+    store2_ps(q + z, sum);
+  }
+#endif
+  for (; z < ne; z++) {
+    double sum = 0;
+    const float* pz = p + z;
+    for (int i = 0; i < n; i++, pz += lskip)
+      sum += c[i] * *pz;
+    q[z] = float(sum);
+  }
+}
+
+/// vips_reducev_gen() for float images.
+int reducev_float_generate(VipsRegion* out, void* vseq, void*, void* b,
+                           gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const reducev_plan*>(b);
+  const VipsRect* r = &out->valid;
+  const int ne = r->width * out->im->Bands;
+
+  VipsRect s;
+  s.left = r->left;
+  s.top = int(r->top * plan.vshrink - plan.voffset);
+  s.width = r->width;
+  s.height = int(r->height * plan.vshrink + plan.n_point);
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+  const std::ptrdiff_t lskip
+    = std::ptrdiff_t(VIPS_REGION_LSKIP(ir) / sizeof(float));
+  double Y = (r->top + 0.5) * plan.vshrink - 0.5 - plan.voffset;
+  for (int y = 0; y < r->height; y++) {
+    auto* q = reinterpret_cast<float*>(
+      VIPS_REGION_ADDR(out, r->left, r->top + y));
+    const int py = int(Y);
+    const auto* p
+      = reinterpret_cast<const float*>(VIPS_REGION_ADDR(ir, r->left, py));
+    const int sy = int(Y * VIPS_TRANSFORM_SCALE * 2);
+    const int siy = sy & (VIPS_TRANSFORM_SCALE * 2 - 1);
+    const int ty = (siy + 1) >> 1;
+    reducev_float_row(p, lskip, q, ne, plan.float_taps[std::size_t(ty)].data(),
+                      plan.n_point);
+    Y += plan.vshrink;
+  }
+  return 0;
+}
+
 /// libvips 8.14 runs its vertical reduce of 8-bit images as orc programs
 /// of five taps each, at most ten: longer masks take its C loop.
 constexpr int max_vector_points = 50;
@@ -885,9 +970,13 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
                                          ->set("gap", gap));
   };
   VipsImage* raw = original.get_image();
-  if (raw->BandFmt != VIPS_FORMAT_UCHAR || raw->Coding != VIPS_CODING_NONE
-      || kernel == VIPS_KERNEL_NEAREST || !(vshrink >= 1.0)
-      || (gap > 0.0 && gap < 1.0) || !vips_vector_isenabled())
+  // 8-bit images as libvips' orc path computes them (its C loop, used when
+  // orc is off, rounds differently); float images as its C loop.
+  const bool is_float = raw->BandFmt == VIPS_FORMAT_FLOAT;
+  if ((raw->BandFmt != VIPS_FORMAT_UCHAR && !is_float)
+      || raw->Coding != VIPS_CODING_NONE || kernel == VIPS_KERNEL_NEAREST
+      || !(vshrink >= 1.0) || (gap > 0.0 && gap < 1.0)
+      || (!is_float && !vips_vector_isenabled()))
     return libvips();
   // Output size: round to nearest, as libvips.
   const int height = VIPS_ROUND_UINT(double(raw->Ysize) / vshrink);
@@ -919,6 +1008,10 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
   std::vector<double> mask(std::size_t(plan.n_point));
   for (int y = 0; y < VIPS_TRANSFORM_SCALE + 1; y++) {
     make_mask(mask, kernel, vshrink, double(float(y) / VIPS_TRANSFORM_SCALE));
+    if (is_float) {
+      plan.float_taps[std::size_t(y)] = mask;
+      continue;
+    }
     for (int t : to_fixed_point(mask, 64))
       plan.taps[std::size_t(y)].push_back(std::int16_t(t));
   }
@@ -930,9 +1023,10 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
     vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
 
   const int n_point = plan.n_point;
-  auto out = generated_image(extended, std::move(plan), in.width(), height,
-                             VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
-                             reducev_generate, vips_stop_one);
+  auto out = generated_image(
+    extended, std::move(plan), in.width(), height, VIPS_DEMAND_STYLE_THINSTRIP,
+    vips_start_one, is_float ? reducev_float_generate : reducev_generate,
+    vips_stop_one);
   vips_reorder_margin_hint(out.get_image(), n_point);
   // As libvips: a line cache after a large reduce of a sequential image,
   // so that a stalled tile still finds its input rows.

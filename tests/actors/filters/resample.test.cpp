@@ -169,7 +169,7 @@ TEST_CASE("resample: reduce_width hands other formats and nearest to libvips",
 }
 
 TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
-          "kernel, band count and factor",
+          "kernel, band count and factor, for 8-bit and float images",
           "[resample]") {
   REQUIRE(vips_vector_isenabled());
   auto kernel = GENERATE(VIPS_KERNEL_LINEAR, VIPS_KERNEL_CUBIC,
@@ -177,14 +177,18 @@ TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
                          VIPS_KERNEL_LANCZOS3);
   // 1 x 2 is narrower than one vector of 16 values, 37 x 3 ends in a
   // partial one; 29 x 3 is two AVX2 steps of 32, one SSE2 step of 16 and
-  // 7 values on their own.
+  // 7 values on their own. In float, 1 x 2 is one SSE2 step of two, 37 x 3
+  // 27 AVX steps of four, one SSE2 step and one value on its own.
   int bands = GENERATE(1, 2, 3, 4);
   int width = GENERATE(2, 29, 37);
-  // With AVX2 the rows take its loop: SSE2's too, on any processor.
+  auto format = GENERATE(VIPS_FORMAT_UCHAR, VIPS_FORMAT_FLOAT);
+  // With AVX2 (AVX for float) the rows take its loop: SSE2's too, on any
+  // processor.
   bool sse2_only = GENERATE(false, true);
-  CAPTURE(sse2_only);
+  CAPTURE(sse2_only, format);
   isa_choice isa{sse2_only};
-  auto in = busy(width, 211, bands);
+  // Float: exactly libvips' floats too (a difference of 0 everywhere).
+  auto in = in_format(busy(width, 211, bands), format);
   for (double gap : {0.0, 2.0})
     for (double vshrink : {1.0, 1.04, 1.25, 1.5, 1.875, 2.0, 2.7, 4.0, 7.9,
                            9.3, 37.0}) {
@@ -194,7 +198,7 @@ TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
       REQUIRE(ours.width() == theirs.width());
       REQUIRE(ours.height() == theirs.height());
       REQUIRE(ours.bands() == theirs.bands());
-      REQUIRE(ours.format() == VIPS_FORMAT_UCHAR);
+      REQUIRE(ours.format() == format);
       CHECK((ours - theirs).abs().max() == 0);
     }
 }
@@ -202,7 +206,9 @@ TEST_CASE("resample: reduce_height gives libvips' reducev pixels for every "
 TEST_CASE("resample: reduce_height reads regions anywhere in the image and "
           "compiles no orc program",
           "[resample]") {
-  auto in = busy(150, 640, 3);
+  auto format = GENERATE(VIPS_FORMAT_UCHAR, VIPS_FORMAT_FLOAT);
+  CAPTURE(format);
+  auto in = in_format(busy(150, 640, 3), format);
   auto before = orc_guarded_calls();
   auto ours = reduce_height(in, 1.875, VIPS_KERNEL_LANCZOS3, 0.0)
                 .copy_memory();
@@ -224,7 +230,7 @@ TEST_CASE("resample: reduce_height hands other formats, nearest and long "
           "masks to libvips",
           "[resample]") {
   auto in = busy(7, 300, 3);
-  for (auto format : {VIPS_FORMAT_USHORT, VIPS_FORMAT_FLOAT}) {
+  for (auto format : {VIPS_FORMAT_USHORT, VIPS_FORMAT_DOUBLE}) {
     CAPTURE(format);
     auto x = in.cast(format);
     auto ours = reduce_height(x, 2.5, VIPS_KERNEL_LANCZOS3, 0.0);
@@ -344,4 +350,36 @@ TEST_CASE("resample: cache_for_threads adds a line cache only when several "
   auto cached = cache_for_threads(in, 16);
   CHECK(cached.get_image() != in.get_image());
   CHECK((cached - in).abs().max() == 0);
+}
+
+TEST_CASE("resample: reduce_height of a float image read in order gives the "
+          "pixels of the image in memory",
+          "[resample]") {
+  // A premultiplied RGBA PNG opened for sequential reading, reduced across
+  // then down with a box shrink first (gap 2), as the thumbnail stage does
+  // it: the rows come in order, and the result must not depend on it.
+  temp_dir dir;
+  auto rgb = busy(400, 301, 3);
+  auto alpha = (vips::VImage::xyz(400, 301)[0] * (191.0 / 400) + 64)
+                 .cast(VIPS_FORMAT_UCHAR);
+  save(rgb.bandjoin(alpha), dir / "alpha.png");
+  auto reduced = [&](VipsAccess access) {
+    auto in = premultiply_image(vips::VImage::new_from_file(
+      (dir / "alpha.png").c_str(),
+      vips::VImage::option()->set("access", access)));
+    auto across = reduce_width(in, 400.0 / 64, VIPS_KERNEL_LANCZOS3, 2.0);
+    return reduce_height(across, 301.0 / 48, VIPS_KERNEL_LANCZOS3, 2.0)
+      .copy_memory();
+  };
+  auto in_order = reduced(VIPS_ACCESS_SEQUENTIAL);
+  auto anywhere = reduced(VIPS_ACCESS_RANDOM);
+  REQUIRE(in_order.format() == VIPS_FORMAT_FLOAT);
+  CHECK((in_order - anywhere).abs().max() == 0);
+  auto libvips = reduce_width(premultiply_image(vips::VImage::new_from_file(
+                                (dir / "alpha.png").c_str())),
+                              400.0 / 64, VIPS_KERNEL_LANCZOS3, 2.0)
+                   .reducev(301.0 / 48, vips::VImage::option()
+                                          ->set("kernel", VIPS_KERNEL_LANCZOS3)
+                                          ->set("gap", 2.0));
+  CHECK((anywhere - libvips).abs().max() == 0);
 }

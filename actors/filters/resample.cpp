@@ -279,7 +279,7 @@ bool prepare_across(VipsRegion* ir, const VipsRect* r,
 }
 
 /// Which of the VIPS_TRANSFORM_SCALE + 1 masks libvips uses for the input
-/// position `X`.
+/// position `X` (across) or Y (down).
 inline int mask_index(double X) {
   const int sx = int(X * VIPS_TRANSFORM_SCALE * 2);
   const int six = sx & (VIPS_TRANSFORM_SCALE * 2 - 1);
@@ -739,37 +739,6 @@ void reducev_row(const std::uint8_t* p, std::ptrdiff_t lskip, std::uint8_t* q,
   }
 }
 
-/// vips_reducev_vector_gen() for 8-bit images.
-int reducev_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
-  auto* ir = static_cast<VipsRegion*>(vseq);
-  const auto& plan = *static_cast<const reducev_plan*>(b);
-  const VipsRect* r = &out->valid;
-  const int ne = r->width * out->im->Bands;
-
-  VipsRect s;
-  s.left = r->left;
-  s.top = int(r->top * plan.vshrink - plan.voffset);
-  s.width = r->width;
-  s.height = int(r->height * plan.vshrink + plan.n_point);
-  if (vips_region_prepare(ir, &s))
-    return -1;
-
-  const std::ptrdiff_t lskip = VIPS_REGION_LSKIP(ir);
-  double Y = (r->top + 0.5) * plan.vshrink - 0.5 - plan.voffset;
-  for (int y = 0; y < r->height; y++) {
-    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
-    const int py = int(Y);
-    const auto* p = VIPS_REGION_ADDR(ir, r->left, py);
-    const int sy = int(Y * VIPS_TRANSFORM_SCALE * 2);
-    const int siy = sy & (VIPS_TRANSFORM_SCALE * 2 - 1);
-    const int ty = (siy + 1) >> 1;
-    reducev_row(p, lskip, q, ne, plan.taps[std::size_t(ty)].data(),
-                plan.n_point);
-    Y += plan.vshrink;
-  }
-  return 0;
-}
-
 #if defined(__x86_64__)
 /// reducev_float_row's loop with AVX: four values per step, each lane the
 /// same multiply and add in the same order as the scalar loop (no fused
@@ -818,9 +787,25 @@ void reducev_float_row(const float* p, std::ptrdiff_t lskip, float* q, int ne,
   }
 }
 
-/// vips_reducev_gen() for float images.
-int reducev_float_generate(VipsRegion* out, void* vseq, void*, void* b,
-                           gboolean*) {
+/// One output row of the vertical reduce, from the taps for the sub-pixel
+/// position `ty`: 8-bit rows as libvips' orc path, float rows as its C
+/// loop.
+void reduce_down_row(const std::uint8_t* p, std::ptrdiff_t lskip,
+                     std::uint8_t* q, int ne, const reducev_plan& plan,
+                     int ty) {
+  reducev_row(p, lskip, q, ne, plan.taps[std::size_t(ty)].data(),
+              plan.n_point);
+}
+
+void reduce_down_row(const float* p, std::ptrdiff_t lskip, float* q, int ne,
+                     const reducev_plan& plan, int ty) {
+  reducev_float_row(p, lskip, q, ne, plan.float_taps[std::size_t(ty)].data(),
+                    plan.n_point);
+}
+
+/// vips_reducev_gen() for 8-bit (T = std::uint8_t) and float images.
+template <typename T>
+int reducev_generate(VipsRegion* out, void* vseq, void*, void* b, gboolean*) {
   auto* ir = static_cast<VipsRegion*>(vseq);
   const auto& plan = *static_cast<const reducev_plan*>(b);
   const VipsRect* r = &out->valid;
@@ -834,20 +819,14 @@ int reducev_float_generate(VipsRegion* out, void* vseq, void*, void* b,
   if (vips_region_prepare(ir, &s))
     return -1;
 
-  const std::ptrdiff_t lskip
-    = std::ptrdiff_t(VIPS_REGION_LSKIP(ir) / sizeof(float));
+  // In values of T.
+  const auto lskip = std::ptrdiff_t(VIPS_REGION_LSKIP(ir) / sizeof(T));
   double Y = (r->top + 0.5) * plan.vshrink - 0.5 - plan.voffset;
   for (int y = 0; y < r->height; y++) {
-    auto* q = reinterpret_cast<float*>(
-      VIPS_REGION_ADDR(out, r->left, r->top + y));
-    const int py = int(Y);
+    auto* q = reinterpret_cast<T*>(VIPS_REGION_ADDR(out, r->left, r->top + y));
     const auto* p
-      = reinterpret_cast<const float*>(VIPS_REGION_ADDR(ir, r->left, py));
-    const int sy = int(Y * VIPS_TRANSFORM_SCALE * 2);
-    const int siy = sy & (VIPS_TRANSFORM_SCALE * 2 - 1);
-    const int ty = (siy + 1) >> 1;
-    reducev_float_row(p, lskip, q, ne, plan.float_taps[std::size_t(ty)].data(),
-                      plan.n_point);
+      = reinterpret_cast<const T*>(VIPS_REGION_ADDR(ir, r->left, int(Y)));
+    reduce_down_row(p, lskip, q, ne, plan, mask_index(Y));
     Y += plan.vshrink;
   }
   return 0;
@@ -1025,7 +1004,8 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
   const int n_point = plan.n_point;
   auto out = generated_image(
     extended, std::move(plan), in.width(), height, VIPS_DEMAND_STYLE_THINSTRIP,
-    vips_start_one, is_float ? reducev_float_generate : reducev_generate,
+    vips_start_one,
+    is_float ? reducev_generate<float> : reducev_generate<std::uint8_t>,
     vips_stop_one);
   vips_reorder_margin_hint(out.get_image(), n_point);
   // As libvips: a line cache after a large reduce of a sequential image,

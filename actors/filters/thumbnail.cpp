@@ -283,11 +283,11 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
   // would not shrink either, and resize_upright is faster than
   // libvips' thumbnail.
   if (int shrink = fast_jpeg_shrink(header, g); shrink >= 1) {
-    // At shrink 1 the loader's image is the one a new open would give (the
-    // same loader, access and fail_on): building and reading the header a
-    // second time is a good part of a small image's cost.
     // A small JPEG read into memory is decoded here, whole: the same
-    // pixels without libvips' loader's per-image cost.
+    // pixels without libvips' loader's per-image cost. Else, at shrink 1
+    // the loader's image is the one a new open would give (the same
+    // loader, access and fail_on): building and reading the header a
+    // second time is a good part of a small image's cost.
     std::optional<vips::VImage> here;
     if (params.input_bytes)
       here = decode_jpeg_here(*params.input_bytes, header, shrink);

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -124,6 +126,65 @@ std::string load_vips_modules() {
 
 bool vips_modules_loaded() {
   return loaded.load(std::memory_order_acquire);
+}
+
+namespace {
+
+// The suffixes the loaders of Debian 12's libvips modules declare, by
+// module file (vips-heif.so...). tests/pipeline/vips_modules.test.cpp
+// checks them against the loaders the modules register.
+struct module_suffixes {
+  std::string_view module;
+  std::vector<std::string_view> suffixes;
+};
+
+const std::vector<module_suffixes>& known_modules() {
+  static const std::vector<module_suffixes> known{
+    {"vips-heif", {".avif", ".heic", ".heif"}},
+    {"vips-jxl", {".jxl"}},
+    {"vips-magick", {}},
+    {"vips-openslide",
+     {".bif", ".mrxs", ".ndpi", ".scn", ".svs", ".svslide", ".tif", ".vms",
+      ".vmu"}},
+    {"vips-poppler", {".pdf"}},
+  };
+  return known;
+}
+
+// The folder this process loads libvips' modules from: the one
+// defer_vips_modules kept, or in a process that did not call it, the one
+// libvips itself used.
+std::filesystem::path module_folder() {
+  if (!folder.empty())
+    return folder;
+  const char* home = std::getenv("VIPSHOME");
+  if (home && std::string_view(home) != no_modules_prefix)
+    return folder_for_prefix(home);
+  return installed_folder();
+}
+
+} // namespace
+
+bool module_may_read(std::string_view suffix) {
+  // The module folder's modules' suffixes, or nothing for "any suffix".
+  static const std::optional<std::set<std::string, std::less<>>> readable
+    = []() -> std::optional<std::set<std::string, std::less<>>> {
+    std::set<std::string, std::less<>> all;
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(module_folder(), ec)) {
+      if (entry.path().extension() != "." G_MODULE_SUFFIX)
+        continue;
+      auto name = entry.path().stem().string();
+      auto known = std::find_if(known_modules().begin(), known_modules().end(),
+                                [&](auto& m) { return m.module == name; });
+      if (known == known_modules().end())
+        return std::nullopt;
+      all.insert(known->suffixes.begin(), known->suffixes.end());
+    }
+    return all;
+  }();
+  return !readable || readable->count(suffix) > 0;
 }
 
 std::string loader_for_signature(std::string_view head) {

@@ -41,6 +41,15 @@ std::string load_vips_modules();
 /// Whether this process has libvips' modules now.
 bool vips_modules_loaded();
 
+/// Whether a file named with `suffix` (".avif", lower case) may be one only
+/// a module's loader reads by name, so that the modules must be loaded to
+/// know whether it is an image: one of the suffixes the loaders of
+/// Debian's modules declare (heif, jxl, poppler, openslide; magick's
+/// declares none), for the modules in the module folder. Any suffix when
+/// that folder holds a module this table does not know (a libvips built
+/// another way): only loading it can tell. Never loads a module.
+bool module_may_read(std::string_view suffix);
+
 /// The libvips file loader for a file that starts with `head`: "jpegload",
 /// "pngload" or "webpload" when `head` begins with a JPEG, PNG or WebP
 /// signature (the loaders libvips' own format search picks for those

@@ -87,8 +87,11 @@ bool has_image_suffix(const fs::path& name) {
   }
   if (suffixes.count(suffix) || with_modules)
     return suffixes.count(suffix) > 0;
-  // Maybe the suffix of a module's loader (.avif, .heic, .jxl, .pdf...):
-  // a suffix libvips itself reads needs no module.
+  // A suffix libvips itself reads needs no module, and one no module
+  // declares (a readme's .txt) none either: only the suffix of a module's
+  // loader (.avif, .heic, .jxl, .pdf...) loads them.
+  if (!module_may_read(suffix))
+    return false;
   load_vips_modules();
   suffixes = loader_suffixes();
   with_modules = true;

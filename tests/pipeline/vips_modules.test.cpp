@@ -1,6 +1,7 @@
 // libvips' modules are loaded when an image needs one (pipeline/vips_modules):
 // checked on real pixline processes, by what their memory maps hold.
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -71,6 +72,41 @@ TEST_CASE("file_head reads a file's first twelve bytes, by name or at "
   ::close(fd);
 }
 
+TEST_CASE("the suffixes of the modules' loaders are known without loading "
+          "them",
+          "[vips_modules]") {
+  load_vips_modules();
+  // Every loader a module registered (its header function lives in a
+  // module's file) declares only suffixes module_may_read names.
+  std::vector<std::string> declared;
+  vips_foreign_map(
+    "VipsForeignLoad",
+    [](void* klass, void* a, void*) -> void* {
+      auto* load = static_cast<VipsForeignLoadClass*>(klass);
+      Dl_info info{};
+      if (!load->header
+          || !::dladdr(reinterpret_cast<void*>(load->header), &info)
+          || !info.dli_fname
+          || std::string_view(info.dli_fname).find("/vips-modules-")
+               == std::string_view::npos)
+        return nullptr;
+      auto* foreign = static_cast<VipsForeignClass*>(klass);
+      for (auto** s = foreign->suffs; s && *s; ++s)
+        static_cast<std::vector<std::string>*>(a)->push_back(*s);
+      return nullptr;
+    },
+    &declared, nullptr);
+  // Debian's heif, jxl, poppler and openslide modules declare some.
+  REQUIRE(declared.size() >= 10);
+  for (const auto& suffix : declared) {
+    CAPTURE(suffix);
+    CHECK(module_may_read(suffix));
+  }
+  CHECK_FALSE(module_may_read(".txt"));
+  CHECK_FALSE(module_may_read(".md"));
+  CHECK_FALSE(module_may_read(".jpg"));
+}
+
 TEST_CASE("worker processes load libvips' modules only for an image that "
           "needs one",
           "[vips_modules][isolation][e2e]") {
@@ -82,6 +118,8 @@ TEST_CASE("worker processes load libvips' modules only for an image that "
                        "thumbnail width=16 ! save format=png"},
                       dir / "pixline.log"};
   std::this_thread::sleep_for(300ms);
+  // A file no loader reads by name needs no module to be skipped.
+  std::ofstream(dir / "in" / "notes.txt") << "not an image\n";
   save(test_card(64, 48), dir / "in" / "a.jpg");
   save(test_card(64, 48), dir / "in" / "b.png");
   REQUIRE(wait_until(

@@ -1,5 +1,6 @@
 #include "actors/io/jpeg_decoder.hpp"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -82,18 +83,24 @@ __attribute__((noinline)) outcome decompress(decode_state& s,
     return outcome::failed;
   }
   jpeg_start_decompress(&cinfo);
+  // libvips decodes libjpeg's whole (uncropped) output in strips of 8 rows
+  // and crops after: the last strip's rows below the crop are decoded too,
+  // so a file whose data ends there fails as it does in libvips.
+  const int rows = std::min((height + 7) / 8 * 8, int(cinfo.output_height));
   const bool cropped = int(cinfo.output_width) != width;
   const std::size_t row_bytes = std::size_t(width) * std::size_t(s.bands);
-  if (cropped)
+  if (cropped || rows > height)
     s.scratch = static_cast<unsigned char*>(
       std::malloc(std::size_t(cinfo.output_width) * std::size_t(s.bands)));
-  if (cropped && !s.scratch)
+  if ((cropped || rows > height) && !s.scratch)
     return outcome::failed;
-  for (int y = 0; y < height; ++y) {
-    JSAMPROW row = cropped ? s.scratch : VIPS_IMAGE_ADDR(s.out, 0, y);
+  for (int y = 0; y < rows; ++y) {
+    const bool kept = y < height;
+    JSAMPROW row
+      = cropped || !kept ? s.scratch : VIPS_IMAGE_ADDR(s.out, 0, y);
     if (jpeg_read_scanlines(&cinfo, &row, 1) != 1)
       return outcome::failed;
-    if (cropped)
+    if (cropped && kept)
       std::memcpy(VIPS_IMAGE_ADDR(s.out, 0, y), s.scratch, row_bytes);
   }
   return outcome::done;

@@ -145,6 +145,44 @@ TEST_CASE("decode_jpeg_here leaves damaged, CMYK and large files to libvips",
   vips_error_clear();
 }
 
+TEST_CASE("decode_jpeg_here decodes a cut file only when libvips would",
+          "[jpeg_decoder]") {
+  // Every cut of small files, at every shrink: the decoder either declines
+  // or gives the pixels libvips' jpegload gives, without an error. Sizes
+  // where libjpeg's scaled output has a row more than libvips keeps
+  // (23x17 at 1/8: 3 rows, 2 kept), which libvips still decodes, and cut
+  // files that end inside that row.
+  auto progressive = GENERATE(false, true);
+  auto card = noisy_card(23, 17).cast(VIPS_FORMAT_UCHAR);
+  for (auto img : {card, noisy_card(41, 9).cast(VIPS_FORMAT_UCHAR)}) {
+    auto whole = jpeg_of(img, progressive);
+    int decoded = 0;
+    for (std::size_t cut = 2; cut <= whole.size(); ++cut) {
+      auto bytes = blob_of(whole.substr(0, cut));
+      vips::VImage header;
+      try {
+        header = libvips_load(bytes, 1);
+      } catch (const vips::VError&) {
+        vips_error_clear();
+        continue;
+      }
+      for (int shrink : {1, 2, 4, 8}) {
+        auto here = decode_jpeg_here(*bytes, header, shrink);
+        if (!here)
+          continue;
+        CAPTURE(progressive, img.width(), cut, shrink);
+        std::string theirs;
+        CHECK_NOTHROW(theirs = pixels_of(libvips_load(bytes, shrink)));
+        vips_error_clear();
+        CHECK((pixels_of(*here) == theirs));
+        ++decoded;
+      }
+    }
+    // The whole file at least, at every shrink.
+    CHECK(decoded >= 4);
+  }
+}
+
 TEST_CASE("the loader decodes small JPEGs here and leaves damage to libvips",
           "[jpeg_decoder][loader]") {
   temp_dir dir;

@@ -543,7 +543,7 @@ worker_result worker_process::read_reply(const job& j,
 }
 
 wire_result worker_process::run_node(const wire_job& in) {
-  busy image{*this};
+  in_flight image{*this};
   for (int tries = 0;; ++tries) {
     wire_result result;
     worker_result failure;

@@ -168,18 +168,22 @@ private:
   void stop_when_idle();
   /// Marks the end of an image: the idle time counts from now.
   void used();
-  /// Held while one image is worked on: the process is not stopped for
-  /// idleness meanwhile, and its idle time counts from the end.
-  struct busy {
-    explicit busy(worker_process& w) : owner(w), lock(w.mutex_) {
+  /// Counts one image of run_node() in outstanding_ while it is worked
+  /// on, as submit() and collect() count theirs: the process is not
+  /// stopped for idleness meanwhile, and its idle time counts from the end.
+  struct in_flight {
+    explicit in_flight(worker_process& w) : owner(w) {
+      std::lock_guard lock(w.mutex_);
+      ++w.outstanding_;
     }
-    ~busy() {
+    ~in_flight() {
+      std::lock_guard lock(owner.mutex_);
+      --owner.outstanding_;
       owner.used();
     }
-    busy(const busy&) = delete;
-    busy& operator=(const busy&) = delete;
+    in_flight(const in_flight&) = delete;
+    in_flight& operator=(const in_flight&) = delete;
     worker_process& owner;
-    std::unique_lock<std::mutex> lock;
   };
   /// collect() without the bookkeeping of outstanding_.
   std::optional<worker_result> collect_one(int wake,
@@ -248,9 +252,8 @@ private:
   bool stderr_open_ = true;
   std::string stderr_tail_;
   std::string last_line_;
-  /// Held while an image is worked on (run_node), while requests are
-  /// queued or taken (submit, collect), and by the idle-stop thread while
-  /// it stops the process.
+  /// Guards outstanding_ and last_used_; held by submit() while it queues
+  /// and sends, and by the idle-stop thread while it stops the process.
   mutable std::mutex mutex_;
   std::condition_variable idle_changed_;
   std::chrono::steady_clock::time_point last_used_;
@@ -258,8 +261,10 @@ private:
   std::thread idle_stopper_;
   /// Submitted jobs, oldest first.
   std::deque<request> queue_;
-  /// How many submitted jobs collect() has not returned yet (under
-  /// mutex_): the process is not stopped for idleness while there are any.
+  /// Images being worked on: submitted jobs collect() has not returned
+  /// yet, and run_node()'s (under mutex_). The process is not stopped for
+  /// idleness while there are any, so the thread working on them alone
+  /// touches it meanwhile.
   std::size_t outstanding_ = 0;
   /// When the worker process started on the oldest one.
   std::chrono::steady_clock::time_point head_started_;

@@ -89,11 +89,12 @@ __attribute__((noinline)) outcome decompress(decode_state& s,
   const int rows = std::min((height + 7) / 8 * 8, int(cinfo.output_height));
   const bool cropped = int(cinfo.output_width) != width;
   const std::size_t row_bytes = std::size_t(width) * std::size_t(s.bands);
-  if (cropped || rows > height)
+  if (cropped || rows > height) {
     s.scratch = static_cast<unsigned char*>(
       std::malloc(std::size_t(cinfo.output_width) * std::size_t(s.bands)));
-  if ((cropped || rows > height) && !s.scratch)
-    return outcome::failed;
+    if (!s.scratch)
+      return outcome::failed;
+  }
   for (int y = 0; y < rows; ++y) {
     const bool kept = y < height;
     JSAMPROW row

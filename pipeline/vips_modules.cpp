@@ -71,6 +71,24 @@ std::filesystem::path folder_for_prefix(const std::filesystem::path& prefix) {
   return installed;
 }
 
+// The folder libvips itself loads its modules from, `home` being VIPSHOME
+// (null when unset): set by the user, or by a libvips program that started
+// pixline (libvips sets it to the prefix it found).
+std::filesystem::path libvips_module_folder(const char* home) {
+  return home ? folder_for_prefix(home) : installed_folder();
+}
+
+// The modules in `dir`, in name order; `ec` says why it could not be read.
+std::vector<std::filesystem::path> module_files(
+  const std::filesystem::path& dir, std::error_code& ec) {
+  std::vector<std::filesystem::path> modules;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path().extension() == "." G_MODULE_SUFFIX)
+      modules.push_back(entry.path());
+  std::sort(modules.begin(), modules.end());
+  return modules;
+}
+
 } // namespace
 
 void defer_vips_modules() {
@@ -78,12 +96,8 @@ void defer_vips_modules() {
   const char* inherited = std::getenv(folder_variable);
   if (home && std::string_view(home) == no_modules_prefix)
     folder = inherited ? inherited : installed_folder();
-  else if (home)
-    // Set by the user, or by a libvips program that started pixline
-    // (libvips sets it to the prefix it found).
-    folder = folder_for_prefix(home);
   else
-    folder = installed_folder();
+    folder = libvips_module_folder(home);
   if (folder.empty())
     // libvips would load no module with this VIPSHOME: leave it so.
     return;
@@ -99,14 +113,10 @@ std::string load_vips_modules() {
   if (loaded.load(std::memory_order_relaxed))
     return {};
   std::string failed;
-  std::vector<std::filesystem::path> modules;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(folder, ec))
-    if (entry.path().extension() == "." G_MODULE_SUFFIX)
-      modules.push_back(entry.path());
+  auto modules = module_files(folder, ec);
   if (ec)
     failed = fmt::format("{}: {}", folder.string(), ec.message());
-  std::sort(modules.begin(), modules.end());
   for (const auto& path : modules) {
     // As libvips does: lazy binding, and never unloaded (the module has
     // registered types).
@@ -151,18 +161,6 @@ const std::vector<module_suffixes>& known_modules() {
   return known;
 }
 
-// The folder this process loads libvips' modules from: the one
-// defer_vips_modules kept, or in a process that did not call it, the one
-// libvips itself used.
-std::filesystem::path module_folder() {
-  if (!folder.empty())
-    return folder;
-  const char* home = std::getenv("VIPSHOME");
-  if (home && std::string_view(home) != no_modules_prefix)
-    return folder_for_prefix(home);
-  return installed_folder();
-}
-
 } // namespace
 
 bool module_may_read(std::string_view suffix) {
@@ -170,12 +168,15 @@ bool module_may_read(std::string_view suffix) {
   static const std::optional<std::set<std::string, std::less<>>> readable
     = []() -> std::optional<std::set<std::string, std::less<>>> {
     std::set<std::string, std::less<>> all;
+    // The folder defer_vips_modules kept, or in a process that did not
+    // call it, the one libvips itself used.
     std::error_code ec;
-    for (const auto& entry :
-         std::filesystem::directory_iterator(module_folder(), ec)) {
-      if (entry.path().extension() != "." G_MODULE_SUFFIX)
-        continue;
-      auto name = entry.path().stem().string();
+    for (const auto& path :
+         module_files(folder.empty()
+                        ? libvips_module_folder(std::getenv("VIPSHOME"))
+                        : folder,
+                      ec)) {
+      auto name = path.stem().string();
       auto known = std::find_if(known_modules().begin(), known_modules().end(),
                                 [&](auto& m) { return m.module == name; });
       if (known == known_modules().end())

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <gmodule.h>
 
 #include "pipeline/vips_modules.hpp"
 #include "support/images.hpp"
@@ -105,6 +106,44 @@ TEST_CASE("the suffixes of the modules' loaders are known without loading "
   CHECK_FALSE(module_may_read(".txt"));
   CHECK_FALSE(module_may_read(".md"));
   CHECK_FALSE(module_may_read(".jpg"));
+}
+
+TEST_CASE("a module folder with a module pixline does not know loads them "
+          "for any suffix",
+          "[vips_modules][e2e]") {
+  // A prefix for VIPSHOME whose modules are files that cannot be loaded:
+  // loading them is seen in the warning that names them.
+  temp_dir dir;
+  auto modules = dir / "prefix" / "lib"
+                 / fmt::format("vips-modules-{}.{}", VIPS_MAJOR_VERSION,
+                               VIPS_MINOR_VERSION);
+  fs::create_directories(modules);
+  write_file(modules / ("vips-heif." G_MODULE_SUFFIX), "not a module");
+  fs::create_directories(dir / "in");
+  save(test_card(64, 48), dir / "in" / "a.jpg");
+  std::ofstream(dir / "in" / "notes.txt") << "not an image\n";
+  auto run = [&] {
+    fs::remove_all(dir / "out");
+    std::string output;
+    int status = run_command(
+      fmt::format("VIPSHOME={} {} run --chain 'save format=png' -i {} -o {}",
+                  (dir / "prefix").string(), pixline_binary(),
+                  (dir / "in").string(), (dir / "out").string()),
+      &output);
+    CHECK(status == 0);
+    CHECK_THAT(output, Catch::Contains("skipped 1 file that is not an image: "
+                                       "notes.txt"));
+    CHECK(fs::exists(dir / "out" / "a.png"));
+    return output;
+  };
+  // Only Debian's module names: no module reads .txt, none is loaded.
+  CHECK_THAT(run(), !Catch::Contains("libvips modules:"));
+  // One more, of another libvips build: only loading it could tell which
+  // suffixes it reads, so the readme loads them, and is still skipped.
+  write_file(modules / ("vips-other." G_MODULE_SUFFIX), "not a module");
+  auto output = run();
+  CHECK_THAT(output, Catch::Contains("vips-heif." G_MODULE_SUFFIX));
+  CHECK_THAT(output, Catch::Contains("vips-other." G_MODULE_SUFFIX));
 }
 
 TEST_CASE("worker processes load libvips' modules only for an image that "

@@ -11,6 +11,7 @@
 #include "actors/filters/resample.hpp"
 #include "actors/io/jpeg_decoder.hpp"
 #include "actors/io/loader.hpp"
+#include "actors/io/webp_decoder.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/safe_fs.hpp"
 
@@ -80,7 +81,10 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                  "or 1/8) that is still at least the thumbnail's size, as "
                  "Pillow's draft() and sharp do; false keeps libvips' "
                  "choice, which decodes up to twice as large for the final "
-                 "resize: slightly less aliasing, slower")
+                 "resize: slightly less aliasing, slower. A still WebP is "
+                 "decoded at the thumbnail's size either way (libwebp "
+                 "scales while decoding); false leaves it to libvips' "
+                 "thumbnail")
         .choice("kernel", &thumbnail_options::kernel, "lanczos3",
                 choice_names(kernel_table),
                 "Resampling kernel of the resize: 'lanczos3' is the "
@@ -88,9 +92,9 @@ const spec_builder<thumbnail_options>& thumbnail_spec() {
                 "'linear' and 'nearest' cheaper still and softer or "
                 "blockier. Only lanczos3 goes with linear = true or "
                 "fast_shrink_on_load = false. Formats that libvips shrinks "
-                "on load itself (WebP, HEIF, PDF, SVG, TIFF pyramids) and "
-                "multi-page images are resized by libvips' thumbnail, with "
-                "lanczos3 whatever this says")
+                "on load itself (HEIF, PDF, SVG, TIFF pyramids), animated "
+                "WebPs and multi-page images are resized by libvips' "
+                "thumbnail, with lanczos3 whatever this says")
         .fuses_load()
         .validate([](const thumbnail_options& o) {
           if (o.width < 0 || o.height < 0)
@@ -257,6 +261,23 @@ int thumbnail_stage::fast_jpeg_shrink(const vips::VImage& header,
   return 1;
 }
 
+double thumbnail_stage::fast_webp_scale(const vips::VImage& header,
+                                        const thumbnail_geometry& g) const {
+  // An animation's frames are resized by libvips' thumbnail, page by page.
+  if (!opts_.fast_shrink_on_load || opts_.linear
+      || loader_of(header).rfind("webpload", 0) != 0
+      || header.get_typeof(VIPS_META_N_PAGES) != 0)
+    return 0.0;
+  // libvips' thumbnail's scale for WebP: the smaller shrink of the two
+  // axes, never enlarging (vips_thumbnail_calculate_common_shrink), so the
+  // decode is at least the planned size.
+  double target_w = g.swapped ? g.resize_height : g.resize_width;
+  double target_h = g.swapped ? g.resize_width : g.resize_height;
+  double shrink = std::min(header.width() / target_w,
+                           header.height() / target_h);
+  return 1.0 / std::max(1.0, shrink);
+}
+
 void thumbnail_stage::process(image& img) {
   auto g = plan(img.pixels.width(), img.pixels.height(),
                 orientation_of(img.pixels));
@@ -279,31 +300,38 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
   if (loader_of(header).rfind("pngload", 0) == 0)
     return std::nullopt;
   auto g = plan(header.width(), header.height(), orientation_of(header));
-  // Shrink 1 too: libvips, which leaves a factor of two for the resize,
-  // would not shrink either, and resize_upright is faster than
-  // libvips' thumbnail.
-  if (int shrink = fast_jpeg_shrink(header, g); shrink >= 1) {
-    // A small JPEG read into memory is decoded here, whole: the same
-    // pixels without libvips' loader's per-image cost. Else, at shrink 1
-    // the loader's image is the one a new open would give (the same
-    // loader, access and fail_on): building and reading the header a
-    // second time is a good part of a small image's cost.
+  // A JPEG shrinks on load by libjpeg's factors (fast_jpeg_shrink; shrink 1
+  // too: libvips, which leaves a factor of two for the resize, would not
+  // shrink either), a still WebP by libwebp's scale (fast_webp_scale), and
+  // resize_upright, faster than libvips' thumbnail, does the rest.
+  const int jpeg_shrink = fast_jpeg_shrink(header, g);
+  const double webp_scale = jpeg_shrink > 0 ? 0.0 : fast_webp_scale(header, g);
+  if (jpeg_shrink > 0 || webp_scale > 0.0) {
+    // A file read into memory is decoded here, whole: the same pixels
+    // without libvips' loader's per-image cost. Else, unshrunk, the
+    // loader's image is the one a new open would give (the same loader,
+    // access and fail_on): building and reading the header a second time
+    // is a good part of a small image's cost.
     std::optional<vips::VImage> here;
     if (params.input_bytes)
-      here = decode_jpeg_here(*params.input_bytes, header, shrink);
+      here = jpeg_shrink > 0
+               ? decode_jpeg_here(*params.input_bytes, header, jpeg_shrink)
+               : decode_webp_here(*params.input_bytes, header, webp_scale);
+    auto reopen = [&](vips::VOption* options) {
+      return open_image_file(
+        path,
+        options
+          ->set("access", params.sequential ? VIPS_ACCESS_SEQUENTIAL
+                                            : VIPS_ACCESS_RANDOM)
+          ->set("fail_on", fail_on),
+        loader_of(header), params.input_fd, params.input_bytes);
+    };
     auto shrunk
-      = here ? std::move(*here)
-      : shrink == 1
-          ? header
-          : open_image_file(path,
-                            vips::VImage::option()
-                              ->set("shrink", shrink)
-                              ->set("access", params.sequential
-                                                ? VIPS_ACCESS_SEQUENTIAL
-                                                : VIPS_ACCESS_RANDOM)
-                              ->set("fail_on", fail_on),
-                            loader_of(header), params.input_fd,
-                            params.input_bytes);
+      = here                                   ? std::move(*here)
+      : jpeg_shrink == 1 || webp_scale == 1.0 ? header
+      : jpeg_shrink > 0
+        ? reopen(vips::VImage::option()->set("shrink", jpeg_shrink))
+        : reopen(vips::VImage::option()->set("scale", webp_scale));
     return finish(resize_upright(shrunk, g), g);
   }
   auto options = resize_options(g)->set("fail_on", fail_on);

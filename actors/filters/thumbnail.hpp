@@ -68,11 +68,13 @@ public:
   }
 
   /// Opens `path` shrunk on load, honouring `params.fail_on`; the geometry
-  /// comes from `header`. A JPEG is reopened with libjpeg's shrink and
-  /// resized by resize_upright; a PNG, which nothing shrinks on load, is
-  /// declined (the loader then calls process on `header`); other formats
-  /// go to `vips::VImage::thumbnail` (WebP, HEIF, PDF, SVG, TIFF pyramids
-  /// shrink on load there).
+  /// comes from `header`. A JPEG is decoded with libjpeg's shrink and a
+  /// still WebP at libwebp's scale (by pixline's decoders when the file is
+  /// in memory, else reopened by libvips), then resized by resize_upright;
+  /// a PNG, which nothing shrinks on load, is declined (the loader then
+  /// calls process on `header`); other formats go to
+  /// `vips::VImage::thumbnail` (animated WebP, HEIF, PDF, SVG, TIFF
+  /// pyramids shrink on load there).
   std::optional<vips::VImage> load_fused(const std::string& path,
                                          const vips::VImage& header,
                                          const load_params& params) override;
@@ -93,6 +95,12 @@ private:
   /// fast_shrink_on_load off).
   int fast_jpeg_shrink(const vips::VImage& header,
                        const thumbnail_geometry& g) const;
+  /// The scale (0 < scale <= 1) fast_shrink_on_load decodes a still WebP
+  /// `header` at, libvips' thumbnail's: the larger of the two axes' scales
+  /// to the planned size, at most 1. 0 when it does not apply (another
+  /// format, an animation, linear light, or fast_shrink_on_load off).
+  double fast_webp_scale(const vips::VImage& header,
+                         const thumbnail_geometry& g) const;
 
   thumbnail_options opts_;
   /// The box as it applies: a side 0 is unbounded.

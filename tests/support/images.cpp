@@ -59,6 +59,19 @@ std::string libvips_jpeg(const vips::VImage& img, const jpeg_settings& settings)
   return bytes;
 }
 
+std::shared_ptr<VipsBlob> blob_of(const std::string& bytes) {
+  return {vips_blob_copy(bytes.data(), bytes.size()),
+          [](VipsBlob* blob) { vips_area_unref(VIPS_AREA(blob)); }};
+}
+
+std::string pixels_of(const vips::VImage& img) {
+  std::size_t size = 0;
+  void* data = img.write_to_memory(&size);
+  std::string bytes(static_cast<const char*>(data), size);
+  g_free(data);
+  return bytes;
+}
+
 vips::VImage solid(int width, int height, double r, double g, double b) {
   auto img = vips::VImage::black(width, height, vips::VImage::option()->set("bands", 3))
                .new_from_image(std::vector<double>{r, g, b})

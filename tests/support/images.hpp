@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +28,13 @@ vips::VImage noisy_card(int width, int height);
 /// libvips' own jpegsave of `img` with `settings` and strip, as bytes: what
 /// encode_jpeg_here must write.
 std::string libvips_jpeg(const vips::VImage& img, const jpeg_settings& settings);
+
+/// `bytes` in a libvips blob, as the loader holds a file it read into
+/// memory (read_input_bytes).
+std::shared_ptr<VipsBlob> blob_of(const std::string& bytes);
+
+/// `img` computed, its pixels as bytes (VImage::write_to_memory).
+std::string pixels_of(const vips::VImage& img);
 
 /// A solid colour sRGB uchar image.
 vips::VImage solid(int width, int height, double r, double g, double b);

@@ -18,11 +18,6 @@ namespace {
 
 using blob_ptr = std::shared_ptr<VipsBlob>;
 
-blob_ptr blob_of(const std::string& bytes) {
-  return {vips_blob_copy(bytes.data(), bytes.size()),
-          [](VipsBlob* b) { vips_area_unref(VIPS_AREA(b)); }};
-}
-
 /// `img` as a JPEG file's bytes, through libvips' jpegsave with metadata.
 std::string jpeg_of(const vips::VImage& img, bool progressive,
                     bool subsample = true) {
@@ -49,14 +44,6 @@ vips::VImage libvips_load(const blob_ptr& bytes, int shrink) {
   if (shrink > 1)
     options->set("shrink", shrink);
   return vips::VImage::jpegload_source(source_of_bytes(bytes), options);
-}
-
-std::string pixels_of(const vips::VImage& img) {
-  std::size_t size = 0;
-  void* data = img.write_to_memory(&size);
-  std::string bytes(static_cast<const char*>(data), size);
-  g_free(data);
-  return bytes;
 }
 
 vips::VImage grey(const vips::VImage& colour) {

@@ -38,19 +38,6 @@ std::optional<vips::VImage> libvips_load(const blob_ptr& bytes, int shrink) {
   }
 }
 
-std::optional<std::string> pixels_of(const vips::VImage& img) {
-  try {
-    std::size_t size = 0;
-    void* data = img.write_to_memory(&size);
-    std::string pixels(static_cast<const char*>(data), size);
-    g_free(data);
-    return pixels;
-  } catch (const vips::VError&) {
-    vips_error_clear();
-    return std::nullopt;
-  }
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
@@ -73,28 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
       std::int64_t(here->width()) * here->height()
         <= pixline::jpeg_decode_here_max_pixels,
       "decode_jpeg_here took on a decode larger than its limit");
-    auto theirs = libvips_load(bytes, shrink);
-    pixline::fuzz::require(theirs.has_value(),
-                           "decode_jpeg_here decoded what jpegload refuses");
-    pixline::fuzz::require(
-      here->width() == theirs->width() && here->height() == theirs->height()
-        && here->bands() == theirs->bands()
-        && here->format() == theirs->format()
-        && here->interpretation() == theirs->interpretation(),
-      "decode_jpeg_here gave another size, band count or interpretation "
-      "than jpegload");
-    auto their_pixels = pixels_of(*theirs);
-    // jpegload may still fail on the pixels (damage past the header); the
-    // decoder, which gave up at the first warning, must not have decoded
-    // such a file.
-    pixline::fuzz::require(their_pixels.has_value(),
-                           "decode_jpeg_here decoded a file whose pixels "
-                           "jpegload refuses");
-    auto our_pixels = pixels_of(*here);
-    pixline::fuzz::require(our_pixels.has_value(),
-                           "decode_jpeg_here's image cannot be read");
-    pixline::fuzz::require(*our_pixels == *their_pixels,
-                           "decode_jpeg_here's pixels differ from jpegload's");
+    pixline::fuzz::require_same_image(*here, libvips_load(bytes, shrink),
+                                      "decode_jpeg_here", "jpegload");
   }
   return 0;
 }

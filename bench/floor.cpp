@@ -18,17 +18,19 @@
 //            VImage::thumbnail (libvips' shrink-on-load, WebP included).
 //   pixline  pixline's own resize (actors/filters/resample.cpp, compiled
 //            in: the same kernels and the same pixels as pixline's
-//            thumbnail stage), for JPEGs and PNGs; WebP through
-//            VImage::thumbnail, as pixline's thumbnail stage does. A JPEG
-//            of up to 1 MP at its DCT scale is read into memory and decoded
-//            whole by pixline's decoder (actors/io/jpeg_decoder.cpp,
-//            compiled in), as pixline's loader does. The pair pixline /
-//            this floor then differs by orchestration only.
+//            thumbnail stage), for JPEGs, still WebPs and PNGs. A JPEG of
+//            up to 1 MP at its DCT scale, and a still WebP at libvips'
+//            scale on load, are read into memory and decoded whole by
+//            pixline's decoders (actors/io/jpeg_decoder.cpp,
+//            actors/io/webp_decoder.cpp, compiled in), as pixline's loader
+//            does. The pair pixline / this floor then differs by
+//            orchestration only.
 // FLOOR_MODE=decode: the decode floor, no resize and no encode. JPEGs are
 // decoded by libjpeg-turbo directly at the DCT scale above, scanlines
-// thrown away; other files are decoded by libvips as pixline's loader opens
-// them (WebP shrunk on load), their pixels summed (vips_avg) so that every
-// one is computed. No output is written.
+// thrown away; still WebPs by libwebp directly (pixline's decoder) at
+// libvips' scale on load; other files are decoded by libvips as pixline's
+// loader opens them, their pixels summed (vips_avg) so that every one is
+// computed. No output is written.
 // FLOOR_SHRINK=libvips: libvips' own choice of shrink-on-load for every
 // file (VImage::thumbnail). FLOOR_LOADER=direct: a file starting with a
 // JPEG signature is opened with jpegload directly rather than through
@@ -36,8 +38,9 @@
 //
 // Built by bench/run.sh:
 //   g++ -O3 -std=c++20 -I. bench/floor.cpp actors/filters/resample.cpp
-//     actors/io/jpeg_decoder.cpp -o floor
-//     $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
+//     actors/io/jpeg_decoder.cpp actors/io/webp_decoder.cpp -o floor
+//     $(pkg-config --cflags --libs vips-cpp libwebp libwebpdemux) -ljpeg
+//     -lfmt -pthread
 // Not part of the pixline library.
 #include <vips/vips8>
 
@@ -58,6 +61,7 @@
 
 #include "actors/filters/resample.hpp"
 #include "actors/io/jpeg_decoder.hpp"
+#include "actors/io/webp_decoder.hpp"
 
 namespace fs = std::filesystem;
 
@@ -73,6 +77,28 @@ int dct_scale(int width, int height) {
     if (n <= shrink) return n;
   return 1;
 }
+
+/// The scale libvips' thumbnail (and pixline's) decodes a WebP at for a
+/// 256 px box: the larger of the two axes' scales, at most 1.
+double webp_scale(int width, int height) {
+  double long_edge = std::max(width, height);
+  double target_w = std::max(1L, std::lround(width * 256.0 / long_edge));
+  double target_h = std::max(1L, std::lround(height * 256.0 / long_edge));
+  return 1.0 / std::max(1.0, std::min(width / target_w, height / target_h));
+}
+
+/// The whole file in a libvips blob, as pixline's loader reads it.
+struct file_blob {
+  VipsBlob* blob;
+  explicit file_blob(const char* file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes{std::istreambuf_iterator<char>(in), {}};
+    blob = vips_blob_copy(bytes.data(), bytes.size());
+  }
+  ~file_blob() { vips_area_unref(VIPS_AREA(blob)); }
+  file_blob(const file_blob&) = delete;
+  file_blob& operator=(const file_blob&) = delete;
+};
 
 struct jpeg_failure {
   jpeg_error_mgr mgr;
@@ -191,11 +217,7 @@ int main(int argc, char** argv) {
         int n = dct_scale(header.width(), header.height());
         if (ours) {
           // As pixline's loader: the file in memory, decoded whole when small.
-          std::ifstream in(file, std::ios::binary);
-          std::string bytes{std::istreambuf_iterator<char>(in), {}};
-          VipsBlob* blob = vips_blob_copy(bytes.data(), bytes.size());
-          auto here = pixline::decode_jpeg_here(*blob, header, n);
-          vips_area_unref(VIPS_AREA(blob));
+          auto here = pixline::decode_jpeg_here(*file_blob(file).blob, header, n);
           return pixline_resize(
             here ? *here
                  : open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL)),
@@ -204,6 +226,14 @@ int main(int argc, char** argv) {
         if (n > 1)
           return open(file, vips::VImage::option()->set("shrink", n)->set("access", VIPS_ACCESS_SEQUENTIAL))
             .thumbnail_image(256);
+      } else if (ours && loader.rfind("webpload", 0) == 0
+                 && header.get_typeof(VIPS_META_N_PAGES) == 0) {
+        double scale = webp_scale(header.width(), header.height());
+        auto here = pixline::decode_webp_here(*file_blob(file).blob, header, scale);
+        return pixline_resize(
+          here ? *here
+               : open(file, vips::VImage::option()->set("scale", scale)->set("access", VIPS_ACCESS_SEQUENTIAL)),
+          header.width(), header.height(), orientation);
       } else if (ours && loader.rfind("pngload", 0) == 0) {
         return pixline_resize(open(file, vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL)),
                               header.width(), header.height(), orientation);
@@ -220,8 +250,12 @@ int main(int argc, char** argv) {
       return;
     }
     auto options = vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL);
-    if (loader.rfind("webpload", 0) == 0)
-      options->set("scale", std::min(1.0, 256.0 / std::max(header.width(), header.height())));
+    if (loader.rfind("webpload", 0) == 0) {
+      double scale = webp_scale(header.width(), header.height());
+      if (pixline::decode_webp_here(*file_blob(file).blob, header, scale))
+        return;
+      options->set("scale", scale);
+    }
     static_cast<void>(open(file, options).avg());
   };
 

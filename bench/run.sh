@@ -10,8 +10,8 @@
 #    (bench/install-bench-deps.sh; skips what is there),
 # 2. builds pixline in Release into bench/.cache/build (incremental; set
 #    PIXLINE=/path/to/pixline to use another binary) and the floor program
-#    bench/floor.cpp (with pixline's actors/filters/resample.cpp and
-#    actors/io/jpeg_decoder.cpp compiled in)
+#    bench/floor.cpp (with pixline's actors/filters/resample.cpp,
+#    actors/io/jpeg_decoder.cpp and actors/io/webp_decoder.cpp compiled in)
 #    into bench/.cache/floor,
 # 3. makes the corpus in bench/.cache/corpus when missing (bench/make-corpus.sh),
 # 4. runs bench/bench.py: every workload, every contender, BENCH_REPS times,
@@ -41,15 +41,20 @@ if [[ -z ${PIXLINE:-} ]]; then
 fi
 
 floor=$cache/floor
-resample=$root/actors/filters/resample.cpp
-decoder=$root/actors/io/jpeg_decoder.cpp
-if [[ ! -x $floor || $here/floor.cpp -nt $floor || $resample -nt $floor \
-      || $root/actors/filters/resample.hpp -nt $floor || $decoder -nt $floor \
-      || $root/actors/io/jpeg_decoder.hpp -nt $floor ]]; then
+floor_sources=("$here/floor.cpp" "$root/actors/filters/resample.cpp"
+               "$root/actors/io/jpeg_decoder.cpp" "$root/actors/io/webp_decoder.cpp")
+floor_headers=("$root/actors/filters/resample.hpp" "$root/actors/io/jpeg_decoder.hpp"
+               "$root/actors/io/webp_decoder.hpp")
+rebuild_floor=0
+[[ -x $floor ]] || rebuild_floor=1
+for f in "${floor_sources[@]}" "${floor_headers[@]}"; do
+  if [[ $f -nt $floor ]]; then rebuild_floor=1; fi
+done
+if [[ $rebuild_floor == 1 ]]; then
   echo "run: building the floor program"
   # shellcheck disable=SC2046
-  g++ -O3 -std=c++20 -I"$root" "$here/floor.cpp" "$resample" "$decoder" -o "$floor" \
-    $(pkg-config --cflags --libs vips-cpp) -ljpeg -lfmt -pthread
+  g++ -O3 -std=c++20 -I"$root" "${floor_sources[@]}" -o "$floor" \
+    $(pkg-config --cflags --libs vips-cpp libwebp libwebpdemux) -ljpeg -lfmt -pthread
 fi
 export FLOOR=$floor
 

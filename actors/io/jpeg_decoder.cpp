@@ -10,6 +10,8 @@
 // jpeglib.h needs FILE and size_t declared first.
 #include <jpeglib.h>
 
+#include "actors/io/decoded_image.hpp"
+
 namespace pixline {
 
 namespace {
@@ -123,14 +125,9 @@ std::optional<vips::VImage> decode_jpeg_here(const VipsBlob& bytes,
       > jpeg_decode_here_max_pixels)
     return std::nullopt;
   auto* area = VIPS_AREA(&bytes);
-  // A memory image with the header's fields and metadata, as libvips'
-  // loaders give theirs (vips_image_pipelinev copies them).
-  VipsImage* out = vips_image_new_memory();
-  if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, nullptr)) {
-    g_object_unref(out);
-    vips_error_clear();
+  VipsImage* out = memory_image_like(in);
+  if (!out)
     return std::nullopt;
-  }
   decode_state s{static_cast<const unsigned char*>(area->data),
                  static_cast<unsigned long>(area->length),
                  shrink,

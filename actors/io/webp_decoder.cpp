@@ -6,6 +6,8 @@
 #include <webp/decode.h>
 #include <webp/demux.h>
 
+#include "actors/io/decoded_image.hpp"
+
 namespace pixline {
 
 namespace {
@@ -72,14 +74,9 @@ std::optional<vips::VImage> decode_webp_here(const VipsBlob& bytes,
       || (!alpha && frame.iter.has_alpha))
     return std::nullopt;
 
-  // A memory image with the header's fields and metadata, as libvips'
-  // loaders give theirs (vips_image_pipelinev copies them).
-  VipsImage* out = vips_image_new_memory();
-  if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, nullptr)) {
-    g_object_unref(out);
-    vips_error_clear();
+  VipsImage* out = memory_image_like(in);
+  if (!out)
     return std::nullopt;
-  }
   out->Xsize = width;
   out->Ysize = height;
   if (vips_image_write_prepare(out)) {

@@ -47,8 +47,7 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
-  blob_ptr bytes{vips_blob_copy(data, size),
-                 [](VipsBlob* b) { vips_area_unref(VIPS_AREA(b)); }};
+  auto bytes = pixline::fuzz::blob_of(data, size);
   auto header = libvips_load(bytes, 1);
   if (!header)
     return 0;

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,13 @@ inline void require(bool ok, const std::string& what) {
     std::fprintf(stderr, "fuzz: %s\n", what.c_str());
     std::abort();
   }
+}
+
+/// A fuzz input in a libvips blob, as the loader holds a file it read
+/// into memory.
+inline std::shared_ptr<VipsBlob> blob_of(const void* data, std::size_t size) {
+  return {vips_blob_copy(data, size),
+          [](VipsBlob* blob) { vips_area_unref(VIPS_AREA(blob)); }};
 }
 
 /// `img` computed, its pixels as bytes; nothing when libvips fails on them

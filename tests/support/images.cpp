@@ -72,6 +72,21 @@ std::string pixels_of(const vips::VImage& img) {
   return bytes;
 }
 
+std::vector<cut_file> openable_cuts(
+  const std::string& whole,
+  const std::function<vips::VImage(const std::shared_ptr<VipsBlob>&)>& open) {
+  std::vector<cut_file> cuts;
+  for (std::size_t cut = 2; cut <= whole.size(); ++cut) {
+    auto bytes = blob_of(whole.substr(0, cut));
+    try {
+      cuts.push_back({cut, bytes, open(bytes)});
+    } catch (const vips::VError&) {
+      vips_error_clear();
+    }
+  }
+  return cuts;
+}
+
 vips::VImage solid(int width, int height, double r, double g, double b) {
   auto img = vips::VImage::black(width, height, vips::VImage::option()->set("bands", 3))
                .new_from_image(std::vector<double>{r, g, b})

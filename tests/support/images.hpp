@@ -36,6 +36,21 @@ std::shared_ptr<VipsBlob> blob_of(const std::string& bytes);
 /// `img` computed, its pixels as bytes (VImage::write_to_memory).
 std::string pixels_of(const vips::VImage& img);
 
+/// A file cut short: its first `cut` bytes, and the image libvips' loader
+/// opened from them.
+struct cut_file {
+  std::size_t cut = 0;
+  std::shared_ptr<VipsBlob> bytes;
+  vips::VImage header;
+};
+
+/// Every cut of `whole` (its first 2 bytes, 3, ... up to all of it) that
+/// `open` opens without an error: the damaged files a decoder must decline
+/// or decode as libvips does.
+std::vector<cut_file> openable_cuts(
+  const std::string& whole,
+  const std::function<vips::VImage(const std::shared_ptr<VipsBlob>&)>& open);
+
 /// A solid colour sRGB uchar image.
 vips::VImage solid(int width, int height, double r, double g, double b);
 

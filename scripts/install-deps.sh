@@ -16,6 +16,7 @@ packages=(
   libvips-dev                    # libvips 8.14 (decode, operations, encode)
   libjpeg62-turbo-dev            # libjpeg-turbo: small jpegs encoded directly
   libwebp-dev                    # libwebp: still WebPs decoded directly
+  libpng-dev                     # libpng: small PNGs decoded directly
   libseccomp-dev                 # worker processes: system-call filter (isolation)
   libxxhash-dev                  # watch journal: XXH3 content hash of each input
   libfmt-dev libspdlog-dev       # formatting, logging

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "actors/io/jpeg_decoder.hpp"
+#include "actors/io/png_decoder.hpp"
 #include "actors/io/webp_decoder.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/safe_fs.hpp"
@@ -369,12 +370,14 @@ void loader::load(job& j) {
         return;
       }
     }
-    // A small JPEG or a still WebP read into memory is decoded now, whole
-    // (see decode_jpeg_here, decode_webp_here); anything else stays lazy
-    // until a stage downstream asks for pixels.
+    // A small JPEG or PNG or a still WebP read into memory is decoded now,
+    // whole (see decode_jpeg_here, decode_png_here, decode_webp_here);
+    // anything else stays lazy until a stage downstream asks for pixels.
     std::optional<vips::VImage> here;
     if (bytes && img->input_format == "jpeg")
       here = decode_jpeg_here(*bytes, opened, 1);
+    else if (bytes && img->input_format == "png")
+      here = decode_png_here(*bytes, opened);
     else if (bytes && img->input_format == "webp")
       here = decode_webp_here(*bytes, opened, 1.0);
     img->pixels = here ? std::move(*here) : std::move(opened);

@@ -2,8 +2,8 @@
 # Builds the libFuzzer targets in tests/fuzz with clang, libFuzzer, ASan and
 # UBSan into build-fuzz/ and runs them side by side for FUZZ_SECONDS
 # (default 60): the config parser, the inline chain parser, the naming
-# template and pixline's own JPEG and WebP decoders, checked against
-# libvips' jpegload and webpload. A crash, a sanitizer report or an
+# template and pixline's own JPEG, PNG and WebP decoders, checked against
+# libvips' jpegload, pngload and webpload. A crash, a sanitizer report or an
 # undocumented exception fails the script; the input that caused it is left
 # in build-fuzz/findings/<target>/ (replay it with
 # `build-fuzz/tests/fuzz/fuzz_<target> FILE`).
@@ -14,14 +14,14 @@
 #
 # Environment: FUZZ_SECONDS, PIXLINE_FUZZ_DIR (default build-fuzz),
 # PIXLINE_JOBS (default nproc). Arguments: the targets to run (config,
-# chain, naming, jpeg, webp; default all).
+# chain, naming, jpeg, png, webp; default all).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${FUZZ_SECONDS:-60}
 build_dir=${PIXLINE_FUZZ_DIR:-build-fuzz}
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config chain naming jpeg webp)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config chain naming jpeg png webp)
 for t in "${targets[@]}"; do
   [[ -d tests/fuzz/corpus/$t ]] || { echo "fuzz.sh: no target '$t'" >&2; exit 2; }
 done

@@ -24,6 +24,6 @@ echo "== testing"
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error \
   --timeout 600 -j "${PIXLINE_TEST_JOBS:-2}"
 
-echo "== fuzzing the parsers and the JPEG and WebP decoders (20 s)"
+echo "== fuzzing the parsers and the image decoders (20 s)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
 echo "== all tests passed"

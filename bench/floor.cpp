@@ -19,16 +19,17 @@
 //   pixline  pixline's own resize (actors/filters/resample.cpp, compiled
 //            in: the same kernels and the same pixels as pixline's
 //            thumbnail stage), for JPEGs, still WebPs and PNGs. A JPEG of
-//            up to 1 MP at its DCT scale, and a still WebP at libvips'
-//            scale on load, are read into memory and decoded whole by
-//            pixline's decoders (actors/io/jpeg_decoder.cpp,
-//            actors/io/webp_decoder.cpp, compiled in), as pixline's loader
-//            does. The pair pixline / this floor then differs by
+//            up to 1 MP at its DCT scale, a still WebP at libvips' scale
+//            on load and a PNG of up to 4 MiB decoded are read into memory
+//            and decoded whole by pixline's decoders
+//            (actors/io/{jpeg,png,webp}_decoder.cpp, compiled in), as
+//            pixline's loader does. The pair pixline / this floor then differs by
 //            orchestration only.
 // FLOOR_MODE=decode: the decode floor, no resize and no encode. JPEGs are
 // decoded by libjpeg-turbo directly at the DCT scale above, scanlines
 // thrown away; still WebPs by libwebp directly (pixline's decoder) at
-// libvips' scale on load; other files are decoded by libvips as pixline's
+// libvips' scale on load, PNGs by libpng directly (pixline's decoder, up
+// to its size limit); other files are decoded by libvips as pixline's
 // loader opens them, their pixels summed (vips_avg) so that every one is
 // computed. No output is written.
 // FLOOR_SHRINK=libvips: libvips' own choice of shrink-on-load for every
@@ -38,9 +39,10 @@
 //
 // Built by bench/run.sh:
 //   g++ -O3 -std=c++20 -I. bench/floor.cpp actors/filters/resample.cpp
-//     actors/io/jpeg_decoder.cpp actors/io/webp_decoder.cpp -o floor
-//     $(pkg-config --cflags --libs vips-cpp libwebp libwebpdemux) -ljpeg
-//     -lfmt -pthread
+//     actors/io/jpeg_decoder.cpp actors/io/png_decoder.cpp
+//     actors/io/webp_decoder.cpp -o floor
+//     $(pkg-config --cflags --libs vips-cpp libpng16 libwebp libwebpdemux)
+//     -ljpeg -lfmt -pthread
 // Not part of the pixline library.
 #include <vips/vips8>
 
@@ -61,6 +63,7 @@
 
 #include "actors/filters/resample.hpp"
 #include "actors/io/jpeg_decoder.hpp"
+#include "actors/io/png_decoder.hpp"
 #include "actors/io/webp_decoder.hpp"
 
 namespace fs = std::filesystem;
@@ -235,8 +238,10 @@ int main(int argc, char** argv) {
                : open(file, vips::VImage::option()->set("scale", scale)->set("access", VIPS_ACCESS_SEQUENTIAL)),
           header.width(), header.height(), orientation);
       } else if (ours && loader.rfind("pngload", 0) == 0) {
-        return pixline_resize(open(file, vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL)),
-                              header.width(), header.height(), orientation);
+        auto here = pixline::decode_png_here(*file_blob(file).blob, header);
+        return pixline_resize(
+          here ? *here : open(file, vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL)),
+          header.width(), header.height(), orientation);
       }
     }
     return vips::VImage::thumbnail(file, 256);
@@ -255,6 +260,9 @@ int main(int argc, char** argv) {
       if (pixline::decode_webp_here(*file_blob(file).blob, header, scale))
         return;
       options->set("scale", scale);
+    } else if (loader.rfind("pngload", 0) == 0
+               && pixline::decode_png_here(*file_blob(file).blob, header)) {
+      return;
     }
     static_cast<void>(open(file, options).avg());
   };

@@ -10,8 +10,8 @@
 #    (bench/install-bench-deps.sh; skips what is there),
 # 2. builds pixline in Release into bench/.cache/build (incremental; set
 #    PIXLINE=/path/to/pixline to use another binary) and the floor program
-#    bench/floor.cpp (with pixline's actors/filters/resample.cpp,
-#    actors/io/jpeg_decoder.cpp and actors/io/webp_decoder.cpp compiled in)
+#    bench/floor.cpp (with pixline's actors/filters/resample.cpp and
+#    actors/io/{jpeg,png,webp}_decoder.cpp compiled in)
 #    into bench/.cache/floor,
 # 3. makes the corpus in bench/.cache/corpus when missing (bench/make-corpus.sh),
 # 4. runs bench/bench.py: every workload, every contender, BENCH_REPS times,
@@ -41,10 +41,12 @@ if [[ -z ${PIXLINE:-} ]]; then
 fi
 
 floor=$cache/floor
-floor_sources=("$here/floor.cpp" "$root/actors/filters/resample.cpp"
-               "$root/actors/io/jpeg_decoder.cpp" "$root/actors/io/webp_decoder.cpp")
-floor_headers=("$root/actors/filters/resample.hpp" "$root/actors/io/jpeg_decoder.hpp"
-               "$root/actors/io/webp_decoder.hpp")
+floor_sources=("$here/floor.cpp" "$root/actors/filters/resample.cpp")
+floor_headers=("$root/actors/filters/resample.hpp")
+for format in jpeg png webp; do
+  floor_sources+=("$root/actors/io/${format}_decoder.cpp")
+  floor_headers+=("$root/actors/io/${format}_decoder.hpp")
+done
 rebuild_floor=0
 [[ -x $floor ]] || rebuild_floor=1
 for f in "${floor_sources[@]}" "${floor_headers[@]}"; do
@@ -54,7 +56,7 @@ if [[ $rebuild_floor == 1 ]]; then
   echo "run: building the floor program"
   # shellcheck disable=SC2046
   g++ -O3 -std=c++20 -I"$root" "${floor_sources[@]}" -o "$floor" \
-    $(pkg-config --cflags --libs vips-cpp libwebp libwebpdemux) -ljpeg -lfmt -pthread
+    $(pkg-config --cflags --libs vips-cpp libpng16 libwebp libwebpdemux) -ljpeg -lfmt -pthread
 fi
 export FLOOR=$floor
 

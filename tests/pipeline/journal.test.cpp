@@ -594,8 +594,8 @@ TEST_CASE("a compaction killed at any moment loses nothing and forges "
     CHECK_THAT(j.check_outputs(big.overwritten),
                Catch::Contains("written since for " + big.overwriter.path));
   };
-  // How long a whole compaction takes here, in a process of its own.
-  prepare();
+  // A child that opens the journal, killed after `kill_after` (never when
+  // negative).
   auto run_child = [&](std::chrono::microseconds kill_after) {
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -615,11 +615,17 @@ TEST_CASE("a compaction killed at any moment loses nothing and forges "
     ::waitpid(pid, &status, 0);
     return status;
   };
-  auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(run_child(std::chrono::microseconds(-1)) == 0);
-  auto whole = std::chrono::duration_cast<std::chrono::microseconds>(
-    std::chrono::steady_clock::now() - t0);
-  {
+  // How long a whole compaction takes here, in a process of its own: the
+  // quickest of three, as one slowed down by the machine's other work (an
+  // fsync behind other writes) would put most kills after the end.
+  auto whole = std::chrono::microseconds::max();
+  for (int run = 0; run < 3; ++run) {
+    prepare();
+    auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(run_child(std::chrono::microseconds(-1)) == 0);
+    whole = std::min(whole,
+                     std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - t0));
     journal j{state};
     CHECK(j.lines() < 10000); // it was compacted
     check(j);

@@ -23,8 +23,8 @@
 //            on load and a PNG of up to 4 MiB decoded are read into memory
 //            and decoded whole by pixline's decoders
 //            (actors/io/{jpeg,png,webp}_decoder.cpp, compiled in), as
-//            pixline's loader does. The pair pixline / this floor then differs by
-//            orchestration only.
+//            pixline's loader does. The pair pixline / this floor then
+//            differs by orchestration only.
 // FLOOR_MODE=decode: the decode floor, no resize and no encode. JPEGs are
 // decoded by libjpeg-turbo directly at the DCT scale above, scanlines
 // thrown away; still WebPs by libwebp directly (pixline's decoder) at

@@ -74,8 +74,8 @@ inline void require_same_image(const vips::VImage& here,
           decoder + " gave another size, band count or interpretation than "
             + loader);
   // The loader may still fail on the pixels (damage past the header); the
-  // decoder, which gives up at libjpeg's first warning or libwebp's error,
-  // must not have decoded such a file.
+  // decoder, which gives up at its library's first error (and at libjpeg's
+  // or libpng's first warning), must not have decoded such a file.
   auto their_pixels = pixels_of(*theirs);
   require(their_pixels.has_value(),
           decoder + " decoded a file whose pixels " + loader + " refuses");

@@ -17,6 +17,7 @@ packages=(
   libjpeg62-turbo-dev            # libjpeg-turbo: small jpegs encoded directly
   libwebp-dev                    # libwebp: still WebPs decoded directly
   libpng-dev                     # libpng: small PNGs decoded directly
+  liblcms2-dev                   # Little CMS: CMYK imported with one transform per process
   libseccomp-dev                 # worker processes: system-call filter (isolation)
   libxxhash-dev                  # watch journal: XXH3 content hash of each input
   libfmt-dev libspdlog-dev       # formatting, logging

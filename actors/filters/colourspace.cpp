@@ -1,5 +1,6 @@
 #include "actors/filters/colourspace.hpp"
 
+#include "actors/filters/cmyk.hpp"
 #include "actors/filters/pixels.hpp"
 #include "pipeline/registry.hpp"
 
@@ -44,10 +45,7 @@ colourspace_stage::colourspace_stage(colourspace_options opts)
 }
 
 void colourspace_stage::process(image& img) {
-  auto& in = img.pixels;
-  img.pixels = in.colourspace(
-    target_,
-    vips::VImage::option()->set("source_space", in.guess_interpretation()));
+  img.pixels = colourspace_of(img.pixels, target_);
 }
 
 } // namespace pixline

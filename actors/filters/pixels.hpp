@@ -58,14 +58,16 @@ vips::VImage cast_rounded(const vips::VImage& img, VipsBandFormat format);
 /// one region on `in`), and `generate` gets `in`'s VipsImage as its `a` and
 /// a pointer to `state` as its `b`. The image keeps `state` and a reference
 /// to `in` for as long as it lives (libvips' generate holds neither). Its
-/// fields are `in`'s, but `width` × `height` and, unless it is
-/// VIPS_FORMAT_NOTSET, the band format `format`.
+/// fields are `in`'s, but `width` × `height` and, where given, the band
+/// format `format` (unless VIPS_FORMAT_NOTSET), the number of bands `bands`
+/// (unless 0) and the interpretation `type`.
 template <class State>
-vips::VImage generated_image(const vips::VImage& in, State state, int width,
-                             int height, VipsDemandStyle style,
-                             VipsStartFn start, VipsGenerateFn generate,
-                             VipsStopFn stop,
-                             VipsBandFormat format = VIPS_FORMAT_NOTSET) {
+vips::VImage
+generated_image(const vips::VImage& in, State state, int width, int height,
+                VipsDemandStyle style, VipsStartFn start,
+                VipsGenerateFn generate, VipsStopFn stop,
+                VipsBandFormat format = VIPS_FORMAT_NOTSET, int bands = 0,
+                std::optional<VipsInterpretation> type = std::nullopt) {
   struct kept_state {
     State state;
     vips::VImage in;
@@ -85,6 +87,10 @@ vips::VImage generated_image(const vips::VImage& in, State state, int width,
   out->Ysize = height;
   if (format != VIPS_FORMAT_NOTSET)
     out->BandFmt = format;
+  if (bands > 0)
+    out->Bands = bands;
+  if (type)
+    out->Type = *type;
   if (vips_image_generate(out, start, generate, stop, raw, &kept->state)) {
     g_object_unref(out);
     throw vips::VError();

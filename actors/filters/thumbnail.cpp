@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/filters/cmyk.hpp"
 #include "actors/filters/resample.hpp"
 #include "actors/io/jpeg_decoder.hpp"
 #include "actors/io/loader.hpp"
@@ -214,9 +215,11 @@ vips::VImage thumbnail_stage::resize_upright(
   // resize_image(): the same pixels (within a level with alpha), the
   // horizontal reduction faster.
   auto in = cache_for_threads(loaded, 16);
+  // A CMYK image is imported by pixline's cmyk_to_xyz: libvips' import,
+  // with its colour transform built once rather than per image.
   auto processing_space = [](const vips::VImage& x) {
-    return x.colourspace(x.bands() < 3 ? VIPS_INTERPRETATION_B_W
-                                       : VIPS_INTERPRETATION_sRGB);
+    return colourspace_of(x, x.bands() < 3 ? VIPS_INTERPRETATION_B_W
+                                           : VIPS_INTERPRETATION_sRGB);
   };
   in = processing_space(in);
   // vips_thumbnail_calculate_shrink() with size "force": the planned size,

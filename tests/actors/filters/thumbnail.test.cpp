@@ -412,6 +412,9 @@ TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
     {"grey.png", card[1].copy(vips::VImage::option()->set(
                    "interpretation", VIPS_INTERPRETATION_B_W)), 0},
     {"alpha.png", card.bandjoin(alpha), 1},
+    // Imported by pixline's cmyk_to_xyz (libvips' import, its transform
+    // built once).
+    {"cmyk.jpg", card.colourspace(VIPS_INTERPRETATION_CMYK), 0},
   }));
   struct params {
     int width;

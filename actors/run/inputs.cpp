@@ -238,9 +238,13 @@ std::vector<job> list_inputs(const source_section& src) {
          files);
     if (!others.empty()) {
       std::sort(others.begin(), others.end());
-      spdlog::warn("skipped {} {}: {}", others.size(),
-                   others.size() == 1 ? "file that is not an image"
-                                      : "files that are not images",
+      // Named by what was checked, the suffix: a .bmp is an image that
+      // only ImageMagick's loader may read, and that loader claims none.
+      spdlog::warn("skipped {} {} no image loader claims: {} (`include` "
+                   "in [source] takes files by your own patterns)",
+                   others.size(),
+                   others.size() == 1 ? "file with a suffix"
+                                      : "files with suffixes",
                    abbreviated(others));
     }
   }

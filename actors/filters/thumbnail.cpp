@@ -244,6 +244,21 @@ vips::VImage thumbnail_stage::resize_upright(
   return in;
 }
 
+bool thumbnail_stage::libvips_shrinks_on_load(const vips::VImage& header) {
+  // vips_thumbnail_open() in libvips 8.14: JPEG, WebP, OpenSlide, PDF, SVG
+  // and HEIF (its stored thumbnail) always may; TIFF and JPEG 2000 only
+  // when they are pyramids, which needs pages or sub-IFDs.
+  const auto loader = loader_of(header);
+  auto is = [&](const char* name) { return loader.rfind(name, 0) == 0; };
+  if (is("tiffload") || is("jp2kload")) {
+    VipsImage* raw = header.get_image();
+    return vips_image_get_n_pages(raw) > 1
+           || vips_image_get_n_subifds(raw) > 0;
+  }
+  return is("jpegload") || is("webpload") || is("openslideload")
+         || is("pdfload") || is("svgload") || is("heifload");
+}
+
 int thumbnail_stage::fast_jpeg_shrink(const vips::VImage& header,
                                       const thumbnail_geometry& g) const {
   // In linear light libvips never shrinks JPEGs on load: libjpeg shrinks
@@ -297,10 +312,11 @@ std::optional<vips::VImage> thumbnail_stage::load_fused(
     throw stage_error(
       fmt::format("unknown fail_on level '{}'", params.fail_on));
   }
-  // libvips' thumbnail cannot shrink a PNG on load either: resize the file
-  // as the loader opened it (process), with pixline's resize, which
-  // reduces an image with alpha across first (resize_image).
-  if (loader_of(header).rfind("pngload", 0) == 0)
+  // A format libvips' thumbnail does not shrink on load (PNG, GIF, a
+  // one-page TIFF, anything ImageMagick reads...) gains nothing from
+  // opening the file again: resize it as the loader opened it (process),
+  // with pixline's resize and the stage's kernel.
+  if (!libvips_shrinks_on_load(header))
     return std::nullopt;
   auto g = plan(header.width(), header.height(), orientation_of(header));
   // A JPEG shrinks on load by libjpeg's factors (fast_jpeg_shrink; shrink 1

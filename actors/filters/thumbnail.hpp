@@ -71,8 +71,9 @@ public:
   /// comes from `header`. A JPEG is decoded with libjpeg's shrink and a
   /// still WebP at libwebp's scale (by pixline's decoders when the file is
   /// in memory, else reopened by libvips), then resized by resize_upright;
-  /// a PNG, which nothing shrinks on load, is declined (the loader then
-  /// calls process on `header`); other formats go to
+  /// a format libvips' thumbnail does not shrink on load (PNG, GIF, a
+  /// one-page TIFF...: libvips_shrinks_on_load) is declined (the loader
+  /// then calls process on `header`); the others go to
   /// `vips::VImage::thumbnail` (animated WebP, HEIF, PDF, SVG, TIFF
   /// pyramids shrink on load there).
   std::optional<vips::VImage> load_fused(const std::string& path,
@@ -90,6 +91,10 @@ private:
   /// resize_image(): the same pixels, within a level for images with alpha.
   vips::VImage resize_upright(const vips::VImage& loaded,
                               const thumbnail_geometry& g) const;
+  /// Whether libvips 8.14's thumbnail may shrink the file of `header` on
+  /// load (vips_thumbnail_open): JPEG, WebP, OpenSlide, PDF, SVG, HEIF, and
+  /// TIFF and JPEG 2000 with several pages or sub-IFDs (a pyramid).
+  static bool libvips_shrinks_on_load(const vips::VImage& header);
   /// The JPEG shrink factor fast_shrink_on_load uses for `header` (1, 2, 4
   /// or 8), or 0 when it does not apply (another format, linear light, or
   /// fast_shrink_on_load off).

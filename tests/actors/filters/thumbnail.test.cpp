@@ -415,6 +415,9 @@ TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
     // Imported by pixline's cmyk_to_xyz (libvips' import, its transform
     // built once).
     {"cmyk.jpg", card.colourspace(VIPS_INTERPRETATION_CMYK), 0},
+    // Resized as the loader opened them (process), not by libvips.
+    {"card.gif", card, 0},
+    {"card.tif", card, 0},
   }));
   struct params {
     int width;
@@ -453,21 +456,36 @@ TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
   }
 }
 
-TEST_CASE("thumbnail: only JPEGs are reopened, and a PNG is resized as the "
-          "loader opened it",
+TEST_CASE("thumbnail: only formats libvips shrinks on load are reopened; "
+          "the others are resized as the loader opened them",
           "[stage][thumbnail]") {
-  // libvips' thumbnail has no shrink-on-load for PNG either, so the stage
-  // declines load_fused and the loader calls process on its own image.
+  // libvips' thumbnail has no shrink-on-load for PNG, GIF or a one-page
+  // TIFF, so the stage declines load_fused and the loader calls process on
+  // its own image. A TIFF of several pages may be a pyramid: libvips'.
   temp_dir dir;
   auto s = spec().make({{"width", i(100)}});
   load_params params;
-  for (const char* name : {"card.png", "card.jpg", "card.webp"}) {
-    CAPTURE(name);
-    auto file = dir / name;
-    save(test_card(400, 300), file);
+  auto card = test_card(400, 300);
+  auto pages = vips::VImage::arrayjoin({card, card}, vips::VImage::option()
+                                                       ->set("across", 1));
+  pages.set(VIPS_META_PAGE_HEIGHT, 300);
+  struct input {
+    const char* name;
+    vips::VImage pixels;
+    bool reopened;
+  };
+  for (const auto& in : {input{"card.png", card, false},
+                         input{"card.gif", card, false},
+                         input{"card.tif", card, false},
+                         input{"card.jpg", card, true},
+                         input{"card.webp", card, true},
+                         input{"pages.tif", pages, true}}) {
+    CAPTURE(in.name);
+    auto file = dir / in.name;
+    save(in.pixels, file);
     auto header = vips::VImage::new_from_file(file.c_str());
     auto out = s->load_fused(file.string(), header, params);
-    CHECK(out.has_value() == (std::string{name} != "card.png"));
+    CHECK(out.has_value() == in.reopened);
     if (!out)
       continue;
     CHECK(out->width() == 100);

@@ -486,11 +486,63 @@ int reduce_float_generate(VipsRegion* out, void* vseq, void*, void* b,
   return 0;
 }
 
-/// What shrink_float_generate needs.
+/// What shrink_float_generate and shrink_uchar_generate need.
 struct shrink_plan {
   int shrink = 1;
   int bands = 0;
+  /// For 8-bit images: (sum + shrink / 2) / shrink for every sum of
+  /// `shrink` bytes, 0 .. 255 * shrink.
+  std::vector<std::uint8_t> quotients;
 };
+
+/// vips_shrinkh_gen() for 8-bit images (its ISHRINK): each band of
+/// `shrink` neighbours summed, then (sum + shrink / 2) / shrink, the same
+/// integers, looked up rather than divided: libvips divides by a number
+/// the compiler does not know, once per band of every output pixel, and
+/// those divisions were most of its cost.
+int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
+                          gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const shrink_plan*>(b);
+  const int bands = plan.bands;
+  const int shrink = plan.shrink;
+  const std::uint8_t* quotient = plan.quotients.data();
+  const VipsRect* r = &out->valid;
+
+  VipsRect s{r->left * shrink, r->top, r->width * shrink, r->height};
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+  for (int y = 0; y < r->height; y++) {
+    const auto* p = VIPS_REGION_ADDR(ir, s.left, r->top + y);
+    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+    if (bands == 3) {
+      for (int x = 0; x < r->width; x++, q += 3) {
+        int s0 = 0, s1 = 0, s2 = 0;
+        for (int k = 0; k < shrink; k++, p += 3) {
+          s0 += p[0];
+          s1 += p[1];
+          s2 += p[2];
+        }
+        q[0] = quotient[s0];
+        q[1] = quotient[s1];
+        q[2] = quotient[s2];
+      }
+      continue;
+    }
+    for (int x = 0; x < r->width; x++) {
+      for (int z = 0; z < bands; z++) {
+        int sum = 0;
+        for (int k = 0; k < shrink; k++)
+          sum += p[z + k * bands];
+        q[z] = quotient[sum];
+      }
+      p += shrink * bands;
+      q += bands;
+    }
+  }
+  return 0;
+}
 
 /// vips_shrinkh_gen() for float images (its FSHRINK): each band of
 /// `shrink` neighbours summed in double, in order, divided by `shrink` and
@@ -551,18 +603,95 @@ int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
   return 0;
 }
 
-/// libvips 8.14's shrinkh(in, shrink, ceil = true) for a float image: the
-/// same pixels.
-vips::VImage shrink_width_float(const vips::VImage& in, int shrink) {
+/// vips_shrinkv_gen() for 8-bit and float images: each band of `shrink`
+/// rows summed, top to bottom (in int for 8 bits, double for float), then
+/// libvips' average (IAVG, through the quotient table; FAVG).
+int shrink_down_generate(VipsRegion* out, void* vseq, void*, void* b,
+                         gboolean*) {
+  auto* ir = static_cast<VipsRegion*>(vseq);
+  const auto& plan = *static_cast<const shrink_plan*>(b);
+  const int shrink = plan.shrink;
+  const VipsRect* r = &out->valid;
+  const bool uchar = !plan.quotients.empty();
+  const std::size_t n = std::size_t(r->width) * std::size_t(plan.bands);
+
+  VipsRect s{r->left, r->top * shrink, r->width, r->height * shrink};
+  if (vips_region_prepare(ir, &s))
+    return -1;
+
+  std::vector<int> isum(uchar ? n : 0);
+  std::vector<double> fsum(uchar ? 0 : n);
+  for (int y = 0; y < r->height; y++) {
+    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+    if (uchar) {
+      std::fill(isum.begin(), isum.end(), 0);
+      for (int k = 0; k < shrink; k++) {
+        const auto* p = VIPS_REGION_ADDR(ir, r->left, s.top + y * shrink + k);
+        for (std::size_t x = 0; x < n; x++)
+          isum[x] += p[x];
+      }
+      for (std::size_t x = 0; x < n; x++)
+        q[x] = plan.quotients[std::size_t(isum[x])];
+      continue;
+    }
+    std::fill(fsum.begin(), fsum.end(), 0.0);
+    for (int k = 0; k < shrink; k++) {
+      const auto* p = reinterpret_cast<const float*>(
+        VIPS_REGION_ADDR(ir, r->left, s.top + y * shrink + k));
+      for (std::size_t x = 0; x < n; x++)
+        fsum[x] += p[x];
+    }
+    auto* f = reinterpret_cast<float*>(q);
+    for (std::size_t x = 0; x < n; x++)
+      f[x] = float(fsum[x] / shrink);
+  }
+  return 0;
+}
+
+/// The plan of a box shrink by `shrink` of `in`, with the quotient table
+/// for an 8-bit image.
+shrink_plan plan_shrink(const vips::VImage& in, int shrink) {
+  shrink_plan plan{shrink, in.bands(), {}};
+  if (in.format() == VIPS_FORMAT_UCHAR) {
+    plan.quotients.resize(std::size_t(255 * shrink + 1));
+    for (int sum = 0; sum <= 255 * shrink; sum++)
+      plan.quotients[std::size_t(sum)]
+        = std::uint8_t((sum + shrink / 2) / shrink);
+  }
+  return plan;
+}
+
+/// libvips 8.14's shrinkv(in, shrink, ceil = true) for a float or an 8-bit
+/// image: the same pixels.
+vips::VImage shrink_height(const vips::VImage& in, int shrink) {
+  // As libvips: copies of the bottom row, up to a multiple of `shrink`.
+  auto extended
+    = in.embed(0, 0, in.width(), VIPS_ROUND_UP(in.height(), shrink),
+               vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+  const int height = int(std::ceil(double(in.height()) / shrink));
+  auto out = generated_image(extended, plan_shrink(in, shrink), in.width(),
+                             height, VIPS_DEMAND_STYLE_THINSTRIP,
+                             vips_start_one, shrink_down_generate,
+                             vips_stop_one);
+  // libvips follows a large shrink with a line cache, for threads that
+  // fall behind (see cache_for_threads).
+  return cache_for_threads(out, 10);
+}
+
+/// libvips 8.14's shrinkh(in, shrink, ceil = true) for a float or an 8-bit
+/// image: the same pixels.
+vips::VImage shrink_width(const vips::VImage& in, int shrink) {
   // As libvips: copies of the right edge, so the last output pixel sums
   // `shrink` inputs too.
   auto extended = in.embed(
     0, 0, in.width() + shrink, in.height(),
     vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
   const int width = int(std::ceil(double(in.width()) / shrink));
-  return generated_image(extended, shrink_plan{shrink, in.bands()}, width,
-                         in.height(), VIPS_DEMAND_STYLE_THINSTRIP,
-                         vips_start_one, shrink_float_generate, vips_stop_one);
+  const bool uchar = in.format() == VIPS_FORMAT_UCHAR;
+  return generated_image(
+    extended, plan_shrink(in, shrink), width, in.height(),
+    VIPS_DEMAND_STYLE_THINSTRIP, vips_start_one,
+    uchar ? shrink_uchar_generate : shrink_float_generate, vips_stop_one);
 }
 
 /// What premultiply_generate needs: for each alpha value, the factor
@@ -883,9 +1012,7 @@ vips::VImage reduce_width(const vips::VImage& original, double hshrink,
     int int_hshrink = int(
       std::max(1.0, std::floor(double(raw->Xsize) / width / gap)));
     if (int_hshrink > 1) {
-      in = is_float ? shrink_width_float(in, int_hshrink)
-                    : in.shrinkh(int_hshrink,
-                                 vips::VImage::option()->set("ceil", true));
+      in = shrink_width(in, int_hshrink);
       hshrink /= int_hshrink;
       extra_pixels /= int_hshrink;
     }
@@ -969,7 +1096,7 @@ vips::VImage reduce_height(const vips::VImage& original, double vshrink,
     int int_vshrink = int(
       std::max(1.0, std::floor(double(raw->Ysize) / height / gap)));
     if (int_vshrink > 1) {
-      in = in.shrinkv(int_vshrink, vips::VImage::option()->set("ceil", true));
+      in = shrink_height(in, int_vshrink);
       vshrink /= int_vshrink;
       extra_pixels /= int_vshrink;
     }

@@ -34,8 +34,9 @@ vips::VImage premultiply_image(const vips::VImage& in);
 /// premultiplied) get the same doubles as libvips' float loops, the box
 /// shrink's and the reduce's, for RGBA and grey with alpha two bands per
 /// SSE2 instruction, or four per AVX instruction where the processor has
-/// it. Other formats and codings, the nearest kernel and arguments libvips
-/// rejects go to libvips.
+/// it. The box shrink is pixline's too (libvips' shrinkh pixels, averaged
+/// through a table rather than a division per band). Other formats and
+/// codings, the nearest kernel and arguments libvips rejects go to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 
@@ -43,7 +44,9 @@ vips::VImage reduce_width(const vips::VImage& in, double hshrink,
 /// same pixels as libvips' vector (orc) path for 8-bit images, which is what
 /// libvips runs for them, but without compiling orc programs for every
 /// image: for a small image that compile cost more CPU than the reduce
-/// itself. 16 values per SSE2 instruction, 32 per AVX2 one. Other formats
+/// itself. 16 values per SSE2 instruction, 32 per AVX2 one. The box shrink
+/// first, where `gap` leaves room, is pixline's as in reduce_width (libvips'
+/// shrinkv pixels, 8-bit and float). Other formats
 /// and codings, the nearest kernel, masks longer than libvips' vector path
 /// takes, arguments libvips rejects and a libvips with vector code turned
 /// off (VIPS_NOVECTOR) go to libvips.

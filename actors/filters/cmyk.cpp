@@ -130,6 +130,12 @@ vips::VImage colourspace_of(const vips::VImage& in, VipsInterpretation target,
                             VipsInterpretation source) {
   if (source == VIPS_INTERPRETATION_ERROR)
     source = vips_image_guess_interpretation(in.get_image());
+  // No conversion: libvips would copy every pixel into a new image
+  // (vips_image_write), to give the same pixels and fields.
+  const auto from
+    = source == VIPS_INTERPRETATION_RGB ? VIPS_INTERPRETATION_sRGB : source;
+  if (from == target && in.get_image()->Coding != VIPS_CODING_RAD)
+    return in;
   if (target != VIPS_INTERPRETATION_CMYK && is_cmyk8(in, source)) {
     if (auto xyz = cmyk_to_xyz(in))
       return xyz->colourspace(

@@ -26,10 +26,13 @@ namespace pixline {
 std::optional<vips::VImage> cmyk_to_xyz(const vips::VImage& in);
 
 /// `in.colourspace(target)` with `in` taken as `source` (its guessed
-/// interpretation where `source` is VIPS_INTERPRETATION_ERROR). A CMYK
-/// image (source CMYK, 8-bit, 4 bands) going to another space is imported
-/// by cmyk_to_xyz and then converted by libvips from XYZ, the route libvips'
-/// colourspace takes: the same pixels.
+/// interpretation where `source` is VIPS_INTERPRETATION_ERROR): the same
+/// pixels and fields, with two shortcuts. An image already in `target`
+/// (RGB counting as sRGB, as libvips counts it) is `in` itself, where
+/// libvips copies every pixel into a new image. A CMYK image (source CMYK,
+/// 8-bit, 4 bands) going to another space is imported by cmyk_to_xyz and
+/// then converted by libvips from XYZ, the route libvips' colourspace
+/// takes.
 vips::VImage colourspace_of(const vips::VImage& in, VipsInterpretation target,
                             VipsInterpretation source
                             = VIPS_INTERPRETATION_ERROR);

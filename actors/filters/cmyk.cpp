@@ -128,10 +128,12 @@ std::optional<vips::VImage> cmyk_to_xyz(const vips::VImage& in) {
 
 vips::VImage colourspace_of(const vips::VImage& in, VipsInterpretation target,
                             VipsInterpretation source) {
-  if (source == VIPS_INTERPRETATION_ERROR)
+  const bool given = source != VIPS_INTERPRETATION_ERROR;
+  if (!given)
     source = vips_image_guess_interpretation(in.get_image());
   // No conversion: libvips would copy every pixel into a new image
-  // (vips_image_write), to give the same pixels and fields.
+  // (vips_image_write), to give the same pixels and fields. libvips
+  // guesses after unpacking a Radiance-coded image: that is its to do.
   const auto from
     = source == VIPS_INTERPRETATION_RGB ? VIPS_INTERPRETATION_sRGB : source;
   if (from == target && in.get_image()->Coding != VIPS_CODING_RAD)
@@ -142,8 +144,10 @@ vips::VImage colourspace_of(const vips::VImage& in, VipsInterpretation target,
         target,
         vips::VImage::option()->set("source_space", VIPS_INTERPRETATION_XYZ));
   }
-  return in.colourspace(target,
-                        vips::VImage::option()->set("source_space", source));
+  auto* options = vips::VImage::option();
+  if (given)
+    options->set("source_space", source);
+  return in.colourspace(target, options);
 }
 
 } // namespace pixline

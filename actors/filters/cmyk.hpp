@@ -25,9 +25,9 @@ namespace pixline {
 /// build the transform: libvips then converts it (and reports why not).
 std::optional<vips::VImage> cmyk_to_xyz(const vips::VImage& in);
 
-/// `in.colourspace(target)` with `in` taken as `source` (its guessed
-/// interpretation where `source` is VIPS_INTERPRETATION_ERROR): the same
-/// pixels and fields, with two shortcuts. An image already in `target`
+/// `in.colourspace(target)`, with source_space = `source` unless that is
+/// VIPS_INTERPRETATION_ERROR (libvips then guesses, as without the
+/// option): the same pixels and fields, with two shortcuts. An image already in `target`
 /// (RGB counting as sRGB, as libvips counts it) is `in` itself, where
 /// libvips copies every pixel into a new image. A CMYK image (source CMYK,
 /// 8-bit, 4 bands) going to another space is imported by cmyk_to_xyz and

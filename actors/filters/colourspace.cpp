@@ -45,7 +45,8 @@ colourspace_stage::colourspace_stage(colourspace_options opts)
 }
 
 void colourspace_stage::process(image& img) {
-  img.pixels = colourspace_of(img.pixels, target_);
+  img.pixels = colourspace_of(img.pixels, target_,
+                              img.pixels.guess_interpretation());
 }
 
 } // namespace pixline

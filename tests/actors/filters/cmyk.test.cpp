@@ -162,3 +162,26 @@ TEST_CASE("cmyk: converting an image builds no transform", "[cmyk]") {
   CAPTURE(ours, theirs);
   CHECK(ours * 5 < theirs);
 }
+
+TEST_CASE("cmyk: an image already in the space asked is not copied",
+          "[cmyk]") {
+  auto card = noisy_card(40, 30);
+  // libvips would make a new image with every pixel copied into it.
+  CHECK(colourspace_of(card, VIPS_INTERPRETATION_sRGB).get_image()
+        == card.get_image());
+  // RGB counts as sRGB, as libvips counts it.
+  auto rgb = card.copy(
+    vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB));
+  CHECK(colourspace_of(rgb, VIPS_INTERPRETATION_sRGB).get_image()
+        == rgb.get_image());
+  auto grey = colourspace_of(card, VIPS_INTERPRETATION_B_W);
+  CHECK(grey.get_image() != card.get_image());
+  CHECK(colourspace_of(grey, VIPS_INTERPRETATION_B_W).get_image()
+        == grey.get_image());
+  // A Radiance-coded image is libvips' to look at, whatever it is tagged.
+  auto rad = card.cast(VIPS_FORMAT_FLOAT).float2rad();
+  auto space = rad.guess_interpretation();
+  auto ours = colourspace_of(rad, space);
+  CHECK(ours.get_image() != rad.get_image());
+  CHECK(ours.coding() == rad.colourspace(space).coding());
+}

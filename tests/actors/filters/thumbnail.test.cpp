@@ -456,7 +456,7 @@ TEST_CASE("thumbnail: the same pixels as libvips' thumbnail",
   }
 }
 
-TEST_CASE("thumbnail: only formats libvips shrinks on load are reopened; "
+TEST_CASE("thumbnail: only formats libvips shrinks on load are reopened, "
           "the others are resized as the loader opened them",
           "[stage][thumbnail]") {
   // libvips' thumbnail has no shrink-on-load for PNG, GIF or a one-page

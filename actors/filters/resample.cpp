@@ -501,9 +501,10 @@ struct shrink_plan {
 
 /// vips_shrinkh_gen() for 8-bit images (its ISHRINK): each band of
 /// `shrink` neighbours summed, then (sum + shrink / 2) / shrink, the same
-/// integers, looked up rather than divided: libvips divides by a number
-/// the compiler does not know, once per band of every output pixel, and
-/// those divisions were most of its cost.
+/// integers, by the plan's multiply (3 bands, small factors) or looked up,
+/// never divided: libvips divides by a number the compiler does not know,
+/// once per band of every output pixel, and those divisions were most of
+/// its cost.
 int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
                           gboolean*) {
   auto* ir = static_cast<VipsRegion*>(vseq);
@@ -517,20 +518,22 @@ int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
   if (vips_region_prepare(ir, &s))
     return -1;
 
+  const std::uint32_t m = plan.multiplier;
+  const std::uint32_t half = std::uint32_t(shrink / 2);
   for (int y = 0; y < r->height; y++) {
     const auto* p = VIPS_REGION_ADDR(ir, s.left, r->top + y);
     auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
-    if (bands == 3) {
+    if (bands == 3 && m != 0) {
       for (int x = 0; x < r->width; x++, q += 3) {
-        int s0 = 0, s1 = 0, s2 = 0;
+        std::uint32_t s0 = 0, s1 = 0, s2 = 0;
         for (int k = 0; k < shrink; k++, p += 3) {
           s0 += p[0];
           s1 += p[1];
           s2 += p[2];
         }
-        q[0] = quotient[s0];
-        q[1] = quotient[s1];
-        q[2] = quotient[s2];
+        q[0] = std::uint8_t(((s0 + half) * m) >> 16);
+        q[1] = std::uint8_t(((s1 + half) * m) >> 16);
+        q[2] = std::uint8_t(((s2 + half) * m) >> 16);
       }
       continue;
     }

@@ -486,6 +486,9 @@ int reduce_float_generate(VipsRegion* out, void* vseq, void*, void* b,
   return 0;
 }
 
+/// The most input rows a box shrink asks for at once (at least `shrink`).
+constexpr int max_shrink_rows = 16;
+
 /// What shrink_float_generate and shrink_uchar_generate need.
 struct shrink_plan {
   int shrink = 1;
@@ -514,13 +517,18 @@ int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
   const std::uint8_t* quotient = plan.quotients.data();
   const VipsRect* r = &out->valid;
 
-  VipsRect s{r->left * shrink, r->top, r->width * shrink, r->height};
-  if (vips_region_prepare(ir, &s))
-    return -1;
+  VipsRect s{r->left * shrink, r->top, r->width * shrink, 0};
 
   const std::uint32_t m = plan.multiplier;
   const std::uint32_t half = std::uint32_t(shrink / 2);
   for (int y = 0; y < r->height; y++) {
+    // The input a few rows at a time (see shrink_down_generate).
+    if (y % max_shrink_rows == 0) {
+      s.top = r->top + y;
+      s.height = std::min(max_shrink_rows, r->height - y);
+      if (vips_region_prepare(ir, &s))
+        return -1;
+    }
     const auto* p = VIPS_REGION_ADDR(ir, s.left, r->top + y);
     auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
     if (bands == 3 && m != 0) {
@@ -562,12 +570,17 @@ int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
   const int shrink = plan.shrink;
   const VipsRect* r = &out->valid;
 
-  VipsRect s{r->left * shrink, r->top, r->width * shrink, r->height};
-  if (vips_region_prepare(ir, &s))
-    return -1;
+  VipsRect s{r->left * shrink, r->top, r->width * shrink, 0};
 
   const double divisor = shrink;
   for (int y = 0; y < r->height; y++) {
+    // The input a few rows at a time (see shrink_down_generate).
+    if (y % max_shrink_rows == 0) {
+      s.top = r->top + y;
+      s.height = std::min(max_shrink_rows, r->height - y);
+      if (vips_region_prepare(ir, &s))
+        return -1;
+    }
     const auto* p = reinterpret_cast<const float*>(
       VIPS_REGION_ADDR(ir, s.left, r->top + y));
     auto* q = reinterpret_cast<float*>(
@@ -621,39 +634,31 @@ int shrink_down_generate(VipsRegion* out, void* vseq, void*, void* b,
   const VipsRect* r = &out->valid;
   const bool uchar = !plan.quotients.empty();
   const std::size_t n = std::size_t(r->width) * std::size_t(plan.bands);
+  const std::uint32_t m = plan.multiplier;
+  const std::uint32_t half = std::uint32_t(shrink / 2);
 
-  VipsRect s{r->left, r->top * shrink, r->width, r->height * shrink};
-  if (vips_region_prepare(ir, &s))
-    return -1;
-
+  // Input rows of output row y.
   auto row = [&](int y, int k) {
-    return VIPS_REGION_ADDR(ir, r->left, s.top + y * shrink + k);
+    return VIPS_REGION_ADDR(ir, r->left, (r->top + y) * shrink + k);
   };
-  if (plan.multiplier != 0) {
-    // Sums of at most 255 * 16 in 16 bits, averaged by the multiply.
-    const std::uint32_t m = plan.multiplier;
-    const std::uint32_t half = std::uint32_t(shrink / 2);
-    std::vector<std::uint16_t> sum(n);
-    for (int y = 0; y < r->height; y++) {
-      auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+  // Sums of at most 255 * 16 in 16 bits where the multiply averages them.
+  std::vector<std::uint16_t> sum16(m != 0 ? n : 0);
+  std::vector<int> isum(uchar && m == 0 ? n : 0);
+  std::vector<double> fsum(uchar ? 0 : n);
+  auto down = [&](int y) {
+    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
+    if (m != 0) {
       const auto* p = row(y, 0);
       for (std::size_t x = 0; x < n; x++)
-        sum[x] = p[x];
+        sum16[x] = p[x];
       for (int k = 1; k < shrink; k++) {
         p = row(y, k);
         for (std::size_t x = 0; x < n; x++)
-          sum[x] = std::uint16_t(sum[x] + p[x]);
+          sum16[x] = std::uint16_t(sum16[x] + p[x]);
       }
       for (std::size_t x = 0; x < n; x++)
-        q[x] = std::uint8_t(((std::uint32_t(sum[x]) + half) * m) >> 16);
-    }
-    return 0;
-  }
-  std::vector<int> isum(uchar ? n : 0);
-  std::vector<double> fsum(uchar ? 0 : n);
-  for (int y = 0; y < r->height; y++) {
-    auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
-    if (uchar) {
+        q[x] = std::uint8_t(((std::uint32_t(sum16[x]) + half) * m) >> 16);
+    } else if (uchar) {
       std::fill(isum.begin(), isum.end(), 0);
       for (int k = 0; k < shrink; k++) {
         const auto* p = row(y, k);
@@ -662,17 +667,29 @@ int shrink_down_generate(VipsRegion* out, void* vseq, void*, void* b,
       }
       for (std::size_t x = 0; x < n; x++)
         q[x] = plan.quotients[std::size_t(isum[x])];
-      continue;
-    }
-    std::fill(fsum.begin(), fsum.end(), 0.0);
-    for (int k = 0; k < shrink; k++) {
-      const auto* p = reinterpret_cast<const float*>(row(y, k));
+    } else {
+      std::fill(fsum.begin(), fsum.end(), 0.0);
+      for (int k = 0; k < shrink; k++) {
+        const auto* p = reinterpret_cast<const float*>(row(y, k));
+        for (std::size_t x = 0; x < n; x++)
+          fsum[x] += p[x];
+      }
+      auto* f = reinterpret_cast<float*>(q);
       for (std::size_t x = 0; x < n; x++)
-        fsum[x] += p[x];
+        f[x] = float(fsum[x] / shrink);
     }
-    auto* f = reinterpret_cast<float*>(q);
-    for (std::size_t x = 0; x < n; x++)
-      f[x] = float(fsum[x] / shrink);
+  };
+  // The input a few rows at a time, as libvips' shrinkv asks for it: one
+  // request for all the rows of a tall area would make every operation
+  // before this one hold a buffer of that many rows.
+  const int chunk = std::max(1, max_shrink_rows / shrink);
+  for (int y0 = 0; y0 < r->height; y0 += chunk) {
+    const int rows = std::min(chunk, r->height - y0);
+    VipsRect s{r->left, (r->top + y0) * shrink, r->width, rows * shrink};
+    if (vips_region_prepare(ir, &s))
+      return -1;
+    for (int y = y0; y < y0 + rows; y++)
+      down(y);
   }
   return 0;
 }

@@ -502,6 +502,28 @@ struct shrink_plan {
   std::uint32_t multiplier = 0;
 };
 
+/// (sum + shrink / 2) / shrink, `half` being shrink / 2, by the plan's
+/// multiplier `m`: exact where plan_shrink set it, which it checks with this
+/// function for every sum.
+inline std::uint8_t average_by_multiply(std::uint32_t sum, std::uint32_t half,
+                                        std::uint32_t m) {
+  return std::uint8_t(((sum + half) * m) >> 16);
+}
+
+/// For a horizontal box shrink of the output area `r`: when output row `y`
+/// starts a new batch, asks for the input rows of the next max_shrink_rows
+/// output rows (`s` holds the input columns). One request for all the rows
+/// of a tall area would make every operation before the shrink hold a
+/// buffer of that many rows (see shrink_down_generate).
+bool prepare_rows_across(VipsRegion* ir, VipsRect& s, const VipsRect* r,
+                         int y) {
+  if (y % max_shrink_rows != 0)
+    return true;
+  s.top = r->top + y;
+  s.height = std::min(max_shrink_rows, r->height - y);
+  return vips_region_prepare(ir, &s) == 0;
+}
+
 /// vips_shrinkh_gen() for 8-bit images (its ISHRINK): each band of
 /// `shrink` neighbours summed, then (sum + shrink / 2) / shrink, the same
 /// integers, by the plan's multiply (3 bands, small factors) or looked up,
@@ -522,13 +544,8 @@ int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
   const std::uint32_t m = plan.multiplier;
   const std::uint32_t half = std::uint32_t(shrink / 2);
   for (int y = 0; y < r->height; y++) {
-    // The input a few rows at a time (see shrink_down_generate).
-    if (y % max_shrink_rows == 0) {
-      s.top = r->top + y;
-      s.height = std::min(max_shrink_rows, r->height - y);
-      if (vips_region_prepare(ir, &s))
-        return -1;
-    }
+    if (!prepare_rows_across(ir, s, r, y))
+      return -1;
     const auto* p = VIPS_REGION_ADDR(ir, s.left, r->top + y);
     auto* q = VIPS_REGION_ADDR(out, r->left, r->top + y);
     if (bands == 3 && m != 0) {
@@ -539,9 +556,9 @@ int shrink_uchar_generate(VipsRegion* out, void* vseq, void*, void* b,
           s1 += p[1];
           s2 += p[2];
         }
-        q[0] = std::uint8_t(((s0 + half) * m) >> 16);
-        q[1] = std::uint8_t(((s1 + half) * m) >> 16);
-        q[2] = std::uint8_t(((s2 + half) * m) >> 16);
+        q[0] = average_by_multiply(s0, half, m);
+        q[1] = average_by_multiply(s1, half, m);
+        q[2] = average_by_multiply(s2, half, m);
       }
       continue;
     }
@@ -574,13 +591,8 @@ int shrink_float_generate(VipsRegion* out, void* vseq, void*, void* b,
 
   const double divisor = shrink;
   for (int y = 0; y < r->height; y++) {
-    // The input a few rows at a time (see shrink_down_generate).
-    if (y % max_shrink_rows == 0) {
-      s.top = r->top + y;
-      s.height = std::min(max_shrink_rows, r->height - y);
-      if (vips_region_prepare(ir, &s))
-        return -1;
-    }
+    if (!prepare_rows_across(ir, s, r, y))
+      return -1;
     const auto* p = reinterpret_cast<const float*>(
       VIPS_REGION_ADDR(ir, s.left, r->top + y));
     auto* q = reinterpret_cast<float*>(
@@ -657,7 +669,7 @@ int shrink_down_generate(VipsRegion* out, void* vseq, void*, void* b,
           sum16[x] = std::uint16_t(sum16[x] + p[x]);
       }
       for (std::size_t x = 0; x < n; x++)
-        q[x] = std::uint8_t(((std::uint32_t(sum16[x]) + half) * m) >> 16);
+        q[x] = average_by_multiply(sum16[x], half, m);
     } else if (uchar) {
       std::fill(isum.begin(), isum.end(), 0);
       for (int k = 0; k < shrink; k++) {
@@ -709,7 +721,8 @@ shrink_plan plan_shrink(const vips::VImage& in, int shrink) {
                               / std::uint32_t(shrink);
       bool exact = true;
       for (int sum = 0; sum <= 255 * shrink && exact; sum++)
-        exact = ((std::uint32_t(sum + shrink / 2) * m) >> 16)
+        exact = average_by_multiply(std::uint32_t(sum),
+                                    std::uint32_t(shrink / 2), m)
                 == plan.quotients[std::size_t(sum)];
       if (exact)
         plan.multiplier = m;

@@ -35,8 +35,9 @@ vips::VImage premultiply_image(const vips::VImage& in);
 /// shrink's and the reduce's, for RGBA and grey with alpha two bands per
 /// SSE2 instruction, or four per AVX instruction where the processor has
 /// it. The box shrink is pixline's too (libvips' shrinkh pixels, averaged
-/// through a table rather than a division per band). Other formats and
-/// codings, the nearest kernel and arguments libvips rejects go to libvips.
+/// by an exact multiply or a table rather than a division per band). Other
+/// formats and codings, the nearest kernel and arguments libvips rejects go
+/// to libvips.
 vips::VImage reduce_width(const vips::VImage& in, double hshrink,
                           VipsKernel kernel, double gap);
 
